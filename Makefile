@@ -1,0 +1,37 @@
+# Two entry points that work on a fresh machine with nothing but Python 3.11:
+#   make run   - svcflow with its embedded defaults (SQLite file under var/, bundled workflows)
+#   make test  - the whole test suite (real SQLite, a real PostgreSQL it starts itself)
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint typecheck bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+
+# Reinstall only when the declared dependencies change.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/svcflow run
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check engine api workers tests bench
+	$(BIN)/ruff format --check engine api workers tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy engine
+
+bench: $(STAMP)
+	$(BIN)/python bench/transitions.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .hypothesis

@@ -1,0 +1,53 @@
+"""Schema migrations through Alembic (``svcflow db upgrade``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine
+
+from engine.errors import DatabaseNotReady
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def alembic_config(engine: Engine) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["engine"] = engine
+    return config
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    command.upgrade(alembic_config(engine), revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    command.downgrade(alembic_config(engine), revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def head_revision(engine: Engine) -> str | None:
+    return ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+
+
+def ensure_current(engine: Engine) -> None:
+    """Refuse to work on a database whose schema is not at the newest migration."""
+    current, head = current_revision(engine), head_revision(engine)
+    if current != head:
+        state = "has no svcflow schema" if current is None else f"is at revision {current}"
+        raise DatabaseNotReady(
+            f"The database {engine.url.render_as_string(hide_password=True)} {state}; this "
+            f"svcflow needs revision {head}.",
+            hint="Run `svcflow db upgrade` (or `svcflow init`, which also loads the workflows).",
+            current=current,
+            head=head,
+        )

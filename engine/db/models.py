@@ -1,0 +1,186 @@
+"""SQLAlchemy models: the persisted shape of definitions, cases and their history.
+
+The schema is owned by Alembic migrations (engine/db/migrations); these models mirror it. A test
+compares them (autogenerate finds no difference), so the two cannot drift apart.
+
+Time columns hold aware UTC datetimes (:class:`UtcDateTime`): SQLite has no time zone type, so
+values are normalised to UTC on the way in and tagged UTC on the way out.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Constraint names are fixed so migrations can refer to them on every database.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# BIGINT on PostgreSQL; INTEGER on SQLite, where only "INTEGER PRIMARY KEY" autoincrements.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+Json = JSON().with_variant(JSONB(), "postgresql")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("svcflow stores aware datetimes only; got a naive one")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class CaseStatus(str, Enum):
+    OPEN = "open"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class EventType(str, Enum):
+    CREATED = "created"
+    TRANSITION = "transition"
+    CANCELLED = "cancelled"
+
+
+class DefinitionVersion(Base):
+    """One published, immutable version of a workflow definition."""
+
+    __tablename__ = "definition_versions"
+    __table_args__ = (
+        UniqueConstraint("name", "version", name="uq_definition_versions_name_version"),
+        UniqueConstraint("name", "fingerprint", name="uq_definition_versions_name_fingerprint"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(63), nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    title_en: Mapped[str] = mapped_column(String(200), nullable=False)
+    title_zh: Mapped[str] = mapped_column(String(200), nullable=False)
+    source: Mapped[str] = mapped_column(Text, nullable=False)
+    document: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False)
+    fingerprint: Mapped[str] = mapped_column(String(64), nullable=False)
+    published_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    published_by: Mapped[str] = mapped_column(String(200), nullable=False)
+
+
+class ParameterOverride(Base):
+    """A deployment's value for a definition parameter (applies to cases created after it)."""
+
+    __tablename__ = "parameter_overrides"
+    __table_args__ = (
+        UniqueConstraint("definition_name", "name", name="uq_parameter_overrides_definition_name"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    definition_name: Mapped[str] = mapped_column(String(63), nullable=False)
+    name: Mapped[str] = mapped_column(String(63), nullable=False)
+    value: Mapped[Any] = mapped_column(Json, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    updated_by: Mapped[str] = mapped_column(String(200), nullable=False)
+
+
+class Case(Base):
+    """A running instance: definition name + version, state, data, and an optimistic version."""
+
+    __tablename__ = "cases"
+    __table_args__ = (
+        UniqueConstraint(
+            "definition_name", "business_key", name="uq_cases_definition_name_business_key"
+        ),
+        Index("ix_cases_definition_state", "definition_name", "state"),
+        Index("ix_cases_status_updated", "status", "updated_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    definition_name: Mapped[str] = mapped_column(String(63), nullable=False)
+    definition_version: Mapped[int] = mapped_column(Integer, nullable=False)
+    business_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    state: Mapped[str] = mapped_column(String(63), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default=CaseStatus.OPEN.value)
+    data: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False)
+    params: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False)
+    # Equals the sequence number of the case's latest history event.
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    state_entered_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+
+
+class CaseEvent(Base):
+    """Append-only history. ``seq`` runs 1, 2, 3 ... per case with no gaps."""
+
+    __tablename__ = "case_events"
+    __table_args__ = (UniqueConstraint("case_id", "seq", name="uq_case_events_case_id_seq"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("cases.id", ondelete="RESTRICT"), nullable=False
+    )
+    seq: Mapped[int] = mapped_column(Integer, nullable=False)
+    event_type: Mapped[str] = mapped_column(String(32), nullable=False)
+    trigger: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    from_state: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    to_state: Mapped[str] = mapped_column(String(63), nullable=False)
+    actor: Mapped[str] = mapped_column(String(200), nullable=False)
+    payload: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False)
+    # The data fields this event set (the whole initial data for "created"): folding them in
+    # order rebuilds the case data, which is how replay works.
+    changes: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class IdempotencyRecord(Base):
+    """The first outcome of a request that carried an idempotency key.
+
+    ``scope`` separates key spaces (``create:repair_ticket``, ``fire:42``); ``fingerprint`` is a
+    hash of the request, so a reused key with another request is refused instead of answered
+    with the wrong result.
+    """
+
+    __tablename__ = "idempotency_records"
+    __table_args__ = (UniqueConstraint("scope", "key", name="uq_idempotency_records_scope_key"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    scope: Mapped[str] = mapped_column(String(120), nullable=False)
+    key: Mapped[str] = mapped_column(String(200), nullable=False)
+    fingerprint: Mapped[str] = mapped_column(String(64), nullable=False)
+    case_id: Mapped[int | None] = mapped_column(Id, nullable=True)
+    event_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    response: Mapped[dict[str, Any] | None] = mapped_column(Json, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)

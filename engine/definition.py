@@ -1,0 +1,363 @@
+"""Workflow definitions: immutable, versioned values.
+
+A definition is what a process owner writes (YAML under ``workflows/``); a *case* refers to
+one by name and version and stores only its state and data. This module turns validated
+definition documents into frozen dataclasses and reads YAML/JSON source text. It decides
+nothing about persistence: publishing (which assigns the version) lives in
+:mod:`engine.services.definitions`.
+
+Format reference: docs/definitions.md. Structure: engine/schemas/definition.schema.json.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from enum import Enum
+from typing import Any
+
+import yaml
+
+from engine.errors import DefinitionSourceError
+
+ANY_SOURCE = "*"
+
+
+@dataclass(frozen=True)
+class Label:
+    en: str
+    zh: str
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    type: str
+    default: Any
+    description: str = ""
+    alternatives: str = ""
+    requirements: tuple[str, ...] = ()
+
+
+class TimerKind(str, Enum):
+    AFTER = "after"
+    AT = "at"
+    EVERY = "every"
+
+
+@dataclass(frozen=True)
+class DurationValue:
+    """A duration written literally (``2h``), from a parameter, or as a CEL expression."""
+
+    literal: str | None = None
+    param: str | None = None
+    expr: str | None = None
+
+
+@dataclass(frozen=True)
+class TimerSpec:
+    path: str
+    kind: TimerKind
+    trigger: str
+    name: str
+    after: DurationValue | None = None
+    at: str | None = None
+    every: str | None = None
+    calendar: str | None = None
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    requirements: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StateSpec:
+    name: str
+    title: Label
+    final: bool = False
+    description: str = ""
+    timers: tuple[TimerSpec, ...] = ()
+    requirements: tuple[str, ...] = ()
+
+
+class ActionKind(str, Enum):
+    SET = "set"
+    INCREMENT = "increment"
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    path: str
+    kind: ActionKind
+    field: str
+    expr: str | None = None
+    by: int = 1
+
+
+@dataclass(frozen=True)
+class TransitionSpec:
+    index: int
+    trigger: str
+    sources: tuple[str, ...]
+    dest: str
+    guard: str | None = None
+    actions: tuple[ActionSpec, ...] = ()
+    payload_schema: Mapping[str, Any] | None = None
+    roles: tuple[str, ...] = ()
+    requirements: tuple[str, ...] = ()
+    title: Label | None = None
+
+    @property
+    def path(self) -> str:
+        return f"transitions[{self.index}]"
+
+
+@dataclass(frozen=True)
+class SlaCondition:
+    states: tuple[str, ...] = ()
+    triggers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SlaSpec:
+    path: str
+    name: str
+    target: DurationValue
+    start: SlaCondition
+    stop: SlaCondition
+    pause: SlaCondition = SlaCondition()
+    calendar: str = "24x7"
+    warn_at: tuple[float, ...] = ()
+    breach_trigger: str | None = None
+    escalate: bool = True
+    title: Label | None = None
+    requirements: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class WorkflowDefinition:
+    """A validated definition. ``version`` is None until published."""
+
+    name: str
+    title: Label
+    initial: str
+    states: tuple[StateSpec, ...]
+    transitions: tuple[TransitionSpec, ...]
+    parameters: Mapping[str, Parameter] = field(default_factory=dict)
+    data_schema: Mapping[str, Any] = field(default_factory=dict)
+    slas: tuple[SlaSpec, ...] = ()
+    description: str = ""
+    requirements: tuple[str, ...] = ()
+    version: int | None = None
+    document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def state(self, name: str) -> StateSpec:
+        for spec in self.states:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.states)
+
+    @property
+    def final_states(self) -> frozenset[str]:
+        return frozenset(s.name for s in self.states if s.final)
+
+    def default_params(self) -> dict[str, Any]:
+        return {name: p.default for name, p in self.parameters.items()}
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """A checksum of the normalised document: equal documents publish as one version."""
+        canonical = json.dumps(self.document, sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+# --- reading source text -----------------------------------------------------------------------
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys: PyYAML silently keeps the last one, which would
+    hide a process owner's copy-paste mistake (two ``guard:`` lines, two equal state keys)."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    loader.flatten_mapping(node)
+    seen: dict[Any, yaml.Node] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
+        if key in seen:
+            mark = key_node.start_mark
+            raise DefinitionSourceError(
+                f"Duplicate key {key!r} at line {mark.line + 1}, column {mark.column + 1} "
+                f"(first at line {seen[key].start_mark.line + 1}).",
+                hint="Remove or rename one of them; YAML would otherwise keep only the last.",
+                line=mark.line + 1,
+            )
+        seen[key] = key_node
+    return dict(loader.construct_pairs(node))  # type: ignore[no-untyped-call]
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def parse_source(text: str, origin: str = "<definition>") -> Any:
+    """Read definition text (YAML, of which JSON is a subset) into plain Python values."""
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise DefinitionSourceError(
+            f"{origin} is not valid YAML{where}: {exc.problem}.",
+            hint="Check indentation and quoting near that line.",
+            line=mark.line + 1 if mark else None,
+        ) from exc
+    except yaml.YAMLError as exc:
+        raise DefinitionSourceError(f"{origin} is not valid YAML: {exc}.") from exc
+
+
+# --- building the model from a (structurally valid) document -----------------------------------
+
+
+def _label(raw: Mapping[str, Any] | None) -> Label | None:
+    return Label(en=raw["en"], zh=raw["zh"]) if raw else None
+
+
+def _duration_value(raw: Any) -> DurationValue:
+    if isinstance(raw, str):
+        return DurationValue(literal=raw)
+    if "param" in raw:
+        return DurationValue(param=raw["param"])
+    return DurationValue(expr=raw["expr"])
+
+
+def _timer(raw: Mapping[str, Any], path: str, index: int) -> TimerSpec:
+    kind = next(k for k in TimerKind if k.value in raw)
+    return TimerSpec(
+        path=path,
+        kind=kind,
+        trigger=raw["trigger"],
+        name=raw.get("name") or f"{raw['trigger']}_{index}",
+        after=_duration_value(raw["after"]) if "after" in raw else None,
+        at=raw.get("at"),
+        every=raw.get("every"),
+        calendar=raw.get("calendar"),
+        payload=raw.get("payload", {}),
+        requirements=tuple(raw.get("requirements", ())),
+    )
+
+
+def _state(raw: Mapping[str, Any], index: int) -> StateSpec:
+    base = f"states[{index}]"
+    return StateSpec(
+        name=raw["name"],
+        title=Label(**raw["title"]),
+        final=bool(raw.get("final", False)),
+        description=raw.get("description", ""),
+        timers=tuple(
+            _timer(t, f"{base}.timers[{i}]", i) for i, t in enumerate(raw.get("timers", ()))
+        ),
+        requirements=tuple(raw.get("requirements", ())),
+    )
+
+
+def _actions(raw: list[Mapping[str, Any]], base: str) -> tuple[ActionSpec, ...]:
+    actions: list[ActionSpec] = []
+    for i, item in enumerate(raw):
+        path = f"{base}.actions[{i}]"
+        if "set" in item:
+            actions.extend(
+                ActionSpec(f"{path}.set.{name}", ActionKind.SET, name, expr=expr)
+                for name, expr in item["set"].items()
+            )
+        else:
+            inc = item["increment"]
+            spec = {"field": inc} if isinstance(inc, str) else inc
+            actions.append(
+                ActionSpec(f"{path}.increment", ActionKind.INCREMENT, spec["field"], by=spec.get("by", 1))
+            )
+    return tuple(actions)
+
+
+def _transition(raw: Mapping[str, Any], index: int, all_states: tuple[str, ...], finals: frozenset[str]) -> TransitionSpec:
+    source = raw["source"]
+    if source == ANY_SOURCE:
+        # '*' means every state that can still move: final states never take triggers.
+        sources = tuple(s for s in all_states if s not in finals)
+    elif isinstance(source, str):
+        sources = (source,)
+    else:
+        sources = tuple(source)
+    return TransitionSpec(
+        index=index,
+        trigger=raw["trigger"],
+        sources=sources,
+        dest=raw["dest"],
+        guard=raw.get("guard"),
+        actions=_actions(raw.get("actions", []), f"transitions[{index}]"),
+        payload_schema=raw.get("payload_schema"),
+        roles=tuple(raw.get("roles", ())),
+        requirements=tuple(raw.get("requirements", ())),
+        title=_label(raw.get("title")),
+    )
+
+
+def _condition(raw: Mapping[str, Any] | None) -> SlaCondition:
+    raw = raw or {}
+    return SlaCondition(states=tuple(raw.get("states", ())), triggers=tuple(raw.get("triggers", ())))
+
+
+def _sla(raw: Mapping[str, Any], index: int) -> SlaSpec:
+    breach = raw.get("on_breach", {})
+    return SlaSpec(
+        path=f"slas[{index}]",
+        name=raw["name"],
+        target=_duration_value(raw["target"]),
+        start=_condition(raw["start"]),
+        stop=_condition(raw["stop"]),
+        pause=_condition(raw.get("pause")),
+        calendar=raw.get("calendar", "24x7"),
+        warn_at=tuple(sorted(raw.get("warn_at", ()))),
+        breach_trigger=breach.get("trigger"),
+        escalate=bool(breach.get("escalate", True)),
+        title=_label(raw.get("title")),
+        requirements=tuple(raw.get("requirements", ())),
+    )
+
+
+def build_definition(document: Mapping[str, Any], version: int | None = None) -> WorkflowDefinition:
+    """Build the model from a document that passed :func:`engine.validation.validate`."""
+    states = tuple(_state(s, i) for i, s in enumerate(document["states"]))
+    names = tuple(s.name for s in states)
+    finals = frozenset(s.name for s in states if s.final)
+    params = {
+        name: Parameter(
+            name=name,
+            type=p["type"],
+            default=p["default"],
+            description=p.get("description", ""),
+            alternatives=p.get("alternatives", ""),
+            requirements=tuple(p.get("requirements", ())),
+        )
+        for name, p in document.get("parameters", {}).items()
+    }
+    return WorkflowDefinition(
+        name=document["name"],
+        title=Label(**document["title"]),
+        initial=document["initial"],
+        states=states,
+        transitions=tuple(
+            _transition(t, i, names, finals) for i, t in enumerate(document["transitions"])
+        ),
+        parameters=params,
+        data_schema=document.get("data_schema", {"type": "object"}),
+        slas=tuple(_sla(s, i) for i, s in enumerate(document.get("slas", ()))),
+        description=document.get("description", ""),
+        requirements=tuple(document.get("requirements", ())),
+        version=version,
+        document=document,
+    )

@@ -1,0 +1,147 @@
+"""CEL expressions in definitions: guards, action values, timer instants.
+
+Expressions are compiled once per definition version (see :mod:`engine.machine`) with the
+``common-expression-language`` bindings: CEL cannot run code, loop forever or touch the host,
+which is why definitions written by process owners may contain it and never Python.
+
+Every expression sees the same variables:
+
+``data``     the case data (a map)
+``payload``  the trigger's payload (a map; empty on case creation and timers without payload)
+``params``   the definition's parameters after deployment overrides
+``now``      the engine clock's instant (a CEL timestamp), never the wall clock
+
+The CEL bindings report which *variables* an expression reads but not which fields; the
+validator needs the fields (``data.priority``) to check them against the data schema, so
+:func:`field_references` finds them in the source with string literals blanked out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import cel
+
+from engine.errors import ExpressionError
+
+ROOT_VARIABLES = frozenset({"data", "payload", "params", "now"})
+
+# String literals (raw/bytes prefixes, triple or single quoted) blanked before scanning for
+# field references, so that "data.x" inside a string does not count as a read of data.x.
+_STRING = re.compile(
+    r"""(?:[rRbB]{0,2})("""
+    r"""'''(?:\\.|[^\\])*?'''|\"\"\"(?:\\.|[^\\])*?\"\"\"|'(?:\\.|[^\\'])*'|"(?:\\.|[^\\"])*\""""
+    r""")""",
+    re.DOTALL,
+)
+_FIELD = re.compile(r"(?<![\w.])(data|payload|params)\s*\.\s*([A-Za-z_]\w*)")
+_INDEXED = re.compile(r"(?<![\w.])(data|payload|params)\s*\[\s*(['\"])([^'\"]+)\2\s*\]")
+_MACRO_VAR = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
+
+
+@dataclass(frozen=True)
+class FieldRef:
+    root: str
+    field: str
+
+
+def _blank_strings(source: str) -> str:
+    return _STRING.sub(lambda m: '""', source)
+
+
+def field_references(source: str) -> set[FieldRef]:
+    """The top-level fields of ``data``, ``payload`` and ``params`` an expression reads."""
+    refs = {FieldRef(m.group(1), m.group(3)) for m in _INDEXED.finditer(source)}
+    refs |= {FieldRef(m.group(1), m.group(2)) for m in _FIELD.finditer(_blank_strings(source))}
+    return refs
+
+
+class Expression:
+    """A compiled CEL expression tied to the definition element that holds it."""
+
+    __slots__ = ("_program", "path", "source", "variables")
+
+    def __init__(self, source: str, path: str) -> None:
+        self.source = source
+        self.path = path
+        try:
+            self._program = cel.compile(source)
+        except (ValueError, TypeError) as exc:
+            raise ExpressionError(
+                f"CEL expression at {path} does not compile: {_first_line(exc)}",
+                hint="Check the CEL syntax; strings need quotes, e.g. data.priority == 'emergency'.",
+                path=path,
+                expression=source,
+            ) from exc
+        bound = set(_MACRO_VAR.findall(source))
+        self.variables = frozenset(set(self._program.variables()) - bound)
+
+    def unknown_variables(self) -> set[str]:
+        return set(self.variables - ROOT_VARIABLES)
+
+    def evaluate(self, context: Mapping[str, Any]) -> Any:
+        """Evaluate against a context built by :func:`make_context`; errors name the element."""
+        try:
+            return self._program.execute(dict(context))
+        except KeyError as exc:
+            raise ExpressionError(
+                f"Expression at {self.path} reads {exc.args[0]!r}, which is not set.",
+                hint="Guard optional fields with has(), e.g. has(data.x) && data.x > 1.",
+                path=self.path,
+                expression=self.source,
+            ) from exc
+        except Exception as exc:  # the CEL runtime raises several builtin types
+            raise ExpressionError(
+                f"Expression at {self.path} failed: {_first_line(exc)}",
+                hint="Check the types of the values it combines; CEL does not coerce int/double.",
+                path=self.path,
+                expression=self.source,
+            ) from exc
+
+    def __repr__(self) -> str:
+        return f"Expression({self.source!r}, path={self.path!r})"
+
+
+def make_context(
+    data: Mapping[str, Any],
+    payload: Mapping[str, Any],
+    params: Mapping[str, Any],
+    now: datetime,
+) -> dict[str, Any]:
+    if now.tzinfo is None:
+        raise ExpressionError(
+            "The engine clock gave a naive datetime.", hint="Pass aware UTC datetimes."
+        )
+    return {"data": dict(data), "payload": dict(payload), "params": dict(params), "now": now}
+
+
+def to_json_value(value: Any, path: str) -> Any:
+    """Convert a CEL result into a JSON value for case data.
+
+    Timestamps become ISO 8601 UTC strings and durations a number of seconds, so case data
+    stays plain JSON in the database and in the API.
+    """
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, list | tuple):
+        return [to_json_value(v, path) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): to_json_value(v, path) for k, v in value.items()}
+    raise ExpressionError(
+        f"Expression at {path} produced a {type(value).__name__}, which cannot be stored.",
+        hint="Produce a string, number, boolean, list, map, timestamp or duration.",
+        path=path,
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

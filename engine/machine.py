@@ -1,0 +1,287 @@
+"""The compiled state machine of one definition version, and the pure transition step.
+
+One ``transitions.Machine`` is built per (definition, version) and cached: building it compiles
+every guard and action expression and every JSON Schema once. Cases never get a machine of
+their own. To fire a trigger, the step hands the machine a short-lived :class:`_CaseView`
+holding the case's state and data; ``transitions`` picks the first transition whose guard
+holds, runs its actions and moves the view. The caller persists the outcome.
+
+The step is pure: it reads no clock (``now`` is passed in) and touches no database, and it
+never mutates its inputs, so a failure anywhere leaves the case exactly as it was.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+import jsonschema
+from transitions import EventData, Machine
+
+from engine.definition import ActionKind, TransitionSpec, WorkflowDefinition
+from engine.errors import (
+    ActionFailed,
+    CaseClosed,
+    DataInvalid,
+    ExpressionError,
+    GuardRejected,
+    InvalidTrigger,
+    PayloadInvalid,
+    TriggerNotPermitted,
+)
+from engine.expressions import Expression, make_context, to_json_value
+
+ADMIN_ROLE = "admin"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who fires a trigger. ``admin`` may fire any transition; ``system`` is used by timers."""
+
+    name: str
+    roles: frozenset[str] = frozenset()
+
+    @classmethod
+    def system(cls, name: str = "system") -> Actor:
+        return cls(name, frozenset({"system"}))
+
+    def may_fire(self, allowed: Sequence[str]) -> bool:
+        return not allowed or ADMIN_ROLE in self.roles or bool(self.roles & set(allowed))
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """The outcome of firing a trigger: what the caller persists in one transaction."""
+
+    trigger: str
+    from_state: str
+    to_state: str
+    data: dict[str, Any]
+    changes: dict[str, Any]
+    transition_index: int
+
+
+@dataclass
+class _CaseView:
+    """What ``transitions`` moves: a throwaway model carrying one step's inputs and outputs."""
+
+    state: str
+    data: dict[str, Any]
+    payload: Mapping[str, Any]
+    params: Mapping[str, Any]
+    now: datetime
+    actor: Actor
+    changes: dict[str, Any] = field(default_factory=dict)
+    chosen: int | None = None
+
+
+def _schema_error_text(error: jsonschema.ValidationError) -> str:
+    where = "/".join(str(p) for p in error.absolute_path)
+    return f"{where or '<root>'}: {error.message}"
+
+
+class CompiledWorkflow:
+    """A definition version ready to run: machine, compiled expressions, schema validators."""
+
+    def __init__(self, definition: WorkflowDefinition) -> None:
+        self.definition = definition
+        self._transitions = {t.index: t for t in definition.transitions}
+        self._guards = {
+            t.index: Expression(t.guard, f"{t.path}.guard") for t in definition.transitions if t.guard
+        }
+        self._action_exprs = {
+            a.path: Expression(a.expr, a.path)
+            for t in definition.transitions
+            for a in t.actions
+            if a.expr is not None
+        }
+        self._payload_validators = {
+            t.index: jsonschema.Draft202012Validator(t.payload_schema)
+            for t in definition.transitions
+            if t.payload_schema is not None
+        }
+        self._data_validator = jsonschema.Draft202012Validator(definition.data_schema)
+        self._allowed: dict[str, list[str]] = {}
+        for t in definition.transitions:
+            for source in t.sources:
+                self._allowed.setdefault(source, [])
+                if t.trigger not in self._allowed[source]:
+                    self._allowed[source].append(t.trigger)
+        self.machine = Machine(
+            model=None,
+            states=[{"name": s.name, "final": s.final} for s in definition.states],
+            initial=definition.initial,
+            transitions=[self._machine_transition(t) for t in definition.transitions],
+            auto_transitions=False,
+            send_event=True,
+            ignore_invalid_triggers=False,
+            model_attribute="state",
+        )
+
+    def _machine_transition(self, t: TransitionSpec) -> dict[str, Any]:
+        return {
+            "trigger": t.trigger,
+            "source": list(t.sources),
+            "dest": t.dest,
+            "conditions": [partial(self._condition, t.index)],
+            "before": [partial(self._before, t.index)],
+        }
+
+    # --- callbacks run by transitions ----------------------------------------------------------
+
+    def _condition(self, index: int, event: EventData) -> bool:
+        view: _CaseView = event.model
+        validator = self._payload_validators.get(index)
+        if validator is not None:
+            errors = sorted(validator.iter_errors(dict(view.payload)), key=str)
+            if errors:
+                t = self._transitions[index]
+                raise PayloadInvalid(
+                    f"Payload for trigger {t.trigger!r} is invalid: "
+                    + "; ".join(_schema_error_text(e) for e in errors),
+                    hint=f"The payload must match {t.path}.payload_schema.",
+                    trigger=t.trigger,
+                    path=f"{t.path}.payload_schema",
+                    errors=[_schema_error_text(e) for e in errors],
+                )
+        guard = self._guards.get(index)
+        if guard is None:
+            return True
+        result = guard.evaluate(make_context(view.data, view.payload, view.params, view.now))
+        if not isinstance(result, bool):
+            raise ExpressionError(
+                f"Guard at {guard.path} gave {result!r}, not true or false.",
+                hint="A guard must be a boolean expression.",
+                path=guard.path,
+            )
+        return result
+
+    def _before(self, index: int, event: EventData) -> None:
+        view: _CaseView = event.model
+        t = self._transitions[index]
+        if not view.actor.may_fire(t.roles):
+            raise TriggerNotPermitted(
+                f"{view.actor.name!r} may not fire {t.trigger!r}: it needs one of the roles "
+                f"{', '.join(t.roles)}.",
+                hint="Use a token with one of those roles.",
+                trigger=t.trigger,
+                path=f"{t.path}.roles",
+            )
+        view.chosen = index
+        data = dict(view.data)
+        for action in t.actions:
+            context = make_context(data, view.payload, view.params, view.now)
+            if action.kind is ActionKind.SET:
+                value = to_json_value(self._action_exprs[action.path].evaluate(context), action.path)
+            else:
+                current = data.get(action.field, 0)
+                if not isinstance(current, int | float) or isinstance(current, bool):
+                    raise ActionFailed(
+                        f"Action at {action.path} increments data.{action.field}, which holds "
+                        f"{current!r}.",
+                        hint="Counters must hold numbers.",
+                        path=action.path,
+                    )
+                value = current + action.by
+            data[action.field] = value
+            view.changes[action.field] = value
+        self._check_data(data, f"after {t.path}", t.trigger)
+        view.data = data
+
+    def _check_data(self, data: Mapping[str, Any], where: str, trigger: str | None) -> None:
+        errors = sorted(self._data_validator.iter_errors(dict(data)), key=str)
+        if errors:
+            raise DataInvalid(
+                f"Case data is invalid {where}: " + "; ".join(_schema_error_text(e) for e in errors),
+                hint="Case data must match the definition's data_schema.",
+                trigger=trigger,
+                errors=[_schema_error_text(e) for e in errors],
+            )
+
+    # --- public API ----------------------------------------------------------------------------
+
+    def allowed_triggers(self, state: str) -> list[str]:
+        """Triggers with a transition out of ``state``, guards not evaluated."""
+        return list(self._allowed.get(state, []))
+
+    def check_initial_data(self, data: Mapping[str, Any]) -> None:
+        self._check_data(data, "on creation", None)
+
+    def step(
+        self,
+        *,
+        state: str,
+        data: Mapping[str, Any],
+        trigger: str,
+        payload: Mapping[str, Any],
+        params: Mapping[str, Any],
+        now: datetime,
+        actor: Actor,
+        case_id: int | None = None,
+    ) -> StepResult:
+        """Fire ``trigger`` from ``state``; raise a domain error and change nothing on failure."""
+        if state in self.definition.final_states:
+            raise CaseClosed(
+                f"Case is in final state {state!r} and takes no more triggers.",
+                case_id=case_id,
+                state=state,
+                trigger=trigger,
+            )
+        event = self.machine.events.get(trigger)
+        if event is None or state not in event.transitions:
+            raise InvalidTrigger(
+                case_id=case_id, state=state, trigger=trigger, allowed=self.allowed_triggers(state)
+            )
+        view = _CaseView(state, dict(data), dict(payload), params, now, actor)
+        moved = event.trigger(view)
+        if not moved or view.chosen is None:
+            guards = self._guard_texts(trigger, state)
+            raise GuardRejected(
+                f"No transition for {trigger!r} from {state!r} has a guard that holds.",
+                hint="Guards tried: " + "; ".join(guards),
+                case_id=case_id,
+                state=state,
+                trigger=trigger,
+                guards=guards,
+            )
+        return StepResult(
+            trigger=trigger,
+            from_state=state,
+            to_state=view.state,
+            data=view.data,
+            changes=view.changes,
+            transition_index=view.chosen,
+        )
+
+    def _transitions_by_trigger(self, trigger: str, state: str) -> list[TransitionSpec]:
+        return [
+            t for t in self.definition.transitions if t.trigger == trigger and state in t.sources
+        ]
+
+    def _guard_texts(self, trigger: str, state: str) -> list[str]:
+        return [
+            f"{t.path}.guard = {t.guard}" for t in self._transitions_by_trigger(trigger, state) if t.guard
+        ]
+
+
+_CACHE: dict[tuple[str, int | None, str], CompiledWorkflow] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def compile_workflow(definition: WorkflowDefinition) -> CompiledWorkflow:
+    """The cached compiled machine for a definition version (built once per process)."""
+    # Published versions are immutable, so name + version identify them; drafts (simulation,
+    # validation) are keyed by their content.
+    key = (definition.name, definition.version, "" if definition.version else definition.fingerprint)
+    compiled = _CACHE.get(key)
+    if compiled is None:
+        with _CACHE_LOCK:
+            compiled = _CACHE.get(key)
+            if compiled is None:
+                compiled = CompiledWorkflow(definition)
+                _CACHE[key] = compiled
+    return compiled

@@ -1,0 +1,1 @@
+"""Services: the engine's operations on a database session. They never commit."""

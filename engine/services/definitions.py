@@ -1,0 +1,266 @@
+"""Publishing and reading workflow definitions.
+
+Publishing validates the source and stores it as the next immutable version; publishing a
+document identical to an existing version returns that version instead of minting a new one,
+so re-running ``svcflow definitions publish workflows/*.yaml`` at every start is harmless.
+
+Functions take a session and never commit: the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from engine.db.models import DefinitionVersion, ParameterOverride
+from engine.definition import WorkflowDefinition, build_definition, parse_source
+from engine.errors import (
+    ConcurrencyConflict,
+    DefinitionInvalid,
+    DefinitionNotFound,
+    ParameterInvalid,
+)
+from engine.durations import DurationInvalid, parse_duration
+from engine.validation import BUILTIN_CALENDARS, ValidationReport, validate
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    name: str
+    version: int
+    created: bool
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DefinitionSummary:
+    name: str
+    latest_version: int
+    title_en: str
+    title_zh: str
+    versions: int
+    published_at: datetime
+
+
+def validate_source(text: str, origin: str = "<definition>", known_calendars: Iterable[str] = BUILTIN_CALENDARS) -> ValidationReport:
+    """Parse and validate definition text (raises only for unreadable YAML)."""
+    return validate(parse_source(text, origin), known_calendars=known_calendars)
+
+
+def publish(
+    session: Session,
+    source: str,
+    *,
+    actor: str,
+    now: datetime,
+    origin: str = "<definition>",
+    known_calendars: Iterable[str] = BUILTIN_CALENDARS,
+) -> PublishResult:
+    document = parse_source(source, origin)
+    report = validate(document, known_calendars=known_calendars)
+    if not report.ok:
+        name = document.get("name") if isinstance(document, dict) else None
+        raise DefinitionInvalid(name if isinstance(name, str) else None, report.problems)
+    definition = build_definition(document)
+    existing = session.execute(
+        select(DefinitionVersion.version).where(
+            DefinitionVersion.name == definition.name,
+            DefinitionVersion.fingerprint == definition.fingerprint,
+        )
+    ).scalar_one_or_none()
+    if existing is not None:
+        return PublishResult(definition.name, existing, created=False)
+    latest = session.execute(
+        select(func.max(DefinitionVersion.version)).where(
+            DefinitionVersion.name == definition.name
+        )
+    ).scalar_one()
+    version = (latest or 0) + 1
+    row = DefinitionVersion(
+        name=definition.name,
+        version=version,
+        title_en=definition.title.en,
+        title_zh=definition.title.zh,
+        source=source,
+        document=dict(document),
+        fingerprint=definition.fingerprint,
+        published_at=now,
+        published_by=actor,
+    )
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError as exc:
+        raise ConcurrencyConflict(
+            f"Another publish of {definition.name!r} took version {version} at the same time.",
+            hint="Publish again; an identical document will resolve to the version stored.",
+            definition=definition.name,
+        ) from exc
+    return PublishResult(
+        definition.name, version, created=True, warnings=tuple(str(p) for p in report.warnings)
+    )
+
+
+# Published versions never change, so a process may keep them once built.
+_CACHE: dict[tuple[str, int], WorkflowDefinition] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def get_definition(session: Session, name: str, version: int | None = None) -> WorkflowDefinition:
+    """A published version (the latest when ``version`` is None)."""
+    if version is not None and (name, version) in _CACHE:
+        return _CACHE[(name, version)]
+    query = select(DefinitionVersion.version, DefinitionVersion.document).where(
+        DefinitionVersion.name == name
+    )
+    if version is None:
+        query = query.order_by(DefinitionVersion.version.desc()).limit(1)
+    else:
+        query = query.where(DefinitionVersion.version == version)
+    row = session.execute(query).one_or_none()
+    if row is None:
+        raise DefinitionNotFound(
+            f"No published definition {name!r}"
+            + (f" version {version}." if version is not None else "."),
+            hint="List published definitions with `svcflow definitions list`.",
+            definition=name,
+            version=version,
+        )
+    definition = build_definition(row.document, version=row.version)
+    with _CACHE_LOCK:
+        _CACHE[(name, row.version)] = definition
+    return definition
+
+
+def get_source(session: Session, name: str, version: int) -> str:
+    source = session.execute(
+        select(DefinitionVersion.source).where(
+            DefinitionVersion.name == name, DefinitionVersion.version == version
+        )
+    ).scalar_one_or_none()
+    if source is None:
+        raise DefinitionNotFound(f"No published definition {name!r} version {version}.")
+    return source
+
+
+def list_definitions(session: Session) -> list[DefinitionSummary]:
+    counts = (
+        select(
+            DefinitionVersion.name,
+            func.max(DefinitionVersion.version).label("latest"),
+            func.count().label("versions"),
+        )
+        .group_by(DefinitionVersion.name)
+        .subquery()
+    )
+    rows = session.execute(
+        select(DefinitionVersion, counts.c.versions)
+        .join(
+            counts,
+            (DefinitionVersion.name == counts.c.name)
+            & (DefinitionVersion.version == counts.c.latest),
+        )
+        .order_by(DefinitionVersion.name)
+    ).all()
+    return [
+        DefinitionSummary(
+            name=row.name,
+            latest_version=row.version,
+            title_en=row.title_en,
+            title_zh=row.title_zh,
+            versions=versions,
+            published_at=row.published_at,
+        )
+        for row, versions in rows
+    ]
+
+
+def list_versions(session: Session, name: str) -> list[tuple[int, datetime, str]]:
+    rows = session.execute(
+        select(
+            DefinitionVersion.version, DefinitionVersion.published_at, DefinitionVersion.published_by
+        )
+        .where(DefinitionVersion.name == name)
+        .order_by(DefinitionVersion.version)
+    ).all()
+    return [(r.version, r.published_at, r.published_by) for r in rows]
+
+
+# --- deployment parameters ---------------------------------------------------------------------
+
+
+def _coerce_parameter(definition: WorkflowDefinition, name: str, value: Any) -> Any:
+    param = definition.parameters.get(name)
+    if param is None:
+        raise ParameterInvalid(
+            f"Definition {definition.name!r} has no parameter {name!r}.",
+            hint="Declared parameters: " + (", ".join(definition.parameters) or "none") + ".",
+            definition=definition.name,
+            parameter=name,
+        )
+    ok = {
+        "integer": isinstance(value, int) and not isinstance(value, bool),
+        "number": isinstance(value, int | float) and not isinstance(value, bool),
+        "string": isinstance(value, str),
+        "boolean": isinstance(value, bool),
+        "duration": isinstance(value, str),
+    }[param.type]
+    if not ok:
+        raise ParameterInvalid(
+            f"Parameter {name!r} of {definition.name!r} takes a {param.type}, not {value!r}.",
+            hint=f"Default is {param.default!r}.",
+            definition=definition.name,
+            parameter=name,
+        )
+    if param.type == "duration":
+        try:
+            parse_duration(value)
+        except DurationInvalid as exc:
+            raise ParameterInvalid(exc.message, hint=exc.hint, parameter=name) from exc
+    return value
+
+
+def set_parameter(
+    session: Session, definition_name: str, name: str, value: Any, *, actor: str, now: datetime
+) -> None:
+    """Override a parameter for this deployment; cases created afterwards use the value."""
+    value = _coerce_parameter(get_definition(session, definition_name), name, value)
+    row = session.execute(
+        select(ParameterOverride).where(
+            ParameterOverride.definition_name == definition_name, ParameterOverride.name == name
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        session.add(
+            ParameterOverride(
+                definition_name=definition_name,
+                name=name,
+                value=value,
+                updated_at=now,
+                updated_by=actor,
+            )
+        )
+    else:
+        row.value, row.updated_at, row.updated_by = value, now, actor
+    session.flush()
+
+
+def effective_parameters(session: Session, definition: WorkflowDefinition) -> dict[str, Any]:
+    """Defaults with this deployment's overrides on top (overrides of removed params ignored)."""
+    params = definition.default_params()
+    overrides: Mapping[str, Any] = dict(
+        session.execute(
+            select(ParameterOverride.name, ParameterOverride.value).where(
+                ParameterOverride.definition_name == definition.name
+            )
+        ).tuples().all()
+    )
+    params.update({k: v for k, v in overrides.items() if k in params})
+    return params

@@ -1,0 +1,643 @@
+"""Validation of workflow definitions: every problem at once, each with its element path.
+
+Two passes. The structural pass checks the document against
+``engine/schemas/definition.schema.json`` (unknown keys, wrong types, missing fields). The
+semantic pass checks what a schema cannot: references between states, transitions, timers and
+SLAs; reachability; stuck states; ambiguous transitions; CEL that does not compile or reads
+undeclared fields; JSON Schemas; durations and cron schedules. Semantic checks run on the
+parts that are structurally sound, so one bad transition does not hide problems elsewhere.
+
+Errors stop a definition from being published; warnings are reported and allowed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import jsonschema
+from croniter import croniter
+
+from engine.definition import ANY_SOURCE, WorkflowDefinition, build_definition
+from engine.durations import DurationInvalid, parse_duration
+from engine.errors import DefinitionInvalid, ExpressionError, Problem, ProblemList
+from engine.expressions import Expression, field_references
+
+BUILTIN_CALENDARS = frozenset({"24x7", "cn-workdays"})
+_PARAM_TYPES: dict[str, tuple[type, ...]] = {
+    "integer": (int,),
+    "number": (int, float),
+    "string": (str,),
+    "boolean": (bool,),
+    "duration": (str,),
+}
+
+
+@cache
+def definition_schema() -> dict[str, Any]:
+    text = resources.files("engine").joinpath("schemas/definition.schema.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def format_path(parts: Iterable[Any]) -> str:
+    """``['transitions', 4, 'guard']`` -> ``transitions[4].guard``."""
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _suggest(word: str, candidates: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(candidates), n=1)
+    return f"Did you mean {close[0]!r}?" if close else ""
+
+
+@dataclass
+class ValidationReport:
+    problems: list[Problem]
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity.value == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity.value == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+# --- structural pass ---------------------------------------------------------------------------
+
+
+def _structural(document: Any, out: ProblemList) -> None:
+    validator = jsonschema.Draft202012Validator(definition_schema())
+    for error in sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.path))):
+        _report_schema_error(error, out)
+
+
+def _report_schema_error(error: jsonschema.ValidationError, out: ProblemList) -> None:
+    path = format_path(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = error.schema.get("properties", {}).keys()
+        extras = [k for k in error.instance if k not in allowed]
+        for key in extras:
+            key_path = f"{path}.{key}" if path else str(key)
+            hint = _suggest(str(key), allowed) or f"Allowed keys here: {', '.join(sorted(allowed))}."
+            out.error(key_path, "unknown-key", f"Unknown key {key!r}.", hint)
+        return
+    if error.validator == "required":
+        out.error(path, "missing-key", error.message.replace("'", '"', 0), "Add the missing key.")
+        return
+    if error.validator == "pattern" and error.schema.get("pattern", "").startswith("^[a-z]"):
+        out.error(
+            path,
+            "bad-identifier",
+            f"{error.instance!r} is not a valid name.",
+            "Use lowercase letters, digits and underscores, starting with a letter "
+            "(e.g. on_site).",
+        )
+        return
+    if error.validator == "pattern" and error.schema.get("pattern", "").startswith("^R-"):
+        out.error(
+            path,
+            "bad-requirement-id",
+            f"{error.instance!r} is not a requirement ID.",
+            "Use IDs from the requirements catalog, e.g. R-REP-04.",
+        )
+        return
+    if error.validator in ("oneOf", "anyOf") and error.context:
+        # Report the most specific branch failure, not "is not valid under any of the schemas".
+        best = jsonschema.exceptions.best_match(error.context)
+        _report_schema_error(best, out)
+        return
+    out.error(path, f"schema-{error.validator}", error.message, "")
+
+
+# --- semantic pass -----------------------------------------------------------------------------
+
+
+class _Checker:
+    def __init__(self, document: Mapping[str, Any], known_calendars: frozenset[str]) -> None:
+        self.doc = document
+        self.out = ProblemList()
+        self.calendars = known_calendars
+        self.states: dict[str, Mapping[str, Any]] = {}
+        self.state_paths: dict[str, str] = {}
+        self.params: Mapping[str, Any] = (
+            document.get("parameters") if isinstance(document.get("parameters"), dict) else {}
+        ) or {}
+        data_schema = document.get("data_schema")
+        self.data_schema: Mapping[str, Any] = data_schema if isinstance(data_schema, dict) else {}
+
+    # helpers -------------------------------------------------------------------------------
+
+    def _list(self, key: str) -> list[tuple[int, Mapping[str, Any]]]:
+        items = self.doc.get(key)
+        if not isinstance(items, list):
+            return []
+        return [(i, item) for i, item in enumerate(items) if isinstance(item, dict)]
+
+    def _data_fields(self) -> Mapping[str, Any]:
+        props = self.data_schema.get("properties", {})
+        return props if isinstance(props, dict) else {}
+
+    def _check_json_schema(self, schema: Any, path: str) -> bool:
+        try:
+            jsonschema.Draft202012Validator.check_schema(schema)
+        except jsonschema.SchemaError as exc:
+            where = format_path([path, *exc.absolute_path]) if exc.absolute_path else path
+            self.out.error(
+                where,
+                "bad-json-schema",
+                f"Not a valid JSON Schema: {exc.message}",
+                "See https://json-schema.org/understanding-json-schema/ (draft 2020-12).",
+            )
+            return False
+        return True
+
+    def _check_expression(
+        self, source: str, path: str, payload_fields: Mapping[str, Any] | None
+    ) -> Expression | None:
+        try:
+            expr = Expression(source, path)
+        except ExpressionError as exc:
+            self.out.error(path, "expression-syntax", exc.message, exc.hint or "")
+            return None
+        for name in sorted(expr.unknown_variables()):
+            self.out.error(
+                path,
+                "expression-unknown-variable",
+                f"Expression reads {name!r}, which is not a variable.",
+                "Expressions see data, payload, params and now. "
+                + _suggest(name, ["data", "payload", "params", "now"]),
+            )
+        for ref in sorted(field_references(source), key=lambda r: (r.root, r.field)):
+            self._check_field_ref(ref.root, ref.field, path, payload_fields)
+        return expr
+
+    def _check_field_ref(
+        self, root: str, name: str, path: str, payload_fields: Mapping[str, Any] | None
+    ) -> None:
+        if root == "data" and name not in self._data_fields():
+            self.out.error(
+                path,
+                "undeclared-data-field",
+                f"Expression reads data.{name}, which data_schema does not declare.",
+                _suggest(name, self._data_fields())
+                or f"Declare {name!r} under data_schema.properties.",
+            )
+        elif root == "params" and name not in self.params:
+            self.out.error(
+                path,
+                "undeclared-parameter",
+                f"Expression reads params.{name}, which is not a declared parameter.",
+                _suggest(name, self.params) or f"Declare {name!r} under parameters.",
+            )
+        elif root == "payload" and payload_fields is not None and name not in payload_fields:
+            self.out.error(
+                path,
+                "undeclared-payload-field",
+                f"Expression reads payload.{name}, which the payload_schema does not declare.",
+                _suggest(name, payload_fields)
+                or f"Declare {name!r} under this transition's payload_schema.properties.",
+            )
+        elif root == "payload" and payload_fields is None:
+            self.out.error(
+                path,
+                "undeclared-payload-field",
+                f"Expression reads payload.{name}, but this element declares no payload_schema.",
+                "Add a payload_schema with the fields the trigger carries.",
+            )
+
+    def _check_duration(self, raw: Any, path: str, calendar: str | None) -> None:
+        if isinstance(raw, str):
+            try:
+                duration = parse_duration(raw)
+            except DurationInvalid as exc:
+                self.out.error(path, "bad-duration", exc.message, exc.hint or "")
+                return
+            if duration.mixed and calendar not in (None, "24x7"):
+                self.out.error(
+                    path,
+                    "mixed-business-duration",
+                    f"Duration {raw!r} mixes days with hours on business calendar {calendar!r}.",
+                    "Write whole working days ('3d') or working time ('20h'), not both.",
+                )
+        elif isinstance(raw, dict) and "param" in raw:
+            param = self.params.get(raw["param"])
+            if param is None:
+                self.out.error(
+                    f"{path}.param",
+                    "undeclared-parameter",
+                    f"Parameter {raw['param']!r} is not declared.",
+                    _suggest(raw["param"], self.params) or "Declare it under parameters.",
+                )
+            elif isinstance(param, dict) and param.get("type") != "duration":
+                self.out.error(
+                    f"{path}.param",
+                    "parameter-not-duration",
+                    f"Parameter {raw['param']!r} has type {param.get('type')!r}, not duration.",
+                    "Declare it with type: duration and a default like '2h'.",
+                )
+        elif isinstance(raw, dict) and "expr" in raw:
+            self._check_expression(raw["expr"], f"{path}.expr", None)
+
+    def _check_calendar(self, name: Any, path: str) -> None:
+        if isinstance(name, str) and name not in self.calendars:
+            self.out.warning(
+                path,
+                "unknown-calendar",
+                f"Calendar {name!r} is neither built in nor known to this validation run.",
+                "Built-in calendars: 24x7, cn-workdays. Create it before publishing, or fix "
+                "the name. " + _suggest(name, self.calendars),
+            )
+
+    # passes ---------------------------------------------------------------------------------
+
+    def run(self) -> ProblemList:
+        self.check_schemas()
+        self.check_parameters()
+        self.check_states()
+        transitions = self.check_transitions()
+        self.check_graph(transitions)
+        self.check_timers(transitions)
+        self.check_slas(transitions)
+        return self.out
+
+    def check_schemas(self) -> None:
+        if "data_schema" in self.doc and isinstance(self.doc["data_schema"], dict):
+            if self._check_json_schema(self.data_schema, "data_schema") and self.data_schema.get(
+                "type", "object"
+            ) != "object":
+                self.out.error(
+                    "data_schema.type",
+                    "data-schema-not-object",
+                    "Case data is a map, so data_schema must have type: object.",
+                    "Set type: object and list the fields under properties.",
+                )
+
+    def check_parameters(self) -> None:
+        for name, spec in self.params.items():
+            if not isinstance(spec, dict) or spec.get("type") not in _PARAM_TYPES:
+                continue
+            default, kind = spec.get("default"), spec["type"]
+            path = f"parameters.{name}.default"
+            wrong_type = not isinstance(default, _PARAM_TYPES[kind]) or (
+                kind in ("integer", "number") and isinstance(default, bool)
+            )
+            if wrong_type:
+                self.out.error(
+                    path,
+                    "parameter-default-type",
+                    f"Default {default!r} is not of type {kind}.",
+                    f"Give a {kind} default.",
+                )
+            elif kind == "duration":
+                try:
+                    parse_duration(default)
+                except DurationInvalid as exc:
+                    self.out.error(path, "bad-duration", exc.message, exc.hint or "")
+
+    def check_states(self) -> None:
+        for i, state in self._list("states"):
+            name = state.get("name")
+            if not isinstance(name, str):
+                continue
+            path = f"states[{i}].name"
+            if name in self.states:
+                self.out.error(
+                    path,
+                    "duplicate-state",
+                    f"State {name!r} is declared twice (first at {self.state_paths[name]}).",
+                    "Give each state a unique name.",
+                )
+                continue
+            self.states[name] = state
+            self.state_paths[name] = f"states[{i}]"
+        initial = self.doc.get("initial")
+        if isinstance(initial, str) and self.states and initial not in self.states:
+            self.out.error(
+                "initial",
+                "unknown-state",
+                f"Initial state {initial!r} is not declared.",
+                _suggest(initial, self.states) or "Declare it under states.",
+            )
+        elif isinstance(initial, str) and self.states.get(initial, {}).get("final"):
+            self.out.warning(
+                "initial",
+                "initial-is-final",
+                f"Initial state {initial!r} is final: cases end as soon as they are created.",
+            )
+
+    def _finals(self) -> set[str]:
+        return {name for name, s in self.states.items() if s.get("final")}
+
+    def _sources(self, transition: Mapping[str, Any], path: str) -> list[str]:
+        source = transition.get("source")
+        if source == ANY_SOURCE:
+            return [s for s in self.states if s not in self._finals()]
+        names = [source] if isinstance(source, str) else source if isinstance(source, list) else []
+        valid: list[str] = []
+        for j, name in enumerate(names):
+            where = f"{path}.source" if isinstance(source, str) else f"{path}.source[{j}]"
+            if not isinstance(name, str):
+                continue
+            if name not in self.states:
+                self.out.error(
+                    where,
+                    "unknown-state",
+                    f"Source state {name!r} is not declared.",
+                    _suggest(name, self.states) or "Declare it under states.",
+                )
+            elif self.states[name].get("final"):
+                self.out.error(
+                    where,
+                    "final-state-has-exit",
+                    f"State {name!r} is final but this transition leaves it.",
+                    "Remove the transition, or make the state non-final.",
+                )
+            else:
+                valid.append(name)
+        return valid
+
+    def check_transitions(self) -> list[tuple[int, Mapping[str, Any], list[str]]]:
+        checked = []
+        for i, t in self._list("transitions"):
+            path = f"transitions[{i}]"
+            sources = self._sources(t, path)
+            dest = t.get("dest")
+            if isinstance(dest, str) and dest not in self.states:
+                self.out.error(
+                    f"{path}.dest",
+                    "unknown-state",
+                    f"Destination state {dest!r} is not declared.",
+                    _suggest(dest, self.states) or "Declare it under states.",
+                )
+            payload_fields = self._check_payload_schema(t, path)
+            if isinstance(t.get("guard"), str):
+                self._check_expression(t["guard"], f"{path}.guard", payload_fields)
+            self._check_actions(t, path, payload_fields)
+            checked.append((i, t, sources))
+        self._check_ambiguity(checked)
+        return checked
+
+    def _check_payload_schema(self, t: Mapping[str, Any], path: str) -> Mapping[str, Any] | None:
+        schema = t.get("payload_schema")
+        if not isinstance(schema, dict):
+            return None
+        if not self._check_json_schema(schema, f"{path}.payload_schema"):
+            return {}
+        props = schema.get("properties", {})
+        return props if isinstance(props, dict) else {}
+
+    def _check_actions(
+        self, t: Mapping[str, Any], path: str, payload_fields: Mapping[str, Any] | None
+    ) -> None:
+        actions = t.get("actions")
+        if not isinstance(actions, list):
+            return
+        fields = self._data_fields()
+        for j, action in enumerate(actions):
+            if not isinstance(action, dict):
+                continue
+            base = f"{path}.actions[{j}]"
+            if isinstance(action.get("set"), dict):
+                for name, expr in action["set"].items():
+                    where = f"{base}.set.{name}"
+                    if name not in fields:
+                        self.out.error(
+                            where,
+                            "undeclared-data-field",
+                            f"Action sets data.{name}, which data_schema does not declare.",
+                            _suggest(name, fields) or f"Declare {name!r} in data_schema.",
+                        )
+                    if isinstance(expr, str):
+                        self._check_expression(expr, where, payload_fields)
+            inc = action.get("increment")
+            name = inc if isinstance(inc, str) else inc.get("field") if isinstance(inc, dict) else None
+            if isinstance(name, str):
+                where = f"{base}.increment"
+                kind = fields.get(name, {}).get("type") if isinstance(fields.get(name), dict) else None
+                if name not in fields:
+                    self.out.error(
+                        where,
+                        "undeclared-data-field",
+                        f"Action increments data.{name}, which data_schema does not declare.",
+                        _suggest(name, fields) or f"Declare {name!r} with type: integer.",
+                    )
+                elif kind not in ("integer", "number"):
+                    self.out.error(
+                        where,
+                        "increment-not-number",
+                        f"Action increments data.{name}, declared with type {kind!r}.",
+                        "Declare the counter with type: integer.",
+                    )
+
+    def _check_ambiguity(self, checked: Sequence[tuple[int, Mapping[str, Any], list[str]]]) -> None:
+        """Transitions are tried in order; a later one with the same trigger and an overlapping
+        source can only fire if every earlier one has a guard that differs from its own."""
+        for pos, (i, t, sources) in enumerate(checked):
+            for j, u, other in checked[pos + 1 :]:
+                if t.get("trigger") != u.get("trigger"):
+                    continue
+                overlap = sorted(set(sources) & set(other))
+                if not overlap:
+                    continue
+                guard_t, guard_u = t.get("guard"), u.get("guard")
+                if guard_t is None:
+                    self.out.error(
+                        f"transitions[{j}]",
+                        "ambiguous-transition",
+                        f"Trigger {t.get('trigger')!r} from {', '.join(overlap)} never reaches "
+                        f"this transition: transitions[{i}] matches first and has no guard.",
+                        f"Add a guard to transitions[{i}] (tried first), or remove one of them.",
+                    )
+                elif isinstance(guard_u, str) and " ".join(guard_t.split()) == " ".join(
+                    guard_u.split()
+                ):
+                    self.out.error(
+                        f"transitions[{j}].guard",
+                        "ambiguous-transition",
+                        f"Same trigger, source and guard as transitions[{i}]: this one never "
+                        "fires.",
+                        "Make the guards exclusive, or remove one transition.",
+                    )
+
+    def check_graph(self, checked: Sequence[tuple[int, Mapping[str, Any], list[str]]]) -> None:
+        if not self.states:
+            return
+        edges: dict[str, set[str]] = {name: set() for name in self.states}
+        for _, t, sources in checked:
+            dest = t.get("dest")
+            for source in sources:
+                if isinstance(dest, str) and dest in self.states:
+                    edges[source].add(dest)
+        for name, state in self.states.items():
+            if not state.get("final") and not any(
+                source == name for _, _, srcs in checked for source in srcs
+            ):
+                self.out.error(
+                    self.state_paths[name],
+                    "dead-end-state",
+                    f"State {name!r} is not final and no transition leaves it: cases would "
+                    "stay there forever.",
+                    "Add a transition out of it, or mark it final: true.",
+                )
+        initial = self.doc.get("initial")
+        if not isinstance(initial, str) or initial not in self.states:
+            return
+        seen, queue = {initial}, deque([initial])
+        while queue:
+            for nxt in edges[queue.popleft()] - seen:
+                seen.add(nxt)
+                queue.append(nxt)
+        for name in self.states:
+            if name not in seen:
+                self.out.warning(
+                    self.state_paths[name],
+                    "unreachable-state",
+                    f"State {name!r} cannot be reached from the initial state {initial!r}.",
+                    "Add a transition into it, or remove it.",
+                )
+
+    def check_timers(self, checked: Sequence[tuple[int, Mapping[str, Any], list[str]]]) -> None:
+        triggers_from: dict[str, set[str]] = {name: set() for name in self.states}
+        for _, t, sources in checked:
+            for s in sources:
+                triggers_from[s].add(str(t.get("trigger")))
+        for name, state in self.states.items():
+            timers = state.get("timers")
+            if not isinstance(timers, list):
+                continue
+            for k, timer in enumerate(timers):
+                if isinstance(timer, dict):
+                    self._check_timer(timer, f"{self.state_paths[name]}.timers[{k}]", name, triggers_from)
+
+    def _check_timer(
+        self, timer: Mapping[str, Any], path: str, state: str, triggers_from: Mapping[str, set[str]]
+    ) -> None:
+        kinds = [k for k in ("after", "at", "every") if k in timer]
+        if len(kinds) != 1:
+            self.out.error(
+                path,
+                "timer-kind",
+                f"A timer needs exactly one of after, at, every; this one has "
+                f"{', '.join(kinds) or 'none'}.",
+                "after: a duration; at: a CEL timestamp; every: a cron schedule.",
+            )
+        calendar = timer.get("calendar")
+        self._check_calendar(calendar, f"{path}.calendar")
+        if "after" in timer:
+            self._check_duration(timer["after"], f"{path}.after", calendar)
+        if isinstance(timer.get("at"), str):
+            self._check_expression(timer["at"], f"{path}.at", None)
+        every = timer.get("every")
+        if isinstance(every, str) and not croniter.is_valid(every):
+            self.out.error(
+                f"{path}.every",
+                "bad-cron",
+                f"{every!r} is not a cron schedule.",
+                "Use five fields: minute hour day month weekday, e.g. '0 9 30 * *'.",
+            )
+        trigger = timer.get("trigger")
+        if isinstance(trigger, str) and trigger not in triggers_from.get(state, set()):
+            self.out.error(
+                f"{path}.trigger",
+                "timer-trigger-not-allowed",
+                f"Timer fires {trigger!r}, but no transition takes {trigger!r} from {state!r}.",
+                _suggest(trigger, triggers_from.get(state, set()))
+                or f"Add a transition with trigger {trigger!r} and source {state!r}.",
+            )
+
+    def check_slas(self, checked: Sequence[tuple[int, Mapping[str, Any], list[str]]]) -> None:
+        all_triggers = {str(t.get("trigger")) for _, t, _ in checked}
+        names: set[str] = set()
+        for i, sla in self._list("slas"):
+            path = f"slas[{i}]"
+            name = sla.get("name")
+            if isinstance(name, str):
+                if name in names:
+                    self.out.error(f"{path}.name", "duplicate-sla", f"SLA {name!r} is declared twice.")
+                names.add(name)
+            calendar = sla.get("calendar", "24x7")
+            self._check_calendar(calendar, f"{path}.calendar")
+            if "target" in sla:
+                self._check_duration(sla["target"], f"{path}.target", calendar)
+            for part in ("start", "pause", "stop"):
+                cond = sla.get(part)
+                if not isinstance(cond, dict):
+                    continue
+                for j, state in enumerate(cond.get("states") or []):
+                    if isinstance(state, str) and state not in self.states:
+                        self.out.error(
+                            f"{path}.{part}.states[{j}]",
+                            "unknown-state",
+                            f"SLA condition names state {state!r}, which is not declared.",
+                            _suggest(state, self.states),
+                        )
+                for j, trig in enumerate(cond.get("triggers") or []):
+                    if isinstance(trig, str) and trig not in all_triggers:
+                        self.out.error(
+                            f"{path}.{part}.triggers[{j}]",
+                            "unknown-trigger",
+                            f"SLA condition names trigger {trig!r}, which no transition has.",
+                            _suggest(trig, all_triggers),
+                        )
+            breach = sla.get("on_breach")
+            if isinstance(breach, dict) and isinstance(breach.get("trigger"), str):
+                if breach["trigger"] not in all_triggers:
+                    self.out.error(
+                        f"{path}.on_breach.trigger",
+                        "unknown-trigger",
+                        f"Breach trigger {breach['trigger']!r} is not a trigger of any transition.",
+                        _suggest(breach["trigger"], all_triggers),
+                    )
+
+
+def validate(
+    document: Any, *, known_calendars: Iterable[str] = BUILTIN_CALENDARS
+) -> ValidationReport:
+    """Check a definition document; never raises for bad input, reports it."""
+    out = ProblemList()
+    if not isinstance(document, dict):
+        out.error(
+            "",
+            "not-a-mapping",
+            f"A definition is a mapping with name, title, states, ...; got {type(document).__name__}.",
+            "See docs/definitions.md for a complete example.",
+        )
+        return ValidationReport(out.items)
+    _structural(document, out)
+    semantic = _Checker(document, frozenset(known_calendars) | BUILTIN_CALENDARS).run()
+    # The structural pass already reports some things the semantic pass sees again (e.g. a bad
+    # identifier); keep one problem per (path, code).
+    seen = {(p.path, p.code) for p in out.items}
+    out.items.extend(p for p in semantic.items if (p.path, p.code) not in seen)
+    return ValidationReport(out.items)
+
+
+def load_definition(
+    document: Any,
+    *,
+    version: int | None = None,
+    known_calendars: Iterable[str] = BUILTIN_CALENDARS,
+) -> WorkflowDefinition:
+    """Validate and build; raise :class:`DefinitionInvalid` listing every error."""
+    report = validate(document, known_calendars=known_calendars)
+    if not report.ok:
+        name = document.get("name") if isinstance(document, dict) else None
+        raise DefinitionInvalid(name if isinstance(name, str) else None, report.problems)
+    return build_definition(document, version=version)
