@@ -255,12 +255,11 @@ def set_parameter(
 def effective_parameters(session: Session, definition: WorkflowDefinition) -> dict[str, Any]:
     """Defaults with this deployment's overrides on top (overrides of removed params ignored)."""
     params = definition.default_params()
-    overrides: Mapping[str, Any] = dict(
-        session.execute(
-            select(ParameterOverride.name, ParameterOverride.value).where(
-                ParameterOverride.definition_name == definition.name
-            )
-        ).tuples().all()
-    )
+    rows = session.execute(
+        select(ParameterOverride.name, ParameterOverride.value).where(
+            ParameterOverride.definition_name == definition.name
+        )
+    ).all()
+    overrides: Mapping[str, Any] = {name: value for name, value in rows}
     params.update({k: v for k, v in overrides.items() if k in params})
     return params
