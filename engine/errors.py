@@ -206,6 +206,10 @@ class BusinessKeyTaken(SvcflowError):
     code = "business-key-taken"
 
 
+class TimerNotFound(SvcflowError):
+    code = "timer-not-found"
+
+
 class DatabaseNotReady(SvcflowError):
     """The database schema is missing or older than this svcflow (migrations not applied)."""
 

@@ -26,6 +26,7 @@ class CaseRecord:
     created_at: datetime
     updated_at: datetime
     state_entered_at: datetime
+    state_entry_seq: int = 1
 
 
 @dataclass(frozen=True)

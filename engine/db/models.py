@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -75,6 +76,18 @@ class EventType(str, Enum):
     CREATED = "created"
     TRANSITION = "transition"
     CANCELLED = "cancelled"
+    SLA_WARNING = "sla_warning"
+    SLA_BREACHED = "sla_breached"
+    SLA_PAUSED = "sla_paused"
+    SLA_RESUMED = "sla_resumed"
+    TIMER_FAILED = "timer_failed"
+
+
+class TimerStatus(str, Enum):
+    ARMED = "armed"
+    FIRED = "fired"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
 
 
 class DefinitionVersion(Base):
@@ -139,6 +152,9 @@ class Case(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
     state_entered_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    # The seq of the event that entered the current state: timers belong to one state entry,
+    # and a self-loop transition (same state) keeps the entry and its timers.
+    state_entry_seq: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
 
 
 class CaseEvent(Base):
@@ -184,3 +200,58 @@ class IdempotencyRecord(Base):
     event_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
     response: Mapped[dict[str, Any] | None] = mapped_column(Json, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+
+
+class Timer(Base):
+    """A durable timer: the source of truth for what is due. Redis only delivers it.
+
+    State timers belong to one state entry (``state_entry_seq``); SLA timers (``sla`` set) are
+    re-planned from the history after every event of the case.
+    """
+
+    __tablename__ = "timers"
+    __table_args__ = (
+        Index("ix_timers_status_due", "status", "due_at"),
+        Index("ix_timers_case_status", "case_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("cases.id", ondelete="RESTRICT"), nullable=False
+    )
+    state_entry_seq: Mapped[int] = mapped_column(Integer, nullable=False)
+    name: Mapped[str] = mapped_column(String(120), nullable=False)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    sla: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    trigger: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False)
+    calendar: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    due_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    provisional: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    fired_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class CalendarRecord(Base):
+    """A business calendar kept in the database.
+
+    For a built-in base (``cn-workdays``) the row holds only the administrator's overrides, so
+    a newer chinesecalendar release still brings its data; a custom calendar holds its whole
+    definition (``BusinessCalendar.to_dict()``).
+    """
+
+    __tablename__ = "calendars"
+    __table_args__ = (UniqueConstraint("name", name="uq_calendars_name"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(63), nullable=False)
+    base: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False)
+    revision: Mapped[int] = mapped_column(Integer, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    updated_by: Mapped[str] = mapped_column(String(200), nullable=False)

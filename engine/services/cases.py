@@ -13,6 +13,7 @@ speed of those two statements issued by hand.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping
@@ -34,6 +35,7 @@ from engine.errors import (
 )
 from engine.machine import Actor, compile_workflow
 from engine.records import CaseRecord, EventRecord, FireOutcome
+from engine.services import scheduling
 from engine.services.definitions import effective_parameters, get_definition
 
 cases = Case.__table__
@@ -60,6 +62,7 @@ def _case_record(row: Row[Any]) -> CaseRecord:
         created_at=row.created_at,
         updated_at=row.updated_at,
         state_entered_at=row.state_entered_at,
+        state_entry_seq=row.state_entry_seq,
     )
 
 
@@ -149,12 +152,22 @@ def _recall(session: Session, scope: str, key: str, fingerprint: str) -> Row[Any
 def _remember(
     session: Session, scope: str, key: str, fingerprint: str, case_id: int, seq: int, now: datetime
 ) -> None:
-    session.execute(
-        insert(idempotency).values(
-            scope=scope, key=key, fingerprint=fingerprint, case_id=case_id, event_seq=seq,
-            created_at=now,
+    try:
+        session.execute(
+            insert(idempotency).values(
+                scope=scope, key=key, fingerprint=fingerprint, case_id=case_id, event_seq=seq,
+                created_at=now,
+            )
         )
-    )
+    except IntegrityError as exc:
+        # Two retries of one request raced past _recall (PostgreSQL runs them side by side);
+        # the other one's record won. A retry now is answered from that record.
+        raise ConcurrencyConflict(
+            f"A request with idempotency key {key!r} was being handled at the same time.",
+            hint="Retry with the same key; it will return the first request's result.",
+            idempotency_key=key,
+            case_id=case_id,
+        ) from exc
 
 
 # --- creating ----------------------------------------------------------------------------------
@@ -210,6 +223,7 @@ def create_case(
         "created_at": now,
         "updated_at": now,
         "state_entered_at": now,
+        "state_entry_seq": 1,
     }
     try:
         case_id = session.execute(insert(cases).values(**values)).inserted_primary_key[0]
@@ -235,6 +249,7 @@ def create_case(
     if idempotency_key is not None:
         _remember(session, scope, idempotency_key, fingerprint, case_id, 1, now)
     case = CaseRecord(id=case_id, **values)
+    scheduling.sync_after_event(session, definition, case=case, previous=None, now=now)
     return FireOutcome(case, event, allowed_triggers=tuple(compiled.allowed_triggers(case.state)))
 
 
@@ -314,7 +329,10 @@ def fire(
     )
     new_version = case.version + 1
     status = _status(result.to_state, definition.final_states)
-    entered = now if result.to_state != case.state else case.state_entered_at
+    # A self-loop keeps the state entry, so its timers keep running.
+    moved = result.to_state != case.state
+    entered = now if moved else case.state_entered_at
+    entry_seq = new_version if moved else case.state_entry_seq
     updated = session.execute(
         update(cases)
         .where(cases.c.id == case_id, cases.c.version == case.version)
@@ -325,6 +343,7 @@ def fire(
             version=new_version,
             updated_at=now,
             state_entered_at=entered,
+            state_entry_seq=entry_seq,
         )
     )
     if updated.rowcount != 1:
@@ -367,7 +386,9 @@ def fire(
         created_at=case.created_at,
         updated_at=now,
         state_entered_at=entered,
+        state_entry_seq=entry_seq,
     )
+    scheduling.sync_after_event(session, definition, case=new_case, previous=case, now=now)
     allowed = compiled.allowed_triggers(result.to_state) if status == CaseStatus.OPEN.value else []
     return FireOutcome(new_case, event, allowed_triggers=tuple(allowed))
 
@@ -375,29 +396,56 @@ def fire(
 def cancel_case(
     session: Session, case_id: int, *, actor: Actor, now: datetime, reason: str
 ) -> FireOutcome:
-    """Cancel an open case; recorded in its history with the reason."""
+    """Cancel an open case; recorded in its history with the reason. Its timers are cancelled."""
     case = get_case(session, case_id)
     if case.status != CaseStatus.OPEN.value:
         raise CaseClosed(f"Case {case_id} is already {case.status}.", case_id=case_id)
+    return record_event(
+        session, case_id, EventType.CANCELLED, {"reason": reason}, actor=actor, now=now,
+        status=CaseStatus.CANCELLED,
+    )
+
+
+def record_event(
+    session: Session,
+    case_id: int,
+    event_type: EventType,
+    payload: Mapping[str, Any],
+    *,
+    actor: Actor,
+    now: datetime,
+    status: CaseStatus | None = None,
+) -> FireOutcome:
+    """Append an event that does not move the case (an SLA warning or breach, an operator's
+    note, a cancellation) and bring the timers in line with it."""
+    case = get_case(session, case_id)
     new_version = case.version + 1
+    new_status = (status or CaseStatus(case.status)).value
     updated = session.execute(
         update(cases)
         .where(cases.c.id == case_id, cases.c.version == case.version)
-        .values(status=CaseStatus.CANCELLED.value, version=new_version, updated_at=now)
+        .values(status=new_status, version=new_version, updated_at=now)
     )
     if updated.rowcount != 1:
-        raise ConcurrencyConflict(f"Case {case_id} changed while being cancelled.", case_id=case_id)
+        raise ConcurrencyConflict(
+            f"Case {case_id} changed while recording {event_type.value}.",
+            hint="Retry; the event will be recorded on the current version.",
+            case_id=case_id,
+        )
     event = EventRecord(
         case_id=case_id,
         seq=new_version,
-        event_type=EventType.CANCELLED.value,
+        event_type=event_type.value,
         trigger=None,
         from_state=case.state,
         to_state=case.state,
         actor=actor.name,
-        payload={"reason": reason},
+        payload=dict(payload),
         changes={},
         at=now,
     )
     _append(session, event)
-    return FireOutcome(get_case(session, case_id), event)
+    new_case = dataclasses.replace(case, status=new_status, version=new_version, updated_at=now)
+    definition = get_definition(session, case.definition_name, case.definition_version)
+    scheduling.sync_after_event(session, definition, case=new_case, previous=case, now=now)
+    return FireOutcome(new_case, event)

@@ -1,0 +1,224 @@
+"""Arming and cancelling timers in the transaction of the case change that causes them, and
+handing the armed ones to delivery after that transaction commits.
+
+The ``timers`` table is the source of truth. Delivery (RQ, see workers/timers.py) is told about
+new timers only after commit, through the :class:`TimerDelivery` put in the session's ``info``
+by whoever opens sessions (the web app, the worker). If that hand-over is lost (a crash between
+commit and enqueue, a Redis flush), the sweeper finds the armed timers and delivers them again:
+a timer can be late, never lost. Sessions without a delivery (CLI, simulation) just arm.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import event, insert, select, update
+from sqlalchemy.orm import Session
+
+from engine.db.models import CaseEvent, CaseStatus, Timer, TimerStatus
+from engine.definition import TimerKind, WorkflowDefinition
+from engine.records import CaseRecord, EventRecord
+from engine.services.calendars import load_calendars
+from engine.sla import plan_sla_timers
+from engine.timers import TimerPlan, plan_timer
+
+log = logging.getLogger(__name__)
+
+DELIVERY_KEY = "svcflow.timer_delivery"
+_PENDING_KEY = "svcflow.timers_to_deliver"
+timers = Timer.__table__
+events = CaseEvent.__table__
+
+
+@dataclass(frozen=True)
+class DueTimer:
+    """What delivery needs to know: which timer, when, and which attempt."""
+
+    id: int
+    due_at: datetime
+    attempts: int = 0
+
+
+class TimerDelivery(Protocol):
+    def deliver(self, due: Sequence[DueTimer]) -> None: ...
+
+
+def queue_for_delivery(session: Session, due: Sequence[DueTimer]) -> None:
+    if due and session.info.get(DELIVERY_KEY) is not None:
+        session.info.setdefault(_PENDING_KEY, []).extend(due)
+
+
+@event.listens_for(Session, "after_commit")
+def _deliver_after_commit(session: Session) -> None:
+    pending = session.info.pop(_PENDING_KEY, None)
+    delivery = session.info.get(DELIVERY_KEY)
+    if not pending or delivery is None:
+        return
+    try:
+        delivery.deliver(pending)
+    except Exception:  # the timers are committed; the sweeper will deliver them
+        log.warning("timer delivery failed after commit; the sweeper will retry", exc_info=True)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_after_rollback(session: Session) -> None:
+    session.info.pop(_PENDING_KEY, None)
+
+
+# --- arming and cancelling ---------------------------------------------------------------------
+
+
+def arm(
+    session: Session, case_id: int, entry_seq: int, plans: Sequence[TimerPlan], now: datetime
+) -> list[DueTimer]:
+    armed = []
+    for plan in plans:
+        timer_id = session.execute(
+            insert(timers).values(
+                case_id=case_id,
+                state_entry_seq=entry_seq,
+                name=plan.name,
+                kind=plan.kind,
+                sla=plan.sla,
+                trigger=plan.trigger,
+                payload=dict(plan.payload),
+                calendar=plan.calendar,
+                due_at=plan.due_at,
+                provisional=plan.provisional,
+                status=TimerStatus.ARMED.value,
+                attempts=0,
+                created_at=now,
+                updated_at=now,
+            )
+        ).inserted_primary_key[0]
+        armed.append(DueTimer(timer_id, plan.due_at))
+    queue_for_delivery(session, armed)
+    return armed
+
+
+def _cancel(session: Session, *conditions: Any, now: datetime, note: str) -> None:
+    session.execute(
+        update(timers)
+        .where(timers.c.status == TimerStatus.ARMED.value, *conditions)
+        .values(status=TimerStatus.CANCELLED.value, updated_at=now, note=note)
+    )
+
+
+def _history(session: Session, case_id: int) -> list[EventRecord]:
+    rows = session.execute(
+        select(events).where(events.c.case_id == case_id).order_by(events.c.seq)
+    ).all()
+    return [
+        EventRecord(
+            case_id=r.case_id, seq=r.seq, event_type=r.event_type, trigger=r.trigger,
+            from_state=r.from_state, to_state=r.to_state, actor=r.actor, payload=r.payload,
+            changes=r.changes, at=r.at, idempotency_key=r.idempotency_key,
+        )
+        for r in rows
+    ]
+
+
+def _fired_in_entry(session: Session, case_id: int, entry_seq: int) -> dict[str, datetime]:
+    """Latest fired due time per timer name in one state entry."""
+    rows = session.execute(
+        select(timers.c.name, timers.c.due_at).where(
+            timers.c.case_id == case_id,
+            timers.c.state_entry_seq == entry_seq,
+            timers.c.status == TimerStatus.FIRED.value,
+            timers.c.sla.is_(None),
+        )
+    ).all()
+    fired: dict[str, datetime] = {}
+    for name, due in rows:
+        fired[name] = max(due, fired.get(name, due))
+    return fired
+
+
+def _plan_entry(
+    session: Session, definition: WorkflowDefinition, case: CaseRecord, now: datetime
+) -> list[TimerPlan]:
+    """The state timers still ahead in the case's current state entry."""
+    calendars = load_calendars(session)
+    fired = _fired_in_entry(session, case.id, case.state_entry_seq)
+    plans = []
+    for timer in definition.state(case.state).timers:
+        if timer.name in fired and timer.kind is not TimerKind.EVERY:
+            continue  # one-shot timers fire once per state entry
+        after = fired.get(timer.name, case.state_entered_at)
+        plans.append(
+            plan_timer(timer, entered_at=case.state_entered_at, after=after, data=case.data,
+                       params=case.params, calendars=calendars)
+        )
+    return plans
+
+
+def _plan_slas(
+    session: Session, definition: WorkflowDefinition, case: CaseRecord, now: datetime
+) -> list[TimerPlan]:
+    return plan_sla_timers(
+        definition, _history(session, case.id), data=case.data, params=case.params, now=now,
+        calendars=load_calendars(session),
+    )
+
+
+def sync_after_event(
+    session: Session,
+    definition: WorkflowDefinition,
+    *,
+    case: CaseRecord,
+    previous: CaseRecord | None,
+    now: datetime,
+) -> None:
+    """Bring the case's armed timers in line with the event just appended."""
+    if case.status != CaseStatus.OPEN.value:
+        _cancel(session, timers.c.case_id == case.id, now=now, note=f"case {case.status}")
+        return
+    if previous is None or previous.state_entry_seq != case.state_entry_seq:
+        if previous is not None:
+            _cancel(
+                session,
+                timers.c.case_id == case.id,
+                timers.c.state_entry_seq == previous.state_entry_seq,
+                timers.c.sla.is_(None),
+                now=now,
+                note=f"left state {previous.state!r}",
+            )
+        arm(session, case.id, case.state_entry_seq, _plan_entry(session, definition, case, now), now)
+    if definition.slas:
+        _cancel(session, timers.c.case_id == case.id, timers.c.sla.is_not(None), now=now,
+                note="SLA re-planned")
+        arm(session, case.id, case.state_entry_seq, _plan_slas(session, definition, case, now), now)
+
+
+def replan_case(
+    session: Session, definition: WorkflowDefinition, case: CaseRecord, *, now: datetime, note: str
+) -> None:
+    """Cancel and re-plan every armed timer of a case (after a calendar or state change)."""
+    _cancel(session, timers.c.case_id == case.id, now=now, note=note)
+    if case.status != CaseStatus.OPEN.value:
+        return
+    arm(session, case.id, case.state_entry_seq, _plan_entry(session, definition, case, now), now)
+    if definition.slas:
+        arm(session, case.id, case.state_entry_seq, _plan_slas(session, definition, case, now), now)
+
+
+def replan_calendar(session: Session, calendar: str, *, now: datetime) -> int:
+    """Re-plan the armed timers of every case with a timer on ``calendar``; returns the count
+    of cases touched."""
+    from engine.services.cases import get_case  # late import: cases imports this module
+    from engine.services.definitions import get_definition
+
+    case_ids = session.execute(
+        select(timers.c.case_id)
+        .where(timers.c.status == TimerStatus.ARMED.value, timers.c.calendar == calendar)
+        .distinct()
+    ).scalars().all()
+    for case_id in case_ids:
+        case = get_case(session, case_id)
+        definition = get_definition(session, case.definition_name, case.definition_version)
+        replan_case(session, definition, case, now=now, note=f"calendar {calendar!r} changed")
+    return len(case_ids)

@@ -1,0 +1,229 @@
+"""Firing due timers: what an RQ job, the sweeper and the simulator call.
+
+:func:`fire_due_timer` runs in the caller's transaction. It locks the timer row (``FOR
+UPDATE`` on PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` already serialises writers), re-checks
+that the timer is still armed and that the case is still in the state entry the timer belongs
+to, and only then fires. Two deliveries of one timer (a retried job, the sweeper racing the
+scheduler, two workers) therefore fire it at most once: the second finds it no longer armed.
+A delivery for a timer whose case moved on is a no-op, recorded on the timer row.
+
+Failures: a domain error (the guard rejects, the trigger is not allowed) would fail the same
+way again, so the timer is marked failed at once; anything else (a lost race, the database
+unreachable) is retried with backoff up to :data:`MAX_ATTEMPTS`, then marked failed. Failed
+timers keep their error for supervisors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import Enum
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.db.models import CaseStatus, EventType, Timer, TimerStatus
+from engine.definition import TimerKind
+from engine.errors import (
+    ActionFailed,
+    CaseClosed,
+    CaseNotFound,
+    DataInvalid,
+    ExpressionError,
+    GuardRejected,
+    InvalidTrigger,
+    PayloadInvalid,
+    SvcflowError,
+    TimerNotFound,
+    TriggerNotPermitted,
+)
+from engine.machine import Actor
+from engine.services import cases as case_service
+from engine.services import scheduling
+from engine.services.calendars import load_calendars
+from engine.services.definitions import get_definition
+from engine.sla import SLA_BREACHED, SLA_WARNING
+from engine.timers import plan_timer
+
+MAX_ATTEMPTS = 5
+BACKOFF = (timedelta(seconds=2), timedelta(seconds=10), timedelta(seconds=30), timedelta(minutes=2))
+# Errors that would happen again on retry: the definition and the case decide them.
+PERMANENT_ERRORS: tuple[type[SvcflowError], ...] = (
+    ActionFailed, CaseClosed, CaseNotFound, DataInvalid, ExpressionError, GuardRejected,
+    InvalidTrigger, PayloadInvalid, TriggerNotPermitted,
+)
+TIMER_ACTOR = Actor.system("timer")
+timers = Timer.__table__
+
+
+class FireResult(str, Enum):
+    FIRED = "fired"
+    STALE = "stale"  # the timer was no longer armed, or its case left the state entry
+    NOT_DUE = "not_due"
+    MISSING = "missing"
+
+
+@dataclass(frozen=True)
+class TimerOutcome:
+    timer_id: int
+    result: FireResult
+    note: str = ""
+    due_at: datetime | None = None
+
+
+def _lock(session: Session, timer_id: int) -> Timer | None:
+    return session.execute(
+        select(Timer).where(Timer.id == timer_id).with_for_update()
+    ).scalar_one_or_none()
+
+
+def fire_due_timer(
+    session: Session, timer_id: int, *, now: datetime, actor: Actor = TIMER_ACTOR
+) -> TimerOutcome:
+    """Fire one timer if it is armed, due and still relevant. Domain errors propagate."""
+    timer = _lock(session, timer_id)
+    if timer is None:
+        return TimerOutcome(timer_id, FireResult.MISSING, "no such timer")
+    if timer.status != TimerStatus.ARMED.value:
+        return TimerOutcome(timer_id, FireResult.STALE, f"timer is {timer.status}", timer.due_at)
+    if timer.due_at > now:
+        return TimerOutcome(timer_id, FireResult.NOT_DUE, "delivered early", timer.due_at)
+    case = case_service.get_case(session, timer.case_id)
+    if case.status != CaseStatus.OPEN.value or (
+        timer.sla is None and case.state_entry_seq != timer.state_entry_seq
+    ):
+        note = f"stale delivery at {now.isoformat()}: case is {case.status} in {case.state!r}"
+        _finish(session, timer, TimerStatus.CANCELLED, now, note=note)
+        return TimerOutcome(timer_id, FireResult.STALE, note, timer.due_at)
+
+    _finish(session, timer, TimerStatus.FIRED, now)
+    if timer.kind in (SLA_WARNING, SLA_BREACHED):
+        note = _fire_sla(session, timer, case.id, now=now, actor=actor)
+    else:
+        assert timer.trigger is not None
+        case_service.fire(session, case.id, timer.trigger, timer.payload, actor=actor, now=now)
+        note = f"fired {timer.trigger!r}"
+        if timer.kind == TimerKind.EVERY.value:
+            _rearm_every(session, timer, now=now)
+    return TimerOutcome(timer_id, FireResult.FIRED, note, timer.due_at)
+
+
+def _finish(
+    session: Session, timer: Timer, status: TimerStatus, now: datetime, note: str | None = None
+) -> None:
+    timer.status = status.value
+    timer.attempts += 1
+    timer.updated_at = now
+    if status is TimerStatus.FIRED:
+        timer.fired_at = now
+    if note:
+        timer.note = note
+    session.flush()
+
+
+def _fire_sla(session: Session, timer: Timer, case_id: int, *, now: datetime, actor: Actor) -> str:
+    """Record the warning or breach in the history; on a breach, fire the SLA's trigger when
+    the case's current state allows it (the escalation is recorded either way)."""
+    event_type = EventType.SLA_WARNING if timer.kind == SLA_WARNING else EventType.SLA_BREACHED
+    payload = {**timer.payload, "due_at": timer.due_at.isoformat()}
+    case_service.record_event(session, case_id, event_type, payload, actor=actor, now=now)
+    if event_type is not EventType.SLA_BREACHED or not timer.trigger:
+        return f"recorded {event_type.value}"
+    case = case_service.get_case(session, case_id)
+    allowed = case_service.allowed_triggers(session, case)
+    if timer.trigger not in allowed:
+        return f"recorded breach; {timer.trigger!r} not allowed in {case.state!r}"
+    case_service.fire(session, case_id, timer.trigger, {"sla": timer.sla}, actor=actor, now=now)
+    return f"recorded breach and fired {timer.trigger!r}"
+
+
+def _rearm_every(session: Session, timer: Timer, *, now: datetime) -> None:
+    """Arm the next occurrence of a cron timer while the case stays in the same state entry."""
+    case = case_service.get_case(session, timer.case_id)
+    if case.status != CaseStatus.OPEN.value or case.state_entry_seq != timer.state_entry_seq:
+        return
+    definition = get_definition(session, case.definition_name, case.definition_version)
+    spec = next((t for t in definition.state(case.state).timers if t.name == timer.name), None)
+    if spec is None:
+        return
+    plan = plan_timer(
+        spec, entered_at=case.state_entered_at, after=timer.due_at, data=case.data,
+        params=case.params, calendars=load_calendars(session),
+    )
+    scheduling.arm(session, case.id, case.state_entry_seq, [plan], now)
+
+
+def record_failure(
+    session: Session, timer_id: int, error: BaseException, *, now: datetime
+) -> scheduling.DueTimer | None:
+    """Count a failed attempt in its own transaction. Returns the retry to deliver, or None
+    when the timer is now failed for good."""
+    timer = _lock(session, timer_id)
+    if timer is None or timer.status != TimerStatus.ARMED.value:
+        return None
+    timer.attempts += 1
+    timer.updated_at = now
+    timer.last_error = f"{type(error).__name__}: {error}"[:2000]
+    permanent = isinstance(error, PERMANENT_ERRORS)
+    if permanent or timer.attempts >= MAX_ATTEMPTS:
+        timer.status = TimerStatus.FAILED.value
+        timer.note = "permanent error" if permanent else f"gave up after {timer.attempts} attempts"
+        session.flush()
+        return None
+    session.flush()
+    retry_at = now + BACKOFF[min(timer.attempts - 1, len(BACKOFF) - 1)]
+    return scheduling.DueTimer(timer.id, retry_at, timer.attempts)
+
+
+def retry_failed(session: Session, timer_id: int, *, now: datetime, note: str) -> scheduling.DueTimer:
+    """Re-arm a failed timer (an operator's decision); it is delivered at once."""
+    timer = _lock(session, timer_id)
+    if timer is None or timer.status != TimerStatus.FAILED.value:
+        raise TimerNotFound(
+            f"No failed timer with id {timer_id}.",
+            hint="List failed timers with `svcflow timers failed`.",
+            timer_id=timer_id,
+        )
+    timer.status, timer.updated_at, timer.note = TimerStatus.ARMED.value, now, note
+    session.flush()
+    due = scheduling.DueTimer(timer.id, now, timer.attempts)
+    scheduling.queue_for_delivery(session, [due])
+    return due
+
+
+def due_for_delivery(
+    session: Session, *, until: datetime, limit: int = 10_000
+) -> list[scheduling.DueTimer]:
+    """Armed timers due by ``until``, earliest first: what the sweeper makes sure is queued."""
+    rows = session.execute(
+        select(timers.c.id, timers.c.due_at, timers.c.attempts)
+        .where(timers.c.status == TimerStatus.ARMED.value, timers.c.due_at <= until)
+        .order_by(timers.c.due_at, timers.c.id)
+        .limit(limit)
+    ).all()
+    return [scheduling.DueTimer(r.id, r.due_at, r.attempts) for r in rows]
+
+
+def next_due(session: Session) -> datetime | None:
+    return session.execute(
+        select(timers.c.due_at)
+        .where(timers.c.status == TimerStatus.ARMED.value)
+        .order_by(timers.c.due_at)
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def case_timers(session: Session, case_id: int) -> Sequence[Timer]:
+    return session.execute(
+        select(Timer).where(Timer.case_id == case_id).order_by(Timer.due_at, Timer.id)
+    ).scalars().all()
+
+
+def failed_timers(session: Session, limit: int = 500) -> Sequence[Timer]:
+    return session.execute(
+        select(Timer)
+        .where(Timer.status == TimerStatus.FAILED.value)
+        .order_by(Timer.updated_at.desc())
+        .limit(limit)
+    ).scalars().all()

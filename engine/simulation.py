@@ -1,0 +1,333 @@
+"""Time-skipping simulation: run a scenario against definitions on virtual time.
+
+A scenario (YAML, format in docs/simulation.md) creates cases, fires triggers, advances a
+virtual clock and checks states, data and SLA clocks. It runs the real engine on a scratch
+SQLite database: the same services, and the same :func:`fire_due_timer` an RQ worker calls.
+Advancing the clock fires every timer that falls due, in due order, each at its own due
+instant, so a year of timers takes seconds and nothing sleeps.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.clock import ManualClock
+from engine.db import migrate
+from engine.db.session import create_db_engine, session_factory
+from engine.definition import parse_source
+from engine.durations import DurationInvalid, parse_duration
+from engine.errors import SvcflowError
+from engine.machine import ADMIN_ROLE, Actor
+from engine.records import CaseRecord
+from engine.services import cases as case_service
+from engine.services import definitions as definition_service
+from engine.services import timers as timer_service
+from engine.services.calendars import load_calendars, save_calendar
+from engine.services.definitions import get_definition
+from engine.sla import compute_clocks
+
+STEP_KINDS = ("create", "fire", "advance", "advance_to", "expect", "expect_error", "cancel")
+MAX_TIMER_FIRINGS = 100_000  # a runaway every-minute cron cannot hang a simulation
+
+
+class ScenarioError(SvcflowError):
+    """The scenario file itself is wrong (not a failed expectation)."""
+
+    code = "scenario-invalid"
+
+
+@dataclass
+class StepResult:
+    index: int
+    kind: str
+    ok: bool
+    message: str
+    at: datetime
+
+
+@dataclass
+class ScenarioReport:
+    name: str
+    steps: list[StepResult] = field(default_factory=list)
+    timers_fired: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return all(step.ok for step in self.steps)
+
+    @property
+    def failures(self) -> list[StepResult]:
+        return [s for s in self.steps if not s.ok]
+
+
+def _instant(value: Any, where: str) -> datetime:
+    if isinstance(value, datetime):
+        parsed = value
+    else:
+        try:
+            parsed = datetime.fromisoformat(str(value))
+        except ValueError as exc:
+            raise ScenarioError(
+                f"{where}: {value!r} is not an ISO 8601 instant.",
+                hint="Write e.g. 2025-09-30T10:00:00+08:00 (with its UTC offset).",
+            ) from exc
+    if parsed.tzinfo is None:
+        raise ScenarioError(
+            f"{where}: {value!r} has no UTC offset.",
+            hint="Add the offset, e.g. +08:00 for Asia/Shanghai.",
+        )
+    return parsed
+
+
+def _duration(value: Any, where: str) -> timedelta:
+    try:
+        return parse_duration(value).timedelta
+    except DurationInvalid as exc:
+        raise ScenarioError(f"{where}: {exc.message}", hint=exc.hint) from exc
+
+
+@contextmanager
+def _scratch_database() -> Iterator[Engine]:
+    with tempfile.TemporaryDirectory(prefix="svcflow-sim-") as folder:
+        engine = create_db_engine(f"sqlite:///{Path(folder) / 'simulation.db'}")
+        try:
+            migrate.upgrade(engine)
+            yield engine
+        finally:
+            engine.dispose()
+
+
+class Simulator:
+    """Drives one scenario. Usable directly from tests with a scenario dict."""
+
+    def __init__(self, sessions: sessionmaker[Session], clock: ManualClock) -> None:
+        self.sessions = sessions
+        self.clock = clock
+        self.aliases: dict[str, int] = {}
+        self.timers_fired = 0
+
+    # --- time --------------------------------------------------------------------------------
+
+    def advance_to(self, target: datetime) -> int:
+        """Fire every timer due up to ``target`` in due order, then set the clock to it."""
+        fired = 0
+        while True:
+            with self.sessions() as session, session.begin():
+                due = timer_service.due_for_delivery(session, until=target, limit=1)
+            if not due:
+                break
+            if fired >= MAX_TIMER_FIRINGS:
+                raise ScenarioError(
+                    f"More than {MAX_TIMER_FIRINGS} timers fired before {target.isoformat()}.",
+                    hint="Check for a cron timer that fires far too often.",
+                )
+            self.clock.set(max(due[0].due_at, self.clock.now()))
+            self.deliver(due[0].id)
+            fired += 1
+        self.clock.set(target)
+        self.timers_fired += fired
+        return fired
+
+    def deliver(self, timer_id: int) -> None:
+        """What a worker's job does with one delivery, failure handling included."""
+        now = self.clock.now()
+        try:
+            with self.sessions() as session, session.begin():
+                timer_service.fire_due_timer(session, timer_id, now=now)
+        except Exception as exc:  # same policy as the RQ job: record, maybe retry later
+            with self.sessions() as session, session.begin():
+                timer_service.record_failure(session, timer_id, exc, now=now)
+
+    # --- steps -------------------------------------------------------------------------------
+
+    def case_id(self, alias: Any, where: str) -> int:
+        if isinstance(alias, int):
+            return alias
+        if alias not in self.aliases:
+            raise ScenarioError(
+                f"{where}: no case called {alias!r} was created earlier in the scenario.",
+                hint="Name cases with `case:` in their create step.",
+            )
+        return self.aliases[alias]
+
+    def run_step(self, index: int, step: Mapping[str, Any]) -> StepResult:
+        kinds = [k for k in STEP_KINDS if k in step]
+        where = f"steps[{index}]"
+        if len(kinds) != 1:
+            raise ScenarioError(
+                f"{where} must have exactly one of: {', '.join(STEP_KINDS)}.",
+                hint="Write one action per step.",
+            )
+        kind = kinds[0]
+        body = step[kind]
+        handler = getattr(self, f"_step_{kind}")
+        ok, message = handler(body, where)
+        return StepResult(index, kind, ok, message, self.clock.now())
+
+    def _actor(self, body: Mapping[str, Any]) -> Actor:
+        roles = body.get("roles")
+        return Actor(str(body.get("actor", "simulation")), frozenset(roles or {ADMIN_ROLE}))
+
+    def _step_create(self, body: Mapping[str, Any], where: str) -> tuple[bool, str]:
+        with self.sessions() as session, session.begin():
+            out = case_service.create_case(
+                session,
+                body["definition"],
+                body.get("data", {}),
+                actor=self._actor(body),
+                now=self.clock.now(),
+                business_key=body.get("business_key"),
+            )
+        if "case" in body:
+            self.aliases[str(body["case"])] = out.case.id
+        return True, f"created case {out.case.id} in {out.case.state!r}"
+
+    def _step_fire(self, body: Mapping[str, Any], where: str) -> tuple[bool, str]:
+        case_id = self.case_id(body.get("case"), where)
+        with self.sessions() as session, session.begin():
+            out = case_service.fire(
+                session, case_id, body["trigger"], body.get("payload", {}),
+                actor=self._actor(body), now=self.clock.now(),
+            )
+        return True, f"{body['trigger']}: {out.event.from_state} -> {out.case.state}"
+
+    def _step_cancel(self, body: Mapping[str, Any], where: str) -> tuple[bool, str]:
+        case_id = self.case_id(body.get("case"), where)
+        with self.sessions() as session, session.begin():
+            case_service.cancel_case(
+                session, case_id, actor=self._actor(body), now=self.clock.now(),
+                reason=str(body.get("reason", "scenario")),
+            )
+        return True, f"cancelled case {case_id}"
+
+    def _step_advance(self, body: Any, where: str) -> tuple[bool, str]:
+        fired = self.advance_to(self.clock.now() + _duration(body, where))
+        return True, f"advanced {body}; {fired} timer(s) fired"
+
+    def _step_advance_to(self, body: Any, where: str) -> tuple[bool, str]:
+        target = _instant(body, where)
+        if target < self.clock.now():
+            raise ScenarioError(f"{where}: {body} is in the virtual past.", hint="Time only moves forward.")
+        fired = self.advance_to(target)
+        return True, f"advanced to {body}; {fired} timer(s) fired"
+
+    def _step_expect_error(self, body: Mapping[str, Any], where: str) -> tuple[bool, str]:
+        expected = body.get("code")
+        action = {k: v for k, v in body.items() if k != "code"}
+        try:
+            self.run_step(-1, action)
+        except ScenarioError:
+            raise
+        except SvcflowError as exc:
+            if expected and exc.code != expected:
+                return False, f"expected error {expected!r}, got {exc.code!r}: {exc.message}"
+            return True, f"failed as expected: {exc.code}"
+        return False, f"expected error {expected or '(any)'}, but the step succeeded"
+
+    def _step_expect(self, body: Mapping[str, Any], where: str) -> tuple[bool, str]:
+        case_id = self.case_id(body.get("case"), where)
+        with self.sessions() as session, session.begin():
+            case = case_service.get_case(session, case_id)
+            problems = self._check_case(session, case, body)
+        if problems:
+            return False, "; ".join(problems)
+        return True, f"case {case_id} as expected"
+
+    def _check_case(self, session: Session, case: CaseRecord, body: Mapping[str, Any]) -> list[str]:
+        problems = []
+        for key in ("state", "status"):
+            if key in body and getattr(case, key) != body[key]:
+                problems.append(f"{key} is {getattr(case, key)!r}, expected {body[key]!r}")
+        for name, value in (body.get("data") or {}).items():
+            if case.data.get(name) != value:
+                problems.append(f"data.{name} is {case.data.get(name)!r}, expected {value!r}")
+        history = case_service.history(session, case.id)
+        if "triggers" in body:
+            fired = [e.trigger for e in history if e.event_type == "transition"]
+            if fired != list(body["triggers"]):
+                problems.append(f"triggers fired {fired}, expected {list(body['triggers'])}")
+        if "events" in body:
+            kinds = [e.event_type for e in history]
+            missing = [k for k in body["events"] if k not in kinds]
+            if missing:
+                problems.append(f"history lacks event(s) {missing}; it has {kinds}")
+        if "sla" in body:
+            definition = get_definition(session, case.definition_name, case.definition_version)
+            clocks = {
+                c.name: c
+                for c in compute_clocks(
+                    definition, history, data=case.data, params=case.params,
+                    now=self.clock.now(), calendars=load_calendars(session),
+                )
+            }
+            for name, expected in body["sla"].items():
+                clock = clocks.get(name)
+                status = clock.status.value if clock else None
+                if status != expected:
+                    problems.append(f"SLA {name} is {status!r}, expected {expected!r}")
+        return problems
+
+
+def run_scenario(scenario: Mapping[str, Any], base_dir: Path) -> ScenarioReport:
+    """Run a parsed scenario; paths in it are relative to ``base_dir``."""
+    if not isinstance(scenario, Mapping) or "steps" not in scenario:
+        raise ScenarioError(
+            "A scenario is a mapping with start, definitions and steps.",
+            hint="See docs/simulation.md.",
+        )
+    start = _instant(scenario.get("start"), "start")
+    clock = ManualClock(start)
+    report = ScenarioReport(name=str(scenario.get("name", "scenario")))
+    with _scratch_database() as engine:
+        sessions = session_factory(engine)
+        _prepare(sessions, scenario, base_dir, start)
+        simulator = Simulator(sessions, clock)
+        for index, step in enumerate(scenario["steps"]):
+            try:
+                report.steps.append(simulator.run_step(index, step))
+            except ScenarioError:
+                raise
+            except SvcflowError as exc:
+                report.steps.append(
+                    StepResult(index, next(iter(step), "?"), False,
+                               f"{exc.code}: {exc.message}", clock.now())
+                )
+                break
+        report.timers_fired = simulator.timers_fired
+    return report
+
+
+def _prepare(sessions: sessionmaker[Session], scenario: Mapping[str, Any], base_dir: Path, now: datetime) -> None:
+    definitions = scenario.get("definitions") or (
+        [scenario["definition"]] if "definition" in scenario else []
+    )
+    if not definitions:
+        raise ScenarioError("The scenario names no definition.", hint="Add definitions: [path.yaml].")
+    with sessions() as session, session.begin():
+        for name, overrides in (scenario.get("calendars") or {}).items():
+            save_calendar(session, name, actor="simulation", now=now, overrides=overrides)
+        for relative in definitions:
+            path = (base_dir / relative).resolve()
+            if not path.is_file():
+                raise ScenarioError(f"Definition file {relative!r} not found (looked in {path}).")
+            definition_service.publish(
+                session, path.read_text("utf-8"), actor="simulation", now=now, origin=str(path)
+            )
+        for definition_name, params in (scenario.get("parameters") or {}).items():
+            for param, value in params.items():
+                definition_service.set_parameter(
+                    session, definition_name, param, value, actor="simulation", now=now
+                )
+
+
+def run_scenario_file(path: Path) -> ScenarioReport:
+    return run_scenario(parse_source(path.read_text("utf-8"), str(path)), path.parent)

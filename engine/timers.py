@@ -1,0 +1,182 @@
+"""Planning timers: when each timer of a state entry is due. Pure: ``now`` is passed in.
+
+A state's timers are armed when a case enters the state and cancelled when it leaves; the
+persistence side (engine/services/timers.py) stores the plans this module computes. Three kinds:
+
+``after``  a duration from the state entry: wall time, or business time on a named calendar
+           (whole days = working days, otherwise working time; see docs/calendars.md);
+``at``     a CEL expression giving an instant (e.g. ``timestamp(data.warranty_until)``);
+``every``  a cron schedule (croniter) in the calendar's time zone, Asia/Shanghai by default;
+           after each occurrence fires, the next one is armed while the case stays in the state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from croniter import croniter
+
+from engine.calendar import BusinessCalendar, Deadline, calendar_24x7
+from engine.definition import DurationValue, StateSpec, TimerKind, TimerSpec
+from engine.durations import Duration, parse_duration
+from engine.errors import ExpressionError, SvcflowError
+from engine.expressions import Expression, make_context
+
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+WALL_CLOCK = "24x7"
+
+
+class TimerPlanError(SvcflowError):
+    """A timer's due time cannot be computed (bad expression result, unknown calendar)."""
+
+    code = "timer-plan-error"
+
+
+@dataclass(frozen=True)
+class TimerPlan:
+    """One timer to arm: fire ``trigger`` with ``payload`` at ``due_at``."""
+
+    name: str
+    kind: str
+    trigger: str | None
+    due_at: datetime
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    calendar: str | None = None
+    provisional: bool = False
+    sla: str | None = None
+
+
+Calendars = Mapping[str, BusinessCalendar]
+
+
+def get_calendar(calendars: Calendars, name: str | None, path: str) -> BusinessCalendar:
+    if name is None or name == WALL_CLOCK:
+        return calendars.get(WALL_CLOCK) or calendar_24x7()
+    try:
+        return calendars[name]
+    except KeyError:
+        raise TimerPlanError(
+            f"Calendar {name!r} used at {path} does not exist.",
+            hint="Create it (svcflow calendars) or use a built-in one: 24x7, cn-workdays.",
+            path=path,
+            calendar=name,
+        ) from None
+
+
+def resolve_duration(
+    value: DurationValue,
+    *,
+    data: Mapping[str, Any],
+    params: Mapping[str, Any],
+    now: datetime,
+    path: str,
+) -> Duration | timedelta:
+    """A literal or parameter gives a :class:`Duration` (days keep their working-day meaning);
+    an expression gives a ``timedelta`` (always working time)."""
+    if value.literal is not None:
+        return parse_duration(value.literal)
+    if value.param is not None:
+        return parse_duration(params[value.param])
+    assert value.expr is not None
+    result = Expression(value.expr, f"{path}.expr").evaluate(make_context(data, {}, params, now))
+    if not isinstance(result, timedelta) or result <= timedelta(0):
+        raise ExpressionError(
+            f"Expression at {path}.expr gave {result!r}, not a positive duration.",
+            hint="Return a CEL duration, e.g. duration('2h').",
+            path=f"{path}.expr",
+        )
+    return result
+
+
+def add_duration(
+    calendar: BusinessCalendar, start: datetime, duration: Duration | timedelta
+) -> Deadline:
+    """``start`` + ``duration`` on ``calendar``: wall time on 24x7, else business time."""
+    if calendar.name == WALL_CLOCK:
+        delta = duration.timedelta if isinstance(duration, Duration) else duration
+        return Deadline(at=start + delta)
+    if isinstance(duration, Duration) and duration.whole_days:
+        return calendar.add_working_days(start, duration.days)
+    delta = duration.timedelta if isinstance(duration, Duration) else duration
+    return calendar.add_working_time(start, delta)
+
+
+def elapsed(
+    calendar: BusinessCalendar, start: datetime, end: datetime, duration: Duration | timedelta
+) -> timedelta:
+    """Business time between two instants, measured the way ``duration`` is counted."""
+    if calendar.name == WALL_CLOCK:
+        return end - start
+    if isinstance(duration, Duration) and duration.whole_days:
+        return calendar.working_days_between(start, end)
+    return calendar.working_time_between(start, end)
+
+
+def next_occurrence(schedule: str, after: datetime, timezone: str) -> datetime:
+    """The first cron occurrence strictly after ``after``, as aware UTC."""
+    local = after.astimezone(ZoneInfo(timezone))
+    nxt: datetime = croniter(schedule, local).get_next(datetime)
+    return nxt.astimezone(UTC)
+
+
+def plan_timer(
+    timer: TimerSpec,
+    *,
+    entered_at: datetime,
+    after: datetime,
+    data: Mapping[str, Any],
+    params: Mapping[str, Any],
+    calendars: Calendars,
+) -> TimerPlan:
+    """Plan one timer of a state entry that began at ``entered_at``.
+
+    ``after`` is the instant the plan is made at; an ``every`` timer's next occurrence is the
+    first one after it (so re-arming after a firing moves on to the next occurrence).
+    """
+    calendar = get_calendar(calendars, timer.calendar, f"{timer.path}.calendar")
+    common = {"name": timer.name, "kind": timer.kind.value, "trigger": timer.trigger,
+              "payload": dict(timer.payload), "calendar": timer.calendar}
+    if timer.kind is TimerKind.AFTER:
+        assert timer.after is not None
+        duration = resolve_duration(
+            timer.after, data=data, params=params, now=entered_at, path=f"{timer.path}.after"
+        )
+        deadline = add_duration(calendar, entered_at, duration)
+        return TimerPlan(due_at=deadline.at, provisional=deadline.provisional, **common)
+    if timer.kind is TimerKind.AT:
+        assert timer.at is not None
+        value = Expression(timer.at, f"{timer.path}.at").evaluate(
+            make_context(data, {}, params, entered_at)
+        )
+        if not isinstance(value, datetime):
+            raise ExpressionError(
+                f"Expression at {timer.path}.at gave {value!r}, not a timestamp.",
+                hint="Return a CEL timestamp, e.g. timestamp(data.warranty_until).",
+                path=f"{timer.path}.at",
+            )
+        return TimerPlan(due_at=value.astimezone(UTC), **common)
+    assert timer.every is not None
+    zone = calendar.timezone if timer.calendar not in (None, WALL_CLOCK) else DEFAULT_TIMEZONE
+    return TimerPlan(due_at=next_occurrence(timer.every, after, zone), **common)
+
+
+def plan_state_timers(
+    state: StateSpec,
+    *,
+    entered_at: datetime,
+    data: Mapping[str, Any],
+    params: Mapping[str, Any],
+    calendars: Calendars,
+) -> list[TimerPlan]:
+    """Every timer of ``state`` for an entry at ``entered_at``."""
+    return [
+        plan_timer(
+            timer, entered_at=entered_at, after=entered_at, data=data, params=params,
+            calendars=calendars,
+        )
+        for timer in state.timers
+    ]
