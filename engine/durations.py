@@ -15,6 +15,7 @@ from datetime import timedelta
 
 from engine.errors import SvcflowError
 
+MAX_DAYS = 100 * 365
 _UNIT_SECONDS = {"w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1}
 _PATTERN = re.compile(r"^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
@@ -60,6 +61,11 @@ def parse_duration(text: object) -> Duration:
     weeks, days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
     total_days = weeks * 7 + days
     rest = hours * 3600 + minutes * 60 + seconds
+    if total_days + rest // 86400 > MAX_DAYS:
+        raise DurationInvalid(
+            f"Duration {text!r} is longer than {MAX_DAYS // 365} years.",
+            hint="Deadlines in service contracts are hours to months; check the units.",
+        )
     if total_days == 0 and rest == 0:
         raise DurationInvalid(
             f"Duration {text!r} is zero.", hint="A timer or SLA target needs a positive duration."

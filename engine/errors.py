@@ -142,7 +142,7 @@ class InvalidTrigger(SvcflowError):
     def __init__(
         self, *, case_id: int | None, state: str, trigger: str, allowed: Sequence[str]
     ) -> None:
-        allowed_text = ", ".join(allowed) if allowed else "none (the state is final)"
+        allowed_text = ", ".join(allowed) if allowed else "none"
         super().__init__(
             f"Trigger {trigger!r} cannot fire in state {state!r}.",
             hint=f"Triggers allowed in {state!r}: {allowed_text}.",

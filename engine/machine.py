@@ -274,9 +274,9 @@ _CACHE_LOCK = threading.Lock()
 
 def compile_workflow(definition: WorkflowDefinition) -> CompiledWorkflow:
     """The cached compiled machine for a definition version (built once per process)."""
-    # Published versions are immutable, so name + version identify them; drafts (simulation,
-    # validation) are keyed by their content.
-    key = (definition.name, definition.version, "" if definition.version else definition.fingerprint)
+    # Keyed by content as well as name + version: two databases in one process (tests, a
+    # migration) may hold different documents under the same name and version.
+    key = (definition.name, definition.version, definition.fingerprint)
     compiled = _CACHE.get(key)
     if compiled is None:
         with _CACHE_LOCK:

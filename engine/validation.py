@@ -99,7 +99,7 @@ def _report_schema_error(error: jsonschema.ValidationError, out: ProblemList) ->
             out.error(key_path, "unknown-key", f"Unknown key {key!r}.", hint)
         return
     if error.validator == "required":
-        out.error(path, "missing-key", error.message.replace("'", '"', 0), "Add the missing key.")
+        out.error(path, "missing-key", error.message, "Add the missing key.")
         return
     if error.validator == "pattern" and error.schema.get("pattern", "").startswith("^[a-z]"):
         out.error(
@@ -261,8 +261,10 @@ class _Checker:
                 path,
                 "unknown-calendar",
                 f"Calendar {name!r} is neither built in nor known to this validation run.",
-                "Built-in calendars: 24x7, cn-workdays. Create it before publishing, or fix "
-                "the name. " + _suggest(name, self.calendars),
+                " ".join(
+                    filter(None, ["Built-in calendars: 24x7, cn-workdays. Create it before "
+                                  "publishing, or fix the name.", _suggest(name, self.calendars)])
+                ),
             )
 
     # passes ---------------------------------------------------------------------------------

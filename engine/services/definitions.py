@@ -108,15 +108,16 @@ def publish(
     )
 
 
-# Published versions never change, so a process may keep them once built.
-_CACHE: dict[tuple[str, int], WorkflowDefinition] = {}
+# Published versions never change, so a process keeps them once built (per database URL).
+_CACHE: dict[tuple[str, str, int], WorkflowDefinition] = {}
 _CACHE_LOCK = threading.Lock()
 
 
 def get_definition(session: Session, name: str, version: int | None = None) -> WorkflowDefinition:
     """A published version (the latest when ``version`` is None)."""
-    if version is not None and (name, version) in _CACHE:
-        return _CACHE[(name, version)]
+    database = str(session.get_bind().url)
+    if version is not None and (database, name, version) in _CACHE:
+        return _CACHE[(database, name, version)]
     query = select(DefinitionVersion.version, DefinitionVersion.document).where(
         DefinitionVersion.name == name
     )
@@ -135,7 +136,7 @@ def get_definition(session: Session, name: str, version: int | None = None) -> W
         )
     definition = build_definition(row.document, version=row.version)
     with _CACHE_LOCK:
-        _CACHE[(name, row.version)] = definition
+        _CACHE[(database, name, row.version)] = definition
     return definition
 
 

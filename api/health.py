@@ -1,0 +1,37 @@
+"""Liveness and readiness: is the database at the right schema, and is Redis reachable."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from engine.db import migrate
+from engine.errors import SvcflowError
+from workers import runtime
+
+blp = Blueprint("health", __name__, url_prefix="/healthz", description="Service health")
+
+
+@blp.route("")
+class Health(MethodView):
+    @blp.response(200)
+    def get(self) -> tuple[dict[str, Any], int]:
+        """Report the database schema revision and Redis reachability (503 if either fails)."""
+        rt = runtime.current()
+        checks: dict[str, Any] = {}
+        try:
+            migrate.ensure_current(rt.engine)
+            checks["database"] = {"ok": True, "revision": migrate.current_revision(rt.engine)}
+        except SvcflowError as exc:
+            checks["database"] = {"ok": False, "error": exc.message}
+        except Exception as exc:  # unreachable server: report, do not crash the probe
+            checks["database"] = {"ok": False, "error": type(exc).__name__}
+        try:
+            rt.redis.ping()
+            checks["redis"] = {"ok": True, "queued": rt.queue.count}
+        except Exception as exc:
+            checks["redis"] = {"ok": False, "error": type(exc).__name__}
+        ok = all(c["ok"] for c in checks.values())
+        return {"ok": ok, "checks": checks}, 200 if ok else 503

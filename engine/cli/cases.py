@@ -1,0 +1,158 @@
+"""``svcflow cases ...``: create cases, fire triggers, read a case with its history, timers
+and SLA clocks."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from engine.cli.app import connect, handle_errors, json_object, main, transaction
+from engine.cli.output import jsonable, table, ts
+from engine.durations import format_timedelta
+from engine.records import EventRecord, FireOutcome
+from engine.services import cases as case_service
+from engine.services import timers as timer_service
+from engine.services.calendars import load_calendars
+from engine.services.definitions import get_definition
+from engine.sla import compute_clocks
+
+
+@main.group("cases")
+def cases_group() -> None:
+    """Create cases, fire triggers, read history."""
+
+
+def _print_outcome(outcome: FireOutcome) -> None:
+    case = outcome.case
+    note = " (replayed: idempotency key matched an earlier request)" if outcome.replayed else ""
+    click.echo(
+        f"case {case.id} [{case.definition_name} v{case.definition_version}] state={case.state} "
+        f"status={case.status} version={case.version}{note}"
+    )
+    if outcome.allowed_triggers:
+        click.echo(f"allowed triggers: {', '.join(outcome.allowed_triggers)}")
+
+
+@cases_group.command("create")
+@click.argument("definition")
+@click.option("--data", help="Case data as a JSON object, or @file.json.")
+@click.option("--version", type=int, help="Definition version (default: latest).")
+@click.option("--business-key", help="Your own reference, unique per definition (e.g. ticket no.).")
+@click.option("--idempotency-key", help="Retry-safe key: a retry returns the first result.")
+@click.pass_context
+@handle_errors
+def cases_create(
+    ctx: click.Context, definition: str, data: str | None, version: int | None,
+    business_key: str | None, idempotency_key: str | None,
+) -> None:
+    """Create a case of DEFINITION."""
+    connect(ctx)
+    with transaction(ctx) as session:
+        outcome = case_service.create_case(
+            session, definition, json_object(data, "--data"), actor=ctx.obj["actor"],
+            now=ctx.obj["clock"].now(), version=version, business_key=business_key,
+            idempotency_key=idempotency_key,
+        )
+    _print_outcome(outcome)
+
+
+@cases_group.command("fire")
+@click.argument("case_id", type=int)
+@click.argument("trigger")
+@click.option("--payload", help="Trigger payload as a JSON object, or @file.json.")
+@click.option("--expect-version", type=int, help="Fail unless the case is at this version.")
+@click.option("--idempotency-key", help="Retry-safe key: a retry returns the first result.")
+@click.pass_context
+@handle_errors
+def cases_fire(
+    ctx: click.Context, case_id: int, trigger: str, payload: str | None,
+    expect_version: int | None, idempotency_key: str | None,
+) -> None:
+    """Fire TRIGGER on case CASE_ID."""
+    connect(ctx)
+    with transaction(ctx) as session:
+        outcome = case_service.fire(
+            session, case_id, trigger, json_object(payload, "--payload"), actor=ctx.obj["actor"],
+            now=ctx.obj["clock"].now(), expected_version=expect_version,
+            idempotency_key=idempotency_key,
+        )
+    _print_outcome(outcome)
+
+
+@cases_group.command("cancel")
+@click.argument("case_id", type=int)
+@click.option("--reason", required=True, help="Recorded in the history.")
+@click.pass_context
+@handle_errors
+def cases_cancel(ctx: click.Context, case_id: int, reason: str) -> None:
+    """Cancel case CASE_ID (its timers are cancelled too)."""
+    connect(ctx)
+    with transaction(ctx) as session:
+        outcome = case_service.cancel_case(
+            session, case_id, actor=ctx.obj["actor"], now=ctx.obj["clock"].now(), reason=reason
+        )
+    _print_outcome(outcome)
+
+
+@cases_group.command("show")
+@click.argument("case_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
+@click.pass_context
+@handle_errors
+def cases_show(ctx: click.Context, case_id: int, as_json: bool) -> None:
+    """Show a case: state, data, SLA clocks, timers and its full history."""
+    connect(ctx)
+    now = ctx.obj["clock"].now()
+    with transaction(ctx) as session:
+        case = case_service.get_case(session, case_id)
+        events = case_service.history(session, case_id)
+        allowed = case_service.allowed_triggers(session, case)
+        definition = get_definition(session, case.definition_name, case.definition_version)
+        clocks = compute_clocks(
+            definition, events, data=case.data, params=case.params, now=now,
+            calendars=load_calendars(session),
+        )
+        timers = timer_service.case_timers(session, case_id)
+        timer_rows = [
+            [t.id, t.name, t.status, ts(t.due_at), t.trigger or "", "yes" if t.provisional else "",
+             t.last_error or t.note or ""]
+            for t in timers
+        ]
+    if as_json:
+        click.echo(json.dumps({
+            "case": jsonable(case.__dict__),
+            "allowed_triggers": allowed,
+            "sla": [c.to_dict() for c in clocks],
+            "timers": [dict(zip(["id", "name", "status", "due_at", "trigger", "provisional",
+                                 "note"], r, strict=True)) for r in timer_rows],
+            "history": [jsonable(e.__dict__) for e in events],
+        }, ensure_ascii=False, indent=2))
+        return
+    click.echo(
+        f"case {case.id} [{case.definition_name} v{case.definition_version}]"
+        + (f" key={case.business_key}" if case.business_key else "")
+    )
+    click.echo(f"state: {case.state}   status: {case.status}   version: {case.version}")
+    click.echo(f"allowed triggers: {', '.join(allowed) or '-'}")
+    click.echo("data: " + json.dumps(case.data, ensure_ascii=False, sort_keys=True))
+    if clocks:
+        click.echo("\nSLA clocks:")
+        table(["sla", "status", "elapsed", "remaining", "due (UTC)"], [
+            [c.name, c.status.value + (" (provisional)" if c.provisional else ""),
+             format_timedelta(c.elapsed), format_timedelta(c.remaining), ts(c.due_at)]
+            for c in clocks
+        ])
+    if timer_rows:
+        click.echo("\ntimers:")
+        table(["id", "name", "status", "due (UTC)", "trigger", "provisional", "note"], timer_rows)
+    click.echo("\nhistory:")
+    table(["seq", "at (UTC)", "event", "trigger", "from", "to", "actor", "changes"],
+          [_history_row(e) for e in events])
+
+
+def _history_row(e: EventRecord) -> list[Any]:
+    detail = e.changes or ({k: v for k, v in e.payload.items()} if e.event_type != "transition" else {})
+    return [e.seq, ts(e.at), e.event_type, e.trigger or "", e.from_state or "", e.to_state,
+            e.actor, json.dumps(detail, ensure_ascii=False, sort_keys=True)]

@@ -1,0 +1,180 @@
+"""``svcflow validate`` and ``svcflow definitions ...``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from engine.cli.app import connect, handle_errors, main, transaction
+from engine.cli.output import table, ts
+from engine.definition import parse_source
+from engine.errors import SvcflowError
+from engine.services import definitions as definition_service
+from engine.validation import validate
+
+
+@main.command("validate")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print problems as JSON.")
+def validate_command(files: Sequence[str], as_json: bool) -> None:
+    """Check definition files; print every problem with its element path.
+
+    Exits 1 if any file has errors (warnings alone pass)."""
+    failed = False
+    report_json: dict[str, Any] = {}
+    for name in files:
+        try:
+            report = validate(parse_source(Path(name).read_text("utf-8"), name))
+        except SvcflowError as exc:
+            failed = True
+            report_json[name] = [exc.to_dict()]
+            if not as_json:
+                click.secho(f"{name}: error: {exc.message}", fg="red")
+            continue
+        failed = failed or not report.ok
+        report_json[name] = [p.to_dict() for p in report.problems]
+        if not as_json:
+            _print_report(name, report)
+    if as_json:
+        click.echo(json.dumps(report_json, ensure_ascii=False, indent=2))
+    sys.exit(1 if failed else 0)
+
+
+def _print_report(name: str, report: Any) -> None:
+    if not report.problems:
+        click.secho(f"{name}: ok", fg="green")
+        return
+    click.echo(f"{name}: {len(report.errors)} error(s), {len(report.warnings)} warning(s)")
+    for problem in report.problems:
+        color = "red" if problem.severity.value == "error" else "yellow"
+        click.secho(
+            f"  {problem.severity.value}: {problem.path or '<root>'}: {problem.message}", fg=color
+        )
+        if problem.hint:
+            click.echo(f"      hint: {problem.hint}")
+
+
+@main.group()
+def definitions() -> None:
+    """Publish and inspect workflow definitions."""
+
+
+def publish_files(ctx: click.Context, files: Sequence[Path]) -> None:
+    now = ctx.obj["clock"].now()
+    for path in files:
+        with transaction(ctx) as session:
+            result = definition_service.publish(
+                session, path.read_text("utf-8"), actor=ctx.obj["actor"].name, now=now,
+                origin=str(path),
+            )
+        verb = "published" if result.created else "unchanged"
+        click.echo(f"{result.name}: {verb}, version {result.version}")
+        for warning in result.warnings:
+            click.secho(f"  {warning}", fg="yellow")
+
+
+@definitions.command("publish")
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.pass_context
+@handle_errors
+def definitions_publish(ctx: click.Context, files: Sequence[Path]) -> None:
+    """Validate and publish FILES as new immutable versions (identical ones are skipped)."""
+    connect(ctx)
+    publish_files(ctx, files)
+
+
+@definitions.command("list")
+@click.pass_context
+@handle_errors
+def definitions_list(ctx: click.Context) -> None:
+    """List published definitions with their latest version."""
+    connect(ctx)
+    with transaction(ctx) as session:
+        rows = definition_service.list_definitions(session)
+    table(
+        ["name", "latest", "versions", "title", "published"],
+        [
+            [r.name, r.latest_version, r.versions, f"{r.title_en} / {r.title_zh}", ts(r.published_at)]
+            for r in rows
+        ],
+    )
+
+
+@definitions.command("show")
+@click.argument("name")
+@click.option("--version", type=int, help="Default: the latest.")
+@click.option("--source", is_flag=True, help="Print the published source text.")
+@click.pass_context
+@handle_errors
+def definitions_show(ctx: click.Context, name: str, version: int | None, source: bool) -> None:
+    """Show a published definition: states, transitions, parameters, versions."""
+    connect(ctx)
+    with transaction(ctx) as session:
+        definition = definition_service.get_definition(session, name, version)
+        assert definition.version is not None
+        if source:
+            click.echo(definition_service.get_source(session, name, definition.version), nl=False)
+            return
+        versions = definition_service.list_versions(session, name)
+        params = definition_service.effective_parameters(session, definition)
+    click.echo(
+        f"{definition.name} v{definition.version}: {definition.title.en} / {definition.title.zh}"
+    )
+    click.echo(f"versions: {', '.join(str(v) for v, _, _ in versions)}")
+    click.echo(f"initial: {definition.initial}")
+    click.echo("\nstates:")
+    table(
+        ["name", "final", "title", "timers"],
+        [
+            [s.name, "yes" if s.final else "", f"{s.title.en} / {s.title.zh}",
+             ", ".join(t.name for t in s.timers)]
+            for s in definition.states
+        ],
+    )
+    click.echo("\ntransitions:")
+    table(
+        ["#", "trigger", "from", "to", "guard", "roles"],
+        [
+            [t.index, t.trigger, ",".join(t.sources), t.dest, t.guard or "", ",".join(t.roles)]
+            for t in definition.transitions
+        ],
+    )
+    if params:
+        click.echo("\nparameters (effective):")
+        table(
+            ["name", "value", "default"],
+            [
+                [k, json.dumps(v, ensure_ascii=False),
+                 json.dumps(definition.parameters[k].default, ensure_ascii=False)]
+                for k, v in params.items()
+            ],
+        )
+
+
+@definitions.command("set-param")
+@click.argument("name")
+@click.argument("parameter")
+@click.argument("value")
+@click.pass_context
+@handle_errors
+def definitions_set_param(ctx: click.Context, name: str, parameter: str, value: str) -> None:
+    """Override PARAMETER of definition NAME for this deployment (VALUE is JSON, or a plain
+    string such as 3h). Cases created afterwards use it."""
+    connect(ctx)
+    try:
+        parsed: Any = json.loads(value)
+    except json.JSONDecodeError:
+        parsed = value
+    with transaction(ctx) as session:
+        definition_service.set_parameter(
+            session, name, parameter, parsed, actor=ctx.obj["actor"].name,
+            now=ctx.obj["clock"].now(),
+        )
+    click.echo(f"{name}.{parameter} = {json.dumps(parsed, ensure_ascii=False)} (new cases)")

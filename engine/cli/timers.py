@@ -1,0 +1,60 @@
+"""``svcflow timers ...``: see due and failed timers, sweep them into Redis, retry."""
+
+from __future__ import annotations
+
+import click
+
+from engine.cli.app import connect, handle_errors, main, transaction
+from engine.cli.output import table, ts
+from engine.services import timers as timer_service
+
+
+@main.group()
+def timers() -> None:
+    """Durable timers."""
+
+
+@timers.command("sweep")
+@click.option("--horizon", default=120, show_default=True, help="Seconds ahead to cover.")
+@click.pass_context
+@handle_errors
+def timers_sweep(ctx: click.Context, horizon: int) -> None:
+    """Make sure every armed timer due within the horizon is queued in Redis
+    (SVCFLOW_REDIS_URL). The same job runs every 30 s under `rq cron`."""
+    from workers import runtime
+    from workers.timers import sweep
+
+    connect(ctx)
+    runtime.install(runtime.Runtime(database_url=ctx.obj["url"]))
+    created = sweep(horizon)
+    click.echo(f"re-delivered {created} timer(s)")
+
+
+@timers.command("failed")
+@click.pass_context
+@handle_errors
+def timers_failed(ctx: click.Context) -> None:
+    """List failed timers with their errors."""
+    connect(ctx)
+    with transaction(ctx) as session:
+        rows = [
+            [t.id, t.case_id, t.name, ts(t.due_at), t.attempts, t.last_error or ""]
+            for t in timer_service.failed_timers(session)
+        ]
+    table(["id", "case", "name", "due (UTC)", "attempts", "error"], rows)
+
+
+@timers.command("retry")
+@click.argument("timer_id", type=int)
+@click.option("--reason", required=True, help="Recorded on the timer.")
+@click.pass_context
+@handle_errors
+def timers_retry(ctx: click.Context, timer_id: int, reason: str) -> None:
+    """Re-arm failed timer TIMER_ID; the sweeper (or a running worker) delivers it."""
+    connect(ctx)
+    with transaction(ctx) as session:
+        timer_service.retry_failed(
+            session, timer_id, now=ctx.obj["clock"].now(),
+            note=f"retried by {ctx.obj['actor'].name}: {reason}",
+        )
+    click.echo(f"timer {timer_id} re-armed")

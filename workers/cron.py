@@ -1,0 +1,11 @@
+"""Periodic jobs, run by ``rq cron workers/cron.py`` (RQ's own cron scheduler).
+
+Running several cron processes is safe: the sweeper is idempotent.
+"""
+
+from rq import cron
+
+from workers.runtime import QUEUE_NAME
+from workers.timers import sweep
+
+cron.register(sweep, queue_name=QUEUE_NAME, interval=30, result_ttl=0, name="svcflow-sweep")
