@@ -166,6 +166,11 @@ class WorkflowDefinition:
     def final_states(self) -> frozenset[str]:
         return frozenset(s.name for s in self.states if s.final)
 
+    @cached_property
+    def timed_states(self) -> frozenset[str]:
+        """States with timers; entering or leaving any other state arms and cancels nothing."""
+        return frozenset(s.name for s in self.states if s.timers)
+
     def default_params(self) -> dict[str, Any]:
         return {name: p.default for name, p in self.parameters.items()}
 

@@ -34,6 +34,7 @@ from engine.errors import (
     TriggerNotPermitted,
 )
 from engine.expressions import Expression, make_context, to_json_value
+from engine.schemas import SchemaCheck
 
 ADMIN_ROLE = "admin"
 
@@ -79,8 +80,26 @@ class _CaseView:
     chosen: int | None = None
 
 
-def _schema_error_text(error: jsonschema.ValidationError) -> str:
-    where = "/".join(str(p) for p in error.absolute_path)
+# JSON Schema keywords that constrain each property independently of the others; a data
+# schema using only these can be checked field by field.
+_PER_FIELD_KEYWORDS = frozenset(
+    {"$schema", "$id", "title", "description", "type", "properties", "required",
+     "additionalProperties"}
+)
+
+
+def _field_validators(schema: Mapping[str, Any]) -> dict[str, SchemaCheck] | None:
+    """One validator per declared field, or None when the schema has cross-field rules
+    (allOf, if/then, dependentRequired, $defs references, ...)."""
+    if not set(schema) <= _PER_FIELD_KEYWORDS or not isinstance(schema.get("properties"), dict):
+        return None
+    if any("$ref" in str(sub) for sub in schema["properties"].values()):
+        return None
+    return {name: SchemaCheck(sub) for name, sub in schema["properties"].items()}
+
+
+def _schema_error_text(error: jsonschema.ValidationError, prefix: str = "") -> str:
+    where = "/".join([prefix, *map(str, error.absolute_path)] if prefix else map(str, error.absolute_path))
     return f"{where or '<root>'}: {error.message}"
 
 
@@ -100,11 +119,12 @@ class CompiledWorkflow:
             if a.expr is not None
         }
         self._payload_validators = {
-            t.index: jsonschema.Draft202012Validator(t.payload_schema)
+            t.index: SchemaCheck(t.payload_schema)
             for t in definition.transitions
             if t.payload_schema is not None
         }
-        self._data_validator = jsonschema.Draft202012Validator(definition.data_schema)
+        self._data_validator = SchemaCheck(definition.data_schema)
+        self._field_validators = _field_validators(definition.data_schema)
         self._allowed: dict[str, list[str]] = {}
         for t in definition.transitions:
             for source in t.sources:
@@ -137,7 +157,7 @@ class CompiledWorkflow:
         view: _CaseView = event.model
         validator = self._payload_validators.get(index)
         if validator is not None:
-            errors = sorted(validator.iter_errors(dict(view.payload)), key=str)
+            errors = sorted(validator.errors(dict(view.payload)), key=str)
             if errors:
                 t = self._transitions[index]
                 raise PayloadInvalid(
@@ -189,18 +209,43 @@ class CompiledWorkflow:
                 value = current + action.by
             data[action.field] = value
             view.changes[action.field] = value
-        self._check_data(data, f"after {t.path}", t.trigger)
+        self._check_changes(data, view.changes, f"after {t.path}", t.trigger)
         view.data = data
 
+    def _check_changes(
+        self, data: Mapping[str, Any], changes: Mapping[str, Any], where: str, trigger: str
+    ) -> None:
+        """Check data after actions. Data was valid before, so when the schema constrains each
+        field on its own (the usual shape), checking the changed fields is exact and much
+        cheaper than validating the whole document on every fire."""
+        if self._field_validators is None:
+            self._check_data(data, where, trigger)
+            return
+        texts = [
+            _schema_error_text(error, prefix=name)
+            for name in changes
+            if name in self._field_validators
+            for error in self._field_validators[name].errors(changes[name])
+        ]
+        unknown = [n for n in changes if n not in self._field_validators]
+        if unknown and self.definition.data_schema.get("additionalProperties") is False:
+            self._check_data(data, where, trigger)
+        if texts:
+            self._raise_data_invalid(texts, where, trigger)
+
     def _check_data(self, data: Mapping[str, Any], where: str, trigger: str | None) -> None:
-        errors = sorted(self._data_validator.iter_errors(dict(data)), key=str)
-        if errors:
-            raise DataInvalid(
-                f"Case data is invalid {where}: " + "; ".join(_schema_error_text(e) for e in errors),
-                hint="Case data must match the definition's data_schema.",
-                trigger=trigger,
-                errors=[_schema_error_text(e) for e in errors],
-            )
+        texts = [_schema_error_text(e) for e in self._data_validator.errors(dict(data))]
+        if texts:
+            self._raise_data_invalid(texts, where, trigger)
+
+    def _raise_data_invalid(self, texts: list[str], where: str, trigger: str | None) -> None:
+        texts = sorted(texts)
+        raise DataInvalid(
+            f"Case data is invalid {where}: " + "; ".join(texts),
+            hint="Case data must match the definition's data_schema.",
+            trigger=trigger,
+            errors=texts,
+        )
 
     # --- public API ----------------------------------------------------------------------------
 

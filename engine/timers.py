@@ -51,11 +51,12 @@ class TimerPlan:
 
 
 Calendars = Mapping[str, BusinessCalendar]
+_WALL = calendar_24x7()
 
 
 def get_calendar(calendars: Calendars, name: str | None, path: str) -> BusinessCalendar:
     if name is None or name == WALL_CLOCK:
-        return calendars.get(WALL_CLOCK) or calendar_24x7()
+        return _WALL  # built in and unchangeable: no need to consult the mapping
     try:
         return calendars[name]
     except KeyError:

@@ -10,8 +10,9 @@ final once their year is covered.
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -98,30 +99,55 @@ def _build(row: CalendarRecord) -> BusinessCalendar:
     return BusinessCalendar.from_dict(row.spec)
 
 
-_BUILT: dict[tuple[str, int], BusinessCalendar] = {}
+_BUILT: dict[tuple[Any, ...], BusinessCalendar] = {}
 _LOCK = threading.Lock()
 
 
 def load_calendars(session: Session) -> dict[str, BusinessCalendar]:
     """Every calendar by name: built-ins (with stored overrides) and custom ones.
 
-    Built calendars are cached per (name, revision): their arithmetic index is costly to build
-    and a calendar only changes by a save, which bumps the revision.
+    Built calendars are cached per (name, revision, stored content): their arithmetic index is
+    costly to build and a calendar only changes by a save. The content is part of the key
+    because revisions count per database, and one process may use several (the simulator makes
+    a scratch database per scenario): revision 1 of ``cn-workdays`` in one is not in another.
     """
-    calendars = {name: _cached(name, 0, lambda n=name: _builtin(n)) for name in BUILTIN_BASES}
+    calendars = {name: _cached((name, 0), lambda n=name: _builtin(n)) for name in BUILTIN_BASES}
     for row in session.execute(select(CalendarRecord)).scalars():
-        calendars[row.name] = _cached(row.name, row.revision, lambda r=row: _build(r))
+        content = json.dumps([row.base, row.spec], sort_keys=True)
+        calendars[row.name] = _cached((row.name, row.revision, content), lambda r=row: _build(r))
     return calendars
 
 
-def _cached(name: str, revision: int, build: Any) -> BusinessCalendar:
-    key = (name, revision)
+def _cached(key: tuple[Any, ...], build: Any) -> BusinessCalendar:
     found = _BUILT.get(key)
     if found is None:
         found = build()
         with _LOCK:
             _BUILT[key] = found
     return found
+
+
+class LazyCalendars(Mapping[str, BusinessCalendar]):
+    """The calendars, read from the database only when a business calendar is first asked
+    for: planning wall-clock timers (the common case) costs no query."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._loaded: dict[str, BusinessCalendar] | None = None
+
+    def _all(self) -> dict[str, BusinessCalendar]:
+        if self._loaded is None:
+            self._loaded = load_calendars(self._session)
+        return self._loaded
+
+    def __getitem__(self, name: str) -> BusinessCalendar:
+        return self._all()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
 
 
 def list_calendars(session: Session) -> list[CalendarInfo]:

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -41,6 +41,30 @@ from engine.services.definitions import effective_parameters, get_definition
 cases = Case.__table__
 events = CaseEvent.__table__
 idempotency = IdempotencyRecord.__table__
+
+# The hot path's statements, built once: building and cache-keying a statement per call cost
+# more than the state machine step itself (see docs/benchmarks.md).
+_SELECT_CASE = select(cases).where(cases.c.id == bindparam("case_id"))
+_UPDATE_CASE = (
+    update(cases)
+    .where(cases.c.id == bindparam("case_id"), cases.c.version == bindparam("read_version"))
+    .values(
+        state=bindparam("new_state"),
+        status=bindparam("new_status"),
+        data=bindparam("new_data"),
+        version=bindparam("new_version"),
+        updated_at=bindparam("now"),
+        state_entered_at=bindparam("entered_at"),
+        state_entry_seq=bindparam("entry_seq"),
+    )
+)
+_BUMP_CASE = (
+    update(cases)
+    .where(cases.c.id == bindparam("case_id"), cases.c.version == bindparam("read_version"))
+    .values(status=bindparam("new_status"), version=bindparam("new_version"),
+            updated_at=bindparam("now"))
+)
+_INSERT_EVENT = insert(events)
 
 
 def _fingerprint(*parts: Any) -> str:
@@ -86,7 +110,13 @@ def _event_record(row: Row[Any]) -> EventRecord:
 
 
 def get_case(session: Session, case_id: int) -> CaseRecord:
-    row = session.execute(select(cases).where(cases.c.id == case_id)).one_or_none()
+    return _read_case(session.connection(), case_id)
+
+
+def _read_case(conn: Connection, case_id: int) -> CaseRecord:
+    # Core statements go straight to the session's connection: the ORM execution layer adds
+    # nothing for them and costs a measurable share of a fire.
+    row = conn.execute(_SELECT_CASE, {"case_id": case_id}).one_or_none()
     if row is None:
         raise CaseNotFound(
             f"No case with id {case_id}.",
@@ -245,7 +275,7 @@ def create_case(
         at=now,
         idempotency_key=idempotency_key,
     )
-    _append(session, event)
+    _append(session.connection(), event)
     if idempotency_key is not None:
         _remember(session, scope, idempotency_key, fingerprint, case_id, 1, now)
     case = CaseRecord(id=case_id, **values)
@@ -257,21 +287,22 @@ def _status(state: str, finals: frozenset[str]) -> str:
     return CaseStatus.COMPLETED.value if state in finals else CaseStatus.OPEN.value
 
 
-def _append(session: Session, event: EventRecord) -> None:
-    session.execute(
-        insert(events).values(
-            case_id=event.case_id,
-            seq=event.seq,
-            event_type=event.event_type,
-            trigger=event.trigger,
-            from_state=event.from_state,
-            to_state=event.to_state,
-            actor=event.actor,
-            payload=dict(event.payload),
-            changes=dict(event.changes),
-            at=event.at,
-            idempotency_key=event.idempotency_key,
-        )
+def _append(conn: Connection, event: EventRecord) -> None:
+    conn.execute(
+        _INSERT_EVENT,
+        {
+            "case_id": event.case_id,
+            "seq": event.seq,
+            "event_type": event.event_type,
+            "trigger": event.trigger,
+            "from_state": event.from_state,
+            "to_state": event.to_state,
+            "actor": event.actor,
+            "payload": dict(event.payload),
+            "changes": dict(event.changes),
+            "at": event.at,
+            "idempotency_key": event.idempotency_key,
+        },
     )
 
 
@@ -292,14 +323,15 @@ def fire(
     """Fire ``trigger`` on a case; on any error nothing is written (the caller rolls back)."""
     payload = dict(payload or {})
     scope = f"fire:{case_id}"
-    fingerprint = _fingerprint(trigger, payload)
+    fingerprint = _fingerprint(trigger, payload) if idempotency_key is not None else ""
     if idempotency_key is not None:
         earlier = _recall(session, scope, idempotency_key, fingerprint)
         if earlier is not None:
             case = get_case(session, case_id)
             return FireOutcome(case, _event(session, case_id, earlier.event_seq), replayed=True)
 
-    case = get_case(session, case_id)
+    conn = session.connection()  # resolved once: each lookup costs as much as a statement
+    case = _read_case(conn, case_id)
     if expected_version is not None and case.version != expected_version:
         raise VersionMismatch(
             f"Case {case_id} is at version {case.version}, not {expected_version}.",
@@ -333,18 +365,19 @@ def fire(
     moved = result.to_state != case.state
     entered = now if moved else case.state_entered_at
     entry_seq = new_version if moved else case.state_entry_seq
-    updated = session.execute(
-        update(cases)
-        .where(cases.c.id == case_id, cases.c.version == case.version)
-        .values(
-            state=result.to_state,
-            status=status,
-            data=result.data,
-            version=new_version,
-            updated_at=now,
-            state_entered_at=entered,
-            state_entry_seq=entry_seq,
-        )
+    updated = conn.execute(
+        _UPDATE_CASE,
+        {
+            "case_id": case_id,
+            "read_version": case.version,
+            "new_state": result.to_state,
+            "new_status": status,
+            "new_data": result.data,
+            "new_version": new_version,
+            "now": now,
+            "entered_at": entered,
+            "entry_seq": entry_seq,
+        },
     )
     if updated.rowcount != 1:
         current = get_case(session, case_id)
@@ -370,7 +403,7 @@ def fire(
         at=now,
         idempotency_key=idempotency_key,
     )
-    _append(session, event)
+    _append(conn, event)
     if idempotency_key is not None:
         _remember(session, scope, idempotency_key, fingerprint, case_id, new_version, now)
     new_case = CaseRecord(
@@ -421,10 +454,10 @@ def record_event(
     case = get_case(session, case_id)
     new_version = case.version + 1
     new_status = (status or CaseStatus(case.status)).value
-    updated = session.execute(
-        update(cases)
-        .where(cases.c.id == case_id, cases.c.version == case.version)
-        .values(status=new_status, version=new_version, updated_at=now)
+    updated = session.connection().execute(
+        _BUMP_CASE,
+        {"case_id": case_id, "read_version": case.version, "new_status": new_status,
+         "new_version": new_version, "now": now},
     )
     if updated.rowcount != 1:
         raise ConcurrencyConflict(
@@ -444,7 +477,7 @@ def record_event(
         changes={},
         at=now,
     )
-    _append(session, event)
+    _append(session.connection(), event)
     new_case = dataclasses.replace(case, status=new_status, version=new_version, updated_at=now)
     definition = get_definition(session, case.definition_name, case.definition_version)
     scheduling.sync_after_event(session, definition, case=new_case, previous=case, now=now)

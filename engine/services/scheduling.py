@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from engine.db.models import CaseEvent, CaseStatus, Timer, TimerStatus
 from engine.definition import TimerKind, WorkflowDefinition
 from engine.records import CaseRecord, EventRecord
-from engine.services.calendars import load_calendars
+from engine.services.calendars import LazyCalendars
 from engine.sla import plan_sla_timers
 from engine.timers import TimerPlan, plan_timer
 
@@ -139,11 +139,17 @@ def _fired_in_entry(session: Session, case_id: int, entry_seq: int) -> dict[str,
 
 
 def _plan_entry(
-    session: Session, definition: WorkflowDefinition, case: CaseRecord, now: datetime
+    session: Session,
+    definition: WorkflowDefinition,
+    case: CaseRecord,
+    now: datetime,
+    *,
+    fresh: bool = False,
 ) -> list[TimerPlan]:
-    """The state timers still ahead in the case's current state entry."""
-    calendars = load_calendars(session)
-    fired = _fired_in_entry(session, case.id, case.state_entry_seq)
+    """The state timers still ahead in the case's current state entry (``fresh``: the entry
+    just began, so none of its timers can have fired yet)."""
+    calendars = LazyCalendars(session)
+    fired = {} if fresh else _fired_in_entry(session, case.id, case.state_entry_seq)
     plans = []
     for timer in definition.state(case.state).timers:
         if timer.name in fired and timer.kind is not TimerKind.EVERY:
@@ -161,7 +167,7 @@ def _plan_slas(
 ) -> list[TimerPlan]:
     return plan_sla_timers(
         definition, _history(session, case.id), data=case.data, params=case.params, now=now,
-        calendars=load_calendars(session),
+        calendars=LazyCalendars(session),
     )
 
 
@@ -173,12 +179,18 @@ def sync_after_event(
     previous: CaseRecord | None,
     now: datetime,
 ) -> None:
-    """Bring the case's armed timers in line with the event just appended."""
+    """Bring the case's armed timers in line with the event just appended.
+
+    This runs inside every fire, so it issues no statement that cannot matter: a definition
+    without SLAs and a transition between states without timers cost nothing here.
+    """
+    timed = definition.timed_states
     if case.status != CaseStatus.OPEN.value:
-        _cancel(session, timers.c.case_id == case.id, now=now, note=f"case {case.status}")
+        if timed or definition.slas:
+            _cancel(session, timers.c.case_id == case.id, now=now, note=f"case {case.status}")
         return
     if previous is None or previous.state_entry_seq != case.state_entry_seq:
-        if previous is not None:
+        if previous is not None and previous.state in timed:
             _cancel(
                 session,
                 timers.c.case_id == case.id,
@@ -187,7 +199,9 @@ def sync_after_event(
                 now=now,
                 note=f"left state {previous.state!r}",
             )
-        arm(session, case.id, case.state_entry_seq, _plan_entry(session, definition, case, now), now)
+        if case.state in timed:
+            plans = _plan_entry(session, definition, case, now, fresh=True)
+            arm(session, case.id, case.state_entry_seq, plans, now)
     if definition.slas:
         _cancel(session, timers.c.case_id == case.id, timers.c.sla.is_not(None), now=now,
                 note="SLA re-planned")

@@ -1,0 +1,64 @@
+"""JSON Schemas: the definition format's own schema, and :class:`SchemaCheck`, the validator
+the engine runs on every create and fire."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import fastjsonschema
+import jsonschema
+
+# Keywords whose meaning is the same in draft-07 (what fastjsonschema implements) and draft
+# 2020-12 (what svcflow documents and jsonschema checks).
+_SHARED_KEYWORDS = frozenset(
+    {
+        "$schema", "title", "description", "default", "examples", "type", "enum", "const",
+        "minLength", "maxLength", "pattern", "minimum", "maximum", "exclusiveMinimum",
+        "exclusiveMaximum", "multipleOf", "properties", "required", "additionalProperties",
+        "minItems", "maxItems", "uniqueItems", "minProperties", "maxProperties", "format",
+    }
+)
+
+
+def _shared_only(schema: Any) -> bool:
+    if isinstance(schema, bool):
+        return True
+    if not isinstance(schema, Mapping) or not set(schema) <= _SHARED_KEYWORDS | {"items"}:
+        return False
+    nested: list[Any] = list(schema.get("properties", {}).values())
+    for key in ("additionalProperties", "items"):
+        if key in schema:
+            nested.append(schema[key])
+    if isinstance(schema.get("items"), list):  # tuple form differs between the drafts
+        return False
+    return all(_shared_only(sub) for sub in nested)
+
+
+class SchemaCheck:
+    """Validates values against a draft 2020-12 schema.
+
+    jsonschema is the authority and writes the error messages, but it is slow for the small
+    schemas checked on every fire. When a schema uses only keywords both drafts agree on, a
+    fastjsonschema-compiled function answers "valid" first; only a value it rejects is passed
+    to jsonschema, whose verdict stands (fastjsonschema also asserts ``format``, which 2020-12
+    treats as an annotation). So the fast path can only skip work, never change an answer.
+    """
+
+    def __init__(self, schema: Mapping[str, Any] | bool) -> None:
+        self._full = jsonschema.Draft202012Validator(schema)
+        self._fast: Callable[[Any], Any] | None = None
+        if _shared_only(schema):
+            try:
+                self._fast = fastjsonschema.compile(schema)
+            except fastjsonschema.JsonSchemaDefinitionException:
+                self._fast = None
+
+    def errors(self, value: Any) -> list[jsonschema.ValidationError]:
+        if self._fast is not None:
+            try:
+                self._fast(value)
+                return []
+            except fastjsonschema.JsonSchemaValueException:
+                pass
+        return list(self._full.iter_errors(value))
