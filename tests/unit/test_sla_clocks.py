@@ -1,0 +1,617 @@
+"""SLA clocks derived from hand-built histories, and the warning and breach timers they plan.
+
+The definition is a repair visit: ``dispatched`` starts three clocks, ``on_hold`` (waiting for
+the customer or a part) pauses them, ``on_site`` stops the arrival clocks and ``close`` the
+report clock. ``arrival`` counts wall time, ``arrival_worktime`` working time and ``report``
+working days, the last two on cn-workdays. Instants are Asia/Shanghai local time via ``sh()``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.calendar import BusinessCalendar, calendar_24x7, cn_workdays
+from engine.definition import parse_source
+from engine.records import EventRecord
+from engine.sla import ClockStatus, SlaClock, compute_clock, compute_clocks, plan_sla_timers
+from engine.timers import TimerPlan
+from engine.validation import load_definition
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+CN = cn_workdays()
+H24 = calendar_24x7()
+CALENDARS = {"24x7": H24, "cn-workdays": CN}
+US = timedelta(microseconds=1)
+
+SOURCE = """
+name: sla_clocks
+title: {en: SLA clocks, zh: 服务时限}
+initial: logged
+parameters:
+  contact_within: {type: duration, default: 1h}
+states:
+  - {name: logged, title: {en: Logged, zh: 已登记}}
+  - {name: dispatched, title: {en: Dispatched, zh: 已派工}}
+  - {name: on_hold, title: {en: On hold, zh: 暂停}}
+  - {name: on_site, title: {en: On site, zh: 已到场}}
+  - {name: closed, title: {en: Closed, zh: 已关闭}, final: true}
+transitions:
+  - {trigger: dispatch, source: logged, dest: dispatched}
+  - {trigger: hold, source: [dispatched, on_site], dest: on_hold}
+  - {trigger: release, source: on_hold, dest: dispatched}
+  - {trigger: arrive, source: dispatched, dest: on_site}
+  - {trigger: redispatch, source: on_site, dest: dispatched}
+  - {trigger: escalate, source: dispatched, dest: dispatched}
+  - {trigger: close, source: [logged, dispatched, on_hold, on_site], dest: closed}
+slas:
+  - name: contact
+    target: {param: contact_within}
+    start: {states: [logged]}
+    stop: {triggers: [dispatch]}
+  - name: arrival
+    target: 2h
+    start: {states: [dispatched]}
+    pause: {states: [on_hold]}
+    stop: {states: [on_site]}
+    warn_at: [0.75, 0.5]
+    on_breach: {trigger: escalate}
+  - name: arrival_worktime
+    target: 8h
+    calendar: cn-workdays
+    start: {states: [dispatched]}
+    pause: {states: [on_hold]}
+    stop: {states: [on_site]}
+    warn_at: [0.5]
+  - name: report
+    target: 3d
+    calendar: cn-workdays
+    start: {states: [dispatched]}
+    pause: {states: [on_hold]}
+    stop: {triggers: [close]}
+    warn_at: [0.5]
+"""
+DEFINITION = load_definition(parse_source(SOURCE))
+SLAS = {s.name: s for s in DEFINITION.slas}
+PARAMS = DEFINITION.default_params()
+DEST = {t.trigger: t.dest for t in DEFINITION.transitions}
+
+
+def sh(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    """Asia/Shanghai wall-clock time as an aware UTC datetime."""
+    return datetime(year, month, day, hour, minute, tzinfo=SHANGHAI).astimezone(UTC)
+
+
+T0 = sh(2025, 9, 30, 10)  # Tue 30 Sep 2025 10:00, the eve of the National Day holidays
+MONDAY = sh(2025, 3, 17, 9)  # an ordinary working Monday, 09:00
+
+
+class History:
+    """A case's history, built the way the engine records it."""
+
+    def __init__(self, at: datetime, state: str = "logged") -> None:
+        self.state: str | None = None
+        self.events: list[EventRecord] = []
+        self._add("created", at, dest=state)
+
+    def fire(self, trigger: str, at: datetime) -> History:
+        self._add("transition", at, trigger=trigger, dest=DEST[trigger])
+        return self
+
+    def record(self, event_type: str, at: datetime, **payload: Any) -> History:
+        """An event that does not move the case: sla_paused, sla_warning, cancelled, ..."""
+        assert self.state is not None
+        self._add(event_type, at, dest=self.state, payload=payload)
+        return self
+
+    def _add(
+        self,
+        event_type: str,
+        at: datetime,
+        *,
+        dest: str,
+        trigger: str | None = None,
+        payload: dict[str, Any] | None = None,
+    ) -> None:
+        self.events.append(
+            EventRecord(
+                case_id=1,
+                seq=len(self.events) + 1,
+                event_type=event_type,
+                trigger=trigger,
+                from_state=self.state,
+                to_state=dest,
+                actor="test",
+                payload=payload or {},
+                changes={},
+                at=at,
+            )
+        )
+        self.state = dest
+
+
+def dispatched(at: datetime = T0) -> History:
+    return History(at - timedelta(minutes=5)).fire("dispatch", at)
+
+
+def clock(name: str, history: History | Sequence[EventRecord], now: datetime) -> SlaClock:
+    events = history.events if isinstance(history, History) else history
+    return compute_clock(
+        SLAS[name],
+        events,
+        data={},
+        params=PARAMS,
+        now=now,
+        calendars=CALENDARS,
+        finals=DEFINITION.final_states,
+    )
+
+
+def plans(history: History, now: datetime) -> dict[str, datetime]:
+    found = plan_sla_timers(
+        DEFINITION, history.events, data={}, params=PARAMS, now=now, calendars=CALENDARS
+    )
+    return {p.name: p.due_at for p in found}
+
+
+# --- the life of a clock ------------------------------------------------------------------------
+
+
+def test_clock_is_pending_until_its_start_condition_happens() -> None:
+    history = History(T0)
+    pending = clock("arrival", history, T0 + timedelta(hours=5))
+    assert pending.status is ClockStatus.PENDING
+    assert (pending.elapsed, pending.remaining) == (timedelta(0), timedelta(hours=2))
+    assert (pending.started_at, pending.due_at, pending.warnings_reached) == (None, None, ())
+    # The contact clock starts on creation into ``logged`` and stops on ``dispatch``.
+    assert clock("contact", history, T0 + timedelta(minutes=20)).status is ClockStatus.RUNNING
+
+
+def test_running_clock_reports_elapsed_remaining_and_due() -> None:
+    running = clock("arrival", dispatched(), T0 + timedelta(minutes=30))
+    assert running.status is ClockStatus.RUNNING
+    assert running.started_at == T0
+    assert running.elapsed == timedelta(minutes=30)
+    assert running.remaining == timedelta(minutes=90)
+    assert running.due_at == T0 + timedelta(hours=2)
+    assert running.fraction == 0.25
+    shown = running.to_dict()
+    assert (shown["status"], shown["target_seconds"], shown["elapsed_seconds"]) == (
+        "running",
+        7200.0,
+        1800.0,
+    )
+    assert (shown["started_at"], shown["due_at"]) == (
+        "2025-09-30T02:00:00Z",
+        "2025-09-30T04:00:00Z",
+    )
+    assert (running.calendar, running.unit) == ("24x7", "time")
+
+
+def test_clock_stopped_in_time_is_met_and_stays_put() -> None:
+    history = dispatched().fire("arrive", T0 + timedelta(minutes=50))
+    for now in (T0 + timedelta(minutes=50), T0 + timedelta(days=30)):
+        met = clock("arrival", history, now)
+        assert met.status is ClockStatus.MET
+        assert met.elapsed == timedelta(minutes=50)
+        assert met.stopped_at == T0 + timedelta(minutes=50)
+        assert met.due_at is None
+    # Arriving at the last instant of the two hours is still within them.
+    assert clock("arrival", dispatched().fire("arrive", T0 + timedelta(hours=2)), T0).status is (
+        ClockStatus.MET
+    )
+
+
+def test_clock_stopped_late_is_breached() -> None:
+    late = T0 + timedelta(hours=2, minutes=1)
+    breached = clock("arrival", dispatched().fire("arrive", late), late)
+    assert breached.status is ClockStatus.BREACHED
+    assert breached.elapsed == timedelta(hours=2, minutes=1)
+    assert breached.remaining == timedelta(0)
+    assert breached.stopped_at == late
+
+
+def test_running_clock_breaches_at_its_due_instant() -> None:
+    history = dispatched()
+    due = clock("arrival", history, T0).due_at
+    assert due == T0 + timedelta(hours=2)
+    assert clock("arrival", history, due - US).status is ClockStatus.RUNNING
+    at_due = clock("arrival", history, due)
+    assert (at_due.status, at_due.remaining) == (ClockStatus.BREACHED, timedelta(0))
+    later = clock("arrival", history, due + timedelta(hours=3))
+    assert later.status is ClockStatus.BREACHED
+    assert later.elapsed == timedelta(hours=5)
+    assert later.due_at == due  # the breach instant stays visible
+
+
+# --- pauses -------------------------------------------------------------------------------------
+
+
+def test_pause_state_stops_the_clock_for_exactly_the_paused_span() -> None:
+    history = dispatched().fire("hold", T0 + timedelta(minutes=30))
+    paused = clock("arrival", history, T0 + timedelta(hours=1))
+    assert paused.status is ClockStatus.PAUSED
+    assert (paused.elapsed, paused.remaining, paused.due_at) == (
+        timedelta(minutes=30),
+        timedelta(minutes=90),
+        None,
+    )
+    history.fire("release", T0 + timedelta(hours=1, minutes=30))
+    resumed = clock("arrival", history, T0 + timedelta(hours=2))
+    assert resumed.status is ClockStatus.RUNNING
+    assert resumed.elapsed == timedelta(hours=1)  # 10:00-10:30 and 11:30-12:00
+    assert resumed.due_at == clock("arrival", dispatched(), T0).due_at + timedelta(hours=1)
+
+
+def test_clock_started_in_a_pause_state_waits_for_its_end() -> None:
+    sla = dataclasses.replace(
+        SLAS["arrival"], start=dataclasses.replace(SLAS["arrival"].start, states=("on_hold",))
+    )
+    history = dispatched().fire("hold", T0 + timedelta(minutes=10))
+    held = T0 + timedelta(minutes=10)
+    now = T0 + timedelta(minutes=40)
+    paused = compute_clock(
+        sla, history.events, data={}, params=PARAMS, now=now, calendars=CALENDARS
+    )
+    assert (paused.status, paused.started_at, paused.elapsed) == (
+        ClockStatus.PAUSED,
+        held,
+        timedelta(0),
+    )
+    history.fire("release", T0 + timedelta(minutes=70))
+    now = T0 + timedelta(minutes=100)
+    running = compute_clock(
+        sla, history.events, data={}, params=PARAMS, now=now, calendars=CALENDARS
+    )
+    assert running.elapsed == timedelta(minutes=30)
+    assert running.due_at == T0 + timedelta(minutes=70 + 120)
+
+
+def test_manual_pause_and_resume_apply_to_the_named_sla_only() -> None:
+    history = (
+        dispatched(MONDAY)
+        .record("sla_paused", MONDAY + timedelta(minutes=30), sla="arrival", reason="site closed")
+        .record("sla_paused", MONDAY + timedelta(minutes=40), sla="report")
+        .record("sla_resumed", MONDAY + timedelta(minutes=90), sla="arrival")
+    )
+    now = MONDAY + timedelta(hours=2)
+    arrival = clock("arrival", history, now)
+    assert arrival.status is ClockStatus.RUNNING
+    assert arrival.elapsed == timedelta(hours=1)  # 09:00-09:30 and 10:30-11:00
+    assert arrival.due_at == MONDAY + timedelta(hours=3)
+    # Neither event names arrival_worktime: it ran all along.
+    assert clock("arrival_worktime", history, now).elapsed == timedelta(hours=2)
+    report = clock("report", history, now)
+    assert report.status is ClockStatus.PAUSED
+    assert report.elapsed == timedelta(minutes=40)
+
+
+def test_leaving_a_pause_state_does_not_lift_a_manual_pause() -> None:
+    history = (
+        dispatched()
+        .fire("hold", T0 + timedelta(minutes=30))
+        .record("sla_paused", T0 + timedelta(minutes=40), sla="arrival")
+        .fire("release", T0 + timedelta(minutes=60))
+    )
+    assert clock("arrival", history, T0 + timedelta(hours=3)).status is ClockStatus.PAUSED
+    history.record("sla_resumed", T0 + timedelta(minutes=90), sla="arrival")
+    resumed = clock("arrival", history, T0 + timedelta(hours=2))
+    assert resumed.status is ClockStatus.RUNNING
+    assert resumed.elapsed == timedelta(hours=1)
+
+
+# --- stopping ------------------------------------------------------------------------------------
+
+
+def test_reaching_a_final_state_stops_every_running_clock() -> None:
+    history = dispatched().fire("close", T0 + timedelta(hours=1))
+    later = T0 + timedelta(days=20)
+    arrival = clock("arrival", history, later)  # its stop state on_site was never reached
+    assert (arrival.status, arrival.stopped_at) == (ClockStatus.MET, T0 + timedelta(hours=1))
+    assert arrival.elapsed == timedelta(hours=1)
+    assert clock("report", history, later).status is ClockStatus.MET
+
+
+def test_cancelling_the_case_stops_its_clocks() -> None:
+    history = dispatched().record("cancelled", T0 + timedelta(minutes=45), reason="duplicate")
+    stopped = clock("arrival", history, T0 + timedelta(days=1))
+    assert stopped.status is ClockStatus.MET
+    assert (stopped.elapsed, stopped.stopped_at) == (
+        timedelta(minutes=45),
+        T0 + timedelta(minutes=45),
+    )
+    late = dispatched().record("cancelled", T0 + timedelta(hours=3))
+    assert clock("arrival", late, T0 + timedelta(days=1)).status is ClockStatus.BREACHED
+
+
+def test_a_clock_runs_once_even_when_the_start_state_is_entered_again() -> None:
+    history = (
+        dispatched()
+        .fire("arrive", T0 + timedelta(minutes=30))
+        .fire("redispatch", T0 + timedelta(hours=1))
+        .fire("arrive", T0 + timedelta(hours=4))
+    )
+    again = clock("arrival", history, T0 + timedelta(hours=9))
+    assert again.status is ClockStatus.MET
+    assert (again.started_at, again.stopped_at) == (T0, T0 + timedelta(minutes=30))
+    assert again.elapsed == timedelta(minutes=30)
+
+
+# --- business calendars ------------------------------------------------------------------------
+
+
+def test_working_day_target_across_national_day_2025() -> None:
+    # Tue 30 Sep 10:00 + 3 working days: Thu 9, Fri 10, Sat 11 Oct (调休) -> Sat 11 Oct 10:00.
+    history = dispatched()
+    running = clock("report", history, sh(2025, 10, 9, 10))
+    assert (running.status, running.unit, running.calendar) == (
+        ClockStatus.RUNNING,
+        "days",
+        "cn-workdays",
+    )
+    assert (running.target, running.elapsed) == (timedelta(days=3), timedelta(days=1))
+    assert running.due_at == sh(2025, 10, 11, 10)
+    assert not running.provisional
+    # 30 Sep 10:00-24:00, 9 Oct, 10 Oct, 11 Oct 00:00-09:00.
+    assert clock("report", history, sh(2025, 10, 11, 9)).elapsed == timedelta(hours=14 + 48 + 9)
+    # The holidays count for nothing: the clock did not move from 1 to 8 October.
+    assert clock("report", history, sh(2025, 10, 8, 23)).elapsed == timedelta(hours=14)
+    closed_in_time = dispatched().fire("close", sh(2025, 10, 11, 9, 59))
+    assert clock("report", closed_in_time, T0).status is ClockStatus.MET
+    closed_late = dispatched().fire("close", sh(2025, 10, 11, 10, 1))
+    assert clock("report", closed_late, T0).status is ClockStatus.BREACHED
+
+
+def test_a_working_day_paused_shifts_the_due_by_a_working_day() -> None:
+    # 1 working day elapsed by Thu 9 Oct 10:00; held until Fri 10 Oct 10:00; 2 left: Sat 11
+    # Oct (调休) and, past Sunday, Mon 13 Oct 10:00.
+    history = dispatched().fire("hold", sh(2025, 10, 9, 10)).fire("release", sh(2025, 10, 10, 10))
+    shifted = clock("report", history, sh(2025, 10, 10, 12))
+    assert shifted.elapsed == timedelta(days=1, hours=2)
+    assert shifted.due_at == sh(2025, 10, 13, 10)
+
+
+def test_working_time_target_skips_the_lunch_break_and_the_holidays() -> None:
+    history = dispatched()
+    running = clock("arrival_worktime", history, sh(2025, 10, 9, 9, 30))
+    assert running.elapsed == timedelta(hours=7, minutes=30)  # 10-12, 13-18, then 9:00-9:30
+    assert running.due_at == sh(2025, 10, 9, 10)
+    assert running.unit == "time"
+
+
+def test_warnings_reached_follow_the_elapsed_fraction() -> None:
+    history = dispatched()
+    reached = {
+        minutes: clock("arrival", history, T0 + timedelta(minutes=minutes)).warnings_reached
+        for minutes in (59, 60, 89, 90, 150)
+    }
+    assert reached == {59: (), 60: (0.5,), 89: (0.5,), 90: (0.5, 0.75), 150: (0.5, 0.75)}
+
+
+def test_compute_clocks_gives_every_sla_of_the_definition_in_order() -> None:
+    history = dispatched().fire("arrive", T0 + timedelta(minutes=30))
+    clocks = compute_clocks(
+        DEFINITION,
+        history.events,
+        data={},
+        params={"contact_within": "3m"},
+        now=T0 + timedelta(hours=1),
+        calendars=CALENDARS,
+    )
+    assert [(c.name, c.status) for c in clocks] == [
+        ("contact", ClockStatus.BREACHED),  # 5 minutes from creation to dispatch
+        ("arrival", ClockStatus.MET),
+        ("arrival_worktime", ClockStatus.MET),
+        ("report", ClockStatus.RUNNING),
+    ]
+
+
+# --- planning warning and breach timers ----------------------------------------------------------
+
+
+def test_running_clocks_plan_their_warnings_and_breach() -> None:
+    found = plan_sla_timers(
+        DEFINITION, dispatched().events, data={}, params=PARAMS, now=T0, calendars=CALENDARS
+    )
+    by_name = {p.name: p for p in found}
+    assert by_name["sla:arrival:sla_breached:1.0"] == TimerPlan(
+        name="sla:arrival:sla_breached:1.0",
+        kind="sla_breached",
+        trigger="escalate",
+        due_at=T0 + timedelta(hours=2),
+        payload={"sla": "arrival"},
+        calendar="24x7",
+        provisional=False,
+        sla="arrival",
+    )
+    warning = by_name["sla:arrival:sla_warning:0.5"]
+    assert (warning.kind, warning.trigger, warning.payload) == (
+        "sla_warning",
+        None,
+        {"sla": "arrival", "fraction": 0.5},
+    )
+    assert {p.name: p.due_at for p in found} == {
+        "sla:arrival:sla_warning:0.5": T0 + timedelta(hours=1),
+        "sla:arrival:sla_warning:0.75": T0 + timedelta(minutes=90),
+        "sla:arrival:sla_breached:1.0": T0 + timedelta(hours=2),
+        # 4 working hours: 10-12, 13-15; 8: the rest of the day, then 9 Oct 09:00-10:00.
+        "sla:arrival_worktime:sla_warning:0.5": sh(2025, 9, 30, 15),
+        "sla:arrival_worktime:sla_breached:1.0": sh(2025, 10, 9, 10),
+        # 1.5 working days: 14 h to the end of 30 Sep, then 22 h of Thu 9 Oct.
+        "sla:report:sla_warning:0.5": sh(2025, 10, 9, 22),
+        "sla:report:sla_breached:1.0": sh(2025, 10, 11, 10),
+    }
+    assert all(p.sla == p.payload["sla"] for p in found)
+
+
+def test_pending_clocks_plan_nothing() -> None:
+    assert set(plans(History(T0), T0)) == {"sla:contact:sla_breached:1.0"}
+
+
+def test_warnings_and_breaches_already_recorded_are_not_planned_again() -> None:
+    history = (
+        dispatched()
+        .record("sla_warning", T0 + timedelta(hours=1), sla="arrival", fraction=0.5)
+        .record("sla_warning", T0 + timedelta(hours=1), sla="report", fraction=0.75)
+    )
+    now = T0 + timedelta(hours=1)
+    arrival = {k: v for k, v in plans(history, now).items() if ":arrival:" in k}
+    assert arrival == {
+        "sla:arrival:sla_warning:0.75": T0 + timedelta(minutes=90),
+        "sla:arrival:sla_breached:1.0": T0 + timedelta(hours=2),
+    }
+    # A warning recorded for arrival, or for a fraction report does not warn at, does not
+    # count as report's own.
+    assert "sla:report:sla_warning:0.5" in plans(history, now)
+    history.record("sla_warning", T0 + timedelta(minutes=90), sla="arrival", fraction=0.75)
+    history.record("sla_breached", T0 + timedelta(hours=2), sla="arrival")
+    assert not [k for k in plans(history, T0 + timedelta(hours=2)) if ":arrival:" in k]
+    assert clock("arrival", history, T0 + timedelta(hours=2)).status is ClockStatus.BREACHED
+
+
+def test_paused_and_stopped_clocks_plan_nothing() -> None:
+    held = dispatched().fire("hold", T0 + timedelta(minutes=30))
+    assert plans(held, T0 + timedelta(minutes=30)) == {}
+    arrived = dispatched().fire("arrive", T0 + timedelta(minutes=30))
+    assert set(plans(arrived, T0 + timedelta(minutes=30))) == {
+        "sla:report:sla_warning:0.5",
+        "sla:report:sla_breached:1.0",
+    }
+    closed = dispatched().fire("close", T0 + timedelta(minutes=30))
+    assert plans(closed, T0 + timedelta(minutes=30)) == {}
+
+
+def test_replanning_after_a_pause_shifts_every_timer_by_the_paused_span() -> None:
+    before = plans(dispatched(MONDAY), MONDAY)
+    history = (
+        dispatched(MONDAY)
+        .fire("hold", MONDAY + timedelta(minutes=30))
+        .fire("release", MONDAY + timedelta(hours=1, minutes=30))
+    )
+    after = plans(history, MONDAY + timedelta(hours=1, minutes=30))
+    arrival = [k for k in before if ":arrival:" in k]
+    assert {k: after[k] for k in arrival} == {k: before[k] + timedelta(hours=1) for k in arrival}
+    # On cn-workdays the shift is an hour of working time: 4 working hours from Mon 09:00 is
+    # 13:00 without the pause (the lunch break is skipped) and 15:00 with it.
+    assert before["sla:arrival_worktime:sla_warning:0.5"] == sh(2025, 3, 17, 14)
+    assert after["sla:arrival_worktime:sla_warning:0.5"] == sh(2025, 3, 17, 15)
+    assert after["sla:report:sla_breached:1.0"] == sh(2025, 3, 20, 10)
+
+
+def test_a_passed_warning_never_recorded_is_planned_at_once_not_lost() -> None:
+    # Its timer did not fire before the hold (a worker was down): re-planned at the release,
+    # the warning is due right away; the breach keeps its shifted instant.
+    history = dispatched().fire("hold", T0 + timedelta(hours=1, minutes=40))
+    history.fire("release", T0 + timedelta(hours=3))
+    due = plans(history, T0 + timedelta(hours=3))
+    assert due["sla:arrival:sla_warning:0.5"] == T0 + timedelta(hours=3)
+    assert due["sla:arrival:sla_breached:1.0"] == T0 + timedelta(hours=3, minutes=20)
+
+
+# --- properties ----------------------------------------------------------------------------------
+
+STARTS = st.datetimes(min_value=datetime(2024, 1, 1), max_value=datetime(2026, 6, 30)).map(
+    lambda d: d.replace(second=0, microsecond=0, tzinfo=SHANGHAI).astimezone(UTC)
+)
+GAPS = st.one_of(st.integers(1, 180), st.integers(1, 6 * 24 * 60)).map(
+    lambda m: timedelta(minutes=m)
+)
+# toggle: enter or leave the pause state; pause/resume: an operator's sla_paused/sla_resumed
+# for the SLA under test; other: an sla_paused for a different SLA, which must change nothing.
+STEPS = st.lists(
+    st.tuples(st.sampled_from(["toggle", "pause", "resume", "other"]), GAPS), max_size=8
+)
+
+
+def oracle_time(calendar: BusinessCalendar, a: datetime, b: datetime, days: bool) -> timedelta:
+    """Business time in [a, b), summed day by day from the calendar's plain day queries."""
+    zone = ZoneInfo(calendar.timezone)
+    total = timedelta(0)
+    day = a.astimezone(zone).date() - timedelta(days=1)
+    while day <= b.astimezone(zone).date():
+        if days:
+            midnight = datetime.combine(day, datetime.min.time(), zone).astimezone(UTC)
+            intervals = (
+                [(midnight, midnight + timedelta(days=1))] if calendar.is_working_day(day) else []
+            )
+        else:
+            intervals = calendar.working_intervals(day)
+        for start, end in intervals:
+            total += max(timedelta(0), min(end, b) - max(start, a))
+        day += timedelta(days=1)
+    return total
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    name=st.sampled_from(["arrival", "arrival_worktime", "report"]),
+    start=STARTS,
+    steps=STEPS,
+    tail=GAPS,
+)
+def test_elapsed_is_the_business_time_of_the_running_spans(
+    name: str, start: datetime, steps: list[tuple[str, timedelta]], tail: timedelta
+) -> None:
+    sla = SLAS[name]
+    calendar = CALENDARS[sla.calendar]
+    days = SLAS[name].target.literal == "3d"
+    history = dispatched(start)
+    # Walk the steps, recording the spans in which the clock runs.
+    at, held, manual, spans, since = start, False, False, [], start
+    for kind, gap in steps:
+        at += gap
+        if kind == "toggle":
+            history.fire("release" if held else "hold", at)
+            held = not held
+        elif kind == "other":
+            history.record("sla_paused", at, sla="contact")
+        else:
+            history.record("sla_paused" if kind == "pause" else "sla_resumed", at, sla=name)
+            manual = kind == "pause"
+        running = not held and not manual
+        if since is not None and not running:
+            spans.append((since, at))
+            since = None
+        elif since is None and running:
+            since = at
+    now = at + tail
+    if since is not None:
+        spans.append((since, now))
+    expected = sum((oracle_time(calendar, a, b, days) for a, b in spans), timedelta(0))
+
+    result = clock(name, history, now)
+    assert result.elapsed == expected
+    assert (
+        result.status
+        is {
+            True: ClockStatus.BREACHED if expected >= result.target else ClockStatus.RUNNING,
+            False: ClockStatus.BREACHED if expected > result.target else ClockStatus.PAUSED,
+        }[since is not None]
+    )
+    assert clock(name, list(history.events), now) == result  # nothing changed, nothing moves
+
+    if result.due_at is not None:
+        # What the clock says at its own due instant, from the history known by then.
+        known = [e for e in history.events if e.at <= result.due_at]
+        assert clock(name, known, result.due_at).elapsed == result.target
+        assert clock(name, known, result.due_at - US).elapsed < result.target
+    else:
+        assert since is None or expected >= result.target
+
+
+def test_oracle_agrees_with_the_worked_examples() -> None:
+    # The property above is only as good as its oracle: pin it to the documented examples.
+    assert oracle_time(CN, sh(2025, 9, 30, 16), sh(2025, 10, 9, 16), days=False) == timedelta(
+        hours=8
+    )
+    assert oracle_time(CN, sh(2025, 9, 30, 10), sh(2025, 10, 11, 10), days=True) == timedelta(
+        days=3
+    )
+    assert oracle_time(H24, T0, T0 + timedelta(hours=30), days=False) == timedelta(hours=30)
+    assert oracle_time(CN, sh(2025, 10, 1, 9), sh(2025, 10, 8, 18), days=True) == timedelta(0)
