@@ -43,6 +43,7 @@ class ClockStatus(str, Enum):
     PAUSED = "paused"
     MET = "met"
     BREACHED = "breached"
+    CANCELLED = "cancelled"  # the case was cancelled while the clock ran, within its target
 
 
 @dataclass(frozen=True)
@@ -144,13 +145,15 @@ def _walk(sla: SlaSpec, events: Sequence[EventRecord], ruler: _Ruler, finals: fr
                 if event.to_state in sla.pause.states:
                     w.phase, w.running_since = ClockStatus.PAUSED, None
             continue
-        ends_case = event.event_type in CASE_ENDING_EVENTS or (
-            event.event_type in ENTERING_EVENTS and event.to_state in finals
-        )
-        if _meets(sla.stop, event) or ends_case:
+        cancelled = event.event_type in CASE_ENDING_EVENTS
+        finished = event.event_type in ENTERING_EVENTS and event.to_state in finals
+        if _meets(sla.stop, event) or cancelled or finished:
             if w.phase is ClockStatus.RUNNING and w.running_since is not None:
                 w.banked += ruler.between(w.running_since, event.at)
-            w.phase, w.stopped_at, w.running_since = ClockStatus.MET, event.at, None
+            # A cancelled case kept no promise and broke none (unless already late, which
+            # compute_clock reports as breached); a finished one met it.
+            w.phase = ClockStatus.CANCELLED if cancelled else ClockStatus.MET
+            w.stopped_at, w.running_since = event.at, None
             return w
         if _is_for(event, sla, SLA_PAUSED):
             w.manual_pause = True

@@ -321,7 +321,7 @@ def test_reaching_a_final_state_stops_every_running_clock() -> None:
 def test_cancelling_the_case_stops_its_clocks() -> None:
     history = dispatched().record("cancelled", T0 + timedelta(minutes=45), reason="duplicate")
     stopped = clock("arrival", history, T0 + timedelta(days=1))
-    assert stopped.status is ClockStatus.MET
+    assert stopped.status is ClockStatus.CANCELLED
     assert (stopped.elapsed, stopped.stopped_at) == (
         timedelta(minutes=45),
         T0 + timedelta(minutes=45),
