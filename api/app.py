@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from flask import Flask
+from flask import Flask, g
 from flask_smorest import Api
+from werkzeug.exceptions import HTTPException
 
+from api import db, errors
+from engine.errors import SvcflowError
 from workers import runtime
 
-API_TITLE = "svcflow"
-API_VERSION = "v1"
+log = logging.getLogger(__name__)
+MAX_BODY_BYTES = 1024 * 1024  # documented in docs/api.md
+
+
+class SvcflowApi(Api):  # type: ignore[misc]
+    """flask-smorest's Api with every error rendered as problem+json (RFC 9457)."""
+
+    ERROR_SCHEMA = errors.ProblemSchema
+
+    def handle_http_exception(self, error: HTTPException) -> Any:
+        if error.response is not None:  # abort(problem(...)) carries its own response
+            return error.response
+        return errors.from_http(error)
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -18,14 +33,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     ``SVCFLOW_DATABASE_URL``, ``SVCFLOW_REDIS_URL``), then from ``config``."""
     app = Flask("svcflow")
     app.config.update(
-        API_TITLE=API_TITLE,
-        API_VERSION=API_VERSION,
+        API_TITLE="svcflow",
+        API_VERSION="v1",
         OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/api",
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="/docs",
         OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
-        MAX_CONTENT_LENGTH=1024 * 1024,
+        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
+        JSON_SORT_KEYS=False,
     )
     app.config.from_prefixed_env("SVCFLOW")
     if config:
@@ -35,8 +51,35 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             database_url=app.config.get("DATABASE_URL"), redis_url=app.config.get("REDIS_URL")
         )
     )
-    api = Api(app)
-    from api import health
+    api = SvcflowApi(app, spec_kwargs={
+        "info": {"description": "Drive after-sales service cases over HTTP. "
+                 "Errors are application/problem+json (RFC 9457)."},
+    })
+    api.spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer",
+                       "description": "An API token from `svcflow tokens create`."}
+    )
+    db.init_app(app)
 
-    api.register_blueprint(health.blp)
+    @app.before_request
+    def _clock() -> None:
+        g.now = runtime.current().clock.now()
+
+    @app.errorhandler(SvcflowError)
+    def _domain_error(error: SvcflowError) -> Any:
+        return errors.from_engine(error)
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception) -> Any:
+        if isinstance(error, HTTPException):
+            return api.handle_http_exception(error)
+        log.exception("unhandled error")
+        return errors.problem(500, "Internal Server Error",
+                              "An unexpected error happened; it has been logged.",
+                              "internal-error")
+
+    from api import calendars, cases, definitions, health, timers
+
+    for module in (health, definitions, cases, calendars, timers):
+        api.register_blueprint(module.blp)
     return app

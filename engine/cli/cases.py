@@ -156,3 +156,27 @@ def _history_row(e: EventRecord) -> list[Any]:
     detail = e.changes or ({k: v for k, v in e.payload.items()} if e.event_type != "transition" else {})
     return [e.seq, ts(e.at), e.event_type, e.trigger or "", e.from_state or "", e.to_state,
             e.actor, json.dumps(detail, ensure_ascii=False, sort_keys=True)]
+
+
+@cases_group.command("list")
+@click.option("--definition")
+@click.option("--state")
+@click.option("--status", type=click.Choice(["open", "completed", "cancelled"]))
+@click.option("--overdue", is_flag=True, help="Only open cases with a breached SLA.")
+@click.option("--limit", default=50, show_default=True)
+@click.pass_context
+@handle_errors
+def cases_list(ctx: click.Context, definition: str | None, state: str | None,
+               status: str | None, overdue: bool, limit: int) -> None:
+    """List cases, newest first."""
+    from engine.services.search import CaseFilter, search_cases
+
+    connect(ctx)
+    f = CaseFilter(definition=definition, state=state, status=status, overdue=overdue or None)
+    with transaction(ctx) as session:
+        page, _ = search_cases(session, f, now=ctx.obj["clock"].now(), before_id=None, limit=limit)
+    table(["id", "definition", "key", "state", "status", "version", "updated (UTC)"], [
+        [c.id, f"{c.definition_name} v{c.definition_version}", c.business_key or "", c.state,
+         c.status, c.version, ts(c.updated_at)]
+        for c in page
+    ])

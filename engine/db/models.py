@@ -255,3 +255,35 @@ class CalendarRecord(Base):
     revision: Mapped[int] = mapped_column(Integer, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
     updated_by: Mapped[str] = mapped_column(String(200), nullable=False)
+
+
+class ApiToken(Base):
+    """A bearer token for the HTTP API. Only a SHA-256 hash is stored: tokens are 256-bit
+    random strings, so a fast hash is as safe as a slow one and keeps each request cheap."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (
+        UniqueConstraint("token_hash", name="uq_api_tokens_token_hash"),
+        UniqueConstraint("name", name="uq_api_tokens_name"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(120), nullable=False)
+    role: Mapped[str] = mapped_column(String(32), nullable=False)
+    token_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    created_by: Mapped[str] = mapped_column(String(200), nullable=False)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class DefinitionDraft(Base):
+    """A process owner's work in progress: validated on demand, published into a version."""
+
+    __tablename__ = "definition_drafts"
+    __table_args__ = (UniqueConstraint("name", name="uq_definition_drafts_name"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(63), nullable=False)
+    source: Mapped[str] = mapped_column(Text, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    updated_by: Mapped[str] = mapped_column(String(200), nullable=False)

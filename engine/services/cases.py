@@ -72,7 +72,7 @@ def _fingerprint(*parts: Any) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def _case_record(row: Row[Any]) -> CaseRecord:
+def case_record(row: Row[Any]) -> CaseRecord:
     return CaseRecord(
         id=row.id,
         definition_name=row.definition_name,
@@ -120,10 +120,10 @@ def _read_case(conn: Connection, case_id: int) -> CaseRecord:
     if row is None:
         raise CaseNotFound(
             f"No case with id {case_id}.",
-            hint="Check the id; `svcflow cases list` shows existing cases.",
+            hint="Check the id: `svcflow cases list` or GET /api/v1/cases finds cases.",
             case_id=case_id,
         )
-    return _case_record(row)
+    return case_record(row)
 
 
 def find_case(session: Session, definition_name: str, business_key: str) -> CaseRecord:
@@ -138,7 +138,7 @@ def find_case(session: Session, definition_name: str, business_key: str) -> Case
             definition=definition_name,
             business_key=business_key,
         )
-    return _case_record(row)
+    return case_record(row)
 
 
 def history(session: Session, case_id: int) -> list[EventRecord]:

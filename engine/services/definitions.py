@@ -19,12 +19,14 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from engine.db.models import DefinitionVersion, ParameterOverride
+from engine.db.models import DefinitionDraft, DefinitionVersion, ParameterOverride
 from engine.definition import WorkflowDefinition, build_definition, parse_source
+from engine.diff import DefinitionDiff, diff_definitions
 from engine.errors import (
     ConcurrencyConflict,
     DefinitionInvalid,
     DefinitionNotFound,
+    DefinitionSourceError,
     ParameterInvalid,
 )
 from engine.durations import DurationInvalid, parse_duration
@@ -264,3 +266,62 @@ def effective_parameters(session: Session, definition: WorkflowDefinition) -> di
     overrides: Mapping[str, Any] = {name: value for name, value in rows}
     params.update({k: v for k, v in overrides.items() if k in params})
     return params
+
+
+# --- drafts ------------------------------------------------------------------------------------
+
+
+def save_draft(session: Session, source: str, *, actor: str, now: datetime) -> str:
+    """Store a draft under the name written in it (it need not be valid yet)."""
+    document = parse_source(source, "<draft>")
+    name = document.get("name") if isinstance(document, dict) else None
+    if not isinstance(name, str) or not name:
+        raise DefinitionSourceError(
+            "A draft needs a top-level name.", hint="Add `name: your_workflow` to the document."
+        )
+    row = session.execute(
+        select(DefinitionDraft).where(DefinitionDraft.name == name)
+    ).scalar_one_or_none()
+    if row is None:
+        session.add(DefinitionDraft(name=name, source=source, updated_at=now, updated_by=actor))
+    else:
+        row.source, row.updated_at, row.updated_by = source, now, actor
+    session.flush()
+    return name
+
+
+def get_draft(session: Session, name: str) -> DefinitionDraft:
+    row = session.execute(
+        select(DefinitionDraft).where(DefinitionDraft.name == name)
+    ).scalar_one_or_none()
+    if row is None:
+        raise DefinitionNotFound(
+            f"No draft named {name!r}.", hint="Upload one first.", definition=name
+        )
+    return row
+
+
+def publish_draft(
+    session: Session,
+    name: str,
+    *,
+    actor: str,
+    now: datetime,
+    known_calendars: Iterable[str] = BUILTIN_CALENDARS,
+) -> PublishResult:
+    """Publish a draft as the next version; the draft is removed once published."""
+    draft = get_draft(session, name)
+    result = publish(session, draft.source, actor=actor, now=now, origin=f"draft {name}",
+                     known_calendars=known_calendars)
+    session.delete(draft)
+    session.flush()
+    return result
+
+
+def diff_versions(session: Session, name: str, old: int, new: int) -> DefinitionDiff:
+    return diff_definitions(
+        get_definition(session, name, old),
+        get_definition(session, name, new),
+        get_source(session, name, old),
+        get_source(session, name, new),
+    )

@@ -60,8 +60,9 @@ def _deliver_after_commit(session: Session) -> None:
         return
     try:
         delivery.deliver(pending)
-    except Exception:  # the timers are committed; the sweeper will deliver them
-        log.warning("timer delivery failed after commit; the sweeper will retry", exc_info=True)
+    except Exception as exc:  # the timers are committed; the sweeper will deliver them
+        log.warning("timer hand-over to delivery failed after commit (%s: %s); the sweeper "
+                    "will deliver them", type(exc).__name__, exc)
 
 
 @event.listens_for(Session, "after_rollback")

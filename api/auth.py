@@ -1,0 +1,87 @@
+"""Bearer tokens and roles.
+
+Every operation declares the roles that may call it with :func:`roles`; the decorator both
+enforces them and writes them into the OpenAPI spec (a ``bearerAuth`` security requirement and
+an ``x-roles`` list), so the spec and the behaviour cannot disagree. ``admin`` may call
+everything.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import g, request
+from flask_smorest import Blueprint
+
+from api.errors import problem
+from engine.machine import ADMIN_ROLE, Actor
+from engine.services.tokens import Role, TokenIdentity, authenticate
+from workers import runtime
+
+F = TypeVar("F", bound=Callable[..., Any])
+SECURITY = [{"bearerAuth": []}]
+CACHE_SECONDS = 10.0  # a revoked token stops working within this time
+
+_cache: dict[str, tuple[float, TokenIdentity | None]] = {}
+_lock = threading.Lock()
+
+PROCESS_OWNER = Role.PROCESS_OWNER.value
+INTEGRATOR = Role.INTEGRATOR.value
+SUPERVISOR = Role.SUPERVISOR.value
+ADMIN = Role.ADMIN.value
+
+
+def _identity(token: str) -> TokenIdentity | None:
+    now = time.monotonic()
+    hit = _cache.get(token)
+    if hit is not None and now - hit[0] < CACHE_SECONDS:
+        return hit[1]
+    with runtime.current().sessions() as session:
+        found = authenticate(session, token)
+    with _lock:
+        _cache[token] = (now, found)
+    return found
+
+
+def current_actor() -> Actor:
+    identity: TokenIdentity = g.identity
+    return Actor(f"token:{identity.name}", frozenset({identity.role.value}))
+
+
+def roles(blp: Blueprint, *allowed: str) -> Callable[[F], F]:
+    """Require a bearer token with one of ``allowed`` roles (admin always passes)."""
+    permitted = set(allowed) | {ADMIN_ROLE}
+
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            header = request.headers.get("Authorization", "")
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                return problem(
+                    401, "Unauthorized", "Send an API token: Authorization: Bearer <token>.",
+                    "unauthorized", hint="Create one with `svcflow tokens create`.",
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+            identity = _identity(token.strip())
+            if identity is None:
+                return problem(
+                    401, "Unauthorized", "The API token is unknown or revoked.", "unauthorized",
+                    headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+                )
+            if identity.role.value not in permitted:
+                return problem(
+                    403, "Forbidden",
+                    f"Role {identity.role.value!r} may not call this operation.",
+                    "forbidden", hint=f"Roles allowed: {', '.join(sorted(permitted))}.",
+                )
+            g.identity = identity
+            return func(*args, **kwargs)
+
+        return blp.doc(security=SECURITY, **{"x-roles": sorted(permitted)})(wrapper)  # type: ignore[no-any-return]
+
+    return decorate

@@ -1,0 +1,380 @@
+"""Cases: create, read, search, fire triggers (by id or by business key), history, cancel,
+timers.
+
+Concurrency: a case's ``ETag`` is its version. ``If-Match`` on a fire is honoured (412 when the
+case moved on); without it, of two conflicting fires one wins and the other gets 409 with the
+case's current state.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+import marshmallow as ma
+from flask import Response, abort, g, request, url_for
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from api import db
+from api.auth import INTEGRATOR, SUPERVISOR, current_actor, roles
+from api.errors import ProblemSchema, problem
+from api.idempotency import PARAMETER as IDEMPOTENCY_KEY
+from api.idempotency import idempotent
+from engine.records import CaseRecord, EventRecord
+from engine.services import cases as case_service
+from engine.services import timers as timer_service
+from engine.services.calendars import load_calendars
+from engine.services.definitions import get_definition
+from engine.services.search import CaseFilter, search_cases
+from engine.sla import compute_clocks
+
+blp = Blueprint("cases", __name__, url_prefix="/api/v1/cases", description="Cases")
+READERS = (INTEGRATOR, SUPERVISOR)
+IF_MATCH = {
+    "name": "If-Match",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "The case's ETag (its version); the fire fails with 412 if it moved on.",
+}
+
+
+# --- schemas -----------------------------------------------------------------------------------
+
+
+class StrictSchema(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+
+class CreateCaseSchema(StrictSchema):
+    definition = ma.fields.String(required=True, validate=ma.validate.Length(1, 63))
+    version = ma.fields.Integer(validate=ma.validate.Range(min=1))
+    business_key = ma.fields.String(validate=ma.validate.Length(1, 200))
+    data = ma.fields.Dict(keys=ma.fields.String(), load_default=dict)
+
+
+class FireSchema(StrictSchema):
+    trigger = ma.fields.String(required=True, validate=ma.validate.Length(1, 63))
+    payload = ma.fields.Dict(keys=ma.fields.String(), load_default=dict)
+
+
+class CancelSchema(StrictSchema):
+    reason = ma.fields.String(required=True, validate=ma.validate.Length(1, 1000))
+
+
+class TimerSchema(ma.Schema):
+    id = ma.fields.Integer()
+    case_id = ma.fields.Integer()
+    name = ma.fields.String()
+    kind = ma.fields.String()
+    sla = ma.fields.String(allow_none=True)
+    trigger = ma.fields.String(allow_none=True)
+    status = ma.fields.String()
+    due_at = ma.fields.DateTime()
+    provisional = ma.fields.Boolean()
+    attempts = ma.fields.Integer()
+    last_error = ma.fields.String(allow_none=True)
+    note = ma.fields.String(allow_none=True)
+    fired_at = ma.fields.DateTime(allow_none=True)
+
+
+class ClockSchema(ma.Schema):
+    name = ma.fields.String()
+    status = ma.fields.String()
+    target_seconds = ma.fields.Float()
+    elapsed_seconds = ma.fields.Float()
+    remaining_seconds = ma.fields.Float()
+    fraction = ma.fields.Float()
+    started_at = ma.fields.String(allow_none=True)
+    stopped_at = ma.fields.String(allow_none=True)
+    due_at = ma.fields.String(allow_none=True)
+    provisional = ma.fields.Boolean()
+    warnings_reached = ma.fields.List(ma.fields.Float())
+    calendar = ma.fields.String()
+    unit = ma.fields.String()
+
+
+class CaseSchema(ma.Schema):
+    id = ma.fields.Integer()
+    definition = ma.fields.String(attribute="definition_name")
+    definition_version = ma.fields.Integer()
+    business_key = ma.fields.String(allow_none=True)
+    state = ma.fields.String()
+    status = ma.fields.String()
+    data = ma.fields.Dict()
+    version = ma.fields.Integer()
+    created_at = ma.fields.DateTime()
+    updated_at = ma.fields.DateTime()
+    state_entered_at = ma.fields.DateTime()
+    allowed_triggers = ma.fields.List(ma.fields.String())
+    timers = ma.fields.List(ma.fields.Nested(TimerSchema))
+    sla = ma.fields.List(ma.fields.Nested(ClockSchema))
+
+
+class EventSchema(ma.Schema):
+    seq = ma.fields.Integer()
+    event_type = ma.fields.String()
+    trigger = ma.fields.String(allow_none=True)
+    from_state = ma.fields.String(allow_none=True)
+    to_state = ma.fields.String()
+    actor = ma.fields.String()
+    payload = ma.fields.Dict()
+    changes = ma.fields.Dict()
+    at = ma.fields.DateTime()
+    idempotency_key = ma.fields.String(allow_none=True)
+
+
+class FireResultSchema(ma.Schema):
+    case = ma.fields.Nested(CaseSchema)
+    event = ma.fields.Nested(EventSchema)
+
+
+class CaseListSchema(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(CaseSchema))
+    next_cursor = ma.fields.String(allow_none=True)
+
+
+class CaseQuerySchema(StrictSchema):
+    definition = ma.fields.String()
+    state = ma.fields.String()
+    status = ma.fields.String(validate=ma.validate.OneOf(["open", "completed", "cancelled"]))
+    business_key = ma.fields.String()
+    data_field = ma.fields.String(validate=ma.validate.Regexp(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"))
+    data_value = ma.fields.String(metadata={"description": "JSON value (5, true, \"x\") or text"})
+    created_after = ma.fields.AwareDateTime(default_timezone=None)
+    created_before = ma.fields.AwareDateTime(default_timezone=None)
+    updated_after = ma.fields.AwareDateTime(default_timezone=None)
+    updated_before = ma.fields.AwareDateTime(default_timezone=None)
+    overdue = ma.fields.Boolean()
+    cursor = ma.fields.String()
+    limit = ma.fields.Integer(load_default=50, validate=ma.validate.Range(1, 500))
+
+    @ma.validates_schema
+    def _pairs(self, data: dict[str, Any], **_: Any) -> None:
+        if ("data_field" in data) != ("data_value" in data):
+            raise ma.ValidationError("data_field and data_value go together.", "data_field")
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def _etag(case: CaseRecord) -> str:
+    return f'"{case.version}"'
+
+
+def _view(case: CaseRecord, *, detail: bool = True) -> dict[str, Any]:
+    """The case as the API shows it: with what may happen next, its timers and SLA clocks."""
+    session = db.session()
+    out: dict[str, Any] = dict(case.__dict__)
+    out["allowed_triggers"] = case_service.allowed_triggers(session, case)
+    if detail:
+        out["timers"] = [
+            t for t in timer_service.case_timers(session, case.id) if t.status == "armed"
+        ]
+        definition = get_definition(session, case.definition_name, case.definition_version)
+        clocks = compute_clocks(
+            definition, case_service.history(session, case.id), data=case.data,
+            params=case.params, now=g.now, calendars=load_calendars(session),
+        )
+        out["sla"] = [c.to_dict() for c in clocks]
+    return out
+
+
+def _with_etag(response: Response, case: CaseRecord) -> Response:
+    response.headers["ETag"] = _etag(case)
+    return response
+
+
+def _expected_version() -> int | None:
+    header = request.headers.get("If-Match")
+    if header is None or header.strip() == "*":
+        return None
+    text = header.strip().removeprefix("W/").strip('"')
+    if not text.isdigit():
+        abort(problem(400, "Bad Request", f"If-Match {header!r} is not an ETag of a case.",
+                      "bad-if-match", hint='Send the ETag the case was read with, e.g. "3".'))
+    return int(text)
+
+
+def _fire(case_id: int, args: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
+    expected = _expected_version()
+    with db.transaction() as session:
+        outcome = case_service.fire(
+            session, case_id, args["trigger"], args["payload"], actor=current_actor(), now=g.now,
+            expected_version=expected, idempotency_key=g.get("idempotency_key"),
+        )
+        body = {"case": _view(outcome.case), "event": outcome.event}
+    return body, 200, {"ETag": _etag(outcome.case)}
+
+
+def _cursor(value: str | None) -> int | None:
+    if not value:
+        return None
+    try:
+        return int(base64.urlsafe_b64decode(value.encode() + b"==").decode())
+    except (ValueError, binascii.Error):
+        abort(problem(400, "Bad Request", "The cursor is not one this API returned.",
+                      "bad-cursor", hint="Pass next_cursor from the previous page as is."))
+
+
+def _encode_cursor(value: int | None) -> str | None:
+    return None if value is None else base64.urlsafe_b64encode(str(value).encode()).decode().rstrip("=")
+
+
+# --- routes ------------------------------------------------------------------------------------
+
+
+@blp.route("")
+class Cases(MethodView):
+    @roles(blp, *READERS)
+    @blp.arguments(CaseQuerySchema, location="query")
+    @blp.response(200, CaseListSchema)
+    def get(self, query: dict[str, Any]) -> dict[str, Any]:
+        """Search cases (newest first) with keyset pagination: pass next_cursor as cursor."""
+        value: Any = query.get("data_value")
+        if value is not None:
+            try:
+                value = json.loads(value)
+            except ValueError:
+                pass  # plain text
+        f = CaseFilter(
+            definition=query.get("definition"), state=query.get("state"),
+            status=query.get("status"), business_key=query.get("business_key"),
+            data_field=query.get("data_field"), data_value=value,
+            created_after=query.get("created_after"), created_before=query.get("created_before"),
+            updated_after=query.get("updated_after"), updated_before=query.get("updated_before"),
+            overdue=query.get("overdue"),
+        )
+        with db.transaction() as session:
+            page, nxt = search_cases(session, f, now=g.now, before_id=_cursor(query.get("cursor")),
+                                     limit=query["limit"])
+            items = [_view(c, detail=False) for c in page]
+        return {"items": items, "next_cursor": _encode_cursor(nxt)}
+
+    @roles(blp, INTEGRATOR)
+    @idempotent
+    @blp.arguments(CreateCaseSchema)
+    @blp.response(201, CaseSchema)
+    @blp.alt_response(404, schema=ProblemSchema, description="Unknown definition")
+    @blp.alt_response(409, schema=ProblemSchema, description="Business key taken")
+    @blp.alt_response(422, schema=ProblemSchema, description="Data does not match the schema")
+    @blp.doc(parameters=[IDEMPOTENCY_KEY])
+    def post(self, args: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
+        """Create a case of a published definition (latest version unless given)."""
+        with db.transaction() as session:
+            outcome = case_service.create_case(
+                session, args["definition"], args["data"], actor=current_actor(), now=g.now,
+                version=args.get("version"), business_key=args.get("business_key"),
+                idempotency_key=g.get("idempotency_key"),
+            )
+            body = _view(outcome.case)
+        location = url_for("cases.Case", case_id=outcome.case.id)
+        return body, 201, {"ETag": _etag(outcome.case), "Location": location}
+
+
+@blp.route("/<int:case_id>")
+class Case(MethodView):
+    @roles(blp, *READERS)
+    @blp.response(200, CaseSchema)
+    @blp.alt_response(404, schema=ProblemSchema)
+    def get(self, case_id: int) -> tuple[dict[str, Any], int, dict[str, str]]:
+        """A case with its allowed triggers, armed timers and SLA clocks."""
+        with db.transaction() as session:
+            case = case_service.get_case(session, case_id)
+            body = _view(case)
+        return body, 200, {"ETag": _etag(case)}
+
+
+@blp.route("/<int:case_id>/fire")
+class Fire(MethodView):
+    @roles(blp, INTEGRATOR)
+    @idempotent
+    @blp.arguments(FireSchema)
+    @blp.response(200, FireResultSchema)
+    @blp.alt_response(409, schema=ProblemSchema, description="Not allowed now, or lost a race")
+    @blp.alt_response(412, schema=ProblemSchema, description="If-Match does not match")
+    @blp.alt_response(422, schema=ProblemSchema, description="Payload or data invalid")
+    @blp.doc(parameters=[IDEMPOTENCY_KEY, IF_MATCH])
+    def post(self, args: dict[str, Any], case_id: int) -> tuple[dict[str, Any], int, dict[str, str]]:
+        """Fire a trigger on a case."""
+        return _fire(case_id, args)
+
+
+@blp.route("/by-key/<definition>/<business_key>")
+class CaseByKey(MethodView):
+    @roles(blp, *READERS)
+    @blp.response(200, CaseSchema)
+    @blp.alt_response(404, schema=ProblemSchema)
+    def get(self, definition: str, business_key: str) -> tuple[dict[str, Any], int, dict[str, str]]:
+        """A case found by its definition and business key (e.g. the hotline's ticket no.)."""
+        with db.transaction() as session:
+            case = case_service.find_case(session, definition, business_key)
+            body = _view(case)
+        return body, 200, {"ETag": _etag(case)}
+
+
+@blp.route("/by-key/<definition>/<business_key>/fire")
+class FireByKey(MethodView):
+    @roles(blp, INTEGRATOR)
+    @idempotent
+    @blp.arguments(FireSchema)
+    @blp.response(200, FireResultSchema)
+    @blp.alt_response(404, schema=ProblemSchema)
+    @blp.alt_response(409, schema=ProblemSchema)
+    @blp.alt_response(412, schema=ProblemSchema)
+    @blp.alt_response(422, schema=ProblemSchema)
+    @blp.doc(parameters=[IDEMPOTENCY_KEY, IF_MATCH])
+    def post(
+        self, args: dict[str, Any], definition: str, business_key: str
+    ) -> tuple[dict[str, Any], int, dict[str, str]]:
+        """Fire a trigger on the case with this business key."""
+        with db.transaction() as session:
+            case_id = case_service.find_case(session, definition, business_key).id
+            return _fire(case_id, args)
+
+
+@blp.route("/<int:case_id>/history")
+class History(MethodView):
+    @roles(blp, *READERS)
+    @blp.response(200, EventSchema(many=True))
+    @blp.alt_response(404, schema=ProblemSchema)
+    def get(self, case_id: int) -> list[EventRecord]:
+        """Every event of the case, in order (seq 1, 2, 3 ...)."""
+        with db.transaction() as session:
+            return case_service.history(session, case_id)
+
+
+@blp.route("/<int:case_id>/cancel")
+class Cancel(MethodView):
+    @roles(blp, INTEGRATOR)
+    @idempotent
+    @blp.arguments(CancelSchema)
+    @blp.response(200, FireResultSchema)
+    @blp.alt_response(404, schema=ProblemSchema)
+    @blp.alt_response(409, schema=ProblemSchema)
+    @blp.doc(parameters=[IDEMPOTENCY_KEY])
+    def post(self, args: dict[str, Any], case_id: int) -> tuple[dict[str, Any], int, dict[str, str]]:
+        """Cancel a case (its timers are cancelled; the reason is in the history)."""
+        with db.transaction() as session:
+            outcome = case_service.cancel_case(
+                session, case_id, actor=current_actor(), now=g.now, reason=args["reason"]
+            )
+            body = {"case": _view(outcome.case), "event": outcome.event}
+        return body, 200, {"ETag": _etag(outcome.case)}
+
+
+@blp.route("/<int:case_id>/timers")
+class CaseTimers(MethodView):
+    @roles(blp, *READERS)
+    @blp.response(200, TimerSchema(many=True))
+    @blp.alt_response(404, schema=ProblemSchema)
+    def get(self, case_id: int) -> Any:
+        """All timers of the case (armed, fired, cancelled, failed)."""
+        with db.transaction() as session:
+            case_service.get_case(session, case_id)
+            return timer_service.case_timers(session, case_id)
+

@@ -1,0 +1,325 @@
+"""Definitions: drafts, validation, publishing, versions, source, diff, diagrams."""
+
+from __future__ import annotations
+
+import subprocess
+from typing import Any
+
+import marshmallow as ma
+import yaml
+from flask import Response, abort, g
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from api import db
+from api.auth import INTEGRATOR, PROCESS_OWNER, SUPERVISOR, current_actor, roles
+from api.errors import ProblemSchema, problem
+from api.idempotency import PARAMETER as IDEMPOTENCY_KEY
+from api.idempotency import idempotent
+from engine.definition import WorkflowDefinition, parse_source
+from engine.diagram import to_dot
+from engine.services import definitions as definition_service
+from engine.services.calendars import calendar_names
+from engine.validation import validate
+
+blp = Blueprint("definitions", __name__, url_prefix="/api/v1/definitions",
+                description="Workflow definitions")
+ALL_ROLES = (PROCESS_OWNER, INTEGRATOR, SUPERVISOR)
+RENDER_TIMEOUT = 20  # seconds for graphviz-pure to lay out one diagram
+
+
+class SourceSchema(ma.Schema):
+    """A definition as YAML text (``source``) or as a JSON object (``document``)."""
+
+    class Meta:
+        unknown = ma.RAISE
+
+    source = ma.fields.String(validate=ma.validate.Length(1, 512 * 1024))
+    document = ma.fields.Dict()
+
+    @ma.validates_schema
+    def _one(self, data: dict[str, Any], **_: Any) -> None:
+        if ("source" in data) == ("document" in data):
+            raise ma.ValidationError("Give exactly one of source (YAML text) or document.")
+
+
+class ProblemItemSchema(ma.Schema):
+    severity = ma.fields.String()
+    path = ma.fields.String()
+    code = ma.fields.String()
+    message = ma.fields.String()
+    hint = ma.fields.String()
+
+
+class ReportSchema(ma.Schema):
+    ok = ma.fields.Boolean()
+    errors = ma.fields.List(ma.fields.Nested(ProblemItemSchema))
+    warnings = ma.fields.List(ma.fields.Nested(ProblemItemSchema))
+
+
+class DraftSchema(ma.Schema):
+    name = ma.fields.String()
+    source = ma.fields.String()
+    updated_at = ma.fields.DateTime()
+    updated_by = ma.fields.String()
+    report = ma.fields.Nested(ReportSchema)
+
+
+class PublishResultSchema(ma.Schema):
+    name = ma.fields.String()
+    version = ma.fields.Integer()
+    created = ma.fields.Boolean()
+    warnings = ma.fields.List(ma.fields.String())
+
+
+class SummarySchema(ma.Schema):
+    name = ma.fields.String()
+    latest_version = ma.fields.Integer()
+    versions = ma.fields.Integer()
+    title_en = ma.fields.String()
+    title_zh = ma.fields.String()
+    published_at = ma.fields.DateTime()
+
+
+class VersionSchema(ma.Schema):
+    name = ma.fields.String()
+    version = ma.fields.Integer()
+    title = ma.fields.Dict()
+    initial = ma.fields.String()
+    states = ma.fields.List(ma.fields.Dict())
+    transitions = ma.fields.List(ma.fields.Dict())
+    parameters = ma.fields.Dict()
+    document = ma.fields.Dict()
+
+
+class DiffQuerySchema(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+    from_version = ma.fields.Integer(data_key="from", required=True, validate=ma.validate.Range(min=1))
+    to_version = ma.fields.Integer(data_key="to", required=True, validate=ma.validate.Range(min=1))
+
+
+class DiffSchema(ma.Schema):
+    name = ma.fields.String()
+    from_version = ma.fields.Integer()
+    to_version = ma.fields.Integer()
+    source_diff = ma.fields.String()
+    changes = ma.fields.Dict()
+
+
+class DiagramQuerySchema(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+    format = ma.fields.String(load_default="svg", validate=ma.validate.OneOf(["svg", "dot"]))
+    lang = ma.fields.String(load_default="en", validate=ma.validate.OneOf(["en", "zh"]))
+
+
+def _source(args: dict[str, Any]) -> str:
+    if "source" in args:
+        return str(args["source"])
+    return yaml.safe_dump(args["document"], allow_unicode=True, sort_keys=False)
+
+
+def _report(source: str) -> dict[str, Any]:
+    report = validate(parse_source(source), known_calendars=calendar_names(db.session()))
+    return {
+        "ok": report.ok,
+        "errors": [p.to_dict() for p in report.errors],
+        "warnings": [p.to_dict() for p in report.warnings],
+    }
+
+
+def _version_view(d: WorkflowDefinition) -> dict[str, Any]:
+    return {
+        "name": d.name,
+        "version": d.version,
+        "title": {"en": d.title.en, "zh": d.title.zh},
+        "initial": d.initial,
+        "states": [
+            {"name": s.name, "title": {"en": s.title.en, "zh": s.title.zh}, "final": s.final,
+             "timers": [t.name for t in s.timers]}
+            for s in d.states
+        ],
+        "transitions": [
+            {"trigger": t.trigger, "sources": list(t.sources), "dest": t.dest, "guard": t.guard,
+             "roles": list(t.roles)}
+            for t in d.transitions
+        ],
+        "parameters": {k: p.default for k, p in d.parameters.items()},
+        "document": dict(d.document),
+    }
+
+
+def render_svg(dot: str) -> str:
+    """Lay out DOT with graphviz-pure (a pip-installed Graphviz port, no system package)."""
+    import shutil
+    import sys
+    from pathlib import Path
+
+    binary = shutil.which("graphviz-pure", path=str(Path(sys.executable).parent)) or "graphviz-pure"
+    try:
+        done = subprocess.run([binary, "-Tsvg"], input=dot.encode("utf-8"), capture_output=True,
+                              timeout=RENDER_TIMEOUT, check=True)
+    except (OSError, subprocess.SubprocessError) as exc:
+        abort(problem(503, "Service Unavailable", f"The diagram could not be rendered: {exc}.",
+                      "diagram-unavailable", hint="Ask for format=dot and render it yourself."))
+    return done.stdout.decode("utf-8")
+
+
+@blp.route("")
+class Definitions(MethodView):
+    @roles(blp, *ALL_ROLES)
+    @blp.response(200, SummarySchema(many=True))
+    def get(self) -> Any:
+        """Published definitions, with their latest version."""
+        with db.transaction() as session:
+            return definition_service.list_definitions(session)
+
+    @roles(blp, PROCESS_OWNER)
+    @idempotent
+    @blp.arguments(SourceSchema)
+    @blp.response(201, PublishResultSchema)
+    @blp.alt_response(200, schema=PublishResultSchema, description="Identical to a stored version")
+    @blp.alt_response(422, schema=ProblemSchema, description="Invalid: problems lists each one")
+    @blp.doc(parameters=[IDEMPOTENCY_KEY])
+    def post(self, args: dict[str, Any]) -> tuple[Any, int]:
+        """Validate and publish a definition as its next immutable version."""
+        with db.transaction() as session:
+            result = definition_service.publish(
+                session, _source(args), actor=current_actor().name, now=g.now,
+                known_calendars=calendar_names(session),
+            )
+        return result, 201 if result.created else 200
+
+
+@blp.route("/validate")
+class Validate(MethodView):
+    @roles(blp, PROCESS_OWNER)
+    @idempotent
+    @blp.arguments(SourceSchema)
+    @blp.response(200, ReportSchema)
+    @blp.doc(parameters=[IDEMPOTENCY_KEY])
+    def post(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Check a definition without storing it: every problem with its element path."""
+        with db.transaction():
+            return _report(_source(args))
+
+
+@blp.route("/<name>/draft")
+class Draft(MethodView):
+    @roles(blp, PROCESS_OWNER)
+    @blp.response(200, DraftSchema)
+    @blp.alt_response(404, schema=ProblemSchema)
+    def get(self, name: str) -> dict[str, Any]:
+        """The draft of a definition, with its current validation report."""
+        with db.transaction() as session:
+            draft = definition_service.get_draft(session, name)
+            return {"name": draft.name, "source": draft.source, "updated_at": draft.updated_at,
+                    "updated_by": draft.updated_by, "report": _report(draft.source)}
+
+    @roles(blp, PROCESS_OWNER)
+    @blp.arguments(SourceSchema)
+    @blp.response(200, DraftSchema)
+    @blp.alt_response(422, schema=ProblemSchema)
+    def put(self, args: dict[str, Any], name: str) -> dict[str, Any]:
+        """Upload (or replace) the draft; it is stored even if invalid, with its report."""
+        source = _source(args)
+        with db.transaction() as session:
+            stored = definition_service.save_draft(session, source, actor=current_actor().name,
+                                                   now=g.now)
+            if stored != name:
+                abort(problem(422, "Name mismatch",
+                              f"The draft is named {stored!r} but was sent to {name!r}.",
+                              "draft-name-mismatch", field="name"))
+            draft = definition_service.get_draft(session, name)
+            return {"name": draft.name, "source": draft.source, "updated_at": draft.updated_at,
+                    "updated_by": draft.updated_by, "report": _report(source)}
+
+
+@blp.route("/<name>/draft/publish")
+class PublishDraft(MethodView):
+    @roles(blp, PROCESS_OWNER)
+    @idempotent
+    @blp.response(201, PublishResultSchema)
+    @blp.alt_response(200, schema=PublishResultSchema, description="Identical to a stored version")
+    @blp.alt_response(404, schema=ProblemSchema)
+    @blp.alt_response(422, schema=ProblemSchema)
+    @blp.doc(parameters=[IDEMPOTENCY_KEY])
+    def post(self, name: str) -> tuple[Any, int]:
+        """Publish the draft as the next version (the draft is then removed)."""
+        with db.transaction() as session:
+            result = definition_service.publish_draft(
+                session, name, actor=current_actor().name, now=g.now,
+                known_calendars=calendar_names(session),
+            )
+        return result, 201 if result.created else 200
+
+
+@blp.route("/<name>/versions")
+class Versions(MethodView):
+    @roles(blp, *ALL_ROLES)
+    @blp.response(200, VersionSchema(many=True))
+    @blp.alt_response(404, schema=ProblemSchema)
+    def get(self, name: str) -> list[dict[str, Any]]:
+        """Every published version of a definition."""
+        with db.transaction() as session:
+            versions = definition_service.list_versions(session, name)
+            if not versions:
+                definition_service.get_definition(session, name)  # raises 404
+            return [_version_view(definition_service.get_definition(session, name, v))
+                    for v, _, _ in versions]
+
+
+@blp.route("/<name>/versions/<int:version>")
+class Version(MethodView):
+    @roles(blp, *ALL_ROLES)
+    @blp.response(200, VersionSchema)
+    @blp.alt_response(404, schema=ProblemSchema)
+    def get(self, name: str, version: int) -> dict[str, Any]:
+        """One version: states, transitions, parameters and the whole document."""
+        with db.transaction() as session:
+            return _version_view(definition_service.get_definition(session, name, version))
+
+
+@blp.route("/<name>/versions/<int:version>/source")
+class Source(MethodView):
+    @roles(blp, *ALL_ROLES)
+    @blp.response(200, {"type": "string"}, content_type="application/yaml")
+    @blp.alt_response(404, schema=ProblemSchema)
+    def get(self, name: str, version: int) -> Response:
+        """The source text exactly as published."""
+        with db.transaction() as session:
+            text = definition_service.get_source(session, name, version)
+        return Response(text, mimetype="application/yaml")
+
+
+@blp.route("/<name>/diff")
+class Diff(MethodView):
+    @roles(blp, *ALL_ROLES)
+    @blp.arguments(DiffQuerySchema, location="query")
+    @blp.response(200, DiffSchema)
+    @blp.alt_response(404, schema=ProblemSchema)
+    def get(self, query: dict[str, Any], name: str) -> Any:
+        """What changed between two versions: the source diff and a structural summary."""
+        with db.transaction() as session:
+            return definition_service.diff_versions(
+                session, name, query["from_version"], query["to_version"]
+            )
+
+
+@blp.route("/<name>/versions/<int:version>/diagram")
+class Diagram(MethodView):
+    @roles(blp, *ALL_ROLES)
+    @blp.arguments(DiagramQuerySchema, location="query")
+    @blp.response(200, {"type": "string"}, content_type="image/svg+xml")
+    @blp.alt_response(404, schema=ProblemSchema)
+    def get(self, query: dict[str, Any], name: str, version: int) -> Response:
+        """The state diagram as SVG (or DOT with format=dot)."""
+        with db.transaction() as session:
+            definition = definition_service.get_definition(session, name, version)
+        dot = to_dot(definition, lang=query["lang"])
+        if query["format"] == "dot":
+            return Response(dot, mimetype="text/vnd.graphviz")
+        return Response(render_svg(dot), mimetype="image/svg+xml")

@@ -1,0 +1,118 @@
+"""Errors as RFC 9457 problem details (``application/problem+json``), mapped in one place.
+
+Every response for a failed request has ``type``, ``title``, ``status`` and ``detail``, plus
+what the client needs to fix it: the engine error's ``code`` and ``hint``, and structured
+fields (the definition element path, the offending field, the triggers allowed now, the
+case's current state and version).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import marshmallow as ma
+from flask import Response, json
+from werkzeug.exceptions import HTTPException
+
+from engine import errors as e
+from engine.calendar import CalendarError
+from engine.services.tokens import TokenError
+from engine.simulation import ScenarioError
+
+log = logging.getLogger(__name__)
+PROBLEM_JSON = "application/problem+json"
+
+STATUS: dict[type[e.SvcflowError], int] = {
+    e.DefinitionInvalid: 422,
+    e.DefinitionSourceError: 422,
+    e.DefinitionNotFound: 404,
+    e.CaseNotFound: 404,
+    e.TimerNotFound: 404,
+    e.CaseClosed: 409,
+    e.InvalidTrigger: 409,
+    e.GuardRejected: 409,
+    e.ConcurrencyConflict: 409,
+    e.BusinessKeyTaken: 409,
+    e.VersionMismatch: 412,
+    e.TriggerNotPermitted: 403,
+    e.PayloadInvalid: 422,
+    e.DataInvalid: 422,
+    e.ExpressionError: 422,
+    e.ActionFailed: 422,
+    e.ParameterInvalid: 422,
+    e.IdempotencyKeyReused: 422,
+    CalendarError: 422,
+    TokenError: 422,
+    ScenarioError: 422,
+    e.DatabaseNotReady: 503,
+}
+
+
+class ProblemSchema(ma.Schema):
+    """Documents the problem+json body (RFC 9457) in the OpenAPI spec."""
+
+    class Meta:
+        unknown = ma.INCLUDE
+
+    type = ma.fields.String(metadata={"description": "A URN naming the kind of problem"})
+    title = ma.fields.String()
+    status = ma.fields.Integer()
+    detail = ma.fields.String()
+    code = ma.fields.String(metadata={"description": "Stable svcflow error code"})
+    hint = ma.fields.String(metadata={"description": "What to do about it"})
+    errors = ma.fields.Raw(metadata={"description": "Field-level errors, by location and field"})
+    problems = ma.fields.List(ma.fields.Dict(), metadata={"description": "Definition problems"})
+    allowed = ma.fields.List(ma.fields.String(), metadata={"description": "Triggers allowed now"})
+
+
+def problem(status: int, title: str, detail: str, code: str, **extra: Any) -> Response:
+    body = {
+        "type": f"urn:svcflow:problem:{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        **{k: v for k, v in extra.items() if v is not None},
+    }
+    headers = extra.pop("headers", None) if "headers" in extra else None
+    body.pop("headers", None)
+    response = Response(json.dumps(body, ensure_ascii=False), status=status, mimetype=PROBLEM_JSON)
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def from_engine(error: e.SvcflowError) -> Response:
+    status = next((s for cls, s in STATUS.items() if isinstance(error, cls)), 400)
+    fields = error.to_dict()
+    fields.pop("message", None)
+    code = fields.pop("code")
+    title = code.replace("-", " ").capitalize()
+    return problem(status, title, error.message, code, **fields)
+
+
+def from_http(error: HTTPException) -> Response:
+    data = getattr(error, "data", None) or {}
+    errors = data.get("errors") or data.get("messages")
+    status = error.code or 500
+    detail = data.get("message") or error.description or error.name
+    if status == 422 and errors:
+        detail = "The request does not match the schema: see errors for each field."
+    if status == 400 and errors and "Invalid JSON body." in str(errors):
+        detail = "The request body is not valid JSON."
+    if status == 413:
+        detail = "The request body is larger than the 1 MiB limit."
+    if status == 500:
+        detail = "An unexpected error happened; it has been logged."
+    return problem(status, error.name, str(detail), _http_code(status), errors=errors,
+                   headers=data.get("headers"))
+
+
+def _http_code(status: int) -> str:
+    return {
+        400: "bad-request", 401: "unauthorized", 403: "forbidden", 404: "not-found",
+        405: "method-not-allowed", 409: "conflict", 412: "precondition-failed",
+        413: "body-too-large", 415: "unsupported-media-type", 422: "request-invalid",
+        428: "precondition-required", 500: "internal-error",
+    }.get(status, f"http-{status}")

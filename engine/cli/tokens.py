@@ -1,0 +1,54 @@
+"""``svcflow tokens ...``: API tokens for integrators, process owners and supervisors."""
+
+from __future__ import annotations
+
+import click
+
+from engine.cli.app import connect, handle_errors, main, transaction
+from engine.cli.output import table, ts
+from engine.services import tokens as token_service
+
+
+@main.group()
+def tokens() -> None:
+    """API tokens (stored hashed; shown once when created)."""
+
+
+@tokens.command("create")
+@click.option("--role", required=True,
+              type=click.Choice([r.value for r in token_service.Role]))
+@click.option("--name", required=True, help="Who uses it, e.g. hotline or erp.")
+@click.pass_context
+@handle_errors
+def tokens_create(ctx: click.Context, role: str, name: str) -> None:
+    """Create a token and print it (it cannot be shown again)."""
+    connect(ctx)
+    with transaction(ctx) as session:
+        token = token_service.create_token(
+            session, name=name, role=role, actor=ctx.obj["actor"].name, now=ctx.obj["clock"].now()
+        )
+    click.echo(token)
+
+
+@tokens.command("list")
+@click.pass_context
+@handle_errors
+def tokens_list(ctx: click.Context) -> None:
+    """List tokens (names and roles; the tokens themselves are not stored)."""
+    connect(ctx)
+    with transaction(ctx) as session:
+        rows = [[t.name, t.role, ts(t.created_at), t.created_by, ts(t.revoked_at)]
+                for t in token_service.list_tokens(session)]
+    table(["name", "role", "created (UTC)", "by", "revoked (UTC)"], rows)
+
+
+@tokens.command("revoke")
+@click.argument("name")
+@click.pass_context
+@handle_errors
+def tokens_revoke(ctx: click.Context, name: str) -> None:
+    """Revoke token NAME (effective within seconds)."""
+    connect(ctx)
+    with transaction(ctx) as session:
+        token_service.revoke_token(session, name, now=ctx.obj["clock"].now())
+    click.echo(f"token {name} revoked")

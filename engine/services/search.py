@@ -1,0 +1,98 @@
+"""Finding cases: filters and keyset pagination (newest first, by id).
+
+Keyset pagination (``id < cursor``) costs the same on page 1 and page 10,000, and a case
+created while a client pages never shifts the pages it has not read yet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, exists, or_, select
+from sqlalchemy.orm import Session
+
+from engine.db.models import Case, CaseEvent, CaseStatus, EventType, Timer, TimerStatus
+from engine.records import CaseRecord
+from engine.services.cases import case_record
+
+cases = Case.__table__
+events = CaseEvent.__table__
+timers = Timer.__table__
+MAX_PAGE = 500
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    definition: str | None = None
+    state: str | None = None
+    status: str | None = None
+    business_key: str | None = None
+    data_field: str | None = None
+    data_value: Any = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    updated_after: datetime | None = None
+    updated_before: datetime | None = None
+    overdue: bool | None = None
+
+
+def _data_equals(field: str, value: Any) -> ColumnElement[bool]:
+    element = cases.c.data[field]
+    if isinstance(value, bool):
+        return element.as_boolean() == value
+    if isinstance(value, int):
+        return element.as_integer() == value
+    if isinstance(value, float):
+        return element.as_float() == value
+    return element.as_string() == str(value)
+
+
+def _overdue(now: datetime) -> ColumnElement[bool]:
+    """Open cases with a recorded SLA breach, or a breach timer already past due."""
+    breach_event = exists().where(
+        events.c.case_id == cases.c.id, events.c.event_type == EventType.SLA_BREACHED.value
+    )
+    late_timer = exists().where(
+        timers.c.case_id == cases.c.id,
+        timers.c.status == TimerStatus.ARMED.value,
+        timers.c.kind == EventType.SLA_BREACHED.value,
+        timers.c.due_at <= now,
+    )
+    return and_(cases.c.status == CaseStatus.OPEN.value, or_(breach_event, late_timer))
+
+
+def _conditions(f: CaseFilter, now: datetime) -> list[ColumnElement[bool]]:
+    simple: list[tuple[Any, Any]] = [
+        (f.definition, cases.c.definition_name),
+        (f.state, cases.c.state),
+        (f.status, cases.c.status),
+        (f.business_key, cases.c.business_key),
+    ]
+    out: list[ColumnElement[bool]] = [col == value for value, col in simple if value is not None]
+    if f.data_field is not None:
+        out.append(_data_equals(f.data_field, f.data_value))
+    ranges = [
+        (f.created_after, cases.c.created_at, True),
+        (f.created_before, cases.c.created_at, False),
+        (f.updated_after, cases.c.updated_at, True),
+        (f.updated_before, cases.c.updated_at, False),
+    ]
+    out += [col >= v if lower else col < v for v, col, lower in ranges if v is not None]
+    if f.overdue:
+        out.append(_overdue(now))
+    return out
+
+
+def search_cases(
+    session: Session, f: CaseFilter, *, now: datetime, before_id: int | None, limit: int
+) -> tuple[list[CaseRecord], int | None]:
+    """One page of cases matching ``f``; returns the page and the cursor of the next one."""
+    limit = max(1, min(limit, MAX_PAGE))
+    query = select(cases).where(*_conditions(f, now))
+    if before_id is not None:
+        query = query.where(cases.c.id < before_id)
+    rows = session.execute(query.order_by(cases.c.id.desc()).limit(limit + 1)).all()
+    page = [case_record(r) for r in rows[:limit]]
+    return page, (page[-1].id if len(rows) > limit else None)
