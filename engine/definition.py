@@ -84,15 +84,58 @@ class StateSpec:
 class ActionKind(str, Enum):
     SET = "set"
     INCREMENT = "increment"
+    COUNT = "count"
+    SPAWN = "spawn"
+
+
+@dataclass(frozen=True)
+class SpawnSpec:
+    """Create a child case of ``definition``; ``data`` maps child fields to CEL expressions
+    evaluated in the parent's context."""
+
+    definition: str
+    data: Mapping[str, str] = field(default_factory=dict)
+    business_key: str | None = None
 
 
 @dataclass(frozen=True)
 class ActionSpec:
+    """One action. ``field`` is the data field (set, increment) or the counter (count)."""
+
     path: str
     kind: ActionKind
-    field: str
+    field: str = ""
     expr: str | None = None
     by: int = 1
+    spawn: SpawnSpec | None = None
+
+
+@dataclass(frozen=True)
+class CounterSpec:
+    name: str
+    key: str  # CEL over data: which counter of this name (e.g. the device serial)
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ParentSpec:
+    """How cases of this definition belong and report to a parent case."""
+
+    definition: str
+    attach_by_key: str | None = None
+    on_created: str | None = None
+    on_states: Mapping[str, str] = field(default_factory=dict)
+    on_final: str | None = None
+
+    def trigger_for(self, event_type: str, entered: str | None, final: bool) -> str | None:
+        """The parent trigger this child event should fire, if any."""
+        if event_type == "created":
+            return self.on_created
+        if entered is None:
+            return None
+        if entered in self.on_states:
+            return self.on_states[entered]
+        return self.on_final if final else None
 
 
 @dataclass(frozen=True)
@@ -147,6 +190,8 @@ class WorkflowDefinition:
     parameters: Mapping[str, Parameter] = field(default_factory=dict)
     data_schema: Mapping[str, Any] = field(default_factory=dict)
     slas: tuple[SlaSpec, ...] = ()
+    counters: Mapping[str, CounterSpec] = field(default_factory=dict)
+    parent: ParentSpec | None = None
     description: str = ""
     requirements: tuple[str, ...] = ()
     version: int | None = None
@@ -279,11 +324,27 @@ def _actions(raw: list[Mapping[str, Any]], base: str) -> tuple[ActionSpec, ...]:
                 ActionSpec(f"{path}.set.{name}", ActionKind.SET, name, expr=expr)
                 for name, expr in item["set"].items()
             )
-        else:
+        elif "increment" in item:
             inc = item["increment"]
             spec = {"field": inc} if isinstance(inc, str) else inc
             actions.append(
                 ActionSpec(f"{path}.increment", ActionKind.INCREMENT, spec["field"], by=spec.get("by", 1))
+            )
+        elif "count" in item:
+            cnt = item["count"]
+            spec = {"counter": cnt} if isinstance(cnt, str) else cnt
+            actions.append(
+                ActionSpec(f"{path}.count", ActionKind.COUNT, spec["counter"], by=spec.get("by", 1))
+            )
+        else:
+            raw = item["spawn"]
+            actions.append(
+                ActionSpec(
+                    f"{path}.spawn",
+                    ActionKind.SPAWN,
+                    spawn=SpawnSpec(raw["definition"], dict(raw.get("data", {})),
+                                    raw.get("business_key")),
+                )
             )
     return tuple(actions)
 
@@ -350,6 +411,19 @@ def build_definition(document: Mapping[str, Any], version: int | None = None) ->
         )
         for name, p in document.get("parameters", {}).items()
     }
+    parent_raw = document.get("parent")
+    notify = (parent_raw or {}).get("notify", {})
+    parent = (
+        ParentSpec(
+            definition=parent_raw["definition"],
+            attach_by_key=parent_raw.get("attach_by_key"),
+            on_created=notify.get("created"),
+            on_states=dict(notify.get("states", {})),
+            on_final=notify.get("final"),
+        )
+        if parent_raw
+        else None
+    )
     return WorkflowDefinition(
         name=document["name"],
         title=Label(**document["title"]),
@@ -361,6 +435,11 @@ def build_definition(document: Mapping[str, Any], version: int | None = None) ->
         parameters=params,
         data_schema=document.get("data_schema", {"type": "object"}),
         slas=tuple(_sla(s, i) for i, s in enumerate(document.get("slas", ()))),
+        counters={
+            name: CounterSpec(name, c["key"], c.get("description", ""))
+            for name, c in document.get("counters", {}).items()
+        },
+        parent=parent,
         description=document.get("description", ""),
         requirements=tuple(document.get("requirements", ())),
         version=version,

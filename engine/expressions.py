@@ -10,6 +10,8 @@ Every expression sees the same variables:
 ``payload``  the trigger's payload (a map; empty on case creation and timers without payload)
 ``params``   the definition's parameters after deployment overrides
 ``now``      the engine clock's instant (a CEL timestamp), never the wall clock
+``counters`` the definition's declared cross-case counters, as read in this transaction
+``case``     the case itself: ``id``, ``definition``, ``state`` (``id`` is 0 before creation)
 
 The CEL bindings report which *variables* an expression reads but not which fields; the
 validator needs the fields (``data.priority``) to check them against the data schema, so
@@ -29,7 +31,7 @@ import cel
 
 from engine.errors import ExpressionError
 
-ROOT_VARIABLES = frozenset({"data", "payload", "params", "now"})
+ROOT_VARIABLES = frozenset({"data", "payload", "params", "now", "counters", "case"})
 
 # String literals (raw/bytes prefixes, triple or single quoted) blanked before scanning for
 # field references, so that "data.x" inside a string does not count as a read of data.x.
@@ -39,8 +41,10 @@ _STRING = re.compile(
     r""")""",
     re.DOTALL,
 )
-_FIELD = re.compile(r"(?<![\w.])(data|payload|params)\s*\.\s*([A-Za-z_]\w*)")
-_INDEXED = re.compile(r"(?<![\w.])(data|payload|params)\s*\[\s*(['\"])([^'\"]+)\2\s*\]")
+_FIELD = re.compile(r"(?<![\w.])(data|payload|params|counters)\s*\.\s*([A-Za-z_]\w*)")
+_INDEXED = re.compile(
+    r"(?<![\w.])(data|payload|params|counters)\s*\[\s*(['\"])([^'\"]+)\2\s*\]"
+)
 _MACRO_VAR = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
 
 
@@ -119,12 +123,21 @@ def make_context(
     payload: Mapping[str, Any],
     params: Mapping[str, Any],
     now: datetime,
+    counters: Mapping[str, int] | None = None,
+    case: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     if now.tzinfo is None:
         raise ExpressionError(
             "The engine clock gave a naive datetime.", hint="Pass aware UTC datetimes."
         )
-    return {"data": dict(data), "payload": dict(payload), "params": dict(params), "now": now}
+    return {
+        "data": dict(data),
+        "payload": dict(payload),
+        "params": dict(params),
+        "now": now,
+        "counters": dict(counters or {}),
+        "case": dict(case or {"id": 0, "definition": "", "state": ""}),
+    }
 
 
 def to_json_value(value: Any, path: str) -> Any:

@@ -55,6 +55,16 @@ class Actor:
 
 
 @dataclass(frozen=True)
+class SpawnRequest:
+    """A child case the transition asks for; the service creates it in the same transaction."""
+
+    definition: str
+    data: dict[str, Any]
+    business_key: str | None
+    path: str
+
+
+@dataclass(frozen=True)
 class StepResult:
     """The outcome of firing a trigger: what the caller persists in one transaction."""
 
@@ -64,6 +74,8 @@ class StepResult:
     data: dict[str, Any]
     changes: dict[str, Any]
     transition_index: int
+    counter_deltas: dict[str, int] = field(default_factory=dict)
+    spawns: tuple[SpawnRequest, ...] = ()
 
 
 @dataclass
@@ -76,8 +88,18 @@ class _CaseView:
     params: Mapping[str, Any]
     now: datetime
     actor: Actor
+    counters: dict[str, int] = field(default_factory=dict)
+    case: Mapping[str, Any] = field(default_factory=dict)
     changes: dict[str, Any] = field(default_factory=dict)
+    counter_deltas: dict[str, int] = field(default_factory=dict)
+    spawns: list[SpawnRequest] = field(default_factory=list)
     chosen: int | None = None
+
+    def context(self, data: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        return make_context(
+            self.data if data is None else data, self.payload, self.params, self.now,
+            self.counters, self.case,
+        )
 
 
 # JSON Schema keywords that constrain each property independently of the others; a data
@@ -117,6 +139,20 @@ class CompiledWorkflow:
             for t in definition.transitions
             for a in t.actions
             if a.expr is not None
+        }
+        self._spawn_exprs = {
+            f"{a.path}.{key}": Expression(src, f"{a.path}.{key}")
+            for t in definition.transitions
+            for a in t.actions
+            if a.spawn is not None
+            for key, src in [
+                *((f"data.{k}", v) for k, v in a.spawn.data.items()),
+                *((("business_key", a.spawn.business_key),) if a.spawn.business_key else ()),
+            ]
+        }
+        self._counter_keys = {
+            name: Expression(c.key, f"counters.{name}.key")
+            for name, c in definition.counters.items()
         }
         self._payload_validators = {
             t.index: SchemaCheck(t.payload_schema)
@@ -171,7 +207,7 @@ class CompiledWorkflow:
         guard = self._guards.get(index)
         if guard is None:
             return True
-        result = guard.evaluate(make_context(view.data, view.payload, view.params, view.now))
+        result = guard.evaluate(view.context())
         if not isinstance(result, bool):
             raise ExpressionError(
                 f"Guard at {guard.path} gave {result!r}, not true or false.",
@@ -194,7 +230,16 @@ class CompiledWorkflow:
         view.chosen = index
         data = dict(view.data)
         for action in t.actions:
-            context = make_context(data, view.payload, view.params, view.now)
+            context = view.context(data)
+            if action.kind is ActionKind.COUNT:
+                view.counters[action.field] = view.counters.get(action.field, 0) + action.by
+                view.counter_deltas[action.field] = (
+                    view.counter_deltas.get(action.field, 0) + action.by
+                )
+                continue
+            if action.kind is ActionKind.SPAWN:
+                view.spawns.append(self._spawn_request(action.path, action, context))
+                continue
             if action.kind is ActionKind.SET:
                 value = to_json_value(self._action_exprs[action.path].evaluate(context), action.path)
             else:
@@ -211,6 +256,29 @@ class CompiledWorkflow:
             view.changes[action.field] = value
         self._check_changes(data, view.changes, f"after {t.path}", t.trigger)
         view.data = data
+
+    def _spawn_request(
+        self, path: str, action: Any, context: Mapping[str, Any]
+    ) -> SpawnRequest:
+        spec = action.spawn
+        data = {
+            name: to_json_value(self._spawn_exprs[f"{path}.data.{name}"].evaluate(context), path)
+            for name in spec.data
+        }
+        key = None
+        if spec.business_key:
+            raw = self._spawn_exprs[f"{path}.business_key"].evaluate(context)
+            key = str(to_json_value(raw, path))
+        return SpawnRequest(spec.definition, data, key, path)
+
+    def counter_keys(self, data: Mapping[str, Any], params: Mapping[str, Any],
+                     now: datetime) -> dict[str, str]:
+        """Which counter of each declared name this case's data points at."""
+        context = make_context(data, {}, params, now)
+        return {
+            name: str(to_json_value(expr.evaluate(context), expr.path))
+            for name, expr in self._counter_keys.items()
+        }
 
     def _check_changes(
         self, data: Mapping[str, Any], changes: Mapping[str, Any], where: str, trigger: str
@@ -267,8 +335,12 @@ class CompiledWorkflow:
         now: datetime,
         actor: Actor,
         case_id: int | None = None,
+        counters: Mapping[str, int] | None = None,
     ) -> StepResult:
-        """Fire ``trigger`` from ``state``; raise a domain error and change nothing on failure."""
+        """Fire ``trigger`` from ``state``; raise a domain error and change nothing on failure.
+
+        ``counters`` are the current values of the definition's counters for this case; the
+        result's ``counter_deltas`` and ``spawns`` are effects the caller applies."""
         if state in self.definition.final_states:
             raise CaseClosed(
                 f"Case is in final state {state!r} and takes no more triggers.",
@@ -281,7 +353,11 @@ class CompiledWorkflow:
             raise InvalidTrigger(
                 case_id=case_id, state=state, trigger=trigger, allowed=self.allowed_triggers(state)
             )
-        view = _CaseView(state, dict(data), dict(payload), params, now, actor)
+        view = _CaseView(
+            state, dict(data), dict(payload), params, now, actor,
+            counters=dict(counters or {}),
+            case={"id": case_id or 0, "definition": self.definition.name, "state": state},
+        )
         moved = event.trigger(view)
         if not moved or view.chosen is None:
             guards = self._guard_texts(trigger, state)
@@ -300,6 +376,8 @@ class CompiledWorkflow:
             data=view.data,
             changes=view.changes,
             transition_index=view.chosen,
+            counter_deltas=view.counter_deltas,
+            spawns=tuple(view.spawns),
         )
 
     def _transitions_by_trigger(self, trigger: str, state: str) -> list[TransitionSpec]:

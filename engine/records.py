@@ -27,6 +27,7 @@ class CaseRecord:
     updated_at: datetime
     state_entered_at: datetime
     state_entry_seq: int = 1
+    parent_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class EventRecord:
     changes: Mapping[str, Any]
     at: datetime
     idempotency_key: str | None = None
+    context: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)

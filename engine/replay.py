@@ -68,6 +68,7 @@ def reexecute(
                 now=event.at,
                 actor=replayer,
                 case_id=event.case_id,
+                counters=(event.context or {}).get("counters"),
             )
             state, data = result.to_state, result.data
         else:

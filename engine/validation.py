@@ -141,6 +141,8 @@ class _Checker:
         ) or {}
         data_schema = document.get("data_schema")
         self.data_schema: Mapping[str, Any] = data_schema if isinstance(data_schema, dict) else {}
+        counters = document.get("counters")
+        self.counters: Mapping[str, Any] = counters if isinstance(counters, dict) else {}
 
     # helpers -------------------------------------------------------------------------------
 
@@ -205,6 +207,13 @@ class _Checker:
                 "undeclared-parameter",
                 f"Expression reads params.{name}, which is not a declared parameter.",
                 _suggest(name, self.params) or f"Declare {name!r} under parameters.",
+            )
+        elif root == "counters" and name not in self.counters:
+            self.out.error(
+                path,
+                "undeclared-counter",
+                f"Expression reads counters.{name}, which is not a declared counter.",
+                _suggest(name, self.counters) or f"Declare {name!r} under counters.",
             )
         elif root == "payload" and payload_fields is not None and name not in payload_fields:
             self.out.error(
@@ -272,6 +281,7 @@ class _Checker:
     def run(self) -> ProblemList:
         self.check_schemas()
         self.check_parameters()
+        self.check_counters_and_parent()
         self.check_states()
         transitions = self.check_transitions()
         self.check_graph(transitions)
@@ -289,6 +299,27 @@ class _Checker:
                     "data-schema-not-object",
                     "Case data is a map, so data_schema must have type: object.",
                     "Set type: object and list the fields under properties.",
+                )
+
+    def check_counters_and_parent(self) -> None:
+        for name, spec in self.counters.items():
+            if isinstance(spec, dict) and isinstance(spec.get("key"), str):
+                self._check_expression(spec["key"], f"counters.{name}.key", None)
+        parent = self.doc.get("parent")
+        if not isinstance(parent, dict):
+            return
+        if isinstance(parent.get("attach_by_key"), str):
+            self._check_expression(parent["attach_by_key"], "parent.attach_by_key", None)
+        notify = parent.get("notify")
+        states = notify.get("states") if isinstance(notify, dict) else None
+        declared = {s.get("name") for _, s in self._list("states")}
+        for state in states if isinstance(states, dict) else {}:
+            if state not in declared:
+                self.out.error(
+                    f"parent.notify.states.{state}",
+                    "unknown-state",
+                    f"Notification names state {state!r}, which is not declared.",
+                    _suggest(str(state), [str(d) for d in declared]) or "Declare it under states.",
                 )
 
     def check_parameters(self) -> None:
@@ -430,6 +461,7 @@ class _Checker:
                         )
                     if isinstance(expr, str):
                         self._check_expression(expr, where, payload_fields)
+            self._check_count_and_spawn(action, base, payload_fields)
             inc = action.get("increment")
             name = inc if isinstance(inc, str) else inc.get("field") if isinstance(inc, dict) else None
             if isinstance(name, str):
@@ -449,6 +481,28 @@ class _Checker:
                         f"Action increments data.{name}, declared with type {kind!r}.",
                         "Declare the counter with type: integer.",
                     )
+
+    def _check_count_and_spawn(
+        self, action: Mapping[str, Any], base: str, payload_fields: Mapping[str, Any] | None
+    ) -> None:
+        cnt = action.get("count")
+        counter = cnt if isinstance(cnt, str) else cnt.get("counter") if isinstance(cnt, dict) else None
+        if isinstance(counter, str) and counter not in self.counters:
+            self.out.error(
+                f"{base}.count",
+                "undeclared-counter",
+                f"Action counts {counter!r}, which is not a declared counter.",
+                _suggest(counter, self.counters) or f"Declare {counter!r} under counters.",
+            )
+        spawn = action.get("spawn")
+        if not isinstance(spawn, dict):
+            return
+        for name, expr in (spawn.get("data") or {}).items():
+            if isinstance(expr, str):
+                self._check_expression(expr, f"{base}.spawn.data.{name}", payload_fields)
+        if isinstance(spawn.get("business_key"), str):
+            self._check_expression(spawn["business_key"], f"{base}.spawn.business_key",
+                                   payload_fields)
 
     def _check_ambiguity(self, checked: Sequence[tuple[int, Mapping[str, Any], list[str]]]) -> None:
         """Transitions are tried in order; a later one with the same trigger and an overlapping

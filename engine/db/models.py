@@ -81,6 +81,9 @@ class EventType(str, Enum):
     SLA_PAUSED = "sla_paused"
     SLA_RESUMED = "sla_resumed"
     TIMER_FAILED = "timer_failed"
+    CHILD_SPAWNED = "child_spawned"
+    CHILD_ATTACHED = "child_attached"
+    CHILD_UPDATE = "child_update"  # a child's news that did not move the parent (and why)
 
 
 class TimerStatus(str, Enum):
@@ -155,6 +158,10 @@ class Case(Base):
     # The seq of the event that entered the current state: timers belong to one state entry,
     # and a self-loop transition (same state) keeps the entry and its timers.
     state_entry_seq: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
+    # The case this one belongs and reports to (a loaner's repair ticket, a ticket's device).
+    parent_id: Mapped[int | None] = mapped_column(
+        Id, ForeignKey("cases.id", ondelete="RESTRICT"), nullable=True, index=True
+    )
 
 
 class CaseEvent(Base):
@@ -179,6 +186,8 @@ class CaseEvent(Base):
     changes: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False)
     at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # What the step read besides data and payload (counter values), so replay is exact.
+    context: Mapped[dict[str, Any] | None] = mapped_column(Json, nullable=True)
 
 
 class IdempotencyRecord(Base):
@@ -287,3 +296,16 @@ class DefinitionDraft(Base):
     source: Mapped[str] = mapped_column(Text, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
     updated_by: Mapped[str] = mapped_column(String(200), nullable=False)
+
+
+class Counter(Base):
+    """A count shared across cases, e.g. repairs of one device (R-REP-07)."""
+
+    __tablename__ = "counters"
+    __table_args__ = (UniqueConstraint("name", "key", name="uq_counters_name_key"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(63), nullable=False)
+    key: Mapped[str] = mapped_column(String(200), nullable=False)
+    value: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)

@@ -33,9 +33,12 @@ from engine.errors import (
     IdempotencyKeyReused,
     VersionMismatch,
 )
+from engine.definition import ParentSpec
+from engine.expressions import Expression, make_context
 from engine.machine import Actor, compile_workflow
 from engine.records import CaseRecord, EventRecord, FireOutcome
-from engine.services import scheduling
+from engine.services import counters as counter_service
+from engine.services import links, scheduling
 from engine.services.definitions import effective_parameters, get_definition
 
 cases = Case.__table__
@@ -87,6 +90,7 @@ def case_record(row: Row[Any]) -> CaseRecord:
         updated_at=row.updated_at,
         state_entered_at=row.state_entered_at,
         state_entry_seq=row.state_entry_seq,
+        parent_id=row.parent_id,
     )
 
 
@@ -103,6 +107,7 @@ def _event_record(row: Row[Any]) -> EventRecord:
         changes=row.changes,
         at=row.at,
         idempotency_key=row.idempotency_key,
+        context=row.context,
     )
 
 
@@ -213,8 +218,14 @@ def create_case(
     version: int | None = None,
     business_key: str | None = None,
     idempotency_key: str | None = None,
+    parent_id: int | None = None,
+    notify_parent: bool = True,
+    depth: int = 0,
 ) -> FireOutcome:
-    """Start a case of a published definition (latest version unless ``version`` is given)."""
+    """Start a case of a published definition (latest version unless ``version`` is given).
+
+    ``parent_id`` links it to the case that spawned it; a case created directly is attached to
+    its parent by the definition's ``parent.attach_by_key`` when that case exists."""
     scope = f"create:{definition_name}"
     fingerprint = _fingerprint(dict(data), business_key, version)
     if idempotency_key is not None:
@@ -241,6 +252,10 @@ def create_case(
                 business_key=business_key,
             )
     params = effective_parameters(session, definition)
+    attached = False
+    if parent_id is None and definition.parent and definition.parent.attach_by_key:
+        parent_id = _find_parent(session, definition.parent, data, params, now)
+        attached = parent_id is not None
     values = {
         "definition_name": definition.name,
         "definition_version": definition.version,
@@ -254,6 +269,7 @@ def create_case(
         "updated_at": now,
         "state_entered_at": now,
         "state_entry_seq": 1,
+        "parent_id": parent_id,
     }
     try:
         case_id = session.execute(insert(cases).values(**values)).inserted_primary_key[0]
@@ -270,7 +286,7 @@ def create_case(
         from_state=None,
         to_state=definition.initial,
         actor=actor.name,
-        payload={},
+        payload={"parent_id": parent_id} if parent_id else {},
         changes=dict(data),
         at=now,
         idempotency_key=idempotency_key,
@@ -280,7 +296,32 @@ def create_case(
         _remember(session, scope, idempotency_key, fingerprint, case_id, 1, now)
     case = CaseRecord(id=case_id, **values)
     scheduling.sync_after_event(session, definition, case=case, previous=None, now=now)
+    if attached and parent_id is not None:
+        record_event(session, parent_id, EventType.CHILD_ATTACHED,
+                     {"child_id": case_id, "child_definition": definition.name},
+                     actor=actor, now=now)
+    if notify_parent:
+        links.notify_parent(session, definition, case, "created", None, now=now, depth=depth)
     return FireOutcome(case, event, allowed_triggers=tuple(compiled.allowed_triggers(case.state)))
+
+
+def _find_parent(
+    session: Session,
+    parent: ParentSpec,
+    data: Mapping[str, Any],
+    params: Mapping[str, Any],
+    now: datetime,
+) -> int | None:
+    """The parent case named by ``parent.attach_by_key``, if it exists."""
+    key = Expression(parent.attach_by_key, "parent.attach_by_key").evaluate(
+        make_context(data, {}, params, now)
+    )
+    found = session.connection().execute(
+        select(cases.c.id).where(
+            cases.c.definition_name == parent.definition, cases.c.business_key == str(key)
+        )
+    ).scalar_one_or_none()
+    return int(found) if found is not None else None
 
 
 def _status(state: str, finals: frozenset[str]) -> str:
@@ -302,6 +343,7 @@ def _append(conn: Connection, event: EventRecord) -> None:
             "changes": dict(event.changes),
             "at": event.at,
             "idempotency_key": event.idempotency_key,
+            "context": dict(event.context) if event.context else None,
         },
     )
 
@@ -319,8 +361,13 @@ def fire(
     now: datetime,
     expected_version: int | None = None,
     idempotency_key: str | None = None,
+    depth: int = 0,
 ) -> FireOutcome:
-    """Fire ``trigger`` on a case; on any error nothing is written (the caller rolls back)."""
+    """Fire ``trigger`` on a case; on any error nothing is written (the caller rolls back).
+
+    Effects of the transition happen in the same transaction: counters change, child cases
+    are spawned, and the parent case hears of it if this definition notifies it. ``depth``
+    counts how deep in such a chain of cases this fire is."""
     payload = dict(payload or {})
     scope = f"fire:{case_id}"
     fingerprint = _fingerprint(trigger, payload) if idempotency_key is not None else ""
@@ -349,6 +396,11 @@ def fire(
         )
     definition = get_definition(session, case.definition_name, case.definition_version)
     compiled = compile_workflow(definition)
+    counter_keys: dict[str, str] = {}
+    counter_values: dict[str, int] = {}
+    if definition.counters:
+        counter_keys = compiled.counter_keys(case.data, case.params, now)
+        counter_values = counter_service.read(conn, counter_keys)
     result = compiled.step(
         state=case.state,
         data=case.data,
@@ -358,6 +410,7 @@ def fire(
         now=now,
         actor=actor,
         case_id=case_id,
+        counters=counter_values,
     )
     new_version = case.version + 1
     status = _status(result.to_state, definition.final_states)
@@ -402,8 +455,11 @@ def fire(
         changes=result.changes,
         at=now,
         idempotency_key=idempotency_key,
+        context={"counters": counter_values} if counter_values else None,
     )
     _append(conn, event)
+    for name, by in result.counter_deltas.items():
+        counter_service.add(conn, name, counter_keys[name], by, now)
     if idempotency_key is not None:
         _remember(session, scope, idempotency_key, fingerprint, case_id, new_version, now)
     new_case = CaseRecord(
@@ -420,8 +476,15 @@ def fire(
         updated_at=now,
         state_entered_at=entered,
         state_entry_seq=entry_seq,
+        parent_id=case.parent_id,
     )
     scheduling.sync_after_event(session, definition, case=new_case, previous=case, now=now)
+    if result.spawns or (case.parent_id and definition.parent):
+        links.spawn_children(session, new_case, result.spawns, now=now, depth=depth)
+        entered = result.to_state if moved else None
+        links.notify_parent(session, definition, new_case, "transition", entered, now=now,
+                            depth=depth)
+        new_case = get_case(session, case_id)  # spawning records events on this case
     allowed = compiled.allowed_triggers(result.to_state) if status == CaseStatus.OPEN.value else []
     return FireOutcome(new_case, event, allowed_triggers=tuple(allowed))
 
