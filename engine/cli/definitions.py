@@ -178,3 +178,42 @@ def definitions_set_param(ctx: click.Context, name: str, parameter: str, value: 
             now=ctx.obj["clock"].now(),
         )
     click.echo(f"{name}.{parameter} = {json.dumps(parsed, ensure_ascii=False)} (new cases)")
+
+
+@main.command("requirements")
+@click.option("--workflows", "workflows_dir", default="workflows", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path))
+@click.option("--tests", "tests_dir", default="tests", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path))
+@click.option("--output", default="docs/requirements.md", show_default=True,
+              type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--check", is_flag=True, help="Exit 1 if the output is out of date or an ID is "
+              "neither cited nor explained; write nothing.")
+@handle_errors
+def requirements_command(workflows_dir: Path, tests_dir: Path, output: Path, check: bool) -> None:
+    """Map every requirement ID to the definition elements and tests that cite it
+    (docs/requirements.md)."""
+    from engine.traceability import build_matrix, render_markdown
+
+    catalog_doc = parse_source((workflows_dir / "requirements.yaml").read_text("utf-8"))
+    documents = [parse_source(p.read_text("utf-8"), str(p))
+                 for p in sorted(workflows_dir.glob("*.yaml")) if p.name != "requirements.yaml"]
+    # Tests, test scenarios and the workflows' scenarios; not the validator's corpus of broken
+    # definitions, which cite IDs without testing them.
+    test_files = (sorted(tests_dir.rglob("test_*.py")) + sorted((tests_dir / "scenarios").rglob("*.yaml"))
+                  + sorted((workflows_dir / "scenarios").glob("*.yaml")))
+    traces = build_matrix(
+        catalog_doc["catalog"], catalog_doc.get("elsewhere") or {}, documents,
+        [(p.as_posix(), p.read_text("utf-8")) for p in test_files],
+    )
+    text = render_markdown(traces)
+    uncovered = [t.id for t in traces if t.status == "NOT COVERED"]
+    if check:
+        stale = not output.exists() or output.read_text("utf-8") != text
+        if stale:
+            click.echo(f"{output} is out of date: run `svcflow requirements`.", err=True)
+        if uncovered:
+            click.echo("not covered: " + ", ".join(uncovered), err=True)
+        sys.exit(1 if stale or uncovered else 0)
+    output.write_text(text, "utf-8")
+    click.echo(f"wrote {output}: {len(traces)} requirements, {len(uncovered)} not covered")
