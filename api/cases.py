@@ -25,6 +25,7 @@ from api.idempotency import PARAMETER as IDEMPOTENCY_KEY
 from api.idempotency import idempotent
 from engine.records import CaseRecord, EventRecord
 from engine.services import cases as case_service
+from engine.services import links
 from engine.services import timers as timer_service
 from engine.services.calendars import load_calendars
 from engine.services.definitions import get_definition
@@ -378,3 +379,24 @@ class CaseTimers(MethodView):
             case_service.get_case(session, case_id)
             return timer_service.case_timers(session, case_id)
 
+
+
+class LinksSchema(ma.Schema):
+    parent = ma.fields.Nested(CaseSchema, allow_none=True)
+    children = ma.fields.List(ma.fields.Nested(CaseSchema))
+
+
+@blp.route("/<int:case_id>/links")
+class Links(MethodView):
+    @roles(blp, *READERS)
+    @blp.response(200, LinksSchema)
+    @blp.alt_response(404, schema=ProblemSchema)
+    def get(self, case_id: int) -> dict[str, Any]:
+        """The case's parent and its children (e.g. a device file's tickets and visits)."""
+        with db.transaction() as session:
+            case = case_service.get_case(session, case_id)
+            parent = case_service.get_case(session, case.parent_id) if case.parent_id else None
+            return {
+                "parent": _view(parent, detail=False) if parent else None,
+                "children": [_view(c, detail=False) for c in links.children(session, case_id)],
+            }
