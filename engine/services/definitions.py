@@ -100,6 +100,16 @@ def publish(
         with session.begin_nested():
             session.add(row)
     except IntegrityError as exc:
+        # Instances starting together all publish the bundled workflows; on PostgreSQL they
+        # race. If the winner stored this very document, that is the answer, not a conflict.
+        stored = session.execute(
+            select(DefinitionVersion.version).where(
+                DefinitionVersion.name == definition.name,
+                DefinitionVersion.fingerprint == definition.fingerprint,
+            )
+        ).scalar_one_or_none()
+        if stored is not None:
+            return PublishResult(definition.name, stored, created=False)
         raise ConcurrencyConflict(
             f"Another publish of {definition.name!r} took version {version} at the same time.",
             hint="Publish again; an identical document will resolve to the version stored.",

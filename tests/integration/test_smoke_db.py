@@ -15,7 +15,9 @@ def test_create_and_fire_round_trip(sessions, publish_workflow) -> None:
             now=T0,
         )
     with sessions() as s, s.begin():
-        out = cases.fire(s, created.case.id, "contact", {"at": "2025-09-30T02:10:00Z"}, actor=ADMIN, now=T0)
+        out = cases.fire(
+            s, created.case.id, "contact", {"at": "2025-09-30T02:10:00Z"}, actor=ADMIN, now=T0
+        )
     assert out.case.state == "remote_diagnosis"
     with sessions() as s, s.begin():
         assert [e.seq for e in cases.history(s, created.case.id)] == [1, 2]

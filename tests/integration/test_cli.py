@@ -1,0 +1,194 @@
+"""The ``svcflow`` command line on a real SQLite file, as an operator would use it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from engine.cli import main
+from tests.conftest import ROOT, WORKFLOWS
+
+REPAIR = str(WORKFLOWS / "repair_ticket.yaml")
+TICKET = {
+    "customer": "Ruijin Hospital",
+    "device_serial": "CT-0042",
+    "fault": "no image",
+    "priority": "emergency",
+}
+
+
+def svcflow(url: str, *args: str) -> Result:
+    return CliRunner().invoke(main, ["--database-url", url, "--actor", "cli:test", *args])
+
+
+@pytest.fixture
+def initialised(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'svcflow.db'}"
+    result = svcflow(url, "init", "--workflows", str(WORKFLOWS))
+    assert result.exit_code == 0, result.output
+    return url
+
+
+def test_validate_bundled_workflow(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["validate", REPAIR])
+
+    assert result.exit_code == 0, result.output
+    assert f"{REPAIR}: ok" in result.output
+
+
+def test_validate_broken_file_prints_every_problem_with_its_path(tmp_path: Path) -> None:
+    source = (WORKFLOWS / "repair_ticket.yaml").read_text("utf-8")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(
+        source.replace("dest: remote_diagnosis", "dest: remote_diagnosys", 1).replace(
+            'guard: "has(data.engineer)"', 'guard: "has(data.engineer) &&"'
+        ),
+        "utf-8",
+    )
+
+    result = CliRunner().invoke(main, ["validate", REPAIR, str(broken)])
+
+    assert result.exit_code == 1
+    assert f"{REPAIR}: ok" in result.output
+    assert "transitions[0].dest" in result.output
+    assert "remote_diagnosys" in result.output
+    assert "transitions[5].guard" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_validate_unreadable_yaml(tmp_path: Path) -> None:
+    broken = tmp_path / "tabs.yaml"
+    broken.write_text("name: x\nstates: [\n", "utf-8")
+
+    result = CliRunner().invoke(main, ["validate", str(broken)])
+
+    assert result.exit_code == 1
+    assert "error:" in result.output
+    assert "line" in result.output
+
+
+def test_init_is_idempotent(initialised: str) -> None:
+    again = svcflow(initialised, "init", "--workflows", str(WORKFLOWS))
+
+    assert again.exit_code == 0, again.output
+    assert "repair_ticket: unchanged, version 1" in again.output
+    listed = svcflow(initialised, "definitions", "list")
+    assert listed.exit_code == 0
+    assert any(
+        line.split()[:3] == ["repair_ticket", "1", "1"] for line in listed.output.splitlines()
+    )
+
+
+def test_create_fire_show(initialised: str) -> None:
+    created = svcflow(
+        initialised,
+        "cases",
+        "create",
+        "repair_ticket",
+        "--data",
+        json.dumps(TICKET),
+        "--business-key",
+        "RT-1",
+    )
+    assert created.exit_code == 0, created.output
+    assert "case 1 [repair_ticket v1] state=logged status=open version=1" in created.output
+    assert "allowed triggers: contact, contact_overdue" in created.output
+
+    fired = svcflow(
+        initialised,
+        "cases",
+        "fire",
+        "1",
+        "contact",
+        "--payload",
+        '{"at": "2025-09-30T02:10:00Z"}',
+        "--expect-version",
+        "1",
+    )
+    assert fired.exit_code == 0, fired.output
+    assert "state=remote_diagnosis" in fired.output
+    assert "version=2" in fired.output
+
+    shown = svcflow(initialised, "cases", "show", "1")
+    assert shown.exit_code == 0, shown.output
+    lines = shown.output.splitlines()
+    assert "case 1 [repair_ticket v1] key=RT-1" in lines
+    assert "state: remote_diagnosis   status: open   version: 2" in lines
+    header = next(i for i, line in enumerate(lines) if line.startswith("seq"))
+    assert lines[header].split()[:2] == ["seq", "at"]
+    assert set(lines[header + 1]) <= {"-", " "}
+    rows = [line.split() for line in lines[header + 2 :] if line.strip()]
+    assert [(r[0], r[3]) for r in rows] == [("1", "created"), ("2", "transition")]
+    assert rows[1][4:7] == ["contact", "logged", "remote_diagnosis"]
+    assert rows[1][7] == "cli:test"
+
+    as_json = svcflow(initialised, "cases", "show", "1", "--json")
+    document = json.loads(as_json.output)
+    assert [e["seq"] for e in document["history"]] == [1, 2]
+    assert document["case"]["data"]["contacted_at"] == "2025-09-30T02:10:00Z"
+
+
+def test_domain_error_prints_message_and_hint(initialised: str) -> None:
+    svcflow(initialised, "cases", "create", "repair_ticket", "--data", json.dumps(TICKET))
+
+    result = svcflow(initialised, "cases", "fire", "1", "sign", "--payload", '{"signed_by": "Li"}')
+
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit)
+    assert "error: Trigger 'sign' cannot fire in state 'logged'." in result.stderr
+    assert "hint: Triggers allowed in 'logged': contact, contact_overdue." in result.stderr
+    assert "Traceback" not in result.output
+    shown = svcflow(initialised, "cases", "show", "1")
+    assert "version: 1" in shown.output
+
+
+def test_stale_expected_version_and_bad_payload(initialised: str) -> None:
+    svcflow(initialised, "cases", "create", "repair_ticket", "--data", json.dumps(TICKET))
+
+    stale = svcflow(
+        initialised,
+        "cases",
+        "fire",
+        "1",
+        "contact",
+        "--payload",
+        '{"at": "2025-09-30T02:10:00Z"}',
+        "--expect-version",
+        "3",
+    )
+    invalid = svcflow(initialised, "cases", "fire", "1", "contact", "--payload", "{}")
+    not_json = svcflow(initialised, "cases", "fire", "1", "contact", "--payload", "{at:1}")
+
+    assert stale.exit_code == 1
+    assert "error: Case 1 is at version 1, not 3." in stale.stderr
+    assert "hint:" in stale.stderr
+    assert invalid.exit_code == 1
+    assert "error: Payload for trigger 'contact' is invalid" in invalid.stderr
+    assert not_json.exit_code == 2
+    assert "--payload is not valid JSON" in not_json.output
+
+
+def test_unmigrated_database_says_what_to_do(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+
+    result = svcflow(url, "cases", "show", "1")
+
+    assert result.exit_code == 1
+    assert f"error: The database {url} has no svcflow schema" in result.stderr
+    assert "hint: Run `svcflow db upgrade`" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_runs_from_outside_the_repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Explicit --database-url and --workflows: nothing depends on the working directory."""
+    monkeypatch.chdir(tmp_path)
+    url = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+
+    result = svcflow(url, "init", "--workflows", str(ROOT / "workflows"))
+
+    assert result.exit_code == 0, result.output
+    assert "repair_ticket: published, version 1" in result.output
+    assert not (tmp_path / "var").exists()

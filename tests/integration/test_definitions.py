@@ -1,0 +1,225 @@
+"""Publishing definitions, running cases on the version they started with, deployment
+parameters, business keys."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.db.models import DefinitionVersion
+from engine.db.session import create_db_engine, session_factory
+from engine.errors import (
+    BusinessKeyTaken,
+    CaseNotFound,
+    DefinitionInvalid,
+    DefinitionNotFound,
+    GuardRejected,
+    InvalidTrigger,
+    ParameterInvalid,
+)
+from engine.records import FireOutcome
+from engine.services import cases
+from engine.services import definitions as defs
+from tests.conftest import ADMIN, T0
+from tests.integration.workflows import COUNTER, OTHER, VERSIONED_V1, VERSIONED_V2
+
+LATER = T0.replace(hour=6)
+
+
+def _publish(sessions: sessionmaker[Session], source: str) -> defs.PublishResult:
+    with sessions() as session, session.begin():
+        return defs.publish(session, source, actor="test", now=T0)
+
+
+def _create(sessions: sessionmaker[Session], name: str, data: dict, **kw) -> FireOutcome:
+    with sessions() as session, session.begin():
+        return cases.create_case(session, name, data, actor=ADMIN, now=T0, **kw)
+
+
+def _fire(sessions: sessionmaker[Session], case_id: int, trigger: str) -> FireOutcome:
+    with sessions() as session, session.begin():
+        return cases.fire(session, case_id, trigger, actor=ADMIN, now=T0)
+
+
+def test_publishing_the_same_text_twice_keeps_one_version(
+    sessions: sessionmaker[Session], row_count
+) -> None:
+    first = _publish(sessions, VERSIONED_V1)
+    again = _publish(sessions, VERSIONED_V1)
+
+    assert (first.version, first.created) == (1, True)
+    assert (again.version, again.created) == (1, False)
+    assert row_count(DefinitionVersion) == 1
+    # Formatting alone does not make a new version: the document is what counts.
+    reformatted = _publish(sessions, "# a comment\n" + VERSIONED_V1.replace(": ", ":  "))
+    assert (reformatted.version, reformatted.created) == (1, False)
+
+
+def test_changed_document_gets_the_next_version_and_both_stay_readable(
+    sessions: sessionmaker[Session],
+) -> None:
+    assert _publish(sessions, VERSIONED_V1).version == 1
+    v2 = _publish(sessions, VERSIONED_V2)
+    assert (v2.version, v2.created) == (2, True)
+    # Republishing the old text (e.g. a deploy that rolls back) resolves to version 1.
+    assert _publish(sessions, VERSIONED_V1) == defs.PublishResult("it_versioned", 1, False)
+
+    with sessions() as session, session.begin():
+        assert defs.get_source(session, "it_versioned", 1) == VERSIONED_V1
+        assert defs.get_source(session, "it_versioned", 2) == VERSIONED_V2
+        assert defs.get_definition(session, "it_versioned").version == 2
+        assert "parked" not in defs.get_definition(session, "it_versioned", 1).state_names
+        assert "parked" in defs.get_definition(session, "it_versioned", 2).state_names
+        assert [v for v, _, _ in defs.list_versions(session, "it_versioned")] == [1, 2]
+        [summary] = defs.list_definitions(session)
+        assert (summary.name, summary.latest_version, summary.versions) == ("it_versioned", 2, 2)
+        with pytest.raises(DefinitionNotFound):
+            defs.get_definition(session, "it_versioned", 3)
+
+
+def test_case_keeps_running_the_version_it_started_on(sessions: sessionmaker[Session]) -> None:
+    _publish(sessions, VERSIONED_V1)
+    old = _create(sessions, "it_versioned", {"count": 0}).case
+    _publish(sessions, VERSIONED_V2)
+    new = _create(sessions, "it_versioned", {"count": 0}).case
+    pinned = _create(sessions, "it_versioned", {"count": 0}, version=1).case
+
+    assert (old.definition_version, new.definition_version, pinned.definition_version) == (1, 2, 1)
+    assert _fire(sessions, old.id, "ping").case.data == {"count": 1}
+    assert _fire(sessions, pinned.id, "ping").case.data == {"count": 1}
+    assert _fire(sessions, new.id, "ping").case.data == {"count": 5}
+    with pytest.raises(InvalidTrigger):
+        _fire(sessions, old.id, "park")
+    assert _fire(sessions, new.id, "park").case.state == "parked"
+    done = _fire(sessions, old.id, "finish")
+    assert (done.case.state, done.case.status, done.case.definition_version) == (
+        "done",
+        "completed",
+        1,
+    )
+
+
+def test_invalid_definition_is_refused_and_nothing_is_stored(
+    sessions: sessionmaker[Session], row_count
+) -> None:
+    broken = VERSIONED_V1.replace("dest: done", "dest: finished").replace(
+        "      - increment: count", "      - set: {count: 'data.count +'}"
+    )
+    with pytest.raises(DefinitionInvalid) as info:
+        _publish(sessions, broken)
+
+    paths = {p.path for p in info.value.problems}
+    assert "transitions[1].dest" in paths
+    assert any(p.startswith("transitions[0].actions[0]") for p in paths)
+    assert row_count(DefinitionVersion) == 0
+
+
+@pytest.mark.parametrize(
+    ("parameter", "value"),
+    [
+        ("limit", "3"),
+        ("limit", True),
+        ("limit", 2.5),
+        ("label", 7),
+        ("window", "soon"),
+        ("window", 3600),
+        ("ratio", "1.5"),
+        ("strict", "yes"),
+        ("no_such_parameter", 1),
+    ],
+)
+def test_set_parameter_checks_name_and_type(
+    sessions: sessionmaker[Session], publish_workflow, parameter: str, value: object
+) -> None:
+    publish_workflow(COUNTER)
+
+    with pytest.raises(ParameterInvalid) as info, sessions() as session, session.begin():
+        defs.set_parameter(session, "it_counter", parameter, value, actor="test", now=T0)
+
+    assert info.value.fields["parameter"] == parameter
+    with sessions() as session, session.begin():
+        definition = defs.get_definition(session, "it_counter")
+        assert defs.effective_parameters(session, definition) == definition.default_params()
+
+
+def test_parameter_overrides_reach_new_cases_only(
+    sessions: sessionmaker[Session], publish_workflow
+) -> None:
+    publish_workflow(COUNTER)
+    before = _create(sessions, "it_counter", {"count": 1}).case
+    with sessions() as session, session.begin():
+        defs.set_parameter(session, "it_counter", "limit", 1, actor="test", now=T0)
+        defs.set_parameter(session, "it_counter", "window", "4h", actor="test", now=T0)
+        defs.set_parameter(session, "it_counter", "ratio", 2, actor="test", now=T0)
+    with sessions() as session, session.begin():
+        defs.set_parameter(session, "it_counter", "limit", 0, actor="test", now=LATER)
+    after = _create(sessions, "it_counter", {"count": 1}).case
+
+    assert before.params == {
+        "limit": 3,
+        "label": "plain",
+        "window": "2h",
+        "ratio": 1.5,
+        "strict": False,
+    }
+    assert after.params == {
+        "limit": 0,
+        "label": "plain",
+        "window": "4h",
+        "ratio": 2,
+        "strict": False,
+    }
+    # The guard data.count >= params.limit reads each case's own parameters.
+    with pytest.raises(GuardRejected):
+        _fire(sessions, before.id, "submit")
+    assert _fire(sessions, after.id, "submit").case.state == "review"
+    with sessions() as session, session.begin():
+        assert cases.get_case(session, before.id).params["limit"] == 3
+
+
+def test_business_keys_are_unique_per_definition(
+    sessions: sessionmaker[Session], publish_workflow, snapshot
+) -> None:
+    publish_workflow(COUNTER)
+    publish_workflow(OTHER)
+    first = _create(sessions, "it_counter", {"count": 0}, business_key="RT-2025-0001").case
+    before = snapshot(first.id)
+
+    with pytest.raises(BusinessKeyTaken) as info:
+        _create(sessions, "it_counter", {"count": 4}, business_key="RT-2025-0001")
+    assert info.value.fields["case_id"] == first.id
+    assert snapshot(first.id) == before
+
+    elsewhere = _create(sessions, "it_other", {}, business_key="RT-2025-0001").case
+    unkeyed = [_create(sessions, "it_counter", {"count": 0}).case for _ in range(2)]
+
+    with sessions() as session, session.begin():
+        assert cases.find_case(session, "it_counter", "RT-2025-0001") == first
+        assert cases.find_case(session, "it_other", "RT-2025-0001").id == elsewhere.id
+        with pytest.raises(CaseNotFound):
+            cases.find_case(session, "it_counter", "RT-2025-0002")
+    assert all(c.business_key is None for c in unkeyed)
+
+
+def test_two_databases_in_one_process_keep_their_own_documents(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    """The caches of built and compiled definitions must not leak one database's version 1
+    into another's (tests, migrations and tools hold several databases in one process)."""
+    outcomes = {}
+    for label, source in (("a", VERSIONED_V1), ("b", VERSIONED_V2)):
+        path = tmp_path / f"{label}.db"
+        shutil.copyfile(sqlite_template, path)
+        engine = create_db_engine(f"sqlite:///{path}")
+        try:
+            sessions = session_factory(engine)
+            assert _publish(sessions, source).version == 1
+            case = _create(sessions, "it_versioned", {"count": 0}).case
+            outcomes[label] = _fire(sessions, case.id, "ping").case.data["count"]
+        finally:
+            engine.dispose()
+
+    assert outcomes == {"a": 1, "b": 5}

@@ -1,0 +1,115 @@
+"""The Alembic migrations and the SQLAlchemy models describe one schema, on both databases."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, inspect, text
+
+from engine.db import migrate
+from engine.db.models import Base
+from engine.db.session import create_db_engine, session_factory
+from engine.errors import DatabaseNotReady
+from engine.services import cases
+from tests.conftest import ADMIN, T0
+from tests.integration.workflows import OTHER
+
+TABLES = {
+    "cases",
+    "case_events",
+    "definition_versions",
+    "idempotency_records",
+    "parameter_overrides",
+}
+
+
+def _differences(engine: Engine) -> list[object]:
+    with engine.connect() as conn:
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "compare_server_default": True}
+        )
+        return list(compare_metadata(context, Base.metadata))
+
+
+def _works(engine: Engine) -> None:
+    """Publish, create and fire: the schema takes what the engine writes."""
+    from engine.services.definitions import publish
+
+    sessions = session_factory(engine)
+    with sessions() as session, session.begin():
+        publish(session, OTHER, actor="test", now=T0)
+        case = cases.create_case(
+            session, "it_other", {}, actor=ADMIN, now=T0, business_key="K", idempotency_key="k"
+        ).case
+    with sessions() as session, session.begin():
+        assert (
+            cases.fire(session, case.id, "finish", actor=ADMIN, now=T0).case.status == "completed"
+        )
+
+
+def test_models_match_the_migrated_schema(db_engine: Engine) -> None:
+    assert migrate.current_revision(db_engine) == migrate.head_revision(db_engine)
+    assert _differences(db_engine) == []
+
+
+def test_downgrade_one_step_keeps_cases(db_engine: Engine) -> None:
+    """Rolling back the newest migration (e.g. after a bad deploy) keeps the cases."""
+    _works(db_engine)
+    head = migrate.head_revision(db_engine)
+    script = ScriptDirectory.from_config(migrate.alembic_config(db_engine))
+    previous = script.get_revision(head).down_revision
+    if previous is None:
+        pytest.skip("only one migration so far")
+
+    migrate.downgrade(db_engine, str(previous))
+    assert migrate.current_revision(db_engine) == previous
+    with db_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM cases")).scalar_one() == 1
+        assert conn.execute(text("SELECT count(*) FROM case_events")).scalar_one() == 2
+
+    migrate.upgrade(db_engine)
+    assert _differences(db_engine) == []
+    with db_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM case_events")).scalar_one() == 2
+    if db_engine.dialect.name == "sqlite":
+        with db_engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA foreign_key_check").all() == []
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1
+
+
+def test_downgrade_to_base_and_upgrade_again(db_engine: Engine) -> None:
+    _works(db_engine)
+
+    migrate.downgrade(db_engine, "base")
+    assert migrate.current_revision(db_engine) is None
+    assert TABLES.isdisjoint(inspect(db_engine).get_table_names())
+    with pytest.raises(DatabaseNotReady):
+        migrate.ensure_current(db_engine)
+
+    migrate.upgrade(db_engine)
+    assert migrate.current_revision(db_engine) == migrate.head_revision(db_engine)
+    assert set(inspect(db_engine).get_table_names()) >= TABLES
+    migrate.ensure_current(db_engine)
+    assert _differences(db_engine) == []
+    _works(db_engine)
+
+
+def test_unmigrated_database_is_refused_with_a_hint(unmigrated_url: str) -> None:
+    engine = create_db_engine(unmigrated_url)
+    try:
+        with pytest.raises(DatabaseNotReady) as info:
+            migrate.ensure_current(engine)
+        error = info.value
+        assert "has no svcflow schema" in error.message
+        assert "svcflow db upgrade" in (error.hint or "")
+        assert error.fields["head"] == migrate.head_revision(engine)
+        assert "current" not in error.fields
+        assert inspect(engine).get_table_names() == []  # checking did not create anything
+
+        migrate.upgrade(engine)
+        migrate.ensure_current(engine)
+        assert _differences(engine) == []
+    finally:
+        engine.dispose()

@@ -1,0 +1,141 @@
+"""Small workflow definitions written for the integration tests.
+
+Names start with ``it_`` so they never meet the bundled workflows or other suites' definitions
+in the process-wide definition caches.
+"""
+
+from __future__ import annotations
+
+# A counter with a self-loop, a guarded step, a payload schema and three transitions that
+# always or sometimes fail in their actions:
+#   overflow  sets count beyond data_schema's maximum          -> DataInvalid
+#   divide    divides by data.zero (0 or missing)              -> ExpressionError
+#   label     reads data.extra, which cases may not have        -> ExpressionError
+COUNTER = """\
+name: it_counter
+title: {en: Counter, zh: 计数}
+initial: open
+parameters:
+  limit: {type: integer, default: 3}
+  label: {type: string, default: plain}
+  window: {type: duration, default: 2h}
+  ratio: {type: number, default: 1.5}
+  strict: {type: boolean, default: false}
+data_schema:
+  type: object
+  required: [count]
+  properties:
+    count: {type: integer, minimum: 0, maximum: 1000}
+    zero: {type: integer}
+    ratio: {type: number}
+    rejections: {type: integer, minimum: 0}
+    note: {type: string}
+    tag: {type: string}
+    extra: {type: string}
+states:
+  - name: open
+    title: {en: Open, zh: 打开}
+  - name: review
+    title: {en: Review, zh: 审核}
+  - name: done
+    title: {en: Done, zh: 完成}
+    final: true
+transitions:
+  - trigger: ping
+    source: open
+    dest: open
+    actions:
+      - increment: count
+  - trigger: submit
+    source: open
+    dest: review
+    guard: "data.count >= params.limit"
+  - trigger: reject
+    source: review
+    dest: open
+    actions:
+      - increment: rejections
+  - trigger: approve
+    source: review
+    dest: done
+    payload_schema:
+      type: object
+      required: [note]
+      properties: {note: {type: string, minLength: 1}}
+    actions:
+      - set: {note: payload.note}
+  - trigger: overflow
+    source: open
+    dest: review
+    actions:
+      - set: {count: "data.count + 2000"}
+  - trigger: divide
+    source: [open, review]
+    dest: open
+    actions:
+      - set: {ratio: "10 / data.zero"}
+  - trigger: label
+    source: open
+    dest: open
+    actions:
+      - set: {tag: "data.extra + '!'"}
+"""
+
+COUNTER_TRIGGERS = ("ping", "submit", "reject", "approve", "overflow", "divide", "label")
+
+# Two versions of one definition: v2 counts in steps of 5 and adds a state.
+VERSIONED_V1 = """\
+name: it_versioned
+title: {en: Versioned, zh: 版本}
+initial: open
+data_schema:
+  type: object
+  properties:
+    count: {type: integer}
+states:
+  - name: open
+    title: {en: Open, zh: 打开}
+  - name: done
+    title: {en: Done, zh: 完成}
+    final: true
+transitions:
+  - trigger: ping
+    source: open
+    dest: open
+    actions:
+      - increment: count
+  - trigger: finish
+    source: open
+    dest: done
+"""
+
+VERSIONED_V2 = (
+    VERSIONED_V1.replace("      - increment: count", "      - increment: {field: count, by: 5}")
+    .replace(
+        "  - name: done\n",
+        "  - name: parked\n    title: {en: Parked, zh: 暂停}\n  - name: done\n",
+    )
+    .replace(
+        "  - trigger: finish\n",
+        "  - trigger: park\n    source: open\n    dest: parked\n"
+        "  - trigger: finish\n    source: parked\n    dest: done\n"
+        "  - trigger: finish\n",
+    )
+)
+
+# A second definition, to show that business keys and idempotency keys are scoped.
+OTHER = """\
+name: it_other
+title: {en: Other, zh: 其他}
+initial: open
+states:
+  - name: open
+    title: {en: Open, zh: 打开}
+  - name: done
+    title: {en: Done, zh: 完成}
+    final: true
+transitions:
+  - trigger: finish
+    source: open
+    dest: done
+"""
