@@ -195,9 +195,9 @@ def requirements_command(workflows_dir: Path, tests_dir: Path, output: Path, che
     (docs/requirements.md)."""
     from engine.traceability import build_matrix, render_markdown
 
-    catalog_doc = parse_source((workflows_dir / "requirements.yaml").read_text("utf-8"))
+    catalog_doc = parse_source((workflows_dir / "catalog" / "requirements.yaml").read_text("utf-8"))
     documents = [parse_source(p.read_text("utf-8"), str(p))
-                 for p in sorted(workflows_dir.glob("*.yaml")) if p.name != "requirements.yaml"]
+                 for p in sorted(workflows_dir.glob("*.yaml"))]
     # Tests, test scenarios and the workflows' scenarios; not the validator's corpus of broken
     # definitions, which cite IDs without testing them.
     test_files = (sorted(tests_dir.rglob("test_*.py")) + sorted((tests_dir / "scenarios").rglob("*.yaml"))

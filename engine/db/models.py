@@ -17,6 +17,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Float,
     DateTime,
     ForeignKey,
     Index,
@@ -140,6 +141,7 @@ class Case(Base):
         ),
         Index("ix_cases_definition_state", "definition_name", "state"),
         Index("ix_cases_status_updated", "status", "updated_at"),
+        Index("ix_cases_dwell", "status", "definition_name", "state", "state_entered_at"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -309,3 +311,55 @@ class Counter(Base):
     key: Mapped[str] = mapped_column(String(200), nullable=False)
     value: Mapped[int] = mapped_column(BigInteger, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+
+
+class CaseSla(Base):
+    """The SLA clocks of each case as of its latest event: a projection of the history.
+
+    Clocks are derived from the history (engine/sla.py); this table keeps the result of that
+    derivation, rewritten in the transaction of every event, so supervisors can ask "which
+    cases are breached or past their warning" with an index instead of replaying histories.
+    A running clock's status changes with time alone: queries treat ``running`` with
+    ``due_at`` in the past as breached.
+    """
+
+    __tablename__ = "case_slas"
+    __table_args__ = (
+        UniqueConstraint("case_id", "sla", name="uq_case_slas_case_id_sla"),
+        Index("ix_case_slas_status_due", "status", "due_at"),
+        Index("ix_case_slas_status_warn", "status", "warn_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(Id, ForeignKey("cases.id", ondelete="RESTRICT"),
+                                         nullable=False)
+    definition_name: Mapped[str] = mapped_column(String(63), nullable=False)
+    sla: Mapped[str] = mapped_column(String(63), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    target_seconds: Mapped[float] = mapped_column(Float, nullable=False)
+    elapsed_seconds: Mapped[float] = mapped_column(Float, nullable=False)
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    stopped_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    due_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    warn_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+
+
+class DwellStat(Base):
+    """How long cases of one definition version stay in each state (from the history),
+    refreshed periodically; the stuck-case inspection compares against ``p95_seconds``."""
+
+    __tablename__ = "dwell_stats"
+    __table_args__ = (
+        UniqueConstraint("definition_name", "definition_version", "state",
+                         name="uq_dwell_stats_definition_name"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    definition_name: Mapped[str] = mapped_column(String(63), nullable=False)
+    definition_version: Mapped[int] = mapped_column(Integer, nullable=False)
+    state: Mapped[str] = mapped_column(String(63), nullable=False)
+    samples: Mapped[int] = mapped_column(Integer, nullable=False)
+    p50_seconds: Mapped[float] = mapped_column(Float, nullable=False)
+    p95_seconds: Mapped[float] = mapped_column(Float, nullable=False)
+    computed_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)

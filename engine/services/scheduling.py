@@ -16,14 +16,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import event, insert, select, update
+from sqlalchemy import delete, event, insert, select, update
 from sqlalchemy.orm import Session
 
-from engine.db.models import CaseEvent, CaseStatus, Timer, TimerStatus
+from engine.db.models import CaseEvent, CaseSla, CaseStatus, Timer, TimerStatus
 from engine.definition import TimerKind, WorkflowDefinition
 from engine.records import CaseRecord, EventRecord
 from engine.services.calendars import LazyCalendars
-from engine.sla import plan_sla_timers
+from engine.sla import SLA_WARNING, compute_clocks, plan_sla_timers
 from engine.timers import TimerPlan, plan_timer
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,7 @@ DELIVERY_KEY = "svcflow.timer_delivery"
 _PENDING_KEY = "svcflow.timers_to_deliver"
 timers = Timer.__table__
 events = CaseEvent.__table__
+case_slas = CaseSla.__table__
 
 
 @dataclass(frozen=True)
@@ -164,11 +165,15 @@ def _plan_entry(
 
 
 def _plan_slas(
-    session: Session, definition: WorkflowDefinition, case: CaseRecord, now: datetime
+    session: Session,
+    definition: WorkflowDefinition,
+    case: CaseRecord,
+    now: datetime,
+    history: Sequence[EventRecord] | None = None,
 ) -> list[TimerPlan]:
     return plan_sla_timers(
-        definition, _history(session, case.id), data=case.data, params=case.params, now=now,
-        calendars=LazyCalendars(session),
+        definition, history if history is not None else _history(session, case.id),
+        data=case.data, params=case.params, now=now, calendars=LazyCalendars(session),
     )
 
 
@@ -189,6 +194,8 @@ def sync_after_event(
     if case.status != CaseStatus.OPEN.value:
         if timed or definition.slas:
             _cancel(session, timers.c.case_id == case.id, now=now, note=f"case {case.status}")
+        if definition.slas:
+            _project_slas(session, definition, case, _history(session, case.id), [], now)
         return
     if previous is None or previous.state_entry_seq != case.state_entry_seq:
         if previous is not None and previous.state in timed:
@@ -206,7 +213,40 @@ def sync_after_event(
     if definition.slas:
         _cancel(session, timers.c.case_id == case.id, timers.c.sla.is_not(None), now=now,
                 note="SLA re-planned")
-        arm(session, case.id, case.state_entry_seq, _plan_slas(session, definition, case, now), now)
+        history = _history(session, case.id)
+        plans = _plan_slas(session, definition, case, now, history)
+        arm(session, case.id, case.state_entry_seq, plans, now)
+        _project_slas(session, definition, case, history, plans, now)
+
+
+def _project_slas(
+    session: Session,
+    definition: WorkflowDefinition,
+    case: CaseRecord,
+    history: Sequence[EventRecord],
+    plans: Sequence[TimerPlan],
+    now: datetime,
+) -> None:
+    """Rewrite the case's rows in ``case_slas`` from its history (see the model's doc)."""
+    clocks = compute_clocks(definition, history, data=case.data, params=case.params, now=now,
+                            calendars=LazyCalendars(session))
+    session.execute(delete(case_slas).where(case_slas.c.case_id == case.id))
+    warn = {}
+    for plan in plans:
+        if plan.kind == SLA_WARNING and plan.sla is not None:
+            warn[plan.sla] = min(plan.due_at, warn.get(plan.sla, plan.due_at))
+    rows = [
+        {
+            "case_id": case.id, "definition_name": definition.name, "sla": c.name,
+            "status": c.status.value, "target_seconds": c.target.total_seconds(),
+            "elapsed_seconds": c.elapsed.total_seconds(), "started_at": c.started_at,
+            "stopped_at": c.stopped_at, "due_at": c.due_at, "warn_at": warn.get(c.name),
+            "updated_at": now,
+        }
+        for c in clocks
+    ]
+    if rows:
+        session.execute(insert(case_slas), rows)
 
 
 def replan_case(
@@ -218,7 +258,10 @@ def replan_case(
         return
     arm(session, case.id, case.state_entry_seq, _plan_entry(session, definition, case, now), now)
     if definition.slas:
-        arm(session, case.id, case.state_entry_seq, _plan_slas(session, definition, case, now), now)
+        history = _history(session, case.id)
+        plans = _plan_slas(session, definition, case, now, history)
+        arm(session, case.id, case.state_entry_seq, plans, now)
+        _project_slas(session, definition, case, history, plans, now)
 
 
 def replan_calendar(session: Session, calendar: str, *, now: datetime) -> int:
