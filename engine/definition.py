@@ -192,6 +192,7 @@ class WorkflowDefinition:
     slas: tuple[SlaSpec, ...] = ()
     counters: Mapping[str, CounterSpec] = field(default_factory=dict)
     parent: ParentSpec | None = None
+    assignee: str | None = None
     description: str = ""
     requirements: tuple[str, ...] = ()
     version: int | None = None
@@ -440,6 +441,7 @@ def build_definition(document: Mapping[str, Any], version: int | None = None) ->
             for name, c in document.get("counters", {}).items()
         },
         parent=parent,
+        assignee=document.get("assignee"),
         description=document.get("description", ""),
         requirements=tuple(document.get("requirements", ())),
         version=version,

@@ -282,6 +282,7 @@ class _Checker:
         self.check_schemas()
         self.check_parameters()
         self.check_counters_and_parent()
+        self.check_assignee()
         self.check_states()
         transitions = self.check_transitions()
         self.check_graph(transitions)
@@ -300,6 +301,15 @@ class _Checker:
                     "Case data is a map, so data_schema must have type: object.",
                     "Set type: object and list the fields under properties.",
                 )
+
+    def check_assignee(self) -> None:
+        field = self.doc.get("assignee")
+        if isinstance(field, str) and field not in self._data_fields():
+            self.out.error(
+                "assignee", "undeclared-data-field",
+                f"assignee names data.{field}, which data_schema does not declare.",
+                _suggest(field, self._data_fields()) or f"Declare {field!r} with type: string.",
+            )
 
     def check_counters_and_parent(self) -> None:
         for name, spec in self.counters.items():

@@ -85,6 +85,9 @@ class EventType(str, Enum):
     CHILD_SPAWNED = "child_spawned"
     CHILD_ATTACHED = "child_attached"
     CHILD_UPDATE = "child_update"  # a child's news that did not move the parent (and why)
+    FORCED = "forced"  # an administrator put the case in a state, outside the definition
+    REASSIGNED = "reassigned"
+    TIMER_RETRIED = "timer_retried"
 
 
 class TimerStatus(str, Enum):
@@ -170,7 +173,11 @@ class CaseEvent(Base):
     """Append-only history. ``seq`` runs 1, 2, 3 ... per case with no gaps."""
 
     __tablename__ = "case_events"
-    __table_args__ = (UniqueConstraint("case_id", "seq", name="uq_case_events_case_id_seq"),)
+    __table_args__ = (
+        UniqueConstraint("case_id", "seq", name="uq_case_events_case_id_seq"),
+        # Rare event types (child_update, sla_breached) are found without scanning history.
+        Index("ix_case_events_type", "event_type", "case_id"),
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     case_id: Mapped[int] = mapped_column(

@@ -328,6 +328,11 @@ def _status(state: str, finals: frozenset[str]) -> str:
     return CaseStatus.COMPLETED.value if state in finals else CaseStatus.OPEN.value
 
 
+def append_event(session: Session, event: EventRecord) -> None:
+    """Append one history event (its seq must be the case's new version)."""
+    _append(session.connection(), event)
+
+
 def _append(conn: Connection, event: EventRecord) -> None:
     conn.execute(
         _INSERT_EVENT,
@@ -362,8 +367,11 @@ def fire(
     expected_version: int | None = None,
     idempotency_key: str | None = None,
     depth: int = 0,
+    reason: str | None = None,
 ) -> FireOutcome:
     """Fire ``trigger`` on a case; on any error nothing is written (the caller rolls back).
+
+    ``reason`` is an operator's justification, kept in the event's context.
 
     Effects of the transition happen in the same transaction: counters change, child cases
     are spawned, and the parent case hears of it if this definition notifies it. ``depth``
@@ -455,7 +463,7 @@ def fire(
         changes=result.changes,
         at=now,
         idempotency_key=idempotency_key,
-        context={"counters": counter_values} if counter_values else None,
+        context=_context(counter_values, reason),
     )
     _append(conn, event)
     for name, by in result.counter_deltas.items():
@@ -489,6 +497,15 @@ def fire(
     return FireOutcome(new_case, event, allowed_triggers=tuple(allowed))
 
 
+def _context(counters: Mapping[str, int], reason: str | None) -> dict[str, Any] | None:
+    out: dict[str, Any] = {}
+    if counters:
+        out["counters"] = dict(counters)
+    if reason:
+        out["reason"] = reason
+    return out or None
+
+
 def cancel_case(
     session: Session, case_id: int, *, actor: Actor, now: datetime, reason: str
 ) -> FireOutcome:
@@ -511,12 +528,23 @@ def record_event(
     actor: Actor,
     now: datetime,
     status: CaseStatus | None = None,
+    changes: Mapping[str, Any] | None = None,
 ) -> FireOutcome:
     """Append an event that does not move the case (an SLA warning or breach, an operator's
-    note, a cancellation) and bring the timers in line with it."""
+    note or reassignment, a cancellation) and bring the timers in line with it. ``changes``
+    are data fields the event sets (checked against the data schema)."""
     case = get_case(session, case_id)
+    definition = get_definition(session, case.definition_name, case.definition_version)
     new_version = case.version + 1
     new_status = (status or CaseStatus(case.status)).value
+    data = dict(case.data)
+    if changes:
+        data.update(changes)
+        compile_workflow(definition).check_initial_data(data)
+        session.connection().execute(
+            update(cases).where(cases.c.id == case_id, cases.c.version == case.version)
+            .values(data=data)
+        )
     updated = session.connection().execute(
         _BUMP_CASE,
         {"case_id": case_id, "read_version": case.version, "new_status": new_status,
@@ -537,11 +565,11 @@ def record_event(
         to_state=case.state,
         actor=actor.name,
         payload=dict(payload),
-        changes={},
+        changes=dict(changes or {}),
         at=now,
     )
     _append(session.connection(), event)
-    new_case = dataclasses.replace(case, status=new_status, version=new_version, updated_at=now)
-    definition = get_definition(session, case.definition_name, case.definition_version)
+    new_case = dataclasses.replace(case, status=new_status, version=new_version, updated_at=now,
+                                   data=data)
     scheduling.sync_after_event(session, definition, case=new_case, previous=case, now=now)
     return FireOutcome(new_case, event)

@@ -23,7 +23,7 @@ from enum import Enum
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.db.models import CaseStatus, EventType, Timer, TimerStatus
+from engine.db.models import Case, CaseStatus, EventType, Timer, TimerStatus
 from engine.definition import TimerKind
 from engine.errors import (
     ActionFailed,
@@ -78,10 +78,19 @@ def _lock(session: Session, timer_id: int) -> Timer | None:
     ).scalar_one_or_none()
 
 
+def _lock_case_of(session: Session, timer_id: int) -> None:
+    """Lock the timer's case row before the timer row: the order a fire of the case takes (it
+    updates the case, then cancels its timers). Holding the timer row while waiting for the
+    case row deadlocks with a user's fire of that case on PostgreSQL."""
+    case_id = select(timers.c.case_id).where(timers.c.id == timer_id).scalar_subquery()
+    session.execute(select(Case.id).where(Case.id == case_id).with_for_update())
+
+
 def fire_due_timer(
     session: Session, timer_id: int, *, now: datetime, actor: Actor = TIMER_ACTOR
 ) -> TimerOutcome:
     """Fire one timer if it is armed, due and still relevant. Domain errors propagate."""
+    _lock_case_of(session, timer_id)
     timer = _lock(session, timer_id)
     if timer is None:
         return TimerOutcome(timer_id, FireResult.MISSING, "no such timer")
@@ -227,3 +236,10 @@ def failed_timers(session: Session, limit: int = 500) -> Sequence[Timer]:
         .order_by(Timer.updated_at.desc())
         .limit(limit)
     ).scalars().all()
+
+
+def timer_case(session: Session, timer_id: int) -> int:
+    case_id = session.execute(select(Timer.case_id).where(Timer.id == timer_id)).scalar_one_or_none()
+    if case_id is None:
+        raise TimerNotFound(f"No timer with id {timer_id}.", timer_id=timer_id)
+    return int(case_id)

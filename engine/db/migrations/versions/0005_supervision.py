@@ -56,9 +56,11 @@ def upgrade() -> None:
     )
     op.create_index("ix_cases_dwell", "cases",
                     ["status", "definition_name", "state", "state_entered_at"])
+    op.create_index("ix_case_events_type", "case_events", ["event_type", "case_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_case_events_type", table_name="case_events")
     op.drop_index("ix_cases_dwell", table_name="cases")
     op.drop_table("dwell_stats")
     op.drop_index("ix_case_slas_status_warn", table_name="case_slas")

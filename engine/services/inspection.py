@@ -1,0 +1,354 @@
+"""Stuck-case inspection: what a supervisor must look at this morning, and why.
+
+Every finding has a reason code, the case, since when, and the suggested action. The rules:
+
+``sla_breached``            an SLA clock still running (or paused) past its target
+``sla_warning``             a running clock past its warning threshold
+``timer_failed``            a timer failed (its error is in the detail)
+``timer_late``              an armed timer overdue beyond a tolerance: delivery is behind
+``silent_stall``            an open case with no armed timer and no activity for a while
+``dwelling``                in a state longer than the 95th percentile of that state's dwell
+                            time for the definition version (statistics from the history)
+``orphaned_wait``           a child's news reached the parent, which could not take it and has
+                            not moved since
+``waiting_on_cancelled``    an open parent whose child was cancelled and that has not moved
+
+Each rule is one query on indexed columns (the SLA projection, timer status and due time,
+case status and update time, the dwell index), bounded by ``limit``: the cost does not grow
+with the history's length (bench/stuck.py measures it at 1,000,000 cases).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import ColumnElement, Float, and_, cast, exists, func, literal, or_, select
+from sqlalchemy.orm import Session, aliased
+
+from engine.db.models import (
+    Case,
+    CaseEvent,
+    CaseSla,
+    CaseStatus,
+    DwellStat,
+    EventType,
+    Timer,
+    TimerStatus,
+)
+
+cases = Case.__table__
+events = CaseEvent.__table__
+slas = CaseSla.__table__
+timers = Timer.__table__
+stats = DwellStat.__table__
+OPEN = CaseStatus.OPEN.value
+
+
+class Reason(str, Enum):
+    SLA_BREACHED = "sla_breached"
+    SLA_WARNING = "sla_warning"
+    TIMER_FAILED = "timer_failed"
+    TIMER_LATE = "timer_late"
+    SILENT_STALL = "silent_stall"
+    DWELLING = "dwelling"
+    ORPHANED_WAIT = "orphaned_wait"
+    WAITING_ON_CANCELLED = "waiting_on_cancelled"
+
+
+ACTIONS = {
+    Reason.SLA_BREACHED: "Act now: fire the case's next step, or escalate; the breach is "
+    "recorded in its history for the deduction claim (R-REP-12).",
+    Reason.SLA_WARNING: "Chase it before it breaches: check who holds it and what it waits for.",
+    Reason.TIMER_FAILED: "Read the error, fix its cause (data, guard, definition), then retry "
+    "the timer.",
+    Reason.TIMER_LATE: "Delivery is behind: check that workers and their scheduler run, then "
+    "run `svcflow timers sweep`.",
+    Reason.SILENT_STALL: "Nothing will move this case by itself: fire its next trigger, "
+    "reassign it, or cancel it.",
+    Reason.DWELLING: "It has waited longer than 95% of cases in this state: find out why.",
+    Reason.ORPHANED_WAIT: "A child case finished but the parent could not take the news: fire "
+    "the parent's next trigger by hand.",
+    Reason.WAITING_ON_CANCELLED: "A child case it depends on was cancelled: start a new one or "
+    "move the parent on.",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    timer_tolerance: timedelta = timedelta(minutes=5)
+    stall_after: timedelta = timedelta(days=3)
+    min_dwell_samples: int = 20
+
+
+@dataclass(frozen=True)
+class Finding:
+    reason: Reason
+    case_id: int
+    definition: str
+    state: str
+    since: datetime | None
+    detail: str
+    ref: Any = None
+
+    @property
+    def action(self) -> str:
+        return ACTIONS[self.reason]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "reason": self.reason.value, "case_id": self.case_id, "definition": self.definition,
+            "state": self.state, "since": self.since.isoformat() if self.since else None,
+            "detail": self.detail, "action": self.action, "ref": self.ref,
+        }
+
+
+_CASE_COLUMNS = (cases.c.id, cases.c.definition_name, cases.c.state)
+
+
+def _sla_breached(now: datetime, s: Settings, definition: str | None) -> Any:
+    late = or_(
+        and_(slas.c.status == "running", slas.c.due_at <= now),
+        and_(slas.c.status == "breached", slas.c.stopped_at.is_(None)),
+    )
+    return (
+        select(*_CASE_COLUMNS, slas.c.due_at.label("since"), slas.c.sla.label("ref"))
+        .join(cases, cases.c.id == slas.c.case_id)
+        .where(late, cases.c.status == OPEN, *_def(definition, slas.c.definition_name))
+        .order_by(slas.c.due_at)
+    )
+
+
+def _sla_warning(now: datetime, s: Settings, definition: str | None) -> Any:
+    return (
+        select(*_CASE_COLUMNS, slas.c.warn_at.label("since"), slas.c.sla.label("ref"))
+        .join(cases, cases.c.id == slas.c.case_id)
+        .where(slas.c.status == "running", slas.c.warn_at <= now, slas.c.due_at > now,
+               cases.c.status == OPEN, *_def(definition, slas.c.definition_name))
+        .order_by(slas.c.warn_at)
+    )
+
+
+def _timer_failed(now: datetime, s: Settings, definition: str | None) -> Any:
+    return (
+        select(*_CASE_COLUMNS, timers.c.updated_at.label("since"), timers.c.id.label("ref"),
+               timers.c.last_error.label("detail"))
+        .join(cases, cases.c.id == timers.c.case_id)
+        .where(timers.c.status == TimerStatus.FAILED.value, cases.c.status == OPEN,
+               *_def(definition, cases.c.definition_name))
+        .order_by(timers.c.updated_at)
+    )
+
+
+def _timer_late(now: datetime, s: Settings, definition: str | None) -> Any:
+    return (
+        select(*_CASE_COLUMNS, timers.c.due_at.label("since"), timers.c.id.label("ref"))
+        .join(cases, cases.c.id == timers.c.case_id)
+        .where(timers.c.status == TimerStatus.ARMED.value,
+               timers.c.due_at < now - s.timer_tolerance,
+               *_def(definition, cases.c.definition_name))
+        .order_by(timers.c.due_at)
+    )
+
+
+def _silent_stall(now: datetime, s: Settings, definition: str | None) -> Any:
+    armed = exists().where(timers.c.case_id == cases.c.id,
+                           timers.c.status == TimerStatus.ARMED.value)
+    return (
+        select(*_CASE_COLUMNS, cases.c.updated_at.label("since"), literal(None).label("ref"))
+        .where(cases.c.status == OPEN, cases.c.updated_at < now - s.stall_after, ~armed,
+               *_def(definition, cases.c.definition_name))
+        .order_by(cases.c.updated_at)
+    )
+
+
+def _orphaned_wait(now: datetime, s: Settings, definition: str | None) -> Any:
+    later = aliased(events)
+    moved_since = exists().where(
+        later.c.case_id == events.c.case_id, later.c.seq > events.c.seq,
+        later.c.event_type.in_([EventType.TRANSITION.value, "forced"]),
+    )
+    return (
+        select(*_CASE_COLUMNS, events.c.at.label("since"), events.c.payload.label("ref"))
+        .join(cases, cases.c.id == events.c.case_id)
+        .where(events.c.event_type == EventType.CHILD_UPDATE.value, cases.c.status == OPEN,
+               ~moved_since, *_def(definition, cases.c.definition_name))
+        .order_by(events.c.at)
+    )
+
+
+def _waiting_on_cancelled(now: datetime, s: Settings, definition: str | None) -> Any:
+    child = aliased(cases)
+    return (
+        select(*_CASE_COLUMNS, child.c.updated_at.label("since"), child.c.id.label("ref"))
+        .join(child, child.c.parent_id == cases.c.id)
+        .where(child.c.status == CaseStatus.CANCELLED.value, cases.c.status == OPEN,
+               cases.c.updated_at <= child.c.updated_at,
+               *_def(definition, cases.c.definition_name))
+        .order_by(child.c.updated_at)
+    )
+
+
+def _def(definition: str | None, column: Any) -> list[ColumnElement[bool]]:
+    return [column == definition] if definition else []
+
+
+RULES = {
+    Reason.SLA_BREACHED: _sla_breached,
+    Reason.SLA_WARNING: _sla_warning,
+    Reason.TIMER_FAILED: _timer_failed,
+    Reason.TIMER_LATE: _timer_late,
+    Reason.SILENT_STALL: _silent_stall,
+    Reason.ORPHANED_WAIT: _orphaned_wait,
+    Reason.WAITING_ON_CANCELLED: _waiting_on_cancelled,
+}
+
+
+def _detail(reason: Reason, row: Any) -> str:
+    if reason in (Reason.SLA_BREACHED, Reason.SLA_WARNING):
+        return f"SLA {row.ref}"
+    if reason is Reason.TIMER_FAILED:
+        return f"timer {row.ref}: {row.detail or 'no error recorded'}"
+    if reason is Reason.TIMER_LATE:
+        return f"timer {row.ref} not delivered"
+    if reason is Reason.ORPHANED_WAIT:
+        ref = row.ref or {}
+        return (f"child {ref.get('child_id')} ({ref.get('child_definition')}) could not fire "
+                f"{ref.get('trigger')!r}: {ref.get('reason')}")
+    if reason is Reason.WAITING_ON_CANCELLED:
+        return f"child case {row.ref} cancelled"
+    return "no activity and no timer armed"
+
+
+def _dwelling(session: Session, now: datetime, s: Settings, definition: str | None,
+              limit: int) -> list[Finding]:
+    """One indexed query per (definition version, state) with statistics."""
+    found: list[Finding] = []
+    query = select(stats).where(stats.c.samples >= s.min_dwell_samples,
+                                *_def(definition, stats.c.definition_name))
+    for stat in session.execute(query).all():
+        threshold = now - timedelta(seconds=stat.p95_seconds)
+        rows = session.execute(
+            select(*_CASE_COLUMNS, cases.c.state_entered_at.label("since"))
+            .where(cases.c.status == OPEN, cases.c.definition_name == stat.definition_name,
+                   cases.c.state == stat.state, cases.c.state_entered_at < threshold,
+                   cases.c.definition_version == stat.definition_version)
+            .order_by(cases.c.state_entered_at)
+            .limit(limit - len(found))
+        ).all()
+        found += [
+            Finding(Reason.DWELLING, r.id, r.definition_name, r.state, r.since,
+                    f"in {r.state!r} since {r.since:%Y-%m-%d %H:%M} UTC; 95% of cases leave "
+                    f"within {timedelta(seconds=round(stat.p95_seconds))}",
+                    ref=stat.p95_seconds)
+            for r in rows
+        ]
+        if len(found) >= limit:
+            break
+    return found
+
+
+def inspect(
+    session: Session,
+    *,
+    now: datetime,
+    settings: Settings = Settings(),
+    reasons: Iterable[Reason] | None = None,
+    definition: str | None = None,
+    limit: int = 500,
+) -> list[Finding]:
+    """Findings, at most ``limit`` per reason, oldest first within each reason."""
+    wanted = list(reasons) if reasons is not None else list(Reason)
+    findings: list[Finding] = []
+    for reason in wanted:
+        if reason is Reason.DWELLING:
+            findings += _dwelling(session, now, settings, definition, limit)
+            continue
+        rows = session.execute(RULES[reason](now, settings, definition).limit(limit)).all()
+        findings += [
+            Finding(reason, r.id, r.definition_name, r.state, r.since, _detail(reason, r),
+                    ref=r.ref if isinstance(r.ref, int | str | float) or r.ref is None else None)
+            for r in rows
+        ]
+    return findings
+
+
+def counts(session: Session, *, now: datetime, settings: Settings = Settings(),
+           definition: str | None = None) -> dict[str, int]:
+    """How many cases each rule finds (for the dashboard and /metrics)."""
+    out: dict[str, int] = {}
+    for reason, rule in RULES.items():
+        sub = rule(now, settings, definition).order_by(None).subquery()
+        out[reason.value] = session.execute(select(func.count()).select_from(sub)).scalar_one()
+    out[Reason.DWELLING.value] = len(_dwelling(session, now, settings, definition, 10_000))
+    return out
+
+
+# --- dwell statistics --------------------------------------------------------------------------
+
+
+def _seconds_between(dialect: str, later: Any, earlier: Any) -> Any:
+    if dialect == "postgresql":
+        return func.extract("epoch", later - earlier)
+    return (func.julianday(later) - func.julianday(earlier)) * 86400.0
+
+
+def _percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    position = (len(ordered) - 1) * q
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def refresh_dwell_stats(session: Session, *, now: datetime) -> int:
+    """Recompute how long cases stay in each state, from every state change in the history.
+
+    A dwell is the time from the event that entered a state to the event that left it; a
+    state a case is still in is not counted (its dwell is not known yet). Runs as a periodic
+    job (workers/cron.py); returns the number of (definition version, state) rows written.
+    """
+    dialect = session.get_bind().dialect.name
+    moves = (
+        select(
+            events.c.case_id, events.c.from_state, events.c.at,
+            func.lag(events.c.at).over(partition_by=events.c.case_id,
+                                       order_by=events.c.seq).label("entered_at"),
+        )
+        .where(or_(events.c.event_type == EventType.CREATED.value,
+                   and_(events.c.event_type.in_([EventType.TRANSITION.value, "forced"]),
+                        events.c.from_state != events.c.to_state)))
+        .subquery()
+    )
+    dwell = cast(_seconds_between(dialect, moves.c.at, moves.c.entered_at), Float)
+    keys = (cases.c.definition_name, cases.c.definition_version, moves.c.from_state)
+    base = (
+        select(*keys)
+        .join(cases, cases.c.id == moves.c.case_id)
+        .where(moves.c.entered_at.is_not(None), moves.c.from_state.is_not(None))
+    )
+    if dialect == "postgresql":  # percentiles in the database: no rows leave it
+        query = base.add_columns(
+            func.count(), func.percentile_cont(0.5).within_group(dwell),
+            func.percentile_cont(0.95).within_group(dwell),
+        ).group_by(*keys)
+        summary = [(n, v, st, c, p50, p95) for n, v, st, c, p50, p95 in session.execute(query)]
+    else:
+        groups: dict[tuple[str, int, str], list[float]] = {}
+        for name, version, state, seconds in session.execute(base.add_columns(dwell)):
+            groups.setdefault((name, version, state), []).append(float(seconds))
+        summary = [(n, v, st, len(vals), _percentile(vals, 0.5), _percentile(vals, 0.95))
+                   for (n, v, st), vals in groups.items()]
+    session.execute(stats.delete())
+    if summary:
+        session.execute(stats.insert(), [
+            {"definition_name": n, "definition_version": v, "state": st, "samples": c,
+             "p50_seconds": float(p50), "p95_seconds": float(p95), "computed_at": now}
+            for n, v, st, c, p50, p95 in summary
+        ])
+    return len(summary)

@@ -1,0 +1,151 @@
+"""Operator actions: what a supervisor (or an administrator) does about a stuck case.
+
+Every action needs a reason and records it, with the actor, in the case history in the same
+transaction as the change: a retried timer (``timer_retried``), a trigger fired by hand (the
+transition's context keeps the reason), a forced state (``forced``, administrators only;
+timers and SLA clocks are re-derived for the new state), a cancellation, a paused or resumed
+SLA clock (``sla_paused`` / ``sla_resumed``, which the clock computation honours), and a
+reassignment of the definition's ``assignee`` field (``reassigned``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from engine.db.models import Case, CaseStatus, EventType
+from engine.errors import ConcurrencyConflict, SvcflowError, TriggerNotPermitted
+from engine.machine import ADMIN_ROLE, Actor, compile_workflow
+from engine.records import EventRecord, FireOutcome
+from engine.services import cases as case_service
+from engine.services import links, scheduling
+from engine.services import timers as timer_service
+from engine.services.definitions import get_definition
+from engine.sla import ClockStatus, SLA_PAUSED, SLA_RESUMED, compute_clocks
+from engine.services.calendars import LazyCalendars
+
+cases = Case.__table__
+
+
+class OperationInvalid(SvcflowError):
+    code = "operation-invalid"
+
+
+def _require_reason(reason: str) -> str:
+    if not reason or not reason.strip():
+        raise OperationInvalid(
+            "Operator actions need a reason.", hint="Say why, e.g. 'customer called back'."
+        )
+    return reason.strip()
+
+
+def retry_timer(session: Session, timer_id: int, *, actor: Actor, reason: str,
+                now: datetime) -> FireOutcome:
+    reason = _require_reason(reason)
+    due = timer_service.retry_failed(session, timer_id, now=now,
+                                     note=f"retried by {actor.name}: {reason}")
+    case_id = timer_service.timer_case(session, due.id)
+    return case_service.record_event(
+        session, case_id, EventType.TIMER_RETRIED, {"timer_id": timer_id, "reason": reason},
+        actor=actor, now=now,
+    )
+
+
+def fire(session: Session, case_id: int, trigger: str, payload: dict[str, Any], *,
+         actor: Actor, reason: str, now: datetime) -> FireOutcome:
+    """Fire any trigger allowed now, on a supervisor's authority (the reason is recorded)."""
+    return case_service.fire(session, case_id, trigger, payload, actor=actor, now=now,
+                             reason=_require_reason(reason))
+
+
+def cancel(session: Session, case_id: int, *, actor: Actor, reason: str,
+           now: datetime) -> FireOutcome:
+    return case_service.cancel_case(session, case_id, actor=actor, now=now,
+                                    reason=_require_reason(reason))
+
+
+def force_state(session: Session, case_id: int, state: str, *, actor: Actor, reason: str,
+                now: datetime) -> FireOutcome:
+    """Put an open case into ``state`` outside its definition's transitions (admins only).
+
+    Recorded as ``forced``; the state entry is new, so the old state's timers are cancelled
+    and the new state's armed, and SLA clocks are re-derived from the history."""
+    reason = _require_reason(reason)
+    if ADMIN_ROLE not in actor.roles:
+        raise TriggerNotPermitted("Only administrators may force a case into a state.",
+                                  hint="Ask an administrator, or fire an allowed trigger.")
+    case = case_service.get_case(session, case_id)
+    definition = get_definition(session, case.definition_name, case.definition_version)
+    if state not in definition.state_names:
+        raise OperationInvalid(
+            f"{definition.name!r} has no state {state!r}.",
+            hint="States: " + ", ".join(definition.state_names) + ".", case_id=case_id,
+        )
+    if case.status != CaseStatus.OPEN.value:
+        raise OperationInvalid(f"Case {case_id} is {case.status}; only open cases move.",
+                               case_id=case_id)
+    version = case.version + 1
+    status = (CaseStatus.COMPLETED if state in definition.final_states else CaseStatus.OPEN).value
+    updated = session.execute(
+        update(cases).where(cases.c.id == case_id, cases.c.version == case.version).values(
+            state=state, status=status, version=version, updated_at=now,
+            state_entered_at=now, state_entry_seq=version,
+        )
+    )
+    if updated.rowcount != 1:
+        raise ConcurrencyConflict(f"Case {case_id} changed while being forced.", case_id=case_id)
+    event = EventRecord(case_id=case_id, seq=version, event_type=EventType.FORCED.value,
+                        trigger=None, from_state=case.state, to_state=state, actor=actor.name,
+                        payload={"reason": reason}, changes={}, at=now)
+    case_service.append_event(session, event)
+    moved = dataclasses.replace(case, state=state, status=status, version=version,
+                                updated_at=now, state_entered_at=now, state_entry_seq=version)
+    scheduling.sync_after_event(session, definition, case=moved, previous=case, now=now)
+    links.notify_parent(session, definition, moved, "transition", state, now=now, depth=0)
+    return FireOutcome(case_service.get_case(session, case_id), event,
+                       allowed_triggers=tuple(compile_workflow(definition).allowed_triggers(state)))
+
+
+def set_sla_paused(session: Session, case_id: int, sla: str, paused: bool, *, actor: Actor,
+                   reason: str, now: datetime) -> FireOutcome:
+    """Pause or resume one SLA clock of a case (e.g. the customer asked to wait)."""
+    reason = _require_reason(reason)
+    case = case_service.get_case(session, case_id)
+    definition = get_definition(session, case.definition_name, case.definition_version)
+    clocks = {c.name: c for c in compute_clocks(
+        definition, case_service.history(session, case_id), data=case.data, params=case.params,
+        now=now, calendars=LazyCalendars(session))}
+    clock = clocks.get(sla)
+    if clock is None:
+        raise OperationInvalid(f"{definition.name!r} has no SLA {sla!r}.",
+                               hint="SLAs: " + (", ".join(clocks) or "none") + ".")
+    needed = ClockStatus.RUNNING if paused else ClockStatus.PAUSED
+    if clock.status is not needed:
+        raise OperationInvalid(
+            f"SLA {sla!r} of case {case_id} is {clock.status.value}; only a "
+            f"{needed.value} clock can be {'paused' if paused else 'resumed'}.", case_id=case_id)
+    kind = EventType.SLA_PAUSED if paused else EventType.SLA_RESUMED
+    assert kind.value in (SLA_PAUSED, SLA_RESUMED)
+    return case_service.record_event(session, case_id, kind, {"sla": sla, "reason": reason},
+                                     actor=actor, now=now)
+
+
+def reassign(session: Session, case_id: int, assignee: str, *, actor: Actor, reason: str,
+             now: datetime) -> FireOutcome:
+    """Hand the case to someone else: sets the definition's ``assignee`` data field."""
+    reason = _require_reason(reason)
+    case = case_service.get_case(session, case_id)
+    definition = get_definition(session, case.definition_name, case.definition_version)
+    if definition.assignee is None:
+        raise OperationInvalid(f"{definition.name!r} declares no assignee field.",
+                               hint="Add `assignee: <data field>` to the definition.")
+    return case_service.record_event(
+        session, case_id, EventType.REASSIGNED,
+        {"field": definition.assignee, "from": case.data.get(definition.assignee),
+         "to": assignee, "reason": reason},
+        actor=actor, now=now, changes={definition.assignee: assignee},
+    )
