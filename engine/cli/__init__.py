@@ -1,7 +1,15 @@
 """The ``svcflow`` command line. Each module registers the commands of one concern on the
 group defined in :mod:`engine.cli.app`."""
 
-from engine.cli import calendars, cases, definitions, project, timers, tokens  # noqa: F401
+from engine.cli import (  # noqa: F401 (each module registers its commands)
+    calendars,
+    cases,
+    definitions,
+    project,
+    supervision,
+    timers,
+    tokens,
+)
 from engine.cli.app import main
 
 __all__ = ["main"]
