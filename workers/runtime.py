@@ -58,11 +58,15 @@ _lock = threading.Lock()
 
 
 def current() -> Runtime:
-    """The process's runtime, built from the environment on first use."""
+    """The process's runtime, built from the environment on first use (in an RQ worker, the
+    first job builds it: metrics and JSON logs are installed then)."""
     global _current
     if _current is None:
         with _lock:
             if _current is None:
+                from workers import telemetry
+
+                telemetry.install()
                 _current = Runtime()
     return _current
 

@@ -38,7 +38,7 @@ from engine.expressions import Expression, make_context
 from engine.machine import Actor, compile_workflow
 from engine.records import CaseRecord, EventRecord, FireOutcome
 from engine.services import counters as counter_service
-from engine.services import links, scheduling
+from engine.services import links, observe, scheduling
 from engine.services.definitions import effective_parameters, get_definition
 
 cases = Case.__table__
@@ -292,6 +292,7 @@ def create_case(
         idempotency_key=idempotency_key,
     )
     _append(session.connection(), event)
+    _observe(session, definition.name, event)
     if idempotency_key is not None:
         _remember(session, scope, idempotency_key, fingerprint, case_id, 1, now)
     case = CaseRecord(id=case_id, **values)
@@ -328,9 +329,17 @@ def _status(state: str, finals: frozenset[str]) -> str:
     return CaseStatus.COMPLETED.value if state in finals else CaseStatus.OPEN.value
 
 
-def append_event(session: Session, event: EventRecord) -> None:
+def append_event(session: Session, event: EventRecord, definition: str) -> None:
     """Append one history event (its seq must be the case's new version)."""
     _append(session.connection(), event)
+    _observe(session, definition, event)
+
+
+def _observe(session: Session, definition: str, event: EventRecord) -> None:
+    observe.note(session, "event", definition=definition, case_id=event.case_id,
+                 event_type=event.event_type, trigger=event.trigger, seq=event.seq,
+                 from_state=event.from_state, to_state=event.to_state, actor=event.actor,
+                 sla=event.payload.get("sla") if event.event_type.startswith("sla_") else None)
 
 
 def _append(conn: Connection, event: EventRecord) -> None:
@@ -466,6 +475,7 @@ def fire(
         context=_context(counter_values, reason),
     )
     _append(conn, event)
+    _observe(session, definition.name, event)
     for name, by in result.counter_deltas.items():
         counter_service.add(conn, name, counter_keys[name], by, now)
     if idempotency_key is not None:
@@ -569,6 +579,7 @@ def record_event(
         at=now,
     )
     _append(session.connection(), event)
+    _observe(session, definition.name, event)
     new_case = dataclasses.replace(case, status=new_status, version=new_version, updated_at=now,
                                    data=data)
     scheduling.sync_after_event(session, definition, case=new_case, previous=case, now=now)

@@ -101,7 +101,7 @@ def force_state(session: Session, case_id: int, state: str, *, actor: Actor, rea
     event = EventRecord(case_id=case_id, seq=version, event_type=EventType.FORCED.value,
                         trigger=None, from_state=case.state, to_state=state, actor=actor.name,
                         payload={"reason": reason}, changes={}, at=now)
-    case_service.append_event(session, event)
+    case_service.append_event(session, event, definition.name)
     moved = dataclasses.replace(case, state=state, status=status, version=version,
                                 updated_at=now, state_entered_at=now, state_entry_seq=version)
     scheduling.sync_after_event(session, definition, case=moved, previous=case, now=now)

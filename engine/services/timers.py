@@ -40,7 +40,7 @@ from engine.errors import (
 )
 from engine.machine import Actor
 from engine.services import cases as case_service
-from engine.services import scheduling
+from engine.services import observe, scheduling
 from engine.services.calendars import load_calendars
 from engine.services.definitions import get_definition
 from engine.sla import SLA_BREACHED, SLA_WARNING
@@ -107,6 +107,8 @@ def fire_due_timer(
         return TimerOutcome(timer_id, FireResult.STALE, note, timer.due_at)
 
     _finish(session, timer, TimerStatus.FIRED, now)
+    observe.note(session, "timer_fired", timer_id=timer.id, case_id=timer.case_id,
+                 kind=timer.kind, lag_seconds=(now - timer.due_at).total_seconds())
     if timer.kind in (SLA_WARNING, SLA_BREACHED):
         note = _fire_sla(session, timer, case.id, now=now, actor=actor)
     else:
