@@ -80,6 +80,13 @@ def run_command(ctx: click.Context, procfile: str, port: int) -> None:
     env = dict(os.environ)
     env.setdefault("SVCFLOW_DATABASE_URL", database_url(ctx.obj["url"]))
     env.setdefault("SVCFLOW_BIND", f"127.0.0.1:{port}")
+    if "PROMETHEUS_MULTIPROC_DIR" not in env:
+        # One /metrics for all local processes (prometheus_client's multiprocess mode): the
+        # directory must start empty at every run.
+        metrics_dir = Path("var/metrics").resolve()
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     redis = None
     if "SVCFLOW_REDIS_URL" not in env:
         redis = EmbeddedRedis(Path("var/redis"), port=6379).start()
