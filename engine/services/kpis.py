@@ -1,0 +1,258 @@
+"""Monthly KPIs (R-KPI-02, R-KPI-03) and the quarterly audit sample (R-KPI-04).
+
+Which definition, SLA or data field feeds which KPI is configuration
+(workflows/catalog/kpis.yaml), so a deployment with other workflows maps its own. KPIs are
+computed from the SLA projection (``case_slas``), case data and the history; a month is a
+calendar month in the configured time zone (Asia/Shanghai by default), and a case belongs to
+the month it was created in.
+
+Each KPI row says what was counted (numerator, denominator), the value, the target and
+whether it was met, per group (team, customer or device, each a data field).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.db.models import Case, CaseEvent, CaseSla, CaseStatus
+from engine.errors import SvcflowError
+
+cases = Case.__table__
+events = CaseEvent.__table__
+slas = CaseSla.__table__
+TOTAL = "(all)"
+_QUARTER = re.compile(r"^(\d{4})-?[Qq]([1-4])$")
+
+
+class KpiError(SvcflowError):
+    code = "kpi-invalid"
+
+
+@dataclass(frozen=True)
+class KpiRow:
+    kpi: str
+    group: str
+    numerator: float
+    denominator: float
+    value: float | None
+    target: float | None
+
+    @property
+    def met(self) -> bool | None:
+        if self.value is None or self.target is None:
+            return None
+        return self.value >= self.target
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kpi": self.kpi, "group": self.group, "numerator": self.numerator,
+                "denominator": self.denominator,
+                "value": None if self.value is None else round(self.value, 6),
+                "target": self.target, "met": self.met}
+
+
+def month_bounds(month: str, timezone: str) -> tuple[datetime, datetime]:
+    try:
+        first = date.fromisoformat(f"{month}-01")
+    except ValueError:
+        raise KpiError(f"Month {month!r} is not YYYY-MM.", hint="Write e.g. 2025-10.") from None
+    nxt = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+    zone = ZoneInfo(timezone)
+    return (datetime(first.year, first.month, 1, tzinfo=zone),
+            datetime(nxt.year, nxt.month, 1, tzinfo=zone))
+
+
+def _group(data: Mapping[str, Any], field: str | None) -> str:
+    if field is None:
+        return TOTAL
+    value = data.get(field)
+    return str(value) if value not in (None, "") else "(none)"
+
+
+def _rows(kpi: str, tallies: Mapping[str, list[float]], target: float | None,
+          ratio: bool = True) -> list[KpiRow]:
+    out = []
+    for group, (num, den) in sorted(tallies.items()):
+        value = (num / den if den else None) if ratio else num
+        out.append(KpiRow(kpi, group, num, den, value, target))
+    return out
+
+
+class _Month:
+    def __init__(self, session: Session, config: Mapping[str, Any], month: str,
+                 group_by: str | None, now: datetime) -> None:
+        self.session = session
+        self.config = config
+        self.start, self.end = month_bounds(month, config.get("timezone", "Asia/Shanghai"))
+        groups = config.get("groups", {})
+        if group_by is not None and group_by not in groups:
+            raise KpiError(f"Cannot group KPIs by {group_by!r}.",
+                           hint="Group by one of: " + ", ".join(groups) + ".")
+        self.field = groups.get(group_by) if group_by else None
+        self.now = now
+
+    def cases(self, definition: str) -> list[Any]:
+        return self.session.execute(
+            select(cases.c.id, cases.c.data, cases.c.status, cases.c.created_at,
+                   cases.c.updated_at, cases.c.state)
+            .where(cases.c.definition_name == definition, cases.c.created_at >= self.start,
+                   cases.c.created_at < self.end, cases.c.status != CaseStatus.CANCELLED.value)
+        ).all()
+
+    def sla_kpi(self, name: str, spec: Mapping[str, Any]) -> list[KpiRow]:
+        """Share of finished clocks that met their target (a running clock past due counts
+        as breached already)."""
+        rows = self.session.execute(
+            select(cases.c.data, slas.c.status, slas.c.due_at)
+            .join(slas, slas.c.case_id == cases.c.id)
+            .where(cases.c.definition_name == spec["definition"],
+                   slas.c.sla.in_(_names(spec)), cases.c.created_at >= self.start,
+                   cases.c.created_at < self.end)
+        ).all()
+        tallies: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+        for data, status, due in rows:
+            late_running = status in ("running", "paused") and due is not None and due <= self.now
+            if status not in ("met", "breached") and not late_running:
+                continue  # still in progress: not decided yet
+            for group in {_group(data, self.field), TOTAL}:
+                tallies[group][1] += 1
+                tallies[group][0] += 1 if status == "met" else 0
+        return _rows(name, tallies, spec.get("target"))
+
+    def satisfaction(self, spec: Mapping[str, Any]) -> list[KpiRow]:
+        field, threshold = spec.get("field", "score"), spec.get("threshold", 4)
+        average: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+        satisfied: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+        for row in self.cases(spec["definition"]):
+            score = row.data.get(field)
+            if not isinstance(score, int | float):
+                continue
+            for group in {_group(row.data, self.field), TOTAL}:
+                average[group][0] += score
+                average[group][1] += 1
+                satisfied[group][0] += 1 if score >= threshold else 0
+                satisfied[group][1] += 1
+        below = {g: [den - num, den] for g, (num, den) in satisfied.items()}
+        return (_rows("satisfaction_average", average, None)
+                + _rows("satisfaction", satisfied, spec.get("target"))
+                + _rows("satisfaction_below_threshold", below, None))
+
+    def fix_rate(self, spec: Mapping[str, Any]) -> list[KpiRow]:
+        field, most = spec.get("field", "visits"), spec.get("max", 1)
+        tallies: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+        for row in self.cases(spec["definition"]):
+            if row.status != CaseStatus.COMPLETED.value:
+                continue
+            visits = row.data.get(field, 0)
+            first_time = isinstance(visits, int | float) and visits <= most
+            for group in {_group(row.data, self.field), TOTAL}:
+                tallies[group][1] += 1
+                tallies[group][0] += 1 if first_time else 0
+        return _rows("fix_rate", tallies, spec.get("target"))
+
+    def uptime(self, spec: Mapping[str, Any]) -> list[KpiRow]:
+        """1 - downtime / available time. Downtime runs from a repair ticket's creation to
+        the first time it enters an 'up' state (or the month's end); available time is the
+        month for every device on file (or every device with a ticket, if none are)."""
+        tickets = self.cases(spec["definition"])
+        up_states = set(spec.get("up_states", []))
+        device_field = spec.get("device_field", "device_serial")
+        ups = self._first_entries([t.id for t in tickets], up_states)
+        horizon = min(self.end, self.now) if self.now > self.start else self.end
+        downtime: dict[str, float] = defaultdict(float)
+        for t in tickets:
+            began = max(t.created_at, self.start)
+            ended = min(ups.get(t.id, horizon), horizon)
+            if ended > began:
+                downtime[str(t.data.get(device_field))] += (ended - began).total_seconds()
+        devices = self._devices(spec) or set(downtime)
+        seconds = (horizon - self.start).total_seconds()
+        tallies: dict[str, list[float]] = {}
+        for device in devices:
+            group = device if self.field == device_field else TOTAL
+            num, den = tallies.setdefault(group, [0.0, 0.0])
+            tallies[group] = [num + seconds - downtime.get(device, 0.0), den + seconds]
+        return _rows("device_uptime", tallies, spec.get("target"))
+
+    def _first_entries(self, ids: Sequence[int], states: set[str]) -> dict[int, datetime]:
+        first: dict[int, datetime] = {}
+        for chunk in range(0, len(ids), 1000):
+            rows = self.session.execute(
+                select(events.c.case_id, events.c.at)
+                .where(events.c.case_id.in_(ids[chunk:chunk + 1000]),
+                       events.c.to_state.in_(states))
+                .order_by(events.c.case_id, events.c.seq)
+            ).all()
+            for case_id, at in rows:
+                first.setdefault(case_id, at)
+        return first
+
+    def _devices(self, spec: Mapping[str, Any]) -> set[str]:
+        definition = spec.get("devices_definition")
+        if not definition:
+            return set()
+        rows = self.session.execute(
+            select(cases.c.data).where(cases.c.definition_name == definition,
+                                       cases.c.created_at < self.end,
+                                       cases.c.status != CaseStatus.CANCELLED.value)
+        ).all()
+        field = spec.get("device_field", "device_serial")
+        return {str(r.data.get(field)) for r in rows if r.data.get(field)}
+
+
+def _names(spec: Mapping[str, Any]) -> list[str]:
+    names = spec.get("slas") or [spec["sla"]]
+    return [str(n) for n in names]
+
+
+def monthly_kpis(session: Session, config: Mapping[str, Any], *, month: str,
+                 group_by: str | None, now: datetime) -> list[KpiRow]:
+    m = _Month(session, config, month, group_by, now)
+    rows: list[KpiRow] = []
+    for name, spec in (config.get("sla_kpis") or {}).items():
+        rows += m.sla_kpi(name, spec)
+    if config.get("satisfaction"):
+        rows += m.satisfaction(config["satisfaction"])
+    if config.get("fix_rate"):
+        rows += m.fix_rate(config["fix_rate"])
+    if config.get("uptime"):
+        rows += m.uptime(config["uptime"])
+    return rows
+
+
+def audit_sample(session: Session, config: Mapping[str, Any], *, quarter: str, seed: int,
+                 share: float = 0.2) -> list[int]:
+    """At least ``share`` of the quarter's finished service records, drawn at random from a
+    seed: the same seed always draws the same cases (R-KPI-04)."""
+    match = _QUARTER.match(quarter)
+    if match is None:
+        raise KpiError(f"Quarter {quarter!r} is not YYYY-Qn.", hint="Write e.g. 2025-Q4.")
+    year, q = int(match.group(1)), int(match.group(2))
+    start, _ = month_bounds(f"{year}-{3 * q - 2:02d}", config.get("timezone", "Asia/Shanghai"))
+    _, end = month_bounds(f"{year}-{3 * q:02d}", config.get("timezone", "Asia/Shanghai"))
+    ids = sorted(session.execute(
+        select(cases.c.id).where(
+            cases.c.definition_name.in_(config.get("audit_definitions", [])),
+            cases.c.status == CaseStatus.COMPLETED.value,
+            cases.c.updated_at >= start, cases.c.updated_at < end,
+        )
+    ).scalars())
+    size = math.ceil(share * len(ids))
+    return sorted(random.Random(seed).sample(ids, size))
+
+
+def to_csv_rows(rows: Iterable[KpiRow]) -> list[list[Any]]:
+    header = ["kpi", "group", "numerator", "denominator", "value", "target", "met"]
+    return [header] + [[r.kpi, r.group, r.numerator, r.denominator, r.to_dict()["value"],
+                        r.target, r.met] for r in rows]
+
