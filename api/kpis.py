@@ -1,0 +1,94 @@
+"""KPIs (R-KPI-02) as JSON or CSV, and the quarterly audit sample (R-KPI-04)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+import marshmallow as ma
+from flask import Response, current_app, g
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from api import db
+from api.auth import SUPERVISOR, roles
+from api.errors import ProblemSchema
+from engine.definition import parse_source
+from engine.services import kpis as kpi_service
+
+blp = Blueprint("kpis", __name__, url_prefix="/api/v1/kpis", description="KPIs")
+
+
+def config() -> dict[str, Any]:
+    path = Path(current_app.config.get("KPI_CONFIG", "workflows/catalog/kpis.yaml"))
+    loaded: dict[str, Any] = parse_source(path.read_text("utf-8"), str(path))
+    return loaded
+
+
+class KpiQuerySchema(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+    month = ma.fields.String(required=True, validate=ma.validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$"))
+    by = ma.fields.String(validate=ma.validate.OneOf(["team", "customer", "device"]))
+    format = ma.fields.String(load_default="json", validate=ma.validate.OneOf(["json", "csv"]))
+
+
+class KpiRowSchema(ma.Schema):
+    kpi = ma.fields.String()
+    group = ma.fields.String()
+    numerator = ma.fields.Float()
+    denominator = ma.fields.Float()
+    value = ma.fields.Float(allow_none=True)
+    target = ma.fields.Float(allow_none=True)
+    met = ma.fields.Boolean(allow_none=True)
+
+
+class AuditQuerySchema(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+    quarter = ma.fields.String(required=True, validate=ma.validate.Regexp(r"^\d{4}-?Q[1-4]$"))
+    seed = ma.fields.Integer(required=True)
+    share = ma.fields.Float(load_default=0.2, validate=ma.validate.Range(0.2, 1.0))
+
+
+class AuditSampleSchema(ma.Schema):
+    quarter = ma.fields.String()
+    seed = ma.fields.Integer()
+    share = ma.fields.Float()
+    cases = ma.fields.List(ma.fields.Integer())
+
+
+@blp.route("")
+class Kpis(MethodView):
+    @roles(blp, SUPERVISOR)
+    @blp.arguments(KpiQuerySchema, location="query")
+    @blp.response(200, KpiRowSchema(many=True))
+    @blp.alt_response(422, schema=ProblemSchema)
+    def get(self, query: dict[str, Any]) -> Any:
+        """A month's KPIs with targets, overall or per team, customer or device (CSV with
+        format=csv)."""
+        with db.transaction() as session:
+            rows = kpi_service.monthly_kpis(session, config(), month=query["month"],
+                                            group_by=query.get("by"), now=g.now)
+        if query["format"] == "csv":
+            out = io.StringIO()
+            csv.writer(out).writerows(kpi_service.to_csv_rows(rows))
+            return Response(out.getvalue(), mimetype="text/csv")
+        return [r.to_dict() for r in rows]
+
+
+@blp.route("/audit-sample")
+class AuditSample(MethodView):
+    @roles(blp, SUPERVISOR)
+    @blp.arguments(AuditQuerySchema, location="query")
+    @blp.response(200, AuditSampleSchema)
+    def get(self, query: dict[str, Any]) -> dict[str, Any]:
+        """The quarter's audit sample: the same seed always gives the same cases."""
+        with db.transaction() as session:
+            ids = kpi_service.audit_sample(session, config(), quarter=query["quarter"],
+                                           seed=query["seed"], share=query["share"])
+        return {**query, "cases": ids}
