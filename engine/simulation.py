@@ -37,6 +37,19 @@ from engine.sla import compute_clocks
 
 STEP_KINDS = ("create", "fire", "advance", "advance_to", "expect", "expect_error", "cancel")
 MAX_TIMER_FIRINGS = 100_000  # a runaway every-minute cron cannot hang a simulation
+_ACTOR_KEYS = frozenset({"actor", "roles"})
+# Keys each mapping step needs and may have. A misspelt key is refused rather than ignored: an
+# ``expect`` with ``stat:`` instead of ``state:`` would otherwise check nothing and pass.
+STEP_KEYS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "create": (
+        frozenset({"definition"}), frozenset({"case", "data", "business_key"}) | _ACTOR_KEYS
+    ),
+    "fire": (frozenset({"case", "trigger"}), frozenset({"payload"}) | _ACTOR_KEYS),
+    "cancel": (frozenset({"case"}), frozenset({"reason"}) | _ACTOR_KEYS),
+    "expect": (
+        frozenset({"case"}), frozenset({"state", "status", "data", "triggers", "events", "sla"})
+    ),
+}
 
 
 class ScenarioError(SvcflowError):
@@ -160,15 +173,16 @@ class Simulator:
         return self.aliases[alias]
 
     def run_step(self, index: int, step: Mapping[str, Any]) -> StepResult:
-        kinds = [k for k in STEP_KINDS if k in step]
         where = f"steps[{index}]"
+        kinds = [k for k in STEP_KINDS if k in step] if isinstance(step, Mapping) else []
         if len(kinds) != 1:
             raise ScenarioError(
-                f"{where} must have exactly one of: {', '.join(STEP_KINDS)}.",
+                f"{where} must be a mapping with exactly one of: {', '.join(STEP_KINDS)}.",
                 hint="Write one action per step.",
             )
         kind = kinds[0]
         body = step[kind]
+        _check_body(kind, body, f"{where}.{kind}")
         handler = getattr(self, f"_step_{kind}")
         ok, message = handler(body, where)
         return StepResult(index, kind, ok, message, self.clock.now())
@@ -277,9 +291,31 @@ class Simulator:
         return problems
 
 
+def _check_body(kind: str, body: Any, where: str) -> None:
+    if kind == "expect_error" and not isinstance(body, Mapping):
+        raise ScenarioError(f"{where} must be a mapping with the step to try and its code.")
+    if kind not in STEP_KEYS:
+        return
+    required, optional = STEP_KEYS[kind]
+    if not isinstance(body, Mapping):
+        raise ScenarioError(
+            f"{where} must be a mapping, not {body!r}.",
+            hint=f"Give at least: {', '.join(sorted(required))}.",
+        )
+    missing = sorted(required - set(body))
+    unknown = sorted(set(body) - required - optional)
+    if missing or unknown:
+        problems = [f"lacks {', '.join(missing)}"] if missing else []
+        problems += [f"has unknown key(s) {', '.join(unknown)}"] if unknown else []
+        raise ScenarioError(
+            f"{where} {' and '.join(problems)}.",
+            hint=f"Keys of {kind}: {', '.join(sorted(required | optional))}.",
+        )
+
+
 def run_scenario(scenario: Mapping[str, Any], base_dir: Path) -> ScenarioReport:
     """Run a parsed scenario; paths in it are relative to ``base_dir``."""
-    if not isinstance(scenario, Mapping) or "steps" not in scenario:
+    if not isinstance(scenario, Mapping) or not isinstance(scenario.get("steps"), list):
         raise ScenarioError(
             "A scenario is a mapping with start, definitions and steps.",
             hint="See docs/simulation.md.",

