@@ -189,7 +189,9 @@ def compute_clock(
         if ruler.target > w.banked:
             due = ruler.add(w.running_since, ruler.target - w.banked)
     status = w.phase
-    if status is not ClockStatus.PENDING and elapsed > ruler.target:
+    breach_recorded = any(_is_for(e, sla, SLA_BREACHED) for e in events)
+    if status is not ClockStatus.PENDING and (elapsed > ruler.target or breach_recorded):
+        # A recorded breach stands even if the clock stopped exactly at its target after it.
         status = ClockStatus.BREACHED
     elif status is ClockStatus.RUNNING and elapsed == ruler.target:
         status = ClockStatus.BREACHED

@@ -145,7 +145,14 @@ def _fire_sla(session: Session, timer: Timer, case_id: int, *, now: datetime, ac
     allowed = case_service.allowed_triggers(session, case)
     if timer.trigger not in allowed:
         return f"recorded breach; {timer.trigger!r} not allowed in {case.state!r}"
-    case_service.fire(session, case_id, timer.trigger, {"sla": timer.sla}, actor=actor, now=now)
+    try:
+        # The breach is recorded whatever happens to its escalation trigger: a guard or a
+        # payload schema that rejects it must not roll the breach record back with it.
+        with session.begin_nested():
+            case_service.fire(session, case_id, timer.trigger, {"sla": timer.sla}, actor=actor,
+                              now=now)
+    except PERMANENT_ERRORS as exc:
+        return f"recorded breach; {timer.trigger!r} was refused: {exc.message}"
     return f"recorded breach and fired {timer.trigger!r}"
 
 
