@@ -69,4 +69,6 @@ def install() -> None:
             root.addHandler(handler)
             if root.level > logging.INFO or root.level == logging.NOTSET:
                 root.setLevel(logging.INFO)
+            # transitions logs every trigger at INFO; our own event lines say it once.
+            logging.getLogger("transitions").setLevel(logging.WARNING)
         _done = True

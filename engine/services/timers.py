@@ -238,6 +238,14 @@ def case_timers(session: Session, case_id: int) -> Sequence[Timer]:
     ).scalars().all()
 
 
+def armed_timers(session: Session, case_id: int) -> Sequence[Timer]:
+    return session.execute(
+        select(Timer)
+        .where(Timer.case_id == case_id, Timer.status == TimerStatus.ARMED.value)
+        .order_by(Timer.due_at, Timer.id)
+    ).scalars().all()
+
+
 def failed_timers(session: Session, limit: int = 500) -> Sequence[Timer]:
     return session.execute(
         select(Timer)
