@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 REQUIREMENT_ID = re.compile(r"\bR-[A-Z]{2,4}-\d{2}\b")
+# "R-REP-03..R-REP-11" or "R-REP-03..11" cites every ID in between.
+ID_RANGE = re.compile(r"\b(R-[A-Z]{2,4}-)(\d{2})\s*\.\.\s*(?:R-[A-Z]{2,4}-)?(\d{2})\b")
 _TEST_DEF = re.compile(r"^\s*(?:async\s+)?def\s+(test_\w+)")
 
 
@@ -83,8 +85,18 @@ def citations_in_tests(path: str, text: str) -> Iterable[tuple[str, str]]:
         match = _TEST_DEF.match(line)
         if match:
             current = f"{path}::{match.group(1)}"
-        for rid in REQUIREMENT_ID.findall(line):
+        for rid in cited_ids(line):
             yield rid, current
+
+
+def cited_ids(text: str) -> list[str]:
+    """Every requirement ID a text cites, ranges expanded, in order of appearance."""
+    ids: list[str] = []
+    for match in ID_RANGE.finditer(text):
+        prefix, first, last = match.group(1), int(match.group(2)), int(match.group(3))
+        ids += [f"{prefix}{n:02d}" for n in range(first, last + 1)]
+    ids += REQUIREMENT_ID.findall(ID_RANGE.sub(" ", text))
+    return ids
 
 
 def build_matrix(

@@ -180,6 +180,13 @@ def definitions_set_param(ctx: click.Context, name: str, parameter: str, value: 
     click.echo(f"{name}.{parameter} = {json.dumps(parsed, ensure_ascii=False)} (new cases)")
 
 
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
 @main.command("requirements")
 @click.option("--workflows", "workflows_dir", default="workflows", show_default=True,
               type=click.Path(file_okay=False, path_type=Path))
@@ -204,7 +211,7 @@ def requirements_command(workflows_dir: Path, tests_dir: Path, output: Path, che
                   + sorted((workflows_dir / "scenarios").glob("*.yaml")))
     traces = build_matrix(
         catalog_doc["catalog"], catalog_doc.get("elsewhere") or {}, documents,
-        [(p.as_posix(), p.read_text("utf-8")) for p in test_files],
+        [(_relative(p, workflows_dir.resolve().parent), p.read_text("utf-8")) for p in test_files],
     )
     text = render_markdown(traces)
     uncovered = [t.id for t in traces if t.status == "NOT COVERED"]
