@@ -125,3 +125,12 @@ def sweep(horizon_seconds: int = int(SWEEP_HORIZON.total_seconds())) -> int:
     if created:
         log.warning("sweeper re-delivered %d timer(s)", created)
     return created
+
+
+def refresh_dwell_stats() -> int:
+    """Periodic job: recompute how long cases stay in each state (for the `dwelling` rule)."""
+    from engine.services.inspection import refresh_dwell_stats as refresh
+
+    rt = runtime.current()
+    with rt.sessions() as session, session.begin():
+        return refresh(session, now=rt.clock.now())

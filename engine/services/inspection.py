@@ -186,7 +186,9 @@ def _waiting_on_cancelled(now: datetime, s: Settings, definition: str | None) ->
         select(*_CASE_COLUMNS, child.c.updated_at.label("since"), child.c.id.label("ref"))
         .join(child, child.c.parent_id == cases.c.id)
         .where(child.c.status == CaseStatus.CANCELLED.value, cases.c.status == OPEN,
-               cases.c.updated_at <= child.c.updated_at,
+               # Moved = entered a state: an event that leaves it where it was (an SLA
+               # warning, a reassignment) bumps updated_at but resolves nothing.
+               cases.c.state_entered_at <= child.c.updated_at,
                *_def(definition, cases.c.definition_name))
         .order_by(child.c.updated_at)
     )

@@ -11,6 +11,7 @@ reassignment of the definition's ``assignee`` field (``reassigned``).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -116,8 +117,9 @@ def set_sla_paused(session: Session, case_id: int, sla: str, paused: bool, *, ac
     reason = _require_reason(reason)
     case = case_service.get_case(session, case_id)
     definition = get_definition(session, case.definition_name, case.definition_version)
+    events = case_service.history(session, case_id)
     clocks = {c.name: c for c in compute_clocks(
-        definition, case_service.history(session, case_id), data=case.data, params=case.params,
+        definition, events, data=case.data, params=case.params,
         now=now, calendars=LazyCalendars(session))}
     clock = clocks.get(sla)
     if clock is None:
@@ -128,10 +130,21 @@ def set_sla_paused(session: Session, case_id: int, sla: str, paused: bool, *, ac
         raise OperationInvalid(
             f"SLA {sla!r} of case {case_id} is {clock.status.value}; only a "
             f"{needed.value} clock can be {'paused' if paused else 'resumed'}.", case_id=case_id)
+    if not paused and not _paused_by_operator(events, sla):
+        # Recording a resume here would change nothing: the clock follows the state.
+        raise OperationInvalid(
+            f"SLA {sla!r} of case {case_id} is paused by its state {case.state!r}, not by an "
+            "operator; it runs again when the case leaves that state.", case_id=case_id)
     kind = EventType.SLA_PAUSED if paused else EventType.SLA_RESUMED
     assert kind.value in (SLA_PAUSED, SLA_RESUMED)
     return case_service.record_event(session, case_id, kind, {"sla": sla, "reason": reason},
                                      actor=actor, now=now)
+
+
+def _paused_by_operator(events: Sequence[EventRecord], sla: str) -> bool:
+    marks = [e.event_type for e in events
+             if e.event_type in (SLA_PAUSED, SLA_RESUMED) and e.payload.get("sla") == sla]
+    return bool(marks) and marks[-1] == SLA_PAUSED
 
 
 def reassign(session: Session, case_id: int, assignee: str, *, actor: Actor, reason: str,
@@ -143,6 +156,9 @@ def reassign(session: Session, case_id: int, assignee: str, *, actor: Actor, rea
     if definition.assignee is None:
         raise OperationInvalid(f"{definition.name!r} declares no assignee field.",
                                hint="Add `assignee: <data field>` to the definition.")
+    if case.status != CaseStatus.OPEN.value:
+        raise OperationInvalid(f"Case {case_id} is {case.status}; only open cases are "
+                               "reassigned.", case_id=case_id)
     return case_service.record_event(
         session, case_id, EventType.REASSIGNED,
         {"field": definition.assignee, "from": case.data.get(definition.assignee),

@@ -231,10 +231,15 @@ def _project_slas(
     clocks = compute_clocks(definition, history, data=case.data, params=case.params, now=now,
                             calendars=LazyCalendars(session))
     session.execute(delete(case_slas).where(case_slas.c.case_id == case.id))
-    warn = {}
+    warn: dict[str, datetime] = {}
     for plan in plans:
         if plan.kind == SLA_WARNING and plan.sla is not None:
             warn[plan.sla] = min(plan.due_at, warn.get(plan.sla, plan.due_at))
+    # A delivered warning is no longer planned, but the clock is still past it: without this
+    # the "past warning" query would only ever see warnings whose timer is late.
+    for past in history:
+        if past.event_type == SLA_WARNING and isinstance(sla := past.payload.get("sla"), str):
+            warn[sla] = min(past.at, warn.get(sla, past.at))
     rows = [
         {
             "case_id": case.id, "definition_name": definition.name, "sla": c.name,

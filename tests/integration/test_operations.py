@@ -1,0 +1,576 @@
+"""Operator actions on SQLite and PostgreSQL: each is recorded with its actor and reason in the
+transaction of the change, forcing re-derives timers and SLA clocks, a paused SLA is due later
+by exactly the paused span, and what an operator may not do changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.db.models import CaseSla, TimerStatus
+from engine.errors import TimerNotFound, TriggerNotPermitted
+from engine.machine import Actor
+from engine.records import CaseRecord, EventRecord, FireOutcome
+from engine.services import cases, operations, timers
+from engine.services.calendars import LazyCalendars
+from engine.services.definitions import get_definition
+from engine.services.operations import OperationInvalid
+from engine.sla import ClockStatus, compute_clocks
+from tests.conftest import ADMIN, T0
+
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+SUPERVISOR = Actor("token:duty-supervisor", frozenset({"supervisor"}))
+
+TICKET = """\
+name: ops_ticket
+title: {en: Ticket, zh: 工单}
+initial: received
+assignee: engineer
+data_schema:
+  type: object
+  required: [allowed]
+  properties:
+    engineer: {type: string}
+    allowed: {type: boolean}
+states:
+  - name: received
+    title: {en: Received, zh: 已受理}
+    timers:
+      - {name: remind, after: 2h, trigger: remind}
+  - name: repairing
+    title: {en: Repairing, zh: 维修中}
+    timers:
+      - {name: chase_parts, after: 1d, trigger: chase}
+  - name: on_hold
+    title: {en: On hold, zh: 挂起}
+  - name: closed
+    title: {en: Closed, zh: 已关闭}
+    final: true
+transitions:
+  - trigger: remind
+    source: received
+    dest: received
+    guard: "data.allowed"
+  - trigger: permit
+    source: received
+    dest: received
+    actions:
+      - set: {allowed: "true"}
+  - trigger: start
+    source: received
+    dest: repairing
+  - trigger: chase
+    source: repairing
+    dest: repairing
+  - trigger: hold
+    source: received
+    dest: on_hold
+  - trigger: unhold
+    source: on_hold
+    dest: received
+  - trigger: close
+    source: [received, repairing]
+    dest: closed
+slas:
+  - name: response
+    title: {en: Response, zh: 响应}
+    target: 4h
+    start: {states: [received]}
+    pause: {states: [on_hold]}
+    stop: {states: [repairing]}
+    warn_at: [0.5]
+  - name: repair
+    title: {en: Repair, zh: 维修}
+    target: 2d
+    start: {states: [repairing]}
+    stop: {states: [closed]}
+"""
+
+PLAIN = """\
+name: ops_plain
+title: {en: Plain, zh: 简单}
+initial: open
+states:
+  - name: open
+    title: {en: Open, zh: 打开}
+  - name: done
+    title: {en: Done, zh: 完成}
+    final: true
+transitions:
+  - trigger: finish
+    source: open
+    dest: done
+"""
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything an operator action may change, read in a session of its own."""
+
+    case: CaseRecord
+    history: tuple[EventRecord, ...]
+    timers: tuple[tuple[Any, ...], ...]
+    slas: tuple[tuple[Any, ...], ...]
+
+
+def _snapshot(sessions: sessionmaker[Session], case_id: int) -> Snapshot:
+    with sessions() as session, session.begin():
+        rows = session.execute(
+            select(CaseSla.sla, CaseSla.status, CaseSla.due_at, CaseSla.warn_at,
+                   CaseSla.elapsed_seconds).where(CaseSla.case_id == case_id).order_by(CaseSla.sla)
+        ).all()
+        return Snapshot(
+            cases.get_case(session, case_id),
+            tuple(cases.history(session, case_id)),
+            tuple((t.id, t.name, t.status, t.due_at, t.attempts, t.note)
+                  for t in timers.case_timers(session, case_id)),
+            tuple(tuple(r) for r in rows),
+        )
+
+
+def _create(sessions: sessionmaker[Session], definition: str = "ops_ticket",
+            data: dict[str, Any] | None = None, now: datetime = T0) -> int:
+    with sessions() as session, session.begin():
+        return cases.create_case(session, definition, {"allowed": True} if data is None else data,
+                                 actor=ADMIN, now=now).case.id
+
+
+def _fire(sessions: sessionmaker[Session], case_id: int, trigger: str, now: datetime) -> None:
+    with sessions() as session, session.begin():
+        cases.fire(session, case_id, trigger, {}, actor=ADMIN, now=now)
+
+
+def _timers_by_status(sessions: sessionmaker[Session], case_id: int) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    with sessions() as session, session.begin():
+        for t in timers.case_timers(session, case_id):
+            out.setdefault(t.status, {})[t.name] = t
+    return out
+
+
+def _slas(sessions: sessionmaker[Session], case_id: int) -> dict[str, CaseSla]:
+    with sessions() as session, session.begin():
+        return {r.sla: r for r in session.execute(
+            select(CaseSla).where(CaseSla.case_id == case_id)).scalars()}
+
+
+def _clocks(sessions: sessionmaker[Session], case_id: int, now: datetime) -> dict[str, Any]:
+    with sessions() as session, session.begin():
+        case = cases.get_case(session, case_id)
+        definition = get_definition(session, case.definition_name, case.definition_version)
+        return {c.name: c for c in compute_clocks(
+            definition, cases.history(session, case_id), data=case.data, params=case.params,
+            now=now, calendars=LazyCalendars(session))}
+
+
+def _fail_remind(sessions: sessionmaker[Session], case_id: int) -> int:
+    """Deliver the case's reminder while its guard rejects it: the timer fails for good."""
+    remind = _timers_by_status(sessions, case_id)["armed"]["remind"]
+    try:
+        with sessions() as session, session.begin():
+            timers.fire_due_timer(session, remind.id, now=T0 + 2 * HOUR)
+    except Exception as exc:
+        with sessions() as session, session.begin():
+            timers.record_failure(session, remind.id, exc, now=T0 + 2 * HOUR)
+    assert _timers_by_status(sessions, case_id)["failed"]["remind"].id == remind.id
+    return int(remind.id)
+
+
+def _reason_of(event: EventRecord) -> Any:
+    return event.payload.get("reason") or (event.context or {}).get("reason")
+
+
+# Each operator action, ready to run on a case prepared for it. ``now`` is T0 + 3h.
+NOW = T0 + 3 * HOUR
+Act = Callable[[Session, dict[str, int], str], FireOutcome]
+ACTIONS: dict[str, tuple[Act, str]] = {
+    "fire": (lambda s, ids, why: operations.fire(
+        s, ids["case"], "start", {}, actor=SUPERVISOR, reason=why, now=NOW), "transition"),
+    "cancel": (lambda s, ids, why: operations.cancel(
+        s, ids["case"], actor=SUPERVISOR, reason=why, now=NOW), "cancelled"),
+    "force": (lambda s, ids, why: operations.force_state(
+        s, ids["case"], "repairing", actor=ADMIN, reason=why, now=NOW), "forced"),
+    "pause": (lambda s, ids, why: operations.set_sla_paused(
+        s, ids["case"], "response", True, actor=SUPERVISOR, reason=why, now=NOW), "sla_paused"),
+    "resume": (lambda s, ids, why: operations.set_sla_paused(
+        s, ids["case"], "response", False, actor=SUPERVISOR, reason=why, now=NOW),
+        "sla_resumed"),
+    "reassign": (lambda s, ids, why: operations.reassign(
+        s, ids["case"], "Li", actor=SUPERVISOR, reason=why, now=NOW), "reassigned"),
+    "retry_timer": (lambda s, ids, why: operations.retry_timer(
+        s, ids["timer"], actor=SUPERVISOR, reason=why, now=NOW), "timer_retried"),
+}
+
+
+def _prepare(sessions: sessionmaker[Session], action: str) -> dict[str, int]:
+    case_id = _create(sessions, data={"allowed": action != "retry_timer", "engineer": "Wang"})
+    ids = {"case": case_id}
+    if action == "resume":
+        with sessions() as session, session.begin():
+            operations.set_sla_paused(session, case_id, "response", True, actor=SUPERVISOR,
+                                      reason="customer asked to wait", now=T0 + HOUR)
+    if action == "retry_timer":
+        ids["timer"] = _fail_remind(sessions, case_id)
+    return ids
+
+
+# --- every action: recorded with actor and reason, atomically ----------------------------------
+
+
+@pytest.mark.parametrize("action", list(ACTIONS))
+def test_each_action_records_actor_and_reason_in_its_own_transaction(
+    sessions: sessionmaker[Session], publish_workflow: Any, action: str
+) -> None:
+    publish_workflow(TICKET)
+    ids = _prepare(sessions, action)
+    before = _snapshot(sessions, ids["case"])
+    act, event_type = ACTIONS[action]
+    actor = ADMIN if action == "force" else SUPERVISOR
+
+    session = sessions()
+    session.begin()
+    outcome = act(session, ids, "customer called back")
+    seen = cases.history(session, ids["case"])
+    session.rollback()
+    session.close()
+
+    event = seen[-1]
+    assert event == outcome.event
+    assert (event.event_type, event.actor, _reason_of(event)) == (
+        event_type, actor.name, "customer called back")
+    assert event.seq == before.case.version + 1 and event.at == NOW
+    assert _snapshot(sessions, ids["case"]) == before  # rolled back: nothing of it remains
+
+    with sessions() as session, session.begin():  # and committed, it stays
+        act(session, ids, "customer called back")
+    after = _snapshot(sessions, ids["case"])
+    assert after.history[:-1] == before.history
+    assert (after.history[-1].event_type, after.history[-1].actor) == (event_type, actor.name)
+
+
+@pytest.mark.parametrize("reason", ["", " \n\t "])
+@pytest.mark.parametrize("action", list(ACTIONS))
+def test_an_action_without_a_reason_is_refused_and_changes_nothing(
+    sessions: sessionmaker[Session], publish_workflow: Any, action: str, reason: str
+) -> None:
+    publish_workflow(TICKET)
+    ids = _prepare(sessions, action)
+    before = _snapshot(sessions, ids["case"])
+    act, _ = ACTIONS[action]
+
+    with (
+        pytest.raises(OperationInvalid, match="need a reason") as refused,
+        sessions() as session,
+        session.begin(),
+    ):
+        act(session, ids, reason)
+
+    assert refused.value.hint
+    assert _snapshot(sessions, ids["case"]) == before
+
+
+def test_a_hand_fired_trigger_keeps_the_reason_with_the_transition(
+    sessions: sessionmaker[Session], publish_workflow: Any
+) -> None:
+    publish_workflow(TICKET)
+    case_id = _create(sessions)
+    with sessions() as session, session.begin():
+        outcome = operations.fire(session, case_id, "start", {}, actor=SUPERVISOR,
+                                  reason="  parts arrived early ", now=T0 + HOUR)
+    assert outcome.case.state == "repairing"
+    event = _snapshot(sessions, case_id).history[-1]
+    assert (event.trigger, event.context) == ("start", {"reason": "parts arrived early"})
+
+
+# --- forcing -----------------------------------------------------------------------------------
+
+
+def test_forcing_a_state_re_derives_its_timers_and_sla_clocks(
+    sessions: sessionmaker[Session], publish_workflow: Any
+) -> None:
+    publish_workflow(TICKET)
+    case_id = _create(sessions)
+    armed = _timers_by_status(sessions, case_id)["armed"]
+    assert set(armed) == {"remind", "sla:response:sla_warning:0.5",
+                          "sla:response:sla_breached:1.0"}
+    forced_at = T0 + HOUR
+
+    with sessions() as session, session.begin():
+        outcome = operations.force_state(session, case_id, "repairing", actor=ADMIN,
+                                         reason="work started without the hotline",
+                                         now=forced_at)
+
+    assert (outcome.case.state, outcome.case.state_entered_at) == ("repairing", forced_at)
+    assert outcome.allowed_triggers == ("chase", "close")
+    event = outcome.event
+    assert (event.event_type, event.from_state, event.to_state, event.actor, event.payload) == (
+        "forced", "received", "repairing", ADMIN.name,
+        {"reason": "work started without the hotline"})
+    by_status = _timers_by_status(sessions, case_id)
+    assert set(by_status["armed"]) == {"chase_parts", "sla:repair:sla_breached:1.0"}
+    assert by_status["armed"]["chase_parts"].due_at == forced_at + DAY
+    assert by_status["armed"]["sla:repair:sla_breached:1.0"].due_at == forced_at + 2 * DAY
+    assert by_status["cancelled"]["remind"].note == "left state 'received'"
+    assert set(by_status["cancelled"]) >= {"remind", "sla:response:sla_breached:1.0"}
+
+    slas = _slas(sessions, case_id)
+    assert (slas["response"].status, slas["response"].stopped_at) == ("met", forced_at)
+    assert slas["response"].elapsed_seconds == HOUR.total_seconds()
+    assert (slas["repair"].status, slas["repair"].started_at, slas["repair"].due_at) == (
+        "running", forced_at, forced_at + 2 * DAY)
+    clocks = _clocks(sessions, case_id, forced_at + DAY)
+    assert clocks["response"].status is ClockStatus.MET
+    assert (clocks["repair"].status, clocks["repair"].due_at) == (
+        ClockStatus.RUNNING, forced_at + 2 * DAY)
+
+
+def test_forcing_into_a_final_state_closes_the_case_and_stops_everything(
+    sessions: sessionmaker[Session], publish_workflow: Any
+) -> None:
+    publish_workflow(TICKET)
+    case_id = _create(sessions)
+    with sessions() as session, session.begin():
+        outcome = operations.force_state(session, case_id, "closed", actor=ADMIN,
+                                         reason="duplicate of another ticket", now=T0 + HOUR)
+    assert (outcome.case.status, outcome.allowed_triggers) == ("completed", ())
+    assert "armed" not in _timers_by_status(sessions, case_id)
+    assert _slas(sessions, case_id)["response"].status == "met"
+
+
+def test_only_an_administrator_may_force_and_a_refusal_changes_nothing(
+    sessions: sessionmaker[Session], publish_workflow: Any
+) -> None:
+    publish_workflow(TICKET)
+    case_id = _create(sessions)
+    before = _snapshot(sessions, case_id)
+
+    with (
+        pytest.raises(TriggerNotPermitted, match="Only administrators"),
+        sessions() as session,
+        session.begin(),
+    ):
+        operations.force_state(session, case_id, "repairing", actor=SUPERVISOR,
+                               reason="please", now=T0 + HOUR)
+    with (
+        pytest.raises(OperationInvalid, match="no state 'nowhere'") as unknown,
+        sessions() as session,
+        session.begin(),
+    ):
+        operations.force_state(session, case_id, "nowhere", actor=ADMIN,
+                               reason="typo", now=T0 + HOUR)
+    assert "received, repairing, on_hold, closed" in (unknown.value.hint or "")
+    assert _snapshot(sessions, case_id) == before
+
+    _fire(sessions, case_id, "close", T0 + HOUR)
+    with (
+        pytest.raises(OperationInvalid, match="only open cases move"),
+        sessions() as session,
+        session.begin(),
+    ):
+        operations.force_state(session, case_id, "received", actor=ADMIN,
+                               reason="reopen", now=T0 + 2 * HOUR)
+
+
+# --- pausing and resuming an SLA ---------------------------------------------------------------
+
+
+def test_a_paused_sla_is_due_later_by_exactly_the_paused_span(
+    sessions: sessionmaker[Session], publish_workflow: Any
+) -> None:
+    publish_workflow(TICKET)
+    case_id = _create(sessions)
+    assert (_slas(sessions, case_id)["response"].due_at,
+            _slas(sessions, case_id)["response"].warn_at) == (T0 + 4 * HOUR, T0 + 2 * HOUR)
+    paused_at, resumed_at = T0 + HOUR, T0 + 3 * HOUR + 25 * timedelta(minutes=1)
+    span = resumed_at - paused_at
+
+    with sessions() as session, session.begin():
+        paused = operations.set_sla_paused(session, case_id, "response", True,
+                                           actor=SUPERVISOR, reason="customer on holiday",
+                                           now=paused_at)
+    assert paused.event.payload == {"sla": "response", "reason": "customer on holiday"}
+    row = _slas(sessions, case_id)["response"]
+    assert (row.status, row.due_at, row.elapsed_seconds) == ("paused", None, HOUR.total_seconds())
+    sla_timers = {n for n in _timers_by_status(sessions, case_id)["armed"] if n.startswith("sla:")}
+    assert sla_timers == set()  # nothing runs while paused
+    assert _clocks(sessions, case_id, T0 + 3 * HOUR)["response"].elapsed == HOUR
+
+    with sessions() as session, session.begin():
+        operations.set_sla_paused(session, case_id, "response", False, actor=SUPERVISOR,
+                                  reason="customer is back", now=resumed_at)
+
+    row = _slas(sessions, case_id)["response"]
+    assert (row.status, row.due_at, row.warn_at) == (
+        "running", T0 + 4 * HOUR + span, T0 + 2 * HOUR + span)
+    armed = _timers_by_status(sessions, case_id)["armed"]
+    assert armed["sla:response:sla_breached:1.0"].due_at == T0 + 4 * HOUR + span
+    assert armed["sla:response:sla_warning:0.5"].due_at == T0 + 2 * HOUR + span
+    clock = _clocks(sessions, case_id, resumed_at + HOUR)["response"]
+    assert (clock.status, clock.elapsed, clock.due_at) == (
+        ClockStatus.RUNNING, 2 * HOUR, T0 + 4 * HOUR + span)
+    events = [(e.event_type, e.actor, e.payload.get("reason"))
+              for e in _snapshot(sessions, case_id).history]
+    assert events[-2:] == [("sla_paused", SUPERVISOR.name, "customer on holiday"),
+                           ("sla_resumed", SUPERVISOR.name, "customer is back")]
+
+
+def test_a_clock_is_paused_only_when_running_and_resumed_only_when_paused(
+    sessions: sessionmaker[Session], publish_workflow: Any
+) -> None:
+    publish_workflow(TICKET)
+    case_id = _create(sessions)
+    before = _snapshot(sessions, case_id)
+
+    def toggle(sla: str, pause: bool) -> None:
+        with sessions() as session, session.begin():
+            operations.set_sla_paused(session, case_id, sla, pause, actor=SUPERVISOR,
+                                      reason="checking", now=T0 + HOUR)
+
+    with pytest.raises(OperationInvalid, match="is running; only a paused clock"):
+        toggle("response", False)
+    with pytest.raises(OperationInvalid, match="is pending; only a running clock"):
+        toggle("repair", True)
+    with pytest.raises(OperationInvalid, match="no SLA 'resolution'") as unknown:
+        toggle("resolution", True)
+    assert unknown.value.hint == "SLAs: response, repair."
+    assert _snapshot(sessions, case_id) == before
+    toggle("response", True)
+    with pytest.raises(OperationInvalid, match="is paused; only a running clock"):
+        toggle("response", True)
+
+
+def test_a_clock_paused_by_its_state_is_not_resumed_by_hand(
+    sessions: sessionmaker[Session], publish_workflow: Any
+) -> None:
+    publish_workflow(TICKET)
+    case_id = _create(sessions)
+    _fire(sessions, case_id, "hold", T0 + HOUR)
+    before = _snapshot(sessions, case_id)
+    assert _slas(sessions, case_id)["response"].status == "paused"
+
+    with (
+        pytest.raises(OperationInvalid, match="paused by its state 'on_hold', not by an operator"),
+        sessions() as session,
+        session.begin(),
+    ):
+        operations.set_sla_paused(session, case_id, "response", False, actor=SUPERVISOR,
+                                  reason="customer is back", now=T0 + 2 * HOUR)
+    assert _snapshot(sessions, case_id) == before
+
+    # Paused by hand as well, a resume lifts the operator's pause; the state's pause stays.
+    _fire(sessions, case_id, "unhold", T0 + 2 * HOUR)
+    with sessions() as session, session.begin():
+        operations.set_sla_paused(session, case_id, "response", True, actor=SUPERVISOR,
+                                  reason="customer on holiday", now=T0 + 3 * HOUR)
+    _fire(sessions, case_id, "hold", T0 + 4 * HOUR)
+    with sessions() as session, session.begin():
+        operations.set_sla_paused(session, case_id, "response", False, actor=SUPERVISOR,
+                                  reason="customer is back", now=T0 + 5 * HOUR)
+    assert _slas(sessions, case_id)["response"].status == "paused"
+    _fire(sessions, case_id, "unhold", T0 + 6 * HOUR)
+    row = _slas(sessions, case_id)["response"]  # ran 1h + 1h: due 2h after T0+6h
+    assert (row.status, row.due_at) == ("running", T0 + 8 * HOUR)
+
+
+# --- reassigning -------------------------------------------------------------------------------
+
+
+def test_reassigning_sets_the_assignee_field_and_records_who_had_it(
+    sessions: sessionmaker[Session], publish_workflow: Any
+) -> None:
+    publish_workflow(TICKET)
+    case_id = _create(sessions, data={"allowed": True, "engineer": "Wang"})
+    unassigned = _create(sessions)
+
+    with sessions() as session, session.begin():
+        outcome = operations.reassign(session, case_id, "Li", actor=SUPERVISOR,
+                                      reason="Wang is on leave", now=T0 + HOUR)
+        operations.reassign(session, unassigned, "Zhao", actor=SUPERVISOR,
+                            reason="first assignment", now=T0 + HOUR)
+
+    assert outcome.case.data == {"allowed": True, "engineer": "Li"}
+    assert (outcome.case.state, outcome.case.version) == ("received", 2)
+    event = _snapshot(sessions, case_id).history[-1]
+    assert (event.event_type, event.changes, event.payload) == (
+        "reassigned", {"engineer": "Li"},
+        {"field": "engineer", "from": "Wang", "to": "Li", "reason": "Wang is on leave"})
+    assert _snapshot(sessions, case_id).case.data["engineer"] == "Li"
+    assert _snapshot(sessions, unassigned).history[-1].payload["from"] is None
+    assert _snapshot(sessions, unassigned).case.data["engineer"] == "Zhao"
+
+
+def test_reassigning_is_refused_where_the_definition_names_no_assignee(
+    sessions: sessionmaker[Session], publish_workflow: Any
+) -> None:
+    publish_workflow(PLAIN)
+    case_id = _create(sessions, "ops_plain", data={})
+    before = _snapshot(sessions, case_id)
+    with (
+        pytest.raises(OperationInvalid, match="declares no assignee field") as refused,
+        sessions() as session,
+        session.begin(),
+    ):
+        operations.reassign(session, case_id, "Li", actor=SUPERVISOR, reason="cover",
+                            now=T0 + HOUR)
+    assert "assignee:" in (refused.value.hint or "")
+    assert _snapshot(sessions, case_id) == before
+
+
+# --- retrying a failed timer -------------------------------------------------------------------
+
+
+def test_retrying_a_failed_timer_re_arms_it_and_records_timer_retried(
+    sessions: sessionmaker[Session], publish_workflow: Any
+) -> None:
+    publish_workflow(TICKET)
+    case_id = _create(sessions, data={"allowed": False})
+    timer_id = _fail_remind(sessions, case_id)
+    failed = _timers_by_status(sessions, case_id)["failed"]["remind"]
+    assert failed.last_error.startswith("GuardRejected:")
+    _fire(sessions, case_id, "permit", T0 + 150 * timedelta(minutes=1))  # the cause, fixed
+
+    with sessions() as session, session.begin():
+        outcome = operations.retry_timer(session, timer_id, actor=SUPERVISOR,
+                                         reason="guard data fixed", now=NOW)
+
+    assert (outcome.event.event_type, outcome.event.actor, outcome.event.payload) == (
+        "timer_retried", SUPERVISOR.name, {"timer_id": timer_id, "reason": "guard data fixed"})
+    timer = _timers_by_status(sessions, case_id)["armed"]["remind"]
+    assert (timer.id, timer.note) == (timer_id, f"retried by {SUPERVISOR.name}: guard data fixed")
+
+    with sessions() as session, session.begin():
+        fired = timers.fire_due_timer(session, timer_id, now=NOW)
+    assert fired.result is timers.FireResult.FIRED
+    last = _snapshot(sessions, case_id).history[-1]
+    assert (last.event_type, last.trigger, last.actor) == ("transition", "remind", "timer")
+
+
+def test_only_a_failed_timer_can_be_retried(
+    sessions: sessionmaker[Session], publish_workflow: Any
+) -> None:
+    publish_workflow(TICKET)
+    case_id = _create(sessions)
+    armed = _timers_by_status(sessions, case_id)["armed"]["remind"]
+    before = _snapshot(sessions, case_id)
+    for timer_id in (armed.id, 999_999):
+        with (
+            pytest.raises(TimerNotFound, match=f"No failed timer with id {timer_id}"),
+            sessions() as session,
+            session.begin(),
+        ):
+            operations.retry_timer(session, timer_id, actor=SUPERVISOR, reason="again",
+                                   now=NOW)
+    assert _snapshot(sessions, case_id) == before
+    assert _timers_by_status(sessions, case_id)["armed"]["remind"].status == (
+        TimerStatus.ARMED.value)
