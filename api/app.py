@@ -6,15 +6,20 @@ import logging
 from typing import Any
 
 from flask import Flask, g
-from flask_smorest import Api
+from flask_smorest import Api, Blueprint
 from werkzeug.exceptions import HTTPException
 
-from api import db, errors
+from api import db, errors, inputs, metrics
 from engine.errors import SvcflowError
-from workers import runtime
+from workers import runtime, telemetry
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1024 * 1024  # documented in docs/api.md
+
+# Unknown query parameters are refused like unknown body fields, as every query schema says
+# (unknown = RAISE): webargs would drop them from the query string silently, so a misspelt
+# filter would widen a search instead of failing. The parser is shared by all blueprints.
+Blueprint.ARGUMENTS_PARSER.unknown = None
 
 
 class SvcflowApi(Api):  # type: ignore[misc]
@@ -52,6 +57,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         )
     )
     api = SvcflowApi(app, spec_kwargs={
+        "extra_plugins": [errors.ProblemPlugin()],
         "info": {"description": "Drive after-sales service cases over HTTP. "
                  "Errors are application/problem+json (RFC 9457)."},
     })
@@ -60,10 +66,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
                        "description": "An API token from `svcflow tokens create`."}
     )
     db.init_app(app)
+    telemetry.install()
+    app.register_blueprint(metrics.blp)
 
     @app.before_request
     def _clock() -> None:
         g.now = runtime.current().clock.now()
+
+    app.before_request(inputs.check_request)
 
     @app.errorhandler(SvcflowError)
     def _domain_error(error: SvcflowError) -> Any:
@@ -78,8 +88,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
                               "An unexpected error happened; it has been logged.",
                               "internal-error")
 
-    from api import calendars, cases, definitions, health, timers
+    from api import calendars, cases, definitions, health, kpis, supervision, timers
 
-    for module in (health, definitions, cases, calendars, timers):
+    for module in (health, definitions, cases, calendars, timers, supervision, kpis):
         api.register_blueprint(module.blp)
+
+    from api import dashboard  # server-rendered pages under /dashboard (docs/dashboard.md)
+
+    dashboard.init_app(app)
     return app

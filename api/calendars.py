@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 from typing import Any
 
 import marshmallow as ma
-from flask import g
+from flask import abort, g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from api import db
 from api.auth import INTEGRATOR, PROCESS_OWNER, SUPERVISOR, current_actor, roles
-from api.errors import ProblemSchema
+from api.errors import ProblemSchema, problem
 from api.idempotency import PARAMETER as IDEMPOTENCY_KEY
 from api.idempotency import idempotent
 from engine.services import calendars as calendar_service
@@ -52,9 +53,11 @@ class CalendarWriteSchema(ma.Schema):
             raise ma.ValidationError("Give exactly one of overrides or definition.")
 
 
+NAME = r"^[a-z][a-z0-9-]{0,62}$"
+
+
 class CalendarCreateSchema(CalendarWriteSchema):
-    name = ma.fields.String(required=True,
-                            validate=ma.validate.Regexp(r"^[a-z][a-z0-9-]{0,62}$"))
+    name = ma.fields.String(required=True, validate=ma.validate.Regexp(NAME))
 
 
 class CalendarSchema(ma.Schema):
@@ -146,4 +149,9 @@ class Calendar(MethodView):
     def put(self, args: dict[str, Any], name: str) -> dict[str, Any]:
         """Replace a calendar's overrides (or custom definition); armed timers on it are
         re-planned, and provisional deadlines in newly covered years become final."""
+        # A PUT may create a calendar, so it takes the names a POST takes (and the built-ins).
+        if not re.match(NAME, name) and name not in calendar_service.BUILTIN_BASES:
+            abort(problem(422, "Unprocessable Entity", f"{name[:80]!r} is not a calendar name.",
+                          "calendar-name-invalid", field="name",
+                          hint="Lowercase letters, digits and -, starting with a letter."))
         return _save(name, args)

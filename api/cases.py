@@ -23,11 +23,12 @@ from api.auth import INTEGRATOR, SUPERVISOR, current_actor, roles
 from api.errors import ProblemSchema, problem
 from api.idempotency import PARAMETER as IDEMPOTENCY_KEY
 from api.idempotency import idempotent
+from api.inputs import INT32_MAX, INT64_MAX
 from engine.records import CaseRecord, EventRecord
 from engine.services import cases as case_service
 from engine.services import links
 from engine.services import timers as timer_service
-from engine.services.calendars import load_calendars
+from engine.services.calendars import LazyCalendars
 from engine.services.definitions import get_definition
 from engine.services.search import CaseFilter, search_cases
 from engine.sla import compute_clocks
@@ -53,7 +54,7 @@ class StrictSchema(ma.Schema):
 
 class CreateCaseSchema(StrictSchema):
     definition = ma.fields.String(required=True, validate=ma.validate.Length(1, 63))
-    version = ma.fields.Integer(validate=ma.validate.Range(min=1))
+    version = ma.fields.Integer(validate=ma.validate.Range(1, INT32_MAX))
     business_key = ma.fields.String(validate=ma.validate.Length(1, 200))
     data = ma.fields.Dict(keys=ma.fields.String(), load_default=dict)
 
@@ -173,15 +174,19 @@ def _view(case: CaseRecord, *, detail: bool = True) -> dict[str, Any]:
     out: dict[str, Any] = dict(case.__dict__)
     out["allowed_triggers"] = case_service.allowed_triggers(session, case)
     if detail:
-        out["timers"] = [
-            t for t in timer_service.case_timers(session, case.id) if t.status == "armed"
-        ]
+        # Read back only what the definition can have: a definition without timers or SLAs
+        # costs no query here (this runs inside every fire's transaction).
         definition = get_definition(session, case.definition_name, case.definition_version)
-        clocks = compute_clocks(
-            definition, case_service.history(session, case.id), data=case.data,
-            params=case.params, now=g.now, calendars=load_calendars(session),
-        )
-        out["sla"] = [c.to_dict() for c in clocks]
+        out["timers"] = []
+        if definition.timed_states or definition.slas:
+            out["timers"] = timer_service.armed_timers(session, case.id)
+        out["sla"] = []
+        if definition.slas:
+            clocks = compute_clocks(
+                definition, case_service.history(session, case.id), data=case.data,
+                params=case.params, now=g.now, calendars=LazyCalendars(session),
+            )
+            out["sla"] = [c.to_dict() for c in clocks]
     return out
 
 
@@ -216,10 +221,13 @@ def _cursor(value: str | None) -> int | None:
     if not value:
         return None
     try:
-        return int(base64.urlsafe_b64decode(value.encode() + b"==").decode())
+        before = int(base64.urlsafe_b64decode(value.encode() + b"==").decode())
     except (ValueError, binascii.Error):
+        before = 0
+    if not 0 < before <= INT64_MAX:  # a forged id beyond the column overflows the driver
         abort(problem(400, "Bad Request", "The cursor is not one this API returned.",
                       "bad-cursor", hint="Pass next_cursor from the previous page as is."))
+    return before
 
 
 def _encode_cursor(value: int | None) -> str | None:
@@ -239,9 +247,12 @@ class Cases(MethodView):
         value: Any = query.get("data_value")
         if value is not None:
             try:
-                value = json.loads(value)
+                parsed = json.loads(value)
             except ValueError:
-                pass  # plain text
+                parsed = value  # plain text
+            # A number no database column holds can only be meant as text.
+            big = isinstance(parsed, int) and not -INT64_MAX <= parsed <= INT64_MAX
+            value = value if big else parsed
         f = CaseFilter(
             definition=query.get("definition"), state=query.get("state"),
             status=query.get("status"), business_key=query.get("business_key"),

@@ -16,6 +16,7 @@ from api.auth import INTEGRATOR, PROCESS_OWNER, SUPERVISOR, current_actor, roles
 from api.errors import ProblemSchema, problem
 from api.idempotency import PARAMETER as IDEMPOTENCY_KEY
 from api.idempotency import idempotent
+from api.inputs import INT32_MAX
 from engine.definition import WorkflowDefinition, parse_source
 from engine.diagram import to_dot
 from engine.services import definitions as definition_service
@@ -96,8 +97,10 @@ class DiffQuerySchema(ma.Schema):
     class Meta:
         unknown = ma.RAISE
 
-    from_version = ma.fields.Integer(data_key="from", required=True, validate=ma.validate.Range(min=1))
-    to_version = ma.fields.Integer(data_key="to", required=True, validate=ma.validate.Range(min=1))
+    from_version = ma.fields.Integer(data_key="from", required=True,
+                                    validate=ma.validate.Range(1, INT32_MAX))
+    to_version = ma.fields.Integer(data_key="to", required=True,
+                                   validate=ma.validate.Range(1, INT32_MAX))
 
 
 class DiffSchema(ma.Schema):
@@ -314,6 +317,8 @@ class Diagram(MethodView):
     @roles(blp, *ALL_ROLES)
     @blp.arguments(DiagramQuerySchema, location="query")
     @blp.response(200, {"type": "string"}, content_type="image/svg+xml")
+    @blp.alt_response(200, schema={"type": "string"}, content_type="text/vnd.graphviz",
+                      description="SVG, or DOT with format=dot", success=True)
     @blp.alt_response(404, schema=ProblemSchema)
     def get(self, query: dict[str, Any], name: str, version: int) -> Response:
         """The state diagram as SVG (or DOT with format=dot)."""

@@ -9,15 +9,18 @@ case's current state and version).
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, ClassVar
 
 import marshmallow as ma
+from apispec import BasePlugin
 from flask import Response, json
 from werkzeug.exceptions import HTTPException
 
 from engine import errors as e
 from engine.calendar import CalendarError
+from engine.services.operations import OperationInvalid
 from engine.services.tokens import TokenError
+from engine.services.kpis import KpiError
 from engine.simulation import ScenarioError
 
 log = logging.getLogger(__name__)
@@ -45,6 +48,8 @@ STATUS: dict[type[e.SvcflowError], int] = {
     CalendarError: 422,
     TokenError: 422,
     ScenarioError: 422,
+    KpiError: 422,
+    OperationInvalid: 422,
     e.DatabaseNotReady: 503,
 }
 
@@ -64,6 +69,28 @@ class ProblemSchema(ma.Schema):
     errors = ma.fields.Raw(metadata={"description": "Field-level errors, by location and field"})
     problems = ma.fields.List(ma.fields.Dict(), metadata={"description": "Definition problems"})
     allowed = ma.fields.List(ma.fields.String(), metadata={"description": "Triggers allowed now"})
+
+
+class ProblemPlugin(BasePlugin):
+    """Documents problem bodies under ``application/problem+json``, the media type they are
+    sent with (flask-smorest would list them as ``application/json``). Runs after the
+    marshmallow plugin, so the schema is already a reference."""
+
+    REF: ClassVar[dict[str, str]] = {"$ref": "#/components/schemas/Problem"}
+
+    def _retype(self, response: Any) -> None:
+        content = response.get("content") if isinstance(response, dict) else None
+        if content and content.get("application/json", {}).get("schema") == self.REF:
+            content[PROBLEM_JSON] = content.pop("application/json")
+
+    def response_helper(self, response: dict[str, Any], **_: Any) -> None:
+        self._retype(response)
+
+    def operation_helper(self, path: str | None = None,
+                         operations: dict[str, Any] | None = None, **_: Any) -> None:
+        for operation in (operations or {}).values():
+            for response in operation.get("responses", {}).values():
+                self._retype(response)
 
 
 def problem(status: int, title: str, detail: str, code: str, **extra: Any) -> Response:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -14,9 +15,17 @@ from workers import runtime
 blp = Blueprint("health", __name__, url_prefix="/healthz", description="Service health")
 
 
+class HealthSchema(ma.Schema):
+    ok = ma.fields.Boolean(required=True)
+    checks = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Dict(), required=True,
+                            metadata={"description": "database and redis: ok, and an error or "
+                                      "details"})
+
+
 @blp.route("")
 class Health(MethodView):
-    @blp.response(200)
+    @blp.response(200, HealthSchema)
+    @blp.alt_response(503, schema=HealthSchema, description="The database or Redis is not ready")
     def get(self) -> tuple[dict[str, Any], int]:
         """Report the database schema revision and Redis reachability (503 if either fails)."""
         rt = runtime.current()

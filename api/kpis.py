@@ -67,6 +67,8 @@ class Kpis(MethodView):
     @roles(blp, SUPERVISOR)
     @blp.arguments(KpiQuerySchema, location="query")
     @blp.response(200, KpiRowSchema(many=True))
+    @blp.alt_response(200, schema={"type": "string"}, content_type="text/csv",
+                      description="The same rows as CSV with format=csv", success=True)
     @blp.alt_response(422, schema=ProblemSchema)
     def get(self, query: dict[str, Any]) -> Any:
         """A month's KPIs with targets, overall or per team, customer or device (CSV with

@@ -34,10 +34,12 @@ def to_dot(
         f"  __start -> {_quote(definition.initial)};",
     ]
     for state in definition.states:
-        text = label(state.title.en, state.title.zh)
+        text = _quote(label(state.title.en, state.title.zh))
         if counts is not None:
-            text += f"\\n({counts.get(state.name, 0)})"
-        attrs = [f"label={_quote(text)}"]
+            # A DOT line break (\n) after quoting: quoting the whole label would escape its
+            # backslash and print a literal "\n" before the count.
+            text = text[:-1] + f'\\n({counts.get(state.name, 0)})"'
+        attrs = [f"label={text}"]
         if state.final:
             attrs.append("peripheries=2")
         if state.name in highlight:

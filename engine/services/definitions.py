@@ -9,6 +9,7 @@ Functions take a session and never commit: the caller owns the transaction.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -281,6 +282,9 @@ def effective_parameters(session: Session, definition: WorkflowDefinition) -> di
 # --- drafts ------------------------------------------------------------------------------------
 
 
+DRAFT_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")  # the schema's identifier
+
+
 def save_draft(session: Session, source: str, *, actor: str, now: datetime) -> str:
     """Store a draft under the name written in it (it need not be valid yet)."""
     document = parse_source(source, "<draft>")
@@ -288,6 +292,11 @@ def save_draft(session: Session, source: str, *, actor: str, now: datetime) -> s
     if not isinstance(name, str) or not name:
         raise DefinitionSourceError(
             "A draft needs a top-level name.", hint="Add `name: your_workflow` to the document."
+        )
+    if not DRAFT_NAME.fullmatch(name):  # it names the draft's row (63 characters at most)
+        raise DefinitionSourceError(
+            f"A draft's name must be an identifier, not {name[:80]!r}.",
+            hint="Lowercase letters, digits and _, starting with a letter, 63 at most.",
         )
     row = session.execute(
         select(DefinitionDraft).where(DefinitionDraft.name == name)

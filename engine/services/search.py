@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, or_, select
+from sqlalchemy import ColumnElement, and_, cast, exists, func, or_, select
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from engine.db.models import Case, CaseEvent, CaseStatus, EventType, Timer, TimerStatus
@@ -38,14 +39,23 @@ class CaseFilter:
     overdue: bool | None = None
 
 
-def _data_equals(field: str, value: Any) -> ColumnElement[bool]:
+def _data_equals(field: str, value: Any, dialect: str) -> ColumnElement[bool]:
     element = cases.c.data[field]
+    if dialect == "postgresql":
+        # jsonb equality compares type and value, so a field holding text never meets a
+        # number. Casting each row's field instead fails on the first row holding text, and
+        # an INTEGER cast on any number beyond 32 bits.
+        return element == cast(value, JSONB)
+    # SQLite's casts never fail, but they turn text into 0 and false: check the JSON type too.
+    kind = func.json_type(cases.c.data, f'$."{field}"')
     if isinstance(value, bool):
-        return element.as_boolean() == value
+        return kind == ("true" if value else "false")
     if isinstance(value, int):
-        return element.as_integer() == value
+        return and_(kind == "integer", element.as_integer() == value)
     if isinstance(value, float):
-        return element.as_float() == value
+        return and_(kind.in_(("integer", "real")), element.as_float() == value)
+    if isinstance(value, str):
+        return and_(kind == "text", element.as_string() == value)
     return element.as_string() == str(value)
 
 
@@ -63,7 +73,7 @@ def _overdue(now: datetime) -> ColumnElement[bool]:
     return and_(cases.c.status == CaseStatus.OPEN.value, or_(breach_event, late_timer))
 
 
-def _conditions(f: CaseFilter, now: datetime) -> list[ColumnElement[bool]]:
+def _conditions(f: CaseFilter, now: datetime, dialect: str) -> list[ColumnElement[bool]]:
     simple: list[tuple[Any, Any]] = [
         (f.definition, cases.c.definition_name),
         (f.state, cases.c.state),
@@ -72,7 +82,7 @@ def _conditions(f: CaseFilter, now: datetime) -> list[ColumnElement[bool]]:
     ]
     out: list[ColumnElement[bool]] = [col == value for value, col in simple if value is not None]
     if f.data_field is not None:
-        out.append(_data_equals(f.data_field, f.data_value))
+        out.append(_data_equals(f.data_field, f.data_value, dialect))
     ranges = [
         (f.created_after, cases.c.created_at, True),
         (f.created_before, cases.c.created_at, False),
@@ -90,7 +100,7 @@ def search_cases(
 ) -> tuple[list[CaseRecord], int | None]:
     """One page of cases matching ``f``; returns the page and the cursor of the next one."""
     limit = max(1, min(limit, MAX_PAGE))
-    query = select(cases).where(*_conditions(f, now))
+    query = select(cases).where(*_conditions(f, now, session.get_bind().dialect.name))
     if before_id is not None:
         query = query.where(cases.c.id < before_id)
     rows = session.execute(query.order_by(cases.c.id.desc()).limit(limit + 1)).all()

@@ -1,0 +1,176 @@
+"""Operator actions from the dashboard's forms: the same engine operations as
+``/api/v1/supervision`` (engine/services/operations.py), each with a required reason that is
+recorded with the signed-in token as actor.
+
+Every form posts here with its CSRF token and a ``next`` page; the action runs in its own
+transaction and the browser is sent back to ``next`` with a message: what was done, or the
+engine's error and its hint (nothing of a refused action is written). Forcing a state is for
+administrators: a supervisor's attempt is refused before anything is read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from flask import abort, g, redirect, request, url_for
+from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response
+
+from api import db
+from api.dashboard import access, bp
+from engine.errors import SvcflowError
+from engine.records import FireOutcome
+from engine.services import operations
+
+MAX_REASON = 1000
+
+
+class FormError(SvcflowError):
+    """A form field the engine is not asked about: a blank reason, broken JSON, text the
+    databases cannot store. Reported like an engine refusal."""
+
+    code = "dashboard-form-invalid"
+
+
+def _text(name: str, *, required: bool = True, limit: int = 200) -> str:
+    value = (request.form.get(name) or "").strip()
+    if "\x00" in value:
+        raise FormError(access.t("bad_text"))
+    if len(value) > limit:
+        raise FormError(access.t("too_long", field=name, limit=limit))
+    if required and not value:
+        raise FormError(
+            access.t("reason_required")
+            if name == "reason"
+            else access.t("field_required", field=name)
+        )
+    return value
+
+
+def _reason() -> str:
+    return _text("reason", limit=MAX_REASON)
+
+
+def _payload() -> dict[str, Any]:
+    text = _text("payload", required=False, limit=64 * 1024)
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+        # NUL and lone surrogates arrive as \u escapes; neither database can store them.
+        canonical = json.dumps(value, ensure_ascii=False)
+        canonical.encode("utf-8")
+    except (ValueError, RecursionError) as exc:  # UnicodeEncodeError is a ValueError
+        raise FormError(access.t("bad_payload", detail=exc)) from None
+    if not isinstance(value, dict):
+        raise FormError(access.t("bad_payload", detail=type(value).__name__))
+    if "\\u0000" in canonical:
+        raise FormError(access.t("bad_text"))
+    return value
+
+
+def _back(case_id: int | None) -> Response:
+    default = (
+        url_for("dashboard.case_page", case_id=case_id)
+        if case_id is not None
+        else url_for("dashboard.stuck")
+    )
+    return redirect(access.safe_next(request.form.get("next"), default))
+
+
+def _act(
+    label: str, case_id: int | None, build: Callable[[], Callable[[Session], FireOutcome]]
+) -> Response:
+    """Read the form, run the operation in its own transaction, and say how it went."""
+    try:
+        work = build()
+        with db.transaction() as session:
+            outcome = work(session)
+    except SvcflowError as exc:
+        text = access.t("action_failed", action=label, case_id=case_id or "-", message=exc.message)
+        access.say(text, "error", exc.hint)
+        return _back(case_id)
+    access.say(access.t("action_done", action=label, case_id=outcome.case.id), "success")
+    return _back(outcome.case.id if case_id is None else case_id)
+
+
+@bp.post("/timers/<int:timer_id>/retry")
+def retry_timer(timer_id: int) -> Response:
+    user = access.current_user()
+    case_id = request.form.get("case_id", type=int)
+
+    def build() -> Callable[[Session], FireOutcome]:
+        reason = _reason()
+        return lambda s: operations.retry_timer(
+            s, timer_id, actor=user.actor, reason=reason, now=g.now
+        )
+
+    return _act(access.t("retry_timer"), case_id, build)
+
+
+@bp.post("/cases/<int:case_id>/fire")
+def fire(case_id: int) -> Response:
+    user = access.current_user()
+
+    def build() -> Callable[[Session], FireOutcome]:
+        trigger, payload, reason = _text("trigger", limit=63), _payload(), _reason()
+        return lambda s: operations.fire(
+            s, case_id, trigger, payload, actor=user.actor, reason=reason, now=g.now
+        )
+
+    return _act(access.t("fire_trigger"), case_id, build)
+
+
+@bp.post("/cases/<int:case_id>/cancel")
+def cancel(case_id: int) -> Response:
+    user = access.current_user()
+
+    def build() -> Callable[[Session], FireOutcome]:
+        reason = _reason()
+        return lambda s: operations.cancel(s, case_id, actor=user.actor, reason=reason, now=g.now)
+
+    return _act(access.t("cancel_case"), case_id, build)
+
+
+@bp.post("/cases/<int:case_id>/sla")
+def sla(case_id: int) -> Response:
+    user = access.current_user()
+    pause = request.form.get("action") != "resume"
+
+    def build() -> Callable[[Session], FireOutcome]:
+        name, reason = _text("sla", limit=63), _reason()
+        return lambda s: operations.set_sla_paused(
+            s, case_id, name, pause, actor=user.actor, reason=reason, now=g.now
+        )
+
+    return _act(access.t("pause_sla" if pause else "resume_sla"), case_id, build)
+
+
+@bp.post("/cases/<int:case_id>/reassign")
+def reassign(case_id: int) -> Response:
+    user = access.current_user()
+
+    def build() -> Callable[[Session], FireOutcome]:
+        assignee, reason = _text("assignee"), _reason()
+        return lambda s: operations.reassign(
+            s, case_id, assignee, actor=user.actor, reason=reason, now=g.now
+        )
+
+    return _act(access.t("reassign"), case_id, build)
+
+
+@bp.post("/cases/<int:case_id>/force")
+def force(case_id: int) -> Response:
+    user = access.current_user()
+    if not user.is_admin:  # read-only for supervisors, whatever the form says
+        abort(403, access.t("admin_only"))
+
+    def build() -> Callable[[Session], FireOutcome]:
+        state, reason = _text("state", limit=63), _reason()
+        return lambda s: operations.force_state(
+            s, case_id, state, actor=user.actor, reason=reason, now=g.now
+        )
+
+    return _act(access.t("force_state"), case_id, build)

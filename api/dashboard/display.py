@@ -1,0 +1,104 @@
+"""How values read on the pages: Beijing time, durations, shares, and workflow labels in the
+reader's language (the definitions' own ``title.zh`` / ``title.en``)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from engine.definition import Label, WorkflowDefinition
+
+ZONE = ZoneInfo("Asia/Shanghai")
+DASH = "—"
+
+
+def local_time(value: datetime | str | None) -> str:
+    """An instant as Beijing wall time, to the minute (stored instants are UTC)."""
+    if value is None or value == "":
+        return DASH
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+        value = parsed
+    if value.tzinfo is None:  # SQLite hands back naive UTC in some paths
+        value = value.replace(tzinfo=ZoneInfo("UTC"))
+    return value.astimezone(ZONE).strftime("%Y-%m-%d %H:%M")
+
+
+def duration(value: timedelta | float | None, lang: str) -> str:
+    """``2 d 3 h`` / ``2天3小时``: the two largest units, which is what a reader compares."""
+    if value is None:
+        return DASH
+    seconds = int(value.total_seconds() if isinstance(value, timedelta) else value)
+    sign = "-" if seconds < 0 else ""
+    seconds = abs(seconds)
+    units = (("d", "天", 86400), ("h", "小时", 3600), ("min", "分钟", 60))
+    parts: list[str] = []
+    for en, zh, size in units:
+        amount, seconds = divmod(seconds, size)
+        if amount or (parts and len(parts) < 2):
+            parts.append(f"{amount}{zh}" if lang == "zh" else f"{amount} {en}")
+        if len(parts) == 2:
+            break
+    if not parts:
+        return "0分钟" if lang == "zh" else "0 min"
+    return sign + ("" if lang == "zh" else " ").join(parts)
+
+
+def share(value: float | None, digits: int = 2) -> str:
+    """0.995 -> ``99.5%`` (trailing zeros dropped: targets like 99.5% read as written)."""
+    if value is None:
+        return DASH
+    text = f"{value * 100:.{digits}f}".rstrip("0").rstrip(".")
+    return f"{text}%"
+
+
+def label(value: Label | None, lang: str, fallback: str) -> str:
+    if value is None:
+        return fallback
+    return (value.zh if lang == "zh" else value.en) or fallback
+
+
+def definition_title(definition: WorkflowDefinition, lang: str) -> str:
+    return label(definition.title, lang, definition.name)
+
+
+def state_title(definition: WorkflowDefinition, state: str | None, lang: str) -> str:
+    if state is None:
+        return DASH
+    try:
+        return label(definition.state(state).title, lang, state)
+    except KeyError:  # a state of an older version, or a name from outside
+        return state
+
+
+def sla_title(definition: WorkflowDefinition, sla: str, lang: str) -> str:
+    spec = next((s for s in definition.slas if s.name == sla), None)
+    return label(spec.title if spec else None, lang, sla)
+
+
+def trigger_title(definition: WorkflowDefinition, trigger: str | None, lang: str) -> str:
+    if trigger is None:
+        return DASH
+    titled = next(
+        (t.title for t in definition.transitions if t.trigger == trigger and t.title is not None),
+        None,
+    )
+    text = label(titled, lang, trigger)
+    return text if text == trigger else f"{text} ({trigger})"
+
+
+def compact(value: Any) -> str:
+    """A data value on one line: lists and objects as short JSON-like text."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {compact(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return "[" + ", ".join(compact(v) for v in value) + "]"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

@@ -1,0 +1,352 @@
+"""The dashboard's words in Chinese and English.
+
+Labels that belong to a workflow (definition, state, SLA and transition titles) come from the
+definitions' ``title.zh`` / ``title.en``; this module holds only the dashboard's own words.
+Every key has both languages (tests/api/test_dashboard.py checks it), so a missing translation
+fails a test instead of showing a key to a supervisor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+LANGUAGES = ("zh", "en")
+DEFAULT = "zh"
+
+STRINGS: dict[str, Mapping[str, str]] = {
+    # --- frame ---------------------------------------------------------------------------------
+    "app_title": {"en": "svcflow supervision", "zh": "svcflow 服务监管"},
+    "nav_overview": {"en": "Overview", "zh": "总览"},
+    "nav_stuck": {"en": "Stuck cases", "zh": "停滞工单"},
+    "nav_kpis": {"en": "KPIs", "zh": "考核指标"},
+    "find_placeholder": {"en": "Case id or device serial", "zh": "工单号或设备序列号"},
+    "find": {"en": "Open", "zh": "打开"},
+    "logout": {"en": "Log out", "zh": "退出登录"},
+    "signed_in_as": {"en": "Signed in as", "zh": "当前用户"},
+    "language": {"en": "Language", "zh": "语言"},
+    "switch_language": {"en": "中文", "zh": "English"},
+    "role_supervisor": {"en": "supervisor", "zh": "主管"},
+    "role_admin": {"en": "administrator", "zh": "管理员"},
+    "times_note": {
+        "en": "Times are Beijing time (Asia/Shanghai).",
+        "zh": "时间均为北京时间（Asia/Shanghai）。",
+    },
+    # --- login ---------------------------------------------------------------------------------
+    "login_title": {"en": "Sign in", "zh": "登录"},
+    "login_intro": {
+        "en": "Sign in with your API token (from `svcflow tokens create`). Only supervisor "
+        "and administrator tokens may use the dashboard.",
+        "zh": "请使用 API 令牌登录（由 `svcflow tokens create` 创建）。"
+        "仅主管和管理员令牌可使用本看板。",
+    },
+    "token": {"en": "API token", "zh": "API 令牌"},
+    "login_button": {"en": "Sign in", "zh": "登录"},
+    "login_unknown": {"en": "This token is unknown or revoked.", "zh": "令牌无效或已被吊销。"},
+    "login_empty": {"en": "Paste your API token.", "zh": "请粘贴 API 令牌。"},
+    "logged_in": {"en": "Signed in.", "zh": "已登录。"},
+    "logged_out": {"en": "Signed out.", "zh": "已退出登录。"},
+    "login_needed": {"en": "Please sign in.", "zh": "请先登录。"},
+    "forbidden_role_title": {"en": "Not for this role", "zh": "无权访问"},
+    "forbidden_role": {
+        "en": "The token {name!r} has the role {role!r}. The dashboard is for supervisors and "
+        "administrators only; use the API or the command line, or ask an administrator for "
+        "a supervisor token.",
+        "zh": "令牌 {name!r} 的角色是 {role!r}。本看板仅供主管和管理员使用；请使用 API 或命令行，"
+        "或向管理员申请主管令牌。",
+    },
+    # --- errors --------------------------------------------------------------------------------
+    "error": {"en": "Error", "zh": "错误"},
+    "hint": {"en": "Hint", "zh": "提示"},
+    "back": {"en": "Back", "zh": "返回"},
+    "csrf_failed_title": {"en": "Form refused", "zh": "表单被拒绝"},
+    "csrf_failed": {
+        "en": "The form was not sent from this dashboard, or it expired ({detail}). Reload "
+        "the page and send it again.",
+        "zh": "该表单并非从本看板提交，或已过期（{detail}）。请刷新页面后重新提交。",
+    },
+    "not_found": {"en": "Not found", "zh": "未找到"},
+    "not_found_detail": {"en": "There is no such page.", "zh": "页面不存在。"},
+    "forbidden": {"en": "Forbidden", "zh": "禁止访问"},
+    "admin_only": {
+        "en": "Only administrators may force a case into a state. Fire an allowed trigger "
+        "instead, or ask an administrator.",
+        "zh": "只有管理员可以强制设置工单状态。请改为触发允许的操作，或联系管理员。",
+    },
+    "server_error": {"en": "Something went wrong", "zh": "出现错误"},
+    "server_error_detail": {
+        "en": "An unexpected error happened; it has been logged.",
+        "zh": "发生意外错误，已记录日志。",
+    },
+    # --- overview ------------------------------------------------------------------------------
+    "overview_title": {"en": "Overview", "zh": "总览"},
+    "overview_intro": {
+        "en": "Each workflow's latest version, with its open cases per state. States with "
+        "stuck cases are red.",
+        "zh": "各流程的最新版本及各状态的在办工单数。含停滞工单的状态以红色标出。",
+    },
+    "stuck_counts": {"en": "Stuck cases by reason", "zh": "按原因统计的停滞工单"},
+    "open_cases": {"en": "open cases", "zh": "在办工单"},
+    "stuck_cases": {"en": "stuck", "zh": "停滞"},
+    "version": {"en": "version", "zh": "版本"},
+    "diagram_unavailable": {
+        "en": "The diagram could not be drawn: {detail}",
+        "zh": "无法绘制状态图：{detail}",
+    },
+    "no_definitions": {"en": "No workflow is published yet.", "zh": "尚未发布任何流程。"},
+    "other_states": {
+        "en": "Open cases in states of older versions: {states}",
+        "zh": "处于旧版本状态的在办工单：{states}",
+    },
+    # --- stuck list ----------------------------------------------------------------------------
+    "stuck_title": {"en": "Stuck cases", "zh": "停滞工单"},
+    "filter": {"en": "Filter", "zh": "筛选"},
+    "all_reasons": {"en": "All reasons", "zh": "全部原因"},
+    "all_definitions": {"en": "All workflows", "zh": "全部流程"},
+    "reason": {"en": "Reason", "zh": "原因"},
+    "case": {"en": "Case", "zh": "工单"},
+    "since": {"en": "Since", "zh": "起始时间"},
+    "detail": {"en": "Detail", "zh": "详情"},
+    "suggested_action": {"en": "Suggested action", "zh": "建议操作"},
+    "actions": {"en": "Actions", "zh": "操作"},
+    "no_findings": {"en": "Nothing is stuck.", "zh": "没有停滞的工单。"},
+    "findings_capped": {
+        "en": "At most {limit} findings per reason are listed.",
+        "zh": "每种原因最多列出 {limit} 条。",
+    },
+    # --- actions -------------------------------------------------------------------------------
+    "why": {"en": "Reason (recorded in the case history)", "zh": "原因（将记入工单历史）"},
+    "why_placeholder": {"en": "e.g. customer called back", "zh": "例如：客户已回电"},
+    "retry_timer": {"en": "Retry timer", "zh": "重试定时器"},
+    "fire_trigger": {"en": "Fire trigger", "zh": "触发操作"},
+    "trigger": {"en": "Trigger", "zh": "触发"},
+    "payload_json": {"en": "Payload (JSON, optional)", "zh": "参数（JSON，可选）"},
+    "cancel_case": {"en": "Cancel case", "zh": "取消工单"},
+    "pause_sla": {"en": "Pause SLA", "zh": "暂停时限"},
+    "resume_sla": {"en": "Resume SLA", "zh": "恢复时限"},
+    "reassign": {"en": "Reassign", "zh": "改派"},
+    "assignee": {"en": "New assignee", "zh": "新负责人"},
+    "force_state": {"en": "Force state (administrators)", "zh": "强制设置状态（管理员）"},
+    "state": {"en": "State", "zh": "状态"},
+    "no_triggers": {
+        "en": "No trigger is allowed in this state.",
+        "zh": "当前状态下没有可触发的操作。",
+    },
+    "action_done": {
+        "en": "{action} done on case {case_id}.",
+        "zh": "已对工单 {case_id} 执行：{action}。",
+    },
+    "action_failed": {
+        "en": "{action} on case {case_id} was refused: {message}",
+        "zh": "对工单 {case_id} 的操作“{action}”被拒绝：{message}",
+    },
+    "reason_required": {
+        "en": "Say why: the reason cannot be blank.",
+        "zh": "请填写原因，原因不能为空。",
+    },
+    "too_long": {
+        "en": "{field} is longer than {limit} characters.",
+        "zh": "{field} 超过 {limit} 个字符。",
+    },
+    "bad_text": {"en": "The text has a NUL character.", "zh": "文本包含非法字符。"},
+    "bad_payload": {
+        "en": "The payload is not a JSON object: {detail}",
+        "zh": "参数不是合法的 JSON 对象：{detail}",
+    },
+    "field_required": {"en": "{field} is required.", "zh": "{field} 为必填项。"},
+    "apply": {"en": "Apply", "zh": "执行"},
+    "expand_actions": {"en": "Act on it", "zh": "处理"},
+    # --- case page -----------------------------------------------------------------------------
+    "case_title": {"en": "Case {id}", "zh": "工单 {id}"},
+    "definition": {"en": "Workflow", "zh": "流程"},
+    "business_key": {"en": "Business key", "zh": "业务编号"},
+    "status": {"en": "Status", "zh": "办理状态"},
+    "created_at": {"en": "Created", "zh": "创建时间"},
+    "updated_at": {"en": "Last activity", "zh": "最近活动"},
+    "data": {"en": "Data", "zh": "数据"},
+    "parent": {"en": "Parent case", "zh": "上级工单"},
+    "children": {"en": "Child cases", "zh": "下级工单"},
+    "no_children": {"en": "No child cases.", "zh": "没有下级工单。"},
+    "device_file": {"en": "Device file", "zh": "设备档案"},
+    "sla_clocks": {"en": "SLA clocks", "zh": "服务时限"},
+    "no_slas": {"en": "This workflow has no SLA.", "zh": "该流程没有服务时限。"},
+    "elapsed": {"en": "elapsed", "zh": "已用"},
+    "target": {"en": "Target", "zh": "目标"},
+    "due": {"en": "due", "zh": "截止"},
+    "timers": {"en": "Timers", "zh": "定时器"},
+    "no_timers": {"en": "No armed or failed timer.", "zh": "没有待触发或失败的定时器。"},
+    "timer": {"en": "Timer", "zh": "定时器"},
+    "kind": {"en": "Kind", "zh": "类型"},
+    "due_at": {"en": "Due", "zh": "到期时间"},
+    "timer_status": {"en": "Status", "zh": "状态"},
+    "attempts": {"en": "Attempts", "zh": "尝试次数"},
+    "last_error": {"en": "Last error", "zh": "最近错误"},
+    "history": {"en": "History", "zh": "历史记录"},
+    "seq": {"en": "#", "zh": "序号"},
+    "time": {"en": "Time", "zh": "时间"},
+    "event": {"en": "Event", "zh": "事件"},
+    "transition": {"en": "From → to", "zh": "状态变化"},
+    "actor": {"en": "Actor", "zh": "操作人"},
+    "changes_reason": {"en": "Changes / reason", "zh": "变更 / 原因"},
+    "operator_actions": {"en": "Operator actions", "zh": "监管操作"},
+    "case_closed_no_actions": {
+        "en": "The case is {status}: it takes no more actions.",
+        "zh": "工单状态为“{status}”，不能再执行操作。",
+    },
+    # --- device file ---------------------------------------------------------------------------
+    "device_title": {"en": "Device {serial}", "zh": "设备 {serial}"},
+    "device_intro": {
+        "en": "One device, one file (R-KPI-01): the device file and every case of this "
+        "device, newest first.",
+        "zh": "一机一档（R-KPI-01）：设备档案及该设备的全部工单，按时间倒序。",
+    },
+    "no_device_file": {"en": "No device file has this serial.", "zh": "没有该序列号的设备档案。"},
+    "device_cases": {"en": "Cases of this device", "zh": "该设备的工单"},
+    "no_device_cases": {"en": "No case names this device.", "zh": "没有关于该设备的工单。"},
+    "unknown_device": {
+        "en": "Nothing is on file for the serial {serial!r}.",
+        "zh": "序列号 {serial!r} 没有任何记录。",
+    },
+    # --- KPIs ----------------------------------------------------------------------------------
+    "kpis_title": {"en": "Monthly KPIs", "zh": "月度考核指标"},
+    "kpis_intro": {
+        "en": "R-KPI-02: the month's KPIs against their targets, and each KPI over the last "
+        "six months. A case belongs to the month it was created in.",
+        "zh": "R-KPI-02：本月各项指标与目标对比，以及近六个月趋势。工单按创建月份统计。",
+    },
+    "month": {"en": "Month", "zh": "月份"},
+    "group_by": {"en": "Group by", "zh": "分组"},
+    "group_none": {"en": "No grouping", "zh": "不分组"},
+    "group_team": {"en": "Team", "zh": "团队"},
+    "group_customer": {"en": "Customer", "zh": "客户"},
+    "group_device": {"en": "Device", "zh": "设备"},
+    "show": {"en": "Show", "zh": "查看"},
+    "kpi_config_missing": {
+        "en": "KPIs are not configured: {path} does not exist. The KPI configuration maps "
+        "workflows, SLAs and data fields to KPIs; once it is in place this page shows them.",
+        "zh": "尚未配置考核指标：{path} 不存在。"
+        "该配置文件将流程、服务时限和数据字段映射为指标；配置后本页即可显示。",
+    },
+    "kpi_config_invalid": {
+        "en": "The KPI configuration {path} cannot be read: {detail}",
+        "zh": "无法读取考核指标配置 {path}：{detail}",
+    },
+    "kpi_error": {
+        "en": "The KPIs cannot be computed: {detail}",
+        "zh": "无法计算考核指标：{detail}",
+    },
+    "kpi_none": {"en": "No KPI has data this month.", "zh": "本月没有指标数据。"},
+    "verdict": {"en": "Against target", "zh": "是否达标"},
+    "met": {"en": "met", "zh": "达标"},
+    "not_met": {"en": "not met", "zh": "未达标"},
+    "no_target": {"en": "no target", "zh": "无目标"},
+    "no_data": {"en": "no data", "zh": "无数据"},
+    "trend": {"en": "Last six months", "zh": "近六个月趋势"},
+    "value": {"en": "Value", "zh": "数值"},
+    "counted": {"en": "Counted", "zh": "统计"},
+    "group": {"en": "Group", "zh": "分组"},
+    "bad_month": {
+        "en": "{month!r} is not a month: write YYYY-MM, e.g. 2025-10.",
+        "zh": "{month!r} 不是有效月份，请按 YYYY-MM 填写，例如 2025-10。",
+    },
+    "bad_group": {
+        "en": "KPIs cannot be grouped by {group!r}.",
+        "zh": "考核指标不能按 {group!r} 分组。",
+    },
+    "bad_reason": {
+        "en": "{reason!r} is not a reason for a stuck case.",
+        "zh": "{reason!r} 不是停滞原因。",
+    },
+    "all_groups": {"en": "(all)", "zh": "（全部）"},
+}
+
+# Reasons a case is stuck (engine/services/inspection.py), with what to do about each.
+REASONS: dict[str, Mapping[str, str]] = {
+    "sla_breached": {"en": "SLA breached", "zh": "超出服务时限"},
+    "sla_warning": {"en": "SLA warning", "zh": "服务时限预警"},
+    "timer_failed": {"en": "Timer failed", "zh": "定时器失败"},
+    "timer_late": {"en": "Timer late", "zh": "定时器延迟"},
+    "silent_stall": {"en": "Silent stall", "zh": "无人推进"},
+    "dwelling": {"en": "Dwelling too long", "zh": "停留过久"},
+    "orphaned_wait": {"en": "Child news not taken", "zh": "下级工单消息未处理"},
+    "waiting_on_cancelled": {"en": "Waiting on a cancelled child", "zh": "等待已取消的下级工单"},
+}
+REASON_ACTIONS: dict[str, Mapping[str, str]] = {
+    "sla_breached": {
+        "zh": "立即处理：推进工单的下一步或升级处理；超时已记入历史，可作为扣款依据（R-REP-12）。"
+    },
+    "sla_warning": {"zh": "在超时前跟进：确认由谁负责、在等待什么。"},
+    "timer_failed": {"zh": "查看错误，修正原因（数据、条件或流程定义），然后重试定时器。"},
+    "timer_late": {
+        "zh": "定时任务投递滞后：检查 worker 及调度器是否运行，然后执行 `svcflow timers sweep`。"
+    },
+    "silent_stall": {"zh": "该工单不会自行推进：请触发下一步、改派或取消。"},
+    "dwelling": {"zh": "停留时间已超过该状态 95% 的工单：请查明原因。"},
+    "orphaned_wait": {"zh": "下级工单已完成，但上级工单未能接收消息：请手动触发上级工单的下一步。"},
+    "waiting_on_cancelled": {"zh": "所依赖的下级工单已取消：请新建一个，或推进上级工单。"},
+}
+
+EVENTS: dict[str, Mapping[str, str]] = {
+    "created": {"en": "created", "zh": "创建"},
+    "transition": {"en": "transition", "zh": "状态变更"},
+    "cancelled": {"en": "cancelled", "zh": "已取消"},
+    "sla_warning": {"en": "SLA warning", "zh": "时限预警"},
+    "sla_breached": {"en": "SLA breached", "zh": "超出时限"},
+    "sla_paused": {"en": "SLA paused", "zh": "时限暂停"},
+    "sla_resumed": {"en": "SLA resumed", "zh": "时限恢复"},
+    "timer_failed": {"en": "timer failed", "zh": "定时器失败"},
+    "child_spawned": {"en": "child case opened", "zh": "创建下级工单"},
+    "child_attached": {"en": "child case attached", "zh": "关联下级工单"},
+    "child_update": {"en": "child news not taken", "zh": "下级工单消息未处理"},
+    "forced": {"en": "forced", "zh": "强制设置状态"},
+    "reassigned": {"en": "reassigned", "zh": "改派"},
+    "timer_retried": {"en": "timer retried", "zh": "重试定时器"},
+}
+
+STATUSES: dict[str, Mapping[str, str]] = {
+    # case statuses
+    "open": {"en": "open", "zh": "办理中"},
+    "completed": {"en": "completed", "zh": "已完成"},
+    "cancelled": {"en": "cancelled", "zh": "已取消"},
+    # SLA clock statuses
+    "pending": {"en": "not started", "zh": "未开始"},
+    "running": {"en": "running", "zh": "计时中"},
+    "paused": {"en": "paused", "zh": "已暂停"},
+    "verdict": {"en": "Against target", "zh": "是否达标"},
+    "met": {"en": "met", "zh": "已达成"},
+    "breached": {"en": "breached", "zh": "已超时"},
+    # timer statuses
+    "armed": {"en": "armed", "zh": "待触发"},
+    "fired": {"en": "fired", "zh": "已触发"},
+    "failed": {"en": "failed", "zh": "失败"},
+}
+
+# KPIs the engine computes (engine/services/kpis.py); an SLA KPI's name is the configuration's,
+# so names not listed here are shown as they are (or with the configuration's own title).
+KPIS: dict[str, Mapping[str, str]] = {
+    "response_timeliness": {"en": "Response timeliness", "zh": "响应及时率"},
+    "first_contact": {"en": "First contact on time", "zh": "首次响应及时率"},
+    "on_time_arrival": {"en": "On-time arrival", "zh": "准时到场率"},
+    "arrival": {"en": "On-time arrival", "zh": "准时到场率"},
+    "timely_resolution": {"en": "Timely resolution", "zh": "及时修复率"},
+    "resolution": {"en": "Timely resolution", "zh": "及时修复率"},
+    "report_completeness": {"en": "Report completeness", "zh": "服务报告完整率"},
+    "service_report": {"en": "Service report on time", "zh": "服务报告及时率"},
+    "fix_rate": {"en": "First-time fix rate", "zh": "一次修复率"},
+    "satisfaction": {"en": "Satisfaction", "zh": "满意度"},
+    "satisfaction_average": {"en": "Average satisfaction score", "zh": "平均满意度评分"},
+    "satisfaction_below_threshold": {"en": "Dissatisfied share", "zh": "不满意占比"},
+    "device_uptime": {"en": "Device uptime", "zh": "设备开机率"},
+}
+
+
+def pick(table: Mapping[str, Mapping[str, str]], key: str, lang: str) -> str:
+    """``key`` in ``lang`` from one of the tables, falling back to English, then the key."""
+    entry = table.get(key)
+    if entry is None:
+        return key
+    return entry.get(lang) or entry.get("en") or key
+
+
+def translate(key: str, lang: str, **values: object) -> str:
+    text = pick(STRINGS, key, lang)
+    return text.format(**values) if values else text

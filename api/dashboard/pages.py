@@ -1,0 +1,346 @@
+"""The dashboard's pages (GET only; the forms on them post to api/dashboard/actions.py).
+
+Each page reads in one read-only transaction and renders inside it: what a supervisor sees
+is one consistent moment of the database.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections import defaultdict
+from typing import Any
+
+from flask import abort, current_app, g, redirect, render_template, request, url_for
+from markupsafe import Markup
+from sqlalchemy.orm import Session
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
+
+from api.dashboard import access, bp, display, i18n, kpiboard, queries
+from api.definitions import render_svg
+from engine.db.models import TimerStatus
+from engine.definition import WorkflowDefinition
+from engine.diagram import to_dot
+from engine.records import CaseRecord, EventRecord
+from engine.services import cases as case_service
+from engine.services import definitions as definition_service
+from engine.services import inspection, links
+from engine.services import timers as timer_service
+from engine.services.calendars import load_calendars
+from engine.services.inspection import Finding, Reason
+from engine.sla import ClockStatus, SlaClock, compute_clocks
+
+FINDINGS_LIMIT = 200  # per reason on the stuck list
+REASONS = [r.value for r in Reason]
+SHOWN_TIMERS = frozenset({TimerStatus.ARMED.value, TimerStatus.FAILED.value})
+
+
+@functools.lru_cache(maxsize=256)
+def _svg(dot: str) -> str:
+    """Lay out a diagram once per distinct DOT text: the counts change, most pages don't."""
+    svg = render_svg(dot)
+    return svg[svg.find("<svg") :]
+
+
+def diagram(
+    definition: WorkflowDefinition, lang: str, counts: dict[str, int], stuck: frozenset[str]
+) -> tuple[Markup | None, str | None]:
+    """The state diagram as inline SVG, or why it could not be drawn."""
+    dot = to_dot(definition, lang=lang, counts=counts, highlight=stuck)
+    try:
+        return Markup(_svg(dot)), None
+    except HTTPException as exc:  # render_svg aborts with a problem response
+        response: Any = exc.response
+        body = response.get_data(as_text=True) if response is not None else "{}"
+        detail = json.loads(body).get("detail") or exc.description
+        return None, access.t("diagram_unavailable", detail=detail)
+
+
+def definitions_of(session: Session, cases: list[CaseRecord]) -> dict[int, WorkflowDefinition]:
+    """Each case's own definition version (published versions are cached per process)."""
+    return {
+        c.id: definition_service.get_definition(session, c.definition_name, c.definition_version)
+        for c in cases
+    }
+
+
+def reason_action(reason: str, lang: str) -> str:
+    translated = i18n.REASON_ACTIONS.get(reason, {}).get(lang)
+    return translated or inspection.ACTIONS[Reason(reason)]
+
+
+# --- overview ----------------------------------------------------------------------------------
+
+
+@bp.get("/")
+def overview() -> str:
+    lang = g.lang
+    with queries.reading() as session:
+        summaries = definition_service.list_definitions(session)
+        counts = queries.open_counts(session)
+        findings = inspection.inspect(session, now=g.now, limit=FINDINGS_LIMIT)
+        by_reason = inspection.counts(session, now=g.now)
+        stuck_states: dict[str, set[str]] = defaultdict(set)
+        stuck_cases: dict[str, set[int]] = defaultdict(set)
+        for f in findings:
+            stuck_states[f.definition].add(f.state)
+            stuck_cases[f.definition].add(f.case_id)
+        boards = []
+        for summary in summaries:
+            definition = definition_service.get_definition(session, summary.name)
+            here = counts.get(summary.name, {})
+            svg, error = diagram(
+                definition,
+                lang,
+                here,
+                frozenset(stuck_states[summary.name]) & set(definition.state_names),
+            )
+            older = {s: n for s, n in here.items() if s not in definition.state_names}
+            boards.append(
+                {
+                    "name": summary.name,
+                    "version": summary.latest_version,
+                    "title": display.definition_title(definition, lang),
+                    "svg": svg,
+                    "error": error,
+                    "open": sum(here.values()),
+                    "stuck": len(stuck_cases[summary.name]),
+                    "older": ", ".join(f"{s} ({n})" for s, n in sorted(older.items())),
+                }
+            )
+        boards.sort(key=lambda b: (b["open"] == 0, b["name"]))  # busy workflows first
+        return render_template(
+            "dashboard/overview.html", boards=boards, by_reason=by_reason, reasons=REASONS
+        )
+
+
+# --- stuck list --------------------------------------------------------------------------------
+
+
+@bp.get("/stuck")
+def stuck() -> str:
+    reason = request.args.get("reason") or None
+    name = request.args.get("definition") or None
+    if reason is not None and reason not in REASONS:
+        abort(400, access.t("bad_reason", reason=reason))
+    with queries.reading() as session:
+        summaries = definition_service.list_definitions(session)
+        if name is not None and name not in {s.name for s in summaries}:
+            abort(404)
+        findings = inspection.inspect(
+            session,
+            now=g.now,
+            definition=name,
+            reasons=[Reason(reason)] if reason else None,
+            limit=FINDINGS_LIMIT,
+        )
+        counts = inspection.counts(session, now=g.now, definition=name)
+        cases = queries.cases_by_id(session, (f.case_id for f in findings))
+        definitions = definitions_of(session, list(cases.values()))
+        rows = [
+            _finding_row(session, f, cases[f.case_id], definitions[f.case_id])
+            for f in findings
+            if f.case_id in cases
+        ]
+        choices = [(s.name, s.title_zh if g.lang == "zh" else s.title_en) for s in summaries]
+        return render_template(
+            "dashboard/stuck.html",
+            rows=rows,
+            counts=counts,
+            reasons=REASONS,
+            reason=reason,
+            definition=name,
+            definitions=choices,
+            limit=FINDINGS_LIMIT,
+        )
+
+
+def _finding_row(
+    session: Session, f: Finding, case: CaseRecord, definition: WorkflowDefinition
+) -> dict[str, Any]:
+    lang = g.lang
+    return {
+        "finding": f,
+        "case": case,
+        "definition": definition,
+        "definition_title": display.definition_title(definition, lang),
+        "state_title": display.state_title(definition, case.state, lang),
+        "action": reason_action(f.reason.value, lang),
+        "allowed": trigger_choices(session, case, definition),
+        "timer_id": f.ref if f.reason is Reason.TIMER_FAILED else None,
+        "sla": f.ref if f.reason in (Reason.SLA_BREACHED, Reason.SLA_WARNING) else None,
+        "sla_title": display.sla_title(definition, str(f.ref), lang),
+        "states": state_choices(definition, lang) if access.current_user().is_admin else [],
+    }
+
+
+def trigger_choices(
+    session: Session, case: CaseRecord, definition: WorkflowDefinition
+) -> list[tuple[str, str]]:
+    """The triggers allowed now, each with its title in the reader's language."""
+    return [
+        (trigger, display.trigger_title(definition, trigger, g.lang))
+        for trigger in case_service.allowed_triggers(session, case)
+    ]
+
+
+def state_choices(definition: WorkflowDefinition, lang: str) -> list[tuple[str, str]]:
+    return [(s.name, display.label(s.title, lang, s.name)) for s in definition.states]
+
+
+# --- one case ----------------------------------------------------------------------------------
+
+
+@bp.get("/cases/<int:case_id>")
+def case_page(case_id: int) -> str:
+    lang = g.lang
+    with queries.reading() as session:
+        case = case_service.get_case(session, case_id)
+        definition = definition_service.get_definition(
+            session, case.definition_name, case.definition_version
+        )
+        events = case_service.history(session, case_id)
+        clocks = compute_clocks(
+            definition,
+            events,
+            data=case.data,
+            params=case.params,
+            now=g.now,
+            calendars=load_calendars(session),
+        )
+        timers = [
+            {
+                "id": t.id,
+                "name": t.name,
+                "kind": t.kind,
+                "trigger": t.trigger,
+                "sla": t.sla,
+                "due_at": t.due_at,
+                "status": t.status,
+                "attempts": t.attempts,
+                "last_error": t.last_error,
+            }
+            for t in timer_service.case_timers(session, case_id)
+            if t.status in SHOWN_TIMERS
+        ]
+        parent = case_service.get_case(session, case.parent_id) if case.parent_id else None
+        children = links.children(session, case_id)
+        related = definitions_of(session, [c for c in (parent, *children) if c is not None])
+        return render_template(
+            "dashboard/case.html",
+            case=case,
+            definition=definition,
+            title=display.definition_title(definition, lang),
+            definition_state=display.state_title(definition, case.state, lang),
+            history=[_event_row(definition, e) for e in events],
+            clocks=[_clock_row(definition, c) for c in clocks],
+            timers=timers,
+            parent=_case_row(parent, related) if parent else None,
+            children=[_case_row(c, related) for c in children],
+            allowed=trigger_choices(session, case, definition),
+            serial=case.data.get(queries.DEVICE_FIELD),
+            state_choices=state_choices(definition, lang),
+        )
+
+
+def _event_row(definition: WorkflowDefinition, e: EventRecord) -> dict[str, Any]:
+    lang = g.lang
+    payload = dict(e.payload or {})
+    reason = payload.pop("reason", None) or (e.context or {}).get("reason")
+    moved = e.from_state != e.to_state
+    return {
+        "seq": e.seq,
+        "at": e.at,
+        "type": e.event_type,
+        "trigger": display.trigger_title(definition, e.trigger, lang) if e.trigger else None,
+        "from": display.state_title(definition, e.from_state, lang) if e.from_state else None,
+        "to": display.state_title(definition, e.to_state, lang),
+        "moved": moved,
+        "actor": e.actor,
+        "changes": dict(e.changes or {}),
+        "reason": reason,
+        "payload": payload,
+    }
+
+
+def _clock_row(definition: WorkflowDefinition, clock: SlaClock) -> dict[str, Any]:
+    colour = clock.status.value
+    if clock.status is ClockStatus.RUNNING and clock.warnings_reached:
+        colour = "warning"
+    title = display.sla_title(definition, clock.name, g.lang)
+    return {
+        "name": clock.name,
+        "title": title,
+        "choice": (clock.name, title),
+        "status": clock.status.value,
+        "colour": colour,
+        "percent": round(min(clock.fraction, 1.0) * 100, 1),
+        "fraction": clock.fraction,
+        "elapsed": clock.elapsed,
+        "target": clock.target,
+        "due_at": clock.due_at,
+        "stopped_at": clock.stopped_at,
+        "unit": clock.unit,
+        "calendar": clock.calendar,
+        "can_pause": clock.status is ClockStatus.RUNNING,
+        "can_resume": clock.status is ClockStatus.PAUSED,
+    }
+
+
+def _case_row(case: CaseRecord, definitions: dict[int, WorkflowDefinition]) -> dict[str, Any]:
+    definition = definitions[case.id]
+    return {
+        "case": case,
+        "definition_title": display.definition_title(definition, g.lang),
+        "state_title": display.state_title(definition, case.state, g.lang),
+    }
+
+
+# --- one device --------------------------------------------------------------------------------
+
+
+@bp.get("/devices/<path:serial>")
+def device_page(serial: str) -> str:
+    name = str(current_app.config.get("DASHBOARD_DEVICE_DEFINITION", "device"))
+    with queries.reading() as session:
+        device = queries.device_file(session, name, serial, now=g.now)
+        cases = queries.device_cases(session, device, serial, now=g.now)
+        if device is None and not cases:
+            abort(404, access.t("unknown_device", serial=serial))
+        definitions = definitions_of(session, [c for c in (device, *cases) if c is not None])
+        return render_template(
+            "dashboard/device.html",
+            serial=serial,
+            device=_case_row(device, definitions) if device else None,
+            cases=[_case_row(c, definitions) for c in cases],
+        )
+
+
+@bp.get("/find")
+def find() -> Response:
+    """The search box: a number opens that case, anything else that device's file."""
+    query = (request.args.get("q") or "").strip().lstrip("#")
+    if not query:
+        return redirect(url_for("dashboard.overview"))
+    if query.isdigit() and len(query) < 19:
+        return redirect(url_for("dashboard.case_page", case_id=int(query)))
+    return redirect(url_for("dashboard.device_page", serial=query))
+
+
+# --- KPIs --------------------------------------------------------------------------------------
+
+
+@bp.get("/kpis")
+def kpi_page() -> str:
+    month = request.args.get("month") or kpiboard.current_month(g.now)
+    group = request.args.get("by") or None
+    if not kpiboard.valid_month(month):
+        abort(400, access.t("bad_month", month=month))
+    if group not in (None, *kpiboard.GROUPS):
+        abort(400, access.t("bad_group", group=group))
+    with queries.reading() as session:
+        board = kpiboard.build(session, month=month, group_by=group, now=g.now, lang=g.lang)
+        return render_template(
+            "dashboard/kpis.html", board=board, month=month, group=group, groups=kpiboard.GROUPS
+        )

@@ -1,0 +1,462 @@
+"""Supervision: what is stuck and why, and the operator actions that unstick it.
+
+The reads are ``svcflow stuck`` over HTTP (engine/services/inspection.py). Every action needs a
+``reason``, and records it with the token as actor in the case history, in the transaction of
+the change (engine/services/operations.py). Supervisors and administrators may call all of
+this, except forcing a case into a state, which is for administrators only.
+
+A bulk action runs one operation on every open case a filter matches (newest first, at most
+``limit``), all in one transaction with a savepoint per case: a case that refuses is reported
+and left as it was, the others are done, and the result, like every POST here, can be retried
+safely with an ``Idempotency-Key``. ``dry_run`` lists the matches and changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import marshmallow as ma
+from flask import g
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from sqlalchemy.orm import Session
+
+from api import db
+from api.auth import SUPERVISOR, current_actor, roles
+from api.cases import FireResultSchema, StrictSchema
+from api.errors import ProblemSchema
+from api.idempotency import PARAMETER as IDEMPOTENCY_KEY
+from api.idempotency import idempotent
+from engine.errors import SvcflowError, TriggerNotPermitted
+from engine.machine import ADMIN_ROLE, Actor
+from engine.records import CaseRecord, FireOutcome
+from engine.services import cases as case_service
+from engine.services import inspection, operations
+from engine.services.inspection import Finding, Reason
+from engine.services.search import MAX_PAGE, CaseFilter, search_cases
+
+blp = Blueprint("supervision", __name__, url_prefix="/api/v1/supervision",
+                description="Stuck cases and operator actions")
+REASONS = [r.value for r in Reason]
+BULK_ACTIONS = ("fire", "cancel", "force", "pause_sla", "resume_sla", "reassign")
+
+
+# --- schemas -----------------------------------------------------------------------------------
+
+
+def _reason_field() -> ma.fields.String:
+    # "\s*\S" anchored at the start (marshmallow) and searched anywhere (JSON Schema) says the
+    # same thing: some text that is not blank.
+    return ma.fields.String(
+        required=True,
+        validate=[ma.validate.Length(1, 1000),
+                  ma.validate.Regexp(r"\s*\S", error="Say why: the reason cannot be blank.")],
+        metadata={"description": "Why: recorded in the case history with the token's name"},
+    )
+
+
+class ReasonList(ma.fields.List[str]):
+    """``reason=a&reason=b`` or ``reason=a,b``."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        items = value if isinstance(value, list) else [value]
+        parts = [part for item in items
+                 for part in (item.split(",") if isinstance(item, str) else [item])]
+        return super()._deserialize(parts, attr, data, **kwargs)
+
+
+class InspectQuerySchema(StrictSchema):
+    definition = ma.fields.String(validate=ma.validate.Length(1, 63))
+    stall_hours = ma.fields.Integer(
+        load_default=72, validate=ma.validate.Range(1, 24 * 365),
+        metadata={"description": "No activity and no armed timer for this long is a stall"},
+    )
+
+
+class StuckQuerySchema(InspectQuerySchema):
+    reason = ReasonList(
+        ma.fields.String(validate=ma.validate.OneOf(REASONS)),
+        metadata={"description": "Only these reasons (repeat the parameter, or separate with "
+                  "commas); all reasons when absent"},
+    )
+    limit = ma.fields.Integer(load_default=200, validate=ma.validate.Range(1, 1000),
+                              metadata={"description": "At most this many findings per reason"})
+
+
+class FindingSchema(ma.Schema):
+    reason = ma.fields.String(metadata={"enum": REASONS})
+    case_id = ma.fields.Integer()
+    definition = ma.fields.String()
+    state = ma.fields.String()
+    since = ma.fields.DateTime(allow_none=True)
+    detail = ma.fields.String()
+    action = ma.fields.String(metadata={"description": "What to do about it"})
+    ref = ma.fields.Raw(allow_none=True, metadata={
+        "description": "What the finding is about: the SLA's name, the timer's id, the "
+        "cancelled child's id, or the state's 95th-percentile dwell in seconds"})
+
+
+StuckCountsSchema = ma.Schema.from_dict(
+    {r: ma.fields.Integer(required=True) for r in REASONS}, name="StuckCountsSchema"
+)
+
+
+class ReasonSchema(StrictSchema):
+    reason = _reason_field()
+
+
+class OpsFireSchema(ReasonSchema):
+    trigger = ma.fields.String(required=True, validate=ma.validate.Length(1, 63))
+    payload = ma.fields.Dict(keys=ma.fields.String(), load_default=dict)
+
+
+class ForceSchema(ReasonSchema):
+    state = ma.fields.String(required=True, validate=ma.validate.Length(1, 63))
+
+
+class ReassignSchema(ReasonSchema):
+    assignee = ma.fields.String(required=True, validate=ma.validate.Length(1, 200))
+
+
+class _FireParams(StrictSchema):
+    trigger = ma.fields.String(required=True, validate=ma.validate.Length(1, 63))
+    payload = ma.fields.Dict(keys=ma.fields.String(), load_default=dict)
+
+
+class _ForceParams(StrictSchema):
+    state = ma.fields.String(required=True, validate=ma.validate.Length(1, 63))
+
+
+class _SlaParams(StrictSchema):
+    sla = ma.fields.String(required=True, validate=ma.validate.Length(1, 63))
+
+
+class _ReassignParams(StrictSchema):
+    assignee = ma.fields.String(required=True, validate=ma.validate.Length(1, 200))
+
+
+PARAMS: dict[str, type[ma.Schema]] = {
+    "fire": _FireParams, "cancel": StrictSchema, "force": _ForceParams,
+    "pause_sla": _SlaParams, "resume_sla": _SlaParams, "reassign": _ReassignParams,
+}
+
+
+class BulkFilterSchema(StrictSchema):
+    definition = ma.fields.String(validate=ma.validate.Length(1, 63))
+    state = ma.fields.String(validate=ma.validate.Length(1, 63))
+    overdue = ma.fields.Boolean(metadata={"description": "Only cases with a breached SLA"})
+
+    @ma.validates_schema
+    def _not_everything(self, data: dict[str, Any], **_: Any) -> None:
+        if not (data.get("definition") or data.get("state") or data.get("overdue")):
+            raise ma.ValidationError(
+                "Give definition, state or overdue=true: a bulk action never targets every "
+                "open case.")
+
+
+class BulkSchema(StrictSchema):
+    action = ma.fields.String(required=True, validate=ma.validate.OneOf(BULK_ACTIONS))
+    filter = ma.fields.Nested(BulkFilterSchema, required=True,
+                              metadata={"description": "Which open cases"})
+    params = ma.fields.Dict(keys=ma.fields.String(), load_default=dict, metadata={
+        "description": "fire: {trigger, payload?}; force: {state}; pause_sla and resume_sla: "
+        "{sla}; reassign: {assignee}; cancel: {}"})
+    reason = _reason_field()
+    dry_run = ma.fields.Boolean(load_default=False,
+                                metadata={"description": "List the matches; change nothing"})
+    limit = ma.fields.Integer(load_default=500, validate=ma.validate.Range(1, 1000),
+                              metadata={"description": "Act on at most this many cases"})
+
+    @ma.post_load
+    def _load_params(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        try:
+            data["params"] = PARAMS[data["action"]]().load(data["params"])
+        except ma.ValidationError as exc:
+            raise ma.ValidationError({"params": exc.messages}) from exc
+        return data
+
+
+class BulkItemSchema(ma.Schema):
+    case_id = ma.fields.Integer()
+    state = ma.fields.String(metadata={"description": "The state it was matched in"})
+    outcome = ma.fields.String(metadata={"enum": ["matched", "done", "failed"]})
+    new_state = ma.fields.String()
+    event_seq = ma.fields.Integer()
+    code = ma.fields.String(metadata={"description": "Why it failed (an svcflow error code)"})
+    detail = ma.fields.String()
+
+
+class BulkResultSchema(ma.Schema):
+    action = ma.fields.String()
+    dry_run = ma.fields.Boolean()
+    matched = ma.fields.Integer()
+    truncated = ma.fields.Boolean(metadata={"description": "More cases matched than limit"})
+    done = ma.fields.Integer()
+    failed = ma.fields.Integer()
+    results = ma.fields.List(ma.fields.Nested(BulkItemSchema))
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def _settings(query: dict[str, Any]) -> inspection.Settings:
+    return inspection.Settings(stall_after=timedelta(hours=query["stall_hours"]))
+
+
+def _finding(f: Finding) -> dict[str, Any]:
+    return {"reason": f.reason.value, "case_id": f.case_id, "definition": f.definition,
+            "state": f.state, "since": f.since, "detail": f.detail, "action": f.action,
+            "ref": f.ref}
+
+
+def _result(session: Session, outcome: FireOutcome) -> tuple[dict[str, Any], int, dict[str, str]]:
+    case: dict[str, Any] = dict(outcome.case.__dict__)
+    case["allowed_triggers"] = case_service.allowed_triggers(session, outcome.case)
+    return {"case": case, "event": outcome.event}, 200, {"ETag": f'"{outcome.case.version}"'}
+
+
+Act = Callable[[Session, int], FireOutcome]
+
+
+def _bulk_action(action: str, params: dict[str, Any], *, actor: Actor, reason: str) -> Act:
+    now = g.now
+    if action == "fire":
+        return lambda s, cid: operations.fire(s, cid, params["trigger"], params["payload"],
+                                              actor=actor, reason=reason, now=now)
+    if action == "cancel":
+        return lambda s, cid: operations.cancel(s, cid, actor=actor, reason=reason, now=now)
+    if action == "force":
+        if ADMIN_ROLE not in actor.roles:  # refused before anything is looked at
+            raise TriggerNotPermitted("Only administrators may force cases into a state.",
+                                      hint="Ask an administrator, or fire an allowed trigger.")
+        return lambda s, cid: operations.force_state(s, cid, params["state"], actor=actor,
+                                                     reason=reason, now=now)
+    if action in ("pause_sla", "resume_sla"):
+        pause = action == "pause_sla"
+        return lambda s, cid: operations.set_sla_paused(s, cid, params["sla"], pause,
+                                                        actor=actor, reason=reason, now=now)
+    return lambda s, cid: operations.reassign(s, cid, params["assignee"], actor=actor,
+                                              reason=reason, now=now)
+
+
+def _matching(session: Session, f: dict[str, Any], limit: int) -> tuple[list[CaseRecord], bool]:
+    """Open cases matching the filter, newest first: at most ``limit``, and whether more
+    matched."""
+    query = CaseFilter(definition=f.get("definition"), state=f.get("state"), status="open",
+                       overdue=f.get("overdue") or None)
+    found: list[CaseRecord] = []
+    cursor = None
+    while len(found) <= limit:
+        page, cursor = search_cases(session, query, now=g.now, before_id=cursor,
+                                    limit=min(MAX_PAGE, limit + 1 - len(found)))
+        found += page
+        if cursor is None:
+            break
+    return found[:limit], len(found) > limit
+
+
+def _run(session: Session, matched: list[CaseRecord], act: Act) -> list[dict[str, Any]]:
+    results: list[dict[str, Any]] = []
+    for case in matched:
+        item: dict[str, Any] = {"case_id": case.id, "state": case.state}
+        try:
+            with session.begin_nested():  # a refusal undoes this case only
+                outcome = act(session, case.id)
+        except SvcflowError as exc:
+            item.update(outcome="failed", code=exc.code, detail=exc.message)
+        else:
+            item.update(outcome="done", new_state=outcome.case.state,
+                        event_seq=outcome.event.seq)
+        results.append(item)
+    return results
+
+
+# --- routes: inspection ------------------------------------------------------------------------
+
+
+@blp.route("/stuck")
+class Stuck(MethodView):
+    @roles(blp, SUPERVISOR)
+    @blp.arguments(StuckQuerySchema, location="query")
+    @blp.response(200, FindingSchema(many=True))
+    def get(self, query: dict[str, Any]) -> list[dict[str, Any]]:
+        """Cases that need a supervisor, each with its reason, since when, and what to do
+        (at most ``limit`` per reason, oldest first within a reason)."""
+        wanted = [Reason(r) for r in dict.fromkeys(query.get("reason") or [])] or None
+        with db.transaction() as session:
+            findings = inspection.inspect(
+                session, now=g.now, settings=_settings(query), reasons=wanted,
+                definition=query.get("definition"), limit=query["limit"],
+            )
+        return [_finding(f) for f in findings]
+
+
+@blp.route("/stuck/counts")
+class StuckCounts(MethodView):
+    @roles(blp, SUPERVISOR)
+    @blp.arguments(InspectQuerySchema, location="query")
+    @blp.response(200, StuckCountsSchema)
+    def get(self, query: dict[str, Any]) -> dict[str, int]:
+        """How many cases each reason finds (the same rules as /stuck)."""
+        with db.transaction() as session:
+            return inspection.counts(session, now=g.now, settings=_settings(query),
+                                     definition=query.get("definition"))
+
+
+# --- routes: actions on one case ---------------------------------------------------------------
+
+_CASE_ERRORS = (
+    (404, "No such case"),
+    (409, "Not allowed in the case's state, or the case moved on"),
+    (422, "The request, or the action on this case, is invalid (a blank reason, an unknown "
+     "state or SLA, ...)"),
+)
+
+
+def _documented(func: Any) -> Any:
+    for status, description in _CASE_ERRORS:
+        func = blp.alt_response(status, schema=ProblemSchema, description=description)(func)
+    return blp.doc(parameters=[IDEMPOTENCY_KEY])(func)
+
+
+@blp.route("/cases/<int:case_id>/fire")
+class Fire(MethodView):
+    @roles(blp, SUPERVISOR)
+    @idempotent
+    @blp.arguments(OpsFireSchema)
+    @blp.response(200, FireResultSchema)
+    @_documented
+    def post(self, args: dict[str, Any], case_id: int) -> Any:
+        """Fire any trigger allowed in the case's state, on a supervisor's authority."""
+        with db.transaction() as session:
+            return _result(session, operations.fire(
+                session, case_id, args["trigger"], args["payload"], actor=current_actor(),
+                reason=args["reason"], now=g.now))
+
+
+@blp.route("/cases/<int:case_id>/force")
+class Force(MethodView):
+    @roles(blp)
+    @idempotent
+    @blp.arguments(ForceSchema)
+    @blp.response(200, FireResultSchema)
+    @_documented
+    def post(self, args: dict[str, Any], case_id: int) -> Any:
+        """Put an open case into any state of its definition (administrators only): recorded
+        as ``forced``; timers and SLA clocks are re-derived for the new state."""
+        with db.transaction() as session:
+            return _result(session, operations.force_state(
+                session, case_id, args["state"], actor=current_actor(), reason=args["reason"],
+                now=g.now))
+
+
+@blp.route("/cases/<int:case_id>/cancel")
+class Cancel(MethodView):
+    @roles(blp, SUPERVISOR)
+    @idempotent
+    @blp.arguments(ReasonSchema)
+    @blp.response(200, FireResultSchema)
+    @_documented
+    def post(self, args: dict[str, Any], case_id: int) -> Any:
+        """Cancel an open case (its timers are cancelled)."""
+        with db.transaction() as session:
+            return _result(session, operations.cancel(
+                session, case_id, actor=current_actor(), reason=args["reason"], now=g.now))
+
+
+@blp.route("/cases/<int:case_id>/sla/<name>/pause")
+class PauseSla(MethodView):
+    @roles(blp, SUPERVISOR)
+    @idempotent
+    @blp.arguments(ReasonSchema)
+    @blp.response(200, FireResultSchema)
+    @_documented
+    def post(self, args: dict[str, Any], case_id: int, name: str) -> Any:
+        """Pause a running SLA clock (e.g. the customer asked to wait): ``sla_paused``."""
+        with db.transaction() as session:
+            return _result(session, operations.set_sla_paused(
+                session, case_id, name, True, actor=current_actor(), reason=args["reason"],
+                now=g.now))
+
+
+@blp.route("/cases/<int:case_id>/sla/<name>/resume")
+class ResumeSla(MethodView):
+    @roles(blp, SUPERVISOR)
+    @idempotent
+    @blp.arguments(ReasonSchema)
+    @blp.response(200, FireResultSchema)
+    @_documented
+    def post(self, args: dict[str, Any], case_id: int, name: str) -> Any:
+        """Resume a clock paused by an operator: it is due later by the paused span."""
+        with db.transaction() as session:
+            return _result(session, operations.set_sla_paused(
+                session, case_id, name, False, actor=current_actor(), reason=args["reason"],
+                now=g.now))
+
+
+@blp.route("/cases/<int:case_id>/reassign")
+class Reassign(MethodView):
+    @roles(blp, SUPERVISOR)
+    @idempotent
+    @blp.arguments(ReassignSchema)
+    @blp.response(200, FireResultSchema)
+    @_documented
+    def post(self, args: dict[str, Any], case_id: int) -> Any:
+        """Hand the case to someone else: sets the definition's ``assignee`` data field."""
+        with db.transaction() as session:
+            return _result(session, operations.reassign(
+                session, case_id, args["assignee"], actor=current_actor(),
+                reason=args["reason"], now=g.now))
+
+
+@blp.route("/timers/<int:timer_id>/retry")
+class RetryTimer(MethodView):
+    @roles(blp, SUPERVISOR)
+    @idempotent
+    @blp.arguments(ReasonSchema)
+    @blp.response(200, FireResultSchema)
+    @blp.alt_response(404, schema=ProblemSchema, description="No failed timer with this id")
+    @blp.alt_response(422, schema=ProblemSchema, description="A blank reason")
+    @blp.doc(parameters=[IDEMPOTENCY_KEY])
+    def post(self, args: dict[str, Any], timer_id: int) -> Any:
+        """Re-arm a failed timer (fix its cause first); it is delivered at once and
+        ``timer_retried`` is recorded on its case."""
+        with db.transaction() as session:
+            return _result(session, operations.retry_timer(
+                session, timer_id, actor=current_actor(), reason=args["reason"], now=g.now))
+
+
+# --- routes: bulk ------------------------------------------------------------------------------
+
+
+@blp.route("/bulk")
+class Bulk(MethodView):
+    @roles(blp, SUPERVISOR)
+    @idempotent
+    @blp.arguments(BulkSchema)
+    @blp.response(200, BulkResultSchema)
+    @blp.alt_response(403, schema=ProblemSchema, description="force needs an administrator")
+    @blp.alt_response(422, schema=ProblemSchema, description="A blank reason, no filter, or "
+                      "params that do not fit the action")
+    @blp.doc(parameters=[IDEMPOTENCY_KEY])
+    def post(self, args: dict[str, Any]) -> dict[str, Any]:
+        """One action on every open case the filter matches (``force`` needs an
+        administrator). Each case is done or reported as failed on its own; ``dry_run``
+        lists the matches and changes nothing."""
+        act = _bulk_action(args["action"], args["params"], actor=current_actor(),
+                           reason=args["reason"])
+        with db.transaction() as session:
+            matched, truncated = _matching(session, args["filter"], args["limit"])
+            if args["dry_run"]:
+                results = [{"case_id": c.id, "state": c.state, "outcome": "matched"}
+                           for c in matched]
+            else:
+                results = _run(session, matched, act)
+        return {
+            "action": args["action"], "dry_run": args["dry_run"], "matched": len(matched),
+            "truncated": truncated, "results": results,
+            "done": sum(r["outcome"] == "done" for r in results),
+            "failed": sum(r["outcome"] == "failed" for r in results),
+        }

@@ -1,0 +1,200 @@
+"""Cases over HTTP: create, read, fire (by id and by business key), history, cancel, timers,
+and search with filters and cursor pagination."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from tests.api.conftest import REPAIR, REPAIR_DATA, assert_problem, sqlite_only
+
+BASE = "/api/v1/cases"
+CONTACT = {"trigger": "contact", "payload": {"at": "2025-09-30T02:20:00Z"}}
+
+
+def test_create_returns_the_case_with_etag_location_and_what_may_happen_next(
+    integrator: Any, history: Any
+) -> None:
+    response = integrator.post(BASE, json={"definition": REPAIR, "data": REPAIR_DATA,
+                                           "business_key": "HOT-1"})
+    assert response.status_code == 201
+    case = response.get_json()
+    assert response.headers["ETag"] == '"1"'
+    assert response.headers["Location"].endswith(f"{BASE}/{case['id']}")
+    assert (case["state"], case["status"], case["version"]) == ("logged", "open", 1)
+    assert (case["definition"], case["definition_version"]) == (REPAIR, 1)
+    assert case["business_key"] == "HOT-1" and case["data"] == REPAIR_DATA
+    assert {"contact", "contact_overdue"} <= set(case["allowed_triggers"])
+    assert [t["name"] for t in case["timers"]].count("contact_overdue") == 1
+    assert {"first_contact", "arrival"} <= {c["name"] for c in case["sla"]}
+    assert [e.event_type for e in history(case["id"])] == ["created"]
+
+
+@sqlite_only
+def test_create_refuses_unknown_definition_and_invalid_data(integrator: Any) -> None:
+    body = assert_problem(integrator.post(BASE, json={"definition": "nope", "data": {}}),
+                          404, "definition-not-found")
+    assert "nope" in body["detail"]
+    missing = dict(REPAIR_DATA)
+    del missing["customer"]
+    body = assert_problem(integrator.post(BASE, json={"definition": REPAIR, "data": missing}),
+                          422)
+    assert "customer" in body["detail"]
+
+
+def test_get_case_with_etag(integrator: Any, supervisor: Any,
+                            new_case: Callable[..., dict[str, Any]]) -> None:
+    case = new_case()
+    response = supervisor.get(f"{BASE}/{case['id']}")
+    assert response.status_code == 200 and response.headers["ETag"] == '"1"'
+    assert response.get_json()["id"] == case["id"]
+    assert_problem(integrator.get(f"{BASE}/999999"), 404, "case-not-found")
+
+
+def test_fire_moves_the_case_and_returns_the_event(
+    integrator: Any, new_case: Callable[..., dict[str, Any]], history: Any
+) -> None:
+    case = new_case()
+    response = integrator.post(f"{BASE}/{case['id']}/fire", json=CONTACT,
+                               headers={"If-Match": '"1"'})
+    assert response.status_code == 200 and response.headers["ETag"] == '"2"'
+    body = response.get_json()
+    assert (body["case"]["state"], body["case"]["version"]) == ("remote_diagnosis", 2)
+    assert body["case"]["data"]["contacted_at"] == "2025-09-30T02:20:00Z"
+    assert body["event"]["seq"] == 2 and body["event"]["trigger"] == "contact"
+    assert body["event"]["actor"].startswith("token:integrator")
+    assert [e.to_state for e in history(case["id"])] == ["logged", "remote_diagnosis"]
+
+
+def test_fire_an_invalid_trigger_is_409_listing_the_allowed_ones(
+    integrator: Any, new_case: Callable[..., dict[str, Any]], history: Any
+) -> None:
+    case = new_case()
+    body = assert_problem(integrator.post(f"{BASE}/{case['id']}/fire",
+                                          json={"trigger": "sign", "payload": {}}),
+                          409, "invalid-trigger")
+    assert "contact" in body["allowed"] and "sign" not in body["allowed"]
+    assert body["state"] == "logged"
+    assert len(history(case["id"])) == 1
+
+
+def test_fire_by_business_key(integrator: Any, supervisor: Any,
+                              new_case: Callable[..., dict[str, Any]]) -> None:
+    case = new_case("WX-20250930-7")
+    url = f"{BASE}/by-key/{REPAIR}/WX-20250930-7"
+    assert supervisor.get(url).get_json()["id"] == case["id"]
+    fired = integrator.post(f"{url}/fire", json=CONTACT)
+    assert fired.status_code == 200 and fired.get_json()["case"]["id"] == case["id"]
+    assert fired.get_json()["case"]["state"] == "remote_diagnosis"
+    assert_problem(supervisor.get(f"{BASE}/by-key/{REPAIR}/WX-none"), 404, "case-not-found")
+    assert_problem(integrator.post(f"{BASE}/by-key/{REPAIR}/WX-none/fire", json=CONTACT), 404)
+
+
+def test_history_lists_every_event_in_order(
+    integrator: Any, supervisor: Any, new_case: Callable[..., dict[str, Any]]
+) -> None:
+    case = new_case()
+    integrator.post(f"{BASE}/{case['id']}/fire", json=CONTACT)
+    integrator.post(f"{BASE}/{case['id']}/fire",
+                    json={"trigger": "dispatch", "payload": {"engineer": "Wang Wei"}})
+    events = supervisor.get(f"{BASE}/{case['id']}/history").get_json()
+    assert [e["seq"] for e in events] == [1, 2, 3]
+    assert [e["trigger"] for e in events] == [None, "contact", "dispatch"]
+    assert events[2]["changes"]["engineer"] == "Wang Wei"
+    assert_problem(supervisor.get(f"{BASE}/424242/history"), 404)
+
+
+def test_cancel_closes_the_case_and_its_timers(
+    integrator: Any, new_case: Callable[..., dict[str, Any]]
+) -> None:
+    case = new_case()
+    url = f"{BASE}/{case['id']}"
+    response = integrator.post(f"{url}/cancel", json={"reason": "Duplicate of HOT-1"})
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["case"]["status"] == "cancelled" and body["case"]["allowed_triggers"] == []
+    assert body["event"]["payload"] == {"reason": "Duplicate of HOT-1"}
+    assert body["case"]["timers"] == []
+    assert {t["status"] for t in integrator.get(f"{url}/timers").get_json()} == {"cancelled"}
+    assert_problem(integrator.post(f"{url}/cancel", json={"reason": "again"}), 409,
+                   "case-closed")
+    assert_problem(integrator.post(f"{url}/fire", json=CONTACT), 409, "case-closed")
+    assert_problem(integrator.post(f"{BASE}/5555/cancel", json={"reason": "x"}), 404)
+
+
+def test_case_timers_lists_armed_and_cancelled(
+    integrator: Any, supervisor: Any, new_case: Callable[..., dict[str, Any]]
+) -> None:
+    case = new_case()
+    before = supervisor.get(f"{BASE}/{case['id']}/timers").get_json()
+    assert {t["name"]: t["status"] for t in before}["contact_overdue"] == "armed"
+    integrator.post(f"{BASE}/{case['id']}/fire", json=CONTACT)
+    after = {t["name"]: t["status"]
+             for t in supervisor.get(f"{BASE}/{case['id']}/timers").get_json()}
+    assert after["contact_overdue"] == "cancelled"
+    assert_problem(supervisor.get(f"{BASE}/31337/timers"), 404, "case-not-found")
+
+
+def test_links_show_a_tickets_device_file_and_the_files_tickets(
+    integrator: Any, supervisor: Any, new_case: Callable[..., dict[str, Any]]
+) -> None:
+    serial = REPAIR_DATA["device_serial"]
+    device = integrator.post(BASE, json={"definition": "device", "business_key": serial,
+                                         "data": {"device_serial": serial,
+                                                  "customer": REPAIR_DATA["customer"]}})
+    assert device.status_code == 201, device.get_json()
+    ticket = new_case()  # attaches to the device file by its serial
+    ticket_links = supervisor.get(f"{BASE}/{ticket['id']}/links").get_json()
+    assert ticket_links["parent"]["id"] == device.get_json()["id"]
+    assert ticket_links["children"] == []
+    file_links = supervisor.get(f"{BASE}/{device.get_json()['id']}/links").get_json()
+    assert ticket["id"] in [c["id"] for c in file_links["children"]]
+    assert_problem(supervisor.get(f"{BASE}/777777/links"), 404, "case-not-found")
+
+
+def test_search_filters(integrator: Any, supervisor: Any,
+                        new_case: Callable[..., dict[str, Any]]) -> None:
+    urgent = new_case("S-1", priority="emergency")
+    normal = new_case("S-2")
+    moved = new_case("S-3")
+    integrator.post(f"{BASE}/{moved['id']}/fire", json=CONTACT)
+
+    def ids(query: str) -> list[int]:
+        response = supervisor.get(f"{BASE}?{query}")
+        assert response.status_code == 200, response.get_json()
+        return [c["id"] for c in response.get_json()["items"]]
+
+    assert ids(f"definition={REPAIR}") == [moved["id"], normal["id"], urgent["id"]]
+    assert ids("state=remote_diagnosis") == [moved["id"]]
+    assert ids("status=open&business_key=S-2") == [normal["id"]]
+    assert ids("data_field=priority&data_value=emergency") == [urgent["id"]]
+    assert ids("data_field=priority&data_value=%22normal%22") == [moved["id"], normal["id"]]
+    assert ids("created_after=2000-01-01T00:00:00Z&status=completed") == []
+    assert ids("created_before=2000-01-01T00:00:00%2B08:00") == []
+    assert ids("overdue=true") == []
+    body = assert_problem(supervisor.get(f"{BASE}?data_field=priority"), 422)
+    assert "data_field" in str(body["errors"])
+    assert_problem(supervisor.get(f"{BASE}?status=sleeping"), 422)
+    assert_problem(supervisor.get(f"{BASE}?created_after=2025-01-01T00:00:00"), 422)  # naive
+
+
+def test_search_pages_with_a_cursor(integrator: Any,
+                                    new_case: Callable[..., dict[str, Any]]) -> None:
+    created = [new_case(f"P-{n}")["id"] for n in range(7)]
+    seen: list[int] = []
+    cursor = None
+    pages = 0
+    while True:
+        query = "limit=3" + (f"&cursor={cursor}" if cursor else "")
+        page = integrator.get(f"{BASE}?{query}").get_json()
+        seen += [c["id"] for c in page["items"]]
+        pages += 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == 3
+    assert seen == sorted(created, reverse=True)
+    body = assert_problem(integrator.get(f"{BASE}?cursor=%25%25not-ours"), 400, "bad-cursor")
+    assert "next_cursor" in body["hint"]
+    assert_problem(integrator.get(f"{BASE}?limit=0"), 422)
+    assert_problem(integrator.get(f"{BASE}?limit=501"), 422)

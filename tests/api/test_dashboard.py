@@ -1,0 +1,693 @@
+"""The supervisors' dashboard (/dashboard) through the Flask test client, on SQLite.
+
+Signing in with a token and out again, the role gate, CSRF on every form, each page in Chinese
+and English, operator actions from the forms that record their reason, and the rule that a
+supervisor cannot force a state. The app's clock is a ManualClock, so "now" is known; cases
+are made through the services at earlier instants, on a database that already holds the
+bundled workflows (the device file and repair tickets) plus the small ticket below.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.test import TestResponse
+
+from api import auth
+from api.app import create_app
+from api.dashboard import i18n
+from engine.clock import ManualClock
+from engine.records import CaseRecord, EventRecord
+from engine.services import cases, timers
+from engine.services.tokens import Role, create_token, revoke_token
+from tests.conftest import ADMIN, T0
+from workers import runtime
+from workers.embedded_redis import free_port
+
+HOUR = timedelta(hours=1)
+NOW = T0 + 5 * HOUR  # 15:00 in Beijing: every ticket made at T0 is past its 4-hour SLA
+ROLES = tuple(r.value for r in Role)
+SERIAL = "CT-2025-0042"
+
+# A small ticket: a reminder whose guard refuses when ``allowed`` is false (so its timer
+# fails), an assignee field, a supervisor-only step, and a 4-hour response SLA.
+TICKET = """\
+name: dash_ticket
+title: {en: Service ticket, zh: 服务工单}
+initial: received
+assignee: engineer
+data_schema:
+  type: object
+  required: [allowed]
+  properties:
+    engineer: {type: string}
+    allowed: {type: boolean}
+    team: {type: string}
+    device_serial: {type: string}
+states:
+  - name: received
+    title: {en: Received, zh: 已受理}
+    timers:
+      - {name: remind, after: 2h, trigger: remind}
+  - name: repairing
+    title: {en: Repairing, zh: 维修中}
+  - name: closed
+    title: {en: Closed, zh: 已关闭}
+    final: true
+transitions:
+  - trigger: remind
+    source: received
+    dest: received
+    guard: "data.allowed"
+  - trigger: start
+    source: received
+    dest: repairing
+    title: {en: Start the repair, zh: 开始维修}
+  - trigger: close
+    source: [received, repairing]
+    dest: closed
+slas:
+  - name: response
+    title: {en: Response time, zh: 响应时限}
+    target: 4h
+    start: {states: [received]}
+    stop: {states: [repairing]}
+"""
+
+KPI_CONFIG = """\
+timezone: Asia/Shanghai
+groups: {team: team, customer: customer, device: device_serial}
+sla_kpis:
+  response_timeliness:
+    definition: dash_ticket
+    sla: response
+    target: 0.99
+"""
+
+
+@dataclass
+class Dash:
+    """The test client signed in (or not) as one role, with the database beside it."""
+
+    app: Flask
+    client: FlaskClient
+    tokens: dict[str, str]
+    sessions: sessionmaker[Session]
+
+    def login(self, role: str = "supervisor", lang: str | None = None) -> TestResponse:
+        if lang is not None:
+            self.set_language(lang)
+        page = self.client.get("/dashboard/login")
+        return self.client.post(
+            "/dashboard/login",
+            data={"token": self.tokens[role], "csrf_token": csrf(page), "next": "/dashboard/"},
+        )
+
+    def set_language(self, lang: str) -> None:
+        page = self.client.get("/dashboard/login")
+        done = self.client.post(
+            "/dashboard/lang",
+            data={"lang": lang, "csrf_token": csrf(page), "next": "/dashboard/login"},
+        )
+        assert done.status_code == 302
+
+    def page(self, path: str) -> str:
+        response = self.client.get(path)
+        assert response.status_code == 200, response.get_data(as_text=True)[:2000]
+        return response.get_data(as_text=True)
+
+    def submit(self, page_path: str, url: str, **fields: Any) -> TestResponse:
+        """Post a form the way a browser would: with the CSRF token of the page it is on."""
+        token = csrf(self.client.get(page_path))
+        return self.client.post(url, data={"csrf_token": token, "next": page_path, **fields})
+
+    def create(
+        self,
+        definition: str = "dash_ticket",
+        now: datetime = T0,
+        *,
+        business_key: str | None = None,
+        **data: Any,
+    ) -> int:
+        if definition == "dash_ticket":
+            data = {"allowed": True, **data}
+        with self.sessions() as session, session.begin():
+            return cases.create_case(
+                session, definition, data, actor=ADMIN, now=now, business_key=business_key
+            ).case.id
+
+    def history(self, case_id: int) -> list[EventRecord]:
+        with self.sessions() as session, session.begin():
+            return cases.history(session, case_id)
+
+    def case(self, case_id: int) -> CaseRecord:
+        with self.sessions() as session, session.begin():
+            return cases.get_case(session, case_id)
+
+    def failed_timer(self) -> tuple[int, int]:
+        """A ticket whose reminder failed (its guard refused): (case id, timer id)."""
+        return make_failed_timer(self.sessions, self.create(allowed=False))
+
+
+def make_failed_timer(sessions: sessionmaker[Session], case_id: int) -> tuple[int, int]:
+    """Fire the case's due reminder as a worker would; its guard refuses, so the failure is
+    recorded and the timer is failed for good (a permanent error)."""
+    with sessions() as session, session.begin():
+        (remind,) = [t for t in timers.case_timers(session, case_id) if t.name == "remind"]
+    try:
+        with sessions() as session, session.begin():
+            timers.fire_due_timer(session, remind.id, now=T0 + 2 * HOUR)
+    except Exception as exc:  # the guard's GuardRejected, as a worker would see it
+        with sessions() as session, session.begin():
+            assert timers.record_failure(session, remind.id, exc, now=T0 + 2 * HOUR) is None
+    else:
+        raise AssertionError("the reminder should have been refused by its guard")
+    return case_id, remind.id
+
+
+def csrf(response: TestResponse | str) -> str:
+    text = response if isinstance(response, str) else response.get_data(as_text=True)
+    found = re.search(r'name="csrf_token" value="([^"]+)"', text)
+    assert found, "the page has no form with a CSRF token"
+    return html.unescape(found.group(1))
+
+
+def build_app(db_url: str, kpi_config: Path) -> Flask:
+    # Redis is a closed port: timers handed to it after commit may fail; the sweeper's job.
+    app = create_app(
+        {
+            "DATABASE_URL": db_url,
+            "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
+            "SECRET_KEY": "dashboard-tests",
+            "KPI_CONFIG": str(kpi_config),
+        }
+    )
+    runtime.current().clock = ManualClock(NOW)
+    auth._cache.clear()
+    return app
+
+
+def make_tokens(sessions: sessionmaker[Session], prefix: str) -> dict[str, str]:
+    made = {}
+    with sessions() as session, session.begin():
+        for role in ROLES:
+            made[role] = create_token(
+                session, name=f"{prefix}-{role}", role=role, actor="test", now=T0
+            )
+    return made
+
+
+@pytest.fixture
+def db_url(api_sqlite_url: str) -> str:
+    """SQLite with the bundled workflows published (tests/api/conftest.py)."""
+    return api_sqlite_url
+
+
+@pytest.fixture
+def kpi_config(tmp_path: Path) -> Path:
+    return tmp_path / "kpis.yaml"  # absent until a test writes it
+
+
+@pytest.fixture
+def dash(
+    db_url: str, sessions: sessionmaker[Session], publish_workflow: Any, kpi_config: Path
+) -> Iterator[Dash]:
+    publish_workflow(TICKET)
+    app = build_app(db_url, kpi_config)
+    yield Dash(app, app.test_client(), make_tokens(sessions, "dash"), sessions)
+    auth._cache.clear()
+    runtime.current().engine.dispose()
+
+
+def _text(body: str) -> str:
+    """The page's visible text, roughly: tags dropped, entities decoded, spaces squashed."""
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", body)))
+
+
+# --- signing in and out ------------------------------------------------------------------------
+
+
+def test_pages_need_a_signed_in_session(dash: Dash) -> None:
+    for path in ("/dashboard/", "/dashboard/stuck", "/dashboard/kpis", "/dashboard/cases/1"):
+        response = dash.client.get(path)
+        assert response.status_code == 302
+        assert response.headers["Location"].startswith("/dashboard/login?next=")
+
+
+def test_a_supervisor_signs_in_and_out(dash: Dash) -> None:
+    signed_in = dash.login("supervisor", lang="en")
+    assert signed_in.status_code == 302 and signed_in.headers["Location"] == "/dashboard/"
+    assert "session=" in signed_in.headers["Set-Cookie"]
+    overview = dash.page("/dashboard/")
+    assert "dash-supervisor" in overview and "Signed in." in overview
+
+    out = dash.submit("/dashboard/", "/dashboard/logout")
+    assert out.status_code == 302 and out.headers["Location"] == "/dashboard/login"
+    assert "Signed out." in dash.page("/dashboard/login")
+    assert dash.client.get("/dashboard/").status_code == 302
+
+
+def test_sign_in_returns_to_the_page_asked_for_but_never_leaves_the_dashboard(dash: Dash) -> None:
+    page = dash.client.get("/dashboard/login?next=/dashboard/stuck")
+    assert 'name="next" value="/dashboard/stuck"' in page.get_data(as_text=True)
+    done = dash.client.post(
+        "/dashboard/login",
+        data={
+            "token": dash.tokens["supervisor"],
+            "csrf_token": csrf(page),
+            "next": "/dashboard/stuck",
+        },
+    )
+    assert done.headers["Location"] == "/dashboard/stuck"
+    page = dash.client.get("/dashboard/login")
+    for outside in ("https://evil.example/", "//evil.example/x", "/api/v1/cases"):
+        done = dash.client.post(
+            "/dashboard/login",
+            data={"token": dash.tokens["supervisor"], "csrf_token": csrf(page), "next": outside},
+        )
+        assert done.headers["Location"] == "/dashboard/", outside
+        page = dash.client.get("/dashboard/login")
+
+
+@pytest.mark.parametrize("role", ["integrator", "process_owner"])
+def test_only_supervisors_and_admins_may_sign_in(dash: Dash, role: str) -> None:
+    refused = dash.login(role, lang="en")
+    assert refused.status_code == 403
+    text = _text(refused.get_data(as_text=True))
+    assert f"has the role '{role}'" in text and "supervisors and administrators only" in text
+    assert dash.client.get("/dashboard/").status_code == 302  # not signed in
+
+    assert dash.login("admin").status_code == 302
+    assert dash.client.get("/dashboard/").status_code == 200
+
+
+def test_an_unknown_token_is_refused_and_a_revoked_one_ends_the_session(dash: Dash) -> None:
+    page = dash.client.get("/dashboard/login")
+    wrong = dash.client.post(
+        "/dashboard/login", data={"token": "svcf_nope", "csrf_token": csrf(page)}
+    )
+    assert wrong.status_code == 401
+    assert "令牌无效或已被吊销" in wrong.get_data(as_text=True)  # Chinese by default
+
+    dash.login("supervisor")
+    assert dash.client.get("/dashboard/").status_code == 200
+    with dash.sessions() as session, session.begin():
+        revoke_token(session, "dash-supervisor", now=NOW)
+    assert dash.client.get("/dashboard/").status_code == 302
+
+
+# --- CSRF ---------------------------------------------------------------------------------------
+
+
+def test_a_form_post_without_its_csrf_token_is_refused_and_changes_nothing(dash: Dash) -> None:
+    case_id = dash.create()
+    dash.login("supervisor", lang="en")
+    before = dash.history(case_id)
+    for token in (None, "forged"):
+        data = {"reason": "customer asked", "next": "/dashboard/"}
+        if token:
+            data["csrf_token"] = token
+        refused = dash.client.post(f"/dashboard/cases/{case_id}/cancel", data=data)
+        assert refused.status_code == 400
+        assert "Form refused" in refused.get_data(as_text=True)
+    assert dash.history(case_id) == before
+    assert dash.case(case_id).status == "open"
+
+    page = dash.client.get("/dashboard/login")
+    assert (
+        dash.client.post("/dashboard/login", data={"token": dash.tokens["admin"]}).status_code
+        == 400
+    )
+    assert csrf(page)  # the login form itself carries one
+
+
+def test_the_json_api_needs_no_csrf_token(dash: Dash) -> None:
+    """CSRF is the dashboard's: bearer-token API calls are not forms and are not checked."""
+    case_id = dash.create()
+    dash.login("supervisor")  # a session cookie in the jar changes nothing for the API
+    response = dash.client.post(
+        f"/api/v1/supervision/cases/{case_id}/cancel",
+        json={"reason": "duplicate"},
+        headers={"Authorization": f"Bearer {dash.tokens['supervisor']}"},
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+
+
+# --- pages in both languages --------------------------------------------------------------------
+
+
+def test_the_language_switch_is_kept_in_the_session(dash: Dash) -> None:
+    dash.login("supervisor")
+    assert "退出登录" in dash.page("/dashboard/")  # Chinese by default
+    switched = dash.submit("/dashboard/stuck", "/dashboard/lang", lang="en")
+    assert switched.headers["Location"] == "/dashboard/stuck"
+    assert "Log out" in dash.page("/dashboard/stuck")
+    assert "Log out" in dash.page("/dashboard/kpis")
+
+
+def test_the_overview_draws_each_workflow_with_live_counts_and_stuck_states(dash: Dash) -> None:
+    dash.failed_timer()
+    dash.create(now=NOW)  # in "received" too, and not stuck
+    dash.login("supervisor", lang="en")
+    body = dash.page("/dashboard/")
+    assert body.count("<svg") >= 3  # every published definition has a diagram
+    section = body[body.index('id="def-dash_ticket"') :]
+    section = section[: section.index("</section>")]
+    # received has two open cases, one of them stuck: its node is highlighted
+    node = section[section.index("<title>received</title>") :]
+    node = node[: node.index("</g>")]
+    assert 'fill="#fde2e1"' in node
+    assert ">Received</text>" in node and ">(2)</text>" in node
+    assert "<title>repairing</title>" in section
+    assert re.search(r'data-reason="timer_failed">1<', body)
+    assert re.search(r'data-reason="sla_breached">1<', body)
+
+    dash.set_language("zh")
+    zh = dash.page("/dashboard/")
+    assert ">已受理</text>" in zh and "服务工单" in zh and "设备档案" in zh
+
+
+def test_the_stuck_list_shows_findings_with_filters_in_both_languages(dash: Dash) -> None:
+    failed, timer_id = dash.failed_timer()
+    dash.login("supervisor", lang="en")
+    body = dash.page("/dashboard/stuck?reason=timer_failed")
+    text = _text(body)
+    assert f'data-case="{failed}" data-reason="timer_failed"' in body
+    assert f"timer {timer_id}: GuardRejected" in text
+    assert "then retry the timer" in text  # the suggested action
+    assert f"/dashboard/timers/{timer_id}/retry" in body
+    assert "2025-09-30 12:00" in text  # since: the failure, in Beijing time
+    assert 'data-reason="sla_breached"' not in body  # filtered out
+
+    assert 'data-reason="sla_breached"' in dash.page("/dashboard/stuck")
+    assert "data-case=" not in dash.page("/dashboard/stuck?definition=repair_ticket")
+    assert dash.client.get("/dashboard/stuck?reason=bogus").status_code == 400
+
+    dash.set_language("zh")
+    zh = _text(dash.page("/dashboard/stuck?reason=timer_failed&definition=dash_ticket"))
+    assert "定时器失败" in zh and "重试定时器" in zh and "服务工单 · 已受理" in zh
+
+
+def test_the_case_page_shows_timeline_timers_clocks_and_links(dash: Dash) -> None:
+    device = dash.create(
+        "device", business_key=SERIAL, device_serial=SERIAL, customer="Xiangya Hospital"
+    )
+    case_id, timer_id = dash.failed_timer()
+    with dash.sessions() as session, session.begin():
+        cases.fire(
+            session, case_id, "start", {}, actor=ADMIN, now=T0 + 3 * HOUR, reason="parts arrived"
+        )
+    child = dash.create(
+        "repair_ticket",
+        now=T0 + HOUR,
+        customer="Xiangya Hospital",
+        device_serial=SERIAL,
+        fault="No image",
+        priority="normal",
+    )
+    dash.login("supervisor", lang="en")
+
+    body = dash.page(f"/dashboard/cases/{case_id}")
+    text = _text(body)
+    assert "Case " + str(case_id) in text and "Service ticket" in text
+    assert "created → Received" in text
+    assert "Start the repair (start)" in text and "Received → Repairing" in text
+    assert "Reason: parts arrived" in text
+    assert "2025-09-30 13:00" in text  # the start, at T0 + 3 h in Beijing time
+    # the response SLA stopped after 3 h of its 4 h: met, three quarters of its bar
+    assert 'data-sla="response" data-status="met"' in body
+    assert 'aria-valuenow="75.0"' in body and "3 h 0 min / 4 h 0 min" in text
+    # the failed reminder is kept with its error (the case moved on, so it is not retried)
+    assert f'data-timer="{timer_id}" data-status="failed"' in body
+    assert "GuardRejected" in text
+
+    ticket = _text(dash.page(f"/dashboard/cases/{child}"))
+    assert f"#{device}" in ticket and "Parent case" in ticket  # attached to its device file
+    device_page = dash.page(f"/dashboard/cases/{device}")
+    assert f'/dashboard/cases/{child}"' in device_page and "Child cases" in device_page
+
+    dash.set_language("zh")
+    zh = _text(dash.page(f"/dashboard/cases/{case_id}"))
+    assert "工单 " + str(case_id) in zh and "已受理 → 维修中" in zh and "开始维修" in zh
+    assert "响应时限" in zh and "已达成" in zh and "历史记录" in zh
+    assert dash.client.get("/dashboard/cases/999999").status_code == 404
+
+
+def test_the_device_file_lists_every_case_of_the_device_newest_first(dash: Dash) -> None:
+    device = dash.create(
+        "device", business_key=SERIAL, device_serial=SERIAL, customer="Xiangya Hospital"
+    )
+    first = dash.create(
+        "repair_ticket",
+        now=T0 + HOUR,
+        customer="Xiangya Hospital",
+        device_serial=SERIAL,
+        fault="No image",
+        priority="normal",
+    )
+    named = dash.create(now=T0 + 2 * HOUR, device_serial=SERIAL)  # no link, only the serial
+    other = dash.create(
+        "repair_ticket",
+        now=T0 + HOUR,
+        customer="Other",
+        device_serial="MR-1",
+        fault="Noise",
+        priority="normal",
+    )
+    dash.login("supervisor", lang="en")
+
+    body = dash.page(f"/dashboard/devices/{SERIAL}")
+    assert f'data-testid="device-file"><a href="/dashboard/cases/{device}"' in body
+    listed = [int(n) for n in re.findall(r'<tr data-case="(\d+)"', body)]
+    assert listed == [named, first]  # newest first; not the device file, not another device
+    assert other not in listed
+    text = _text(body)
+    assert "Repair ticket" in text or "repair" in text.lower()
+
+    dash.set_language("zh")
+    zh = _text(dash.page(f"/dashboard/devices/{SERIAL}"))
+    assert "一机一档" in zh and "服务工单" in zh and "设备档案" in zh
+    assert dash.client.get("/dashboard/devices/NO-SUCH").status_code == 404
+    assert dash.client.get(f"/dashboard/find?q={SERIAL}").headers["Location"] == (
+        f"/dashboard/devices/{SERIAL}"
+    )
+    assert dash.client.get(f"/dashboard/find?q={first}").headers["Location"] == (
+        f"/dashboard/cases/{first}"
+    )
+
+
+def test_the_kpi_page_says_plainly_when_kpis_are_not_configured(
+    dash: Dash, kpi_config: Path
+) -> None:
+    dash.login("supervisor", lang="en")
+    text = _text(dash.page("/dashboard/kpis"))
+    assert f"KPIs are not configured: {kpi_config} does not exist" in text
+    dash.set_language("zh")
+    assert "尚未配置考核指标" in _text(dash.page("/dashboard/kpis"))
+
+
+def test_the_kpi_page_charts_the_month_against_targets_and_six_months(
+    dash: Dash, kpi_config: Path
+) -> None:
+    kpi_config.write_text(KPI_CONFIG, "utf-8")
+    late = dash.create(team="north")  # created at T0: its 4 h response SLA has run out
+    on_time = dash.create(team="south")
+    with dash.sessions() as session, session.begin():
+        cases.fire(session, on_time, "start", {}, actor=ADMIN, now=T0 + HOUR)
+    dash.login("supervisor", lang="en")
+
+    body = dash.page("/dashboard/kpis")  # this month (2025-09 in Beijing) by default
+    assert 'name="month" value="2025-09"' in body
+    kpi = body[body.index('data-kpi="response_timeliness"') :]
+    text = _text(kpi)
+    assert "Response timeliness" in text and "Target ≥ 99%" in text
+    assert "50%" in text and "not met" in text and "1 / 2" in text
+    assert kpi.count('<svg class="chart') == 2  # the month's bars and the six-month trend
+    assert all(f">{m}</text>" in kpi for m in ("2025-04", "2025-09"))
+
+    grouped = _text(dash.page("/dashboard/kpis?month=2025-09&by=team"))
+    assert re.search(r"north\s+0%\s+not met", grouped)
+    assert re.search(r"south\s+100%\s+met", grouped)
+    assert late and dash.client.get("/dashboard/kpis?month=2025-13").status_code == 400
+
+    dash.set_language("zh")
+    zh = _text(dash.page("/dashboard/kpis?month=2025-09"))
+    assert "响应及时率" in zh and "未达标" in zh and "近六个月趋势" in zh
+
+
+# --- operator actions ---------------------------------------------------------------------------
+
+
+def _flash(response: TestResponse, dash: Dash) -> str:
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return _text(dash.page(response.headers["Location"]))
+
+
+def test_operator_actions_from_the_forms_record_their_reason(dash: Dash) -> None:
+    failed, timer_id = dash.failed_timer()
+    case_id = dash.create(now=NOW - HOUR)  # its response clock runs: 1 h of 4 h
+    page = f"/dashboard/cases/{case_id}"
+    dash.login("supervisor", lang="en")
+
+    retried = dash.submit(
+        "/dashboard/stuck",
+        f"/dashboard/timers/{timer_id}/retry",
+        case_id=failed,
+        reason="guard data fixed",
+    )
+    assert retried.headers["Location"] == "/dashboard/stuck"
+    assert f"Retry timer done on case {failed}." in _flash(retried, dash)
+    (event,) = dash.history(failed)[-1:]
+    assert (event.event_type, event.actor) == ("timer_retried", "token:dash-supervisor")
+    assert event.payload == {"timer_id": timer_id, "reason": "guard data fixed"}
+    shown = _text(dash.page(f"/dashboard/cases/{failed}"))
+    assert "timer retried" in shown and "Reason: guard data fixed" in shown
+
+    paused = dash.submit(
+        page,
+        f"/dashboard/cases/{case_id}/sla",
+        sla="response",
+        action="pause",
+        reason="customer asked to wait",
+    )
+    assert "Pause SLA done" in _flash(paused, dash)
+    resumed = dash.submit(
+        page,
+        f"/dashboard/cases/{case_id}/sla",
+        sla="response",
+        action="resume",
+        reason="customer is back",
+    )
+    assert "Resume SLA done" in _flash(resumed, dash)
+    moved = dash.submit(
+        page, f"/dashboard/cases/{case_id}/reassign", assignee="Li Wei", reason="Zhang is on leave"
+    )
+    assert "Reassign done" in _flash(moved, dash)
+    fired = dash.submit(
+        page,
+        f"/dashboard/cases/{case_id}/fire",
+        trigger="start",
+        payload="{}",
+        reason="engineer on site already",
+    )
+    assert fired.headers["Location"] == page and "Fire trigger done" in _flash(fired, dash)
+
+    events = dash.history(case_id)[1:]
+    assert [e.event_type for e in events] == [
+        "sla_paused",
+        "sla_resumed",
+        "reassigned",
+        "transition",
+    ]
+    assert all(e.actor == "token:dash-supervisor" for e in events)
+    assert events[0].payload == {"sla": "response", "reason": "customer asked to wait"}
+    assert events[1].payload == {"sla": "response", "reason": "customer is back"}
+    assert events[2].payload["reason"] == "Zhang is on leave"
+    assert dash.case(case_id).data["engineer"] == "Li Wei"
+    assert events[3].context == {"reason": "engineer on site already"}
+
+    cancelled = dash.submit(page, f"/dashboard/cases/{case_id}/cancel", reason="duplicate")
+    assert "Cancel case done" in _flash(cancelled, dash)
+    assert dash.case(case_id).status == "cancelled"
+    assert dash.history(case_id)[-1].payload == {"reason": "duplicate"}
+    assert "it takes no more actions" in _text(dash.page(page))
+
+
+def test_a_refused_action_shows_the_engine_error_and_its_hint(dash: Dash) -> None:
+    case_id = dash.create()
+    page = f"/dashboard/cases/{case_id}"
+    dash.login("supervisor", lang="en")
+    before = dash.history(case_id)
+
+    blank = _flash(dash.submit(page, f"/dashboard/cases/{case_id}/cancel", reason="   "), dash)
+    assert "Cancel case on case" in blank and "the reason cannot be blank" in blank
+    resumed = _flash(
+        dash.submit(
+            page, f"/dashboard/cases/{case_id}/sla", sla="nope", action="resume", reason="x"
+        ),
+        dash,
+    )
+    assert "'dash_ticket' has no SLA 'nope'." in resumed and "Hint: SLAs: response." in resumed
+    broken = _flash(
+        dash.submit(
+            page,
+            f"/dashboard/cases/{case_id}/fire",
+            trigger="start",
+            payload="{not json",
+            reason="x",
+        ),
+        dash,
+    )
+    assert "The payload is not a JSON object" in broken
+    nul = _flash(
+        dash.submit(
+            page,
+            f"/dashboard/cases/{case_id}/fire",
+            trigger="start",
+            payload='{"note": "a\\u0000b"}',
+            reason="x",
+        ),
+        dash,
+    )
+    assert "The text has a NUL character." in nul
+    long = _flash(dash.submit(page, f"/dashboard/cases/{case_id}/cancel", reason="x" * 1001), dash)
+    assert "reason is longer than 1000 characters" in long
+    retried = _flash(
+        dash.submit(page, "/dashboard/timers/424242/retry", case_id=case_id, reason="x"), dash
+    )
+    assert "No failed timer with id 424242." in retried
+    assert "svcflow timers failed" in retried  # the hint
+    assert dash.history(case_id) == before
+
+
+def test_a_supervisor_cannot_force_a_state_but_an_administrator_can(dash: Dash) -> None:
+    case_id = dash.create()
+    page = f"/dashboard/cases/{case_id}"
+    dash.login("supervisor", lang="en")
+    assert "/force" not in dash.page(page)  # no form for it
+    refused = dash.submit(
+        page, f"/dashboard/cases/{case_id}/force", state="closed", reason="I insist"
+    )
+    assert refused.status_code == 403
+    assert "Only administrators may force" in refused.get_data(as_text=True)
+    assert dash.case(case_id).state == "received"
+    assert all(e.event_type != "forced" for e in dash.history(case_id))
+
+    dash.submit(page, "/dashboard/logout")
+    dash.login("admin", lang="en")
+    assert f"/dashboard/cases/{case_id}/force" in dash.page(page)
+    forced = dash.submit(
+        page,
+        f"/dashboard/cases/{case_id}/force",
+        state="repairing",
+        reason="fixed by phone, recorded late",
+    )
+    assert "Force state (administrators) done" in _flash(forced, dash)
+    last = dash.history(case_id)[-1]
+    assert (last.event_type, last.to_state, last.actor) == (
+        "forced",
+        "repairing",
+        "token:dash-admin",
+    )
+    assert last.payload == {"reason": "fixed by phone, recorded late"}
+
+
+# --- the words ----------------------------------------------------------------------------------
+
+
+def test_every_dashboard_string_has_chinese_and_english() -> None:
+    tables = [i18n.STRINGS, i18n.REASONS, i18n.EVENTS, i18n.STATUSES, i18n.KPIS]
+    for table in tables:
+        for key, entry in table.items():
+            assert set(entry) == {"zh", "en"} and all(entry.values()), key
+    assert set(i18n.REASONS) == set(i18n.REASON_ACTIONS)
