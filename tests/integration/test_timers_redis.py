@@ -277,9 +277,11 @@ def test_timers_reach_redis_only_after_commit_and_never_after_rollback(
         # due instant, for a worker's scheduler to enqueue then.
         assert rt.queue.job_ids == [delivery.job_id(nudge.id, 0)]
         assert scheduled.get_job_ids() == [delivery.job_id(reminder.id, 0)]
-        assert scheduled.get_scheduled_time(delivery.job_id(reminder.id, 0)) == (
-            reminder.due_at.replace(microsecond=0)
-        )
+        # RQ keeps whole seconds: the job is released at the due time rounded up, never
+        # before it (bench/timers.py found truncation releasing timers early).
+        released = scheduled.get_scheduled_time(delivery.job_id(reminder.id, 0))
+        assert released == delivery.release_at(reminder.due_at)
+        assert released >= reminder.due_at
 
         with pytest.raises(RuntimeError), rt.sessions() as session, session.begin():
             cases.create_case(session, "trd_reservation", {}, actor=ADMIN, now=created)
@@ -407,3 +409,14 @@ def test_a_worker_killed_mid_job_loses_nothing_and_fires_nothing_twice(
     workers.wait_for_exit(workers.start(burst=True))
 
     assert _outcomes(pg.sessions, [item]) == [FIRED_ONCE]
+
+
+def test_release_time_is_never_before_the_due_time() -> None:
+    from datetime import UTC, datetime
+
+    from workers.timers import release_at
+
+    due = datetime(2025, 10, 1, 2, 0, 7, 800_000, tzinfo=UTC)
+    assert release_at(due) == datetime(2025, 10, 1, 2, 0, 8, tzinfo=UTC)
+    exact = datetime(2025, 10, 1, 2, 0, 7, tzinfo=UTC)
+    assert release_at(exact) == exact
