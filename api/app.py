@@ -56,14 +56,23 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             database_url=app.config.get("DATABASE_URL"), redis_url=app.config.get("REDIS_URL")
         )
     )
-    api = SvcflowApi(app, spec_kwargs={
-        "extra_plugins": [errors.ProblemPlugin()],
-        "info": {"description": "Drive after-sales service cases over HTTP. "
-                 "Errors are application/problem+json (RFC 9457)."},
-    })
+    api = SvcflowApi(
+        app,
+        spec_kwargs={
+            "extra_plugins": [errors.ProblemPlugin()],
+            "info": {
+                "description": "Drive after-sales service cases over HTTP. "
+                "Errors are application/problem+json (RFC 9457)."
+            },
+        },
+    )
     api.spec.components.security_scheme(
-        "bearerAuth", {"type": "http", "scheme": "bearer",
-                       "description": "An API token from `svcflow tokens create`."}
+        "bearerAuth",
+        {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An API token from `svcflow tokens create`.",
+        },
     )
     db.init_app(app)
     telemetry.install()
@@ -84,9 +93,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         if isinstance(error, HTTPException):
             return api.handle_http_exception(error)
         log.exception("unhandled error")
-        return errors.problem(500, "Internal Server Error",
-                              "An unexpected error happened; it has been logged.",
-                              "internal-error")
+        return errors.problem(
+            500,
+            "Internal Server Error",
+            "An unexpected error happened; it has been logged.",
+            "internal-error",
+        )
 
     from api import calendars, cases, definitions, health, kpis, supervision, timers
 

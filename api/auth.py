@@ -63,21 +63,29 @@ def roles(blp: Blueprint, *allowed: str) -> Callable[[F], F]:
             scheme, _, token = header.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
                 return problem(
-                    401, "Unauthorized", "Send an API token: Authorization: Bearer <token>.",
-                    "unauthorized", hint="Create one with `svcflow tokens create`.",
+                    401,
+                    "Unauthorized",
+                    "Send an API token: Authorization: Bearer <token>.",
+                    "unauthorized",
+                    hint="Create one with `svcflow tokens create`.",
                     headers={"WWW-Authenticate": "Bearer"},
                 )
             identity = _identity(token.strip())
             if identity is None:
                 return problem(
-                    401, "Unauthorized", "The API token is unknown or revoked.", "unauthorized",
+                    401,
+                    "Unauthorized",
+                    "The API token is unknown or revoked.",
+                    "unauthorized",
                     headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
                 )
             if identity.role.value not in permitted:
                 return problem(
-                    403, "Forbidden",
+                    403,
+                    "Forbidden",
                     f"Role {identity.role.value!r} may not call this operation.",
-                    "forbidden", hint=f"Roles allowed: {', '.join(sorted(permitted))}.",
+                    "forbidden",
+                    hint=f"Roles allowed: {', '.join(sorted(permitted))}.",
                 )
             g.identity = identity
             return func(*args, **kwargs)

@@ -19,8 +19,9 @@ from api.idempotency import idempotent
 from engine.services import calendars as calendar_service
 from engine.services.calendars import CalendarInfo
 
-blp = Blueprint("calendars", __name__, url_prefix="/api/v1/calendars",
-                description="Business calendars")
+blp = Blueprint(
+    "calendars", __name__, url_prefix="/api/v1/calendars", description="Business calendars"
+)
 DATES = ma.fields.List(ma.fields.Date())
 
 
@@ -43,9 +44,11 @@ class CalendarWriteSchema(ma.Schema):
 
     base = ma.fields.String(validate=ma.validate.OneOf(["cn-workdays"]))
     overrides = ma.fields.Nested(OverridesSchema)
-    definition = ma.fields.Dict(metadata={
-        "description": "A custom calendar: timezone, weekly windows, holidays, makeup_workdays"
-    })
+    definition = ma.fields.Dict(
+        metadata={
+            "description": "A custom calendar: timezone, weekly windows, holidays, makeup_workdays"
+        }
+    )
 
     @ma.validates_schema
     def _one(self, data: dict[str, Any], **_: Any) -> None:
@@ -75,23 +78,34 @@ class MonthQuerySchema(ma.Schema):
     class Meta:
         unknown = ma.RAISE
 
-    month = ma.fields.String(validate=ma.validate.Regexp(r"^(20\d\d|21\d\d)-(0[1-9]|1[0-2])$"),
-                             metadata={"description": "YYYY-MM: list that month day by day"})
+    month = ma.fields.String(
+        validate=ma.validate.Regexp(r"^(20\d\d|21\d\d)-(0[1-9]|1[0-2])$"),
+        metadata={"description": "YYYY-MM: list that month day by day"},
+    )
 
 
 def _view(info: CalendarInfo, month: str | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "name": info.name, "builtin": info.builtin, "base": info.base,
-        "revision": info.revision, "timezone": info.calendar.timezone,
-        "overrides": dict(info.overrides), "calendar": info.calendar.to_dict(),
+        "name": info.name,
+        "builtin": info.builtin,
+        "base": info.base,
+        "revision": info.revision,
+        "timezone": info.calendar.timezone,
+        "overrides": dict(info.overrides),
+        "calendar": info.calendar.to_dict(),
     }
     if month:
         day = date.fromisoformat(f"{month}-01")
         days = []
         while day.month == int(month[5:]):
             windows = info.calendar.working_intervals(day)
-            days.append({"date": day.isoformat(), "working": bool(windows),
-                         "windows": [[a.isoformat(), b.isoformat()] for a, b in windows]})
+            days.append(
+                {
+                    "date": day.isoformat(),
+                    "working": bool(windows),
+                    "windows": [[a.isoformat(), b.isoformat()] for a, b in windows],
+                }
+            )
             day += timedelta(days=1)
         out["days"] = days
     return out
@@ -100,12 +114,19 @@ def _view(info: CalendarInfo, month: str | None = None) -> dict[str, Any]:
 def _save(name: str, args: dict[str, Any]) -> dict[str, Any]:
     overrides = args.get("overrides")
     if overrides is not None:
-        overrides = {k: [v.isoformat() if isinstance(v, date) else v for v in vals]
-                     for k, vals in overrides.items()}
+        overrides = {
+            k: [v.isoformat() if isinstance(v, date) else v for v in vals]
+            for k, vals in overrides.items()
+        }
     with db.transaction() as session:
         info = calendar_service.save_calendar(
-            session, name, actor=current_actor().name, now=g.now, overrides=overrides,
-            definition=args.get("definition"), base=args.get("base"),
+            session,
+            name,
+            actor=current_actor().name,
+            now=g.now,
+            overrides=overrides,
+            definition=args.get("definition"),
+            base=args.get("base"),
         )
         return _view(info)
 
@@ -151,7 +172,14 @@ class Calendar(MethodView):
         re-planned, and provisional deadlines in newly covered years become final."""
         # A PUT may create a calendar, so it takes the names a POST takes (and the built-ins).
         if not re.match(NAME, name) and name not in calendar_service.BUILTIN_BASES:
-            abort(problem(422, "Unprocessable Entity", f"{name[:80]!r} is not a calendar name.",
-                          "calendar-name-invalid", field="name",
-                          hint="Lowercase letters, digits and -, starting with a letter."))
+            abort(
+                problem(
+                    422,
+                    "Unprocessable Entity",
+                    f"{name[:80]!r} is not a calendar name.",
+                    "calendar-name-invalid",
+                    field="name",
+                    hint="Lowercase letters, digits and -, starting with a letter.",
+                )
+            )
         return _save(name, args)

@@ -146,7 +146,7 @@ class CaseQuerySchema(StrictSchema):
     status = ma.fields.String(validate=ma.validate.OneOf(["open", "completed", "cancelled"]))
     business_key = ma.fields.String()
     data_field = ma.fields.String(validate=ma.validate.Regexp(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"))
-    data_value = ma.fields.String(metadata={"description": "JSON value (5, true, \"x\") or text"})
+    data_value = ma.fields.String(metadata={"description": 'JSON value (5, true, "x") or text'})
     created_after = ma.fields.AwareDateTime(default_timezone=None)
     created_before = ma.fields.AwareDateTime(default_timezone=None)
     updated_after = ma.fields.AwareDateTime(default_timezone=None)
@@ -183,8 +183,12 @@ def _view(case: CaseRecord, *, detail: bool = True) -> dict[str, Any]:
         out["sla"] = []
         if definition.slas:
             clocks = compute_clocks(
-                definition, case_service.history(session, case.id), data=case.data,
-                params=case.params, now=g.now, calendars=LazyCalendars(session),
+                definition,
+                case_service.history(session, case.id),
+                data=case.data,
+                params=case.params,
+                now=g.now,
+                calendars=LazyCalendars(session),
             )
             out["sla"] = [c.to_dict() for c in clocks]
     return out
@@ -201,8 +205,15 @@ def _expected_version() -> int | None:
         return None
     text = header.strip().removeprefix("W/").strip('"')
     if not text.isdigit():
-        abort(problem(400, "Bad Request", f"If-Match {header!r} is not an ETag of a case.",
-                      "bad-if-match", hint='Send the ETag the case was read with, e.g. "3".'))
+        abort(
+            problem(
+                400,
+                "Bad Request",
+                f"If-Match {header!r} is not an ETag of a case.",
+                "bad-if-match",
+                hint='Send the ETag the case was read with, e.g. "3".',
+            )
+        )
     return int(text)
 
 
@@ -210,8 +221,14 @@ def _fire(case_id: int, args: dict[str, Any]) -> tuple[dict[str, Any], int, dict
     expected = _expected_version()
     with db.transaction() as session:
         outcome = case_service.fire(
-            session, case_id, args["trigger"], args["payload"], actor=current_actor(), now=g.now,
-            expected_version=expected, idempotency_key=g.get("idempotency_key"),
+            session,
+            case_id,
+            args["trigger"],
+            args["payload"],
+            actor=current_actor(),
+            now=g.now,
+            expected_version=expected,
+            idempotency_key=g.get("idempotency_key"),
         )
         body = {"case": _view(outcome.case), "event": outcome.event}
     return body, 200, {"ETag": _etag(outcome.case)}
@@ -225,13 +242,24 @@ def _cursor(value: str | None) -> int | None:
     except (ValueError, binascii.Error):
         before = 0
     if not 0 < before <= INT64_MAX:  # a forged id beyond the column overflows the driver
-        abort(problem(400, "Bad Request", "The cursor is not one this API returned.",
-                      "bad-cursor", hint="Pass next_cursor from the previous page as is."))
+        abort(
+            problem(
+                400,
+                "Bad Request",
+                "The cursor is not one this API returned.",
+                "bad-cursor",
+                hint="Pass next_cursor from the previous page as is.",
+            )
+        )
     return before
 
 
 def _encode_cursor(value: int | None) -> str | None:
-    return None if value is None else base64.urlsafe_b64encode(str(value).encode()).decode().rstrip("=")
+    return (
+        None
+        if value is None
+        else base64.urlsafe_b64encode(str(value).encode()).decode().rstrip("=")
+    )
 
 
 # --- routes ------------------------------------------------------------------------------------
@@ -254,16 +282,22 @@ class Cases(MethodView):
             big = isinstance(parsed, int) and not -INT64_MAX <= parsed <= INT64_MAX
             value = value if big else parsed
         f = CaseFilter(
-            definition=query.get("definition"), state=query.get("state"),
-            status=query.get("status"), business_key=query.get("business_key"),
-            data_field=query.get("data_field"), data_value=value,
-            created_after=query.get("created_after"), created_before=query.get("created_before"),
-            updated_after=query.get("updated_after"), updated_before=query.get("updated_before"),
+            definition=query.get("definition"),
+            state=query.get("state"),
+            status=query.get("status"),
+            business_key=query.get("business_key"),
+            data_field=query.get("data_field"),
+            data_value=value,
+            created_after=query.get("created_after"),
+            created_before=query.get("created_before"),
+            updated_after=query.get("updated_after"),
+            updated_before=query.get("updated_before"),
             overdue=query.get("overdue"),
         )
         with db.transaction() as session:
-            page, nxt = search_cases(session, f, now=g.now, before_id=_cursor(query.get("cursor")),
-                                     limit=query["limit"])
+            page, nxt = search_cases(
+                session, f, now=g.now, before_id=_cursor(query.get("cursor")), limit=query["limit"]
+            )
             items = [_view(c, detail=False) for c in page]
         return {"items": items, "next_cursor": _encode_cursor(nxt)}
 
@@ -279,8 +313,13 @@ class Cases(MethodView):
         """Create a case of a published definition (latest version unless given)."""
         with db.transaction() as session:
             outcome = case_service.create_case(
-                session, args["definition"], args["data"], actor=current_actor(), now=g.now,
-                version=args.get("version"), business_key=args.get("business_key"),
+                session,
+                args["definition"],
+                args["data"],
+                actor=current_actor(),
+                now=g.now,
+                version=args.get("version"),
+                business_key=args.get("business_key"),
                 idempotency_key=g.get("idempotency_key"),
             )
             body = _view(outcome.case)
@@ -311,7 +350,9 @@ class Fire(MethodView):
     @blp.alt_response(412, schema=ProblemSchema, description="If-Match does not match")
     @blp.alt_response(422, schema=ProblemSchema, description="Payload or data invalid")
     @blp.doc(parameters=[IDEMPOTENCY_KEY, IF_MATCH])
-    def post(self, args: dict[str, Any], case_id: int) -> tuple[dict[str, Any], int, dict[str, str]]:
+    def post(
+        self, args: dict[str, Any], case_id: int
+    ) -> tuple[dict[str, Any], int, dict[str, str]]:
         """Fire a trigger on a case."""
         return _fire(case_id, args)
 
@@ -369,7 +410,9 @@ class Cancel(MethodView):
     @blp.alt_response(404, schema=ProblemSchema)
     @blp.alt_response(409, schema=ProblemSchema)
     @blp.doc(parameters=[IDEMPOTENCY_KEY])
-    def post(self, args: dict[str, Any], case_id: int) -> tuple[dict[str, Any], int, dict[str, str]]:
+    def post(
+        self, args: dict[str, Any], case_id: int
+    ) -> tuple[dict[str, Any], int, dict[str, str]]:
         """Cancel a case (its timers are cancelled; the reason is in the history)."""
         with db.transaction() as session:
             outcome = case_service.cancel_case(
@@ -389,7 +432,6 @@ class CaseTimers(MethodView):
         with db.transaction() as session:
             case_service.get_case(session, case_id)
             return timer_service.case_timers(session, case_id)
-
 
 
 class LinksSchema(ma.Schema):

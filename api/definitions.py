@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import marshmallow as ma
@@ -23,8 +26,9 @@ from engine.services import definitions as definition_service
 from engine.services.calendars import calendar_names
 from engine.validation import validate
 
-blp = Blueprint("definitions", __name__, url_prefix="/api/v1/definitions",
-                description="Workflow definitions")
+blp = Blueprint(
+    "definitions", __name__, url_prefix="/api/v1/definitions", description="Workflow definitions"
+)
 ALL_ROLES = (PROCESS_OWNER, INTEGRATOR, SUPERVISOR)
 RENDER_TIMEOUT = 20  # seconds for graphviz-pure to lay out one diagram
 
@@ -97,10 +101,12 @@ class DiffQuerySchema(ma.Schema):
     class Meta:
         unknown = ma.RAISE
 
-    from_version = ma.fields.Integer(data_key="from", required=True,
-                                    validate=ma.validate.Range(1, INT32_MAX))
-    to_version = ma.fields.Integer(data_key="to", required=True,
-                                   validate=ma.validate.Range(1, INT32_MAX))
+    from_version = ma.fields.Integer(
+        data_key="from", required=True, validate=ma.validate.Range(1, INT32_MAX)
+    )
+    to_version = ma.fields.Integer(
+        data_key="to", required=True, validate=ma.validate.Range(1, INT32_MAX)
+    )
 
 
 class DiffSchema(ma.Schema):
@@ -141,13 +147,22 @@ def _version_view(d: WorkflowDefinition) -> dict[str, Any]:
         "title": {"en": d.title.en, "zh": d.title.zh},
         "initial": d.initial,
         "states": [
-            {"name": s.name, "title": {"en": s.title.en, "zh": s.title.zh}, "final": s.final,
-             "timers": [t.name for t in s.timers]}
+            {
+                "name": s.name,
+                "title": {"en": s.title.en, "zh": s.title.zh},
+                "final": s.final,
+                "timers": [t.name for t in s.timers],
+            }
             for s in d.states
         ],
         "transitions": [
-            {"trigger": t.trigger, "sources": list(t.sources), "dest": t.dest, "guard": t.guard,
-             "roles": list(t.roles)}
+            {
+                "trigger": t.trigger,
+                "sources": list(t.sources),
+                "dest": t.dest,
+                "guard": t.guard,
+                "roles": list(t.roles),
+            }
             for t in d.transitions
         ],
         "parameters": {k: p.default for k, p in d.parameters.items()},
@@ -157,17 +172,25 @@ def _version_view(d: WorkflowDefinition) -> dict[str, Any]:
 
 def render_svg(dot: str) -> str:
     """Lay out DOT with graphviz-pure (a pip-installed Graphviz port, no system package)."""
-    import shutil
-    import sys
-    from pathlib import Path
-
     binary = shutil.which("graphviz-pure", path=str(Path(sys.executable).parent)) or "graphviz-pure"
     try:
-        done = subprocess.run([binary, "-Tsvg"], input=dot.encode("utf-8"), capture_output=True,
-                              timeout=RENDER_TIMEOUT, check=True)
+        done = subprocess.run(
+            [binary, "-Tsvg"],
+            input=dot.encode("utf-8"),
+            capture_output=True,
+            timeout=RENDER_TIMEOUT,
+            check=True,
+        )
     except (OSError, subprocess.SubprocessError) as exc:
-        abort(problem(503, "Service Unavailable", f"The diagram could not be rendered: {exc}.",
-                      "diagram-unavailable", hint="Ask for format=dot and render it yourself."))
+        abort(
+            problem(
+                503,
+                "Service Unavailable",
+                f"The diagram could not be rendered: {exc}.",
+                "diagram-unavailable",
+                hint="Ask for format=dot and render it yourself.",
+            )
+        )
     return done.stdout.decode("utf-8")
 
 
@@ -191,7 +214,10 @@ class Definitions(MethodView):
         """Validate and publish a definition as its next immutable version."""
         with db.transaction() as session:
             result = definition_service.publish(
-                session, _source(args), actor=current_actor().name, now=g.now,
+                session,
+                _source(args),
+                actor=current_actor().name,
+                now=g.now,
                 known_calendars=calendar_names(session),
             )
         return result, 201 if result.created else 200
@@ -219,8 +245,13 @@ class Draft(MethodView):
         """The draft of a definition, with its current validation report."""
         with db.transaction() as session:
             draft = definition_service.get_draft(session, name)
-            return {"name": draft.name, "source": draft.source, "updated_at": draft.updated_at,
-                    "updated_by": draft.updated_by, "report": _report(draft.source)}
+            return {
+                "name": draft.name,
+                "source": draft.source,
+                "updated_at": draft.updated_at,
+                "updated_by": draft.updated_by,
+                "report": _report(draft.source),
+            }
 
     @roles(blp, PROCESS_OWNER)
     @blp.arguments(SourceSchema)
@@ -230,15 +261,27 @@ class Draft(MethodView):
         """Upload (or replace) the draft; it is stored even if invalid, with its report."""
         source = _source(args)
         with db.transaction() as session:
-            stored = definition_service.save_draft(session, source, actor=current_actor().name,
-                                                   now=g.now)
+            stored = definition_service.save_draft(
+                session, source, actor=current_actor().name, now=g.now
+            )
             if stored != name:
-                abort(problem(422, "Name mismatch",
-                              f"The draft is named {stored!r} but was sent to {name!r}.",
-                              "draft-name-mismatch", field="name"))
+                abort(
+                    problem(
+                        422,
+                        "Name mismatch",
+                        f"The draft is named {stored!r} but was sent to {name!r}.",
+                        "draft-name-mismatch",
+                        field="name",
+                    )
+                )
             draft = definition_service.get_draft(session, name)
-            return {"name": draft.name, "source": draft.source, "updated_at": draft.updated_at,
-                    "updated_by": draft.updated_by, "report": _report(source)}
+            return {
+                "name": draft.name,
+                "source": draft.source,
+                "updated_at": draft.updated_at,
+                "updated_by": draft.updated_by,
+                "report": _report(source),
+            }
 
 
 @blp.route("/<name>/draft/publish")
@@ -254,7 +297,10 @@ class PublishDraft(MethodView):
         """Publish the draft as the next version (the draft is then removed)."""
         with db.transaction() as session:
             result = definition_service.publish_draft(
-                session, name, actor=current_actor().name, now=g.now,
+                session,
+                name,
+                actor=current_actor().name,
+                now=g.now,
                 known_calendars=calendar_names(session),
             )
         return result, 201 if result.created else 200
@@ -271,8 +317,10 @@ class Versions(MethodView):
             versions = definition_service.list_versions(session, name)
             if not versions:
                 definition_service.get_definition(session, name)  # raises 404
-            return [_version_view(definition_service.get_definition(session, name, v))
-                    for v, _, _ in versions]
+            return [
+                _version_view(definition_service.get_definition(session, name, v))
+                for v, _, _ in versions
+            ]
 
 
 @blp.route("/<name>/versions/<int:version>")
@@ -317,8 +365,13 @@ class Diagram(MethodView):
     @roles(blp, *ALL_ROLES)
     @blp.arguments(DiagramQuerySchema, location="query")
     @blp.response(200, {"type": "string"}, content_type="image/svg+xml")
-    @blp.alt_response(200, schema={"type": "string"}, content_type="text/vnd.graphviz",
-                      description="SVG, or DOT with format=dot", success=True)
+    @blp.alt_response(
+        200,
+        schema={"type": "string"},
+        content_type="text/vnd.graphviz",
+        description="SVG, or DOT with format=dot",
+        success=True,
+    )
     @blp.alt_response(404, schema=ProblemSchema)
     def get(self, query: dict[str, Any], name: str, version: int) -> Response:
         """The state diagram as SVG (or DOT with format=dot)."""

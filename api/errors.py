@@ -18,9 +18,9 @@ from werkzeug.exceptions import HTTPException
 
 from engine import errors as e
 from engine.calendar import CalendarError
+from engine.services.kpis import KpiError
 from engine.services.operations import OperationInvalid
 from engine.services.tokens import TokenError
-from engine.services.kpis import KpiError
 from engine.simulation import ScenarioError
 
 log = logging.getLogger(__name__)
@@ -86,8 +86,9 @@ class ProblemPlugin(BasePlugin):
     def response_helper(self, response: dict[str, Any], **_: Any) -> None:
         self._retype(response)
 
-    def operation_helper(self, path: str | None = None,
-                         operations: dict[str, Any] | None = None, **_: Any) -> None:
+    def operation_helper(
+        self, path: str | None = None, operations: dict[str, Any] | None = None, **_: Any
+    ) -> None:
         for operation in (operations or {}).values():
             for response in operation.get("responses", {}).values():
                 self._retype(response)
@@ -132,14 +133,28 @@ def from_http(error: HTTPException) -> Response:
         detail = "The request body is larger than the 1 MiB limit."
     if status == 500:
         detail = "An unexpected error happened; it has been logged."
-    return problem(status, error.name, str(detail), _http_code(status), errors=errors,
-                   headers=data.get("headers"))
+    return problem(
+        status,
+        error.name,
+        str(detail),
+        _http_code(status),
+        errors=errors,
+        headers=data.get("headers"),
+    )
 
 
 def _http_code(status: int) -> str:
     return {
-        400: "bad-request", 401: "unauthorized", 403: "forbidden", 404: "not-found",
-        405: "method-not-allowed", 409: "conflict", 412: "precondition-failed",
-        413: "body-too-large", 415: "unsupported-media-type", 422: "request-invalid",
-        428: "precondition-required", 500: "internal-error",
+        400: "bad-request",
+        401: "unauthorized",
+        403: "forbidden",
+        404: "not-found",
+        405: "method-not-allowed",
+        409: "conflict",
+        412: "precondition-failed",
+        413: "body-too-large",
+        415: "unsupported-media-type",
+        422: "request-invalid",
+        428: "precondition-required",
+        500: "internal-error",
     }.get(status, f"http-{status}")

@@ -17,9 +17,12 @@ blp = Blueprint("health", __name__, url_prefix="/healthz", description="Service 
 
 class HealthSchema(ma.Schema):
     ok = ma.fields.Boolean(required=True)
-    checks = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Dict(), required=True,
-                            metadata={"description": "database and redis: ok, and an error or "
-                                      "details"})
+    checks = ma.fields.Dict(
+        keys=ma.fields.String(),
+        values=ma.fields.Dict(),
+        required=True,
+        metadata={"description": "database and redis: ok, and an error or details"},
+    )
 
 
 @blp.route("")

@@ -79,9 +79,12 @@ def idempotent(func: F) -> F:
         if key is None:
             return func(*args, **kwargs)
         if not key.strip() or len(key) > MAX_KEY_LENGTH or "\x00" in key:  # NUL: PostgreSQL
-            return problem(400, "Bad Request",
-                           f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters, without NUL.",
-                           "bad-idempotency-key")
+            return problem(
+                400,
+                "Bad Request",
+                f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters, without NUL.",
+                "bad-idempotency-key",
+            )
         scope = f"http:{g.identity.id}"
         fingerprint = _fingerprint()
         session = db.session()
@@ -95,7 +98,8 @@ def idempotent(func: F) -> F:
                 if row is not None:
                     if row.fingerprint != fingerprint:
                         return problem(
-                            422, "Idempotency key reused",
+                            422,
+                            "Idempotency key reused",
                             f"{HEADER} {key!r} was first used with a different request.",
                             "idempotency-key-reused",
                             hint="Use a new key for a new request; reuse a key only to retry.",
@@ -110,13 +114,19 @@ def idempotent(func: F) -> F:
                     stored = {
                         "status": response.status_code,
                         "body": response.get_json(silent=True),
-                        "headers": {h: response.headers[h] for h in KEPT_HEADERS
-                                    if h in response.headers},
+                        "headers": {
+                            h: response.headers[h] for h in KEPT_HEADERS if h in response.headers
+                        },
                     }
-                    session.execute(insert(records).values(
-                        scope=scope, key=key, fingerprint=fingerprint, response=stored,
-                        created_at=g.now,
-                    ))
+                    session.execute(
+                        insert(records).values(
+                            scope=scope,
+                            key=key,
+                            fingerprint=fingerprint,
+                            response=stored,
+                            created_at=g.now,
+                        )
+                    )
                 elif isinstance(response, Response):
                     raise _Discard(response)  # leave the transaction by rolling it back
                 return response
@@ -124,9 +134,12 @@ def idempotent(func: F) -> F:
             return discarded.response
         except IntegrityError:
             # The same key arrived twice at once and the other request won the insert.
-            return problem(409, "Conflict",
-                           f"A request with {HEADER} {key!r} was being handled at the same time.",
-                           "idempotency-in-progress",
-                           hint="Retry with the same key: it will return the first response.")
+            return problem(
+                409,
+                "Conflict",
+                f"A request with {HEADER} {key!r} was being handled at the same time.",
+                "idempotency-in-progress",
+                hint="Retry with the same key: it will return the first response.",
+            )
 
     return wrapper  # type: ignore[return-value]

@@ -63,12 +63,21 @@ def _check_url() -> Response | None:
     for name, value in args.items():
         limit = INT32_MAX if name in INT32_ARGS else INT64_MAX
         if isinstance(value, int) and value > limit:
-            return problem(404, "Not Found", f"No resource has {name} {value}: ids go up to "
-                           f"{limit}.", "not-found")
+            return problem(
+                404,
+                "Not Found",
+                f"No resource has {name} {value}: ids go up to {limit}.",
+                "not-found",
+            )
     texts = [*_strings(args.values()), *(t for kv in request.args.items(multi=True) for t in kv)]
     if any(_bad_text(t) for t in texts):
-        return problem(400, "Bad Request", "The URL has a NUL character or an unpaired surrogate.",
-                       "text-not-allowed", hint="Send printable UTF-8 text.")
+        return problem(
+            400,
+            "Bad Request",
+            "The URL has a NUL character or an unpaired surrogate.",
+            "text-not-allowed",
+            hint="Send printable UTF-8 text.",
+        )
     return None
 
 
@@ -86,9 +95,13 @@ def _check_body() -> Response | None:
         reason = TOO_DEEP
     if reason is None:
         return None
-    return problem(422, "Unprocessable Entity", reason,
-                   "body-too-deep" if reason == TOO_DEEP else "text-not-allowed",
-                   hint="Send UTF-8 text without NUL characters, nested less deeply.")
+    return problem(
+        422,
+        "Unprocessable Entity",
+        reason,
+        "body-too-deep" if reason == TOO_DEEP else "text-not-allowed",
+        hint="Send UTF-8 text without NUL characters, nested less deeply.",
+    )
 
 
 def check_request() -> Response | None:

@@ -67,15 +67,21 @@ class Kpis(MethodView):
     @roles(blp, SUPERVISOR)
     @blp.arguments(KpiQuerySchema, location="query")
     @blp.response(200, KpiRowSchema(many=True))
-    @blp.alt_response(200, schema={"type": "string"}, content_type="text/csv",
-                      description="The same rows as CSV with format=csv", success=True)
+    @blp.alt_response(
+        200,
+        schema={"type": "string"},
+        content_type="text/csv",
+        description="The same rows as CSV with format=csv",
+        success=True,
+    )
     @blp.alt_response(422, schema=ProblemSchema)
     def get(self, query: dict[str, Any]) -> Any:
         """A month's KPIs with targets, overall or per team, customer or device (CSV with
         format=csv)."""
         with db.transaction() as session:
-            rows = kpi_service.monthly_kpis(session, config(), month=query["month"],
-                                            group_by=query.get("by"), now=g.now)
+            rows = kpi_service.monthly_kpis(
+                session, config(), month=query["month"], group_by=query.get("by"), now=g.now
+            )
         if query["format"] == "csv":
             out = io.StringIO()
             csv.writer(out).writerows(kpi_service.to_csv_rows(rows))
@@ -91,6 +97,11 @@ class AuditSample(MethodView):
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """The quarter's audit sample: the same seed always gives the same cases."""
         with db.transaction() as session:
-            ids = kpi_service.audit_sample(session, config(), quarter=query["quarter"],
-                                           seed=query["seed"], share=query["share"])
+            ids = kpi_service.audit_sample(
+                session,
+                config(),
+                quarter=query["quarter"],
+                seed=query["seed"],
+                share=query["share"],
+            )
         return {**query, "cases": ids}

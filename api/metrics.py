@@ -3,6 +3,7 @@ at scrape time (stuck cases per reason, RQ queue depth)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from typing import Any
@@ -43,17 +44,15 @@ def metrics() -> Response:
     else:
         registry = DEFAULT_REGISTRY
     scrape = CollectorRegistry()
-    stuck = Gauge("svcflow_stuck_cases", "Cases found by each inspection rule", ["reason"],
-                  registry=scrape)
+    stuck = Gauge(
+        "svcflow_stuck_cases", "Cases found by each inspection rule", ["reason"], registry=scrape
+    )
     depth = Gauge("svcflow_rq_queue_depth", "Jobs waiting in the svcflow queue", registry=scrape)
-    try:
+    # When the database is down /healthz says so; metrics still answer.
+    with contextlib.suppress(Exception):
         for reason, count in _stuck_counts().items():
             stuck.labels(reason).set(count)
-    except Exception:  # the database is down: /healthz says so; metrics still answer
-        pass
-    try:
+    with contextlib.suppress(Exception):  # Redis is down
         depth.set(runtime.current().queue.count)
-    except Exception:  # Redis is down
-        pass
     body = generate_latest(registry) + generate_latest(scrape)
     return Response(body, mimetype=CONTENT_TYPE_LATEST)

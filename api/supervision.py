@@ -37,8 +37,12 @@ from engine.services import inspection, operations
 from engine.services.inspection import Finding, Reason
 from engine.services.search import MAX_PAGE, CaseFilter, search_cases
 
-blp = Blueprint("supervision", __name__, url_prefix="/api/v1/supervision",
-                description="Stuck cases and operator actions")
+blp = Blueprint(
+    "supervision",
+    __name__,
+    url_prefix="/api/v1/supervision",
+    description="Stuck cases and operator actions",
+)
 REASONS = [r.value for r in Reason]
 BULK_ACTIONS = ("fire", "cancel", "force", "pause_sla", "resume_sla", "reassign")
 
@@ -51,8 +55,10 @@ def _reason_field() -> ma.fields.String:
     # same thing: some text that is not blank.
     return ma.fields.String(
         required=True,
-        validate=[ma.validate.Length(1, 1000),
-                  ma.validate.Regexp(r"\s*\S", error="Say why: the reason cannot be blank.")],
+        validate=[
+            ma.validate.Length(1, 1000),
+            ma.validate.Regexp(r"\s*\S", error="Say why: the reason cannot be blank."),
+        ],
         metadata={"description": "Why: recorded in the case history with the token's name"},
     )
 
@@ -62,15 +68,19 @@ class ReasonList(ma.fields.List[str]):
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         items = value if isinstance(value, list) else [value]
-        parts = [part for item in items
-                 for part in (item.split(",") if isinstance(item, str) else [item])]
+        parts = [
+            part
+            for item in items
+            for part in (item.split(",") if isinstance(item, str) else [item])
+        ]
         return super()._deserialize(parts, attr, data, **kwargs)
 
 
 class InspectQuerySchema(StrictSchema):
     definition = ma.fields.String(validate=ma.validate.Length(1, 63))
     stall_hours = ma.fields.Integer(
-        load_default=72, validate=ma.validate.Range(1, 24 * 365),
+        load_default=72,
+        validate=ma.validate.Range(1, 24 * 365),
         metadata={"description": "No activity and no armed timer for this long is a stall"},
     )
 
@@ -78,11 +88,16 @@ class InspectQuerySchema(StrictSchema):
 class StuckQuerySchema(InspectQuerySchema):
     reason = ReasonList(
         ma.fields.String(validate=ma.validate.OneOf(REASONS)),
-        metadata={"description": "Only these reasons (repeat the parameter, or separate with "
-                  "commas); all reasons when absent"},
+        metadata={
+            "description": "Only these reasons (repeat the parameter, or separate with "
+            "commas); all reasons when absent"
+        },
     )
-    limit = ma.fields.Integer(load_default=200, validate=ma.validate.Range(1, 1000),
-                              metadata={"description": "At most this many findings per reason"})
+    limit = ma.fields.Integer(
+        load_default=200,
+        validate=ma.validate.Range(1, 1000),
+        metadata={"description": "At most this many findings per reason"},
+    )
 
 
 class FindingSchema(ma.Schema):
@@ -93,9 +108,13 @@ class FindingSchema(ma.Schema):
     since = ma.fields.DateTime(allow_none=True)
     detail = ma.fields.String()
     action = ma.fields.String(metadata={"description": "What to do about it"})
-    ref = ma.fields.Raw(allow_none=True, metadata={
-        "description": "What the finding is about: the SLA's name, the timer's id, the "
-        "cancelled child's id, or the state's 95th-percentile dwell in seconds"})
+    ref = ma.fields.Raw(
+        allow_none=True,
+        metadata={
+            "description": "What the finding is about: the SLA's name, the timer's id, the "
+            "cancelled child's id, or the state's 95th-percentile dwell in seconds"
+        },
+    )
 
 
 StuckCountsSchema = ma.Schema.from_dict(
@@ -138,8 +157,12 @@ class _ReassignParams(StrictSchema):
 
 
 PARAMS: dict[str, type[ma.Schema]] = {
-    "fire": _FireParams, "cancel": StrictSchema, "force": _ForceParams,
-    "pause_sla": _SlaParams, "resume_sla": _SlaParams, "reassign": _ReassignParams,
+    "fire": _FireParams,
+    "cancel": StrictSchema,
+    "force": _ForceParams,
+    "pause_sla": _SlaParams,
+    "resume_sla": _SlaParams,
+    "reassign": _ReassignParams,
 }
 
 
@@ -153,21 +176,32 @@ class BulkFilterSchema(StrictSchema):
         if not (data.get("definition") or data.get("state") or data.get("overdue")):
             raise ma.ValidationError(
                 "Give definition, state or overdue=true: a bulk action never targets every "
-                "open case.")
+                "open case."
+            )
 
 
 class BulkSchema(StrictSchema):
     action = ma.fields.String(required=True, validate=ma.validate.OneOf(BULK_ACTIONS))
-    filter = ma.fields.Nested(BulkFilterSchema, required=True,
-                              metadata={"description": "Which open cases"})
-    params = ma.fields.Dict(keys=ma.fields.String(), load_default=dict, metadata={
-        "description": "fire: {trigger, payload?}; force: {state}; pause_sla and resume_sla: "
-        "{sla}; reassign: {assignee}; cancel: {}"})
+    filter = ma.fields.Nested(
+        BulkFilterSchema, required=True, metadata={"description": "Which open cases"}
+    )
+    params = ma.fields.Dict(
+        keys=ma.fields.String(),
+        load_default=dict,
+        metadata={
+            "description": "fire: {trigger, payload?}; force: {state}; pause_sla and resume_sla: "
+            "{sla}; reassign: {assignee}; cancel: {}"
+        },
+    )
     reason = _reason_field()
-    dry_run = ma.fields.Boolean(load_default=False,
-                                metadata={"description": "List the matches; change nothing"})
-    limit = ma.fields.Integer(load_default=500, validate=ma.validate.Range(1, 1000),
-                              metadata={"description": "Act on at most this many cases"})
+    dry_run = ma.fields.Boolean(
+        load_default=False, metadata={"description": "List the matches; change nothing"}
+    )
+    limit = ma.fields.Integer(
+        load_default=500,
+        validate=ma.validate.Range(1, 1000),
+        metadata={"description": "Act on at most this many cases"},
+    )
 
     @ma.post_load
     def _load_params(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
@@ -206,9 +240,16 @@ def _settings(query: dict[str, Any]) -> inspection.Settings:
 
 
 def _finding(f: Finding) -> dict[str, Any]:
-    return {"reason": f.reason.value, "case_id": f.case_id, "definition": f.definition,
-            "state": f.state, "since": f.since, "detail": f.detail, "action": f.action,
-            "ref": f.ref}
+    return {
+        "reason": f.reason.value,
+        "case_id": f.case_id,
+        "definition": f.definition,
+        "state": f.state,
+        "since": f.since,
+        "detail": f.detail,
+        "action": f.action,
+        "ref": f.ref,
+    }
 
 
 def _result(session: Session, outcome: FireOutcome) -> tuple[dict[str, Any], int, dict[str, str]]:
@@ -223,34 +264,45 @@ Act = Callable[[Session, int], FireOutcome]
 def _bulk_action(action: str, params: dict[str, Any], *, actor: Actor, reason: str) -> Act:
     now = g.now
     if action == "fire":
-        return lambda s, cid: operations.fire(s, cid, params["trigger"], params["payload"],
-                                              actor=actor, reason=reason, now=now)
+        return lambda s, cid: operations.fire(
+            s, cid, params["trigger"], params["payload"], actor=actor, reason=reason, now=now
+        )
     if action == "cancel":
         return lambda s, cid: operations.cancel(s, cid, actor=actor, reason=reason, now=now)
     if action == "force":
         if ADMIN_ROLE not in actor.roles:  # refused before anything is looked at
-            raise TriggerNotPermitted("Only administrators may force cases into a state.",
-                                      hint="Ask an administrator, or fire an allowed trigger.")
-        return lambda s, cid: operations.force_state(s, cid, params["state"], actor=actor,
-                                                     reason=reason, now=now)
+            raise TriggerNotPermitted(
+                "Only administrators may force cases into a state.",
+                hint="Ask an administrator, or fire an allowed trigger.",
+            )
+        return lambda s, cid: operations.force_state(
+            s, cid, params["state"], actor=actor, reason=reason, now=now
+        )
     if action in ("pause_sla", "resume_sla"):
         pause = action == "pause_sla"
-        return lambda s, cid: operations.set_sla_paused(s, cid, params["sla"], pause,
-                                                        actor=actor, reason=reason, now=now)
-    return lambda s, cid: operations.reassign(s, cid, params["assignee"], actor=actor,
-                                              reason=reason, now=now)
+        return lambda s, cid: operations.set_sla_paused(
+            s, cid, params["sla"], pause, actor=actor, reason=reason, now=now
+        )
+    return lambda s, cid: operations.reassign(
+        s, cid, params["assignee"], actor=actor, reason=reason, now=now
+    )
 
 
 def _matching(session: Session, f: dict[str, Any], limit: int) -> tuple[list[CaseRecord], bool]:
     """Open cases matching the filter, newest first: at most ``limit``, and whether more
     matched."""
-    query = CaseFilter(definition=f.get("definition"), state=f.get("state"), status="open",
-                       overdue=f.get("overdue") or None)
+    query = CaseFilter(
+        definition=f.get("definition"),
+        state=f.get("state"),
+        status="open",
+        overdue=f.get("overdue") or None,
+    )
     found: list[CaseRecord] = []
     cursor = None
     while len(found) <= limit:
-        page, cursor = search_cases(session, query, now=g.now, before_id=cursor,
-                                    limit=min(MAX_PAGE, limit + 1 - len(found)))
+        page, cursor = search_cases(
+            session, query, now=g.now, before_id=cursor, limit=min(MAX_PAGE, limit + 1 - len(found))
+        )
         found += page
         if cursor is None:
             break
@@ -267,8 +319,7 @@ def _run(session: Session, matched: list[CaseRecord], act: Act) -> list[dict[str
         except SvcflowError as exc:
             item.update(outcome="failed", code=exc.code, detail=exc.message)
         else:
-            item.update(outcome="done", new_state=outcome.case.state,
-                        event_seq=outcome.event.seq)
+            item.update(outcome="done", new_state=outcome.case.state, event_seq=outcome.event.seq)
         results.append(item)
     return results
 
@@ -287,8 +338,12 @@ class Stuck(MethodView):
         wanted = [Reason(r) for r in dict.fromkeys(query.get("reason") or [])] or None
         with db.transaction() as session:
             findings = inspection.inspect(
-                session, now=g.now, settings=_settings(query), reasons=wanted,
-                definition=query.get("definition"), limit=query["limit"],
+                session,
+                now=g.now,
+                settings=_settings(query),
+                reasons=wanted,
+                definition=query.get("definition"),
+                limit=query["limit"],
             )
         return [_finding(f) for f in findings]
 
@@ -301,8 +356,9 @@ class StuckCounts(MethodView):
     def get(self, query: dict[str, Any]) -> dict[str, int]:
         """How many cases each reason finds (the same rules as /stuck)."""
         with db.transaction() as session:
-            return inspection.counts(session, now=g.now, settings=_settings(query),
-                                     definition=query.get("definition"))
+            return inspection.counts(
+                session, now=g.now, settings=_settings(query), definition=query.get("definition")
+            )
 
 
 # --- routes: actions on one case ---------------------------------------------------------------
@@ -310,8 +366,11 @@ class StuckCounts(MethodView):
 _CASE_ERRORS = (
     (404, "No such case"),
     (409, "Not allowed in the case's state, or the case moved on"),
-    (422, "The request, or the action on this case, is invalid (a blank reason, an unknown "
-     "state or SLA, ...)"),
+    (
+        422,
+        "The request, or the action on this case, is invalid (a blank reason, an unknown "
+        "state or SLA, ...)",
+    ),
 )
 
 
@@ -331,9 +390,18 @@ class Fire(MethodView):
     def post(self, args: dict[str, Any], case_id: int) -> Any:
         """Fire any trigger allowed in the case's state, on a supervisor's authority."""
         with db.transaction() as session:
-            return _result(session, operations.fire(
-                session, case_id, args["trigger"], args["payload"], actor=current_actor(),
-                reason=args["reason"], now=g.now))
+            return _result(
+                session,
+                operations.fire(
+                    session,
+                    case_id,
+                    args["trigger"],
+                    args["payload"],
+                    actor=current_actor(),
+                    reason=args["reason"],
+                    now=g.now,
+                ),
+            )
 
 
 @blp.route("/cases/<int:case_id>/force")
@@ -347,9 +415,17 @@ class Force(MethodView):
         """Put an open case into any state of its definition (administrators only): recorded
         as ``forced``; timers and SLA clocks are re-derived for the new state."""
         with db.transaction() as session:
-            return _result(session, operations.force_state(
-                session, case_id, args["state"], actor=current_actor(), reason=args["reason"],
-                now=g.now))
+            return _result(
+                session,
+                operations.force_state(
+                    session,
+                    case_id,
+                    args["state"],
+                    actor=current_actor(),
+                    reason=args["reason"],
+                    now=g.now,
+                ),
+            )
 
 
 @blp.route("/cases/<int:case_id>/cancel")
@@ -362,8 +438,12 @@ class Cancel(MethodView):
     def post(self, args: dict[str, Any], case_id: int) -> Any:
         """Cancel an open case (its timers are cancelled)."""
         with db.transaction() as session:
-            return _result(session, operations.cancel(
-                session, case_id, actor=current_actor(), reason=args["reason"], now=g.now))
+            return _result(
+                session,
+                operations.cancel(
+                    session, case_id, actor=current_actor(), reason=args["reason"], now=g.now
+                ),
+            )
 
 
 @blp.route("/cases/<int:case_id>/sla/<name>/pause")
@@ -376,9 +456,18 @@ class PauseSla(MethodView):
     def post(self, args: dict[str, Any], case_id: int, name: str) -> Any:
         """Pause a running SLA clock (e.g. the customer asked to wait): ``sla_paused``."""
         with db.transaction() as session:
-            return _result(session, operations.set_sla_paused(
-                session, case_id, name, True, actor=current_actor(), reason=args["reason"],
-                now=g.now))
+            return _result(
+                session,
+                operations.set_sla_paused(
+                    session,
+                    case_id,
+                    name,
+                    True,
+                    actor=current_actor(),
+                    reason=args["reason"],
+                    now=g.now,
+                ),
+            )
 
 
 @blp.route("/cases/<int:case_id>/sla/<name>/resume")
@@ -391,9 +480,18 @@ class ResumeSla(MethodView):
     def post(self, args: dict[str, Any], case_id: int, name: str) -> Any:
         """Resume a clock paused by an operator: it is due later by the paused span."""
         with db.transaction() as session:
-            return _result(session, operations.set_sla_paused(
-                session, case_id, name, False, actor=current_actor(), reason=args["reason"],
-                now=g.now))
+            return _result(
+                session,
+                operations.set_sla_paused(
+                    session,
+                    case_id,
+                    name,
+                    False,
+                    actor=current_actor(),
+                    reason=args["reason"],
+                    now=g.now,
+                ),
+            )
 
 
 @blp.route("/cases/<int:case_id>/reassign")
@@ -406,9 +504,17 @@ class Reassign(MethodView):
     def post(self, args: dict[str, Any], case_id: int) -> Any:
         """Hand the case to someone else: sets the definition's ``assignee`` data field."""
         with db.transaction() as session:
-            return _result(session, operations.reassign(
-                session, case_id, args["assignee"], actor=current_actor(),
-                reason=args["reason"], now=g.now))
+            return _result(
+                session,
+                operations.reassign(
+                    session,
+                    case_id,
+                    args["assignee"],
+                    actor=current_actor(),
+                    reason=args["reason"],
+                    now=g.now,
+                ),
+            )
 
 
 @blp.route("/timers/<int:timer_id>/retry")
@@ -424,8 +530,12 @@ class RetryTimer(MethodView):
         """Re-arm a failed timer (fix its cause first); it is delivered at once and
         ``timer_retried`` is recorded on its case."""
         with db.transaction() as session:
-            return _result(session, operations.retry_timer(
-                session, timer_id, actor=current_actor(), reason=args["reason"], now=g.now))
+            return _result(
+                session,
+                operations.retry_timer(
+                    session, timer_id, actor=current_actor(), reason=args["reason"], now=g.now
+                ),
+            )
 
 
 # --- routes: bulk ------------------------------------------------------------------------------
@@ -438,25 +548,33 @@ class Bulk(MethodView):
     @blp.arguments(BulkSchema)
     @blp.response(200, BulkResultSchema)
     @blp.alt_response(403, schema=ProblemSchema, description="force needs an administrator")
-    @blp.alt_response(422, schema=ProblemSchema, description="A blank reason, no filter, or "
-                      "params that do not fit the action")
+    @blp.alt_response(
+        422,
+        schema=ProblemSchema,
+        description="A blank reason, no filter, or params that do not fit the action",
+    )
     @blp.doc(parameters=[IDEMPOTENCY_KEY])
     def post(self, args: dict[str, Any]) -> dict[str, Any]:
         """One action on every open case the filter matches (``force`` needs an
         administrator). Each case is done or reported as failed on its own; ``dry_run``
         lists the matches and changes nothing."""
-        act = _bulk_action(args["action"], args["params"], actor=current_actor(),
-                           reason=args["reason"])
+        act = _bulk_action(
+            args["action"], args["params"], actor=current_actor(), reason=args["reason"]
+        )
         with db.transaction() as session:
             matched, truncated = _matching(session, args["filter"], args["limit"])
             if args["dry_run"]:
-                results = [{"case_id": c.id, "state": c.state, "outcome": "matched"}
-                           for c in matched]
+                results = [
+                    {"case_id": c.id, "state": c.state, "outcome": "matched"} for c in matched
+                ]
             else:
                 results = _run(session, matched, act)
         return {
-            "action": args["action"], "dry_run": args["dry_run"], "matched": len(matched),
-            "truncated": truncated, "results": results,
+            "action": args["action"],
+            "dry_run": args["dry_run"],
+            "matched": len(matched),
+            "truncated": truncated,
+            "results": results,
             "done": sum(r["outcome"] == "done" for r in results),
             "failed": sum(r["outcome"] == "failed" for r in results),
         }

@@ -97,7 +97,9 @@ COUNT_LIMIT = 10_000  # what counts() passes to the dwelling rule
 # are bound. pg_temp.u(i, salt) is a uniform [0, 1) drawn from a hash of (i, salt): the same
 # case gets the same attributes at every size and on every run.
 LOAD = [
-    ("helpers", """
+    (
+        "helpers",
+        """
 CREATE FUNCTION pg_temp.u(i bigint, salt int) RETURNS float8
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT (hashint8extended(i, salt) & 2147483647)::float8 / 2147483648.0 $$;
@@ -109,11 +111,14 @@ INSERT INTO defs VALUES
    'CP', 864000),
   (2, 'spare_part', ARRAY['requested','approved','ordered','in_transit','delivered'],
    'SP', 259200);
-"""),
+""",
+    ),
     # Top-level cases, keyed by g for now. k is the index of the current state (4 = the final
     # one), entered_at the instant the case entered it, last_base the instant of its fifth
     # event.
-    ("plan: top-level cases", """
+    (
+        "plan: top-level cases",
+        """
 CREATE TEMP TABLE plan0 AS
 WITH g AS (
   SELECT i AS g, pg_temp.u(i, 1) AS u1, pg_temp.u(i, 2) AS u2, pg_temp.u(i, 3) AS u3,
@@ -163,10 +168,13 @@ SELECT g, NULL::bigint AS parent_g, status, def_idx, version,
     AS entered_at,
   last_base
 FROM closed;
-"""),
+""",
+    ),
     # Children: spare-part requests of a case, created a quarter into the parent's life.
     # Open parents have open, completed and cancelled children; closed parents finished ones.
-    ("plan: child cases", """
+    (
+        "plan: child cases",
+        """
 INSERT INTO plan0
 SELECT c.g, p.g, c.status, 2, c.version, c.k, c.created_at,
        c.created_at + (c.last_base - c.created_at) * (c.k / 4.0), c.last_base
@@ -194,9 +202,12 @@ CROSS JOIN LATERAL (
   SELECT c0.*, CASE WHEN c0.status = 'completed' THEN 4 ELSE x.k0 END AS k,
          c0.created_at + (c0.ends - c0.created_at) * (0.2 + 0.8 * c0.u_time) AS last_base
 ) AS c;
-"""),
+""",
+    ),
     # Ids in creation order, as a real table would have them.
-    ("plan: ids", """
+    (
+        "plan: ids",
+        """
 CREATE TEMP TABLE plan AS
 SELECT row_number() OVER (ORDER BY p.created_at, p.g) AS id, p.*, d.name, d.states, d.prefix,
        d.target, p.last_base AS updated_at, 5 AS version_seq
@@ -206,10 +217,13 @@ UPDATE plan AS c SET parent_id = p.id FROM plan AS p
 WHERE c.parent_g IS NOT NULL AND p.g = c.parent_g;
 CREATE UNIQUE INDEX ON plan (id);
 ANALYZE plan;
-"""),
+""",
+    ),
     # A finished child's news that the parent could not take (30% of completed children),
     # and for half of the open parents that got news, a later self-loop transition.
-    ("plan: child news", """
+    (
+        "plan: child news",
+        """
 CREATE TEMP TABLE news AS
 SELECT c.parent_id, c.id AS child_id, c.state_child, c.name AS child_definition,
        row_number() OVER (PARTITION BY c.parent_id ORDER BY c.id) AS rn,
@@ -231,8 +245,11 @@ FROM (SELECT parent_id, count(*) AS n,
       FROM news GROUP BY parent_id) AS x
 LEFT JOIN moved AS m ON m.parent_id = x.parent_id
 WHERE p.id = x.parent_id;
-"""),
-    ("cases", """
+""",
+    ),
+    (
+        "cases",
+        """
 INSERT INTO cases (id, definition_name, definition_version, business_key, state, status, data,
                    params, version, created_at, updated_at, state_entered_at, state_entry_seq,
                    parent_id)
@@ -241,9 +258,12 @@ SELECT id, name, version, prefix || '-' || lpad(id::text, 8, '0'), states[k + 1]
                           'priority', (ARRAY['low','normal','high'])[1 + mod(id, 3)::int]),
        '{}'::jsonb, version_seq, created_at, updated_at, entered_at, k + 1, parent_id
 FROM plan ORDER BY id;
-"""),
+""",
+    ),
     # Five events per case, then the child news and the later moves; inserted in time order.
-    ("case_events", """
+    (
+        "case_events",
+        """
 INSERT INTO case_events (case_id, seq, event_type, trigger, from_state, to_state, actor,
                          payload, changes, at)
 SELECT case_id, seq, event_type, trigger, from_state, to_state, actor, payload, changes, at
@@ -284,9 +304,12 @@ FROM (
   FROM moved AS m JOIN plan AS p ON p.id = m.parent_id
 ) AS e
 ORDER BY at, case_id, seq;
-"""),
+""",
+    ),
     # The SLA projection. kind is the bucket a clock falls in; the columns follow from it.
-    ("case_slas", """
+    (
+        "case_slas",
+        """
 CREATE TEMP TABLE sla_plan AS
 SELECT p.id AS case_id, p.name, 'resolution' AS sla, p.target, p.created_at,
        p.last_base, p.updated_at, pg_temp.u(p.id, 22) AS w,
@@ -337,10 +360,13 @@ FROM (
   FROM sla_plan
 ) AS x
 ORDER BY case_id, sla;
-"""),
+""",
+    ),
     # SLA timers (warning at 80%, breach at 100%) of every started clock, reminders on 30% of
     # cases, a failed timer on 0.1% of them.
-    ("timers", """
+    (
+        "timers",
+        """
 INSERT INTO timers (case_id, state_entry_seq, name, kind, sla, trigger, payload, calendar,
                     due_at, provisional, status, attempts, last_error, note, created_at,
                     updated_at, fired_at)
@@ -396,13 +422,17 @@ FROM (
   FROM plan AS p WHERE pg_temp.u(p.id, 32) < 0.001
 ) AS t
 ORDER BY created_at;
-"""),
-    ("sequences", """
+""",
+    ),
+    (
+        "sequences",
+        """
 SELECT setval(pg_get_serial_sequence('cases', 'id'), (SELECT max(id) FROM cases));
 SELECT setval(pg_get_serial_sequence('case_events', 'id'), (SELECT max(id) FROM case_events));
 SELECT setval(pg_get_serial_sequence('case_slas', 'id'), (SELECT max(id) FROM case_slas));
 SELECT setval(pg_get_serial_sequence('timers', 'id'), (SELECT max(id) FROM timers));
-"""),
+""",
+    ),
 ]
 
 
@@ -504,6 +534,7 @@ def captured(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
 
 def row_counts(engine: Engine) -> dict[str, Any]:
     with engine.connect() as conn:
+
         def one(sql: str) -> Any:
             return conn.exec_driver_sql(sql).scalar_one()
 
@@ -515,7 +546,8 @@ def row_counts(engine: Engine) -> dict[str, Any]:
             "children": one("SELECT count(*) FROM cases WHERE parent_id IS NOT NULL"),
             "case_events": one("SELECT count(*) FROM case_events"),
             "child_update": one(
-                "SELECT count(*) FROM case_events WHERE event_type = 'child_update'"),
+                "SELECT count(*) FROM case_events WHERE event_type = 'child_update'"
+            ),
             "case_slas": grouped("SELECT status, count(*) FROM case_slas GROUP BY 1 ORDER BY 1"),
             "timers": grouped("SELECT status, count(*) FROM timers GROUP BY 1 ORDER BY 1"),
             "database_mb": one("SELECT pg_database_size(current_database()) / 1048576"),
@@ -543,8 +575,9 @@ def prepare(engine: Engine, size: int, limit: int) -> Figures:
     found = {r.value: 0 for r in Reason}
     for finding in findings:
         found[finding.reason.value] += 1
-    figures = Figures(size, engine, limit, load_s, row_counts(engine), refresh_s, dwell_rows,
-                      found, counted, {})
+    figures = Figures(
+        size, engine, limit, load_s, row_counts(engine), refresh_s, dwell_rows, found, counted, {}
+    )
 
     for name, work in figures.measures().items():
         if name in ("inspect", "counts"):
@@ -600,15 +633,19 @@ def _walk(node: dict[str, Any], out: PlanSummary) -> None:
         if label not in out.scans:
             out.scans.append(label)
         out.rows_scanned += int(node.get("Actual Rows", 0) * loops)
-    for key in ("Rows Removed by Filter", "Rows Removed by Join Filter",
-                "Rows Removed by Index Recheck"):
+    for key in (
+        "Rows Removed by Filter",
+        "Rows Removed by Join Filter",
+        "Rows Removed by Index Recheck",
+    ):
         out.removed += int(node.get(key, 0) * loops)
     for child in node.get("Plans", []):
         _walk(child, out)
 
 
-def explain(engine: Engine, label: str, statements: list[tuple[str, Any]],
-            report: list[str]) -> PlanSummary:
+def explain(
+    engine: Engine, label: str, statements: list[tuple[str, Any]], report: list[str]
+) -> PlanSummary:
     """Each statement twice, as text (for ``report``) and as JSON (for the summary); the
     execution time kept is the lower of the two."""
     summary = PlanSummary(label, 0, 0.0, [], 0, 0, 0, 0, False)
@@ -616,12 +653,14 @@ def explain(engine: Engine, label: str, statements: list[tuple[str, Any]],
         for sql, params in statements:
             if not sql.lstrip().upper().startswith("SELECT"):
                 continue
-            lines = conn.exec_driver_sql(
-                f"EXPLAIN (ANALYZE, BUFFERS) {sql}", params).scalars().all()
+            lines = (
+                conn.exec_driver_sql(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", params).scalars().all()
+            )
             report += [f"-- {label}", sql, f"-- parameters: {params!r}", *lines, ""]
             text_ms = float(lines[-1].split(":")[1].split()[0])  # "Execution Time: 1.23 ms"
             [[doc]] = conn.exec_driver_sql(
-                f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}", params).all()
+                f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}", params
+            ).all()
             top = (doc if isinstance(doc, list) else json.loads(doc))[0]
             plan = top["Plan"]
             summary.statements += 1
@@ -680,9 +719,18 @@ def postgresql_server() -> Iterator[Callable[[str], str]]:
 
 def server_facts(engine: Engine) -> dict[str, str]:
     with engine.connect() as conn:
-        facts = {name: conn.exec_driver_sql(f"SHOW {name}").scalar_one()
-                 for name in ("server_version", "shared_buffers", "work_mem",
-                              "effective_cache_size", "random_page_cost", "jit", "max_wal_size")}
+        facts = {
+            name: conn.exec_driver_sql(f"SHOW {name}").scalar_one()
+            for name in (
+                "server_version",
+                "shared_buffers",
+                "work_mem",
+                "effective_cache_size",
+                "random_page_cost",
+                "jit",
+                "max_wal_size",
+            )
+        }
         facts["jit_available"] = str(conn.exec_driver_sql("SELECT pg_jit_available()").scalar_one())
     return facts
 
@@ -705,8 +753,11 @@ def print_size(f: Figures) -> None:
     print(f"  case_events {rows['case_events']:,} (child_update {rows['child_update']:,})")
     print(f"  case_slas {rows['case_slas']}")
     print(f"  timers {rows['timers']}")
-    print("  load: " + ", ".join(f"{k} {v:.1f} s" for k, v in f.load_s.items())
-          + f"; total {sum(f.load_s.values()):.1f} s")
+    print(
+        "  load: "
+        + ", ".join(f"{k} {v:.1f} s" for k, v in f.load_s.items())
+        + f"; total {sum(f.load_s.values()):.1f} s"
+    )
     print(f"  refresh_dwell_stats: {f.refresh_s:.2f} s ({f.dwell_rows} rows)")
 
 
@@ -717,8 +768,10 @@ def print_times(f: Figures) -> None:
     print(f"  {'reason':<22}{'found':>7}{'counted':>10}{'inspect ms':>12}{'count ms':>11}")
     for reason in Reason:
         r = reason.value
-        print(f"  {r:<22}{f.found[r]:>7}{f.counted[r]:>10,}"
-              f"{f.median(f'inspect {r}'):>12.2f}{f.median(f'count {r}'):>11.2f}")
+        print(
+            f"  {r:<22}{f.found[r]:>7}{f.counted[r]:>10,}"
+            f"{f.median(f'inspect {r}'):>12.2f}{f.median(f'count {r}'):>11.2f}"
+        )
 
 
 def print_ratios(base: Figures, other: Figures) -> list[str]:
@@ -731,8 +784,10 @@ def print_ratios(base: Figures, other: Figures) -> list[str]:
         flag = "" if ratio <= TARGET_RATIO else "  MISSES" if judged else "  (over 10x)"
         if judged and ratio > TARGET_RATIO:
             misses.append(measure)
-        print(f"  {label:<30}{base.median(measure):>9.2f} ->{other.median(measure):>9.2f} ms"
-              f"  x{ratio:6.1f}{flag}")
+        print(
+            f"  {label:<30}{base.median(measure):>9.2f} ->{other.median(measure):>9.2f} ms"
+            f"  x{ratio:6.1f}{flag}"
+        )
 
     print(f"\n== t({other.size:,}) / t({base.size:,}) wall clock, target <= {TARGET_RATIO:g} ==")
     line(f"inspect(limit={base.limit})", "inspect")
@@ -753,15 +808,21 @@ def print_explains(all_figures: list[Figures], path: Path) -> None:
     report: list[str] = []
     summaries: dict[int, dict[str, PlanSummary]] = {}
     for f in all_figures:
-        report += [f"==== EXPLAIN (ANALYZE, BUFFERS) at {f.size:,} cases, now={NOW.isoformat()}",
-                   ""]
-        summaries[f.size] = {label: explain(f.engine, label, statements, report)
-                             for label, statements in f.statements.items()}
+        report += [
+            f"==== EXPLAIN (ANALYZE, BUFFERS) at {f.size:,} cases, now={NOW.isoformat()}",
+            "",
+        ]
+        summaries[f.size] = {
+            label: explain(f.engine, label, statements, report)
+            for label, statements in f.statements.items()
+        }
     path.write_text("\n".join(report), "utf-8")
 
     small, large = min(summaries), max(summaries)
-    print(f"\n== server-side execution time (EXPLAIN ANALYZE, summed over a measure's "
-          f"statements), ms; plans in {path} ==")
+    print(
+        f"\n== server-side execution time (EXPLAIN ANALYZE, summed over a measure's "
+        f"statements), ms; plans in {path} =="
+    )
     print(f"  {'':<30}{small:>12,}{large:>12,}{'ratio':>8}")
     for label in summaries[large]:
         a, b = summaries[small][label].execution_ms, summaries[large][label].execution_ms
@@ -770,30 +831,40 @@ def print_explains(all_figures: list[Figures], path: Path) -> None:
     print(f"\n== what each plan does at {large:,} cases ==")
     for label, summary in summaries[large].items():
         jit = " JIT" if summary.jit else ""
-        print(f"  {label:<30}{summary.statements:>3} stmt, scanned {summary.rows_scanned:,}, "
-              f"filtered out {summary.removed:,}, buffers hit {summary.shared_hit:,} read "
-              f"{summary.shared_read:,}{jit}")
+        print(
+            f"  {label:<30}{summary.statements:>3} stmt, scanned {summary.rows_scanned:,}, "
+            f"filtered out {summary.removed:,}, buffers hit {summary.shared_hit:,} read "
+            f"{summary.shared_read:,}{jit}"
+        )
         print(f"  {'':<30}{'; '.join(summary.scans)}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default=DEFAULT_SIZES,
-                        help="comma-separated case counts; the first is the baseline")
+    parser.add_argument(
+        "--sizes",
+        default=DEFAULT_SIZES,
+        help="comma-separated case counts; the first is the baseline",
+    )
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per measure")
     parser.add_argument("--limit", type=int, default=200, help="inspect()'s limit per reason")
-    parser.add_argument("--explain-file", type=Path,
-                        default=Path(tempfile.gettempdir()) / "svcflow-stuck-explain.txt")
+    parser.add_argument(
+        "--explain-file",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "svcflow-stuck-explain.txt",
+    )
     args = parser.parse_args(argv)
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s]
     if not sizes or min(sizes) < 100 or args.repeat < 1:
         parser.error("--sizes needs case counts of at least 100; --repeat at least 1")
 
     started = time.perf_counter()
-    print(f"svcflow stuck-case bench: sizes {', '.join(f'{s:,}' for s in sizes)}, "
-          f"{args.repeat} timed runs each, limit {args.limit}, now {NOW.isoformat()}; python "
-          f"{platform.python_version()}, nproc {len(os.sched_getaffinity(0))}, load average "
-          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(
+        f"svcflow stuck-case bench: sizes {', '.join(f'{s:,}' for s in sizes)}, "
+        f"{args.repeat} timed runs each, limit {args.limit}, now {NOW.isoformat()}; python "
+        f"{platform.python_version()}, nproc {len(os.sched_getaffinity(0))}, load average "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
     results: list[Figures] = []
     with postgresql_server() as database:
         engines = []
@@ -814,8 +885,10 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             for engine in engines:
                 engine.dispose()
-    print(f"\nwall time {time.perf_counter() - started:.0f} s; load average at the end "
-          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(
+        f"\nwall time {time.perf_counter() - started:.0f} s; load average at the end "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
     return 1 if misses else 0
 
 

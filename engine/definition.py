@@ -15,8 +15,8 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
 from enum import Enum
+from functools import cached_property
 from typing import Any
 
 import yaml
@@ -239,7 +239,7 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[An
     loader.flatten_mapping(node)
     seen: dict[Any, yaml.Node] = {}
     for key_node, _ in node.value:
-        key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node)
         if key in seen:
             mark = key_node.start_mark
             raise DefinitionSourceError(
@@ -249,7 +249,7 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[An
                 line=mark.line + 1,
             )
         seen[key] = key_node
-    return dict(loader.construct_pairs(node))  # type: ignore[no-untyped-call]
+    return dict(loader.construct_pairs(node))
 
 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
@@ -258,7 +258,7 @@ _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _c
 def parse_source(text: str, origin: str = "<definition>") -> Any:
     """Read definition text (YAML, of which JSON is a subset) into plain Python values."""
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - SafeLoader subclass
+        return yaml.load(text, Loader=_StrictLoader)  # SafeLoader subclass: no arbitrary objects
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -327,9 +327,11 @@ def _actions(raw: list[Mapping[str, Any]], base: str) -> tuple[ActionSpec, ...]:
             )
         elif "increment" in item:
             inc = item["increment"]
-            spec = {"field": inc} if isinstance(inc, str) else inc
+            spec: Mapping[str, Any] = {"field": inc} if isinstance(inc, str) else inc
             actions.append(
-                ActionSpec(f"{path}.increment", ActionKind.INCREMENT, spec["field"], by=spec.get("by", 1))
+                ActionSpec(
+                    f"{path}.increment", ActionKind.INCREMENT, spec["field"], by=spec.get("by", 1)
+                )
             )
         elif "count" in item:
             cnt = item["count"]
@@ -338,19 +340,22 @@ def _actions(raw: list[Mapping[str, Any]], base: str) -> tuple[ActionSpec, ...]:
                 ActionSpec(f"{path}.count", ActionKind.COUNT, spec["counter"], by=spec.get("by", 1))
             )
         else:
-            raw = item["spawn"]
+            spawn = item["spawn"]
             actions.append(
                 ActionSpec(
                     f"{path}.spawn",
                     ActionKind.SPAWN,
-                    spawn=SpawnSpec(raw["definition"], dict(raw.get("data", {})),
-                                    raw.get("business_key")),
+                    spawn=SpawnSpec(
+                        spawn["definition"], dict(spawn.get("data", {})), spawn.get("business_key")
+                    ),
                 )
             )
     return tuple(actions)
 
 
-def _transition(raw: Mapping[str, Any], index: int, all_states: tuple[str, ...], finals: frozenset[str]) -> TransitionSpec:
+def _transition(
+    raw: Mapping[str, Any], index: int, all_states: tuple[str, ...], finals: frozenset[str]
+) -> TransitionSpec:
     source = raw["source"]
     if source == ANY_SOURCE:
         # '*' means every state that can still move: final states never take triggers.
@@ -375,7 +380,9 @@ def _transition(raw: Mapping[str, Any], index: int, all_states: tuple[str, ...],
 
 def _condition(raw: Mapping[str, Any] | None) -> SlaCondition:
     raw = raw or {}
-    return SlaCondition(states=tuple(raw.get("states", ())), triggers=tuple(raw.get("triggers", ())))
+    return SlaCondition(
+        states=tuple(raw.get("states", ())), triggers=tuple(raw.get("triggers", ()))
+    )
 
 
 def _sla(raw: Mapping[str, Any], index: int) -> SlaSpec:

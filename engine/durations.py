@@ -56,7 +56,8 @@ def parse_duration(text: object) -> Duration:
     if not text.strip() or match is None:
         raise DurationInvalid(
             f"Duration {text!r} is not understood.",
-            hint="Use digits followed by units in the order w, d, h, m, s, e.g. '45m', '1h30m', '3d'.",
+            hint="Use digits followed by units in the order w, d, h, m, s, "
+            "e.g. '45m', '1h30m', '3d'.",
         )
     weeks, days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
     total_days = weeks * 7 + days

@@ -42,9 +42,7 @@ _STRING = re.compile(
     re.DOTALL,
 )
 _FIELD = re.compile(r"(?<![\w.])(data|payload|params|counters)\s*\.\s*([A-Za-z_]\w*)")
-_INDEXED = re.compile(
-    r"(?<![\w.])(data|payload|params|counters)\s*\[\s*(['\"])([^'\"]+)\2\s*\]"
-)
+_INDEXED = re.compile(r"(?<![\w.])(data|payload|params|counters)\s*\[\s*(['\"])([^'\"]+)\2\s*\]")
 _MACRO_VAR = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
 
 
@@ -85,7 +83,8 @@ class Expression:
         except (ValueError, TypeError) as exc:
             raise ExpressionError(
                 f"CEL expression at {path} does not compile: {_first_line(exc)}",
-                hint="Check the CEL syntax; strings need quotes, e.g. data.priority == 'emergency'.",
+                hint="Check the CEL syntax; strings need quotes, "
+                "e.g. data.priority == 'emergency'.",
                 path=path,
                 expression=source,
             ) from exc
@@ -123,6 +122,7 @@ def make_context(
     payload: Mapping[str, Any],
     params: Mapping[str, Any],
     now: datetime,
+    *,
     counters: Mapping[str, int] | None = None,
     case: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import jsonschema
 from transitions import EventData, Machine
@@ -97,16 +97,28 @@ class _CaseView:
 
     def context(self, data: Mapping[str, Any] | None = None) -> dict[str, Any]:
         return make_context(
-            self.data if data is None else data, self.payload, self.params, self.now,
-            self.counters, self.case,
+            self.data if data is None else data,
+            self.payload,
+            self.params,
+            self.now,
+            counters=self.counters,
+            case=self.case,
         )
 
 
 # JSON Schema keywords that constrain each property independently of the others; a data
 # schema using only these can be checked field by field.
 _PER_FIELD_KEYWORDS = frozenset(
-    {"$schema", "$id", "title", "description", "type", "properties", "required",
-     "additionalProperties"}
+    {
+        "$schema",
+        "$id",
+        "title",
+        "description",
+        "type",
+        "properties",
+        "required",
+        "additionalProperties",
+    }
 )
 
 
@@ -121,7 +133,9 @@ def _field_validators(schema: Mapping[str, Any]) -> dict[str, SchemaCheck] | Non
 
 
 def _schema_error_text(error: jsonschema.ValidationError, prefix: str = "") -> str:
-    where = "/".join([prefix, *map(str, error.absolute_path)] if prefix else map(str, error.absolute_path))
+    where = "/".join(
+        [prefix, *map(str, error.absolute_path)] if prefix else map(str, error.absolute_path)
+    )
     return f"{where or '<root>'}: {error.message}"
 
 
@@ -132,7 +146,9 @@ class CompiledWorkflow:
         self.definition = definition
         self._transitions = {t.index: t for t in definition.transitions}
         self._guards = {
-            t.index: Expression(t.guard, f"{t.path}.guard") for t in definition.transitions if t.guard
+            t.index: Expression(t.guard, f"{t.path}.guard")
+            for t in definition.transitions
+            if t.guard
         }
         self._action_exprs = {
             a.path: Expression(a.expr, a.path)
@@ -190,7 +206,7 @@ class CompiledWorkflow:
     # --- callbacks run by transitions ----------------------------------------------------------
 
     def _condition(self, index: int, event: EventData) -> bool:
-        view: _CaseView = event.model
+        view = cast(_CaseView, event.model)  # the model step() hands the machine
         validator = self._payload_validators.get(index)
         if validator is not None:
             errors = sorted(validator.errors(dict(view.payload)), key=str)
@@ -217,7 +233,7 @@ class CompiledWorkflow:
         return result
 
     def _before(self, index: int, event: EventData) -> None:
-        view: _CaseView = event.model
+        view = cast(_CaseView, event.model)  # the model step() hands the machine
         t = self._transitions[index]
         if not view.actor.may_fire(t.roles):
             raise TriggerNotPermitted(
@@ -241,7 +257,9 @@ class CompiledWorkflow:
                 view.spawns.append(self._spawn_request(action.path, action, context))
                 continue
             if action.kind is ActionKind.SET:
-                value = to_json_value(self._action_exprs[action.path].evaluate(context), action.path)
+                value = to_json_value(
+                    self._action_exprs[action.path].evaluate(context), action.path
+                )
             else:
                 current = data.get(action.field, 0)
                 if not isinstance(current, int | float) or isinstance(current, bool):
@@ -257,9 +275,7 @@ class CompiledWorkflow:
         self._check_changes(data, view.changes, f"after {t.path}", t.trigger)
         view.data = data
 
-    def _spawn_request(
-        self, path: str, action: Any, context: Mapping[str, Any]
-    ) -> SpawnRequest:
+    def _spawn_request(self, path: str, action: Any, context: Mapping[str, Any]) -> SpawnRequest:
         spec = action.spawn
         data = {
             name: to_json_value(self._spawn_exprs[f"{path}.data.{name}"].evaluate(context), path)
@@ -271,8 +287,9 @@ class CompiledWorkflow:
             key = str(to_json_value(raw, path))
         return SpawnRequest(spec.definition, data, key, path)
 
-    def counter_keys(self, data: Mapping[str, Any], params: Mapping[str, Any],
-                     now: datetime) -> dict[str, str]:
+    def counter_keys(
+        self, data: Mapping[str, Any], params: Mapping[str, Any], now: datetime
+    ) -> dict[str, str]:
         """Which counter of each declared name this case's data points at."""
         context = make_context(data, {}, params, now)
         return {
@@ -354,7 +371,12 @@ class CompiledWorkflow:
                 case_id=case_id, state=state, trigger=trigger, allowed=self.allowed_triggers(state)
             )
         view = _CaseView(
-            state, dict(data), dict(payload), params, now, actor,
+            state,
+            dict(data),
+            dict(payload),
+            params,
+            now,
+            actor,
             counters=dict(counters or {}),
             case={"id": case_id or 0, "definition": self.definition.name, "state": state},
         )
@@ -387,7 +409,9 @@ class CompiledWorkflow:
 
     def _guard_texts(self, trigger: str, state: str) -> list[str]:
         return [
-            f"{t.path}.guard = {t.guard}" for t in self._transitions_by_trigger(trigger, state) if t.guard
+            f"{t.path}.guard = {t.guard}"
+            for t in self._transitions_by_trigger(trigger, state)
+            if t.guard
         ]
 
 

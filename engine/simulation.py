@@ -42,12 +42,14 @@ _ACTOR_KEYS = frozenset({"actor", "roles"})
 # ``expect`` with ``stat:`` instead of ``state:`` would otherwise check nothing and pass.
 STEP_KEYS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "create": (
-        frozenset({"definition"}), frozenset({"case", "data", "business_key"}) | _ACTOR_KEYS
+        frozenset({"definition"}),
+        frozenset({"case", "data", "business_key"}) | _ACTOR_KEYS,
     ),
     "fire": (frozenset({"case", "trigger"}), frozenset({"payload"}) | _ACTOR_KEYS),
     "cancel": (frozenset({"case"}), frozenset({"reason"}) | _ACTOR_KEYS),
     "expect": (
-        frozenset({"case"}), frozenset({"state", "status", "data", "triggers", "events", "sla"})
+        frozenset({"case"}),
+        frozenset({"state", "status", "data", "triggers", "events", "sla"}),
     ),
 }
 
@@ -209,8 +211,12 @@ class Simulator:
         case_id = self.case_id(body.get("case"), where)
         with self.sessions() as session, session.begin():
             out = case_service.fire(
-                session, case_id, body["trigger"], body.get("payload", {}),
-                actor=self._actor(body), now=self.clock.now(),
+                session,
+                case_id,
+                body["trigger"],
+                body.get("payload", {}),
+                actor=self._actor(body),
+                now=self.clock.now(),
             )
         return True, f"{body['trigger']}: {out.event.from_state} -> {out.case.state}"
 
@@ -218,7 +224,10 @@ class Simulator:
         case_id = self.case_id(body.get("case"), where)
         with self.sessions() as session, session.begin():
             case_service.cancel_case(
-                session, case_id, actor=self._actor(body), now=self.clock.now(),
+                session,
+                case_id,
+                actor=self._actor(body),
+                now=self.clock.now(),
                 reason=str(body.get("reason", "scenario")),
             )
         return True, f"cancelled case {case_id}"
@@ -230,7 +239,9 @@ class Simulator:
     def _step_advance_to(self, body: Any, where: str) -> tuple[bool, str]:
         target = _instant(body, where)
         if target < self.clock.now():
-            raise ScenarioError(f"{where}: {body} is in the virtual past.", hint="Time only moves forward.")
+            raise ScenarioError(
+                f"{where}: {body} is in the virtual past.", hint="Time only moves forward."
+            )
         fired = self.advance_to(target)
         return True, f"advanced to {body}; {fired} timer(s) fired"
 
@@ -279,8 +290,12 @@ class Simulator:
             clocks = {
                 c.name: c
                 for c in compute_clocks(
-                    definition, history, data=case.data, params=case.params,
-                    now=self.clock.now(), calendars=load_calendars(session),
+                    definition,
+                    history,
+                    data=case.data,
+                    params=case.params,
+                    now=self.clock.now(),
+                    calendars=load_calendars(session),
                 )
             }
             for name, expected in body["sla"].items():
@@ -334,20 +349,29 @@ def run_scenario(scenario: Mapping[str, Any], base_dir: Path) -> ScenarioReport:
                 raise
             except SvcflowError as exc:
                 report.steps.append(
-                    StepResult(index, next(iter(step), "?"), False,
-                               f"{exc.code}: {exc.message}", clock.now())
+                    StepResult(
+                        index,
+                        next(iter(step), "?"),
+                        False,
+                        f"{exc.code}: {exc.message}",
+                        clock.now(),
+                    )
                 )
                 break
         report.timers_fired = simulator.timers_fired
     return report
 
 
-def _prepare(sessions: sessionmaker[Session], scenario: Mapping[str, Any], base_dir: Path, now: datetime) -> None:
+def _prepare(
+    sessions: sessionmaker[Session], scenario: Mapping[str, Any], base_dir: Path, now: datetime
+) -> None:
     definitions = scenario.get("definitions") or (
         [scenario["definition"]] if "definition" in scenario else []
     )
     if not definitions:
-        raise ScenarioError("The scenario names no definition.", hint="Add definitions: [path.yaml].")
+        raise ScenarioError(
+            "The scenario names no definition.", hint="Add definitions: [path.yaml]."
+        )
     with sessions() as session, session.begin():
         for name, overrides in (scenario.get("calendars") or {}).items():
             save_calendar(session, name, actor="simulation", now=now, overrides=overrides)

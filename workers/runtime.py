@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 from redis import Redis
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.clock import Clock, SystemClock
 from engine.db.session import create_db_engine, session_factory
 from engine.services.scheduling import DELIVERY_KEY
+from workers import telemetry
 
 QUEUE_NAME = "svcflow"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -30,7 +31,7 @@ def redis_url(explicit: str | None = None) -> str:
 class Runtime:
     database_url: str | None = None
     redis_url: str | None = None
-    clock: Clock = SystemClock()
+    clock: Clock = field(default_factory=SystemClock)
 
     @cached_property
     def engine(self) -> Engine:
@@ -46,7 +47,7 @@ class Runtime:
 
     @cached_property
     def sessions(self) -> sessionmaker[Session]:
-        from workers.timers import RqDelivery  # timers imports this module
+        from workers.timers import RqDelivery  # noqa: PLC0415 - workers.timers imports this module
 
         factory = session_factory(self.engine)
         factory.configure(info={DELIVERY_KEY: RqDelivery(self.queue)})
@@ -64,8 +65,6 @@ def current() -> Runtime:
     if _current is None:
         with _lock:
             if _current is None:
-                from workers import telemetry
-
                 telemetry.install()
                 _current = Runtime()
     return _current

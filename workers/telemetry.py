@@ -26,7 +26,8 @@ TRANSITIONS = Counter(
 EVENTS = Counter("svcflow_events_total", "History events committed", ["definition", "event_type"])
 SLA_BREACHES = Counter("svcflow_sla_breaches_total", "SLA breaches recorded", ["definition", "sla"])
 TIMER_LAG = Histogram(
-    "svcflow_timer_lag_seconds", "Delay from a timer's due time to its firing",
+    "svcflow_timer_lag_seconds",
+    "Delay from a timer's due time to its firing",
     buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800, 3600),
 )
 
@@ -39,7 +40,9 @@ def _sink(observation: observe.Observation) -> None:
     labels: dict[str, Any] = observation.labels
     if observation.kind == "timer_fired":
         TIMER_LAG.observe(max(0.0, float(labels["lag_seconds"])))
-        log.info("timer fired", extra={k: labels[k] for k in ("timer_id", "case_id", "lag_seconds")})
+        log.info(
+            "timer fired", extra={k: labels[k] for k in ("timer_id", "case_id", "lag_seconds")}
+        )
         return
     definition = str(labels.get("definition"))
     event_type = str(labels.get("event_type"))
@@ -60,10 +63,12 @@ def install() -> None:
         observe.add_sink(_sink)
         if os.environ.get("SVCFLOW_LOG_FORMAT", "json") == "json":
             handler = logging.StreamHandler(sys.stderr)
-            handler.setFormatter(JsonFormatter(
-                "%(asctime)s %(levelname)s %(name)s %(message)s",
-                rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
-            ))
+            handler.setFormatter(
+                JsonFormatter(
+                    "%(asctime)s %(levelname)s %(name)s %(message)s",
+                    rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+                )
+            )
             root = logging.getLogger()
             root.handlers = [h for h in root.handlers if not isinstance(h.formatter, JsonFormatter)]
             root.addHandler(handler)

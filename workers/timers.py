@@ -22,6 +22,7 @@ from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.registry import StartedJobRegistry
 
+from engine.services import inspection
 from engine.services import timers as timer_service
 from engine.services.scheduling import DueTimer
 from workers import runtime
@@ -99,8 +100,11 @@ def fire_timer(timer_id: int, attempt: int = 0) -> str:
         # Delivered before its time (clocks of hosts disagree): deliver again at the due
         # time, under an id of its own, since this job's id stays taken until it ends.
         log.info("timer %s delivered early; due %s", timer_id, outcome.due_at)
-        schedule(rt.queue, DueTimer(timer_id, outcome.due_at, attempt),
-                 suffix=f"-early-{int(now.timestamp())}")
+        schedule(
+            rt.queue,
+            DueTimer(timer_id, outcome.due_at, attempt),
+            suffix=f"-early-{int(now.timestamp())}",
+        )
     log.info("timer %s: %s %s", timer_id, outcome.result.value, outcome.note)
     return outcome.result.value
 
@@ -130,7 +134,9 @@ def sweep(horizon_seconds: int = int(SWEEP_HORIZON.total_seconds())) -> int:
     # the runtime's clock like everything else the sweeper decides, so it can be time-skipped.
     StartedJobRegistry(queue=rt.queue).cleanup(timestamp=now.timestamp())
     with rt.sessions() as session, session.begin():
-        due = timer_service.due_for_delivery(session, until=now + timedelta(seconds=horizon_seconds))
+        due = timer_service.due_for_delivery(
+            session, until=now + timedelta(seconds=horizon_seconds)
+        )
     created = 0
     for timer in due:
         if not _is_live(rt.queue, timer) and schedule(rt.queue, timer):
@@ -142,8 +148,6 @@ def sweep(horizon_seconds: int = int(SWEEP_HORIZON.total_seconds())) -> int:
 
 def refresh_dwell_stats() -> int:
     """Periodic job: recompute how long cases stay in each state (for the `dwelling` rule)."""
-    from engine.services.inspection import refresh_dwell_stats as refresh
-
     rt = runtime.current()
     with rt.sessions() as session, session.begin():
-        return refresh(session, now=rt.clock.now())
+        return inspection.refresh_dwell_stats(session, now=rt.clock.now())

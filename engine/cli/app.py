@@ -35,7 +35,9 @@ def _default_actor() -> str:
 @click.option(
     "--database-url", envvar="SVCFLOW_DATABASE_URL", help="Default: sqlite:///var/svcflow.db"
 )
-@click.option("--actor", default=_default_actor, show_default="cli:$USER", help="Recorded in history.")
+@click.option(
+    "--actor", default=_default_actor, show_default="cli:$USER", help="Recorded in history."
+)
 @click.pass_context
 def main(ctx: click.Context, database_url: str | None, actor: str) -> None:
     """svcflow: after-sales service workflows on versioned state machines."""
@@ -85,7 +87,9 @@ def json_object(value: str | None, what: str) -> dict[str, Any]:
     try:
         parsed = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise click.BadParameter(f"{what} is not valid JSON: {exc.msg} at column {exc.colno}.")
+        raise click.BadParameter(
+            f"{what} is not valid JSON: {exc.msg} at column {exc.colno}."
+        ) from exc
     if not isinstance(parsed, dict):
         raise click.BadParameter(f"{what} must be a JSON object, e.g. '{{\"field\": 1}}'.")
     return parsed

@@ -25,11 +25,19 @@ def calendars_list(ctx: click.Context) -> None:
     connect(ctx)
     with transaction(ctx) as session:
         infos = calendar_service.list_calendars(session)
-    table(["name", "timezone", "base", "revision", "covered years"], [
-        [i.name, i.calendar.timezone, i.base or "custom", i.revision,
-         _years(i.calendar.covered_years)]
-        for i in infos
-    ])
+    table(
+        ["name", "timezone", "base", "revision", "covered years"],
+        [
+            [
+                i.name,
+                i.calendar.timezone,
+                i.base or "custom",
+                i.revision,
+                _years(i.calendar.covered_years),
+            ]
+            for i in infos
+        ],
+    )
 
 
 def _years(years: frozenset[int] | None) -> str:
@@ -49,8 +57,10 @@ def calendars_show(ctx: click.Context, name: str, month: str | None) -> None:
     connect(ctx)
     with transaction(ctx) as session:
         info = calendar_service.get_calendar_info(session, name)
-    click.echo(f"{info.name}: {info.calendar.timezone}, base {info.base or 'custom'}, "
-               f"revision {info.revision}")
+    click.echo(
+        f"{info.name}: {info.calendar.timezone}, base {info.base or 'custom'}, "
+        f"revision {info.revision}"
+    )
     if info.overrides:
         click.echo("overrides: " + json.dumps(info.overrides, ensure_ascii=False))
     if month:
@@ -58,27 +68,35 @@ def calendars_show(ctx: click.Context, name: str, month: str | None) -> None:
         day, rows = first, []
         while day.month == first.month:
             windows = info.calendar.working_intervals(day)
-            rows.append([day.isoformat(), day.strftime("%a"),
-                         "work" if windows else "off", len(windows)])
+            rows.append(
+                [day.isoformat(), day.strftime("%a"), "work" if windows else "off", len(windows)]
+            )
             day += timedelta(days=1)
         table(["date", "day", "", "windows"], rows)
 
 
 @calendars.command("set")
 @click.argument("name")
-@click.option("--overrides", help='JSON: {"holidays_add": ["2027-01-01"], "workdays_add": [...], '
-              '"covered_years_add": [2027]} on a built-in base.')
+@click.option(
+    "--overrides",
+    help='JSON: {"holidays_add": ["2027-01-01"], "workdays_add": [...], '
+    '"covered_years_add": [2027]} on a built-in base.',
+)
 @click.option("--base", default=None, help="Built-in base for overrides (default cn-workdays).")
 @click.option("--definition", help="JSON (or @file) of a whole custom calendar.")
 @click.pass_context
 @handle_errors
-def calendars_set(ctx: click.Context, name: str, overrides: str | None, base: str | None,
-                  definition: str | None) -> None:
+def calendars_set(
+    ctx: click.Context, name: str, overrides: str | None, base: str | None, definition: str | None
+) -> None:
     """Store overrides or a custom calendar; armed timers on it are re-planned."""
     connect(ctx)
     with transaction(ctx) as session:
         info = calendar_service.save_calendar(
-            session, name, actor=ctx.obj["actor"].name, now=ctx.obj["clock"].now(),
+            session,
+            name,
+            actor=ctx.obj["actor"].name,
+            now=ctx.obj["clock"].now(),
             overrides=json_object(overrides, "--overrides") if overrides else None,
             definition=json_object(definition, "--definition") if definition else None,
             base=base,

@@ -44,15 +44,25 @@ def _print_outcome(outcome: FireOutcome) -> None:
 @click.pass_context
 @handle_errors
 def cases_create(
-    ctx: click.Context, definition: str, data: str | None, version: int | None,
-    business_key: str | None, idempotency_key: str | None,
+    ctx: click.Context,
+    *,
+    definition: str,
+    data: str | None,
+    version: int | None,
+    business_key: str | None,
+    idempotency_key: str | None,
 ) -> None:
     """Create a case of DEFINITION."""
     connect(ctx)
     with transaction(ctx) as session:
         outcome = case_service.create_case(
-            session, definition, json_object(data, "--data"), actor=ctx.obj["actor"],
-            now=ctx.obj["clock"].now(), version=version, business_key=business_key,
+            session,
+            definition,
+            json_object(data, "--data"),
+            actor=ctx.obj["actor"],
+            now=ctx.obj["clock"].now(),
+            version=version,
+            business_key=business_key,
             idempotency_key=idempotency_key,
         )
     _print_outcome(outcome)
@@ -67,15 +77,25 @@ def cases_create(
 @click.pass_context
 @handle_errors
 def cases_fire(
-    ctx: click.Context, case_id: int, trigger: str, payload: str | None,
-    expect_version: int | None, idempotency_key: str | None,
+    ctx: click.Context,
+    *,
+    case_id: int,
+    trigger: str,
+    payload: str | None,
+    expect_version: int | None,
+    idempotency_key: str | None,
 ) -> None:
     """Fire TRIGGER on case CASE_ID."""
     connect(ctx)
     with transaction(ctx) as session:
         outcome = case_service.fire(
-            session, case_id, trigger, json_object(payload, "--payload"), actor=ctx.obj["actor"],
-            now=ctx.obj["clock"].now(), expected_version=expect_version,
+            session,
+            case_id,
+            trigger,
+            json_object(payload, "--payload"),
+            actor=ctx.obj["actor"],
+            now=ctx.obj["clock"].now(),
+            expected_version=expect_version,
             idempotency_key=idempotency_key,
         )
     _print_outcome(outcome)
@@ -111,24 +131,57 @@ def cases_show(ctx: click.Context, case_id: int, as_json: bool) -> None:
         allowed = case_service.allowed_triggers(session, case)
         definition = get_definition(session, case.definition_name, case.definition_version)
         clocks = compute_clocks(
-            definition, events, data=case.data, params=case.params, now=now,
+            definition,
+            events,
+            data=case.data,
+            params=case.params,
+            now=now,
             calendars=load_calendars(session),
         )
         timers = timer_service.case_timers(session, case_id)
         timer_rows = [
-            [t.id, t.name, t.status, ts(t.due_at), t.trigger or "", "yes" if t.provisional else "",
-             t.last_error or t.note or ""]
+            [
+                t.id,
+                t.name,
+                t.status,
+                ts(t.due_at),
+                t.trigger or "",
+                "yes" if t.provisional else "",
+                t.last_error or t.note or "",
+            ]
             for t in timers
         ]
     if as_json:
-        click.echo(json.dumps({
-            "case": jsonable(case.__dict__),
-            "allowed_triggers": allowed,
-            "sla": [c.to_dict() for c in clocks],
-            "timers": [dict(zip(["id", "name", "status", "due_at", "trigger", "provisional",
-                                 "note"], r, strict=True)) for r in timer_rows],
-            "history": [jsonable(e.__dict__) for e in events],
-        }, ensure_ascii=False, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "case": jsonable(case.__dict__),
+                    "allowed_triggers": allowed,
+                    "sla": [c.to_dict() for c in clocks],
+                    "timers": [
+                        dict(
+                            zip(
+                                [
+                                    "id",
+                                    "name",
+                                    "status",
+                                    "due_at",
+                                    "trigger",
+                                    "provisional",
+                                    "note",
+                                ],
+                                r,
+                                strict=True,
+                            )
+                        )
+                        for r in timer_rows
+                    ],
+                    "history": [jsonable(e.__dict__) for e in events],
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
         return
     click.echo(
         f"case {case.id} [{case.definition_name} v{case.definition_version}]"
@@ -139,23 +192,43 @@ def cases_show(ctx: click.Context, case_id: int, as_json: bool) -> None:
     click.echo("data: " + json.dumps(case.data, ensure_ascii=False, sort_keys=True))
     if clocks:
         click.echo("\nSLA clocks:")
-        table(["sla", "status", "elapsed", "remaining", "due (UTC)"], [
-            [c.name, c.status.value + (" (provisional)" if c.provisional else ""),
-             format_timedelta(c.elapsed), format_timedelta(c.remaining), ts(c.due_at)]
-            for c in clocks
-        ])
+        table(
+            ["sla", "status", "elapsed", "remaining", "due (UTC)"],
+            [
+                [
+                    c.name,
+                    c.status.value + (" (provisional)" if c.provisional else ""),
+                    format_timedelta(c.elapsed),
+                    format_timedelta(c.remaining),
+                    ts(c.due_at),
+                ]
+                for c in clocks
+            ],
+        )
     if timer_rows:
         click.echo("\ntimers:")
         table(["id", "name", "status", "due (UTC)", "trigger", "provisional", "note"], timer_rows)
     click.echo("\nhistory:")
-    table(["seq", "at (UTC)", "event", "trigger", "from", "to", "actor", "changes"],
-          [_history_row(e) for e in events])
+    table(
+        ["seq", "at (UTC)", "event", "trigger", "from", "to", "actor", "changes"],
+        [_history_row(e) for e in events],
+    )
 
 
 def _history_row(e: EventRecord) -> list[Any]:
-    detail = e.changes or ({k: v for k, v in e.payload.items()} if e.event_type != "transition" else {})
-    return [e.seq, ts(e.at), e.event_type, e.trigger or "", e.from_state or "", e.to_state,
-            e.actor, json.dumps(detail, ensure_ascii=False, sort_keys=True)]
+    detail = e.changes or (
+        {k: v for k, v in e.payload.items()} if e.event_type != "transition" else {}
+    )
+    return [
+        e.seq,
+        ts(e.at),
+        e.event_type,
+        e.trigger or "",
+        e.from_state or "",
+        e.to_state,
+        e.actor,
+        json.dumps(detail, ensure_ascii=False, sort_keys=True),
+    ]
 
 
 @cases_group.command("list")
@@ -166,8 +239,15 @@ def _history_row(e: EventRecord) -> list[Any]:
 @click.option("--limit", default=50, show_default=True)
 @click.pass_context
 @handle_errors
-def cases_list(ctx: click.Context, definition: str | None, state: str | None,
-               status: str | None, overdue: bool, limit: int) -> None:
+def cases_list(
+    ctx: click.Context,
+    *,
+    definition: str | None,
+    state: str | None,
+    status: str | None,
+    overdue: bool,
+    limit: int,
+) -> None:
     """List cases, newest first."""
     from engine.services.search import CaseFilter, search_cases
 
@@ -175,8 +255,18 @@ def cases_list(ctx: click.Context, definition: str | None, state: str | None,
     f = CaseFilter(definition=definition, state=state, status=status, overdue=overdue or None)
     with transaction(ctx) as session:
         page, _ = search_cases(session, f, now=ctx.obj["clock"].now(), before_id=None, limit=limit)
-    table(["id", "definition", "key", "state", "status", "version", "updated (UTC)"], [
-        [c.id, f"{c.definition_name} v{c.definition_version}", c.business_key or "", c.state,
-         c.status, c.version, ts(c.updated_at)]
-        for c in page
-    ])
+    table(
+        ["id", "definition", "key", "state", "status", "version", "updated (UTC)"],
+        [
+            [
+                c.id,
+                f"{c.definition_name} v{c.definition_version}",
+                c.business_key or "",
+                c.state,
+                c.status,
+                c.version,
+                ts(c.updated_at),
+            ]
+            for c in page
+        ],
+    )

@@ -69,7 +69,10 @@ def publish_files(ctx: click.Context, files: Sequence[Path]) -> None:
     for path in files:
         with transaction(ctx) as session:
             result = definition_service.publish(
-                session, path.read_text("utf-8"), actor=ctx.obj["actor"].name, now=now,
+                session,
+                path.read_text("utf-8"),
+                actor=ctx.obj["actor"].name,
+                now=now,
                 origin=str(path),
             )
         verb = "published" if result.created else "unchanged"
@@ -101,7 +104,13 @@ def definitions_list(ctx: click.Context) -> None:
     table(
         ["name", "latest", "versions", "title", "published"],
         [
-            [r.name, r.latest_version, r.versions, f"{r.title_en} / {r.title_zh}", ts(r.published_at)]
+            [
+                r.name,
+                r.latest_version,
+                r.versions,
+                f"{r.title_en} / {r.title_zh}",
+                ts(r.published_at),
+            ]
             for r in rows
         ],
     )
@@ -133,8 +142,12 @@ def definitions_show(ctx: click.Context, name: str, version: int | None, source:
     table(
         ["name", "final", "title", "timers"],
         [
-            [s.name, "yes" if s.final else "", f"{s.title.en} / {s.title.zh}",
-             ", ".join(t.name for t in s.timers)]
+            [
+                s.name,
+                "yes" if s.final else "",
+                f"{s.title.en} / {s.title.zh}",
+                ", ".join(t.name for t in s.timers),
+            ]
             for s in definition.states
         ],
     )
@@ -151,8 +164,11 @@ def definitions_show(ctx: click.Context, name: str, version: int | None, source:
         table(
             ["name", "value", "default"],
             [
-                [k, json.dumps(v, ensure_ascii=False),
-                 json.dumps(definition.parameters[k].default, ensure_ascii=False)]
+                [
+                    k,
+                    json.dumps(v, ensure_ascii=False),
+                    json.dumps(definition.parameters[k].default, ensure_ascii=False),
+                ]
                 for k, v in params.items()
             ],
         )
@@ -174,7 +190,11 @@ def definitions_set_param(ctx: click.Context, name: str, parameter: str, value: 
         parsed = value
     with transaction(ctx) as session:
         definition_service.set_parameter(
-            session, name, parameter, parsed, actor=ctx.obj["actor"].name,
+            session,
+            name,
+            parameter,
+            parsed,
+            actor=ctx.obj["actor"].name,
             now=ctx.obj["clock"].now(),
         )
     click.echo(f"{name}.{parameter} = {json.dumps(parsed, ensure_ascii=False)} (new cases)")
@@ -188,14 +208,32 @@ def _relative(path: Path, root: Path) -> str:
 
 
 @main.command("requirements")
-@click.option("--workflows", "workflows_dir", default="workflows", show_default=True,
-              type=click.Path(file_okay=False, path_type=Path))
-@click.option("--tests", "tests_dir", default="tests", show_default=True,
-              type=click.Path(file_okay=False, path_type=Path))
-@click.option("--output", default="docs/requirements.md", show_default=True,
-              type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--check", is_flag=True, help="Exit 1 if the output is out of date or an ID is "
-              "neither cited nor explained; write nothing.")
+@click.option(
+    "--workflows",
+    "workflows_dir",
+    default="workflows",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+)
+@click.option(
+    "--tests",
+    "tests_dir",
+    default="tests",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+)
+@click.option(
+    "--output",
+    default="docs/requirements.md",
+    show_default=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+)
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Exit 1 if the output is out of date or an ID is "
+    "neither cited nor explained; write nothing.",
+)
 @handle_errors
 def requirements_command(workflows_dir: Path, tests_dir: Path, output: Path, check: bool) -> None:
     """Map every requirement ID to the definition elements and tests that cite it
@@ -203,14 +241,20 @@ def requirements_command(workflows_dir: Path, tests_dir: Path, output: Path, che
     from engine.traceability import build_matrix, render_markdown
 
     catalog_doc = parse_source((workflows_dir / "catalog" / "requirements.yaml").read_text("utf-8"))
-    documents = [parse_source(p.read_text("utf-8"), str(p))
-                 for p in sorted(workflows_dir.glob("*.yaml"))]
+    documents = [
+        parse_source(p.read_text("utf-8"), str(p)) for p in sorted(workflows_dir.glob("*.yaml"))
+    ]
     # Tests, test scenarios and the workflows' scenarios; not the validator's corpus of broken
     # definitions, which cite IDs without testing them.
-    test_files = (sorted(tests_dir.rglob("test_*.py")) + sorted((tests_dir / "scenarios").rglob("*.yaml"))
-                  + sorted((workflows_dir / "scenarios").glob("*.yaml")))
+    test_files = (
+        sorted(tests_dir.rglob("test_*.py"))
+        + sorted((tests_dir / "scenarios").rglob("*.yaml"))
+        + sorted((workflows_dir / "scenarios").glob("*.yaml"))
+    )
     traces = build_matrix(
-        catalog_doc["catalog"], catalog_doc.get("elsewhere") or {}, documents,
+        catalog_doc["catalog"],
+        catalog_doc.get("elsewhere") or {},
+        documents,
         [(_relative(p, workflows_dir.resolve().parent), p.read_text("utf-8")) for p in test_files],
     )
     text = render_markdown(traces)

@@ -27,43 +27,73 @@ def load_config(path: Path) -> dict[str, Any]:
 @click.option("--month", required=True, help="YYYY-MM (in the configured time zone).")
 @click.option("--by", "group_by", type=click.Choice(["team", "customer", "device"]))
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
-@click.option("--config", "config_path", default=str(DEFAULT_CONFIG), show_default=True,
-              type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--config",
+    "config_path",
+    default=str(DEFAULT_CONFIG),
+    show_default=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+)
 @click.pass_context
 @handle_errors
-def kpis_command(ctx: click.Context, month: str, group_by: str | None, fmt: str,
-                 config_path: Path) -> None:
+def kpis_command(
+    ctx: click.Context, month: str, group_by: str | None, fmt: str, config_path: Path
+) -> None:
     """Monthly KPIs with their targets (R-KPI-02), per team, customer or device."""
     connect(ctx)
     with transaction(ctx) as session:
-        rows = kpi_service.monthly_kpis(session, load_config(config_path), month=month,
-                                        group_by=group_by, now=ctx.obj["clock"].now())
+        rows = kpi_service.monthly_kpis(
+            session,
+            load_config(config_path),
+            month=month,
+            group_by=group_by,
+            now=ctx.obj["clock"].now(),
+        )
     if fmt == "json":
         click.echo(json.dumps([r.to_dict() for r in rows], ensure_ascii=False, indent=2))
     elif fmt == "csv":
         csv.writer(sys.stdout).writerows(kpi_service.to_csv_rows(rows))
     else:
-        table(["kpi", "group", "value", "target", "met", "counted"], [
-            [r.kpi, r.group, "-" if r.value is None else f"{r.value:.2%}" if r.denominator
-             and r.kpi != "satisfaction_average" else f"{r.value:.2f}", r.target or "",
-             {True: "yes", False: "NO", None: ""}[r.met], f"{r.numerator:g}/{r.denominator:g}"]
-            for r in rows
-        ])
+        table(
+            ["kpi", "group", "value", "target", "met", "counted"],
+            [
+                [
+                    r.kpi,
+                    r.group,
+                    "-"
+                    if r.value is None
+                    else f"{r.value:.2%}"
+                    if r.denominator and r.kpi != "satisfaction_average"
+                    else f"{r.value:.2f}",
+                    r.target or "",
+                    {True: "yes", False: "NO", None: ""}[r.met],
+                    f"{r.numerator:g}/{r.denominator:g}",
+                ]
+                for r in rows
+            ],
+        )
 
 
 @main.command("audit-sample")
 @click.option("--quarter", required=True, help="YYYY-Qn")
 @click.option("--seed", required=True, type=int, help="The same seed draws the same sample.")
 @click.option("--share", default=0.2, show_default=True, type=click.FloatRange(0.2, 1.0))
-@click.option("--config", "config_path", default=str(DEFAULT_CONFIG), show_default=True,
-              type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--config",
+    "config_path",
+    default=str(DEFAULT_CONFIG),
+    show_default=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+)
 @click.pass_context
 @handle_errors
-def audit_sample_command(ctx: click.Context, quarter: str, seed: int, share: float,
-                         config_path: Path) -> None:
+def audit_sample_command(
+    ctx: click.Context, quarter: str, seed: int, share: float, config_path: Path
+) -> None:
     """Draw the quarterly audit sample of service records (R-KPI-04), at least 20%."""
     connect(ctx)
     with transaction(ctx) as session:
-        ids = kpi_service.audit_sample(session, load_config(config_path), quarter=quarter,
-                                       seed=seed, share=share)
+        ids = kpi_service.audit_sample(
+            session, load_config(config_path), quarter=quarter, seed=seed, share=share
+        )
     click.echo(json.dumps({"quarter": quarter, "seed": seed, "share": share, "cases": ids}))

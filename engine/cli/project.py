@@ -49,8 +49,13 @@ def db_current(ctx: click.Context) -> None:
 
 
 @main.command("init")
-@click.option("--workflows", "workflows_dir", default=str(WORKFLOWS_DIR), show_default=True,
-              type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--workflows",
+    "workflows_dir",
+    default=str(WORKFLOWS_DIR),
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+)
 @click.pass_context
 @handle_errors
 def init_command(ctx: click.Context, workflows_dir: Path) -> None:
@@ -65,8 +70,12 @@ def init_command(ctx: click.Context, workflows_dir: Path) -> None:
 
 
 @main.command("run")
-@click.option("--procfile", default="Procfile", show_default=True,
-              type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--procfile",
+    default="Procfile",
+    show_default=True,
+    type=click.Path(exists=True, dir_okay=False),
+)
 @click.option("--port", default=8000, show_default=True, help="Port of the web process.")
 @click.pass_context
 @handle_errors
@@ -107,8 +116,12 @@ def run_command(ctx: click.Context, procfile: str, port: int) -> None:
 
 
 @main.command("simulate")
-@click.argument("scenarios", nargs=-1, required=True,
-                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument(
+    "scenarios",
+    nargs=-1,
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+)
 @handle_errors
 def simulate_command(scenarios: Sequence[Path]) -> None:
     """Run SCENARIOS (YAML) on virtual time against their definitions; exit 1 on a failed
@@ -117,12 +130,16 @@ def simulate_command(scenarios: Sequence[Path]) -> None:
     for path in scenarios:
         report = run_scenario_file(path)
         mark = click.style("ok", fg="green") if report.ok else click.style("FAILED", fg="red")
-        click.echo(f"{path}: {report.name}: {mark} ({len(report.steps)} steps, "
-                   f"{report.timers_fired} timers fired)")
+        click.echo(
+            f"{path}: {report.name}: {mark} ({len(report.steps)} steps, "
+            f"{report.timers_fired} timers fired)"
+        )
         for step in report.steps:
             if not step.ok or not report.ok:
                 flag = "  ok  " if step.ok else "  FAIL"
-                click.echo(f"{flag} steps[{step.index}] {step.kind} @ {step.at:%Y-%m-%d %H:%M} "
-                           f"UTC: {step.message}")
+                click.echo(
+                    f"{flag} steps[{step.index}] {step.kind} @ {step.at:%Y-%m-%d %H:%M} "
+                    f"UTC: {step.message}"
+                )
         failed = failed or not report.ok
     sys.exit(1 if failed else 0)

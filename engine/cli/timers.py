@@ -54,7 +54,9 @@ def timers_retry(ctx: click.Context, timer_id: int, reason: str) -> None:
     connect(ctx)
     with transaction(ctx) as session:
         timer_service.retry_failed(
-            session, timer_id, now=ctx.obj["clock"].now(),
+            session,
+            timer_id,
+            now=ctx.obj["clock"].now(),
             note=f"retried by {ctx.obj['actor'].name}: {reason}",
         )
     click.echo(f"timer {timer_id} re-armed")

@@ -15,8 +15,7 @@ def tokens() -> None:
 
 
 @tokens.command("create")
-@click.option("--role", required=True,
-              type=click.Choice([r.value for r in token_service.Role]))
+@click.option("--role", required=True, type=click.Choice([r.value for r in token_service.Role]))
 @click.option("--name", required=True, help="Who uses it, e.g. hotline or erp.")
 @click.pass_context
 @handle_errors
@@ -37,8 +36,10 @@ def tokens_list(ctx: click.Context) -> None:
     """List tokens (names and roles; the tokens themselves are not stored)."""
     connect(ctx)
     with transaction(ctx) as session:
-        rows = [[t.name, t.role, ts(t.created_at), t.created_by, ts(t.revoked_at)]
-                for t in token_service.list_tokens(session)]
+        rows = [
+            [t.name, t.role, ts(t.created_at), t.created_by, ts(t.revoked_at)]
+            for t in token_service.list_tokens(session)
+        ]
     table(["name", "role", "created (UTC)", "by", "revoked (UTC)"], rows)
 
 

@@ -11,22 +11,24 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
-    Float,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -65,6 +67,11 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+    if TYPE_CHECKING:
+        # Every model here maps one Table; DeclarativeBase types ``__table__`` as the wider
+        # FromClause, which Core's insert()/update()/delete() do not accept.
+        __table__: ClassVar[Table]
 
 
 class CaseStatus(str, Enum):
@@ -335,11 +342,19 @@ class CaseSla(Base):
         UniqueConstraint("case_id", "sla", name="uq_case_slas_case_id_sla"),
         Index("ix_case_slas_status_due", "status", "due_at"),
         Index("ix_case_slas_status_warn", "status", "warn_at"),
+        # Clocks still open: what the sla_breached rule reads, without the stopped history.
+        Index(
+            "ix_case_slas_open_due",
+            "due_at",
+            postgresql_where=text("stopped_at IS NULL"),
+            sqlite_where=text("stopped_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    case_id: Mapped[int] = mapped_column(Id, ForeignKey("cases.id", ondelete="RESTRICT"),
-                                         nullable=False)
+    case_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("cases.id", ondelete="RESTRICT"), nullable=False
+    )
     definition_name: Mapped[str] = mapped_column(String(63), nullable=False)
     sla: Mapped[str] = mapped_column(String(63), nullable=False)
     status: Mapped[str] = mapped_column(String(16), nullable=False)
@@ -358,8 +373,9 @@ class DwellStat(Base):
 
     __tablename__ = "dwell_stats"
     __table_args__ = (
-        UniqueConstraint("definition_name", "definition_version", "state",
-                         name="uq_dwell_stats_definition_name"),
+        UniqueConstraint(
+            "definition_name", "definition_version", "state", name="uq_dwell_stats_definition_name"
+        ),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import CursorResult, Engine, Result, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -83,3 +83,15 @@ def read_only_session(factory: sessionmaker[Session]) -> Session:
     session = factory()
     session.connection(execution_options={READ_ONLY: True})
     return session
+
+
+def inserted_id(result: Result[Any]) -> int:
+    """The primary key that a single-row INSERT (without RETURNING) generated.
+
+    ``Session.execute`` is typed to return a ``Result``; an INSERT's is a ``CursorResult``,
+    whose ``inserted_primary_key`` is typed optional because a multi-row INSERT has none.
+    """
+    key = cast(CursorResult[Any], result).inserted_primary_key
+    if key is None:
+        raise TypeError("inserted_id() needs the result of a single-row INSERT")
+    return int(key[0])

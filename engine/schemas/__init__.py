@@ -13,10 +13,31 @@ import jsonschema
 # 2020-12 (what svcflow documents and jsonschema checks).
 _SHARED_KEYWORDS = frozenset(
     {
-        "$schema", "title", "description", "default", "examples", "type", "enum", "const",
-        "minLength", "maxLength", "pattern", "minimum", "maximum", "exclusiveMinimum",
-        "exclusiveMaximum", "multipleOf", "properties", "required", "additionalProperties",
-        "minItems", "maxItems", "uniqueItems", "minProperties", "maxProperties", "format",
+        "$schema",
+        "title",
+        "description",
+        "default",
+        "examples",
+        "type",
+        "enum",
+        "const",
+        "minLength",
+        "maxLength",
+        "pattern",
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "multipleOf",
+        "properties",
+        "required",
+        "additionalProperties",
+        "minItems",
+        "maxItems",
+        "uniqueItems",
+        "minProperties",
+        "maxProperties",
+        "format",
     }
 )
 
@@ -50,7 +71,10 @@ class SchemaCheck:
         self._fast: Callable[[Any], Any] | None = None
         if _shared_only(schema):
             try:
-                self._fast = fastjsonschema.compile(schema)
+                # fastjsonschema takes a dict; the top-level copy shares the nested schemas.
+                self._fast = fastjsonschema.compile(
+                    schema if isinstance(schema, bool) else dict(schema)
+                )
             except fastjsonschema.JsonSchemaDefinitionException:
                 self._fast = None
 

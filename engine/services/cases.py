@@ -25,6 +25,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.db.models import Case, CaseEvent, CaseStatus, EventType, IdempotencyRecord
+from engine.db.session import inserted_id
+from engine.definition import ParentSpec
 from engine.errors import (
     BusinessKeyTaken,
     CaseClosed,
@@ -33,7 +35,6 @@ from engine.errors import (
     IdempotencyKeyReused,
     VersionMismatch,
 )
-from engine.definition import ParentSpec
 from engine.expressions import Expression, make_context
 from engine.machine import Actor, compile_workflow
 from engine.records import CaseRecord, EventRecord, FireOutcome
@@ -64,8 +65,11 @@ _UPDATE_CASE = (
 _BUMP_CASE = (
     update(cases)
     .where(cases.c.id == bindparam("case_id"), cases.c.version == bindparam("read_version"))
-    .values(status=bindparam("new_status"), version=bindparam("new_version"),
-            updated_at=bindparam("now"))
+    .values(
+        status=bindparam("new_status"),
+        version=bindparam("new_version"),
+        updated_at=bindparam("now"),
+    )
 )
 _INSERT_EVENT = insert(events)
 
@@ -185,12 +189,23 @@ def _recall(session: Session, scope: str, key: str, fingerprint: str) -> Row[Any
 
 
 def _remember(
-    session: Session, scope: str, key: str, fingerprint: str, case_id: int, seq: int, now: datetime
+    session: Session,
+    scope: str,
+    key: str,
+    fingerprint: str,
+    *,
+    case_id: int,
+    seq: int,
+    now: datetime,
 ) -> None:
     try:
         session.execute(
             insert(idempotency).values(
-                scope=scope, key=key, fingerprint=fingerprint, case_id=case_id, event_seq=seq,
+                scope=scope,
+                key=key,
+                fingerprint=fingerprint,
+                case_id=case_id,
+                event_seq=seq,
                 created_at=now,
             )
         )
@@ -256,7 +271,7 @@ def create_case(
     if parent_id is None and definition.parent and definition.parent.attach_by_key:
         parent_id = _find_parent(session, definition.parent, data, params, now)
         attached = parent_id is not None
-    values = {
+    values: dict[str, Any] = {
         "definition_name": definition.name,
         "definition_version": definition.version,
         "business_key": business_key,
@@ -272,7 +287,7 @@ def create_case(
         "parent_id": parent_id,
     }
     try:
-        case_id = session.execute(insert(cases).values(**values)).inserted_primary_key[0]
+        case_id = inserted_id(session.execute(insert(cases).values(**values)))
     except IntegrityError as exc:
         raise BusinessKeyTaken(
             f"A {definition_name!r} case with business key {business_key!r} was just created.",
@@ -294,13 +309,18 @@ def create_case(
     _append(session.connection(), event)
     _observe(session, definition.name, event)
     if idempotency_key is not None:
-        _remember(session, scope, idempotency_key, fingerprint, case_id, 1, now)
+        _remember(session, scope, idempotency_key, fingerprint, case_id=case_id, seq=1, now=now)
     case = CaseRecord(id=case_id, **values)
     scheduling.sync_after_event(session, definition, case=case, previous=None, now=now)
     if attached and parent_id is not None:
-        record_event(session, parent_id, EventType.CHILD_ATTACHED,
-                     {"child_id": case_id, "child_definition": definition.name},
-                     actor=actor, now=now)
+        record_event(
+            session,
+            parent_id,
+            EventType.CHILD_ATTACHED,
+            {"child_id": case_id, "child_definition": definition.name},
+            actor=actor,
+            now=now,
+        )
     if notify_parent:
         links.notify_parent(session, definition, case, "created", None, now=now, depth=depth)
     return FireOutcome(case, event, allowed_triggers=tuple(compiled.allowed_triggers(case.state)))
@@ -314,14 +334,20 @@ def _find_parent(
     now: datetime,
 ) -> int | None:
     """The parent case named by ``parent.attach_by_key``, if it exists."""
+    if parent.attach_by_key is None:  # the definition attaches only the children it spawns
+        return None
     key = Expression(parent.attach_by_key, "parent.attach_by_key").evaluate(
         make_context(data, {}, params, now)
     )
-    found = session.connection().execute(
-        select(cases.c.id).where(
-            cases.c.definition_name == parent.definition, cases.c.business_key == str(key)
+    found = (
+        session.connection()
+        .execute(
+            select(cases.c.id).where(
+                cases.c.definition_name == parent.definition, cases.c.business_key == str(key)
+            )
         )
-    ).scalar_one_or_none()
+        .scalar_one_or_none()
+    )
     return int(found) if found is not None else None
 
 
@@ -336,10 +362,19 @@ def append_event(session: Session, event: EventRecord, definition: str) -> None:
 
 
 def _observe(session: Session, definition: str, event: EventRecord) -> None:
-    observe.note(session, "event", definition=definition, case_id=event.case_id,
-                 event_type=event.event_type, trigger=event.trigger, seq=event.seq,
-                 from_state=event.from_state, to_state=event.to_state, actor=event.actor,
-                 sla=event.payload.get("sla") if event.event_type.startswith("sla_") else None)
+    observe.note(
+        session,
+        "event",
+        definition=definition,
+        case_id=event.case_id,
+        event_type=event.event_type,
+        trigger=event.trigger,
+        seq=event.seq,
+        from_state=event.from_state,
+        to_state=event.to_state,
+        actor=event.actor,
+        sla=event.payload.get("sla") if event.event_type.startswith("sla_") else None,
+    )
 
 
 def _append(conn: Connection, event: EventRecord) -> None:
@@ -479,7 +514,9 @@ def fire(
     for name, by in result.counter_deltas.items():
         counter_service.add(conn, name, counter_keys[name], by, now)
     if idempotency_key is not None:
-        _remember(session, scope, idempotency_key, fingerprint, case_id, new_version, now)
+        _remember(
+            session, scope, idempotency_key, fingerprint, case_id=case_id, seq=new_version, now=now
+        )
     new_case = CaseRecord(
         id=case.id,
         definition_name=case.definition_name,
@@ -499,9 +536,10 @@ def fire(
     scheduling.sync_after_event(session, definition, case=new_case, previous=case, now=now)
     if result.spawns or (case.parent_id and definition.parent):
         links.spawn_children(session, new_case, result.spawns, now=now, depth=depth)
-        entered = result.to_state if moved else None
-        links.notify_parent(session, definition, new_case, "transition", entered, now=now,
-                            depth=depth)
+        entered_state = result.to_state if moved else None
+        links.notify_parent(
+            session, definition, new_case, "transition", entered_state, now=now, depth=depth
+        )
         new_case = get_case(session, case_id)  # spawning records events on this case
     allowed = compiled.allowed_triggers(result.to_state) if status == CaseStatus.OPEN.value else []
     return FireOutcome(new_case, event, allowed_triggers=tuple(allowed))
@@ -524,7 +562,12 @@ def cancel_case(
     if case.status != CaseStatus.OPEN.value:
         raise CaseClosed(f"Case {case_id} is already {case.status}.", case_id=case_id)
     return record_event(
-        session, case_id, EventType.CANCELLED, {"reason": reason}, actor=actor, now=now,
+        session,
+        case_id,
+        EventType.CANCELLED,
+        {"reason": reason},
+        actor=actor,
+        now=now,
         status=CaseStatus.CANCELLED,
     )
 
@@ -552,13 +595,19 @@ def record_event(
         data.update(changes)
         compile_workflow(definition).check_initial_data(data)
         session.connection().execute(
-            update(cases).where(cases.c.id == case_id, cases.c.version == case.version)
+            update(cases)
+            .where(cases.c.id == case_id, cases.c.version == case.version)
             .values(data=data)
         )
     updated = session.connection().execute(
         _BUMP_CASE,
-        {"case_id": case_id, "read_version": case.version, "new_status": new_status,
-         "new_version": new_version, "now": now},
+        {
+            "case_id": case_id,
+            "read_version": case.version,
+            "new_status": new_status,
+            "new_version": new_version,
+            "now": now,
+        },
     )
     if updated.rowcount != 1:
         raise ConcurrencyConflict(
@@ -580,7 +629,8 @@ def record_event(
     )
     _append(session.connection(), event)
     _observe(session, definition.name, event)
-    new_case = dataclasses.replace(case, status=new_status, version=new_version, updated_at=now,
-                                   data=data)
+    new_case = dataclasses.replace(
+        case, status=new_status, version=new_version, updated_at=now, data=data
+    )
     scheduling.sync_after_event(session, definition, case=new_case, previous=case, now=now)
     return FireOutcome(new_case, event)

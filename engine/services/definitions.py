@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from engine.db.models import DefinitionDraft, DefinitionVersion, ParameterOverride
 from engine.definition import WorkflowDefinition, build_definition, parse_source
 from engine.diff import DefinitionDiff, diff_definitions
+from engine.durations import DurationInvalid, parse_duration
 from engine.errors import (
     ConcurrencyConflict,
     DefinitionInvalid,
@@ -30,7 +31,6 @@ from engine.errors import (
     DefinitionSourceError,
     ParameterInvalid,
 )
-from engine.durations import DurationInvalid, parse_duration
 from engine.validation import BUILTIN_CALENDARS, ValidationReport, validate
 
 
@@ -52,7 +52,9 @@ class DefinitionSummary:
     published_at: datetime
 
 
-def validate_source(text: str, origin: str = "<definition>", known_calendars: Iterable[str] = BUILTIN_CALENDARS) -> ValidationReport:
+def validate_source(
+    text: str, origin: str = "<definition>", known_calendars: Iterable[str] = BUILTIN_CALENDARS
+) -> ValidationReport:
     """Parse and validate definition text (raises only for unreadable YAML)."""
     return validate(parse_source(text, origin), known_calendars=known_calendars)
 
@@ -81,9 +83,7 @@ def publish(
     if existing is not None:
         return PublishResult(definition.name, existing, created=False)
     latest = session.execute(
-        select(func.max(DefinitionVersion.version)).where(
-            DefinitionVersion.name == definition.name
-        )
+        select(func.max(DefinitionVersion.version)).where(DefinitionVersion.name == definition.name)
     ).scalar_one()
     version = (latest or 0) + 1
     row = DefinitionVersion(
@@ -128,7 +128,7 @@ _CACHE_LOCK = threading.Lock()
 
 def get_definition(session: Session, name: str, version: int | None = None) -> WorkflowDefinition:
     """A published version (the latest when ``version`` is None)."""
-    database = str(session.get_bind().url)
+    database = str(session.get_bind().engine.url)  # .engine: the bind may be a Connection
     if version is not None and (database, name, version) in _CACHE:
         return _CACHE[(database, name, version)]
     query = select(DefinitionVersion.version, DefinitionVersion.document).where(
@@ -199,7 +199,9 @@ def list_definitions(session: Session) -> list[DefinitionSummary]:
 def list_versions(session: Session, name: str) -> list[tuple[int, datetime, str]]:
     rows = session.execute(
         select(
-            DefinitionVersion.version, DefinitionVersion.published_at, DefinitionVersion.published_by
+            DefinitionVersion.version,
+            DefinitionVersion.published_at,
+            DefinitionVersion.published_by,
         )
         .where(DefinitionVersion.name == name)
         .order_by(DefinitionVersion.version)
@@ -330,8 +332,14 @@ def publish_draft(
 ) -> PublishResult:
     """Publish a draft as the next version; the draft is removed once published."""
     draft = get_draft(session, name)
-    result = publish(session, draft.source, actor=actor, now=now, origin=f"draft {name}",
-                     known_calendars=known_calendars)
+    result = publish(
+        session,
+        draft.source,
+        actor=actor,
+        now=now,
+        origin=f"draft {name}",
+        known_calendars=known_calendars,
+    )
     session.delete(draft)
     session.flush()
     return result

@@ -22,7 +22,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from engine.db.models import Case, CaseEvent, CaseSla, CaseStatus
@@ -55,10 +55,15 @@ class KpiRow:
         return self.value >= self.target
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kpi": self.kpi, "group": self.group, "numerator": self.numerator,
-                "denominator": self.denominator,
-                "value": None if self.value is None else round(self.value, 6),
-                "target": self.target, "met": self.met}
+        return {
+            "kpi": self.kpi,
+            "group": self.group,
+            "numerator": self.numerator,
+            "denominator": self.denominator,
+            "value": None if self.value is None else round(self.value, 6),
+            "target": self.target,
+            "met": self.met,
+        }
 
 
 def month_bounds(month: str, timezone: str) -> tuple[datetime, datetime]:
@@ -66,10 +71,17 @@ def month_bounds(month: str, timezone: str) -> tuple[datetime, datetime]:
         first = date.fromisoformat(f"{month}-01")
     except ValueError:
         raise KpiError(f"Month {month!r} is not YYYY-MM.", hint="Write e.g. 2025-10.") from None
+    if not 2000 <= first.year <= 2199:  # the range business calendars compute in
+        raise KpiError(
+            f"Month {month!r} is outside the years svcflow keeps figures for.",
+            hint="Ask for a month from 2000-01 to 2199-12.",
+        )
     nxt = date(first.year + first.month // 12, first.month % 12 + 1, 1)
     zone = ZoneInfo(timezone)
-    return (datetime(first.year, first.month, 1, tzinfo=zone),
-            datetime(nxt.year, nxt.month, 1, tzinfo=zone))
+    return (
+        datetime(first.year, first.month, 1, tzinfo=zone),
+        datetime(nxt.year, nxt.month, 1, tzinfo=zone),
+    )
 
 
 def _group(data: Mapping[str, Any], field: str | None) -> str:
@@ -79,8 +91,9 @@ def _group(data: Mapping[str, Any], field: str | None) -> str:
     return str(value) if value not in (None, "") else "(none)"
 
 
-def _rows(kpi: str, tallies: Mapping[str, list[float]], target: float | None,
-          ratio: bool = True) -> list[KpiRow]:
+def _rows(
+    kpi: str, tallies: Mapping[str, list[float]], target: float | None, ratio: bool = True
+) -> list[KpiRow]:
     out = []
     for group, (num, den) in sorted(tallies.items()):
         value = (num / den if den else None) if ratio else num
@@ -89,24 +102,41 @@ def _rows(kpi: str, tallies: Mapping[str, list[float]], target: float | None,
 
 
 class _Month:
-    def __init__(self, session: Session, config: Mapping[str, Any], month: str,
-                 group_by: str | None, now: datetime) -> None:
+    def __init__(
+        self,
+        session: Session,
+        config: Mapping[str, Any],
+        month: str,
+        group_by: str | None,
+        now: datetime,
+    ) -> None:
         self.session = session
         self.config = config
         self.start, self.end = month_bounds(month, config.get("timezone", "Asia/Shanghai"))
         groups = config.get("groups", {})
         if group_by is not None and group_by not in groups:
-            raise KpiError(f"Cannot group KPIs by {group_by!r}.",
-                           hint="Group by one of: " + ", ".join(groups) + ".")
+            raise KpiError(
+                f"Cannot group KPIs by {group_by!r}.",
+                hint="Group by one of: " + ", ".join(groups) + ".",
+            )
         self.field = groups.get(group_by) if group_by else None
         self.now = now
 
-    def cases(self, definition: str) -> list[Any]:
+    def cases(self, definition: str) -> Sequence[Row[*tuple[Any, ...]]]:
         return self.session.execute(
-            select(cases.c.id, cases.c.data, cases.c.status, cases.c.created_at,
-                   cases.c.updated_at, cases.c.state)
-            .where(cases.c.definition_name == definition, cases.c.created_at >= self.start,
-                   cases.c.created_at < self.end, cases.c.status != CaseStatus.CANCELLED.value)
+            select(
+                cases.c.id,
+                cases.c.data,
+                cases.c.status,
+                cases.c.created_at,
+                cases.c.updated_at,
+                cases.c.state,
+            ).where(
+                cases.c.definition_name == definition,
+                cases.c.created_at >= self.start,
+                cases.c.created_at < self.end,
+                cases.c.status != CaseStatus.CANCELLED.value,
+            )
         ).all()
 
     def sla_kpi(self, name: str, spec: Mapping[str, Any]) -> list[KpiRow]:
@@ -115,9 +145,12 @@ class _Month:
         rows = self.session.execute(
             select(cases.c.data, slas.c.status, slas.c.due_at)
             .join(slas, slas.c.case_id == cases.c.id)
-            .where(cases.c.definition_name == spec["definition"],
-                   slas.c.sla.in_(_names(spec)), cases.c.created_at >= self.start,
-                   cases.c.created_at < self.end)
+            .where(
+                cases.c.definition_name == spec["definition"],
+                slas.c.sla.in_(_names(spec)),
+                cases.c.created_at >= self.start,
+                cases.c.created_at < self.end,
+            )
         ).all()
         tallies: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
         for data, status, due in rows:
@@ -143,9 +176,11 @@ class _Month:
                 satisfied[group][0] += 1 if score >= threshold else 0
                 satisfied[group][1] += 1
         below = {g: [den - num, den] for g, (num, den) in satisfied.items()}
-        return (_rows("satisfaction_average", average, None)
-                + _rows("satisfaction", satisfied, spec.get("target"))
-                + _rows("satisfaction_below_threshold", below, None))
+        return (
+            _rows("satisfaction_average", average, None)
+            + _rows("satisfaction", satisfied, spec.get("target"))
+            + _rows("satisfaction_below_threshold", below, None)
+        )
 
     def fix_rate(self, spec: Mapping[str, Any]) -> list[KpiRow]:
         field, most = spec.get("field", "visits"), spec.get("max", 1)
@@ -189,8 +224,9 @@ class _Month:
         for chunk in range(0, len(ids), 1000):
             rows = self.session.execute(
                 select(events.c.case_id, events.c.at)
-                .where(events.c.case_id.in_(ids[chunk:chunk + 1000]),
-                       events.c.to_state.in_(states))
+                .where(
+                    events.c.case_id.in_(ids[chunk : chunk + 1000]), events.c.to_state.in_(states)
+                )
                 .order_by(events.c.case_id, events.c.seq)
             ).all()
             for case_id, at in rows:
@@ -202,9 +238,11 @@ class _Month:
         if not definition:
             return set()
         rows = self.session.execute(
-            select(cases.c.data).where(cases.c.definition_name == definition,
-                                       cases.c.created_at < self.end,
-                                       cases.c.status != CaseStatus.CANCELLED.value)
+            select(cases.c.data).where(
+                cases.c.definition_name == definition,
+                cases.c.created_at < self.end,
+                cases.c.status != CaseStatus.CANCELLED.value,
+            )
         ).all()
         field = spec.get("device_field", "device_serial")
         return {str(r.data.get(field)) for r in rows if r.data.get(field)}
@@ -215,8 +253,9 @@ def _names(spec: Mapping[str, Any]) -> list[str]:
     return [str(n) for n in names]
 
 
-def monthly_kpis(session: Session, config: Mapping[str, Any], *, month: str,
-                 group_by: str | None, now: datetime) -> list[KpiRow]:
+def monthly_kpis(
+    session: Session, config: Mapping[str, Any], *, month: str, group_by: str | None, now: datetime
+) -> list[KpiRow]:
     m = _Month(session, config, month, group_by, now)
     rows: list[KpiRow] = []
     for name, spec in (config.get("sla_kpis") or {}).items():
@@ -230,8 +269,9 @@ def monthly_kpis(session: Session, config: Mapping[str, Any], *, month: str,
     return rows
 
 
-def audit_sample(session: Session, config: Mapping[str, Any], *, quarter: str, seed: int,
-                 share: float = 0.2) -> list[int]:
+def audit_sample(
+    session: Session, config: Mapping[str, Any], *, quarter: str, seed: int, share: float = 0.2
+) -> list[int]:
     """At least ``share`` of the quarter's finished service records, drawn at random from a
     seed: the same seed always draws the same cases (R-KPI-04)."""
     match = _QUARTER.match(quarter)
@@ -240,19 +280,23 @@ def audit_sample(session: Session, config: Mapping[str, Any], *, quarter: str, s
     year, q = int(match.group(1)), int(match.group(2))
     start, _ = month_bounds(f"{year}-{3 * q - 2:02d}", config.get("timezone", "Asia/Shanghai"))
     _, end = month_bounds(f"{year}-{3 * q:02d}", config.get("timezone", "Asia/Shanghai"))
-    ids = sorted(session.execute(
-        select(cases.c.id).where(
-            cases.c.definition_name.in_(config.get("audit_definitions", [])),
-            cases.c.status == CaseStatus.COMPLETED.value,
-            cases.c.updated_at >= start, cases.c.updated_at < end,
-        )
-    ).scalars())
+    ids = sorted(
+        session.execute(
+            select(cases.c.id).where(
+                cases.c.definition_name.in_(config.get("audit_definitions", [])),
+                cases.c.status == CaseStatus.COMPLETED.value,
+                cases.c.updated_at >= start,
+                cases.c.updated_at < end,
+            )
+        ).scalars()
+    )
     size = math.ceil(share * len(ids))
     return sorted(random.Random(seed).sample(ids, size))
 
 
 def to_csv_rows(rows: Iterable[KpiRow]) -> list[list[Any]]:
     header = ["kpi", "group", "numerator", "denominator", "value", "target", "met"]
-    return [header] + [[r.kpi, r.group, r.numerator, r.denominator, r.to_dict()["value"],
-                        r.target, r.met] for r in rows]
-
+    return [header] + [
+        [r.kpi, r.group, r.numerator, r.denominator, r.to_dict()["value"], r.target, r.met]
+        for r in rows
+    ]

@@ -32,6 +32,7 @@ from engine.errors import (
 )
 from engine.machine import ADMIN_ROLE, Actor, SpawnRequest
 from engine.records import CaseRecord
+from engine.services.definitions import get_definition
 
 MAX_DEPTH = 8  # a chain of cases notifying each other deeper than this is a definition bug
 _NOT_TAKEN = (CaseClosed, GuardRejected, InvalidTrigger, PayloadInvalid, TriggerNotPermitted)
@@ -70,22 +71,31 @@ def spawn_children(
     for request in spawns:
         _check_depth(depth + 1, parent)
         outcome = case_service.create_case(
-            session, request.definition, request.data, actor=_case_actor(parent), now=now,
-            business_key=request.business_key, parent_id=parent.id, notify_parent=False,
+            session,
+            request.definition,
+            request.data,
+            actor=_case_actor(parent),
+            now=now,
+            business_key=request.business_key,
+            parent_id=parent.id,
+            notify_parent=False,
             depth=depth + 1,
         )
         child = outcome.case
         case_service.record_event(
-            session, parent.id, EventType.CHILD_SPAWNED,
-            {"child_id": child.id, "child_definition": child.definition_name,
-             "action": request.path},
-            actor=_case_actor(parent), now=now,
+            session,
+            parent.id,
+            EventType.CHILD_SPAWNED,
+            {
+                "child_id": child.id,
+                "child_definition": child.definition_name,
+                "action": request.path,
+            },
+            actor=_case_actor(parent),
+            now=now,
         )
-        child_definition = case_service.get_definition(
-            session, child.definition_name, child.definition_version
-        )
-        notify_parent(session, child_definition, child, "created", None, now=now,
-                      depth=depth + 1)
+        child_definition = get_definition(session, child.definition_name, child.definition_version)
+        notify_parent(session, child_definition, child, "created", None, now=now, depth=depth + 1)
         children.append(child)
     return children
 
@@ -111,17 +121,30 @@ def notify_parent(
     if trigger is None:
         return
     _check_depth(depth + 1, child)
-    payload = {"child_id": child.id, "child_definition": child.definition_name,
-               "child_state": child.state}
+    payload = {
+        "child_id": child.id,
+        "child_definition": child.definition_name,
+        "child_state": child.state,
+    }
     try:
         with session.begin_nested():
-            case_service.fire(session, child.parent_id, trigger, payload,
-                              actor=_case_actor(child), now=now, depth=depth + 1)
+            case_service.fire(
+                session,
+                child.parent_id,
+                trigger,
+                payload,
+                actor=_case_actor(child),
+                now=now,
+                depth=depth + 1,
+            )
     except _NOT_TAKEN as exc:
         case_service.record_event(
-            session, child.parent_id, EventType.CHILD_UPDATE,
+            session,
+            child.parent_id,
+            EventType.CHILD_UPDATE,
             {**payload, "trigger": trigger, "not_fired": exc.code, "reason": exc.message},
-            actor=_case_actor(child), now=now,
+            actor=_case_actor(child),
+            now=now,
         )
 
 

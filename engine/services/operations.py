@@ -13,9 +13,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import update
+from sqlalchemy import CursorResult, update
 from sqlalchemy.orm import Session
 
 from engine.db.models import Case, CaseStatus, EventType
@@ -25,9 +25,9 @@ from engine.records import EventRecord, FireOutcome
 from engine.services import cases as case_service
 from engine.services import links, scheduling
 from engine.services import timers as timer_service
-from engine.services.definitions import get_definition
-from engine.sla import ClockStatus, SLA_PAUSED, SLA_RESUMED, compute_clocks
 from engine.services.calendars import LazyCalendars
+from engine.services.definitions import get_definition
+from engine.sla import SLA_PAUSED, SLA_RESUMED, ClockStatus, compute_clocks
 
 cases = Case.__table__
 
@@ -44,124 +44,213 @@ def _require_reason(reason: str) -> str:
     return reason.strip()
 
 
-def retry_timer(session: Session, timer_id: int, *, actor: Actor, reason: str,
-                now: datetime) -> FireOutcome:
+def retry_timer(
+    session: Session, timer_id: int, *, actor: Actor, reason: str, now: datetime
+) -> FireOutcome:
     reason = _require_reason(reason)
-    due = timer_service.retry_failed(session, timer_id, now=now,
-                                     note=f"retried by {actor.name}: {reason}")
+    due = timer_service.retry_failed(
+        session, timer_id, now=now, note=f"retried by {actor.name}: {reason}"
+    )
     case_id = timer_service.timer_case(session, due.id)
     return case_service.record_event(
-        session, case_id, EventType.TIMER_RETRIED, {"timer_id": timer_id, "reason": reason},
-        actor=actor, now=now,
+        session,
+        case_id,
+        EventType.TIMER_RETRIED,
+        {"timer_id": timer_id, "reason": reason},
+        actor=actor,
+        now=now,
     )
 
 
-def fire(session: Session, case_id: int, trigger: str, payload: dict[str, Any], *,
-         actor: Actor, reason: str, now: datetime) -> FireOutcome:
+def fire(
+    session: Session,
+    case_id: int,
+    trigger: str,
+    payload: dict[str, Any],
+    *,
+    actor: Actor,
+    reason: str,
+    now: datetime,
+) -> FireOutcome:
     """Fire any trigger allowed now, on a supervisor's authority (the reason is recorded)."""
-    return case_service.fire(session, case_id, trigger, payload, actor=actor, now=now,
-                             reason=_require_reason(reason))
+    return case_service.fire(
+        session, case_id, trigger, payload, actor=actor, now=now, reason=_require_reason(reason)
+    )
 
 
-def cancel(session: Session, case_id: int, *, actor: Actor, reason: str,
-           now: datetime) -> FireOutcome:
-    return case_service.cancel_case(session, case_id, actor=actor, now=now,
-                                    reason=_require_reason(reason))
+def cancel(
+    session: Session, case_id: int, *, actor: Actor, reason: str, now: datetime
+) -> FireOutcome:
+    return case_service.cancel_case(
+        session, case_id, actor=actor, now=now, reason=_require_reason(reason)
+    )
 
 
-def force_state(session: Session, case_id: int, state: str, *, actor: Actor, reason: str,
-                now: datetime) -> FireOutcome:
+def force_state(
+    session: Session, case_id: int, state: str, *, actor: Actor, reason: str, now: datetime
+) -> FireOutcome:
     """Put an open case into ``state`` outside its definition's transitions (admins only).
 
     Recorded as ``forced``; the state entry is new, so the old state's timers are cancelled
     and the new state's armed, and SLA clocks are re-derived from the history."""
     reason = _require_reason(reason)
     if ADMIN_ROLE not in actor.roles:
-        raise TriggerNotPermitted("Only administrators may force a case into a state.",
-                                  hint="Ask an administrator, or fire an allowed trigger.")
+        raise TriggerNotPermitted(
+            "Only administrators may force a case into a state.",
+            hint="Ask an administrator, or fire an allowed trigger.",
+        )
     case = case_service.get_case(session, case_id)
     definition = get_definition(session, case.definition_name, case.definition_version)
     if state not in definition.state_names:
         raise OperationInvalid(
             f"{definition.name!r} has no state {state!r}.",
-            hint="States: " + ", ".join(definition.state_names) + ".", case_id=case_id,
+            hint="States: " + ", ".join(definition.state_names) + ".",
+            case_id=case_id,
         )
     if case.status != CaseStatus.OPEN.value:
-        raise OperationInvalid(f"Case {case_id} is {case.status}; only open cases move.",
-                               case_id=case_id)
+        raise OperationInvalid(
+            f"Case {case_id} is {case.status}; only open cases move.", case_id=case_id
+        )
     version = case.version + 1
     status = (CaseStatus.COMPLETED if state in definition.final_states else CaseStatus.OPEN).value
-    updated = session.execute(
-        update(cases).where(cases.c.id == case_id, cases.c.version == case.version).values(
-            state=state, status=status, version=version, updated_at=now,
-            state_entered_at=now, state_entry_seq=version,
-        )
+    # An UPDATE gives a CursorResult (rowcount); Session.execute is typed as the wider Result.
+    updated = cast(
+        CursorResult[Any],
+        session.execute(
+            update(cases)
+            .where(cases.c.id == case_id, cases.c.version == case.version)
+            .values(
+                state=state,
+                status=status,
+                version=version,
+                updated_at=now,
+                state_entered_at=now,
+                state_entry_seq=version,
+            )
+        ),
     )
     if updated.rowcount != 1:
         raise ConcurrencyConflict(f"Case {case_id} changed while being forced.", case_id=case_id)
-    event = EventRecord(case_id=case_id, seq=version, event_type=EventType.FORCED.value,
-                        trigger=None, from_state=case.state, to_state=state, actor=actor.name,
-                        payload={"reason": reason}, changes={}, at=now)
+    event = EventRecord(
+        case_id=case_id,
+        seq=version,
+        event_type=EventType.FORCED.value,
+        trigger=None,
+        from_state=case.state,
+        to_state=state,
+        actor=actor.name,
+        payload={"reason": reason},
+        changes={},
+        at=now,
+    )
     case_service.append_event(session, event, definition.name)
-    moved = dataclasses.replace(case, state=state, status=status, version=version,
-                                updated_at=now, state_entered_at=now, state_entry_seq=version)
+    moved = dataclasses.replace(
+        case,
+        state=state,
+        status=status,
+        version=version,
+        updated_at=now,
+        state_entered_at=now,
+        state_entry_seq=version,
+    )
     scheduling.sync_after_event(session, definition, case=moved, previous=case, now=now)
     links.notify_parent(session, definition, moved, "transition", state, now=now, depth=0)
-    return FireOutcome(case_service.get_case(session, case_id), event,
-                       allowed_triggers=tuple(compile_workflow(definition).allowed_triggers(state)))
+    return FireOutcome(
+        case_service.get_case(session, case_id),
+        event,
+        allowed_triggers=tuple(compile_workflow(definition).allowed_triggers(state)),
+    )
 
 
-def set_sla_paused(session: Session, case_id: int, sla: str, paused: bool, *, actor: Actor,
-                   reason: str, now: datetime) -> FireOutcome:
+def set_sla_paused(
+    session: Session,
+    case_id: int,
+    sla: str,
+    paused: bool,
+    *,
+    actor: Actor,
+    reason: str,
+    now: datetime,
+) -> FireOutcome:
     """Pause or resume one SLA clock of a case (e.g. the customer asked to wait)."""
     reason = _require_reason(reason)
     case = case_service.get_case(session, case_id)
     definition = get_definition(session, case.definition_name, case.definition_version)
     events = case_service.history(session, case_id)
-    clocks = {c.name: c for c in compute_clocks(
-        definition, events, data=case.data, params=case.params,
-        now=now, calendars=LazyCalendars(session))}
+    clocks = {
+        c.name: c
+        for c in compute_clocks(
+            definition,
+            events,
+            data=case.data,
+            params=case.params,
+            now=now,
+            calendars=LazyCalendars(session),
+        )
+    }
     clock = clocks.get(sla)
     if clock is None:
-        raise OperationInvalid(f"{definition.name!r} has no SLA {sla!r}.",
-                               hint="SLAs: " + (", ".join(clocks) or "none") + ".")
+        raise OperationInvalid(
+            f"{definition.name!r} has no SLA {sla!r}.",
+            hint="SLAs: " + (", ".join(clocks) or "none") + ".",
+        )
     needed = ClockStatus.RUNNING if paused else ClockStatus.PAUSED
     if clock.status is not needed:
         raise OperationInvalid(
             f"SLA {sla!r} of case {case_id} is {clock.status.value}; only a "
-            f"{needed.value} clock can be {'paused' if paused else 'resumed'}.", case_id=case_id)
+            f"{needed.value} clock can be {'paused' if paused else 'resumed'}.",
+            case_id=case_id,
+        )
     if not paused and not _paused_by_operator(events, sla):
         # Recording a resume here would change nothing: the clock follows the state.
         raise OperationInvalid(
             f"SLA {sla!r} of case {case_id} is paused by its state {case.state!r}, not by an "
-            "operator; it runs again when the case leaves that state.", case_id=case_id)
+            "operator; it runs again when the case leaves that state.",
+            case_id=case_id,
+        )
     kind = EventType.SLA_PAUSED if paused else EventType.SLA_RESUMED
     assert kind.value in (SLA_PAUSED, SLA_RESUMED)
-    return case_service.record_event(session, case_id, kind, {"sla": sla, "reason": reason},
-                                     actor=actor, now=now)
+    return case_service.record_event(
+        session, case_id, kind, {"sla": sla, "reason": reason}, actor=actor, now=now
+    )
 
 
 def _paused_by_operator(events: Sequence[EventRecord], sla: str) -> bool:
-    marks = [e.event_type for e in events
-             if e.event_type in (SLA_PAUSED, SLA_RESUMED) and e.payload.get("sla") == sla]
+    marks = [
+        e.event_type
+        for e in events
+        if e.event_type in (SLA_PAUSED, SLA_RESUMED) and e.payload.get("sla") == sla
+    ]
     return bool(marks) and marks[-1] == SLA_PAUSED
 
 
-def reassign(session: Session, case_id: int, assignee: str, *, actor: Actor, reason: str,
-             now: datetime) -> FireOutcome:
+def reassign(
+    session: Session, case_id: int, assignee: str, *, actor: Actor, reason: str, now: datetime
+) -> FireOutcome:
     """Hand the case to someone else: sets the definition's ``assignee`` data field."""
     reason = _require_reason(reason)
     case = case_service.get_case(session, case_id)
     definition = get_definition(session, case.definition_name, case.definition_version)
     if definition.assignee is None:
-        raise OperationInvalid(f"{definition.name!r} declares no assignee field.",
-                               hint="Add `assignee: <data field>` to the definition.")
+        raise OperationInvalid(
+            f"{definition.name!r} declares no assignee field.",
+            hint="Add `assignee: <data field>` to the definition.",
+        )
     if case.status != CaseStatus.OPEN.value:
-        raise OperationInvalid(f"Case {case_id} is {case.status}; only open cases are "
-                               "reassigned.", case_id=case_id)
+        raise OperationInvalid(
+            f"Case {case_id} is {case.status}; only open cases are reassigned.", case_id=case_id
+        )
     return case_service.record_event(
-        session, case_id, EventType.REASSIGNED,
-        {"field": definition.assignee, "from": case.data.get(definition.assignee),
-         "to": assignee, "reason": reason},
-        actor=actor, now=now, changes={definition.assignee: assignee},
+        session,
+        case_id,
+        EventType.REASSIGNED,
+        {
+            "field": definition.assignee,
+            "from": case.data.get(definition.assignee),
+            "to": assignee,
+            "reason": reason,
+        },
+        actor=actor,
+        now=now,
+        changes={definition.assignee: assignee},
     )

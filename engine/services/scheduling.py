@@ -20,6 +20,7 @@ from sqlalchemy import delete, event, insert, select, update
 from sqlalchemy.orm import Session
 
 from engine.db.models import CaseEvent, CaseSla, CaseStatus, Timer, TimerStatus
+from engine.db.session import inserted_id
 from engine.definition import TimerKind, WorkflowDefinition
 from engine.records import CaseRecord, EventRecord
 from engine.services.calendars import LazyCalendars
@@ -62,8 +63,12 @@ def _deliver_after_commit(session: Session) -> None:
     try:
         delivery.deliver(pending)
     except Exception as exc:  # the timers are committed; the sweeper will deliver them
-        log.warning("timer hand-over to delivery failed after commit (%s: %s); the sweeper "
-                    "will deliver them", type(exc).__name__, exc)
+        log.warning(
+            "timer hand-over to delivery failed after commit (%s: %s); the sweeper "
+            "will deliver them",
+            type(exc).__name__,
+            exc,
+        )
 
 
 @event.listens_for(Session, "after_rollback")
@@ -79,24 +84,26 @@ def arm(
 ) -> list[DueTimer]:
     armed = []
     for plan in plans:
-        timer_id = session.execute(
-            insert(timers).values(
-                case_id=case_id,
-                state_entry_seq=entry_seq,
-                name=plan.name,
-                kind=plan.kind,
-                sla=plan.sla,
-                trigger=plan.trigger,
-                payload=dict(plan.payload),
-                calendar=plan.calendar,
-                due_at=plan.due_at,
-                provisional=plan.provisional,
-                status=TimerStatus.ARMED.value,
-                attempts=0,
-                created_at=now,
-                updated_at=now,
+        timer_id = inserted_id(
+            session.execute(
+                insert(timers).values(
+                    case_id=case_id,
+                    state_entry_seq=entry_seq,
+                    name=plan.name,
+                    kind=plan.kind,
+                    sla=plan.sla,
+                    trigger=plan.trigger,
+                    payload=dict(plan.payload),
+                    calendar=plan.calendar,
+                    due_at=plan.due_at,
+                    provisional=plan.provisional,
+                    status=TimerStatus.ARMED.value,
+                    attempts=0,
+                    created_at=now,
+                    updated_at=now,
+                )
             )
-        ).inserted_primary_key[0]
+        )
         armed.append(DueTimer(timer_id, plan.due_at))
     queue_for_delivery(session, armed)
     return armed
@@ -116,9 +123,17 @@ def _history(session: Session, case_id: int) -> list[EventRecord]:
     ).all()
     return [
         EventRecord(
-            case_id=r.case_id, seq=r.seq, event_type=r.event_type, trigger=r.trigger,
-            from_state=r.from_state, to_state=r.to_state, actor=r.actor, payload=r.payload,
-            changes=r.changes, at=r.at, idempotency_key=r.idempotency_key,
+            case_id=r.case_id,
+            seq=r.seq,
+            event_type=r.event_type,
+            trigger=r.trigger,
+            from_state=r.from_state,
+            to_state=r.to_state,
+            actor=r.actor,
+            payload=r.payload,
+            changes=r.changes,
+            at=r.at,
+            idempotency_key=r.idempotency_key,
         )
         for r in rows
     ]
@@ -158,8 +173,14 @@ def _plan_entry(
             continue  # one-shot timers fire once per state entry
         after = fired.get(timer.name, case.state_entered_at)
         plans.append(
-            plan_timer(timer, entered_at=case.state_entered_at, after=after, data=case.data,
-                       params=case.params, calendars=calendars)
+            plan_timer(
+                timer,
+                entered_at=case.state_entered_at,
+                after=after,
+                data=case.data,
+                params=case.params,
+                calendars=calendars,
+            )
         )
     return plans
 
@@ -172,8 +193,12 @@ def _plan_slas(
     history: Sequence[EventRecord] | None = None,
 ) -> list[TimerPlan]:
     return plan_sla_timers(
-        definition, history if history is not None else _history(session, case.id),
-        data=case.data, params=case.params, now=now, calendars=LazyCalendars(session),
+        definition,
+        history if history is not None else _history(session, case.id),
+        data=case.data,
+        params=case.params,
+        now=now,
+        calendars=LazyCalendars(session),
     )
 
 
@@ -195,7 +220,7 @@ def sync_after_event(
         if timed or definition.slas:
             _cancel(session, timers.c.case_id == case.id, now=now, note=f"case {case.status}")
         if definition.slas:
-            _project_slas(session, definition, case, _history(session, case.id), [], now)
+            _project_slas(session, definition, case, _history(session, case.id), [], now=now)
         return
     if previous is None or previous.state_entry_seq != case.state_entry_seq:
         if previous is not None and previous.state in timed:
@@ -211,12 +236,17 @@ def sync_after_event(
             plans = _plan_entry(session, definition, case, now, fresh=True)
             arm(session, case.id, case.state_entry_seq, plans, now)
     if definition.slas:
-        _cancel(session, timers.c.case_id == case.id, timers.c.sla.is_not(None), now=now,
-                note="SLA re-planned")
+        _cancel(
+            session,
+            timers.c.case_id == case.id,
+            timers.c.sla.is_not(None),
+            now=now,
+            note="SLA re-planned",
+        )
         history = _history(session, case.id)
         plans = _plan_slas(session, definition, case, now, history)
         arm(session, case.id, case.state_entry_seq, plans, now)
-        _project_slas(session, definition, case, history, plans, now)
+        _project_slas(session, definition, case, history, plans, now=now)
 
 
 def _project_slas(
@@ -225,11 +255,18 @@ def _project_slas(
     case: CaseRecord,
     history: Sequence[EventRecord],
     plans: Sequence[TimerPlan],
+    *,
     now: datetime,
 ) -> None:
     """Rewrite the case's rows in ``case_slas`` from its history (see the model's doc)."""
-    clocks = compute_clocks(definition, history, data=case.data, params=case.params, now=now,
-                            calendars=LazyCalendars(session))
+    clocks = compute_clocks(
+        definition,
+        history,
+        data=case.data,
+        params=case.params,
+        now=now,
+        calendars=LazyCalendars(session),
+    )
     session.execute(delete(case_slas).where(case_slas.c.case_id == case.id))
     warn: dict[str, datetime] = {}
     for plan in plans:
@@ -242,10 +279,16 @@ def _project_slas(
             warn[sla] = min(past.at, warn.get(sla, past.at))
     rows = [
         {
-            "case_id": case.id, "definition_name": definition.name, "sla": c.name,
-            "status": c.status.value, "target_seconds": c.target.total_seconds(),
-            "elapsed_seconds": c.elapsed.total_seconds(), "started_at": c.started_at,
-            "stopped_at": c.stopped_at, "due_at": c.due_at, "warn_at": warn.get(c.name),
+            "case_id": case.id,
+            "definition_name": definition.name,
+            "sla": c.name,
+            "status": c.status.value,
+            "target_seconds": c.target.total_seconds(),
+            "elapsed_seconds": c.elapsed.total_seconds(),
+            "started_at": c.started_at,
+            "stopped_at": c.stopped_at,
+            "due_at": c.due_at,
+            "warn_at": warn.get(c.name),
             "updated_at": now,
         }
         for c in clocks
@@ -266,7 +309,7 @@ def replan_case(
         history = _history(session, case.id)
         plans = _plan_slas(session, definition, case, now, history)
         arm(session, case.id, case.state_entry_seq, plans, now)
-        _project_slas(session, definition, case, history, plans, now)
+        _project_slas(session, definition, case, history, plans, now=now)
 
 
 def replan_calendar(session: Session, calendar: str, *, now: datetime) -> int:
@@ -275,11 +318,15 @@ def replan_calendar(session: Session, calendar: str, *, now: datetime) -> int:
     from engine.services.cases import get_case  # late import: cases imports this module
     from engine.services.definitions import get_definition
 
-    case_ids = session.execute(
-        select(timers.c.case_id)
-        .where(timers.c.status == TimerStatus.ARMED.value, timers.c.calendar == calendar)
-        .distinct()
-    ).scalars().all()
+    case_ids = (
+        session.execute(
+            select(timers.c.case_id)
+            .where(timers.c.status == TimerStatus.ARMED.value, timers.c.calendar == calendar)
+            .distinct()
+        )
+        .scalars()
+        .all()
+    )
     for case_id in case_ids:
         case = get_case(session, case_id)
         definition = get_definition(session, case.definition_name, case.definition_version)

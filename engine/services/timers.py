@@ -50,8 +50,15 @@ MAX_ATTEMPTS = 5
 BACKOFF = (timedelta(seconds=2), timedelta(seconds=10), timedelta(seconds=30), timedelta(minutes=2))
 # Errors that would happen again on retry: the definition and the case decide them.
 PERMANENT_ERRORS: tuple[type[SvcflowError], ...] = (
-    ActionFailed, CaseClosed, CaseNotFound, DataInvalid, ExpressionError, GuardRejected,
-    InvalidTrigger, PayloadInvalid, TriggerNotPermitted,
+    ActionFailed,
+    CaseClosed,
+    CaseNotFound,
+    DataInvalid,
+    ExpressionError,
+    GuardRejected,
+    InvalidTrigger,
+    PayloadInvalid,
+    TriggerNotPermitted,
 )
 TIMER_ACTOR = Actor.system("timer")
 timers = Timer.__table__
@@ -107,8 +114,14 @@ def fire_due_timer(
         return TimerOutcome(timer_id, FireResult.STALE, note, timer.due_at)
 
     _finish(session, timer, TimerStatus.FIRED, now)
-    observe.note(session, "timer_fired", timer_id=timer.id, case_id=timer.case_id,
-                 timer_kind=timer.kind, lag_seconds=(now - timer.due_at).total_seconds())
+    observe.note(
+        session,
+        "timer_fired",
+        timer_id=timer.id,
+        case_id=timer.case_id,
+        timer_kind=timer.kind,
+        lag_seconds=(now - timer.due_at).total_seconds(),
+    )
     if timer.kind in (SLA_WARNING, SLA_BREACHED):
         note = _fire_sla(session, timer, case.id, now=now, actor=actor)
     else:
@@ -149,8 +162,9 @@ def _fire_sla(session: Session, timer: Timer, case_id: int, *, now: datetime, ac
         # The breach is recorded whatever happens to its escalation trigger: a guard or a
         # payload schema that rejects it must not roll the breach record back with it.
         with session.begin_nested():
-            case_service.fire(session, case_id, timer.trigger, {"sla": timer.sla}, actor=actor,
-                              now=now)
+            case_service.fire(
+                session, case_id, timer.trigger, {"sla": timer.sla}, actor=actor, now=now
+            )
     except PERMANENT_ERRORS as exc:
         return f"recorded breach; {timer.trigger!r} was refused: {exc.message}"
     return f"recorded breach and fired {timer.trigger!r}"
@@ -166,8 +180,12 @@ def _rearm_every(session: Session, timer: Timer, *, now: datetime) -> None:
     if spec is None:
         return
     plan = plan_timer(
-        spec, entered_at=case.state_entered_at, after=timer.due_at, data=case.data,
-        params=case.params, calendars=load_calendars(session),
+        spec,
+        entered_at=case.state_entered_at,
+        after=timer.due_at,
+        data=case.data,
+        params=case.params,
+        calendars=load_calendars(session),
     )
     scheduling.arm(session, case.id, case.state_entry_seq, [plan], now)
 
@@ -194,7 +212,9 @@ def record_failure(
     return scheduling.DueTimer(timer.id, retry_at, timer.attempts)
 
 
-def retry_failed(session: Session, timer_id: int, *, now: datetime, note: str) -> scheduling.DueTimer:
+def retry_failed(
+    session: Session, timer_id: int, *, now: datetime, note: str
+) -> scheduling.DueTimer:
     """Re-arm a failed timer (an operator's decision); it is delivered at once."""
     timer = _lock(session, timer_id)
     if timer is None or timer.status != TimerStatus.FAILED.value:
@@ -233,30 +253,44 @@ def next_due(session: Session) -> datetime | None:
 
 
 def case_timers(session: Session, case_id: int) -> Sequence[Timer]:
-    return session.execute(
-        select(Timer).where(Timer.case_id == case_id).order_by(Timer.due_at, Timer.id)
-    ).scalars().all()
+    return (
+        session.execute(
+            select(Timer).where(Timer.case_id == case_id).order_by(Timer.due_at, Timer.id)
+        )
+        .scalars()
+        .all()
+    )
 
 
 def armed_timers(session: Session, case_id: int) -> Sequence[Timer]:
-    return session.execute(
-        select(Timer)
-        .where(Timer.case_id == case_id, Timer.status == TimerStatus.ARMED.value)
-        .order_by(Timer.due_at, Timer.id)
-    ).scalars().all()
+    return (
+        session.execute(
+            select(Timer)
+            .where(Timer.case_id == case_id, Timer.status == TimerStatus.ARMED.value)
+            .order_by(Timer.due_at, Timer.id)
+        )
+        .scalars()
+        .all()
+    )
 
 
 def failed_timers(session: Session, limit: int = 500) -> Sequence[Timer]:
-    return session.execute(
-        select(Timer)
-        .where(Timer.status == TimerStatus.FAILED.value)
-        .order_by(Timer.updated_at.desc())
-        .limit(limit)
-    ).scalars().all()
+    return (
+        session.execute(
+            select(Timer)
+            .where(Timer.status == TimerStatus.FAILED.value)
+            .order_by(Timer.updated_at.desc())
+            .limit(limit)
+        )
+        .scalars()
+        .all()
+    )
 
 
 def timer_case(session: Session, timer_id: int) -> int:
-    case_id = session.execute(select(Timer.case_id).where(Timer.id == timer_id)).scalar_one_or_none()
+    case_id = session.execute(
+        select(Timer.case_id).where(Timer.id == timer_id)
+    ).scalar_one_or_none()
     if case_id is None:
         raise TimerNotFound(f"No timer with id {timer_id}.", timer_id=timer_id)
     return int(case_id)

@@ -53,8 +53,15 @@ def create_token(session: Session, *, name: str, role: str, actor: str, now: dat
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     try:
         with session.begin_nested():
-            session.add(ApiToken(name=name, role=parsed.value, token_hash=_hash(token),
-                                 created_at=now, created_by=actor))
+            session.add(
+                ApiToken(
+                    name=name,
+                    role=parsed.value,
+                    token_hash=_hash(token),
+                    created_at=now,
+                    created_by=actor,
+                )
+            )
     except IntegrityError:
         raise TokenError(f"A token named {name!r} exists.", hint="Pick another name.") from None
     return token

@@ -85,13 +85,15 @@ transitions:
 
 # For tests of the HTTP layer itself, where the database makes no difference.
 sqlite_only = pytest.mark.parametrize(
-    "db_url", [n for n in DATABASES if n == "sqlite"] or DATABASES[:1], indirect=True)
+    "db_url", [n for n in DATABASES if n == "sqlite"] or DATABASES[:1], indirect=True
+)
 
 
 def bundled_workflows() -> list[Path]:
     """The workflow definitions shipped in workflows/ (not the requirements catalog)."""
     return [
-        path for path in sorted(WORKFLOWS.glob("*.yaml"))
+        path
+        for path in sorted(WORKFLOWS.glob("*.yaml"))
         if "states" in (yaml.safe_load(path.read_text("utf-8")) or {})
     ]
 
@@ -137,8 +139,9 @@ def api_postgres_template(postgres_server: str) -> str:
 
 @contextmanager
 def _admin(server: str) -> Iterator[Connection]:
-    engine = create_engine(server.replace("postgresql://", "postgresql+psycopg://"),
-                           isolation_level="AUTOCOMMIT")
+    engine = create_engine(
+        server.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
+    )
     with engine.connect() as conn:
         yield conn
     engine.dispose()
@@ -223,10 +226,12 @@ def as_role(client: FlaskClient, tokens: Tokens) -> Callable[..., Any]:
         def __init__(self, role: str) -> None:
             self.role = role
 
-        def open(self, method: str, url: str, headers: dict[str, str] | None = None,
-                 **kwargs: Any) -> Any:
-            return client.open(url, method=method,
-                               headers=tokens.headers(self.role, **(headers or {})), **kwargs)
+        def open(
+            self, method: str, url: str, headers: dict[str, str] | None = None, **kwargs: Any
+        ) -> Any:
+            return client.open(
+                url, method=method, headers=tokens.headers(self.role, **(headers or {})), **kwargs
+            )
 
         def get(self, url: str, **kwargs: Any) -> Any:
             return self.open("GET", url, **kwargs)

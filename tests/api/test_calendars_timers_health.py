@@ -23,10 +23,14 @@ def _days(body: dict[str, Any]) -> dict[str, bool]:
 
 
 def test_calendar_create_get_month_update(owner: Any, integrator: Any) -> None:
-    created = owner.post(CALENDARS, json={
-        "name": "hospital-a", "base": "cn-workdays",
-        "overrides": {"holidays_add": ["2025-10-09"]},
-    })
+    created = owner.post(
+        CALENDARS,
+        json={
+            "name": "hospital-a",
+            "base": "cn-workdays",
+            "overrides": {"holidays_add": ["2025-10-09"]},
+        },
+    )
     assert created.status_code == 201, created.get_json()
     assert (created.get_json()["revision"], created.get_json()["base"]) == (1, "cn-workdays")
 
@@ -42,8 +46,10 @@ def test_calendar_create_get_month_update(owner: Any, integrator: Any) -> None:
 
     updated = owner.put(f"{CALENDARS}/hospital-a", json={"overrides": {}})
     assert updated.status_code == 200 and updated.get_json()["revision"] == 2
-    assert _days(integrator.get(f"{CALENDARS}/hospital-a?month=2025-10").get_json())[
-        "2025-10-09"] is True
+    assert (
+        _days(integrator.get(f"{CALENDARS}/hospital-a?month=2025-10").get_json())["2025-10-09"]
+        is True
+    )
 
     names = [c["name"] for c in integrator.get(CALENDARS).get_json()]
     assert {"24x7", "cn-workdays", "hospital-a"} <= set(names)
@@ -55,16 +61,20 @@ def test_calendar_errors(owner: Any) -> None:
     assert "no-such-calendar" in body["detail"]
     assert_problem(owner.get(f"{CALENDARS}/cn-workdays?month=2025-13"), 422)
     assert_problem(owner.post(CALENDARS, json={"name": "Bad Name", "overrides": {}}), 422)
-    assert_problem(owner.post(CALENDARS, json={"name": "both", "overrides": {},
-                                               "definition": {}}), 422)
-    body = assert_problem(owner.put(f"{CALENDARS}/24x7", json={"overrides": {}}), 422,
-                          "calendar-error")
+    assert_problem(
+        owner.post(CALENDARS, json={"name": "both", "overrides": {}, "definition": {}}), 422
+    )
+    body = assert_problem(
+        owner.put(f"{CALENDARS}/24x7", json={"overrides": {}}), 422, "calendar-error"
+    )
     assert "24x7 calendar cannot be changed" in body["detail"]
     for bad in ("Bad Name", "x" * 300):  # a PUT may create, so it takes POST's names only
-        assert_problem(owner.put(f"{CALENDARS}/{bad}", json={"overrides": {}}), 422,
-                       "calendar-name-invalid")
-    body = assert_problem(owner.post(CALENDARS, json={"name": "custom", "definition": {}}), 422,
-                          "calendar-error")
+        assert_problem(
+            owner.put(f"{CALENDARS}/{bad}", json={"overrides": {}}), 422, "calendar-name-invalid"
+        )
+    body = assert_problem(
+        owner.post(CALENDARS, json={"name": "custom", "definition": {}}), 422, "calendar-error"
+    )
     assert body["hint"]
 
 
@@ -76,14 +86,18 @@ def test_failed_timers_are_listed_for_supervisors(
         timer = session.execute(
             select(Timer).where(Timer.case_id == case["id"], Timer.name == "contact_overdue")
         ).scalar_one()
-        error = InvalidTrigger(case_id=case["id"], state="closed", trigger="contact_overdue",
-                               allowed=[])
+        error = InvalidTrigger(
+            case_id=case["id"], state="closed", trigger="contact_overdue", allowed=[]
+        )
         assert timer_service.record_failure(session, timer.id, error, now=T0) is None
     listed = supervisor.get("/api/v1/timers")
     assert listed.status_code == 200
     [failed] = listed.get_json()
     assert (failed["case_id"], failed["name"], failed["status"]) == (
-        case["id"], "contact_overdue", "failed")
+        case["id"],
+        "contact_overdue",
+        "failed",
+    )
     assert "cannot fire" in failed["last_error"]
     assert supervisor.get("/api/v1/timers?limit=1").status_code == 200
     assert_problem(supervisor.get("/api/v1/timers?status=armed"), 422)

@@ -15,8 +15,9 @@ CONTACT = {"trigger": "contact", "payload": {"at": "2025-09-30T02:20:00Z"}}
 def test_create_returns_the_case_with_etag_location_and_what_may_happen_next(
     integrator: Any, history: Any
 ) -> None:
-    response = integrator.post(BASE, json={"definition": REPAIR, "data": REPAIR_DATA,
-                                           "business_key": "HOT-1"})
+    response = integrator.post(
+        BASE, json={"definition": REPAIR, "data": REPAIR_DATA, "business_key": "HOT-1"}
+    )
     assert response.status_code == 201
     case = response.get_json()
     assert response.headers["ETag"] == '"1"'
@@ -32,18 +33,19 @@ def test_create_returns_the_case_with_etag_location_and_what_may_happen_next(
 
 @sqlite_only
 def test_create_refuses_unknown_definition_and_invalid_data(integrator: Any) -> None:
-    body = assert_problem(integrator.post(BASE, json={"definition": "nope", "data": {}}),
-                          404, "definition-not-found")
+    body = assert_problem(
+        integrator.post(BASE, json={"definition": "nope", "data": {}}), 404, "definition-not-found"
+    )
     assert "nope" in body["detail"]
     missing = dict(REPAIR_DATA)
     del missing["customer"]
-    body = assert_problem(integrator.post(BASE, json={"definition": REPAIR, "data": missing}),
-                          422)
+    body = assert_problem(integrator.post(BASE, json={"definition": REPAIR, "data": missing}), 422)
     assert "customer" in body["detail"]
 
 
-def test_get_case_with_etag(integrator: Any, supervisor: Any,
-                            new_case: Callable[..., dict[str, Any]]) -> None:
+def test_get_case_with_etag(
+    integrator: Any, supervisor: Any, new_case: Callable[..., dict[str, Any]]
+) -> None:
     case = new_case()
     response = supervisor.get(f"{BASE}/{case['id']}")
     assert response.status_code == 200 and response.headers["ETag"] == '"1"'
@@ -55,8 +57,9 @@ def test_fire_moves_the_case_and_returns_the_event(
     integrator: Any, new_case: Callable[..., dict[str, Any]], history: Any
 ) -> None:
     case = new_case()
-    response = integrator.post(f"{BASE}/{case['id']}/fire", json=CONTACT,
-                               headers={"If-Match": '"1"'})
+    response = integrator.post(
+        f"{BASE}/{case['id']}/fire", json=CONTACT, headers={"If-Match": '"1"'}
+    )
     assert response.status_code == 200 and response.headers["ETag"] == '"2"'
     body = response.get_json()
     assert (body["case"]["state"], body["case"]["version"]) == ("remote_diagnosis", 2)
@@ -70,16 +73,19 @@ def test_fire_an_invalid_trigger_is_409_listing_the_allowed_ones(
     integrator: Any, new_case: Callable[..., dict[str, Any]], history: Any
 ) -> None:
     case = new_case()
-    body = assert_problem(integrator.post(f"{BASE}/{case['id']}/fire",
-                                          json={"trigger": "sign", "payload": {}}),
-                          409, "invalid-trigger")
+    body = assert_problem(
+        integrator.post(f"{BASE}/{case['id']}/fire", json={"trigger": "sign", "payload": {}}),
+        409,
+        "invalid-trigger",
+    )
     assert "contact" in body["allowed"] and "sign" not in body["allowed"]
     assert body["state"] == "logged"
     assert len(history(case["id"])) == 1
 
 
-def test_fire_by_business_key(integrator: Any, supervisor: Any,
-                              new_case: Callable[..., dict[str, Any]]) -> None:
+def test_fire_by_business_key(
+    integrator: Any, supervisor: Any, new_case: Callable[..., dict[str, Any]]
+) -> None:
     case = new_case("WX-20250930-7")
     url = f"{BASE}/by-key/{REPAIR}/WX-20250930-7"
     assert supervisor.get(url).get_json()["id"] == case["id"]
@@ -95,8 +101,10 @@ def test_history_lists_every_event_in_order(
 ) -> None:
     case = new_case()
     integrator.post(f"{BASE}/{case['id']}/fire", json=CONTACT)
-    integrator.post(f"{BASE}/{case['id']}/fire",
-                    json={"trigger": "dispatch", "payload": {"engineer": "Wang Wei"}})
+    integrator.post(
+        f"{BASE}/{case['id']}/fire",
+        json={"trigger": "dispatch", "payload": {"engineer": "Wang Wei"}},
+    )
     events = supervisor.get(f"{BASE}/{case['id']}/history").get_json()
     assert [e["seq"] for e in events] == [1, 2, 3]
     assert [e["trigger"] for e in events] == [None, "contact", "dispatch"]
@@ -116,8 +124,7 @@ def test_cancel_closes_the_case_and_its_timers(
     assert body["event"]["payload"] == {"reason": "Duplicate of HOT-1"}
     assert body["case"]["timers"] == []
     assert {t["status"] for t in integrator.get(f"{url}/timers").get_json()} == {"cancelled"}
-    assert_problem(integrator.post(f"{url}/cancel", json={"reason": "again"}), 409,
-                   "case-closed")
+    assert_problem(integrator.post(f"{url}/cancel", json={"reason": "again"}), 409, "case-closed")
     assert_problem(integrator.post(f"{url}/fire", json=CONTACT), 409, "case-closed")
     assert_problem(integrator.post(f"{BASE}/5555/cancel", json={"reason": "x"}), 404)
 
@@ -129,8 +136,9 @@ def test_case_timers_lists_armed_and_cancelled(
     before = supervisor.get(f"{BASE}/{case['id']}/timers").get_json()
     assert {t["name"]: t["status"] for t in before}["contact_overdue"] == "armed"
     integrator.post(f"{BASE}/{case['id']}/fire", json=CONTACT)
-    after = {t["name"]: t["status"]
-             for t in supervisor.get(f"{BASE}/{case['id']}/timers").get_json()}
+    after = {
+        t["name"]: t["status"] for t in supervisor.get(f"{BASE}/{case['id']}/timers").get_json()
+    }
     assert after["contact_overdue"] == "cancelled"
     assert_problem(supervisor.get(f"{BASE}/31337/timers"), 404, "case-not-found")
 
@@ -139,9 +147,14 @@ def test_links_show_a_tickets_device_file_and_the_files_tickets(
     integrator: Any, supervisor: Any, new_case: Callable[..., dict[str, Any]]
 ) -> None:
     serial = REPAIR_DATA["device_serial"]
-    device = integrator.post(BASE, json={"definition": "device", "business_key": serial,
-                                         "data": {"device_serial": serial,
-                                                  "customer": REPAIR_DATA["customer"]}})
+    device = integrator.post(
+        BASE,
+        json={
+            "definition": "device",
+            "business_key": serial,
+            "data": {"device_serial": serial, "customer": REPAIR_DATA["customer"]},
+        },
+    )
     assert device.status_code == 201, device.get_json()
     ticket = new_case()  # attaches to the device file by its serial
     ticket_links = supervisor.get(f"{BASE}/{ticket['id']}/links").get_json()
@@ -152,8 +165,9 @@ def test_links_show_a_tickets_device_file_and_the_files_tickets(
     assert_problem(supervisor.get(f"{BASE}/777777/links"), 404, "case-not-found")
 
 
-def test_search_filters(integrator: Any, supervisor: Any,
-                        new_case: Callable[..., dict[str, Any]]) -> None:
+def test_search_filters(
+    integrator: Any, supervisor: Any, new_case: Callable[..., dict[str, Any]]
+) -> None:
     urgent = new_case("S-1", priority="emergency")
     normal = new_case("S-2")
     moved = new_case("S-3")
@@ -178,8 +192,9 @@ def test_search_filters(integrator: Any, supervisor: Any,
     assert_problem(supervisor.get(f"{BASE}?created_after=2025-01-01T00:00:00"), 422)  # naive
 
 
-def test_search_pages_with_a_cursor(integrator: Any,
-                                    new_case: Callable[..., dict[str, Any]]) -> None:
+def test_search_pages_with_a_cursor(
+    integrator: Any, new_case: Callable[..., dict[str, Any]]
+) -> None:
     created = [new_case(f"P-{n}")["id"] for n in range(7)]
     seen: list[int] = []
     cursor = None

@@ -38,13 +38,21 @@ class Http:
     def __call__(self, method: str, path: str, body: Any = None, **headers: str) -> Reply:
         conn = http.client.HTTPConnection(self.host, self.port, timeout=120)
         try:
-            conn.request(method, path, body=None if body is None else json.dumps(body),
-                         headers={"Authorization": f"Bearer {self.token}",
-                                  "Content-Type": "application/json", **headers})
+            conn.request(
+                method,
+                path,
+                body=None if body is None else json.dumps(body),
+                headers={
+                    "Authorization": f"Bearer {self.token}",
+                    "Content-Type": "application/json",
+                    **headers,
+                },
+            )
             response = conn.getresponse()
             raw = response.read()
-            return Reply(response.status, dict(response.getheaders()),
-                         json.loads(raw) if raw else None)
+            return Reply(
+                response.status, dict(response.getheaders()), json.loads(raw) if raw else None
+            )
         finally:
             conn.close()
 
@@ -88,8 +96,9 @@ def test_if_match_lets_exactly_one_fire_through_per_version(api: Http) -> None:
 
     def read_then_fire(_: int) -> tuple[int, Reply]:
         etag = api("GET", url).headers["ETag"]
-        return int(etag.strip('"')), api("POST", f"{url}/fire", {"trigger": "ping"},
-                                         **{"If-Match": etag})
+        return int(etag.strip('"')), api(
+            "POST", f"{url}/fire", {"trigger": "ping"}, **{"If-Match": etag}
+        )
 
     results = _all_at_once(read_then_fire)
     by_version: dict[int, Counter[int]] = defaultdict(Counter)
@@ -110,7 +119,8 @@ def test_if_match_lets_exactly_one_fire_through_per_version(api: Http) -> None:
 def test_without_if_match_each_success_is_one_transition(api: Http) -> None:
     case_id = _counter_case(api)
     replies = _all_at_once(
-        lambda _: api("POST", f"/api/v1/cases/{case_id}/fire", {"trigger": "ping"}))
+        lambda _: api("POST", f"/api/v1/cases/{case_id}/fire", {"trigger": "ping"})
+    )
     wins = [r for r in replies if r.status == 200]
     for reply in replies:
         assert reply.status in (200, 409), reply.body
@@ -140,8 +150,14 @@ def test_a_one_way_trigger_fired_twenty_times_moves_the_case_once(api: Http) -> 
 
 def test_concurrent_retries_with_one_idempotency_key_transition_once(api: Http) -> None:
     case_id = _counter_case(api)
-    replies = _all_at_once(lambda _: api("POST", f"/api/v1/cases/{case_id}/fire",
-                                         {"trigger": "ping"}, **{"Idempotency-Key": "burst"}))
+    replies = _all_at_once(
+        lambda _: api(
+            "POST",
+            f"/api/v1/cases/{case_id}/fire",
+            {"trigger": "ping"},
+            **{"Idempotency-Key": "burst"},
+        )
+    )
     answered = [r for r in replies if r.status == 200]
     for reply in replies:
         assert reply.status in (200, 409), reply.body  # 409: still being handled, retry

@@ -12,10 +12,14 @@ BASE = "/api/v1/definitions"
 COUNTER = "api_counter"
 # Version 2 of api_counter (conftest.py): one more final state, reached from checked. The
 # bundled workflows change as they grow, so the version tests use a definition of their own.
-COUNTER_V2 = API_COUNTER.replace(
-    "transitions:\n",
-    "  - name: archived\n    title: {en: Archived, zh: 已归档}\n    final: true\ntransitions:\n",
-) + "  - trigger: archive\n    source: checked\n    dest: archived\n"
+COUNTER_V2 = (
+    API_COUNTER.replace(
+        "transitions:\n",
+        "  - name: archived\n    title: {en: Archived, zh: 已归档}\n"
+        "    final: true\ntransitions:\n",
+    )
+    + "  - trigger: archive\n    source: checked\n    dest: archived\n"
+)
 # Both titles have errors at known element paths: an unknown destination, a duplicate state.
 INVALID = """\
 name: api_broken
@@ -65,18 +69,28 @@ def test_publish_makes_the_next_version_and_an_identical_one_is_not_a_new_versio
     first = owner.post(BASE, json={"source": COUNTER_V2})
     again = owner.post(BASE, json={"source": COUNTER_V2})
     assert (first.status_code, first.get_json()["version"], first.get_json()["created"]) == (
-        201, 2, True)
+        201,
+        2,
+        True,
+    )
     assert (again.status_code, again.get_json()["version"], again.get_json()["created"]) == (
-        200, 2, False)
+        200,
+        2,
+        False,
+    )
     versions = integrator.get(f"{BASE}/{COUNTER}/versions")
     assert [v["version"] for v in versions.get_json()] == [1, 2]
 
 
 def test_publish_accepts_a_json_document(owner: Any, admin: Any) -> None:
     document = {
-        "name": "api_doc", "title": {"en": "Doc", "zh": "文档"}, "initial": "a",
-        "states": [{"name": "a", "title": {"en": "A", "zh": "甲"}},
-                   {"name": "b", "title": {"en": "B", "zh": "乙"}, "final": True}],
+        "name": "api_doc",
+        "title": {"en": "Doc", "zh": "文档"},
+        "initial": "a",
+        "states": [
+            {"name": "a", "title": {"en": "A", "zh": "甲"}},
+            {"name": "b", "title": {"en": "B", "zh": "乙"}, "final": True},
+        ],
         "transitions": [{"trigger": "go", "source": "a", "dest": "b"}],
     }
     response = owner.post(BASE, json={"document": document})
@@ -120,13 +134,18 @@ def test_draft_upload_validate_publish(owner: Any, integrator: Any) -> None:
 
 @sqlite_only
 def test_draft_sent_to_another_name_is_refused(owner: Any) -> None:
-    body = assert_problem(owner.put(f"{BASE}/other_name/draft", json={"source": COUNTER_V2}),
-                          422, "draft-name-mismatch")
+    body = assert_problem(
+        owner.put(f"{BASE}/other_name/draft", json={"source": COUNTER_V2}),
+        422,
+        "draft-name-mismatch",
+    )
     assert COUNTER in body["detail"]
     long_name = "d" * 300  # no row could hold it
-    body = assert_problem(owner.put(f"{BASE}/{long_name}/draft",
-                                    json={"source": f"name: {long_name}\n"}), 422,
-                          "definition-unreadable")
+    body = assert_problem(
+        owner.put(f"{BASE}/{long_name}/draft", json={"source": f"name: {long_name}\n"}),
+        422,
+        "definition-unreadable",
+    )
     assert "identifier" in body["detail"]
 
 

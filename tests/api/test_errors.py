@@ -30,8 +30,9 @@ def test_bad_json_is_400(integrator: Any, owner: Any, case: dict[str, Any]) -> N
         (owner, "PUT", f"/api/v1/definitions/{REPAIR}/draft"),
         (owner, "PUT", "/api/v1/calendars/cn-workdays"),
     ):
-        response = caller.open(method, url, data='{"trigger": "contact",',
-                               content_type="application/json")
+        response = caller.open(
+            method, url, data='{"trigger": "contact",', content_type="application/json"
+        )
         body = assert_problem(response, 400, "bad-request")
         assert body["detail"] == "The request body is not valid JSON.", url
 
@@ -40,9 +41,11 @@ def test_bad_json_is_400(integrator: Any, owner: Any, case: dict[str, Any]) -> N
 def test_wrong_types_and_missing_fields_name_each_field(
     integrator: Any, case: dict[str, Any]
 ) -> None:
-    body = assert_problem(integrator.post(CASES, json={"definition": 5, "data": "x",
-                                                       "version": "two"}), 422,
-                          "request-invalid")
+    body = assert_problem(
+        integrator.post(CASES, json={"definition": 5, "data": "x", "version": "two"}),
+        422,
+        "request-invalid",
+    )
     assert set(body["errors"]["json"]) == {"definition", "data", "version"}
     body = assert_problem(integrator.post(f"{CASES}/{case['id']}/fire", json={}), 422)
     assert body["errors"]["json"]["trigger"] == ["Missing data for required field."]
@@ -56,11 +59,16 @@ def test_wrong_types_and_missing_fields_name_each_field(
 def test_unknown_fields_and_query_parameters_are_refused(
     integrator: Any, owner: Any, case: dict[str, Any]
 ) -> None:
-    body = assert_problem(integrator.post(f"{CASES}/{case['id']}/fire",
-                                          json={**CONTACT, "priority": "high"}), 422)
+    body = assert_problem(
+        integrator.post(f"{CASES}/{case['id']}/fire", json={**CONTACT, "priority": "high"}), 422
+    )
     assert body["errors"]["json"] == {"priority": ["Unknown field."]}
-    body = assert_problem(owner.post("/api/v1/calendars", json={
-        "name": "h", "overrides": {"holidays": ["2025-10-09"]}}), 422)
+    body = assert_problem(
+        owner.post(
+            "/api/v1/calendars", json={"name": "h", "overrides": {"holidays": ["2025-10-09"]}}
+        ),
+        422,
+    )
     assert "holidays" in str(body["errors"])
     # A misspelt filter must fail, not silently widen the search.
     body = assert_problem(integrator.get(f"{CASES}?stauts=open"), 422)
@@ -78,9 +86,13 @@ def test_an_oversized_body_is_413(integrator: Any, db_state: Callable[[], Any]) 
 
 def test_unknown_ids_are_404(integrator: Any, owner: Any) -> None:
     for url in (
-        f"{CASES}/987654", f"{CASES}/987654/history", f"{CASES}/987654/timers",
-        f"{CASES}/by-key/{REPAIR}/NOPE", f"{CASES}/by-key/nope/NOPE",
-        f"/api/v1/definitions/{REPAIR}/versions/42", "/api/v1/definitions/nope/versions",
+        f"{CASES}/987654",
+        f"{CASES}/987654/history",
+        f"{CASES}/987654/timers",
+        f"{CASES}/by-key/{REPAIR}/NOPE",
+        f"{CASES}/by-key/nope/NOPE",
+        f"/api/v1/definitions/{REPAIR}/versions/42",
+        "/api/v1/definitions/nope/versions",
         f"{CASES}/99999999999999999999999",  # beyond any id column
         f"/api/v1/definitions/{REPAIR}/versions/99999999999",
     ):
@@ -99,19 +111,28 @@ def test_text_and_numbers_no_database_can_hold_are_refused(
     before = db_state()
     nul = {"definition": REPAIR, "data": {**REPAIR_DATA, "customer": "Xiangya\x00"}}
     assert_problem(integrator.post(CASES, json=nul), 422, "text-not-allowed")
-    surrogate = ('{"definition": "repair_ticket", "data": {"customer": "\\ud800", '
-                 '"device_serial": "1", "fault": "f", "priority": "normal"}}')
-    assert_problem(integrator.post(CASES, data=surrogate, content_type="application/json"),
-                   422, "text-not-allowed")
+    surrogate = (
+        '{"definition": "repair_ticket", "data": {"customer": "\\ud800", '
+        '"device_serial": "1", "fault": "f", "priority": "normal"}}'
+    )
+    assert_problem(
+        integrator.post(CASES, data=surrogate, content_type="application/json"),
+        422,
+        "text-not-allowed",
+    )
     deep = '{"definition": "repair_ticket", "data": {"x": ' + "[" * 5000 + "]" * 5000 + "}}"
-    assert_problem(integrator.post(CASES, data=deep, content_type="application/json"),
-                   422, "body-too-deep")
+    assert_problem(
+        integrator.post(CASES, data=deep, content_type="application/json"), 422, "body-too-deep"
+    )
     assert_problem(integrator.get(f"{CASES}/by-key/{REPAIR}/A%00B"), 400, "text-not-allowed")
     assert_problem(integrator.get(f"{CASES}?state=a%00b"), 400, "text-not-allowed")
-    assert_problem(integrator.post(CASES, json={"definition": REPAIR, "version": 2**40,
-                                                "data": REPAIR_DATA}), 422)
-    assert_problem(integrator.get(f"{CASES}?cursor=OTk5OTk5OTk5OTk5OTk5OTk5OTk5"), 400,
-                   "bad-cursor")
+    assert_problem(
+        integrator.post(CASES, json={"definition": REPAIR, "version": 2**40, "data": REPAIR_DATA}),
+        422,
+    )
+    assert_problem(
+        integrator.get(f"{CASES}?cursor=OTk5OTk5OTk5OTk5OTk5OTk5OTk5"), 400, "bad-cursor"
+    )
     assert db_state() == before
 
 
@@ -119,15 +140,17 @@ def test_searching_data_compares_json_types_and_never_fails(
     supervisor: Any, new_case: Callable[..., dict[str, Any]]
 ) -> None:
     case = new_case(visits=3_000_000_000, device_model="12345")  # beyond 32 bits
-    for query, expected in (("customer&data_value=5", []),
-                            ("customer&data_value=0", []),  # text is not the number 0
-                            ("priority&data_value=false", []),
-                            ("device_model&data_value=12345", []),  # a number, not the text
-                            ("device_model&data_value=%2212345%22", [case["id"]]),
-                            ("visits&data_value=3000000000", [case["id"]]),
-                            ("visits&data_value=3000000000.0", [case["id"]]),
-                            ("visits&data_value=%223000000000%22", []),
-                            ("visits&data_value=99999999999999999999999", [])):
+    for query, expected in (
+        ("customer&data_value=5", []),
+        ("customer&data_value=0", []),  # text is not the number 0
+        ("priority&data_value=false", []),
+        ("device_model&data_value=12345", []),  # a number, not the text
+        ("device_model&data_value=%2212345%22", [case["id"]]),
+        ("visits&data_value=3000000000", [case["id"]]),
+        ("visits&data_value=3000000000.0", [case["id"]]),
+        ("visits&data_value=%223000000000%22", []),
+        ("visits&data_value=99999999999999999999999", []),
+    ):
         response = supervisor.get(f"{CASES}?data_field={query}")
         assert response.status_code == 200, (query, response.get_json())
         assert [c["id"] for c in response.get_json()["items"]] == expected, query
@@ -137,8 +160,11 @@ def test_searching_data_compares_json_types_and_never_fails(
 def test_invalid_trigger_is_409_with_the_allowed_ones(
     integrator: Any, case: dict[str, Any]
 ) -> None:
-    body = assert_problem(integrator.post(f"{CASES}/{case['id']}/fire",
-                                          json={"trigger": "explode"}), 409, "invalid-trigger")
+    body = assert_problem(
+        integrator.post(f"{CASES}/{case['id']}/fire", json={"trigger": "explode"}),
+        409,
+        "invalid-trigger",
+    )
     assert "contact" in body["allowed"] and "explode" not in body["allowed"]
     assert (body["state"], body["trigger"]) == ("logged", "explode")
 
@@ -147,8 +173,10 @@ def test_invalid_trigger_is_409_with_the_allowed_ones(
 def test_payload_not_matching_its_schema_is_422(
     integrator: Any, case: dict[str, Any], history: Any
 ) -> None:
-    body = assert_problem(integrator.post(f"{CASES}/{case['id']}/fire",
-                                          json={"trigger": "contact", "payload": {}}), 422)
+    body = assert_problem(
+        integrator.post(f"{CASES}/{case['id']}/fire", json={"trigger": "contact", "payload": {}}),
+        422,
+    )
     assert "at" in body["detail"]
     assert len(history(case["id"])) == 1
 
@@ -157,21 +185,33 @@ def test_if_match_must_match_the_current_version(
     integrator: Any, case: dict[str, Any], history: Any
 ) -> None:
     url = f"{CASES}/{case['id']}/fire"
-    body = assert_problem(integrator.post(url, json=CONTACT, headers={"If-Match": '"7"'}), 412,
-                          "version-mismatch")
+    body = assert_problem(
+        integrator.post(url, json=CONTACT, headers={"If-Match": '"7"'}), 412, "version-mismatch"
+    )
     assert (body["state"], body["version"]) == ("logged", 1)
-    assert_problem(integrator.post(url, json=CONTACT, headers={"If-Match": "yesterday"}), 400,
-                   "bad-if-match")
+    assert_problem(
+        integrator.post(url, json=CONTACT, headers={"If-Match": "yesterday"}), 400, "bad-if-match"
+    )
     assert len(history(case["id"])) == 1
     assert integrator.post(url, json=CONTACT, headers={"If-Match": 'W/"1"'}).status_code == 200
-    assert integrator.post(url, json={"trigger": "dispatch", "payload": {"engineer": "Li"}},
-                           headers={"If-Match": "*"}).status_code == 200
+    assert (
+        integrator.post(
+            url,
+            json={"trigger": "dispatch", "payload": {"engineer": "Li"}},
+            headers={"If-Match": "*"},
+        ).status_code
+        == 200
+    )
 
 
 def test_a_taken_business_key_is_409(integrator: Any, case: dict[str, Any]) -> None:
-    body = assert_problem(integrator.post(CASES, json={"definition": REPAIR, "data": REPAIR_DATA,
-                                                       "business_key": "ERR-1"}),
-                          409, "business-key-taken")
+    body = assert_problem(
+        integrator.post(
+            CASES, json={"definition": REPAIR, "data": REPAIR_DATA, "business_key": "ERR-1"}
+        ),
+        409,
+        "business-key-taken",
+    )
     assert body["case_id"] == case["id"] and "ERR-1" in body["detail"]
 
 
@@ -179,22 +219,30 @@ def test_a_taken_business_key_is_409(integrator: Any, case: dict[str, Any]) -> N
 def test_a_trigger_the_role_may_not_fire_is_403(integrator: Any, admin: Any) -> None:
     created = integrator.post(CASES, json={"definition": "api_counter", "data": {}}).get_json()
     url = f"{CASES}/{created['id']}/fire"
-    body = assert_problem(integrator.post(url, json={"trigger": "check"}), 403,
-                          "trigger-not-permitted")
+    body = assert_problem(
+        integrator.post(url, json={"trigger": "check"}), 403, "trigger-not-permitted"
+    )
     assert "supervisor" in body["detail"]
     assert admin.post(url, json={"trigger": "check"}).status_code == 200
 
 
 @sqlite_only
 def test_an_invalid_definition_is_422_with_element_paths(owner: Any) -> None:
-    document = {"name": "api_bad", "title": {"en": "Bad", "zh": "坏"}, "initial": "nowhere",
-                "states": [{"name": "a", "title": {"en": "A", "zh": "甲"}}], "transitions": []}
-    body = assert_problem(owner.post("/api/v1/definitions", json={"document": document}), 422,
-                          "definition-invalid")
+    document = {
+        "name": "api_bad",
+        "title": {"en": "Bad", "zh": "坏"},
+        "initial": "nowhere",
+        "states": [{"name": "a", "title": {"en": "A", "zh": "甲"}}],
+        "transitions": [],
+    }
+    body = assert_problem(
+        owner.post("/api/v1/definitions", json={"document": document}), 422, "definition-invalid"
+    )
     assert body["problems"], body
     for item in body["problems"]:
         assert {"severity", "path", "code", "message"} <= set(item)
     assert "initial" in {p["path"] for p in body["problems"]}
-    unreadable = assert_problem(owner.post("/api/v1/definitions", json={"source": "a: [b"}),
-                                422, "definition-unreadable")
+    unreadable = assert_problem(
+        owner.post("/api/v1/definitions", json={"source": "a: [b"}), 422, "definition-unreadable"
+    )
     assert unreadable["line"] == 1

@@ -59,12 +59,16 @@ def test_the_same_key_with_another_request_is_422(
     assert integrator.post(url, json=CONTACT, headers=_key("k")).status_code == 200
     before = db_state()
     other = {"trigger": "contact", "payload": {"at": "2025-10-01T00:00:00Z"}}
-    body = assert_problem(integrator.post(url, json=other, headers=_key("k")), 422,
-                          "idempotency-key-reused")
+    body = assert_problem(
+        integrator.post(url, json=other, headers=_key("k")), 422, "idempotency-key-reused"
+    )
     assert "'k'" in body["detail"] and body["hint"]
     # Another path is another request, too.
-    assert_problem(integrator.post(CASES, json={"definition": REPAIR, "data": REPAIR_DATA},
-                                   headers=_key("k")), 422, "idempotency-key-reused")
+    assert_problem(
+        integrator.post(CASES, json={"definition": REPAIR, "data": REPAIR_DATA}, headers=_key("k")),
+        422,
+        "idempotency-key-reused",
+    )
     assert db_state() == before
 
 
@@ -89,8 +93,9 @@ def test_a_failed_request_is_not_remembered(
     case = new_case()
     url = f"{CASES}/{case['id']}/fire"
     for _ in range(2):
-        response = integrator.post(url, json={"trigger": "sign", "payload": {}},
-                                   headers=_key("oops"))
+        response = integrator.post(
+            url, json={"trigger": "sign", "payload": {}}, headers=_key("oops")
+        )
         assert_problem(response, 409, "invalid-trigger")
         assert "Idempotent-Replayed" not in response.headers
     assert integrator.post(url, json=CONTACT, headers=_key("oops")).status_code == 200
@@ -99,27 +104,42 @@ def test_a_failed_request_is_not_remembered(
 
 def test_a_bad_key_is_400(integrator: Any) -> None:
     body = {"definition": REPAIR, "data": REPAIR_DATA}
-    assert_problem(integrator.post(CASES, json=body, headers=_key("x" * (MAX_KEY_LENGTH + 1))),
-                   400, "bad-idempotency-key")
+    assert_problem(
+        integrator.post(CASES, json=body, headers=_key("x" * (MAX_KEY_LENGTH + 1))),
+        400,
+        "bad-idempotency-key",
+    )
     longest = integrator.post(CASES, json=body, headers=_key("x" * MAX_KEY_LENGTH))
     assert longest.status_code == 201, longest.get_json()
-    assert_problem(integrator.post(CASES, json=body, headers=_key("  ")), 400,
-                   "bad-idempotency-key")
-    assert_problem(integrator.post(CASES, json=body, headers=_key("a\x00b")), 400,
-                   "bad-idempotency-key")
+    assert_problem(
+        integrator.post(CASES, json=body, headers=_key("  ")), 400, "bad-idempotency-key"
+    )
+    assert_problem(
+        integrator.post(CASES, json=body, headers=_key("a\x00b")), 400, "bad-idempotency-key"
+    )
 
 
 def test_every_post_replays_and_changes_nothing_the_second_time(
-    client: FlaskClient, tokens: Tokens, integrator: Any, owner: Any,
+    client: FlaskClient,
+    tokens: Tokens,
+    integrator: Any,
+    owner: Any,
     db_state: Callable[[], Any],
 ) -> None:
-    case = integrator.post(CASES, json={"definition": "api_counter", "data": {"count": 0},
-                                        "business_key": "IDEM-1"}).get_json()
-    owner.put("/api/v1/definitions/api_counter/draft",
-              json={"source": API_COUNTER.replace("en: Counter,", "en: Counter v2,")})
-    document = {"name": "api_idem", "title": {"en": "I", "zh": "幂"}, "initial": "a",
-                "states": [{"name": "a", "title": {"en": "A", "zh": "甲"}, "final": True}],
-                "transitions": []}
+    case = integrator.post(
+        CASES, json={"definition": "api_counter", "data": {"count": 0}, "business_key": "IDEM-1"}
+    ).get_json()
+    owner.put(
+        "/api/v1/definitions/api_counter/draft",
+        json={"source": API_COUNTER.replace("en: Counter,", "en: Counter v2,")},
+    )
+    document = {
+        "name": "api_idem",
+        "title": {"en": "I", "zh": "幂"},
+        "initial": "a",
+        "states": [{"name": "a", "title": {"en": "A", "zh": "甲"}, "final": True}],
+        "transitions": [],
+    }
     posts = {
         "/api/v1/definitions": ("process_owner", {"document": document}),
         "/api/v1/definitions/validate": ("process_owner", {"document": document}),

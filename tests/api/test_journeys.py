@@ -59,18 +59,25 @@ class Journey:
             # A supervisor acts through the supervision API, which records a reason.
             return self.client.post(
                 f"/api/v1/supervision/cases/{self.case_id(body['case'])}/fire",
-                json={"trigger": body["trigger"], "payload": body.get("payload", {}),
-                      "reason": "journey step taken by a supervisor"},
-                headers=self.headers(body))
+                json={
+                    "trigger": body["trigger"],
+                    "payload": body.get("payload", {}),
+                    "reason": "journey step taken by a supervisor",
+                },
+                headers=self.headers(body),
+            )
         if kind == "fire":
             return self.client.post(
                 f"/api/v1/cases/{self.case_id(body['case'])}/fire",
                 json={"trigger": body["trigger"], "payload": body.get("payload", {})},
-                headers=self.headers(body))
+                headers=self.headers(body),
+            )
         assert kind == "cancel", kind
         return self.client.post(
             f"/api/v1/cases/{self.case_id(body['case'])}/cancel",
-            json={"reason": str(body.get("reason", "journey"))}, headers=self.headers(body))
+            json={"reason": str(body.get("reason", "journey"))},
+            headers=self.headers(body),
+        )
 
     def expect(self, body: dict[str, Any], where: str) -> None:
         case_id = self.case_id(body["case"])
@@ -117,19 +124,24 @@ class Journey:
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
-def test_journey_over_http(path: Path, client: FlaskClient, tokens: Tokens, sessions: Any,
-                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_journey_over_http(
+    path: Path, client: FlaskClient, tokens: Tokens, sessions: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     scenario = parse_source(path.read_text("utf-8"), str(path))
     clock = ManualClock(_instant(scenario["start"], "start"))
     monkeypatch.setattr(runtime.current(), "clock", clock)
     with sessions() as s, s.begin():
         for definition, params in (scenario.get("parameters") or {}).items():
             for name, value in params.items():
-                definition_service.set_parameter(s, definition, name, value, actor="journey",
-                                                 now=clock.now())
+                definition_service.set_parameter(
+                    s, definition, name, value, actor="journey", now=clock.now()
+                )
     for name, overrides in (scenario.get("calendars") or {}).items():
-        response = client.put(f"/api/v1/calendars/{name}", json={"overrides": overrides},
-                              headers=tokens.headers("process_owner"))
+        response = client.put(
+            f"/api/v1/calendars/{name}",
+            json={"overrides": overrides},
+            headers=tokens.headers("process_owner"),
+        )
         assert response.status_code == 200, response.get_json()
     journey = Journey(client, tokens, sessions, clock)
     for index, step in enumerate(scenario["steps"]):

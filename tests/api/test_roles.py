@@ -72,18 +72,24 @@ BODIES: dict[tuple[str, str], Callable[[dict[str, Any]], Any]] = {
     ("PUT", f"{DEFS}/{{name}}/draft"): lambda ctx: {"source": ctx["draft"]},
     ("POST", CASES): lambda ctx: {"definition": "api_counter", "data": {"count": 0}},
     ("POST", f"{CASES}/{{case_id}}/fire"): lambda ctx: {"trigger": "ping"},
-    ("POST", f"{CASES}/by-key/{{definition}}/{{business_key}}/fire"):
-        lambda ctx: {"trigger": "ping"},
+    ("POST", f"{CASES}/by-key/{{definition}}/{{business_key}}/fire"): lambda ctx: {
+        "trigger": "ping"
+    },
     ("POST", f"{CASES}/{{case_id}}/cancel"): lambda ctx: {"reason": "role matrix"},
     ("POST", "/api/v1/calendars"): lambda ctx: {"name": "hospital-new", "overrides": {}},
     ("PUT", "/api/v1/calendars/{name}"): lambda ctx: {"overrides": {}},
     ("POST", f"{OPS}/cases/{{case_id}}/fire"): lambda ctx: {"trigger": "ping", "reason": "x"},
     ("POST", f"{OPS}/cases/{{case_id}}/force"): lambda ctx: {"state": "done", "reason": "x"},
     ("POST", f"{OPS}/cases/{{case_id}}/cancel"): lambda ctx: {"reason": "x"},
-    ("POST", f"{OPS}/cases/{{case_id}}/reassign"):
-        lambda ctx: {"assignee": "Wang Wei", "reason": "x"},
-    ("POST", f"{OPS}/bulk"): lambda ctx: {"action": "cancel", "filter": {
-        "definition": "api_counter"}, "reason": "x"},
+    ("POST", f"{OPS}/cases/{{case_id}}/reassign"): lambda ctx: {
+        "assignee": "Wang Wei",
+        "reason": "x",
+    },
+    ("POST", f"{OPS}/bulk"): lambda ctx: {
+        "action": "cancel",
+        "filter": {"definition": "api_counter"},
+        "reason": "x",
+    },
 }
 QUERIES = {
     ("GET", f"{DEFS}/{{name}}/diff"): "?from=1&to=1",
@@ -117,8 +123,10 @@ def operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
 
 def _url(path: str, ctx: dict[str, Any]) -> str:
     values = {
-        "case_id": ctx["case_id"], "definition": "api_counter",
-        "business_key": ctx["business_key"], "version": 1,
+        "case_id": ctx["case_id"],
+        "definition": "api_counter",
+        "business_key": ctx["business_key"],
+        "version": 1,
         "name": "hospital-m" if path.startswith("/api/v1/calendars") else REPAIR,
     }
     return re.sub(r"\{(\w+)\}", lambda m: str(values.get(m.group(1), "1")), path)
@@ -157,12 +165,21 @@ def test_the_spec_declares_the_intended_roles_on_every_operation(
 
 
 def test_no_role_reaches_an_operation_it_is_not_listed_for(
-    client: FlaskClient, spec: dict[str, Any], tokens: Tokens, db_state: Callable[[], Any],
+    client: FlaskClient,
+    spec: dict[str, Any],
+    tokens: Tokens,
+    db_state: Callable[[], Any],
 ) -> None:
-    case = client.post(CASES, headers=tokens.headers(INTEGRATOR), json={
-        "definition": "api_counter", "data": {"count": 0}, "business_key": "MX-1"}).get_json()
-    client.post("/api/v1/calendars", headers=tokens.headers(OWNER),
-                json={"name": "hospital-m", "overrides": {}})
+    case = client.post(
+        CASES,
+        headers=tokens.headers(INTEGRATOR),
+        json={"definition": "api_counter", "data": {"count": 0}, "business_key": "MX-1"},
+    ).get_json()
+    client.post(
+        "/api/v1/calendars",
+        headers=tokens.headers(OWNER),
+        json={"name": "hospital-m", "overrides": {}},
+    )
     draft = (WORKFLOWS / "repair_ticket.yaml").read_text("utf-8")
     client.put(f"{DEFS}/{REPAIR}/draft", headers=tokens.headers(OWNER), json={"source": draft})
     ctx = {"case_id": case["id"], "business_key": "MX-1", "api_doc": API_DOC, "draft": draft}
@@ -194,16 +211,20 @@ def test_no_role_reaches_an_operation_it_is_not_listed_for(
 
 
 @sqlite_only
-def test_no_token_is_401_with_www_authenticate(client: FlaskClient, spec: dict[str, Any],
-                                               db_state: Callable[[], Any]) -> None:
+def test_no_token_is_401_with_www_authenticate(
+    client: FlaskClient, spec: dict[str, Any], db_state: Callable[[], Any]
+) -> None:
     before = db_state()
     ctx = {"case_id": 1, "business_key": "x"}
     for method, path, op in operations(spec):
         if "x-roles" not in op:
             continue
         url = _url(path, ctx)
-        for headers in ({}, {"Authorization": "Basic YWRtaW46YWRtaW4="},
-                        {"Authorization": "Bearer "}):
+        for headers in (
+            {},
+            {"Authorization": "Basic YWRtaW46YWRtaW4="},
+            {"Authorization": "Bearer "},
+        ):
             response = client.open(url, method=method, json={}, headers=headers)
             assert_problem(response, 401, "unauthorized")
             assert response.headers["WWW-Authenticate"] == "Bearer", (method, path)

@@ -27,9 +27,29 @@ from schemathesis.specs.openapi.checks import (
 from tests.api.conftest import REPAIR, REPAIR_DATA, Tokens
 
 # Invalid requests may also be refused as too large (413) or as a failed precondition (412).
-CONFIG = schemathesis.Config.from_dict({"checks": {"negative_data_rejection": {
-    "expected-statuses": [400, 401, 403, 404, 405, 406, 409, 412, 413, 415, 422, 428, 429],
-}}})
+CONFIG = schemathesis.Config.from_dict(
+    {
+        "checks": {
+            "negative_data_rejection": {
+                "expected-statuses": [
+                    400,
+                    401,
+                    403,
+                    404,
+                    405,
+                    406,
+                    409,
+                    412,
+                    413,
+                    415,
+                    422,
+                    428,
+                    429,
+                ],
+            }
+        }
+    }
+)
 MAX_EXAMPLES = 25
 # No shrinking: a failure is reported as found, which keeps a failing run short.
 PHASES = [Phase.explicit, Phase.reuse, Phase.generate]
@@ -60,9 +80,11 @@ def api_schema(app: Flask, tokens: Tokens) -> Any:
     """The app's own spec; a few cases exist, so small generated ids reach real ones."""
     client = app.test_client()
     for n in range(3):
-        response = client.post("/api/v1/cases", headers=tokens.headers("integrator"),
-                               json={"definition": REPAIR, "business_key": f"T-{n}",
-                                     "data": REPAIR_DATA})
+        response = client.post(
+            "/api/v1/cases",
+            headers=tokens.headers("integrator"),
+            json={"definition": REPAIR, "business_key": f"T-{n}", "data": REPAIR_DATA},
+        )
         assert response.status_code == 201, response.get_json()
     return schemathesis.openapi.from_wsgi("/api/openapi.json", app, config=CONFIG)
 
@@ -75,8 +97,9 @@ def admin_headers(tokens: Tokens) -> dict[str, str]:
 # Not ``schemathesis.pytest.from_fixture``: its lazy loader reads ``request.node._nodeid``,
 # which pytest 9 no longer has. Each generation mode is one test (so xdist spreads them) that
 # runs every operation and reports all failing operations together.
-@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
-                         ids=lambda m: m.value)
+@pytest.mark.parametrize(
+    "mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=lambda m: m.value
+)
 def test_every_operation_conforms_to_the_spec(
     api_schema: Any, admin_headers: dict[str, str], mode: GenerationMode
 ) -> None:
@@ -87,8 +110,13 @@ def test_every_operation_conforms_to_the_spec(
         operations += 1
 
         @given(case=operation.as_strategy(generation_mode=mode))
-        @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck), phases=PHASES)
+        @settings(
+            max_examples=MAX_EXAMPLES,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+            phases=PHASES,
+        )
         def conforms(case: Any) -> None:
             case.call_and_validate(headers=admin_headers, checks=CHECKS)
 

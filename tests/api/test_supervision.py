@@ -152,8 +152,7 @@ def http(db_url: str, sessions: sessionmaker[Session], publish_workflow: Any) ->
     made = {}
     with sessions() as session, session.begin():
         for role in ROLES:
-            made[role] = create_token(session, name=f"sup-{role}", role=role, actor="test",
-                                      now=T0)
+            made[role] = create_token(session, name=f"sup-{role}", role=role, actor="test", now=T0)
     yield Http(app.test_client(), made, sessions)
     auth._cache.clear()
     runtime.current().engine.dispose()
@@ -186,9 +185,14 @@ def test_stuck_lists_findings_with_reason_since_detail_and_action(http: Http) ->
     assert sorted(f["case_id"] for f in body) == sorted([*late, failed_case])
     finding = next(f for f in body if f["case_id"] == late[0])
     assert finding == {
-        "reason": "sla_breached", "case_id": late[0], "definition": "sup_ticket",
-        "state": "received", "since": "2025-09-30T06:00:00+00:00", "detail": "SLA response",
-        "action": finding["action"], "ref": "response",
+        "reason": "sla_breached",
+        "case_id": late[0],
+        "definition": "sup_ticket",
+        "state": "received",
+        "since": "2025-09-30T06:00:00+00:00",
+        "detail": "SLA response",
+        "action": finding["action"],
+        "ref": "response",
     }
     assert finding["action"].startswith("Act now")
 
@@ -213,7 +217,9 @@ def test_stuck_takes_reasons_repeated_or_comma_separated_a_definition_and_a_limi
     assert reasons("reason=sla_breached&reason=timer_failed") == both
     assert reasons("reason=sla_breached,timer_failed") == both
     assert reasons("reason=sla_breached,timer_failed&limit=1") == {
-        "sla_breached": 1, "timer_failed": 1}
+        "sla_breached": 1,
+        "timer_failed": 1,
+    }
     stalls = _ok(http.get("supervisor", "/stuck?reason=silent_stall&definition=sup_plain"))
     assert [f["case_id"] for f in stalls] == [plain]
     assert _ok(http.get("supervisor", "/stuck?reason=silent_stall&stall_hours=100")) == []
@@ -233,8 +239,16 @@ def test_counts_agree_with_the_findings(http: Http) -> None:
 
     assert counts == {reason: found.get(reason, 0) for reason in counts}
     assert counts["sla_breached"] == 3 and counts["timer_failed"] == 1
-    assert set(counts) == {"sla_breached", "sla_warning", "timer_failed", "timer_late",
-                           "silent_stall", "dwelling", "orphaned_wait", "waiting_on_cancelled"}
+    assert set(counts) == {
+        "sla_breached",
+        "sla_warning",
+        "timer_failed",
+        "timer_late",
+        "silent_stall",
+        "dwelling",
+        "orphaned_wait",
+        "waiting_on_cancelled",
+    }
     assert _ok(http.get("supervisor", "/stuck/counts?definition=sup_plain"))["sla_breached"] == 0
 
 
@@ -250,13 +264,22 @@ ENDPOINTS = [
     ("POST", "/cases/{case}/sla/response/resume", {"reason": "r"}),
     ("POST", "/cases/{case}/reassign", {"assignee": "Li", "reason": "r"}),
     ("POST", "/timers/{timer}/retry", {"reason": "r"}),
-    ("POST", "/bulk", {"action": "cancel", "filter": {"definition": "sup_ticket"},
-                       "reason": "r", "dry_run": True}),
+    (
+        "POST",
+        "/bulk",
+        {
+            "action": "cancel",
+            "filter": {"definition": "sup_ticket"},
+            "reason": "r",
+            "dry_run": True,
+        },
+    ),
 ]
 
 
-@pytest.mark.parametrize(("method", "path", "body"), ENDPOINTS,
-                         ids=[f"{m} {p}" for m, p, _ in ENDPOINTS])
+@pytest.mark.parametrize(
+    ("method", "path", "body"), ENDPOINTS, ids=[f"{m} {p}" for m, p, _ in ENDPOINTS]
+)
 def test_supervisors_and_admins_may_call_it_and_others_may_not(
     http: Http, method: str, path: str, body: Any
 ) -> None:
@@ -284,8 +307,9 @@ def test_supervisors_and_admins_may_call_it_and_others_may_not(
 def test_a_supervisor_fires_a_trigger_with_a_reason_recorded_as_the_token(http: Http) -> None:
     case_id = http.create()
 
-    response = http.post("supervisor", f"/cases/{case_id}/fire",
-                         {"trigger": "start", "reason": "engineer on site"})
+    response = http.post(
+        "supervisor", f"/cases/{case_id}/fire", {"trigger": "start", "reason": "engineer on site"}
+    )
 
     body = _ok(response)
     assert response.headers["ETag"] == f'"{body["case"]["version"]}"'
@@ -294,36 +318,59 @@ def test_a_supervisor_fires_a_trigger_with_a_reason_recorded_as_the_token(http: 
     event = http.history(case_id)[-1]
     assert (event.actor, event.context) == ("token:sup-supervisor", {"reason": "engineer on site"})
     # A trigger the state does not allow is refused as for anyone.
-    _problem(http.post("supervisor", f"/cases/{case_id}/fire",
-                       {"trigger": "start", "reason": "again"}), 409)
+    _problem(
+        http.post("supervisor", f"/cases/{case_id}/fire", {"trigger": "start", "reason": "again"}),
+        409,
+    )
 
 
-@pytest.mark.parametrize("body", [
-    {"trigger": "start"}, {"trigger": "start", "reason": ""},
-    {"trigger": "start", "reason": "   "}, {"trigger": "start", "reason": "\n\t "},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"trigger": "start"},
+        {"trigger": "start", "reason": ""},
+        {"trigger": "start", "reason": "   "},
+        {"trigger": "start", "reason": "\n\t "},
+    ],
+)
 def test_an_action_without_a_reason_is_422_and_changes_nothing(http: Http, body: Any) -> None:
     case_id = http.create()
     before = http.history(case_id)
     problem = _problem(http.post("supervisor", f"/cases/{case_id}/fire", body), 422)
     assert "reason" in problem["errors"]["json"]
-    _problem(http.post("supervisor", f"/cases/{case_id}/cancel",
-                       {k: v for k, v in body.items() if k == "reason"}), 422)
+    _problem(
+        http.post(
+            "supervisor",
+            f"/cases/{case_id}/cancel",
+            {k: v for k, v in body.items() if k == "reason"},
+        ),
+        422,
+    )
     assert http.history(case_id) == before
 
 
 def test_only_an_admin_forces_a_state_and_an_unknown_state_is_422(http: Http) -> None:
     case_id = http.create()
 
-    body = _ok(http.post("admin", f"/cases/{case_id}/force",
-                         {"state": "repairing", "reason": "repaired before the call"}))
+    body = _ok(
+        http.post(
+            "admin",
+            f"/cases/{case_id}/force",
+            {"state": "repairing", "reason": "repaired before the call"},
+        )
+    )
 
     assert body["case"]["state"] == "repairing"
     assert (body["event"]["event_type"], body["event"]["actor"], body["event"]["payload"]) == (
-        "forced", "token:sup-admin", {"reason": "repaired before the call"})
-    problem = _problem(http.post("admin", f"/cases/{case_id}/force",
-                                 {"state": "nowhere", "reason": "typo"}), 422,
-                       "operation-invalid")
+        "forced",
+        "token:sup-admin",
+        {"reason": "repaired before the call"},
+    )
+    problem = _problem(
+        http.post("admin", f"/cases/{case_id}/force", {"state": "nowhere", "reason": "typo"}),
+        422,
+        "operation-invalid",
+    )
     assert "received, repairing, closed" in problem["hint"]
     _problem(http.post("admin", "/cases/999999/force", {"state": "closed", "reason": "x"}), 404)
 
@@ -332,32 +379,54 @@ def test_cancel_reassign_and_an_sla_paused_then_resumed(http: Http) -> None:
     case_id = http.create(now=NOW - HOUR, engineer="Wang")  # its clock still runs
     late = http.create()
 
-    paused = _ok(http.post("supervisor", f"/cases/{case_id}/sla/response/pause",
-                           {"reason": "customer on holiday"}))
+    paused = _ok(
+        http.post(
+            "supervisor", f"/cases/{case_id}/sla/response/pause", {"reason": "customer on holiday"}
+        )
+    )
     assert paused["event"]["payload"] == {"sla": "response", "reason": "customer on holiday"}
-    _problem(http.post("supervisor", f"/cases/{case_id}/sla/response/pause",
-                       {"reason": "twice"}), 422, "operation-invalid")
-    _problem(http.post("supervisor", f"/cases/{case_id}/sla/nosuch/pause",
-                       {"reason": "typo"}), 422, "operation-invalid")
-    resumed = _ok(http.post("supervisor", f"/cases/{case_id}/sla/response/resume",
-                            {"reason": "customer back"}))
+    _problem(
+        http.post("supervisor", f"/cases/{case_id}/sla/response/pause", {"reason": "twice"}),
+        422,
+        "operation-invalid",
+    )
+    _problem(
+        http.post("supervisor", f"/cases/{case_id}/sla/nosuch/pause", {"reason": "typo"}),
+        422,
+        "operation-invalid",
+    )
+    resumed = _ok(
+        http.post(
+            "supervisor", f"/cases/{case_id}/sla/response/resume", {"reason": "customer back"}
+        )
+    )
     assert resumed["event"]["event_type"] == "sla_resumed"
 
-    moved = _ok(http.post("supervisor", f"/cases/{case_id}/reassign",
-                          {"assignee": "Li", "reason": "Wang on leave"}))
+    moved = _ok(
+        http.post(
+            "supervisor",
+            f"/cases/{case_id}/reassign",
+            {"assignee": "Li", "reason": "Wang on leave"},
+        )
+    )
     assert moved["case"]["data"]["engineer"] == "Li"
     assert moved["event"]["payload"]["from"] == "Wang"
     plain = http.create("sup_plain")
-    _problem(http.post("supervisor", f"/cases/{plain}/reassign",
-                       {"assignee": "Li", "reason": "cover"}), 422, "operation-invalid")
+    _problem(
+        http.post("supervisor", f"/cases/{plain}/reassign", {"assignee": "Li", "reason": "cover"}),
+        422,
+        "operation-invalid",
+    )
 
     cancelled = _ok(http.post("supervisor", f"/cases/{late}/cancel", {"reason": "duplicate"}))
-    assert (cancelled["case"]["status"], cancelled["case"]["allowed_triggers"]) == (
-        "cancelled", [])
+    assert (cancelled["case"]["status"], cancelled["case"]["allowed_triggers"]) == ("cancelled", [])
     assert cancelled["event"]["payload"] == {"reason": "duplicate"}
     _problem(http.post("supervisor", f"/cases/{late}/cancel", {"reason": "again"}), 409)
     assert [e.event_type for e in http.history(case_id)][-3:] == [
-        "sla_paused", "sla_resumed", "reassigned"]
+        "sla_paused",
+        "sla_resumed",
+        "reassigned",
+    ]
 
 
 def test_retrying_a_failed_timer_re_arms_it(http: Http) -> None:
@@ -366,12 +435,17 @@ def test_retrying_a_failed_timer_re_arms_it(http: Http) -> None:
     body = _ok(http.post("supervisor", f"/timers/{timer_id}/retry", {"reason": "guard fixed"}))
 
     assert (body["event"]["event_type"], body["event"]["payload"]) == (
-        "timer_retried", {"timer_id": timer_id, "reason": "guard fixed"})
+        "timer_retried",
+        {"timer_id": timer_id, "reason": "guard fixed"},
+    )
     with http.sessions() as session, session.begin():
         timer = next(t for t in timers.case_timers(session, case_id) if t.id == timer_id)
     assert timer.status == "armed"
-    _problem(http.post("supervisor", f"/timers/{timer_id}/retry", {"reason": "again"}), 404,
-             "timer-not-found")
+    _problem(
+        http.post("supervisor", f"/timers/{timer_id}/retry", {"reason": "again"}),
+        404,
+        "timer-not-found",
+    )
 
 
 # --- bulk --------------------------------------------------------------------------------------
@@ -382,14 +456,23 @@ def test_a_bulk_dry_run_lists_the_matches_and_the_real_run_acts_on_each(http: Ht
     moved = http.create()
     http.post("supervisor", f"/cases/{moved}/fire", {"trigger": "start", "reason": "early"})
     http.create("sup_plain")
-    request = {"action": "fire", "params": {"trigger": "start"},
-               "filter": {"definition": "sup_ticket"}, "reason": "parts arrived"}
+    request = {
+        "action": "fire",
+        "params": {"trigger": "start"},
+        "filter": {"definition": "sup_ticket"},
+        "reason": "parts arrived",
+    }
     versions = {c: http.case(c).version for c in [*tickets, moved]}
 
     dry = _ok(http.post("supervisor", "/bulk", {**request, "dry_run": True}))
 
     assert (dry["dry_run"], dry["matched"], dry["truncated"], dry["done"], dry["failed"]) == (
-        True, 4, False, 0, 0)
+        True,
+        4,
+        False,
+        0,
+        0,
+    )
     assert sorted(r["case_id"] for r in dry["results"]) == sorted([*tickets, moved])
     assert {r["outcome"] for r in dry["results"]} == {"matched"}
     assert {c: http.case(c).version for c in versions} == versions
@@ -399,18 +482,28 @@ def test_a_bulk_dry_run_lists_the_matches_and_the_real_run_acts_on_each(http: Ht
     assert (real["matched"], real["done"], real["failed"]) == (4, 3, 1)
     (refused,) = [r for r in real["results"] if r["outcome"] == "failed"]
     assert (refused["case_id"], refused["state"], refused["code"]) == (
-        moved, "repairing", "invalid-trigger")
+        moved,
+        "repairing",
+        "invalid-trigger",
+    )
     assert http.case(moved).version == versions[moved]  # the refusal left it as it was
     for case_id in tickets:
         last = http.history(case_id)[-1]
         assert (http.case(case_id).state, last.actor, last.context) == (
-            "repairing", "token:sup-supervisor", {"reason": "parts arrived"})
+            "repairing",
+            "token:sup-supervisor",
+            {"reason": "parts arrived"},
+        )
 
 
 def test_bulk_limits_filters_and_force(http: Http) -> None:
     tickets = [http.create() for _ in range(3)]
-    base = {"action": "force", "params": {"state": "closed"}, "reason": "year-end cleanup",
-            "filter": {"state": "received"}}
+    base = {
+        "action": "force",
+        "params": {"state": "closed"},
+        "reason": "year-end cleanup",
+        "filter": {"state": "received"},
+    }
 
     _problem(http.post("supervisor", "/bulk", {**base, "dry_run": True}), 403)
     limited = _ok(http.post("admin", "/bulk", {**base, "limit": 2}))
@@ -430,20 +523,40 @@ def test_bulk_reassign_on_overdue_cases_and_pause_where_the_clock_runs(http: Htt
     fresh = http.create(now=NOW - HOUR)
     plain = http.create("sup_plain")
 
-    moved = _ok(http.post("supervisor", "/bulk", {
-        "action": "reassign", "params": {"assignee": "Li"}, "filter": {"overdue": True},
-        "reason": "new shift"}))
+    moved = _ok(
+        http.post(
+            "supervisor",
+            "/bulk",
+            {
+                "action": "reassign",
+                "params": {"assignee": "Li"},
+                "filter": {"overdue": True},
+                "reason": "new shift",
+            },
+        )
+    )
     assert sorted(r["case_id"] for r in moved["results"]) == sorted(overdue)
     assert {http.case(c).data.get("engineer") for c in overdue} == {"Li"}
     assert "engineer" not in http.case(fresh).data
 
-    paused = _ok(http.post("supervisor", "/bulk", {
-        "action": "pause_sla", "params": {"sla": "response"},
-        "filter": {"definition": "sup_ticket"}, "reason": "customer site closed"}))
+    paused = _ok(
+        http.post(
+            "supervisor",
+            "/bulk",
+            {
+                "action": "pause_sla",
+                "params": {"sla": "response"},
+                "filter": {"definition": "sup_ticket"},
+                "reason": "customer site closed",
+            },
+        )
+    )
     outcomes = {r["case_id"]: (r["outcome"], r.get("code")) for r in paused["results"]}
     # Only a running clock pauses: a breached one is reported, not paused.
-    assert outcomes == {fresh: ("done", None), **{c: ("failed", "operation-invalid")
-                                                  for c in overdue}}
+    assert outcomes == {
+        fresh: ("done", None),
+        **{c: ("failed", "operation-invalid") for c in overdue},
+    }
     assert http.history(fresh)[-1].event_type == "sla_paused"
     assert http.case(plain).version == 1
 
@@ -463,8 +576,12 @@ def test_a_retried_operator_action_with_the_same_key_transitions_once(http: Http
     assert second.headers["Idempotent-Replayed"] == "true"
     assert second.get_json() == first.get_json()
     assert [e.trigger for e in http.history(case_id)].count("start") == 1
-    _problem(http.post("supervisor", f"/cases/{case_id}/fire",
-                       {**body, "reason": "another"}, headers=key), 422)
+    _problem(
+        http.post(
+            "supervisor", f"/cases/{case_id}/fire", {**body, "reason": "another"}, headers=key
+        ),
+        422,
+    )
 
 
 def test_a_retried_bulk_action_with_the_same_key_acts_once(http: Http) -> None:

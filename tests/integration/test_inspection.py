@@ -208,8 +208,12 @@ transitions:
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def _create(sessions: sessionmaker[Session], definition: str, data: dict[str, Any] | None = None,
-            now: datetime = T0) -> int:
+def _create(
+    sessions: sessionmaker[Session],
+    definition: str,
+    data: dict[str, Any] | None = None,
+    now: datetime = T0,
+) -> int:
     with sessions() as session, session.begin():
         return cases.create_case(session, definition, data or {}, actor=ADMIN, now=now).case.id
 
@@ -222,12 +226,23 @@ def _fire(sessions: sessionmaker[Session], case_id: int, trigger: str, now: date
 DEFAULTS = Settings()
 
 
-def _inspect(sessions: sessionmaker[Session], now: datetime, *reasons: Reason,
-             settings: Settings = DEFAULTS, limit: int = 500,
-             definition: str | None = None) -> list[Finding]:
+def _inspect(
+    sessions: sessionmaker[Session],
+    now: datetime,
+    *reasons: Reason,
+    settings: Settings = DEFAULTS,
+    limit: int = 500,
+    definition: str | None = None,
+) -> list[Finding]:
     with sessions() as session, session.begin():
-        return inspection.inspect(session, now=now, settings=settings, limit=limit,
-                                  reasons=reasons or None, definition=definition)
+        return inspection.inspect(
+            session,
+            now=now,
+            settings=settings,
+            limit=limit,
+            reasons=reasons or None,
+            definition=definition,
+        )
 
 
 def _ids(findings: Iterable[Finding], reason: Reason) -> list[int]:
@@ -236,8 +251,11 @@ def _ids(findings: Iterable[Finding], reason: Reason) -> list[int]:
 
 def _armed(sessions: sessionmaker[Session], case_id: int) -> dict[str, Any]:
     with sessions() as session, session.begin():
-        return {t.name: t for t in timers.case_timers(session, case_id)
-                if t.status == TimerStatus.ARMED.value}
+        return {
+            t.name: t
+            for t in timers.case_timers(session, case_id)
+            if t.status == TimerStatus.ARMED.value
+        }
 
 
 def _deliver(sessions: sessionmaker[Session], timer_id: int, now: datetime) -> None:
@@ -257,14 +275,14 @@ def test_a_running_clock_past_due_is_breached_and_a_stopped_late_one_is_not(
     sessions: sessionmaker[Session], publish_workflow: Any
 ) -> None:
     publish_workflow(SLA)
-    running = _create(sessions, "ins_sla")                    # due T0+4h, still running
+    running = _create(sessions, "ins_sla")  # due T0+4h, still running
     answered_late = _create(sessions, "ins_sla")
-    _fire(sessions, answered_late, "answer", T0 + 5 * HOUR)   # breached, but stopped
+    _fire(sessions, answered_late, "answer", T0 + 5 * HOUR)  # breached, but stopped
     on_time = _create(sessions, "ins_sla", now=T0 + 3 * HOUR)  # due T0+7h
     paused_late = _create(sessions, "ins_sla")
-    _fire(sessions, paused_late, "wait", T0 + 5 * HOUR)       # paused after its target
+    _fire(sessions, paused_late, "wait", T0 + 5 * HOUR)  # paused after its target
     paused_early = _create(sessions, "ins_sla")
-    _fire(sessions, paused_early, "wait", T0 + HOUR)          # paused within it
+    _fire(sessions, paused_early, "wait", T0 + HOUR)  # paused within it
     closed = _create(sessions, "ins_sla")
     _fire(sessions, closed, "close", T0 + 5 * HOUR)
 
@@ -283,10 +301,10 @@ def test_a_running_clock_past_its_warning_is_found_until_it_is_due(
     sessions: sessionmaker[Session], publish_workflow: Any
 ) -> None:
     publish_workflow(SLA)
-    warned = _create(sessions, "ins_sla", now=T0 + 2 * HOUR)     # warn T0+4h, due T0+6h
-    not_yet = _create(sessions, "ins_sla", now=T0 + 3 * HOUR)    # warn T0+5h
+    warned = _create(sessions, "ins_sla", now=T0 + 2 * HOUR)  # warn T0+4h, due T0+6h
+    not_yet = _create(sessions, "ins_sla", now=T0 + 3 * HOUR)  # warn T0+5h
     paused = _create(sessions, "ins_sla", now=T0 + 2 * HOUR)
-    _fire(sessions, paused, "wait", T0 + 4 * HOUR + MINUTE)      # past warning, but paused
+    _fire(sessions, paused, "wait", T0 + 4 * HOUR + MINUTE)  # past warning, but paused
     now = T0 + 4 * HOUR + 30 * MINUTE
 
     findings = _inspect(sessions, now, Reason.SLA_WARNING, Reason.SLA_BREACHED)
@@ -349,10 +367,12 @@ def test_a_failed_timer_of_a_closed_case_is_not_a_finding(
     case_id = _create(sessions, "ins_timed", {"allowed": True})
     chase = _armed(sessions, case_id)["chase"]
     with sessions() as session, session.begin():
-        timers.record_failure(session, chase.id,
-                              GuardRejected("guard said no", case_id=case_id), now=T0 + HOUR)
+        timers.record_failure(
+            session, chase.id, GuardRejected("guard said no", case_id=case_id), now=T0 + HOUR
+        )
     assert _ids(_inspect(sessions, T0 + HOUR, Reason.TIMER_FAILED), Reason.TIMER_FAILED) == [
-        case_id]
+        case_id
+    ]
     _fire(sessions, case_id, "finish", T0 + 2 * HOUR)
     assert _inspect(sessions, T0 + 2 * HOUR, Reason.TIMER_FAILED) == []
 
@@ -366,7 +386,7 @@ def test_an_armed_timer_overdue_beyond_the_tolerance_is_late(
     sessions: sessionmaker[Session], publish_workflow: Any
 ) -> None:
     publish_workflow(TIMED)
-    late = _create(sessions, "ins_timed", {"allowed": True})                    # due T0+1h
+    late = _create(sessions, "ins_timed", {"allowed": True})  # due T0+1h
     within = _create(sessions, "ins_timed", {"allowed": True}, now=T0 + 8 * MINUTE)  # T0+1h08
     settings = Settings(timer_tolerance=5 * MINUTE)
     now = T0 + HOUR + 10 * MINUTE
@@ -379,8 +399,10 @@ def test_an_armed_timer_overdue_beyond_the_tolerance_is_late(
     assert finding.detail == f"timer {finding.ref} not delivered"
     assert within not in _ids(findings, Reason.TIMER_LATE)
     # A wider tolerance forgives the late one too.
-    assert _inspect(sessions, now, Reason.TIMER_LATE,
-                    settings=Settings(timer_tolerance=15 * MINUTE)) == []
+    assert (
+        _inspect(sessions, now, Reason.TIMER_LATE, settings=Settings(timer_tolerance=15 * MINUTE))
+        == []
+    )
 
 
 # --- silent stalls -----------------------------------------------------------------------------
@@ -393,11 +415,11 @@ def test_an_open_case_with_no_timer_and_no_recent_activity_is_a_silent_stall(
     publish_workflow(TIMED)
     stalled = _create(sessions, "ins_flow")
     active = _create(sessions, "ins_flow")
-    _fire(sessions, active, "note", T0 + 3 * 24 * HOUR)            # a day before "now"
+    _fire(sessions, active, "note", T0 + 3 * 24 * HOUR)  # a day before "now"
     finished = _create(sessions, "ins_flow")
     _fire(sessions, finished, "finish", T0 + HOUR)
     parked = _create(sessions, "ins_timed", {"allowed": True})
-    _fire(sessions, parked, "park", T0 + HOUR)                     # a 30-day timer is armed
+    _fire(sessions, parked, "park", T0 + HOUR)  # a 30-day timer is armed
     now = T0 + 4 * 24 * HOUR
 
     findings = _inspect(sessions, now, Reason.SILENT_STALL)
@@ -407,8 +429,12 @@ def test_an_open_case_with_no_timer_and_no_recent_activity_is_a_silent_stall(
     assert finding.detail == "no activity and no timer armed"
     assert set(_armed(sessions, parked)) == {"review"}
     # The threshold is a setting: with a week, nothing has stalled yet.
-    assert _inspect(sessions, now, Reason.SILENT_STALL,
-                    settings=Settings(stall_after=timedelta(days=7))) == []
+    assert (
+        _inspect(
+            sessions, now, Reason.SILENT_STALL, settings=Settings(stall_after=timedelta(days=7))
+        )
+        == []
+    )
 
 
 # --- dwelling ----------------------------------------------------------------------------------
@@ -437,13 +463,16 @@ def test_a_case_in_a_state_longer_than_the_95th_percentile_is_dwelling(
         stat = session.execute(select(DwellStat)).scalar_one()
     assert written == 1  # only "new" was ever left
     assert (stat.definition_name, stat.definition_version, stat.state, stat.samples) == (
-        "ins_flow", 1, "new", 10)
+        "ins_flow",
+        1,
+        "new",
+        10,
+    )
     # Dwells of 60, 120, ... 600 s: the 95th percentile interpolates 540 and 600.
     assert stat.p95_seconds == pytest.approx(573.0)
     assert stat.p50_seconds == pytest.approx(330.0)
 
-    findings = _inspect(sessions, now, Reason.DWELLING,
-                        settings=Settings(min_dwell_samples=10))
+    findings = _inspect(sessions, now, Reason.DWELLING, settings=Settings(min_dwell_samples=10))
 
     assert _ids(findings, Reason.DWELLING) == [slow]
     assert quick not in _ids(findings, Reason.DWELLING)
@@ -451,8 +480,7 @@ def test_a_case_in_a_state_longer_than_the_95th_percentile_is_dwelling(
     assert (finding.since, finding.state, finding.ref) == (T0, "new", pytest.approx(573.0))
     assert "95% of cases leave within 0:09:33" in finding.detail
     # Too few samples for a percentile to mean anything: no finding.
-    assert _inspect(sessions, now, Reason.DWELLING,
-                    settings=Settings(min_dwell_samples=11)) == []
+    assert _inspect(sessions, now, Reason.DWELLING, settings=Settings(min_dwell_samples=11)) == []
 
 
 def test_dwell_statistics_count_state_changes_and_forced_moves_only(
@@ -460,15 +488,18 @@ def test_dwell_statistics_count_state_changes_and_forced_moves_only(
 ) -> None:
     publish_workflow(FLOW)
     case_id = _create(sessions, "ins_flow")
-    _fire(sessions, case_id, "note", T0 + 5 * MINUTE)           # a self-loop: no dwell ends
-    _fire(sessions, case_id, "triage", T0 + 10 * MINUTE)        # new: 10 min
-    _fire(sessions, case_id, "note", T0 + 30 * MINUTE)          # triage: 20 min, back in new
+    _fire(sessions, case_id, "note", T0 + 5 * MINUTE)  # a self-loop: no dwell ends
+    _fire(sessions, case_id, "triage", T0 + 10 * MINUTE)  # new: 10 min
+    _fire(sessions, case_id, "note", T0 + 30 * MINUTE)  # triage: 20 min, back in new
     with sessions() as session, session.begin():
-        operations.force_state(session, case_id, "triage", actor=ADMIN, reason="skip",
-                               now=T0 + 70 * MINUTE)             # new: 40 min, forced out
+        operations.force_state(
+            session, case_id, "triage", actor=ADMIN, reason="skip", now=T0 + 70 * MINUTE
+        )  # new: 40 min, forced out
         inspection.refresh_dwell_stats(session, now=T0 + 2 * HOUR)
-        stats = {s.state: (s.samples, s.p50_seconds)
-                 for s in session.execute(select(DwellStat)).scalars()}
+        stats = {
+            s.state: (s.samples, s.p50_seconds)
+            for s in session.execute(select(DwellStat)).scalars()
+        }
     assert stats == {"new": (2, pytest.approx(1500.0)), "triage": (1, pytest.approx(1200.0))}
 
 
@@ -491,8 +522,8 @@ def test_news_the_parent_could_not_take_is_an_orphaned_wait_until_the_parent_mov
     held, held_loaner = _job_with_loaner(sessions)
     waiting, waiting_loaner = _job_with_loaner(sessions)
     _fire(sessions, held, "hold", T0 + HOUR)
-    _fire(sessions, held_loaner, "return", T0 + 2 * HOUR)        # parent on hold: not taken
-    _fire(sessions, waiting_loaner, "return", T0 + 2 * HOUR)     # parent takes it
+    _fire(sessions, held_loaner, "return", T0 + 2 * HOUR)  # parent on hold: not taken
+    _fire(sessions, waiting_loaner, "return", T0 + 2 * HOUR)  # parent takes it
 
     with sessions() as session, session.begin():
         held_events = [e.event_type for e in cases.history(session, held)]
@@ -503,7 +534,8 @@ def test_news_the_parent_could_not_take_is_an_orphaned_wait_until_the_parent_mov
     (finding,) = findings
     assert (finding.case_id, finding.state, finding.since) == (held, "on_hold", T0 + 2 * HOUR)
     assert finding.detail.startswith(
-        f"child {held_loaner} (ins_loaner) could not fire 'loaner_returned': ")
+        f"child {held_loaner} (ins_loaner) could not fire 'loaner_returned': "
+    )
 
     _fire(sessions, held, "release", T0 + 4 * HOUR)  # someone picks the parent up
     assert _inspect(sessions, T0 + 5 * HOUR, Reason.ORPHANED_WAIT) == []
@@ -527,10 +559,12 @@ def test_a_parent_whose_child_was_cancelled_waits_on_it_until_the_parent_moves(
 
     # An event that does not move the parent (here a reassignment) does not clear it.
     with sessions() as session, session.begin():
-        operations.reassign(session, job, "Li", actor=ADMIN, reason="Wang is away",
-                            now=T0 + 3 * HOUR)
-    assert _ids(_inspect(sessions, T0 + 4 * HOUR, Reason.WAITING_ON_CANCELLED),
-                Reason.WAITING_ON_CANCELLED) == [job]
+        operations.reassign(
+            session, job, "Li", actor=ADMIN, reason="Wang is away", now=T0 + 3 * HOUR
+        )
+    assert _ids(
+        _inspect(sessions, T0 + 4 * HOUR, Reason.WAITING_ON_CANCELLED), Reason.WAITING_ON_CANCELLED
+    ) == [job]
 
     _fire(sessions, job, "hold", T0 + 5 * HOUR)  # the parent moves on
     assert _inspect(sessions, T0 + 6 * HOUR, Reason.WAITING_ON_CANCELLED) == []
@@ -544,9 +578,9 @@ def _a_bit_of_everything(sessions: sessionmaker[Session], publish_workflow: Any)
         publish_workflow(source)
     _history_of_quick_triage(sessions, 4)
     for _ in range(3):
-        _create(sessions, "ins_sla")                               # breached
+        _create(sessions, "ins_sla")  # breached
     _create(sessions, "ins_sla", now=T0 + 4 * 24 * HOUR - 3 * HOUR)  # past warning
-    _create(sessions, "ins_timed", {"allowed": True})              # late timer
+    _create(sessions, "ins_timed", {"allowed": True})  # late timer
     _, loaner = _job_with_loaner(sessions)
     with sessions() as session, session.begin():
         cases.cancel_case(session, loaner, actor=ADMIN, now=T0 + HOUR, reason="gone")
@@ -587,7 +621,8 @@ def test_limit_and_definition_bound_each_reason(
 
     limited = _inspect(sessions, now, Reason.SLA_BREACHED, Reason.TIMER_LATE, limit=2)
     assert Counter(f.reason for f in limited) == {Reason.SLA_BREACHED: 2, Reason.TIMER_LATE: 2}
-    only_flow = _inspect(sessions, now, definition="ins_flow",
-                         settings=Settings(min_dwell_samples=4))
+    only_flow = _inspect(
+        sessions, now, definition="ins_flow", settings=Settings(min_dwell_samples=4)
+    )
     assert only_flow and {f.definition for f in only_flow} == {"ins_flow"}
     assert {f.reason for f in only_flow} <= {Reason.SILENT_STALL, Reason.DWELLING}

@@ -15,17 +15,30 @@ OCT = datetime(2025, 10, 13, 1, 0, tzinfo=UTC)  # Monday 13 Oct 2025, 09:00 in S
 def _ticket(sessions, now, team, serial):  # type: ignore[no-untyped-def]
     with sessions() as s, s.begin():
         return cases.create_case(
-            s, "repair_ticket",
-            {"customer": "濮阳市人民医院", "device_serial": serial, "fault": "黑屏",
-             "priority": "normal", "team": team},
-            actor=ADMIN, now=now,
+            s,
+            "repair_ticket",
+            {
+                "customer": "濮阳市人民医院",
+                "device_serial": serial,
+                "fault": "黑屏",
+                "priority": "normal",
+                "team": team,
+            },
+            actor=ADMIN,
+            now=now,
         ).case.id
 
 
 def _contact(sessions, case_id, at):  # type: ignore[no-untyped-def]
     with sessions() as s, s.begin():
-        cases.fire(s, case_id, "contact", {"at": at.isoformat().replace("+00:00", "Z")},
-                   actor=ADMIN, now=at)
+        cases.fire(
+            s,
+            case_id,
+            "contact",
+            {"at": at.isoformat().replace("+00:00", "Z")},
+            actor=ADMIN,
+            now=at,
+        )
 
 
 def _row(rows, kpi, group=kpis.TOTAL):  # type: ignore[no-untyped-def]
@@ -41,8 +54,9 @@ def test_response_timeliness_per_team_r_kpi_02(sessions, publish_workflow) -> No
     _contact(sessions, late, OCT + timedelta(hours=2))
     open_one = _ticket(sessions, OCT, "south", "SN-3")  # not decided yet at 00:30
     with sessions() as s, s.begin():
-        rows = kpis.monthly_kpis(s, CONFIG, month="2025-10", group_by="team",
-                                 now=OCT + timedelta(minutes=30, hours=2))
+        rows = kpis.monthly_kpis(
+            s, CONFIG, month="2025-10", group_by="team", now=OCT + timedelta(minutes=30, hours=2)
+        )
     total = _row(rows, "response_timeliness")
     # The third ticket's first hour has passed too: a running clock past due is breached.
     assert (total.numerator, total.denominator) == (1, 3)
@@ -55,9 +69,13 @@ def test_satisfaction_and_share_below_four_r_fup_02(sessions, publish_workflow) 
     publish_workflow("satisfaction_survey.yaml")
     for score in (5, 3, 4, 5):
         with sessions() as s, s.begin():
-            case = cases.create_case(s, "satisfaction_survey",
-                                     {"customer": "A", "service_definition": "repair_ticket"},
-                                     actor=ADMIN, now=OCT).case
+            case = cases.create_case(
+                s,
+                "satisfaction_survey",
+                {"customer": "A", "service_definition": "repair_ticket"},
+                actor=ADMIN,
+                now=OCT,
+            ).case
         with sessions() as s, s.begin():
             cases.fire(s, case.id, "score", {"score": score}, actor=ADMIN, now=OCT)
     with sessions() as s, s.begin():
@@ -68,13 +86,19 @@ def test_satisfaction_and_share_below_four_r_fup_02(sessions, publish_workflow) 
     assert _row(rows, "satisfaction_below_threshold").value == 0.25
 
 
-def test_audit_sample_is_reproducible_and_at_least_a_fifth_r_kpi_04(sessions, publish_workflow) -> None:
+def test_audit_sample_is_reproducible_and_at_least_a_fifth_r_kpi_04(
+    sessions, publish_workflow
+) -> None:
     publish_workflow("loaner.yaml")
     for _ in range(11):
         with sessions() as s, s.begin():
-            case = cases.create_case(s, "loaner", {"device_serial": "X", "customer": "A",
-                                                   "reason": "requested"},
-                                     actor=ADMIN, now=OCT).case
+            case = cases.create_case(
+                s,
+                "loaner",
+                {"device_serial": "X", "customer": "A", "reason": "requested"},
+                actor=ADMIN,
+                now=OCT,
+            ).case
         with sessions() as s, s.begin():
             cases.cancel_case(s, case.id, actor=ADMIN, now=OCT, reason="test")  # not completed
     with sessions() as s, s.begin():
@@ -94,4 +118,3 @@ def test_bad_month_and_grouping_are_clear_errors(sessions) -> None:
         kpis.monthly_kpis(s, CONFIG, month="10/2025", group_by=None, now=OCT)
     with sessions() as s, s.begin(), pytest.raises(kpis.KpiError, match="team, customer, device"):
         kpis.monthly_kpis(s, CONFIG, month="2025-10", group_by="region", now=OCT)
-

@@ -127,23 +127,37 @@ class Snapshot:
 def _snapshot(sessions: sessionmaker[Session], case_id: int) -> Snapshot:
     with sessions() as session, session.begin():
         rows = session.execute(
-            select(CaseSla.sla, CaseSla.status, CaseSla.due_at, CaseSla.warn_at,
-                   CaseSla.elapsed_seconds).where(CaseSla.case_id == case_id).order_by(CaseSla.sla)
+            select(
+                CaseSla.sla,
+                CaseSla.status,
+                CaseSla.due_at,
+                CaseSla.warn_at,
+                CaseSla.elapsed_seconds,
+            )
+            .where(CaseSla.case_id == case_id)
+            .order_by(CaseSla.sla)
         ).all()
         return Snapshot(
             cases.get_case(session, case_id),
             tuple(cases.history(session, case_id)),
-            tuple((t.id, t.name, t.status, t.due_at, t.attempts, t.note)
-                  for t in timers.case_timers(session, case_id)),
+            tuple(
+                (t.id, t.name, t.status, t.due_at, t.attempts, t.note)
+                for t in timers.case_timers(session, case_id)
+            ),
             tuple(tuple(r) for r in rows),
         )
 
 
-def _create(sessions: sessionmaker[Session], definition: str = "ops_ticket",
-            data: dict[str, Any] | None = None, now: datetime = T0) -> int:
+def _create(
+    sessions: sessionmaker[Session],
+    definition: str = "ops_ticket",
+    data: dict[str, Any] | None = None,
+    now: datetime = T0,
+) -> int:
     with sessions() as session, session.begin():
-        return cases.create_case(session, definition, {"allowed": True} if data is None else data,
-                                 actor=ADMIN, now=now).case.id
+        return cases.create_case(
+            session, definition, {"allowed": True} if data is None else data, actor=ADMIN, now=now
+        ).case.id
 
 
 def _fire(sessions: sessionmaker[Session], case_id: int, trigger: str, now: datetime) -> None:
@@ -161,17 +175,27 @@ def _timers_by_status(sessions: sessionmaker[Session], case_id: int) -> dict[str
 
 def _slas(sessions: sessionmaker[Session], case_id: int) -> dict[str, CaseSla]:
     with sessions() as session, session.begin():
-        return {r.sla: r for r in session.execute(
-            select(CaseSla).where(CaseSla.case_id == case_id)).scalars()}
+        return {
+            r.sla: r
+            for r in session.execute(select(CaseSla).where(CaseSla.case_id == case_id)).scalars()
+        }
 
 
 def _clocks(sessions: sessionmaker[Session], case_id: int, now: datetime) -> dict[str, Any]:
     with sessions() as session, session.begin():
         case = cases.get_case(session, case_id)
         definition = get_definition(session, case.definition_name, case.definition_version)
-        return {c.name: c for c in compute_clocks(
-            definition, cases.history(session, case_id), data=case.data, params=case.params,
-            now=now, calendars=LazyCalendars(session))}
+        return {
+            c.name: c
+            for c in compute_clocks(
+                definition,
+                cases.history(session, case_id),
+                data=case.data,
+                params=case.params,
+                now=now,
+                calendars=LazyCalendars(session),
+            )
+        }
 
 
 def _fail_remind(sessions: sessionmaker[Session], case_id: int) -> int:
@@ -195,21 +219,48 @@ def _reason_of(event: EventRecord) -> Any:
 NOW = T0 + 3 * HOUR
 Act = Callable[[Session, dict[str, int], str], FireOutcome]
 ACTIONS: dict[str, tuple[Act, str]] = {
-    "fire": (lambda s, ids, why: operations.fire(
-        s, ids["case"], "start", {}, actor=SUPERVISOR, reason=why, now=NOW), "transition"),
-    "cancel": (lambda s, ids, why: operations.cancel(
-        s, ids["case"], actor=SUPERVISOR, reason=why, now=NOW), "cancelled"),
-    "force": (lambda s, ids, why: operations.force_state(
-        s, ids["case"], "repairing", actor=ADMIN, reason=why, now=NOW), "forced"),
-    "pause": (lambda s, ids, why: operations.set_sla_paused(
-        s, ids["case"], "response", True, actor=SUPERVISOR, reason=why, now=NOW), "sla_paused"),
-    "resume": (lambda s, ids, why: operations.set_sla_paused(
-        s, ids["case"], "response", False, actor=SUPERVISOR, reason=why, now=NOW),
-        "sla_resumed"),
-    "reassign": (lambda s, ids, why: operations.reassign(
-        s, ids["case"], "Li", actor=SUPERVISOR, reason=why, now=NOW), "reassigned"),
-    "retry_timer": (lambda s, ids, why: operations.retry_timer(
-        s, ids["timer"], actor=SUPERVISOR, reason=why, now=NOW), "timer_retried"),
+    "fire": (
+        lambda s, ids, why: operations.fire(
+            s, ids["case"], "start", {}, actor=SUPERVISOR, reason=why, now=NOW
+        ),
+        "transition",
+    ),
+    "cancel": (
+        lambda s, ids, why: operations.cancel(
+            s, ids["case"], actor=SUPERVISOR, reason=why, now=NOW
+        ),
+        "cancelled",
+    ),
+    "force": (
+        lambda s, ids, why: operations.force_state(
+            s, ids["case"], "repairing", actor=ADMIN, reason=why, now=NOW
+        ),
+        "forced",
+    ),
+    "pause": (
+        lambda s, ids, why: operations.set_sla_paused(
+            s, ids["case"], "response", True, actor=SUPERVISOR, reason=why, now=NOW
+        ),
+        "sla_paused",
+    ),
+    "resume": (
+        lambda s, ids, why: operations.set_sla_paused(
+            s, ids["case"], "response", False, actor=SUPERVISOR, reason=why, now=NOW
+        ),
+        "sla_resumed",
+    ),
+    "reassign": (
+        lambda s, ids, why: operations.reassign(
+            s, ids["case"], "Li", actor=SUPERVISOR, reason=why, now=NOW
+        ),
+        "reassigned",
+    ),
+    "retry_timer": (
+        lambda s, ids, why: operations.retry_timer(
+            s, ids["timer"], actor=SUPERVISOR, reason=why, now=NOW
+        ),
+        "timer_retried",
+    ),
 }
 
 
@@ -218,8 +269,15 @@ def _prepare(sessions: sessionmaker[Session], action: str) -> dict[str, int]:
     ids = {"case": case_id}
     if action == "resume":
         with sessions() as session, session.begin():
-            operations.set_sla_paused(session, case_id, "response", True, actor=SUPERVISOR,
-                                      reason="customer asked to wait", now=T0 + HOUR)
+            operations.set_sla_paused(
+                session,
+                case_id,
+                "response",
+                True,
+                actor=SUPERVISOR,
+                reason="customer asked to wait",
+                now=T0 + HOUR,
+            )
     if action == "retry_timer":
         ids["timer"] = _fail_remind(sessions, case_id)
     return ids
@@ -248,7 +306,10 @@ def test_each_action_records_actor_and_reason_in_its_own_transaction(
     event = seen[-1]
     assert event == outcome.event
     assert (event.event_type, event.actor, _reason_of(event)) == (
-        event_type, actor.name, "customer called back")
+        event_type,
+        actor.name,
+        "customer called back",
+    )
     assert event.seq == before.case.version + 1 and event.at == NOW
     assert _snapshot(sessions, ids["case"]) == before  # rolled back: nothing of it remains
 
@@ -286,8 +347,15 @@ def test_a_hand_fired_trigger_keeps_the_reason_with_the_transition(
     publish_workflow(TICKET)
     case_id = _create(sessions)
     with sessions() as session, session.begin():
-        outcome = operations.fire(session, case_id, "start", {}, actor=SUPERVISOR,
-                                  reason="  parts arrived early ", now=T0 + HOUR)
+        outcome = operations.fire(
+            session,
+            case_id,
+            "start",
+            {},
+            actor=SUPERVISOR,
+            reason="  parts arrived early ",
+            now=T0 + HOUR,
+        )
     assert outcome.case.state == "repairing"
     event = _snapshot(sessions, case_id).history[-1]
     assert (event.trigger, event.context) == ("start", {"reason": "parts arrived early"})
@@ -302,21 +370,29 @@ def test_forcing_a_state_re_derives_its_timers_and_sla_clocks(
     publish_workflow(TICKET)
     case_id = _create(sessions)
     armed = _timers_by_status(sessions, case_id)["armed"]
-    assert set(armed) == {"remind", "sla:response:sla_warning:0.5",
-                          "sla:response:sla_breached:1.0"}
+    assert set(armed) == {"remind", "sla:response:sla_warning:0.5", "sla:response:sla_breached:1.0"}
     forced_at = T0 + HOUR
 
     with sessions() as session, session.begin():
-        outcome = operations.force_state(session, case_id, "repairing", actor=ADMIN,
-                                         reason="work started without the hotline",
-                                         now=forced_at)
+        outcome = operations.force_state(
+            session,
+            case_id,
+            "repairing",
+            actor=ADMIN,
+            reason="work started without the hotline",
+            now=forced_at,
+        )
 
     assert (outcome.case.state, outcome.case.state_entered_at) == ("repairing", forced_at)
     assert outcome.allowed_triggers == ("chase", "close")
     event = outcome.event
     assert (event.event_type, event.from_state, event.to_state, event.actor, event.payload) == (
-        "forced", "received", "repairing", ADMIN.name,
-        {"reason": "work started without the hotline"})
+        "forced",
+        "received",
+        "repairing",
+        ADMIN.name,
+        {"reason": "work started without the hotline"},
+    )
     by_status = _timers_by_status(sessions, case_id)
     assert set(by_status["armed"]) == {"chase_parts", "sla:repair:sla_breached:1.0"}
     assert by_status["armed"]["chase_parts"].due_at == forced_at + DAY
@@ -328,11 +404,16 @@ def test_forcing_a_state_re_derives_its_timers_and_sla_clocks(
     assert (slas["response"].status, slas["response"].stopped_at) == ("met", forced_at)
     assert slas["response"].elapsed_seconds == HOUR.total_seconds()
     assert (slas["repair"].status, slas["repair"].started_at, slas["repair"].due_at) == (
-        "running", forced_at, forced_at + 2 * DAY)
+        "running",
+        forced_at,
+        forced_at + 2 * DAY,
+    )
     clocks = _clocks(sessions, case_id, forced_at + DAY)
     assert clocks["response"].status is ClockStatus.MET
     assert (clocks["repair"].status, clocks["repair"].due_at) == (
-        ClockStatus.RUNNING, forced_at + 2 * DAY)
+        ClockStatus.RUNNING,
+        forced_at + 2 * DAY,
+    )
 
 
 def test_forcing_into_a_final_state_closes_the_case_and_stops_everything(
@@ -341,8 +422,14 @@ def test_forcing_into_a_final_state_closes_the_case_and_stops_everything(
     publish_workflow(TICKET)
     case_id = _create(sessions)
     with sessions() as session, session.begin():
-        outcome = operations.force_state(session, case_id, "closed", actor=ADMIN,
-                                         reason="duplicate of another ticket", now=T0 + HOUR)
+        outcome = operations.force_state(
+            session,
+            case_id,
+            "closed",
+            actor=ADMIN,
+            reason="duplicate of another ticket",
+            now=T0 + HOUR,
+        )
     assert (outcome.case.status, outcome.allowed_triggers) == ("completed", ())
     assert "armed" not in _timers_by_status(sessions, case_id)
     assert _slas(sessions, case_id)["response"].status == "met"
@@ -360,15 +447,17 @@ def test_only_an_administrator_may_force_and_a_refusal_changes_nothing(
         sessions() as session,
         session.begin(),
     ):
-        operations.force_state(session, case_id, "repairing", actor=SUPERVISOR,
-                               reason="please", now=T0 + HOUR)
+        operations.force_state(
+            session, case_id, "repairing", actor=SUPERVISOR, reason="please", now=T0 + HOUR
+        )
     with (
         pytest.raises(OperationInvalid, match="no state 'nowhere'") as unknown,
         sessions() as session,
         session.begin(),
     ):
-        operations.force_state(session, case_id, "nowhere", actor=ADMIN,
-                               reason="typo", now=T0 + HOUR)
+        operations.force_state(
+            session, case_id, "nowhere", actor=ADMIN, reason="typo", now=T0 + HOUR
+        )
     assert "received, repairing, on_hold, closed" in (unknown.value.hint or "")
     assert _snapshot(sessions, case_id) == before
 
@@ -378,8 +467,9 @@ def test_only_an_administrator_may_force_and_a_refusal_changes_nothing(
         sessions() as session,
         session.begin(),
     ):
-        operations.force_state(session, case_id, "received", actor=ADMIN,
-                               reason="reopen", now=T0 + 2 * HOUR)
+        operations.force_state(
+            session, case_id, "received", actor=ADMIN, reason="reopen", now=T0 + 2 * HOUR
+        )
 
 
 # --- pausing and resuming an SLA ---------------------------------------------------------------
@@ -390,15 +480,23 @@ def test_a_paused_sla_is_due_later_by_exactly_the_paused_span(
 ) -> None:
     publish_workflow(TICKET)
     case_id = _create(sessions)
-    assert (_slas(sessions, case_id)["response"].due_at,
-            _slas(sessions, case_id)["response"].warn_at) == (T0 + 4 * HOUR, T0 + 2 * HOUR)
+    assert (
+        _slas(sessions, case_id)["response"].due_at,
+        _slas(sessions, case_id)["response"].warn_at,
+    ) == (T0 + 4 * HOUR, T0 + 2 * HOUR)
     paused_at, resumed_at = T0 + HOUR, T0 + 3 * HOUR + 25 * timedelta(minutes=1)
     span = resumed_at - paused_at
 
     with sessions() as session, session.begin():
-        paused = operations.set_sla_paused(session, case_id, "response", True,
-                                           actor=SUPERVISOR, reason="customer on holiday",
-                                           now=paused_at)
+        paused = operations.set_sla_paused(
+            session,
+            case_id,
+            "response",
+            True,
+            actor=SUPERVISOR,
+            reason="customer on holiday",
+            now=paused_at,
+        )
     assert paused.event.payload == {"sla": "response", "reason": "customer on holiday"}
     row = _slas(sessions, case_id)["response"]
     assert (row.status, row.due_at, row.elapsed_seconds) == ("paused", None, HOUR.total_seconds())
@@ -407,22 +505,39 @@ def test_a_paused_sla_is_due_later_by_exactly_the_paused_span(
     assert _clocks(sessions, case_id, T0 + 3 * HOUR)["response"].elapsed == HOUR
 
     with sessions() as session, session.begin():
-        operations.set_sla_paused(session, case_id, "response", False, actor=SUPERVISOR,
-                                  reason="customer is back", now=resumed_at)
+        operations.set_sla_paused(
+            session,
+            case_id,
+            "response",
+            False,
+            actor=SUPERVISOR,
+            reason="customer is back",
+            now=resumed_at,
+        )
 
     row = _slas(sessions, case_id)["response"]
     assert (row.status, row.due_at, row.warn_at) == (
-        "running", T0 + 4 * HOUR + span, T0 + 2 * HOUR + span)
+        "running",
+        T0 + 4 * HOUR + span,
+        T0 + 2 * HOUR + span,
+    )
     armed = _timers_by_status(sessions, case_id)["armed"]
     assert armed["sla:response:sla_breached:1.0"].due_at == T0 + 4 * HOUR + span
     assert armed["sla:response:sla_warning:0.5"].due_at == T0 + 2 * HOUR + span
     clock = _clocks(sessions, case_id, resumed_at + HOUR)["response"]
     assert (clock.status, clock.elapsed, clock.due_at) == (
-        ClockStatus.RUNNING, 2 * HOUR, T0 + 4 * HOUR + span)
-    events = [(e.event_type, e.actor, e.payload.get("reason"))
-              for e in _snapshot(sessions, case_id).history]
-    assert events[-2:] == [("sla_paused", SUPERVISOR.name, "customer on holiday"),
-                           ("sla_resumed", SUPERVISOR.name, "customer is back")]
+        ClockStatus.RUNNING,
+        2 * HOUR,
+        T0 + 4 * HOUR + span,
+    )
+    events = [
+        (e.event_type, e.actor, e.payload.get("reason"))
+        for e in _snapshot(sessions, case_id).history
+    ]
+    assert events[-2:] == [
+        ("sla_paused", SUPERVISOR.name, "customer on holiday"),
+        ("sla_resumed", SUPERVISOR.name, "customer is back"),
+    ]
 
 
 def test_a_clock_is_paused_only_when_running_and_resumed_only_when_paused(
@@ -434,8 +549,9 @@ def test_a_clock_is_paused_only_when_running_and_resumed_only_when_paused(
 
     def toggle(sla: str, pause: bool) -> None:
         with sessions() as session, session.begin():
-            operations.set_sla_paused(session, case_id, sla, pause, actor=SUPERVISOR,
-                                      reason="checking", now=T0 + HOUR)
+            operations.set_sla_paused(
+                session, case_id, sla, pause, actor=SUPERVISOR, reason="checking", now=T0 + HOUR
+            )
 
     with pytest.raises(OperationInvalid, match="is running; only a paused clock"):
         toggle("response", False)
@@ -464,19 +580,40 @@ def test_a_clock_paused_by_its_state_is_not_resumed_by_hand(
         sessions() as session,
         session.begin(),
     ):
-        operations.set_sla_paused(session, case_id, "response", False, actor=SUPERVISOR,
-                                  reason="customer is back", now=T0 + 2 * HOUR)
+        operations.set_sla_paused(
+            session,
+            case_id,
+            "response",
+            False,
+            actor=SUPERVISOR,
+            reason="customer is back",
+            now=T0 + 2 * HOUR,
+        )
     assert _snapshot(sessions, case_id) == before
 
     # Paused by hand as well, a resume lifts the operator's pause; the state's pause stays.
     _fire(sessions, case_id, "unhold", T0 + 2 * HOUR)
     with sessions() as session, session.begin():
-        operations.set_sla_paused(session, case_id, "response", True, actor=SUPERVISOR,
-                                  reason="customer on holiday", now=T0 + 3 * HOUR)
+        operations.set_sla_paused(
+            session,
+            case_id,
+            "response",
+            True,
+            actor=SUPERVISOR,
+            reason="customer on holiday",
+            now=T0 + 3 * HOUR,
+        )
     _fire(sessions, case_id, "hold", T0 + 4 * HOUR)
     with sessions() as session, session.begin():
-        operations.set_sla_paused(session, case_id, "response", False, actor=SUPERVISOR,
-                                  reason="customer is back", now=T0 + 5 * HOUR)
+        operations.set_sla_paused(
+            session,
+            case_id,
+            "response",
+            False,
+            actor=SUPERVISOR,
+            reason="customer is back",
+            now=T0 + 5 * HOUR,
+        )
     assert _slas(sessions, case_id)["response"].status == "paused"
     _fire(sessions, case_id, "unhold", T0 + 6 * HOUR)
     row = _slas(sessions, case_id)["response"]  # ran 1h + 1h: due 2h after T0+6h
@@ -494,17 +631,21 @@ def test_reassigning_sets_the_assignee_field_and_records_who_had_it(
     unassigned = _create(sessions)
 
     with sessions() as session, session.begin():
-        outcome = operations.reassign(session, case_id, "Li", actor=SUPERVISOR,
-                                      reason="Wang is on leave", now=T0 + HOUR)
-        operations.reassign(session, unassigned, "Zhao", actor=SUPERVISOR,
-                            reason="first assignment", now=T0 + HOUR)
+        outcome = operations.reassign(
+            session, case_id, "Li", actor=SUPERVISOR, reason="Wang is on leave", now=T0 + HOUR
+        )
+        operations.reassign(
+            session, unassigned, "Zhao", actor=SUPERVISOR, reason="first assignment", now=T0 + HOUR
+        )
 
     assert outcome.case.data == {"allowed": True, "engineer": "Li"}
     assert (outcome.case.state, outcome.case.version) == ("received", 2)
     event = _snapshot(sessions, case_id).history[-1]
     assert (event.event_type, event.changes, event.payload) == (
-        "reassigned", {"engineer": "Li"},
-        {"field": "engineer", "from": "Wang", "to": "Li", "reason": "Wang is on leave"})
+        "reassigned",
+        {"engineer": "Li"},
+        {"field": "engineer", "from": "Wang", "to": "Li", "reason": "Wang is on leave"},
+    )
     assert _snapshot(sessions, case_id).case.data["engineer"] == "Li"
     assert _snapshot(sessions, unassigned).history[-1].payload["from"] is None
     assert _snapshot(sessions, unassigned).case.data["engineer"] == "Zhao"
@@ -521,8 +662,7 @@ def test_reassigning_is_refused_where_the_definition_names_no_assignee(
         sessions() as session,
         session.begin(),
     ):
-        operations.reassign(session, case_id, "Li", actor=SUPERVISOR, reason="cover",
-                            now=T0 + HOUR)
+        operations.reassign(session, case_id, "Li", actor=SUPERVISOR, reason="cover", now=T0 + HOUR)
     assert "assignee:" in (refused.value.hint or "")
     assert _snapshot(sessions, case_id) == before
 
@@ -541,11 +681,15 @@ def test_retrying_a_failed_timer_re_arms_it_and_records_timer_retried(
     _fire(sessions, case_id, "permit", T0 + 150 * timedelta(minutes=1))  # the cause, fixed
 
     with sessions() as session, session.begin():
-        outcome = operations.retry_timer(session, timer_id, actor=SUPERVISOR,
-                                         reason="guard data fixed", now=NOW)
+        outcome = operations.retry_timer(
+            session, timer_id, actor=SUPERVISOR, reason="guard data fixed", now=NOW
+        )
 
     assert (outcome.event.event_type, outcome.event.actor, outcome.event.payload) == (
-        "timer_retried", SUPERVISOR.name, {"timer_id": timer_id, "reason": "guard data fixed"})
+        "timer_retried",
+        SUPERVISOR.name,
+        {"timer_id": timer_id, "reason": "guard data fixed"},
+    )
     timer = _timers_by_status(sessions, case_id)["armed"]["remind"]
     assert (timer.id, timer.note) == (timer_id, f"retried by {SUPERVISOR.name}: guard data fixed")
 
@@ -569,8 +713,8 @@ def test_only_a_failed_timer_can_be_retried(
             sessions() as session,
             session.begin(),
         ):
-            operations.retry_timer(session, timer_id, actor=SUPERVISOR, reason="again",
-                                   now=NOW)
+            operations.retry_timer(session, timer_id, actor=SUPERVISOR, reason="again", now=NOW)
     assert _snapshot(sessions, case_id) == before
     assert _timers_by_status(sessions, case_id)["armed"]["remind"].status == (
-        TimerStatus.ARMED.value)
+        TimerStatus.ARMED.value
+    )

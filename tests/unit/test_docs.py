@@ -21,19 +21,35 @@ def _yaml_blocks(name: str) -> list[str]:
 
 
 def test_complete_example_in_definitions_doc_validates_and_runs() -> None:
-    example = next(b for b in _yaml_blocks("definitions.md") if b.lstrip().startswith("# A customer"))
+    example = next(
+        b for b in _yaml_blocks("definitions.md") if b.lstrip().startswith("# A customer")
+    )
     report = validate(parse_source(example))
     assert report.problems == []
     compiled = compile_workflow(load_definition(parse_source(example), version=1))
     actor = Actor("doc", frozenset({ADMIN_ROLE}))
     data = {"customer": "Puyang hospital", "category": "quality", "severity": "serious"}
     params = compiled.definition.default_params()
-    step = compiled.step(state="received", data=data, trigger="contact",
-                         payload={"manager": "Wang"}, params=params, now=NOW, actor=actor)
+    step = compiled.step(
+        state="received",
+        data=data,
+        trigger="contact",
+        payload={"manager": "Wang"},
+        params=params,
+        now=NOW,
+        actor=actor,
+    )
     assert step.to_state == "investigating"
     assert step.data["contacted_at"].startswith("2025-09-30T02:00:00")
-    explained = compiled.step(state=step.to_state, data=step.data, trigger="conclude",
-                              payload={"supplier_at_fault": False}, params=params, now=NOW, actor=actor)
+    explained = compiled.step(
+        state=step.to_state,
+        data=step.data,
+        trigger="conclude",
+        payload={"supplier_at_fault": False},
+        params=params,
+        now=NOW,
+        actor=actor,
+    )
     assert explained.to_state == "explained"
     assert explained.data["supplier_at_fault"] is False
 

@@ -13,8 +13,17 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_requirements_doc_is_current_and_complete() -> None:
-    result = CliRunner().invoke(main, [
-        "requirements", "--check", "--workflows", str(ROOT / "workflows"),
-        "--tests", str(ROOT / "tests"), "--output", str(ROOT / "docs" / "requirements.md"),
-    ])
+    result = CliRunner().invoke(
+        main,
+        [
+            "requirements",
+            "--check",
+            "--workflows",
+            str(ROOT / "workflows"),
+            "--tests",
+            str(ROOT / "tests"),
+            "--output",
+            str(ROOT / "docs" / "requirements.md"),
+        ],
+    )
     assert result.exit_code == 0, result.output

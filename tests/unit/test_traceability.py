@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
-from engine.traceability import build_matrix, render_markdown, citations_in_tests
+from engine.traceability import build_matrix, citations_in_tests, render_markdown
 
-CATALOG = {"R-TST-02": "Contact within 1 hour", "R-TST-07": "Replace after two repairs",
-           "R-TST-04": "Audit sample", "R-TST-09": "Quarterly report"}
+CATALOG = {
+    "R-TST-02": "Contact within 1 hour",
+    "R-TST-07": "Replace after two repairs",
+    "R-TST-04": "Audit sample",
+    "R-TST-09": "Quarterly report",
+}
 DEFINITION = {
     "name": "repair_ticket",
     "requirements": ["R-TST-02"],
-    "parameters": {"contact_within": {"type": "duration", "default": "1h",
-                                      "requirements": ["R-TST-02"]}},
-    "states": [{"name": "logged", "requirements": ["R-TST-02"],
-                "timers": [{"name": "contact_overdue", "requirements": ["R-TST-02"]}]}],
-    "transitions": [{"trigger": "replace", "source": ["a", "b"], "dest": "c",
-                     "requirements": ["R-TST-07"]}],
+    "parameters": {
+        "contact_within": {"type": "duration", "default": "1h", "requirements": ["R-TST-02"]}
+    },
+    "states": [
+        {
+            "name": "logged",
+            "requirements": ["R-TST-02"],
+            "timers": [{"name": "contact_overdue", "requirements": ["R-TST-02"]}],
+        }
+    ],
+    "transitions": [
+        {"trigger": "replace", "source": ["a", "b"], "dest": "c", "requirements": ["R-TST-07"]}
+    ],
     "counters": {"device_repairs": {"key": "data.serial", "requirements": ["R-TST-07"]}},
 }
 TEST_MODULE = '''"""Module about R-TST-02."""
@@ -37,10 +48,15 @@ def test_citations_name_the_enclosing_test_function() -> None:
 
 
 def test_matrix_maps_every_kind_of_element_and_status() -> None:
-    traces = {t.id: t for t in build_matrix(
-        CATALOG, {"R-TST-04": "A report over cases, not one case's life."}, [DEFINITION],
-        [("tests/test_x.py", TEST_MODULE)],
-    )}
+    traces = {
+        t.id: t
+        for t in build_matrix(
+            CATALOG,
+            {"R-TST-04": "A report over cases, not one case's life."},
+            [DEFINITION],
+            [("tests/test_x.py", TEST_MODULE)],
+        )
+    }
     assert traces["R-TST-02"].elements == [
         "`repair_ticket`",
         "`repair_ticket` parameter `contact_within` (default '1h')",
@@ -67,5 +83,9 @@ def test_ranges_cite_every_id_in_between() -> None:
     from engine.traceability import cited_ids
 
     assert cited_ids("R-TST-03..R-TST-05 and R-TST-09") == [
-        "R-TST-03", "R-TST-04", "R-TST-05", "R-TST-09"]
+        "R-TST-03",
+        "R-TST-04",
+        "R-TST-05",
+        "R-TST-09",
+    ]
     assert cited_ids("R-ABC-01..02") == ["R-ABC-01", "R-ABC-02"]

@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 from alembic import context
+from sqlalchemy import Connection
 
 from engine.db.models import Base
 from engine.db.session import create_db_engine
+
+
+def _on_driver(connection: Connection, statement: str) -> None:
+    """Run ``statement`` on the driver's connection itself, outside SQLAlchemy's transaction."""
+    driver = connection.connection.driver_connection
+    if driver is None:  # only a closed or invalidated connection has none
+        raise RuntimeError("The migration's database connection is closed.")
+    driver.execute(statement)
+
 
 config = context.config
 engine = config.attributes.get("engine") or create_db_engine()
@@ -16,7 +26,7 @@ with engine.connect() as connection:
         # Batch migrations rebuild a SQLite table by copy-and-rename, which foreign-key
         # enforcement forbids while other tables reference it (Alembic's batch docs). The
         # pragma only takes effect outside a transaction, so it goes straight to the driver.
-        connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+        _on_driver(connection, "PRAGMA foreign_keys=OFF")
     context.configure(
         connection=connection,
         target_metadata=Base.metadata,
@@ -29,4 +39,4 @@ with engine.connect() as connection:
     if connection.in_transaction():
         connection.commit()
     if sqlite:
-        connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
+        _on_driver(connection, "PRAGMA foreign_keys=ON")

@@ -33,13 +33,21 @@ def upgrade() -> None:
         sa.Column("due_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("warn_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["case_id"], ["cases.id"],
-                                name=op.f("fk_case_slas_case_id_cases"), ondelete="RESTRICT"),
+        sa.ForeignKeyConstraint(
+            ["case_id"], ["cases.id"], name=op.f("fk_case_slas_case_id_cases"), ondelete="RESTRICT"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_case_slas")),
         sa.UniqueConstraint("case_id", "sla", name="uq_case_slas_case_id_sla"),
     )
     op.create_index("ix_case_slas_status_due", "case_slas", ["status", "due_at"])
     op.create_index("ix_case_slas_status_warn", "case_slas", ["status", "warn_at"])
+    op.create_index(
+        "ix_case_slas_open_due",
+        "case_slas",
+        ["due_at"],
+        postgresql_where=sa.text("stopped_at IS NULL"),
+        sqlite_where=sa.text("stopped_at IS NULL"),
+    )
     op.create_table(
         "dwell_stats",
         sa.Column("id", ID, autoincrement=True, nullable=False),
@@ -51,11 +59,13 @@ def upgrade() -> None:
         sa.Column("p95_seconds", sa.Float(), nullable=False),
         sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_dwell_stats")),
-        sa.UniqueConstraint("definition_name", "definition_version", "state",
-                            name="uq_dwell_stats_definition_name"),
+        sa.UniqueConstraint(
+            "definition_name", "definition_version", "state", name="uq_dwell_stats_definition_name"
+        ),
     )
-    op.create_index("ix_cases_dwell", "cases",
-                    ["status", "definition_name", "state", "state_entered_at"])
+    op.create_index(
+        "ix_cases_dwell", "cases", ["status", "definition_name", "state", "state_entered_at"]
+    )
     op.create_index("ix_case_events_type", "case_events", ["event_type", "case_id"])
 
 
@@ -63,6 +73,7 @@ def downgrade() -> None:
     op.drop_index("ix_case_events_type", table_name="case_events")
     op.drop_index("ix_cases_dwell", table_name="cases")
     op.drop_table("dwell_stats")
+    op.drop_index("ix_case_slas_open_due", table_name="case_slas")
     op.drop_index("ix_case_slas_status_warn", table_name="case_slas")
     op.drop_index("ix_case_slas_status_due", table_name="case_slas")
     op.drop_table("case_slas")
