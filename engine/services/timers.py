@@ -243,6 +243,24 @@ def due_for_delivery(
     return [scheduling.DueTimer(r.id, r.due_at, r.attempts) for r in rows]
 
 
+def first_deliveries_in(
+    session: Session, *, after: datetime, until: datetime, part: int = 0, parts: int = 1
+) -> list[scheduling.DueTimer]:
+    """Armed, never-attempted timers due in ``(after, until]`` whose id falls in ``part`` of
+    ``parts`` (``id % parts == part``), earliest first: what one batch delivery job fires
+    (see workers/timers.py, ``fire_due_second``)."""
+    query = select(timers.c.id, timers.c.due_at, timers.c.attempts).where(
+        timers.c.status == TimerStatus.ARMED.value,
+        timers.c.attempts == 0,
+        timers.c.due_at > after,
+        timers.c.due_at <= until,
+    )
+    if parts > 1:
+        query = query.where(timers.c.id % parts == part)
+    rows = session.execute(query.order_by(timers.c.due_at, timers.c.id)).all()
+    return [scheduling.DueTimer(r.id, r.due_at, r.attempts) for r in rows]
+
+
 def next_due(session: Session) -> datetime | None:
     return session.execute(
         select(timers.c.due_at)

@@ -1,7 +1,7 @@
 """Timer delivery through a real Redis and real RQ worker processes.
 
 Workers are started as the Procfile starts them (``rq worker --with-scheduler --worker-class
-rq.worker.SimpleWorker --url URL svcflow``). A worker reads the system clock, so the timers
+workers.rq_worker.Worker --url URL svcflow``). A worker reads the system clock, so the timers
 here are armed already due (their case was created two hours "ago"): nothing waits for time to
 pass. The only waiting is for the worker processes to finish, polled with a deadline.
 """
@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 from redis import Redis
 from rq import Queue, Worker
+from rq.job import Job
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
@@ -150,7 +151,7 @@ class Workers:
             "worker",
             "--with-scheduler",
             "--worker-class",
-            "rq.worker.SimpleWorker",
+            "workers.rq_worker.Worker",
             "--url",
             self.redis_url,
             *(["--burst"] if burst else []),
@@ -273,13 +274,16 @@ def test_timers_reach_redis_only_after_commit_and_never_after_rollback(
             assert rt.redis.keys("rq:job:*") == []  # nothing leaves before commit
         nudge, reminder = armed["nudge"], armed["reminder"]
 
-        # Due already: enqueued for a worker now. Due later: in the scheduled registry at its
-        # due instant, for a worker's scheduler to enqueue then.
+        # Due already: a job of its own, enqueued for a worker now. Due later: its release
+        # second's batch job, in the scheduled registry for a worker's scheduler to enqueue then.
+        batch = delivery.batch_job_id(
+            delivery.release_second(reminder.due_at), reminder.id % delivery.BATCH_PARTS
+        )
         assert rt.queue.job_ids == [delivery.job_id(nudge.id, 0)]
-        assert scheduled.get_job_ids() == [delivery.job_id(reminder.id, 0)]
+        assert scheduled.get_job_ids() == [batch]
         # RQ keeps whole seconds: the job is released at the due time rounded up, never
         # before it (bench/timers.py found truncation releasing timers early).
-        released = scheduled.get_scheduled_time(delivery.job_id(reminder.id, 0))
+        released = scheduled.get_scheduled_time(batch)
         assert released == delivery.release_at(reminder.due_at)
         assert released >= reminder.due_at
 
@@ -287,7 +291,7 @@ def test_timers_reach_redis_only_after_commit_and_never_after_rollback(
             cases.create_case(session, "trd_reservation", {}, actor=ADMIN, now=created)
             raise RuntimeError("the request fails after the timers were armed")
         assert rt.queue.job_ids == [delivery.job_id(nudge.id, 0)]
-        assert scheduled.get_job_ids() == [delivery.job_id(reminder.id, 0)]
+        assert scheduled.get_job_ids() == [batch]
         assert len(rt.redis.keys("rq:job:*")) == 2
 
 
@@ -420,3 +424,78 @@ def test_release_time_is_never_before_the_due_time() -> None:
     assert release_at(due) == datetime(2025, 10, 1, 2, 0, 8, tzinfo=UTC)
     exact = datetime(2025, 10, 1, 2, 0, 7, tzinfo=UTC)
     assert release_at(exact) == exact
+
+
+# --- batch delivery: one job per release second ------------------------------------------------
+
+
+def _set_due(sessions: sessionmaker[Session], timer_id: int, due_at: datetime) -> None:
+    with sessions() as session, session.begin():
+        session.get_one(Timer, timer_id).due_at = due_at
+
+
+def test_a_second_s_batch_job_fires_its_timers_once_each_and_no_other(
+    db: Fixture, redis_url: str
+) -> None:
+    """Two timers released in the same second share one batch job, which fires each once; a
+    timer of another second is not touched; the sweeper recreates a batch job lost from Redis."""
+    with _installed(Runtime(database_url=db.url, redis_url=redis_url)) as rt:
+        # Ids of the same part, so they share one batch job (parts split by id).
+        due = _reserve(rt.sessions, 2 * delivery.BATCH_PARTS + 1, now=datetime.now(UTC))
+        first, second, other = due[0], due[delivery.BATCH_PARTS], due[2 * delivery.BATCH_PARTS]
+        part = first.id % delivery.BATCH_PARTS
+        assert second.id % delivery.BATCH_PARTS == part == other.id % delivery.BATCH_PARTS
+        # Timers due in an hour; move two into the same release second (an hour from now, so
+        # the handed-over jobs are in the scheduled registry) and one into the next second.
+        epoch = int(datetime.now(UTC).timestamp()) + 3600
+        at = datetime.fromtimestamp(epoch, UTC)
+        targets = {
+            first.id: at - timedelta(milliseconds=700),
+            second.id: at,
+            other.id: at + timedelta(milliseconds=300),
+        }
+        for timer_id, due_at in targets.items():
+            _set_due(rt.sessions, timer_id, due_at)
+        rt.redis.flushall()
+
+        # The sweeper hands every one over: two timers, one batch job; the other, another.
+        assert delivery.sweep(horizon_seconds=2 * 3600) >= 2
+        scheduled = ScheduledJobRegistry(queue=rt.queue)
+        ids = set(scheduled.get_job_ids())
+        assert delivery.batch_job_id(epoch, part) in ids
+        assert delivery.batch_job_id(epoch + 1, part) in ids
+        assert delivery.job_id(first.id, 0) not in ids
+        for item in (first, second):
+            assert not delivery.schedule(rt.queue, DueTimer(item.id, targets[item.id], 0))
+        assert delivery.sweep(horizon_seconds=2 * 3600) == 0  # all live already
+
+        # Lost from Redis: the sweeper recreates the batch job.
+        Job.fetch(delivery.batch_job_id(epoch, part), connection=rt.redis).delete()
+        assert delivery.batch_job_id(epoch, part) not in scheduled.get_job_ids()
+        assert delivery.sweep(horizon_seconds=2 * 3600) == 1  # one job for both timers
+        assert delivery.batch_job_id(epoch, part) in scheduled.get_job_ids()
+
+        # Run the batch job at its second (the worker's clock), twice.
+        rt.clock = ManualClock(at + timedelta(milliseconds=50))
+        assert delivery.fire_due_second(epoch, part) == "fired 2"
+        assert delivery.fire_due_second(epoch, part) == "none due"
+
+    outcomes = _outcomes(db.sessions, [first, second, other])
+    assert outcomes[:2] == [FIRED_ONCE, FIRED_ONCE]
+    assert outcomes[2] == Outcome("armed", 0, 0, 0, ())
+
+
+def test_a_batch_job_released_early_runs_again_at_its_second(db: Fixture, redis_url: str) -> None:
+    with _installed(Runtime(database_url=db.url, redis_url=redis_url)) as rt:
+        (item,) = _reserve(rt.sessions, 1, now=datetime.now(UTC))
+        epoch = int(item.due_at.timestamp()) + 1
+        rt.clock = ManualClock(datetime.fromtimestamp(epoch - 1, UTC))
+        part = item.id % delivery.BATCH_PARTS
+        assert delivery.fire_due_second(epoch, part) == "early"
+        (early,) = [
+            i
+            for i in ScheduledJobRegistry(queue=rt.queue).get_job_ids()
+            if i.startswith(delivery.batch_job_id(epoch, part) + "-early-")
+        ]
+    assert _outcomes(db.sessions, [item]) == [Outcome("armed", 0, 0, 0, ())]
+    assert early
