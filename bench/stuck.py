@@ -23,6 +23,8 @@ run for two years:
 * ``timers``: the SLA warning and breach timers of every started clock (armed while the clock
   runs, some of them overdue; fired or cancelled otherwise), reminders on 30% of cases, and a
   failed timer on 0.1% of cases (open or closed: failed timers stay failed);
+* ``case_waits``: what the engine keeps for open parents (engine/services/links.py), from
+  the loaded history: their ``child_update`` news and their cancelled children;
 * ``dwell_stats`` from ``inspection.refresh_dwell_stats`` (a periodic job: timed, reported,
   not part of the per-request figures).
 
@@ -75,7 +77,7 @@ from datetime import UTC, datetime  # noqa: E402
 from functools import partial  # noqa: E402
 from typing import Any  # noqa: E402
 
-from sqlalchemy import Engine, event, func, select, text  # noqa: E402
+from sqlalchemy import Engine, event, text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 from engine.db import migrate  # noqa: E402
@@ -88,7 +90,6 @@ TARGET_RATIO = 10.0
 DEFAULT_SIZES = "10000,1000000"
 NOW = datetime(2026, 6, 1, 2, 0, tzinfo=UTC)
 SETTINGS = Settings()
-COUNT_LIMIT = 10_000  # what counts() passes to the dwelling rule
 
 # --- loading -----------------------------------------------------------------------------------
 
@@ -423,6 +424,29 @@ FROM (
 ORDER BY created_at;
 """,
     ),
+    # The parent-wait projection, as the engine would have kept it (engine/services/links.py):
+    # the child news and the cancelled children of open parents, less what a forced move
+    # cleared (a fire leaves them; the rules check the parent's moves themselves).
+    (
+        "case_waits",
+        """
+INSERT INTO case_waits (case_id, reason, child_id, since, event_seq, detail)
+SELECT e.case_id, 'orphaned_wait', (e.payload ->> 'child_id')::bigint, e.at, e.seq, e.payload
+FROM case_events AS e JOIN cases AS p ON p.id = e.case_id
+WHERE e.event_type = 'child_update' AND p.status = 'open'
+  AND NOT EXISTS (
+    SELECT 1 FROM case_events AS l
+    WHERE l.case_id = e.case_id AND l.seq > e.seq
+      AND l.event_type = 'forced')
+ORDER BY e.at;
+INSERT INTO case_waits (case_id, reason, child_id, since, event_seq, detail)
+SELECT c.parent_id, 'waiting_on_cancelled', c.id, c.updated_at, NULL,
+       '{"reason": "customer withdrew"}'::jsonb
+FROM cases AS c JOIN cases AS p ON p.id = c.parent_id
+WHERE c.status = 'cancelled' AND p.status = 'open'
+ORDER BY c.updated_at;
+""",
+    ),
     (
         "sequences",
         """
@@ -430,6 +454,8 @@ SELECT setval(pg_get_serial_sequence('cases', 'id'), (SELECT max(id) FROM cases)
 SELECT setval(pg_get_serial_sequence('case_events', 'id'), (SELECT max(id) FROM case_events));
 SELECT setval(pg_get_serial_sequence('case_slas', 'id'), (SELECT max(id) FROM case_slas));
 SELECT setval(pg_get_serial_sequence('timers', 'id'), (SELECT max(id) FROM timers));
+SELECT setval(pg_get_serial_sequence('case_waits', 'id'),
+              (SELECT coalesce(max(id), 0) + 1 FROM case_waits), false);
 """,
     ),
 ]
@@ -470,14 +496,9 @@ def load(engine: Engine, n: int) -> dict[str, float]:
 
 
 def count_one(session: Session, reason: Reason) -> int:
-    """One reason's count, issuing exactly what ``inspection.counts`` issues for it (checked
-    against ``counts`` itself in :func:`prepare`)."""
-    if reason is Reason.DWELLING:
-        # counts() takes len() of the dwelling findings up to 10,000; there is no public way to
-        # ask for that reason alone.
-        return len(inspection._dwelling(session, NOW, SETTINGS, None, COUNT_LIMIT))
-    sub = inspection.RULES[reason](NOW, SETTINGS, None).order_by(None).subquery()
-    return int(session.execute(select(func.count()).select_from(sub)).scalar_one())
+    """One reason's count: what ``inspection.counts`` issues for it (checked against
+    ``counts`` itself in :func:`prepare`)."""
+    return inspection.count_reason(session, reason, now=NOW, settings=SETTINGS)
 
 
 @dataclass
@@ -548,6 +569,7 @@ def row_counts(engine: Engine) -> dict[str, Any]:
                 "SELECT count(*) FROM case_events WHERE event_type = 'child_update'"
             ),
             "case_slas": grouped("SELECT status, count(*) FROM case_slas GROUP BY 1 ORDER BY 1"),
+            "case_waits": grouped("SELECT reason, count(*) FROM case_waits GROUP BY 1 ORDER BY 1"),
             "timers": grouped("SELECT status, count(*) FROM timers GROUP BY 1 ORDER BY 1"),
             "database_mb": one("SELECT pg_database_size(current_database()) / 1048576"),
         }
@@ -724,6 +746,7 @@ def print_size(f: Figures) -> None:
     print(f"  cases {rows['cases']}, children {rows['children']:,}")
     print(f"  case_events {rows['case_events']:,} (child_update {rows['child_update']:,})")
     print(f"  case_slas {rows['case_slas']}")
+    print(f"  case_waits {rows['case_waits']}")
     print(f"  timers {rows['timers']}")
     print(
         "  load: "

@@ -238,6 +238,16 @@ class Timer(Base):
     __table_args__ = (
         Index("ix_timers_status_due", "status", "due_at"),
         Index("ix_timers_case_status", "case_id", "status"),
+        # Failed timers only, oldest first, with what the timer_failed rule joins on: an
+        # index-only scan (the rule reads every failed timer, closed cases' too).
+        Index(
+            "ix_timers_failed",
+            "updated_at",
+            "case_id",
+            "id",
+            postgresql_where=text("status = 'failed'"),
+            sqlite_where=text("status = 'failed'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -365,6 +375,36 @@ class CaseSla(Base):
     due_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     warn_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+
+
+class CaseWait(Base):
+    """Open parents waiting on a child: a projection of the history, kept in the transaction
+    of each event (engine/services/links.py).
+
+    ``orphaned_wait``: the parent recorded a ``child_update`` (a child's news it could not
+    take); ``event_seq`` is that event's seq. ``waiting_on_cancelled``: a child of the parent
+    was cancelled while the parent was open. Rows are written only for open parents and are
+    deleted when the parent closes or is forced into a state, so the table is bounded by open
+    parents, not by the history: the stuck-case rules read it by ``(reason, since)`` instead
+    of joining history to parents. A fire that moves the parent leaves its rows (the rules
+    check later transitions and ``state_entered_at``), so the hot path sends nothing more.
+    """
+
+    __tablename__ = "case_waits"
+    __table_args__ = (
+        Index("ix_case_waits_reason_since", "reason", "since"),
+        Index("ix_case_waits_case_id", "case_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("cases.id", ondelete="RESTRICT"), nullable=False
+    )
+    reason: Mapped[str] = mapped_column(String(32), nullable=False)
+    child_id: Mapped[int] = mapped_column(Id, nullable=False)
+    since: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    event_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False)
 
 
 class DwellStat(Base):

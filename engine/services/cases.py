@@ -511,6 +511,10 @@ def fire(
     )
     _append(conn, event)
     _observe(session, definition.name, event)
+    if status != CaseStatus.OPEN.value:
+        # Only on closing: a move within the case leaves its case_waits rows to the rules'
+        # own checks, and the hot path one statement shorter (see links.clear_waits).
+        links.clear_waits(conn, case_id, entered_at=now, closed=True)
     for name, by in result.counter_deltas.items():
         counter_service.add(conn, name, counter_keys[name], by, now)
     if idempotency_key is not None:
@@ -632,5 +636,9 @@ def record_event(
     new_case = dataclasses.replace(
         case, status=new_status, version=new_version, updated_at=now, data=data
     )
+    if new_status not in (case.status, CaseStatus.OPEN.value):
+        links.clear_waits(session.connection(), case_id, entered_at=now, closed=True)
+        if new_status == CaseStatus.CANCELLED.value:
+            links.child_cancelled(session, new_case, now=now, detail=dict(payload))
     scheduling.sync_after_event(session, definition, case=new_case, previous=case, now=now)
     return FireOutcome(new_case, event)

@@ -10,17 +10,26 @@ entering chosen states, on reaching a final state, each fires a trigger on the p
 same transaction. When the parent cannot take that trigger now (wrong state, guard, closed),
 the child's transition still succeeds and the parent records a ``child_update`` event saying
 which trigger did not fire and why, so a waiting parent never misses news silently.
+
+``case_waits`` projects what an open parent may still be waiting on (news it could not take,
+a cancelled child), in the transaction of the event that causes it; the parent's rows go when
+it closes, or is forced into a state (:func:`clear_waits`). A fire that moves the parent
+leaves them: the stuck-case rules, which read the table, check the parent's later
+transitions and ``state_entered_at`` themselves, so the rows only need to be bounded by open
+parents, and a fire sends no extra statement (bench/transitions.py measured one DELETE per
+state change at about 5% of a fire on SQLite).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, delete, insert, or_, select
 from sqlalchemy.orm import Session
 
-from engine.db.models import Case, CaseStatus, EventType
+from engine.db.models import Case, CaseStatus, CaseWait, EventType
 from engine.definition import WorkflowDefinition
 from engine.errors import (
     CaseClosed,
@@ -37,6 +46,15 @@ from engine.services.definitions import get_definition
 MAX_DEPTH = 8  # a chain of cases notifying each other deeper than this is a definition bug
 _NOT_TAKEN = (CaseClosed, GuardRejected, InvalidTrigger, PayloadInvalid, TriggerNotPermitted)
 cases = Case.__table__
+waits = CaseWait.__table__
+ORPHANED_WAIT = "orphaned_wait"
+WAITING_ON_CANCELLED = "waiting_on_cancelled"
+
+_CLEAR_ALL = delete(waits).where(waits.c.case_id == bindparam("case_id"))
+_CLEAR_ENTERED = delete(waits).where(
+    waits.c.case_id == bindparam("case_id"),
+    or_(waits.c.reason == ORPHANED_WAIT, waits.c.since < bindparam("entered_at")),
+)
 
 
 class CaseChainTooDeep(SvcflowError):
@@ -138,14 +156,82 @@ def notify_parent(
                 depth=depth + 1,
             )
     except _NOT_TAKEN as exc:
-        case_service.record_event(
+        news = {**payload, "trigger": trigger, "not_fired": exc.code, "reason": exc.message}
+        outcome = case_service.record_event(
             session,
             child.parent_id,
             EventType.CHILD_UPDATE,
-            {**payload, "trigger": trigger, "not_fired": exc.code, "reason": exc.message},
+            news,
             actor=_case_actor(child),
             now=now,
         )
+        if outcome.case.status == CaseStatus.OPEN.value:
+            _add_wait(
+                session,
+                outcome.case.id,
+                ORPHANED_WAIT,
+                child_id=child.id,
+                since=now,
+                event_seq=outcome.event.seq,
+                detail=news,
+            )
+
+
+def _add_wait(
+    session: Session,
+    case_id: int,
+    reason: str,
+    *,
+    child_id: int,
+    since: datetime,
+    event_seq: int | None,
+    detail: dict[str, Any],
+) -> None:
+    session.connection().execute(
+        insert(waits).values(
+            case_id=case_id,
+            reason=reason,
+            child_id=child_id,
+            since=since,
+            event_seq=event_seq,
+            detail=detail,
+        )
+    )
+
+
+def child_cancelled(
+    session: Session, child: CaseRecord, *, now: datetime, detail: dict[str, Any]
+) -> None:
+    """Record that ``child`` was cancelled, for its parent if that parent is open."""
+    if child.parent_id is None:
+        return
+    status = (
+        session.connection()
+        .execute(select(cases.c.status).where(cases.c.id == child.parent_id))
+        .scalar_one_or_none()
+    )
+    if status == CaseStatus.OPEN.value:
+        _add_wait(
+            session,
+            child.parent_id,
+            WAITING_ON_CANCELLED,
+            child_id=child.id,
+            since=now,
+            event_seq=None,
+            detail=detail,
+        )
+
+
+def clear_waits(conn: Connection, case_id: int, *, entered_at: datetime, closed: bool) -> None:
+    """A case closed, or was forced into a state at ``entered_at``: what it waited on is
+    resolved.
+
+    A child cancelled at the very instant the parent entered its state still counts (the rule
+    compares ``state_entered_at <= since``), so only earlier ones go."""
+    if closed:
+        conn.execute(_CLEAR_ALL, {"case_id": case_id})
+    else:
+        conn.execute(_CLEAR_ENTERED, {"case_id": case_id, "entered_at": entered_at})
 
 
 def children(session: Session, case_id: int) -> list[CaseRecord]:

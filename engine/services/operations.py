@@ -144,6 +144,9 @@ def force_state(
         at=now,
     )
     case_service.append_event(session, event, definition.name)
+    links.clear_waits(
+        session.connection(), case_id, entered_at=now, closed=status != CaseStatus.OPEN.value
+    )
     moved = dataclasses.replace(
         case,
         state=state,
