@@ -11,6 +11,19 @@ So :class:`Scheduler` keeps ``interval`` at 1 for those TTLs, and only checks fo
 more often (:data:`POLL_SECONDS`); its heartbeat and lock upkeep still run about once an
 interval. :class:`Worker` is RQ's ``SimpleWorker`` (jobs run in the worker process, no fork
 per job) with that scheduler.
+
+Stopping within a second
+------------------------
+Every RQ worker listens for commands on a pub/sub channel in a thread that waits in
+``PubSub.get_message(timeout=60)``. RQ stops it by sending UNSUBSCRIBE (whose reply wakes the
+thread) and then clearing the thread's running flag. When the thread reads the reply before
+the flag is cleared, it loops once more, finds itself subscribed to nothing and waits on
+redis-py's ``subscribed_event`` for the full 60 s; since redis-py 8.2
+``PubSubWorkerThread.stop()`` joins the thread without a timeout, so the worker lingered 60 s
+after "done, quitting" in about half the shutdowns (a burst worker in the tests, and a real
+shutdown under honcho, which kills a process after 5 s). :class:`Worker` clears the flag
+*before* it unsubscribes, so the wake-up always finds the flag down, and waits at most
+:data:`PUBSUB_WAIT_SECONDS` in any read, so no other path can hold a shutdown longer.
 """
 
 from __future__ import annotations
@@ -22,6 +35,7 @@ from rq.scheduler import RQScheduler
 from rq.worker import SimpleWorker
 
 POLL_SECONDS = 0.1
+PUBSUB_WAIT_SECONDS = 1.0  # longest wait of the command thread between checks of its flag
 
 
 class Scheduler(RQScheduler):
@@ -49,6 +63,30 @@ class Worker(SimpleWorker):
     """``SimpleWorker`` whose ``--with-scheduler`` process is a :class:`Scheduler`."""
 
     scheduler_class = Scheduler
+
+    def subscribe(self) -> None:
+        """RQ's command subscription, with the thread's waits bounded (module docstring)."""
+        self.log.info("Worker %s: subscribing to channel %s", self.name, self.pubsub_channel_name)
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(
+            sleep_time=PUBSUB_WAIT_SECONDS,
+            daemon=True,
+            exception_handler=self._pubsub_exception_handler,
+        )
+
+    def unsubscribe(self) -> None:
+        """Stop the command thread: flag first, then the UNSUBSCRIBE that wakes it."""
+        thread, pubsub = self.pubsub_thread, self.pubsub
+        if thread is None or pubsub is None:
+            return
+        self.log.info(
+            "Worker %s: unsubscribing from channel %s", self.name, self.pubsub_channel_name
+        )
+        thread.stop(timeout=0)  # clears the running flag; joins below, after the wake-up
+        pubsub.unsubscribe()
+        thread.join(timeout=2 * PUBSUB_WAIT_SECONDS)
+        pubsub.close()
 
     def _start_scheduler(
         self,

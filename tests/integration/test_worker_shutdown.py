@@ -1,0 +1,111 @@
+"""A worker stops within honcho's grace period (5 s), every time.
+
+RQ's command thread could outlive the worker's own shutdown by 60 s when it won a race with
+the main thread (workers/rq_worker.py explains it); honcho kills a process that takes more
+than 5 s, and the timer tests waited for burst workers that would not exit. These tests force
+the race's losing order, then stop real ``rq worker`` processes started as the Procfile does.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from redis import Redis
+from rq import Queue
+
+from tests.conftest import ROOT
+from workers.rq_worker import Worker
+from workers.runtime import QUEUE_NAME
+
+RQ = str(Path(sys.executable).with_name("rq"))
+GRACE_SECONDS = 5.0  # honcho's: SIGTERM, then SIGKILL 5 s later
+START_SECONDS = 30.0  # a process may take this long to start on a loaded machine
+
+
+@pytest.fixture
+def connection(redis_url: str) -> Iterator[Redis]:
+    client = Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+def _finishes_within(seconds: float, call: object) -> bool:
+    """Run ``call`` in a thread; whether it returned within ``seconds``."""
+    runner = threading.Thread(target=call, daemon=True)  # type: ignore[arg-type]
+    runner.start()
+    runner.join(seconds)
+    return not runner.is_alive()
+
+
+def test_the_command_thread_stops_even_when_it_read_the_unsubscribe_reply_first(
+    connection: Redis,
+) -> None:
+    worker = Worker([Queue(QUEUE_NAME, connection=connection)], connection=connection)
+    worker.subscribe()
+    assert worker.pubsub is not None and worker.pubsub_thread is not None
+    # The losing order of the race: the thread has already consumed an UNSUBSCRIBE reply and
+    # gone back to waiting, subscribed to nothing, while its running flag is still up.
+    worker.pubsub.unsubscribe()
+    deadline = time.monotonic() + START_SECONDS
+    while worker.pubsub.subscribed:
+        assert time.monotonic() < deadline, "the command thread never read the reply"
+        time.sleep(0.01)  # waiting for another thread, not skipping time
+
+    assert _finishes_within(GRACE_SECONDS, worker.unsubscribe)
+    assert not worker.pubsub_thread.is_alive()
+
+
+def _start_worker(redis_url: str, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [
+                RQ,
+                "worker",
+                "--with-scheduler",
+                "--worker-class",
+                "workers.rq_worker.Worker",
+                "--url",
+                redis_url,
+                QUEUE_NAME,
+            ],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+@pytest.mark.parametrize("run", range(4))
+def test_a_worker_with_its_scheduler_stops_on_sigterm_within_honchos_grace(
+    run: int, redis_url: str, connection: Redis, tmp_path: Path
+) -> None:
+    log = tmp_path / "worker.log"
+    process = _start_worker(redis_url, log)
+    try:
+        deadline = time.monotonic() + START_SECONDS
+        # Up when its scheduler holds the queue's lock and its command thread listens.
+        while not (
+            connection.exists(f"rq:scheduler-lock:{QUEUE_NAME}")
+            and connection.pubsub_channels("rq:pubsub:*")
+        ):
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)  # waiting for another process, not skipping time
+
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"still running {GRACE_SECONDS} s after SIGTERM:\n{log.read_text()}")
+        assert process.returncode == 0, log.read_text()
+        assert connection.pubsub_channels() == []  # its command channel is closed
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
