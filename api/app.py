@@ -9,9 +9,10 @@ from flask import Flask, g
 from flask_smorest import Api, Blueprint
 from werkzeug.exceptions import HTTPException
 
-from api import db, errors, inputs, metrics
+from api import db, inputs, metrics, problems, state
 from engine.errors import SvcflowError
-from workers import runtime, telemetry
+from engine.runtime import telemetry
+from engine.runtime.resources import Runtime
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1024 * 1024  # documented in docs/api.md
@@ -25,12 +26,12 @@ Blueprint.ARGUMENTS_PARSER.unknown = None
 class SvcflowApi(Api):  # type: ignore[misc]
     """flask-smorest's Api with every error rendered as problem+json (RFC 9457)."""
 
-    ERROR_SCHEMA = errors.ProblemSchema
+    ERROR_SCHEMA = problems.ProblemSchema
 
     def handle_http_exception(self, error: HTTPException) -> Any:
         if error.response is not None:  # abort(problem(...)) carries its own response
             return error.response
-        return errors.from_http(error)
+        return problems.from_http(error)
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -51,15 +52,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.from_prefixed_env("SVCFLOW")
     if config:
         app.config.update(config)
-    runtime.install(
-        runtime.Runtime(
-            database_url=app.config.get("DATABASE_URL"), redis_url=app.config.get("REDIS_URL")
-        )
+    state.install(
+        app,
+        Runtime(database_url=app.config.get("DATABASE_URL"), redis_url=app.config.get("REDIS_URL")),
     )
     api = SvcflowApi(
         app,
         spec_kwargs={
-            "extra_plugins": [errors.ProblemPlugin()],
+            "extra_plugins": [problems.ProblemPlugin()],
             "info": {
                 "description": "Drive after-sales service cases over HTTP. "
                 "Errors are application/problem+json (RFC 9457)."
@@ -80,20 +80,20 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     @app.before_request
     def _clock() -> None:
-        g.now = runtime.current().clock.now()
+        g.now = state.runtime().clock.now()
 
     app.before_request(inputs.check_request)
 
     @app.errorhandler(SvcflowError)
     def _domain_error(error: SvcflowError) -> Any:
-        return errors.from_engine(error)
+        return problems.from_engine(error)
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Any:
         if isinstance(error, HTTPException):
             return api.handle_http_exception(error)
         log.exception("unhandled error")
-        return errors.problem(
+        return problems.problem(
             500,
             "Internal Server Error",
             "An unexpected error happened; it has been logged.",

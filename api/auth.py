@@ -9,25 +9,20 @@ everything.
 from __future__ import annotations
 
 import functools
-import threading
-import time
+import hashlib
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import g, request
 from flask_smorest import Blueprint
 
-from api.errors import problem
-from engine.machine import ADMIN_ROLE, Actor
+from api import state
+from api.problems import problem
+from engine.core.machine import ADMIN_ROLE, Actor
 from engine.services.tokens import Role, TokenIdentity, authenticate
-from workers import runtime
 
 F = TypeVar("F", bound=Callable[..., Any])
 SECURITY = [{"bearerAuth": []}]
-CACHE_SECONDS = 10.0  # a revoked token stops working within this time
-
-_cache: dict[str, tuple[float, TokenIdentity | None]] = {}
-_lock = threading.Lock()
 
 PROCESS_OWNER = Role.PROCESS_OWNER.value
 INTEGRATOR = Role.INTEGRATOR.value
@@ -36,14 +31,18 @@ ADMIN = Role.ADMIN.value
 
 
 def _identity(token: str) -> TokenIdentity | None:
-    now = time.monotonic()
-    hit = _cache.get(token)
-    if hit is not None and now - hit[0] < CACHE_SECONDS:
-        return hit[1]
-    with runtime.current().sessions() as session:
+    """The token's identity, remembered for ``state.TOKEN_CACHE_SECONDS`` in the app's bounded
+    cache (unknown tokens too, so that guessing costs no query per request)."""
+    app = state.current()
+    key = hashlib.sha256(token.encode()).hexdigest()  # no bearer secret kept in memory
+    with app.lock:
+        if key in app.tokens:
+            cached: TokenIdentity | None = app.tokens[key]
+            return cached
+    with app.runtime.sessions() as session:
         found = authenticate(session, token)
-    with _lock:
-        _cache[token] = (now, found)
+    with app.lock:
+        app.tokens[key] = found
     return found
 
 

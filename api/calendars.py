@@ -13,9 +13,9 @@ from flask_smorest import Blueprint
 
 from api import db
 from api.auth import INTEGRATOR, PROCESS_OWNER, SUPERVISOR, current_actor, roles
-from api.errors import ProblemSchema, problem
 from api.idempotency import PARAMETER as IDEMPOTENCY_KEY
 from api.idempotency import idempotent
+from api.problems import ProblemSchema, problem
 from engine.services import calendars as calendar_service
 from engine.services.calendars import CalendarInfo
 

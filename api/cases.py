@@ -20,18 +20,18 @@ from flask_smorest import Blueprint
 
 from api import db
 from api.auth import INTEGRATOR, SUPERVISOR, current_actor, roles
-from api.errors import ProblemSchema, problem
 from api.idempotency import PARAMETER as IDEMPOTENCY_KEY
 from api.idempotency import idempotent
 from api.inputs import INT32_MAX, INT64_MAX
-from engine.records import CaseRecord, EventRecord
+from api.problems import ProblemSchema, problem
+from engine.core.records import CaseRecord, EventRecord
+from engine.core.sla import compute_clocks
 from engine.services import cases as case_service
 from engine.services import links
-from engine.services import timers as timer_service
+from engine.services import timer_firing as timer_service
 from engine.services.calendars import LazyCalendars
 from engine.services.definitions import get_definition
 from engine.services.search import CaseFilter, search_cases
-from engine.sla import compute_clocks
 
 blp = Blueprint("cases", __name__, url_prefix="/api/v1/cases", description="Cases")
 READERS = (INTEGRATOR, SUPERVISOR)

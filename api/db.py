@@ -10,12 +10,12 @@ from contextlib import contextmanager
 from flask import Flask, g
 from sqlalchemy.orm import Session
 
-from workers import runtime
+from api import state
 
 
 def session() -> Session:
     if "svcflow_session" not in g:
-        g.svcflow_session = runtime.current().sessions()
+        g.svcflow_session = state.runtime().sessions()
     current: Session = g.svcflow_session
     return current
 

@@ -16,15 +16,15 @@ from flask_smorest import Blueprint
 
 from api import db
 from api.auth import INTEGRATOR, PROCESS_OWNER, SUPERVISOR, current_actor, roles
-from api.errors import ProblemSchema, problem
 from api.idempotency import PARAMETER as IDEMPOTENCY_KEY
 from api.idempotency import idempotent
 from api.inputs import INT32_MAX
-from engine.definition import WorkflowDefinition, parse_source
-from engine.diagram import to_dot
+from api.problems import ProblemSchema, problem
+from engine.core.definition import WorkflowDefinition, parse_source
+from engine.core.diagram import to_dot
+from engine.core.validation import validate
 from engine.services import definitions as definition_service
 from engine.services.calendars import calendar_names
-from engine.validation import validate
 
 blp = Blueprint(
     "definitions", __name__, url_prefix="/api/v1/definitions", description="Workflow definitions"

@@ -8,9 +8,9 @@ import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from engine.db import migrate
+from api import state
 from engine.errors import SvcflowError
-from workers import runtime
+from engine.store import migrate
 
 blp = Blueprint("health", __name__, url_prefix="/healthz", description="Service health")
 
@@ -31,7 +31,7 @@ class Health(MethodView):
     @blp.alt_response(503, schema=HealthSchema, description="The database or Redis is not ready")
     def get(self) -> tuple[dict[str, Any], int]:
         """Report the database schema revision and Redis reachability (503 if either fails)."""
-        rt = runtime.current()
+        rt = state.runtime()
         checks: dict[str, Any] = {}
         try:
             migrate.ensure_current(rt.engine)

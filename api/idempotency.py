@@ -22,8 +22,8 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from api import db
-from api.errors import problem
-from engine.db.models import IdempotencyRecord
+from api.problems import problem
+from engine.store.models import IdempotencyRecord
 
 F = TypeVar("F", bound=Callable[..., Any])
 HEADER = "Idempotency-Key"

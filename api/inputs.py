@@ -16,7 +16,7 @@ from typing import Any
 
 from flask import Response, request
 
-from api.errors import problem
+from api.problems import problem
 
 MAX_DEPTH = 64
 INT64_MAX = 2**63 - 1

@@ -14,8 +14,8 @@ from flask_smorest import Blueprint
 
 from api import db
 from api.auth import SUPERVISOR, roles
-from api.errors import ProblemSchema
-from engine.definition import parse_source
+from api.problems import ProblemSchema
+from engine.core.definition import parse_source
 from engine.services import kpis as kpi_service
 
 blp = Blueprint("kpis", __name__, url_prefix="/api/v1/kpis", description="KPIs")

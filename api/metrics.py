@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
-from typing import Any
 
 from flask import Blueprint, Response
 from prometheus_client import (
@@ -18,21 +16,20 @@ from prometheus_client import (
 )
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 
+from api import state
 from engine.services import inspection
-from workers import runtime
 
 blp = Blueprint("metrics", __name__)
-CACHE_SECONDS = 30.0  # the stuck-case counts are a few COUNT queries; scrapes may be frequent
-_cache: dict[str, Any] = {"at": 0.0, "stuck": {}}
 
 
 def _stuck_counts() -> dict[str, int]:
-    if time.monotonic() - _cache["at"] > CACHE_SECONDS:
-        rt = runtime.current()
-        with rt.sessions() as session:
-            _cache["stuck"] = inspection.counts(session, now=rt.clock.now())
-        _cache["at"] = time.monotonic()
-    counts: dict[str, int] = _cache["stuck"]
+    """Stuck cases per rule, kept for ``state.SCRAPE_CACHE_SECONDS`` (scrapes may be frequent)."""
+    app = state.current()
+    counts: dict[str, int] | None = app.scrapes.get("stuck")
+    if counts is None:
+        with app.runtime.sessions() as session:
+            counts = inspection.counts(session, now=app.runtime.clock.now())
+        app.scrapes["stuck"] = counts
     return counts
 
 
@@ -53,6 +50,6 @@ def metrics() -> Response:
         for reason, count in _stuck_counts().items():
             stuck.labels(reason).set(count)
     with contextlib.suppress(Exception):  # Redis is down
-        depth.set(runtime.current().queue.count)
+        depth.set(state.runtime().queue.count)
     body = generate_latest(registry) + generate_latest(scrape)
     return Response(body, mimetype=CONTENT_TYPE_LATEST)

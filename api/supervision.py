@@ -26,12 +26,12 @@ from sqlalchemy.orm import Session
 from api import db
 from api.auth import SUPERVISOR, current_actor, roles
 from api.cases import FireResultSchema, StrictSchema
-from api.errors import ProblemSchema
 from api.idempotency import PARAMETER as IDEMPOTENCY_KEY
 from api.idempotency import idempotent
+from api.problems import ProblemSchema
+from engine.core.machine import ADMIN_ROLE, Actor
+from engine.core.records import CaseRecord, FireOutcome
 from engine.errors import SvcflowError, TriggerNotPermitted
-from engine.machine import ADMIN_ROLE, Actor
-from engine.records import CaseRecord, FireOutcome
 from engine.services import cases as case_service
 from engine.services import inspection, operations
 from engine.services.inspection import Finding, Reason

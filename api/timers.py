@@ -11,7 +11,7 @@ from flask_smorest import Blueprint
 from api import db
 from api.auth import SUPERVISOR, roles
 from api.cases import TimerSchema
-from engine.services import timers as timer_service
+from engine.services import timer_firing as timer_service
 
 blp = Blueprint("timers", __name__, url_prefix="/api/v1/timers", description="Timers")
 

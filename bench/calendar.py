@@ -17,7 +17,7 @@ from pathlib import Path
 # ``calendar`` module for anything imported later: put the repository root there instead.
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from engine.calendar import BusinessCalendar, cn_workdays  # noqa: E402
+from engine.core.calendar import BusinessCalendar, cn_workdays  # noqa: E402
 
 ITERATIONS = 20_000
 # Starts spread over 2024-2026 (every 37 hours, so all times of day and weekdays occur).

@@ -82,15 +82,15 @@ from typing import Any  # noqa: E402
 from flask import Flask, request  # noqa: E402
 from sqlalchemy import bindparam, func, insert, select, update  # noqa: E402
 
-from engine.db import migrate  # noqa: E402
-from engine.db.models import Base, EventType  # noqa: E402
-from engine.db.session import create_db_engine, session_factory  # noqa: E402
-from engine.machine import Actor  # noqa: E402
+from engine.core.machine import Actor  # noqa: E402
+from engine.runtime.embedded_postgres import EmbeddedPostgres  # noqa: E402
+from engine.runtime.embedded_redis import free_port  # noqa: E402
 from engine.services import cases as case_service  # noqa: E402
 from engine.services.definitions import publish  # noqa: E402
 from engine.services.tokens import create_token  # noqa: E402
-from workers.embedded_postgres import EmbeddedPostgres  # noqa: E402
-from workers.embedded_redis import free_port  # noqa: E402
+from engine.store import migrate  # noqa: E402
+from engine.store.database import create_db_engine, session_factory  # noqa: E402
+from engine.store.models import Base, EventType  # noqa: E402
 
 TARGET_RATIO = 0.5
 WORKERS = 2

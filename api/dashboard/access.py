@@ -35,11 +35,11 @@ from wtforms import ValidationError
 
 from api.auth import ADMIN, SUPERVISOR
 from api.dashboard import bp, display, i18n, queries
-from api.errors import STATUS
-from engine.db.models import ApiToken
+from api.problems import STATUS
+from engine.core.machine import Actor
 from engine.errors import SvcflowError
-from engine.machine import Actor
 from engine.services.tokens import authenticate
+from engine.store.models import ApiToken
 
 log = logging.getLogger(__name__)
 ALLOWED_ROLES = frozenset({SUPERVISOR, ADMIN})

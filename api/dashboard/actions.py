@@ -20,8 +20,8 @@ from werkzeug.wrappers import Response
 
 from api import db
 from api.dashboard import access, bp
+from engine.core.records import FireOutcome
 from engine.errors import SvcflowError
-from engine.records import FireOutcome
 from engine.services import operations
 
 MAX_REASON = 1000

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from engine.definition import Label, WorkflowDefinition
+from engine.core.definition import Label, WorkflowDefinition
 
 ZONE = ZoneInfo("Asia/Shanghai")
 DASH = "—"

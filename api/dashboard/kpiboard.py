@@ -19,7 +19,7 @@ from markupsafe import Markup
 from sqlalchemy.orm import Session
 
 from api.dashboard import charts, display, i18n
-from engine.definition import parse_source
+from engine.core.definition import parse_source
 from engine.errors import SvcflowError
 from engine.services import kpis as kpi_service
 

@@ -19,17 +19,17 @@ from werkzeug.wrappers import Response
 
 from api.dashboard import access, bp, display, i18n, kpiboard, queries
 from api.definitions import render_svg
-from engine.db.models import TimerStatus
-from engine.definition import WorkflowDefinition
-from engine.diagram import to_dot
-from engine.records import CaseRecord, EventRecord
+from engine.core.definition import WorkflowDefinition
+from engine.core.diagram import to_dot
+from engine.core.records import CaseRecord, EventRecord
+from engine.core.sla import ClockStatus, SlaClock, compute_clocks
 from engine.services import cases as case_service
 from engine.services import definitions as definition_service
 from engine.services import inspection, links
-from engine.services import timers as timer_service
+from engine.services import timer_firing as timer_service
 from engine.services.calendars import load_calendars
 from engine.services.inspection import Finding, Reason
-from engine.sla import ClockStatus, SlaClock, compute_clocks
+from engine.store.models import TimerStatus
 
 FINDINGS_LIMIT = 200  # per reason on the stuck list
 REASONS = [r.value for r in Reason]

@@ -16,13 +16,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api import db
-from engine.db.models import Case, CaseStatus
-from engine.db.session import READ_ONLY
+from engine.core.records import CaseRecord
 from engine.errors import CaseNotFound
-from engine.records import CaseRecord
 from engine.services import cases as case_service
 from engine.services import links
 from engine.services.search import MAX_PAGE, CaseFilter, search_cases
+from engine.store.database import READ_ONLY
+from engine.store.models import Case, CaseStatus
 
 cases = Case.__table__
 DEVICE_FIELD = "device_serial"

@@ -15,11 +15,11 @@ from typing import Any, TypeVar
 import click
 from sqlalchemy.orm import Session
 
-from engine.clock import SystemClock
-from engine.db import migrate
-from engine.db.session import create_db_engine, session_factory
+from engine.core.machine import ADMIN_ROLE, Actor
 from engine.errors import SvcflowError
-from engine.machine import ADMIN_ROLE, Actor
+from engine.runtime.clock import SystemClock
+from engine.store import migrate
+from engine.store.database import create_db_engine, session_factory
 
 F = TypeVar("F", bound=Callable[..., Any])
 

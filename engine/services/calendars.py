@@ -20,14 +20,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.calendar import (
+from engine.core.calendar import (
     BusinessCalendar,
     CalendarError,
     apply_overrides,
     calendar_24x7,
     cn_workdays,
 )
-from engine.db.models import CalendarRecord
+from engine.store.models import CalendarRecord
 
 BUILTIN_BASES = ("24x7", "cn-workdays")
 OVERRIDE_KEYS = (

@@ -24,9 +24,10 @@ from sqlalchemy import Connection, Row, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from engine.db.models import Case, CaseEvent, CaseStatus, EventType, IdempotencyRecord
-from engine.db.session import inserted_id
-from engine.definition import ParentSpec
+from engine.core.definition import ParentSpec
+from engine.core.expressions import Expression, make_context
+from engine.core.machine import Actor, compile_workflow
+from engine.core.records import CaseRecord, EventRecord, FireOutcome
 from engine.errors import (
     BusinessKeyTaken,
     CaseClosed,
@@ -35,12 +36,11 @@ from engine.errors import (
     IdempotencyKeyReused,
     VersionMismatch,
 )
-from engine.expressions import Expression, make_context
-from engine.machine import Actor, compile_workflow
-from engine.records import CaseRecord, EventRecord, FireOutcome
 from engine.services import counters as counter_service
 from engine.services import links, observe, scheduling
 from engine.services.definitions import effective_parameters, get_definition
+from engine.store.database import inserted_id
+from engine.store.models import Case, CaseEvent, CaseStatus, EventType, IdempotencyRecord
 
 cases = Case.__table__
 events = CaseEvent.__table__

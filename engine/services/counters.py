@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from engine.db.models import Counter
+from engine.store.models import Counter
 
 counters = Counter.__table__
 # Bind names differ from column names: an UPDATE reserves those for its SET clause.

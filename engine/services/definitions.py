@@ -20,10 +20,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from engine.db.models import DefinitionDraft, DefinitionVersion, ParameterOverride
-from engine.definition import WorkflowDefinition, build_definition, parse_source
-from engine.diff import DefinitionDiff, diff_definitions
-from engine.durations import DurationInvalid, parse_duration
+from engine.core.definition import WorkflowDefinition, build_definition, parse_source
+from engine.core.diff import DefinitionDiff, diff_definitions
+from engine.core.durations import DurationInvalid, parse_duration
+from engine.core.validation import BUILTIN_CALENDARS, ValidationReport, validate
 from engine.errors import (
     ConcurrencyConflict,
     DefinitionInvalid,
@@ -31,7 +31,7 @@ from engine.errors import (
     DefinitionSourceError,
     ParameterInvalid,
 )
-from engine.validation import BUILTIN_CALENDARS, ValidationReport, validate
+from engine.store.models import DefinitionDraft, DefinitionVersion, ParameterOverride
 
 
 @dataclass(frozen=True)

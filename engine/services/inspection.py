@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Float, and_, cast, exists, func, literal, or_, select
 from sqlalchemy.orm import Session
 
-from engine.db.models import (
+from engine.store.models import (
     Case,
     CaseEvent,
     CaseSla,

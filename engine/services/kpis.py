@@ -25,8 +25,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
-from engine.db.models import Case, CaseEvent, CaseSla, CaseStatus
 from engine.errors import SvcflowError
+from engine.store.models import Case, CaseEvent, CaseSla, CaseStatus
 
 cases = Case.__table__
 events = CaseEvent.__table__

@@ -29,8 +29,9 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, insert, or_, select
 from sqlalchemy.orm import Session
 
-from engine.db.models import Case, CaseStatus, CaseWait, EventType
-from engine.definition import WorkflowDefinition
+from engine.core.definition import WorkflowDefinition
+from engine.core.machine import ADMIN_ROLE, Actor, SpawnRequest
+from engine.core.records import CaseRecord
 from engine.errors import (
     CaseClosed,
     GuardRejected,
@@ -39,9 +40,8 @@ from engine.errors import (
     SvcflowError,
     TriggerNotPermitted,
 )
-from engine.machine import ADMIN_ROLE, Actor, SpawnRequest
-from engine.records import CaseRecord
 from engine.services.definitions import get_definition
+from engine.store.models import Case, CaseStatus, CaseWait, EventType
 
 MAX_DEPTH = 8  # a chain of cases notifying each other deeper than this is a definition bug
 _NOT_TAKEN = (CaseClosed, GuardRejected, InvalidTrigger, PayloadInvalid, TriggerNotPermitted)

@@ -18,16 +18,16 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, update
 from sqlalchemy.orm import Session
 
-from engine.db.models import Case, CaseStatus, EventType
+from engine.core.machine import ADMIN_ROLE, Actor, compile_workflow
+from engine.core.records import EventRecord, FireOutcome
+from engine.core.sla import SLA_PAUSED, SLA_RESUMED, ClockStatus, compute_clocks
 from engine.errors import ConcurrencyConflict, SvcflowError, TriggerNotPermitted
-from engine.machine import ADMIN_ROLE, Actor, compile_workflow
-from engine.records import EventRecord, FireOutcome
 from engine.services import cases as case_service
 from engine.services import links, scheduling
-from engine.services import timers as timer_service
+from engine.services import timer_firing as timer_service
 from engine.services.calendars import LazyCalendars
 from engine.services.definitions import get_definition
-from engine.sla import SLA_PAUSED, SLA_RESUMED, ClockStatus, compute_clocks
+from engine.store.models import Case, CaseStatus, EventType
 
 cases = Case.__table__
 

@@ -19,13 +19,13 @@ from typing import Any, Protocol
 from sqlalchemy import delete, event, insert, select, update
 from sqlalchemy.orm import Session
 
-from engine.db.models import CaseEvent, CaseSla, CaseStatus, Timer, TimerStatus
-from engine.db.session import inserted_id
-from engine.definition import TimerKind, WorkflowDefinition
-from engine.records import CaseRecord, EventRecord
+from engine.core.definition import TimerKind, WorkflowDefinition
+from engine.core.records import CaseRecord, EventRecord
+from engine.core.sla import SLA_WARNING, compute_clocks, plan_sla_timers
+from engine.core.timer_plans import TimerPlan, plan_timer
 from engine.services.calendars import LazyCalendars
-from engine.sla import SLA_WARNING, compute_clocks, plan_sla_timers
-from engine.timers import TimerPlan, plan_timer
+from engine.store.database import inserted_id
+from engine.store.models import CaseEvent, CaseSla, CaseStatus, Timer, TimerStatus
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ from sqlalchemy import ColumnElement, and_, cast, exists, func, or_, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
-from engine.db.models import Case, CaseEvent, CaseStatus, EventType, Timer, TimerStatus
-from engine.records import CaseRecord
+from engine.core.records import CaseRecord
 from engine.services.cases import case_record
+from engine.store.models import Case, CaseEvent, CaseStatus, EventType, Timer, TimerStatus
 
 cases = Case.__table__
 events = CaseEvent.__table__

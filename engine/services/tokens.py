@@ -12,8 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from engine.db.models import ApiToken
 from engine.errors import SvcflowError
+from engine.store.models import ApiToken
 
 TOKEN_PREFIX = "svcf_"
 

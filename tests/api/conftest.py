@@ -26,17 +26,16 @@ from sqlalchemy import Connection, create_engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from api import auth
+from api import state
 from api.app import create_app
-from engine.db.models import ApiToken, Base
-from engine.db.session import create_db_engine, session_factory
-from engine.records import EventRecord
+from engine.core.records import EventRecord
+from engine.runtime.embedded_redis import free_port
 from engine.services import cases as case_service
 from engine.services.definitions import publish
 from engine.services.tokens import Role, create_token, revoke_token
+from engine.store.database import create_db_engine, session_factory
+from engine.store.models import ApiToken, Base
 from tests.conftest import DATABASES, T0, WORKFLOWS, _database_url
-from workers import runtime
-from workers.embedded_redis import free_port
 
 ROLES = tuple(r.value for r in Role)
 API_TEMPLATE = "svcflow_api_template"
@@ -175,10 +174,8 @@ def db_url(request: pytest.FixtureRequest) -> Iterator[str]:
 def app(db_url: str, app_redis_url: str) -> Iterator[Flask]:
     """The app on a fresh database (SQLite, then PostgreSQL) with the bundled workflows."""
     flask_app = create_app({"DATABASE_URL": db_url, "REDIS_URL": app_redis_url})
-    auth._cache.clear()
     yield flask_app
-    auth._cache.clear()
-    runtime.current().engine.dispose()
+    state.of(flask_app).runtime.close()
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.db.models import Timer
 from engine.errors import InvalidTrigger
-from engine.services import timers as timer_service
+from engine.services import timer_firing as timer_service
+from engine.store.models import Timer
 from tests.api.conftest import assert_problem, sqlite_only
 from tests.conftest import T0
 

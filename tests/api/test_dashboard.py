@@ -23,16 +23,15 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.test import TestResponse
 
-from api import auth
+from api import state
 from api.app import create_app
 from api.dashboard import i18n
-from engine.clock import ManualClock
-from engine.records import CaseRecord, EventRecord
-from engine.services import cases, timers
+from engine.core.records import CaseRecord, EventRecord
+from engine.runtime.clock import ManualClock
+from engine.runtime.embedded_redis import free_port
+from engine.services import cases, timer_firing
 from engine.services.tokens import Role, create_token, revoke_token
 from tests.conftest import ADMIN, T0
-from workers import runtime
-from workers.embedded_redis import free_port
 
 HOUR = timedelta(hours=1)
 NOW = T0 + 5 * HOUR  # 15:00 in Beijing: every ticket made at T0 is past its 4-hour SLA
@@ -163,13 +162,13 @@ def make_failed_timer(sessions: sessionmaker[Session], case_id: int) -> tuple[in
     """Fire the case's due reminder as a worker would; its guard refuses, so the failure is
     recorded and the timer is failed for good (a permanent error)."""
     with sessions() as session, session.begin():
-        (remind,) = [t for t in timers.case_timers(session, case_id) if t.name == "remind"]
+        (remind,) = [t for t in timer_firing.case_timers(session, case_id) if t.name == "remind"]
     try:
         with sessions() as session, session.begin():
-            timers.fire_due_timer(session, remind.id, now=T0 + 2 * HOUR)
+            timer_firing.fire_due_timer(session, remind.id, now=T0 + 2 * HOUR)
     except Exception as exc:  # the guard's GuardRejected, as a worker would see it
         with sessions() as session, session.begin():
-            assert timers.record_failure(session, remind.id, exc, now=T0 + 2 * HOUR) is None
+            assert timer_firing.record_failure(session, remind.id, exc, now=T0 + 2 * HOUR) is None
     else:
         raise AssertionError("the reminder should have been refused by its guard")
     return case_id, remind.id
@@ -192,8 +191,7 @@ def build_app(db_url: str, kpi_config: Path) -> Flask:
             "KPI_CONFIG": str(kpi_config),
         }
     )
-    runtime.current().clock = ManualClock(NOW)
-    auth._cache.clear()
+    state.of(app).runtime.clock = ManualClock(NOW)
     return app
 
 
@@ -225,8 +223,7 @@ def dash(
     publish_workflow(TICKET)
     app = build_app(db_url, kpi_config)
     yield Dash(app, app.test_client(), make_tokens(sessions, "dash"), sessions)
-    auth._cache.clear()
-    runtime.current().engine.dispose()
+    state.of(app).runtime.close()
 
 
 def _text(body: str) -> str:

@@ -4,7 +4,7 @@ Playwright) against the app on a live server.
 Sign in with a supervisor token, open the stuck list, open the case whose timer failed, retry
 that timer with a reason, and see the case history gain ``timer_retried`` with that reason.
 The failed timer is made as a worker would make it: the reminder is fired when due, its guard
-refuses, and the failure is recorded (engine.services.timers).
+refuses, and the failure is recorded (engine.services.timer_firing).
 
 On failure a screenshot of the page is saved in the test's tmp dir (its path is in the
 message).
@@ -22,11 +22,10 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.serving import make_server
 
-from api import auth
+from api import state
 from engine.services import cases
 from tests.api.test_dashboard import TICKET, build_app, make_failed_timer, make_tokens
 from tests.conftest import ADMIN, T0
-from workers import runtime
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -73,8 +72,7 @@ def live(
     server.shutdown()
     thread.join(timeout=10)
     server.server_close()
-    auth._cache.clear()
-    runtime.current().engine.dispose()
+    state.of(app).runtime.close()
 
 
 def test_a_supervisor_retries_a_failed_timer_from_the_stuck_list(

@@ -16,14 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 
-from engine.clock import ManualClock
-from engine.definition import parse_source
+from api import state
+from engine.core.definition import parse_source
+from engine.runtime.clock import ManualClock
 from engine.services import definitions as definition_service
 from engine.simulation import Simulator, _duration, _instant
 from tests.api.conftest import Tokens
-from workers import runtime
 
 SCENARIOS = sorted((Path(__file__).resolve().parents[2] / "workflows" / "scenarios").glob("*.yaml"))
 PROBLEM = "application/problem+json"
@@ -125,11 +126,11 @@ class Journey:
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
 def test_journey_over_http(
-    path: Path, client: FlaskClient, tokens: Tokens, sessions: Any, monkeypatch: pytest.MonkeyPatch
+    path: Path, app: Flask, client: FlaskClient, tokens: Tokens, sessions: Any
 ) -> None:
     scenario = parse_source(path.read_text("utf-8"), str(path))
     clock = ManualClock(_instant(scenario["start"], "start"))
-    monkeypatch.setattr(runtime.current(), "clock", clock)
+    state.of(app).runtime.clock = clock
     with sessions() as s, s.begin():
         for definition, params in (scenario.get("parameters") or {}).items():
             for name, value in params.items():

@@ -9,9 +9,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 
-from api import auth
+from api import state
 from api.app import create_app
 from tests.api.conftest import REPAIR, ROLES, Tokens, assert_problem, sqlite_only
 from tests.conftest import WORKFLOWS
@@ -239,12 +240,12 @@ def test_an_unknown_token_is_401(client: FlaskClient) -> None:
     assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
 
 
-def test_a_revoked_token_is_401(client: FlaskClient, tokens: Tokens) -> None:
+def test_a_revoked_token_is_401(app: Flask, client: FlaskClient, tokens: Tokens) -> None:
     name, token = tokens.create(INTEGRATOR)
     headers = {"Authorization": f"Bearer {token}"}
     assert client.get(CASES, headers=headers).status_code == 200
     tokens.revoke(name)
-    auth._cache.clear()  # identities are cached for up to CACHE_SECONDS
+    state.of(app).tokens.clear()  # identities are cached for TOKEN_CACHE_SECONDS
     assert_problem(client.get(CASES, headers=headers), 401, "unauthorized")
 
     unused_name, unused = tokens.create(SUPERVISOR)

@@ -19,15 +19,14 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.test import TestResponse
 
-from api import auth
+from api import state
 from api.app import create_app
-from engine.clock import ManualClock
-from engine.records import EventRecord
-from engine.services import cases, timers
+from engine.core.records import EventRecord
+from engine.runtime.clock import ManualClock
+from engine.runtime.embedded_redis import free_port
+from engine.services import cases, timer_firing
 from engine.services.tokens import Role, create_token
 from tests.conftest import ADMIN, T0
-from workers import runtime
-from workers.embedded_redis import free_port
 
 HOUR = timedelta(hours=1)
 NOW = T0 + 5 * HOUR  # every ticket created at T0 is past its 4-hour response SLA
@@ -102,6 +101,7 @@ class Http:
     client: FlaskClient
     tokens: dict[str, str]
     sessions: sessionmaker[Session]
+    clock: ManualClock
 
     def call(self, method: str, role: str, path: str, **kwargs: Any) -> TestResponse:
         headers = {"Authorization": f"Bearer {self.tokens[role]}", **kwargs.pop("headers", {})}
@@ -131,13 +131,15 @@ class Http:
         """A ticket whose reminder failed (its guard rejected it): (case id, timer id)."""
         case_id = self.create(allowed=False)
         with self.sessions() as session, session.begin():
-            (remind,) = [t for t in timers.case_timers(session, case_id) if t.name == "remind"]
+            (remind,) = [
+                t for t in timer_firing.case_timers(session, case_id) if t.name == "remind"
+            ]
         try:
             with self.sessions() as session, session.begin():
-                timers.fire_due_timer(session, remind.id, now=T0 + 2 * HOUR)
+                timer_firing.fire_due_timer(session, remind.id, now=T0 + 2 * HOUR)
         except Exception as exc:
             with self.sessions() as session, session.begin():
-                timers.record_failure(session, remind.id, exc, now=T0 + 2 * HOUR)
+                timer_firing.record_failure(session, remind.id, exc, now=T0 + 2 * HOUR)
         return case_id, remind.id
 
 
@@ -147,15 +149,14 @@ def http(db_url: str, sessions: sessionmaker[Session], publish_workflow: Any) ->
     publish_workflow(PLAIN)
     # Redis is a closed port: handing timers to it after commit may fail; the sweeper's job.
     app = create_app({"DATABASE_URL": db_url, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"})
-    runtime.current().clock = ManualClock(NOW)
-    auth._cache.clear()
+    clock = ManualClock(NOW)
+    state.of(app).runtime.clock = clock
     made = {}
     with sessions() as session, session.begin():
         for role in ROLES:
             made[role] = create_token(session, name=f"sup-{role}", role=role, actor="test", now=T0)
-    yield Http(app.test_client(), made, sessions)
-    auth._cache.clear()
-    runtime.current().engine.dispose()
+    yield Http(app.test_client(), made, sessions, clock)
+    state.of(app).runtime.close()
 
 
 def _problem(response: TestResponse, status: int, code: str | None = None) -> dict[str, Any]:
@@ -208,7 +209,7 @@ def test_stuck_takes_reasons_repeated_or_comma_separated_a_definition_and_a_limi
     http.create()
     http.failed_timer()
     plain = http.create("sup_plain")  # no timer, no activity since T0: a silent stall at 72h
-    runtime.current().clock.advance(timedelta(days=3))
+    http.clock.advance(timedelta(days=3))
 
     def reasons(query: str) -> Counter[str]:
         return Counter(f["reason"] for f in _ok(http.get("supervisor", f"/stuck?{query}")))
@@ -439,7 +440,7 @@ def test_retrying_a_failed_timer_re_arms_it(http: Http) -> None:
         {"timer_id": timer_id, "reason": "guard fixed"},
     )
     with http.sessions() as session, session.begin():
-        timer = next(t for t in timers.case_timers(session, case_id) if t.id == timer_id)
+        timer = next(t for t in timer_firing.case_timers(session, case_id) if t.id == timer_id)
     assert timer.status == "armed"
     _problem(
         http.post("supervisor", f"/timers/{timer_id}/retry", {"reason": "again"}),

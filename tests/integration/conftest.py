@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.db.models import Case, CaseEvent, IdempotencyRecord
-from engine.records import CaseRecord, EventRecord
+from engine.core.records import CaseRecord, EventRecord
 from engine.services import cases
+from engine.store.models import Case, CaseEvent, IdempotencyRecord
 from tests.conftest import DATABASES, _database_url
 
 

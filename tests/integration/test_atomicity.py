@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.db.models import Case, CaseEvent, IdempotencyRecord
 from engine.errors import DataInvalid, ExpressionError, PayloadInvalid, SvcflowError
 from engine.services import cases
+from engine.store.models import Case, CaseEvent, IdempotencyRecord
 from tests.conftest import ADMIN, T0
 from tests.integration.workflows import COUNTER
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.calendar import BusinessCalendar, CalendarError, WorkingWindow
-from engine.services import cases, timers
+from engine.core.calendar import BusinessCalendar, CalendarError, WorkingWindow
+from engine.services import cases, timer_firing
 from engine.services.calendars import (
     get_calendar_info,
     list_calendars,
@@ -153,7 +153,9 @@ def test_saving_a_custom_calendar_moves_the_timers_that_use_it(
 
     def armed() -> list[datetime]:
         with sessions() as session, session.begin():
-            return [t.due_at for t in timers.case_timers(session, case_id) if t.status == "armed"]
+            return [
+                t.due_at for t in timer_firing.case_timers(session, case_id) if t.status == "armed"
+            ]
 
     assert armed() == [datetime(2025, 10, 11, 1, 0, tzinfo=UTC)]  # Sat 09:00
     saturday_off = _plant_calendar().to_dict()

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.db.models import DefinitionVersion
-from engine.db.session import create_db_engine, session_factory
+from engine.core.records import FireOutcome
 from engine.errors import (
     BusinessKeyTaken,
     CaseNotFound,
@@ -20,9 +19,10 @@ from engine.errors import (
     InvalidTrigger,
     ParameterInvalid,
 )
-from engine.records import FireOutcome
 from engine.services import cases
 from engine.services import definitions as defs
+from engine.store.database import create_db_engine, session_factory
+from engine.store.models import DefinitionVersion
 from tests.conftest import ADMIN, T0
 from tests.integration.workflows import COUNTER, OTHER, VERSIONED_V1, VERSIONED_V2
 

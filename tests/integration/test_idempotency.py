@@ -8,10 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.db.models import Case, CaseEvent
+from engine.core.records import FireOutcome
 from engine.errors import ConcurrencyConflict, IdempotencyKeyReused, PayloadInvalid
-from engine.records import FireOutcome
 from engine.services import cases
+from engine.store.models import Case, CaseEvent
 from tests.conftest import ADMIN, T0
 from tests.integration.workflows import COUNTER, OTHER
 

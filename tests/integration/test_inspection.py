@@ -16,10 +16,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.db.models import CaseSla, DwellStat, TimerStatus
 from engine.errors import GuardRejected
-from engine.services import cases, inspection, links, operations, timers
+from engine.services import cases, inspection, links, operations, timer_firing
 from engine.services.inspection import Finding, Reason, Settings
+from engine.store.models import CaseSla, DwellStat, TimerStatus
 from tests.conftest import ADMIN, T0
 
 HOUR = timedelta(hours=1)
@@ -253,7 +253,7 @@ def _armed(sessions: sessionmaker[Session], case_id: int) -> dict[str, Any]:
     with sessions() as session, session.begin():
         return {
             t.name: t
-            for t in timers.case_timers(session, case_id)
+            for t in timer_firing.case_timers(session, case_id)
             if t.status == TimerStatus.ARMED.value
         }
 
@@ -262,10 +262,10 @@ def _deliver(sessions: sessionmaker[Session], timer_id: int, now: datetime) -> N
     """One delivery, as the RQ job makes it: the fire, or the failure counted on its own."""
     try:
         with sessions() as session, session.begin():
-            timers.fire_due_timer(session, timer_id, now=now)
+            timer_firing.fire_due_timer(session, timer_id, now=now)
     except Exception as exc:
         with sessions() as session, session.begin():
-            timers.record_failure(session, timer_id, exc, now=now)
+            timer_firing.record_failure(session, timer_id, exc, now=now)
 
 
 # --- SLA clocks --------------------------------------------------------------------------------
@@ -367,7 +367,7 @@ def test_a_failed_timer_of_a_closed_case_is_not_a_finding(
     case_id = _create(sessions, "ins_timed", {"allowed": True})
     chase = _armed(sessions, case_id)["chase"]
     with sessions() as session, session.begin():
-        timers.record_failure(
+        timer_firing.record_failure(
             session, chase.id, GuardRejected("guard said no", case_id=case_id), now=T0 + HOUR
         )
     assert _ids(_inspect(sessions, T0 + HOUR, Reason.TIMER_FAILED), Reason.TIMER_FAILED) == [
@@ -379,7 +379,7 @@ def test_a_failed_timer_of_a_closed_case_is_not_a_finding(
 
 def _all_timers(sessions: sessionmaker[Session], case_id: int) -> list[Any]:
     with sessions() as session, session.begin():
-        return list(timers.case_timers(session, case_id))
+        return list(timer_firing.case_timers(session, case_id))
 
 
 def test_an_armed_timer_overdue_beyond_the_tolerance_is_late(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from engine.definition import parse_source
+from engine.core.definition import parse_source
 from engine.services import cases, kpis
 from tests.conftest import ADMIN, WORKFLOWS
 

@@ -8,11 +8,11 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, text
 
-from engine.db import migrate
-from engine.db.models import Base
-from engine.db.session import create_db_engine, session_factory
 from engine.errors import DatabaseNotReady
 from engine.services import cases
+from engine.store import migrate
+from engine.store.database import create_db_engine, session_factory
+from engine.store.models import Base
 from tests.conftest import ADMIN, T0
 from tests.integration.workflows import OTHER
 

@@ -14,15 +14,15 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.db.models import CaseSla, TimerStatus
+from engine.core.machine import Actor
+from engine.core.records import CaseRecord, EventRecord, FireOutcome
+from engine.core.sla import ClockStatus, compute_clocks
 from engine.errors import TimerNotFound, TriggerNotPermitted
-from engine.machine import Actor
-from engine.records import CaseRecord, EventRecord, FireOutcome
-from engine.services import cases, operations, timers
+from engine.services import cases, operations, timer_firing
 from engine.services.calendars import LazyCalendars
 from engine.services.definitions import get_definition
 from engine.services.operations import OperationInvalid
-from engine.sla import ClockStatus, compute_clocks
+from engine.store.models import CaseSla, TimerStatus
 from tests.conftest import ADMIN, T0
 
 HOUR = timedelta(hours=1)
@@ -142,7 +142,7 @@ def _snapshot(sessions: sessionmaker[Session], case_id: int) -> Snapshot:
             tuple(cases.history(session, case_id)),
             tuple(
                 (t.id, t.name, t.status, t.due_at, t.attempts, t.note)
-                for t in timers.case_timers(session, case_id)
+                for t in timer_firing.case_timers(session, case_id)
             ),
             tuple(tuple(r) for r in rows),
         )
@@ -168,7 +168,7 @@ def _fire(sessions: sessionmaker[Session], case_id: int, trigger: str, now: date
 def _timers_by_status(sessions: sessionmaker[Session], case_id: int) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     with sessions() as session, session.begin():
-        for t in timers.case_timers(session, case_id):
+        for t in timer_firing.case_timers(session, case_id):
             out.setdefault(t.status, {})[t.name] = t
     return out
 
@@ -203,10 +203,10 @@ def _fail_remind(sessions: sessionmaker[Session], case_id: int) -> int:
     remind = _timers_by_status(sessions, case_id)["armed"]["remind"]
     try:
         with sessions() as session, session.begin():
-            timers.fire_due_timer(session, remind.id, now=T0 + 2 * HOUR)
+            timer_firing.fire_due_timer(session, remind.id, now=T0 + 2 * HOUR)
     except Exception as exc:
         with sessions() as session, session.begin():
-            timers.record_failure(session, remind.id, exc, now=T0 + 2 * HOUR)
+            timer_firing.record_failure(session, remind.id, exc, now=T0 + 2 * HOUR)
     assert _timers_by_status(sessions, case_id)["failed"]["remind"].id == remind.id
     return int(remind.id)
 
@@ -694,8 +694,8 @@ def test_retrying_a_failed_timer_re_arms_it_and_records_timer_retried(
     assert (timer.id, timer.note) == (timer_id, f"retried by {SUPERVISOR.name}: guard data fixed")
 
     with sessions() as session, session.begin():
-        fired = timers.fire_due_timer(session, timer_id, now=NOW)
-    assert fired.result is timers.FireResult.FIRED
+        fired = timer_firing.fire_due_timer(session, timer_id, now=NOW)
+    assert fired.result is timer_firing.FireResult.FIRED
     last = _snapshot(sessions, case_id).history[-1]
     assert (last.event_type, last.trigger, last.actor) == ("transition", "remind", "timer")
 

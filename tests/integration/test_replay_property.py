@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine import errors
-from engine.machine import compile_workflow
-from engine.replay import check_contiguous, fold, reexecute
+from engine.core.machine import compile_workflow
+from engine.core.replay import check_contiguous, fold, reexecute
 from engine.services import cases
 from engine.services.definitions import get_definition, set_parameter
 from tests.conftest import ADMIN, T0

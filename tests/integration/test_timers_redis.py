@@ -1,7 +1,7 @@
 """Timer delivery through a real Redis and real RQ worker processes.
 
 Workers are started as the Procfile starts them (``rq worker --with-scheduler --worker-class
-workers.rq_worker.Worker --url URL svcflow``). A worker reads the system clock, so the timers
+workers.worker.Worker --url URL svcflow``). A worker reads the system clock, so the timers
 here are armed already due (their case was created two hours "ago"): nothing waits for time to
 pass. The only waiting is for the worker processes to finish, polled with a deadline.
 """
@@ -28,17 +28,17 @@ from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegis
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.clock import ManualClock
-from engine.db.models import Timer
-from engine.db.session import create_db_engine, session_factory
-from engine.services import cases, timers
+from engine.runtime import delivery
+from engine.runtime.clock import ManualClock
+from engine.runtime.embedded_redis import free_port
+from engine.runtime.resources import QUEUE_NAME, Runtime
+from engine.services import cases, timer_firing
 from engine.services.definitions import publish
 from engine.services.scheduling import DueTimer
+from engine.store.database import create_db_engine, session_factory
+from engine.store.models import Timer
 from tests.conftest import ADMIN, DATABASES, ROOT
-from workers import runtime
-from workers import timers as delivery
-from workers.embedded_redis import free_port
-from workers.runtime import QUEUE_NAME, Runtime
+from workers import jobs
 
 RQ = str(Path(sys.executable).with_name("rq"))
 WAIT = 60.0  # seconds a worker process may take to start and drain the queue
@@ -117,16 +117,12 @@ def pg(fresh_postgres_url: str) -> Iterator[Fixture]:
 @contextmanager
 def _installed(rt: Runtime) -> Iterator[Runtime]:
     """Use ``rt`` as this process's runtime (as a worker or web process would), then undo."""
-    before = runtime._current
-    runtime.install(rt)
+    before = jobs.install(rt)
     try:
         yield rt
     finally:
-        runtime.install(before)  # type: ignore[arg-type]
-        if "engine" in rt.__dict__:
-            rt.engine.dispose()
-        if "redis" in rt.__dict__:
-            rt.redis.close()
+        jobs.install(before)
+        rt.close()
 
 
 @pytest.fixture
@@ -151,7 +147,7 @@ class Workers:
             "worker",
             "--with-scheduler",
             "--worker-class",
-            "workers.rq_worker.Worker",
+            "workers.worker.Worker",
             "--url",
             self.redis_url,
             *(["--burst"] if burst else []),
@@ -207,7 +203,7 @@ def _reserve(sessions: sessionmaker[Session], count: int, *, now: datetime) -> l
     with sessions() as session, session.begin():
         for _ in range(count):
             case = cases.create_case(session, "trd_reservation", {}, actor=ADMIN, now=now).case
-            (nudge,) = [t for t in timers.case_timers(session, case.id) if t.name == "nudge"]
+            (nudge,) = [t for t in timer_firing.case_timers(session, case.id) if t.name == "nudge"]
             due.append(DueTimer(nudge.id, nudge.due_at, nudge.attempts))
     return due
 
@@ -269,7 +265,7 @@ def test_timers_reach_redis_only_after_commit_and_never_after_rollback(
             case_id = cases.create_case(
                 session, "trd_reservation", {}, actor=ADMIN, now=created
             ).case.id
-            armed = {t.name: t for t in timers.case_timers(session, case_id)}
+            armed = {t.name: t for t in timer_firing.case_timers(session, case_id)}
             assert set(armed) == {"nudge", "reminder"}
             assert rt.redis.keys("rq:job:*") == []  # nothing leaves before commit
         nudge, reminder = armed["nudge"], armed["reminder"]
@@ -312,12 +308,12 @@ def test_a_hand_over_lost_to_a_redis_outage_is_late_never_lost(
     assert warning.levelno == logging.WARNING
     assert "failed after commit" in warning.getMessage()
     with db.sessions() as session, session.begin():
-        assert {t.status for t in timers.case_timers(session, case_id)} == {"armed"}
+        assert {t.status for t in timer_firing.case_timers(session, case_id)} == {"armed"}
 
     with _installed(Runtime(database_url=db.url, redis_url=redis_url)) as rt:
-        assert delivery.sweep() == 1  # the nudge; the reminder is not due within the horizon
+        assert jobs.sweep() == 1  # the nudge; the reminder is not due within the horizon
         assert len(rt.queue.job_ids) == 1
-        assert delivery.sweep() == 0  # already in Redis: not delivered twice
+        assert jobs.sweep() == 0  # already in Redis: not delivered twice
 
 
 # --- real workers ------------------------------------------------------------------------------
@@ -333,9 +329,11 @@ def test_a_timer_delivered_three_times_to_two_workers_fires_once(
 
     handed_over = 0
     for item in due:
-        handed_over += delivery.schedule(queue, item)
-        handed_over += delivery.schedule(queue, item)  # the same delivery again
-        handed_over += delivery.schedule(queue, DueTimer(item.id, item.due_at, 1))  # a retry's
+        now = datetime.now(UTC)
+        handed_over += delivery.schedule(queue, item, now=now)
+        handed_over += delivery.schedule(queue, item, now=now)  # the same delivery again
+        retry = DueTimer(item.id, item.due_at, 1)
+        handed_over += delivery.schedule(queue, retry, now=now)  # a retry's own job
     assert handed_over >= 2 * len(due)  # each timer really reaches the workers at least twice
 
     def drained() -> bool:
@@ -363,12 +361,12 @@ def test_after_a_redis_flush_the_sweeper_redelivers_every_armed_timer(
         queue.connection.flushall()
         assert queue.count == 0
 
-        assert delivery.sweep() == 50
-        assert delivery.sweep() == 0  # a second sweeper run adds nothing
+        assert jobs.sweep() == 50
+        assert jobs.sweep() == 0  # a second sweeper run adds nothing
         workers.wait_for_exit(workers.start(burst=True), workers.start(burst=True))
 
         assert _outcomes(pg.sessions, due) == [FIRED_ONCE] * 50
-        assert delivery.sweep() == 0
+        assert jobs.sweep() == 0
 
 
 @needs_postgres
@@ -380,7 +378,7 @@ def test_a_worker_killed_mid_job_loses_nothing_and_fires_nothing_twice(
     blocker = pg.engine.connect()
     transaction = blocker.begin()
     blocker.execute(text("SELECT id FROM timers WHERE id = :id FOR UPDATE"), {"id": item.id})
-    assert delivery.schedule(queue, item)
+    assert delivery.schedule(queue, item, now=datetime.now(UTC))
     doomed = workers.start()
 
     def blocked_on_the_lock() -> bool:
@@ -402,14 +400,14 @@ def test_a_worker_killed_mid_job_loses_nothing_and_fires_nothing_twice(
 
     with _installed(Runtime(database_url=pg.url, redis_url=redis_url)):
         # rq still counts the job as started until its heartbeat expires: it could be running.
-        assert delivery.sweep() == 0
+        assert jobs.sweep() == 0
     assert _outcomes(pg.sessions, [item]) == [Outcome("armed", 0, 0, 0, ())]
 
     # Skip the sweeper's clock past the dead job's heartbeat: it is now abandoned.
     later = datetime.now(UTC) + timedelta(seconds=delivery.JOB_TIMEOUT + 61)
     with _installed(Runtime(database_url=pg.url, redis_url=redis_url, clock=ManualClock(later))):
-        assert delivery.sweep() == 1
-        assert delivery.sweep() == 0
+        assert jobs.sweep() == 1
+        assert jobs.sweep() == 0
     workers.wait_for_exit(workers.start(burst=True))
 
     assert _outcomes(pg.sessions, [item]) == [FIRED_ONCE]
@@ -418,7 +416,7 @@ def test_a_worker_killed_mid_job_loses_nothing_and_fires_nothing_twice(
 def test_release_time_is_never_before_the_due_time() -> None:
     from datetime import UTC, datetime
 
-    from workers.timers import release_at
+    from engine.runtime.delivery import release_at
 
     due = datetime(2025, 10, 1, 2, 0, 7, 800_000, tzinfo=UTC)
     assert release_at(due) == datetime(2025, 10, 1, 2, 0, 8, tzinfo=UTC)
@@ -459,26 +457,27 @@ def test_a_second_s_batch_job_fires_its_timers_once_each_and_no_other(
         rt.redis.flushall()
 
         # The sweeper hands every one over: two timers, one batch job; the other, another.
-        assert delivery.sweep(horizon_seconds=2 * 3600) >= 2
+        assert jobs.sweep(horizon_seconds=2 * 3600) >= 2
         scheduled = ScheduledJobRegistry(queue=rt.queue)
         ids = set(scheduled.get_job_ids())
         assert delivery.batch_job_id(epoch, part) in ids
         assert delivery.batch_job_id(epoch + 1, part) in ids
         assert delivery.job_id(first.id, 0) not in ids
         for item in (first, second):
-            assert not delivery.schedule(rt.queue, DueTimer(item.id, targets[item.id], 0))
-        assert delivery.sweep(horizon_seconds=2 * 3600) == 0  # all live already
+            again = DueTimer(item.id, targets[item.id], 0)
+            assert not delivery.schedule(rt.queue, again, now=datetime.now(UTC))
+        assert jobs.sweep(horizon_seconds=2 * 3600) == 0  # all live already
 
         # Lost from Redis: the sweeper recreates the batch job.
         Job.fetch(delivery.batch_job_id(epoch, part), connection=rt.redis).delete()
         assert delivery.batch_job_id(epoch, part) not in scheduled.get_job_ids()
-        assert delivery.sweep(horizon_seconds=2 * 3600) == 1  # one job for both timers
+        assert jobs.sweep(horizon_seconds=2 * 3600) == 1  # one job for both timers
         assert delivery.batch_job_id(epoch, part) in scheduled.get_job_ids()
 
         # Run the batch job at its second (the worker's clock), twice.
         rt.clock = ManualClock(at + timedelta(milliseconds=50))
-        assert delivery.fire_due_second(epoch, part) == "fired 2"
-        assert delivery.fire_due_second(epoch, part) == "none due"
+        assert jobs.fire_due_second(epoch, part) == "fired 2"
+        assert jobs.fire_due_second(epoch, part) == "none due"
 
     outcomes = _outcomes(db.sessions, [first, second, other])
     assert outcomes[:2] == [FIRED_ONCE, FIRED_ONCE]
@@ -491,7 +490,7 @@ def test_a_batch_job_released_early_runs_again_at_its_second(db: Fixture, redis_
         epoch = int(item.due_at.timestamp()) + 1
         rt.clock = ManualClock(datetime.fromtimestamp(epoch - 1, UTC))
         part = item.id % delivery.BATCH_PARTS
-        assert delivery.fire_due_second(epoch, part) == "early"
+        assert jobs.fire_due_second(epoch, part) == "early"
         (early,) = [
             i
             for i in ScheduledJobRegistry(queue=rt.queue).get_job_ids()

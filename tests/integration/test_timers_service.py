@@ -1,8 +1,8 @@
 """Timers and SLA clocks through the services, on SQLite and PostgreSQL.
 
 Every test injects ``now``: a timer "falls due" because the test delivers it at its due instant,
-the way an RQ job or the simulator would (:func:`_deliver` is what ``workers.timers.fire_timer``
-does: fire in one transaction, count a failure in another).
+the way an RQ job or the simulator would (:func:`_deliver` is what the RQ job
+``fire_timer`` does: fire in one transaction, count a failure in another).
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ import pytest
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.db.models import Case, Timer, TimerStatus
+from engine.core.records import EventRecord
 from engine.errors import ConcurrencyConflict, TimerNotFound
-from engine.records import EventRecord
-from engine.services import cases, timers
+from engine.services import cases, timer_firing
 from engine.services.calendars import save_calendar
 from engine.services.definitions import set_parameter
 from engine.services.scheduling import DueTimer
+from engine.store.models import Case, Timer, TimerStatus
 from tests.conftest import ADMIN, T0
 
 HOUR = timedelta(hours=1)
@@ -289,7 +289,7 @@ def _timers(sessions: sessionmaker[Session], case_id: int) -> list[TimerRow]:
                 t.last_error,
                 t.state_entry_seq,
             )
-            for t in timers.case_timers(session, case_id)
+            for t in timer_firing.case_timers(session, case_id)
         ]
 
 
@@ -324,10 +324,10 @@ def _deliver(sessions: sessionmaker[Session], timer_id: int, now: datetime) -> A
     """One delivery, as the RQ job makes it: the fire, or the failure counted on its own."""
     try:
         with sessions() as session, session.begin():
-            return timers.fire_due_timer(session, timer_id, now=now)
+            return timer_firing.fire_due_timer(session, timer_id, now=now)
     except Exception as exc:
         with sessions() as session, session.begin():
-            return timers.record_failure(session, timer_id, exc, now=now)
+            return timer_firing.record_failure(session, timer_id, exc, now=now)
 
 
 def _run_until(sessions: sessionmaker[Session], until: datetime) -> list[datetime]:
@@ -342,7 +342,7 @@ def _deliveries_until(
     done = []
     for _ in range(1000):
         with sessions() as session, session.begin():
-            due = timers.due_for_delivery(session, until=until, limit=1)
+            due = timer_firing.due_for_delivery(session, until=until, limit=1)
         if not due:
             return done
         done.append((due[0].due_at, _deliver(sessions, due[0].id, due[0].due_at)))
@@ -364,7 +364,7 @@ def test_entering_a_state_arms_its_timers_in_the_same_transaction(
         case_id = cases.create_case(
             session, "tst_lifecycle", {"pings": 0}, actor=ADMIN, now=T0
         ).case.id
-        inside = [(t.name, t.status, t.due_at) for t in timers.case_timers(session, case_id)]
+        inside = [(t.name, t.status, t.due_at) for t in timer_firing.case_timers(session, case_id)]
     assert inside == [("expiry", "armed", T0 + HOUR)]
     assert [(t.name, t.status) for t in _timers(sessions, case_id)] == [("expiry", "armed")]
 
@@ -377,7 +377,7 @@ def test_a_rolled_back_transaction_leaves_no_timer(
         case_id = cases.create_case(
             session, "tst_lifecycle", {"pings": 0}, actor=ADMIN, now=T0
         ).case.id
-        assert len(timers.case_timers(session, case_id)) == 1
+        assert len(timer_firing.case_timers(session, case_id)) == 1
         raise RuntimeError("the caller gives up after arming")
     with sessions() as session, session.begin():
         assert session.execute(select(func.count()).select_from(Timer)).scalar_one() == 0
@@ -436,8 +436,8 @@ def test_a_due_timer_fires_once_and_history_names_the_timer(
     first = _deliver(sessions, timer_id, T0 + HOUR)
     again = _deliver(sessions, timer_id, T0 + HOUR + timedelta(seconds=5))
 
-    assert first.result is timers.FireResult.FIRED
-    assert again.result is timers.FireResult.STALE
+    assert first.result is timer_firing.FireResult.FIRED
+    assert again.result is timer_firing.FireResult.STALE
     assert again.note == "timer is fired"
     events = _history(sessions, case_id)
     (expired,) = _timer_transitions(events, "expire")
@@ -454,7 +454,7 @@ def test_delivered_before_due_changes_nothing(
     case_id = _create(sessions, "tst_lifecycle", {"pings": 0})
     before = _timers(sessions, case_id)
     outcome = _deliver(sessions, before[0].id, T0 + HOUR - timedelta(microseconds=1))
-    assert outcome.result is timers.FireResult.NOT_DUE
+    assert outcome.result is timer_firing.FireResult.NOT_DUE
     assert outcome.due_at == T0 + HOUR
     assert _timers(sessions, case_id) == before
     assert [e.event_type for e in _history(sessions, case_id)] == ["created"]
@@ -470,7 +470,7 @@ def test_a_delivery_after_the_case_moved_on_is_a_recorded_no_op(
 
     outcome = _deliver(sessions, timer_id, T0 + HOUR)
 
-    assert outcome.result is timers.FireResult.STALE
+    assert outcome.result is timer_firing.FireResult.STALE
     assert outcome.note == "timer is cancelled"
     (row,) = _timers(sessions, case_id)
     assert (row.status, row.note) == ("cancelled", "left state 'waiting'")
@@ -492,7 +492,7 @@ def test_a_late_delivery_for_an_old_state_entry_cancels_the_timer_with_a_note(
 
     outcome = _deliver(sessions, timer_id, T0 + HOUR)
 
-    assert outcome.result is timers.FireResult.STALE
+    assert outcome.result is timer_firing.FireResult.STALE
     stale = next(t for t in _timers(sessions, case_id) if t.id == timer_id)
     assert stale.status == "cancelled"
     assert stale.note == ("stale delivery at 2025-09-30T03:00:00+00:00: case is open in 'waiting'")
@@ -529,7 +529,9 @@ def test_a_user_fire_racing_the_timer_of_its_case_does_not_deadlock(
     def timer() -> None:
         try:
             with sessions() as session, session.begin():
-                outcomes["timer"] = timers.fire_due_timer(session, timer_id, now=T0 + HOUR).result
+                outcomes["timer"] = timer_firing.fire_due_timer(
+                    session, timer_id, now=T0 + HOUR
+                ).result
         except Exception as exc:
             outcomes["timer"] = exc
 
@@ -560,7 +562,7 @@ def test_a_user_fire_racing_the_timer_of_its_case_does_not_deadlock(
     for thread in threads:
         thread.join(timeout=30)
 
-    assert outcomes == {"user": "held", "timer": timers.FireResult.STALE}
+    assert outcomes == {"user": "held", "timer": timer_firing.FireResult.STALE}
     assert [e.trigger for e in _history(sessions, case_id)] == [None, "hold"]
     (row,) = _timers(sessions, case_id)
     assert (row.status, row.note) == ("cancelled", "left state 'waiting'")
@@ -610,7 +612,10 @@ def test_the_working_day_deadline_fires_at_its_instant_and_not_before(
     timer_id = _armed(sessions, case_id)["working_days"].id
     early = _deliver(sessions, timer_id, deadline - timedelta(seconds=1))
     on_time = _deliver(sessions, timer_id, deadline)
-    assert (early.result, on_time.result) == (timers.FireResult.NOT_DUE, timers.FireResult.FIRED)
+    assert (early.result, on_time.result) == (
+        timer_firing.FireResult.NOT_DUE,
+        timer_firing.FireResult.FIRED,
+    )
     (late,) = _timer_transitions(_history(sessions, case_id), "overdue")
     assert late.at == deadline
     # The case left 'received': its other timers are cancelled, not fired.
@@ -684,9 +689,9 @@ def test_a_guard_that_rejects_the_timer_trigger_fails_the_timer_at_once(
     # An operator fixes the data and retries: the timer is armed again and now fires.
     _fire(sessions, case_id, "permit", T0 + 2 * HOUR)
     with sessions() as session, session.begin():
-        again = timers.retry_failed(session, timer_id, now=T0 + 3 * HOUR, note="data fixed")
+        again = timer_firing.retry_failed(session, timer_id, now=T0 + 3 * HOUR, note="data fixed")
     assert again == DueTimer(timer_id, T0 + 3 * HOUR, 1)
-    assert _deliver(sessions, timer_id, T0 + 3 * HOUR).result is timers.FireResult.FIRED
+    assert _deliver(sessions, timer_id, T0 + 3 * HOUR).result is timer_firing.FireResult.FIRED
     (escalated,) = _timer_transitions(_history(sessions, case_id), "escalate")
     assert (escalated.actor, escalated.at) == ("timer", T0 + 3 * HOUR)
 
@@ -701,14 +706,14 @@ def test_a_transient_error_is_retried_with_backoff_then_fails(
 
     now = T0 + HOUR
     retries = []
-    for _ in range(timers.MAX_ATTEMPTS):
+    for _ in range(timer_firing.MAX_ATTEMPTS):
         with sessions() as session, session.begin():
-            retry = timers.record_failure(session, timer_id, conflict, now=now)
+            retry = timer_firing.record_failure(session, timer_id, conflict, now=now)
         retries.append(retry)
         if retry is not None:
             now = retry.due_at
 
-    backoff = timers.BACKOFF
+    backoff = timer_firing.BACKOFF
     assert [r.attempts for r in retries if r] == [1, 2, 3, 4]
     assert [r.due_at for r in retries if r] == [
         T0 + HOUR + backoff[0],
@@ -718,16 +723,16 @@ def test_a_transient_error_is_retried_with_backoff_then_fails(
     ]
     assert retries[-1] is None
     (row,) = _timers(sessions, case_id)
-    assert (row.status, row.attempts) == ("failed", timers.MAX_ATTEMPTS)
-    assert row.note == f"gave up after {timers.MAX_ATTEMPTS} attempts"
+    assert (row.status, row.attempts) == ("failed", timer_firing.MAX_ATTEMPTS)
+    assert row.note == f"gave up after {timer_firing.MAX_ATTEMPTS} attempts"
     assert row.last_error is not None and row.last_error.startswith("ConcurrencyConflict:")
     with sessions() as session, session.begin():  # a failed timer counts no more failures
-        assert timers.record_failure(session, timer_id, conflict, now=now) is None
-        assert [t.id for t in timers.failed_timers(session)] == [timer_id]
+        assert timer_firing.record_failure(session, timer_id, conflict, now=now) is None
+        assert [t.id for t in timer_firing.failed_timers(session)] == [timer_id]
 
     with sessions() as session, session.begin():
-        timers.retry_failed(session, timer_id, now=now, note="retried by operator")
-    assert _deliver(sessions, timer_id, now).result is timers.FireResult.FIRED
+        timer_firing.retry_failed(session, timer_id, now=now, note="retried by operator")
+    assert _deliver(sessions, timer_id, now).result is timer_firing.FireResult.FIRED
     assert len(_timer_transitions(_history(sessions, case_id), "escalate")) == 1
 
 
@@ -742,7 +747,7 @@ def test_only_failed_timers_can_be_retried(
         sessions() as session,
         session.begin(),
     ):
-        timers.retry_failed(session, timer_id, now=T0, note="oops")
+        timer_firing.retry_failed(session, timer_id, now=T0, note="oops")
 
 
 # --- SLA clocks --------------------------------------------------------------------------------
@@ -791,7 +796,7 @@ def test_a_breach_in_a_state_without_the_trigger_is_only_recorded(
         assert cases.get_case(session, case_id).state == "working"
     at, breach = outcomes[-1]
     assert at == T0 + 4 * HOUR
-    assert breach.result is timers.FireResult.FIRED
+    assert breach.result is timer_firing.FireResult.FIRED
     assert breach.note == "recorded breach; 'escalate' not allowed in 'working'"
 
 

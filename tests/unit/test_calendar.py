@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.calendar import (
+from engine.core.calendar import (
     BusinessCalendar,
     CalendarError,
     Deadline,
@@ -281,7 +281,7 @@ def test_dates_outside_the_supported_years_are_refused() -> None:
 
 def test_module_is_pure() -> None:
     """Only the standard library, chinese_calendar and engine.errors; no clock reads."""
-    source = Path(__file__).parents[2].joinpath("engine", "calendar.py").read_text("utf-8")
+    source = Path(__file__).parents[2].joinpath("engine", "core", "calendar.py").read_text("utf-8")
     tree = ast.parse(source)
     imported = {
         a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from croniter import croniter
 
-from engine.definition import parse_source
-from engine.machine import ADMIN_ROLE, Actor, compile_workflow
-from engine.validation import load_definition, validate
+from engine.core.definition import parse_source
+from engine.core.machine import ADMIN_ROLE, Actor, compile_workflow
+from engine.core.validation import load_definition, validate
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 NOW = datetime(2025, 9, 30, 2, 0, tzinfo=UTC)

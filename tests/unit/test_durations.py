@@ -8,7 +8,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from engine.durations import DurationInvalid, format_timedelta, parse_duration
+from engine.core.durations import DurationInvalid, format_timedelta, parse_duration
 
 
 @pytest.mark.parametrize(

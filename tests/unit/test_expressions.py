@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 
-from engine.errors import ExpressionError
-from engine.expressions import (
+from engine.core.expressions import (
     Expression,
     FieldRef,
     field_references,
     make_context,
     to_json_value,
 )
+from engine.errors import ExpressionError
 
 NOW = datetime(2025, 9, 30, 2, 0, tzinfo=UTC)
 

@@ -14,6 +14,10 @@ from typing import Any
 
 import pytest
 
+from engine.core.machine import ADMIN_ROLE, Actor, CompiledWorkflow, StepResult, compile_workflow
+from engine.core.records import EventRecord
+from engine.core.replay import ReplayError, check_contiguous, fold, reexecute
+from engine.core.validation import load_definition
 from engine.errors import (
     ActionFailed,
     CaseClosed,
@@ -25,10 +29,6 @@ from engine.errors import (
     SvcflowError,
     TriggerNotPermitted,
 )
-from engine.machine import ADMIN_ROLE, Actor, CompiledWorkflow, StepResult, compile_workflow
-from engine.records import EventRecord
-from engine.replay import ReplayError, check_contiguous, fold, reexecute
-from engine.validation import load_definition
 
 T0 = datetime(2025, 9, 30, 2, 0, tzinfo=UTC)
 ANYONE = Actor("caller")

@@ -17,12 +17,12 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.calendar import BusinessCalendar, calendar_24x7, cn_workdays
-from engine.definition import parse_source
-from engine.records import EventRecord
-from engine.sla import ClockStatus, SlaClock, compute_clock, compute_clocks, plan_sla_timers
-from engine.timers import TimerPlan
-from engine.validation import load_definition
+from engine.core.calendar import BusinessCalendar, calendar_24x7, cn_workdays
+from engine.core.definition import parse_source
+from engine.core.records import EventRecord
+from engine.core.sla import ClockStatus, SlaClock, compute_clock, compute_clocks, plan_sla_timers
+from engine.core.timer_plans import TimerPlan
+from engine.core.validation import load_definition
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CN = cn_workdays()

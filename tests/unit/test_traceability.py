@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.traceability import build_matrix, citations_in_tests, render_markdown
+from engine.core.traceability import build_matrix, citations_in_tests, render_markdown
 
 CATALOG = {
     "R-TST-02": "Contact within 1 hour",
@@ -80,7 +80,7 @@ def test_markdown_lists_what_is_not_covered() -> None:
 
 
 def test_ranges_cite_every_id_in_between() -> None:
-    from engine.traceability import cited_ids
+    from engine.core.traceability import cited_ids
 
     assert cited_ids("R-TST-03..R-TST-05 and R-TST-09") == [
         "R-TST-03",

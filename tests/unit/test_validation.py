@@ -22,10 +22,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.definition import build_definition, parse_source
+from engine.core.definition import build_definition, parse_source
+from engine.core.machine import compile_workflow
+from engine.core.validation import ValidationReport, load_definition, validate
 from engine.errors import DefinitionInvalid, DefinitionSourceError, Severity
-from engine.machine import compile_workflow
-from engine.validation import ValidationReport, load_definition, validate
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"

@@ -3,8 +3,8 @@
 RQ 3.0's scheduler (``rq.scheduler.RQScheduler``) moves due jobs from the scheduled registry
 to the queue once a second, and a worker builds it with that interval fixed; ``rq worker`` has
 no option for it. For timers that adds up to 1 s of lag on top of the whole second RQ's
-scheduled times are rounded to (see ``workers.timers.release_at``). The interval cannot just
-be made fractional either: RQ also derives its lock and heartbeat TTLs from it
+scheduled times are rounded to (see ``engine.runtime.delivery.release_at``). The interval
+cannot just be made fractional either: RQ also derives its lock and heartbeat TTLs from it
 (``interval + 60``, sent to Redis ``EXPIRE``, which takes whole seconds).
 
 So :class:`Scheduler` keeps ``interval`` at 1 for those TTLs, and only checks for due jobs

@@ -23,11 +23,11 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from engine.calendar import BusinessCalendar, Deadline
-from engine.definition import SlaCondition, SlaSpec, WorkflowDefinition
-from engine.durations import Duration
-from engine.records import EventRecord
-from engine.timers import WALL_CLOCK, Calendars, TimerPlan, get_calendar, resolve_duration
+from engine.core.calendar import BusinessCalendar, Deadline
+from engine.core.definition import SlaCondition, SlaSpec, WorkflowDefinition
+from engine.core.durations import Duration
+from engine.core.records import EventRecord
+from engine.core.timer_plans import WALL_CLOCK, Calendars, TimerPlan, get_calendar, resolve_duration
 
 ENTERING_EVENTS = frozenset({"created", "transition", "forced"})
 SLA_WARNING = "sla_warning"

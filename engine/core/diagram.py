@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from engine.definition import WorkflowDefinition
+from engine.core.definition import WorkflowDefinition
 
 
 def _quote(text: str) -> str:

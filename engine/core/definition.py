@@ -6,7 +6,7 @@ definition documents into frozen dataclasses and reads YAML/JSON source text. It
 nothing about persistence: publishing (which assigns the version) lives in
 :mod:`engine.services.definitions`.
 
-Format reference: docs/definitions.md. Structure: engine/schemas/definition.schema.json.
+Format reference: docs/definitions.md. Structure: engine/core/schemas/definition.schema.json.
 """
 
 from __future__ import annotations
@@ -404,7 +404,7 @@ def _sla(raw: Mapping[str, Any], index: int) -> SlaSpec:
 
 
 def build_definition(document: Mapping[str, Any], version: int | None = None) -> WorkflowDefinition:
-    """Build the model from a document that passed :func:`engine.validation.validate`."""
+    """Build the model from a document that passed :func:`engine.core.validation.validate`."""
     states = tuple(_state(s, i) for i, s in enumerate(document["states"]))
     names = tuple(s.name for s in states)
     finals = frozenset(s.name for s in states if s.final)

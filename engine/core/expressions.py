@@ -1,6 +1,6 @@
 """CEL expressions in definitions: guards, action values, timer instants.
 
-Expressions are compiled once per definition version (see :mod:`engine.machine`) with the
+Expressions are compiled once per definition version (see :mod:`engine.core.machine`) with the
 ``common-expression-language`` bindings: CEL cannot run code, loop forever or touch the host,
 which is why definitions written by process owners may contain it and never Python.
 

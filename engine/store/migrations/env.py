@@ -1,12 +1,12 @@
-"""Alembic environment: runs against the engine handed over by engine.db.migrate."""
+"""Alembic environment: runs against the engine handed over by engine.store.migrate."""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import Connection
 
-from engine.db.models import Base
-from engine.db.session import create_db_engine
+from engine.store.database import create_db_engine
+from engine.store.models import Base
 
 
 def _on_driver(connection: Connection, statement: str) -> None:

@@ -23,8 +23,10 @@ from enum import Enum
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.db.models import Case, CaseStatus, EventType, Timer, TimerStatus
-from engine.definition import TimerKind
+from engine.core.definition import TimerKind
+from engine.core.machine import Actor
+from engine.core.sla import SLA_BREACHED, SLA_WARNING
+from engine.core.timer_plans import plan_timer
 from engine.errors import (
     ActionFailed,
     CaseClosed,
@@ -38,13 +40,11 @@ from engine.errors import (
     TimerNotFound,
     TriggerNotPermitted,
 )
-from engine.machine import Actor
 from engine.services import cases as case_service
 from engine.services import observe, scheduling
 from engine.services.calendars import load_calendars
 from engine.services.definitions import get_definition
-from engine.sla import SLA_BREACHED, SLA_WARNING
-from engine.timers import plan_timer
+from engine.store.models import Case, CaseStatus, EventType, Timer, TimerStatus
 
 MAX_ATTEMPTS = 5
 BACKOFF = (timedelta(seconds=2), timedelta(seconds=10), timedelta(seconds=30), timedelta(minutes=2))

@@ -22,7 +22,9 @@ from typing import Any, cast
 import jsonschema
 from transitions import EventData, Machine
 
-from engine.definition import ActionKind, TransitionSpec, WorkflowDefinition
+from engine.core.definition import ActionKind, TransitionSpec, WorkflowDefinition
+from engine.core.expressions import Expression, make_context, to_json_value
+from engine.core.schemas import SchemaCheck
 from engine.errors import (
     ActionFailed,
     CaseClosed,
@@ -33,8 +35,6 @@ from engine.errors import (
     PayloadInvalid,
     TriggerNotPermitted,
 )
-from engine.expressions import Expression, make_context, to_json_value
-from engine.schemas import SchemaCheck
 
 ADMIN_ROLE = "admin"
 

@@ -1,7 +1,7 @@
 """Validation of workflow definitions: every problem at once, each with its element path.
 
 Two passes. The structural pass checks the document against
-``engine/schemas/definition.schema.json`` (unknown keys, wrong types, missing fields). The
+``engine/core/schemas/definition.schema.json`` (unknown keys, wrong types, missing fields). The
 semantic pass checks what a schema cannot: references between states, transitions, timers and
 SLAs; reachability; stuck states; ambiguous transitions; CEL that does not compile or reads
 undeclared fields; JSON Schemas; durations and cron schedules. Semantic checks run on the
@@ -24,10 +24,10 @@ from typing import Any
 import jsonschema
 from croniter import croniter
 
-from engine.definition import ANY_SOURCE, WorkflowDefinition, build_definition
-from engine.durations import DurationInvalid, parse_duration
+from engine.core.definition import ANY_SOURCE, WorkflowDefinition, build_definition
+from engine.core.durations import DurationInvalid, parse_duration
+from engine.core.expressions import Expression, field_references
 from engine.errors import DefinitionInvalid, ExpressionError, Problem, ProblemList
-from engine.expressions import Expression, field_references
 
 BUILTIN_CALENDARS = frozenset({"24x7", "cn-workdays"})
 _PARAM_TYPES: dict[str, tuple[type, ...]] = {
@@ -41,7 +41,9 @@ _PARAM_TYPES: dict[str, tuple[type, ...]] = {
 
 @cache
 def definition_schema() -> dict[str, Any]:
-    text = resources.files("engine").joinpath("schemas/definition.schema.json").read_text("utf-8")
+    text = (
+        resources.files("engine").joinpath("core/schemas/definition.schema.json").read_text("utf-8")
+    )
     schema: dict[str, Any] = json.loads(text)
     return schema
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from engine.core.machine import ADMIN_ROLE, Actor, CompiledWorkflow
+from engine.core.records import EventRecord
 from engine.errors import SvcflowError
-from engine.machine import ADMIN_ROLE, Actor, CompiledWorkflow
-from engine.records import EventRecord
 
 CREATED = "created"
 TRANSITION = "transition"

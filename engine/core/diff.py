@@ -7,7 +7,7 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.definition import WorkflowDefinition
+from engine.core.definition import WorkflowDefinition
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from flask import Response, json
 from werkzeug.exceptions import HTTPException
 
 from engine import errors as e
-from engine.calendar import CalendarError
+from engine.core.calendar import CalendarError
 from engine.services.kpis import KpiError
 from engine.services.operations import OperationInvalid
 from engine.services.tokens import TokenError

@@ -20,11 +20,11 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
-from engine.calendar import BusinessCalendar, Deadline, calendar_24x7
-from engine.definition import DurationValue, StateSpec, TimerKind, TimerSpec
-from engine.durations import Duration, parse_duration
+from engine.core.calendar import BusinessCalendar, Deadline, calendar_24x7
+from engine.core.definition import DurationValue, StateSpec, TimerKind, TimerSpec
+from engine.core.durations import Duration, parse_duration
+from engine.core.expressions import Expression, make_context
 from engine.errors import ExpressionError, SvcflowError
-from engine.expressions import Expression, make_context
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 WALL_CLOCK = "24x7"

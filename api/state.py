@@ -1,0 +1,52 @@
+"""What one Flask app owns, kept in ``app.extensions`` (as flask-smorest keeps its own): its
+runtime (database engine, Redis, clock) and its bounded caches. Nothing of it is a process
+global, so two apps on two databases in one process answer each from its own."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from cachetools import TTLCache
+from flask import Flask, current_app
+
+from engine.runtime.resources import Runtime
+
+EXTENSION = "svcflow"
+TOKEN_CACHE_SECONDS = 10.0  # a revoked token stops working within this time
+TOKEN_CACHE_SIZE = 4096  # distinct tokens remembered; random bearer strings cannot grow it
+SCRAPE_CACHE_SECONDS = 30.0  # the stuck-case gauges are a few COUNT queries per scrape
+
+
+@dataclass
+class AppState:
+    runtime: Runtime
+    # token -> identity (None for an unknown token, so a flood of bad tokens is bounded too)
+    tokens: TTLCache[str, Any] = field(
+        default_factory=lambda: TTLCache(maxsize=TOKEN_CACHE_SIZE, ttl=TOKEN_CACHE_SECONDS)
+    )
+    scrapes: TTLCache[str, Any] = field(
+        default_factory=lambda: TTLCache(maxsize=8, ttl=SCRAPE_CACHE_SECONDS)
+    )
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def install(app: Flask, runtime: Runtime) -> AppState:
+    state = AppState(runtime)
+    app.extensions[EXTENSION] = state
+    return state
+
+
+def of(app: Flask) -> AppState:
+    found: AppState = app.extensions[EXTENSION]
+    return found
+
+
+def current() -> AppState:
+    """The state of the app handling this request."""
+    return of(current_app)
+
+
+def runtime() -> Runtime:
+    return current().runtime
