@@ -206,6 +206,12 @@ class BusinessKeyTaken(SvcflowError):
     code = "business-key-taken"
 
 
+class CaseChainTooDeep(SvcflowError):
+    """Cases spawned or notified each other deeper than a definition can mean to."""
+
+    code = "case-chain-too-deep"
+
+
 class TimerNotFound(SvcflowError):
     code = "timer-not-found"
 

@@ -21,6 +21,7 @@ from engine.errors import CaseNotFound
 from engine.services import cases as case_service
 from engine.services import links
 from engine.services.search import MAX_PAGE, CaseFilter, search_cases
+from engine.store import case_store
 from engine.store.database import READ_ONLY
 from engine.store.models import Case, CaseStatus
 
@@ -60,7 +61,7 @@ def cases_by_id(session: Session, ids: Iterable[int]) -> dict[int, CaseRecord]:
     found: dict[int, CaseRecord] = {}
     for start in range(0, len(wanted), 500):
         rows = session.execute(select(cases).where(cases.c.id.in_(wanted[start : start + 500])))
-        found.update({row.id: case_service.case_record(row) for row in rows})
+        found.update({row.id: case_store.case_record(row) for row in rows})
     return found
 
 

@@ -1,6 +1,6 @@
 """Prometheus metrics and structured JSON logs, for the web app and the workers.
 
-Metrics are fed by committed observations (engine/services/observe.py). With several
+Metrics are fed by committed observations (engine/store/observations.py). With several
 processes on one host (gunicorn workers, RQ workers), set ``PROMETHEUS_MULTIPROC_DIR`` to a
 shared empty directory before they start, as prometheus_client's multiprocess mode requires;
 ``svcflow run`` does. Gauges that describe the database (stuck cases, RQ queue depth) are
@@ -18,7 +18,7 @@ from typing import Any
 from prometheus_client import Counter, Histogram
 from pythonjsonlogger.json import JsonFormatter
 
-from engine.services import observe
+from engine.store import observations
 
 TRANSITIONS = Counter(
     "svcflow_transitions_total", "Transitions committed", ["definition", "trigger"]
@@ -36,7 +36,7 @@ _installed = threading.Lock()
 _done = False
 
 
-def _sink(observation: observe.Observation) -> None:
+def _sink(observation: observations.Observation) -> None:
     labels: dict[str, Any] = observation.labels
     if observation.kind == "timer_fired":
         TIMER_LAG.observe(max(0.0, float(labels["lag_seconds"])))
@@ -60,7 +60,7 @@ def install() -> None:
     with _installed:
         if _done:
             return
-        observe.add_sink(_sink)
+        observations.add_sink(_sink)
         if os.environ.get("SVCFLOW_LOG_FORMAT", "json") == "json":
             handler = logging.StreamHandler(sys.stderr)
             handler.setFormatter(

@@ -9,34 +9,30 @@ final once their year is covered.
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.core.calendar import (
-    BusinessCalendar,
-    CalendarError,
-    apply_overrides,
-    calendar_24x7,
-    cn_workdays,
-)
+from engine.core.calendar import BusinessCalendar, CalendarError
+from engine.services import scheduling
+from engine.store import calendar_store
+from engine.store.calendar_store import BUILTIN_BASES, LazyCalendars, load_calendars
 from engine.store.models import CalendarRecord
 
-BUILTIN_BASES = ("24x7", "cn-workdays")
-OVERRIDE_KEYS = (
-    "holidays_add",
-    "holidays_remove",
-    "workdays_add",
-    "workdays_remove",
-    "covered_years_add",
-)
+__all__ = [
+    "BUILTIN_BASES",
+    "CalendarInfo",
+    "LazyCalendars",
+    "calendar_names",
+    "get_calendar_info",
+    "list_calendars",
+    "load_calendars",
+    "save_calendar",
+]
 
 
 @dataclass(frozen=True)
@@ -47,107 +43,6 @@ class CalendarInfo:
     revision: int
     calendar: BusinessCalendar
     overrides: Mapping[str, Any]
-
-
-def _builtin(name: str) -> BusinessCalendar:
-    return calendar_24x7() if name == "24x7" else cn_workdays()
-
-
-def _parse_overrides(raw: Mapping[str, Any], name: str) -> dict[str, Any]:
-    unknown = set(raw) - set(OVERRIDE_KEYS)
-    if unknown:
-        raise CalendarError(
-            f"Unknown override key(s) for calendar {name!r}: {', '.join(sorted(unknown))}.",
-            hint=f"Allowed: {', '.join(OVERRIDE_KEYS)}.",
-            calendar=name,
-        )
-    out: dict[str, Any] = {}
-    for key in OVERRIDE_KEYS:
-        values = raw.get(key, [])
-        if not isinstance(values, list):
-            raise CalendarError(f"{key} must be a list.", calendar=name)
-        try:
-            if key == "covered_years_add":
-                out[key] = [int(v) for v in values]
-            else:
-                out[key] = [date.fromisoformat(str(v)) for v in values]
-        except ValueError as exc:
-            raise CalendarError(
-                f"{key} of calendar {name!r} has a bad value: {exc}.",
-                hint="Dates are YYYY-MM-DD; years are whole numbers.",
-                calendar=name,
-            ) from exc
-    return out
-
-
-def _overrides_json(parsed: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        k: sorted(v.isoformat() if isinstance(v, date) else v for v in vals)
-        for k, vals in parsed.items()
-        if vals
-    }
-
-
-def _on_base(base: str, name: str, parsed: Mapping[str, Any]) -> BusinessCalendar:
-    calendar = apply_overrides(_builtin(base), **parsed)
-    return calendar if calendar.name == name else dataclasses.replace(calendar, name=name)
-
-
-def _build(row: CalendarRecord) -> BusinessCalendar:
-    if row.base in BUILTIN_BASES:
-        return _on_base(row.base, row.name, _parse_overrides(row.spec, row.name))
-    return BusinessCalendar.from_dict(row.spec)
-
-
-_BUILT: dict[tuple[Any, ...], BusinessCalendar] = {}
-_LOCK = threading.Lock()
-
-
-def load_calendars(session: Session) -> dict[str, BusinessCalendar]:
-    """Every calendar by name: built-ins (with stored overrides) and custom ones.
-
-    Built calendars are cached per (name, revision, stored content): their arithmetic index is
-    costly to build and a calendar only changes by a save. The content is part of the key
-    because revisions count per database, and one process may use several (the simulator makes
-    a scratch database per scenario): revision 1 of ``cn-workdays`` in one is not in another.
-    """
-    calendars = {name: _cached((name, 0), lambda n=name: _builtin(n)) for name in BUILTIN_BASES}
-    for row in session.execute(select(CalendarRecord)).scalars():
-        content = json.dumps([row.base, row.spec], sort_keys=True)
-        calendars[row.name] = _cached((row.name, row.revision, content), lambda r=row: _build(r))
-    return calendars
-
-
-def _cached(key: tuple[Any, ...], build: Any) -> BusinessCalendar:
-    found = _BUILT.get(key)
-    if found is None:
-        found = build()
-        with _LOCK:
-            _BUILT[key] = found
-    return found
-
-
-class LazyCalendars(Mapping[str, BusinessCalendar]):
-    """The calendars, read from the database only when a business calendar is first asked
-    for: planning wall-clock timers (the common case) costs no query."""
-
-    def __init__(self, session: Session) -> None:
-        self._session = session
-        self._loaded: dict[str, BusinessCalendar] | None = None
-
-    def _all(self) -> dict[str, BusinessCalendar]:
-        if self._loaded is None:
-            self._loaded = load_calendars(self._session)
-        return self._loaded
-
-    def __getitem__(self, name: str) -> BusinessCalendar:
-        return self._all()[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._all())
-
-    def __len__(self) -> int:
-        return len(self._all())
 
 
 def list_calendars(session: Session) -> list[CalendarInfo]:
@@ -207,9 +102,9 @@ def save_calendar(
             raise CalendarError(
                 f"Overrides need a built-in base, not {base!r}.", hint="Use base: cn-workdays."
             )
-        parsed = _parse_overrides(overrides, name)
-        candidate = _on_base(base, name, parsed)
-        spec: dict[str, Any] = _overrides_json(parsed)
+        parsed = calendar_store.parse_overrides(overrides, name)
+        candidate = calendar_store.on_base(base, name, parsed)
+        spec: dict[str, Any] = calendar_store.overrides_json(parsed)
     else:
         assert definition is not None
         if name in BUILTIN_BASES:
@@ -231,8 +126,6 @@ def save_calendar(
         row.base, row.spec, row.updated_at, row.updated_by = base, spec, now, actor
         row.revision += 1
     session.flush()
-    from engine.services import scheduling  # late import: scheduling needs these calendars
-
     scheduling.replan_calendar(session, name, now=now)
     return get_calendar_info(session, name)
 

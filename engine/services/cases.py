@@ -1,168 +1,43 @@
-"""Creating cases, firing triggers, reading history.
+"""Creating cases, firing triggers, recording events: the use cases that change a case.
 
-Every change to a case is one UPDATE of its row guarded by the version the change was computed
-from (optimistic locking), plus one INSERT into its history with ``seq`` equal to the new
-version, in the caller's transaction. So history is contiguous by construction, and of two
-concurrent fires computed from the same version exactly one can win; the other gets
-:class:`ConcurrencyConflict` and nothing of it is written.
-
-The hot path uses Core statements rather than the ORM unit of work: a fire is two statements
-after the read, and the benchmark (bench/transitions.py) holds the engine to at least half the
-speed of those two statements issued by hand.
+Each change is computed by the pure state machine and written by the case store
+(``engine.store.case_store.write_event``: the version-guarded UPDATE and the history INSERT,
+or ConcurrencyConflict), in the caller's transaction. Then its consequences follow in the
+same transaction: the case's timers and SLA clocks are brought in line
+(``engine.services.scheduling``), counters change, and what it sets in motion for related
+cases (children to spawn, a parent to notify; ``engine.services.links``) is carried out by
+:func:`settle`. On any error nothing is written: the caller rolls back.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, insert, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from engine.core.definition import ParentSpec
-from engine.core.expressions import Expression, make_context
 from engine.core.machine import Actor, compile_workflow
 from engine.core.records import CaseRecord, EventRecord, FireOutcome
-from engine.errors import (
-    BusinessKeyTaken,
-    CaseClosed,
-    CaseNotFound,
-    ConcurrencyConflict,
-    IdempotencyKeyReused,
-    VersionMismatch,
-)
-from engine.services import counters as counter_service
-from engine.services import links, observe, scheduling
+from engine.errors import BusinessKeyTaken, CaseClosed, VersionMismatch
+from engine.services import counters, idempotency, links, scheduling
 from engine.services.definitions import effective_parameters, get_definition
-from engine.store.database import inserted_id
-from engine.store.models import Case, CaseEvent, CaseStatus, EventType, IdempotencyRecord
+from engine.store import case_store
+from engine.store.case_store import find_case, get_case, history
+from engine.store.models import CaseStatus, EventType
 
-cases = Case.__table__
-events = CaseEvent.__table__
-idempotency = IdempotencyRecord.__table__
-
-# The hot path's statements, built once: building and cache-keying a statement per call cost
-# more than the state machine step itself (see docs/benchmarks.md).
-_SELECT_CASE = select(cases).where(cases.c.id == bindparam("case_id"))
-_UPDATE_CASE = (
-    update(cases)
-    .where(cases.c.id == bindparam("case_id"), cases.c.version == bindparam("read_version"))
-    .values(
-        state=bindparam("new_state"),
-        status=bindparam("new_status"),
-        data=bindparam("new_data"),
-        version=bindparam("new_version"),
-        updated_at=bindparam("now"),
-        state_entered_at=bindparam("entered_at"),
-        state_entry_seq=bindparam("entry_seq"),
-    )
-)
-_BUMP_CASE = (
-    update(cases)
-    .where(cases.c.id == bindparam("case_id"), cases.c.version == bindparam("read_version"))
-    .values(
-        status=bindparam("new_status"),
-        version=bindparam("new_version"),
-        updated_at=bindparam("now"),
-    )
-)
-_INSERT_EVENT = insert(events)
-
-
-def _fingerprint(*parts: Any) -> str:
-    canonical = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-def case_record(row: Row[Any]) -> CaseRecord:
-    return CaseRecord(
-        id=row.id,
-        definition_name=row.definition_name,
-        definition_version=row.definition_version,
-        business_key=row.business_key,
-        state=row.state,
-        status=row.status,
-        data=row.data,
-        params=row.params,
-        version=row.version,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        state_entered_at=row.state_entered_at,
-        state_entry_seq=row.state_entry_seq,
-        parent_id=row.parent_id,
-    )
-
-
-def _event_record(row: Row[Any]) -> EventRecord:
-    return EventRecord(
-        case_id=row.case_id,
-        seq=row.seq,
-        event_type=row.event_type,
-        trigger=row.trigger,
-        from_state=row.from_state,
-        to_state=row.to_state,
-        actor=row.actor,
-        payload=row.payload,
-        changes=row.changes,
-        at=row.at,
-        idempotency_key=row.idempotency_key,
-        context=row.context,
-    )
-
-
-# --- reading -----------------------------------------------------------------------------------
-
-
-def get_case(session: Session, case_id: int) -> CaseRecord:
-    return _read_case(session.connection(), case_id)
-
-
-def _read_case(conn: Connection, case_id: int) -> CaseRecord:
-    # Core statements go straight to the session's connection: the ORM execution layer adds
-    # nothing for them and costs a measurable share of a fire.
-    row = conn.execute(_SELECT_CASE, {"case_id": case_id}).one_or_none()
-    if row is None:
-        raise CaseNotFound(
-            f"No case with id {case_id}.",
-            hint="Check the id: `svcflow cases list` or GET /api/v1/cases finds cases.",
-            case_id=case_id,
-        )
-    return case_record(row)
-
-
-def find_case(session: Session, definition_name: str, business_key: str) -> CaseRecord:
-    row = session.execute(
-        select(cases).where(
-            cases.c.definition_name == definition_name, cases.c.business_key == business_key
-        )
-    ).one_or_none()
-    if row is None:
-        raise CaseNotFound(
-            f"No {definition_name!r} case with business key {business_key!r}.",
-            definition=definition_name,
-            business_key=business_key,
-        )
-    return case_record(row)
-
-
-def history(session: Session, case_id: int) -> list[EventRecord]:
-    get_case(session, case_id)
-    rows = session.execute(
-        select(events).where(events.c.case_id == case_id).order_by(events.c.seq)
-    ).all()
-    return [_event_record(r) for r in rows]
-
-
-def _event(session: Session, case_id: int, seq: int) -> EventRecord:
-    row = session.execute(
-        select(events).where(events.c.case_id == case_id, events.c.seq == seq)
-    ).one()
-    return _event_record(row)
+__all__ = [
+    "allowed_triggers",
+    "cancel_case",
+    "create_case",
+    "find_case",
+    "fire",
+    "get_case",
+    "history",
+    "record_event",
+    "settle",
+]
 
 
 def allowed_triggers(session: Session, case: CaseRecord) -> list[str]:
@@ -172,52 +47,8 @@ def allowed_triggers(session: Session, case: CaseRecord) -> list[str]:
     return compile_workflow(definition).allowed_triggers(case.state)
 
 
-# --- idempotency -------------------------------------------------------------------------------
-
-
-def _recall(session: Session, scope: str, key: str, fingerprint: str) -> Row[Any] | None:
-    row = session.execute(
-        select(idempotency).where(idempotency.c.scope == scope, idempotency.c.key == key)
-    ).one_or_none()
-    if row is not None and row.fingerprint != fingerprint:
-        raise IdempotencyKeyReused(
-            f"Idempotency key {key!r} was first used with a different request.",
-            hint="Use a new key for a new request; reuse a key only to retry the same one.",
-            idempotency_key=key,
-        )
-    return row
-
-
-def _remember(
-    session: Session,
-    scope: str,
-    key: str,
-    fingerprint: str,
-    *,
-    case_id: int,
-    seq: int,
-    now: datetime,
-) -> None:
-    try:
-        session.execute(
-            insert(idempotency).values(
-                scope=scope,
-                key=key,
-                fingerprint=fingerprint,
-                case_id=case_id,
-                event_seq=seq,
-                created_at=now,
-            )
-        )
-    except IntegrityError as exc:
-        # Two retries of one request raced past _recall (PostgreSQL runs them side by side);
-        # the other one's record won. A retry now is answered from that record.
-        raise ConcurrencyConflict(
-            f"A request with idempotency key {key!r} was being handled at the same time.",
-            hint="Retry with the same key; it will return the first request's result.",
-            idempotency_key=key,
-            case_id=case_id,
-        ) from exc
+def _status(state: str, finals: frozenset[str]) -> str:
+    return CaseStatus.COMPLETED.value if state in finals else CaseStatus.OPEN.value
 
 
 # --- creating ----------------------------------------------------------------------------------
@@ -234,30 +65,26 @@ def create_case(
     business_key: str | None = None,
     idempotency_key: str | None = None,
     parent_id: int | None = None,
-    notify_parent: bool = True,
     depth: int = 0,
 ) -> FireOutcome:
     """Start a case of a published definition (latest version unless ``version`` is given).
 
     ``parent_id`` links it to the case that spawned it; a case created directly is attached to
-    its parent by the definition's ``parent.attach_by_key`` when that case exists."""
+    its parent by the definition's ``parent.attach_by_key`` when that case exists, and its
+    parent hears of it as the definition says."""
     scope = f"create:{definition_name}"
-    fingerprint = _fingerprint(dict(data), business_key, version)
+    digest = idempotency.fingerprint(dict(data), business_key, version)
     if idempotency_key is not None:
-        earlier = _recall(session, scope, idempotency_key, fingerprint)
+        earlier = idempotency.recall(session, scope, idempotency_key, digest)
         if earlier is not None:
             case = get_case(session, earlier.case_id)
-            return FireOutcome(case, _event(session, case.id, 1), replayed=True)
+            return FireOutcome(case, case_store.event_at(session, case.id, 1), replayed=True)
 
     definition = get_definition(session, definition_name, version)
     compiled = compile_workflow(definition)
     compiled.check_initial_data(data)
     if business_key is not None:
-        taken = session.execute(
-            select(cases.c.id).where(
-                cases.c.definition_name == definition_name, cases.c.business_key == business_key
-            )
-        ).scalar_one_or_none()
+        taken = case_store.case_with_key(session, definition_name, business_key)
         if taken is not None:
             raise BusinessKeyTaken(
                 f"A {definition_name!r} case with business key {business_key!r} exists "
@@ -267,10 +94,9 @@ def create_case(
                 business_key=business_key,
             )
     params = effective_parameters(session, definition)
-    attached = False
-    if parent_id is None and definition.parent and definition.parent.attach_by_key:
-        parent_id = _find_parent(session, definition.parent, data, params, now)
-        attached = parent_id is not None
+    spawned = parent_id is not None
+    if not spawned and definition.parent and definition.parent.attach_by_key:
+        parent_id = links.parent_by_key(session, definition.parent, data, params, now)
     values: dict[str, Any] = {
         "definition_name": definition.name,
         "definition_version": definition.version,
@@ -286,15 +112,8 @@ def create_case(
         "state_entry_seq": 1,
         "parent_id": parent_id,
     }
-    try:
-        case_id = inserted_id(session.execute(insert(cases).values(**values)))
-    except IntegrityError as exc:
-        raise BusinessKeyTaken(
-            f"A {definition_name!r} case with business key {business_key!r} was just created.",
-            business_key=business_key,
-        ) from exc
-    event = EventRecord(
-        case_id=case_id,
+    created = EventRecord(
+        case_id=0,  # given by the insert
         seq=1,
         event_type=EventType.CREATED.value,
         trigger=None,
@@ -306,13 +125,15 @@ def create_case(
         at=now,
         idempotency_key=idempotency_key,
     )
-    _append(session.connection(), event)
-    _observe(session, definition.name, event)
+    case_id = case_store.insert_case(session, values, created)
+    event = dataclasses.replace(created, case_id=case_id)
     if idempotency_key is not None:
-        _remember(session, scope, idempotency_key, fingerprint, case_id=case_id, seq=1, now=now)
+        idempotency.remember(
+            session, scope, idempotency_key, digest, case_id=case_id, seq=1, now=now
+        )
     case = CaseRecord(id=case_id, **values)
     scheduling.sync_after_event(session, definition, case=case, previous=None, now=now)
-    if attached and parent_id is not None:
+    if parent_id is not None and not spawned:
         record_event(
             session,
             parent_id,
@@ -321,80 +142,9 @@ def create_case(
             actor=actor,
             now=now,
         )
-    if notify_parent:
-        links.notify_parent(session, definition, case, "created", None, now=now, depth=depth)
+    if not spawned:  # a spawned child's news is told by the spawn, after child_spawned
+        settle(session, links.after_create(definition, case, depth), now=now)
     return FireOutcome(case, event, allowed_triggers=tuple(compiled.allowed_triggers(case.state)))
-
-
-def _find_parent(
-    session: Session,
-    parent: ParentSpec,
-    data: Mapping[str, Any],
-    params: Mapping[str, Any],
-    now: datetime,
-) -> int | None:
-    """The parent case named by ``parent.attach_by_key``, if it exists."""
-    if parent.attach_by_key is None:  # the definition attaches only the children it spawns
-        return None
-    key = Expression(parent.attach_by_key, "parent.attach_by_key").evaluate(
-        make_context(data, {}, params, now)
-    )
-    found = (
-        session.connection()
-        .execute(
-            select(cases.c.id).where(
-                cases.c.definition_name == parent.definition, cases.c.business_key == str(key)
-            )
-        )
-        .scalar_one_or_none()
-    )
-    return int(found) if found is not None else None
-
-
-def _status(state: str, finals: frozenset[str]) -> str:
-    return CaseStatus.COMPLETED.value if state in finals else CaseStatus.OPEN.value
-
-
-def append_event(session: Session, event: EventRecord, definition: str) -> None:
-    """Append one history event (its seq must be the case's new version)."""
-    _append(session.connection(), event)
-    _observe(session, definition, event)
-
-
-def _observe(session: Session, definition: str, event: EventRecord) -> None:
-    observe.note(
-        session,
-        "event",
-        definition=definition,
-        case_id=event.case_id,
-        event_type=event.event_type,
-        trigger=event.trigger,
-        seq=event.seq,
-        from_state=event.from_state,
-        to_state=event.to_state,
-        actor=event.actor,
-        sla=event.payload.get("sla") if event.event_type.startswith("sla_") else None,
-    )
-
-
-def _append(conn: Connection, event: EventRecord) -> None:
-    conn.execute(
-        _INSERT_EVENT,
-        {
-            "case_id": event.case_id,
-            "seq": event.seq,
-            "event_type": event.event_type,
-            "trigger": event.trigger,
-            "from_state": event.from_state,
-            "to_state": event.to_state,
-            "actor": event.actor,
-            "payload": dict(event.payload),
-            "changes": dict(event.changes),
-            "at": event.at,
-            "idempotency_key": event.idempotency_key,
-            "context": dict(event.context) if event.context else None,
-        },
-    )
 
 
 # --- firing ------------------------------------------------------------------------------------
@@ -415,22 +165,20 @@ def fire(
 ) -> FireOutcome:
     """Fire ``trigger`` on a case; on any error nothing is written (the caller rolls back).
 
-    ``reason`` is an operator's justification, kept in the event's context.
-
-    Effects of the transition happen in the same transaction: counters change, child cases
-    are spawned, and the parent case hears of it if this definition notifies it. ``depth``
-    counts how deep in such a chain of cases this fire is."""
+    ``reason`` is an operator's justification, kept in the event's context. ``depth`` counts
+    how deep in a chain of cases (spawns, parent notifications) this fire is."""
     payload = dict(payload or {})
     scope = f"fire:{case_id}"
-    fingerprint = _fingerprint(trigger, payload) if idempotency_key is not None else ""
+    digest = idempotency.fingerprint(trigger, payload) if idempotency_key is not None else ""
     if idempotency_key is not None:
-        earlier = _recall(session, scope, idempotency_key, fingerprint)
+        earlier = idempotency.recall(session, scope, idempotency_key, digest)
         if earlier is not None:
             case = get_case(session, case_id)
-            return FireOutcome(case, _event(session, case_id, earlier.event_seq), replayed=True)
+            event = case_store.event_at(session, case_id, earlier.event_seq)
+            return FireOutcome(case, event, replayed=True)
 
     conn = session.connection()  # resolved once: each lookup costs as much as a statement
-    case = _read_case(conn, case_id)
+    case = case_store.read_case(conn, case_id)
     if expected_version is not None and case.version != expected_version:
         raise VersionMismatch(
             f"Case {case_id} is at version {case.version}, not {expected_version}.",
@@ -452,7 +200,7 @@ def fire(
     counter_values: dict[str, int] = {}
     if definition.counters:
         counter_keys = compiled.counter_keys(case.data, case.params, now)
-        counter_values = counter_service.read(conn, counter_keys)
+        counter_values = counters.read(conn, counter_keys)
     result = compiled.step(
         state=case.state,
         data=case.data,
@@ -464,40 +212,22 @@ def fire(
         case_id=case_id,
         counters=counter_values,
     )
-    new_version = case.version + 1
-    status = _status(result.to_state, definition.final_states)
-    # A self-loop keeps the state entry, so its timers keep running.
     moved = result.to_state != case.state
-    entered = now if moved else case.state_entered_at
-    entry_seq = new_version if moved else case.state_entry_seq
-    updated = conn.execute(
-        _UPDATE_CASE,
-        {
-            "case_id": case_id,
-            "read_version": case.version,
-            "new_state": result.to_state,
-            "new_status": status,
-            "new_data": result.data,
-            "new_version": new_version,
-            "now": now,
-            "entered_at": entered,
-            "entry_seq": entry_seq,
-        },
+    version = case.version + 1
+    after = dataclasses.replace(
+        case,
+        state=result.to_state,
+        status=_status(result.to_state, definition.final_states),
+        data=result.data,
+        version=version,
+        updated_at=now,
+        # A self-loop keeps the state entry, so its timers keep running.
+        state_entered_at=now if moved else case.state_entered_at,
+        state_entry_seq=version if moved else case.state_entry_seq,
     )
-    if updated.rowcount != 1:
-        current = get_case(session, case_id)
-        raise ConcurrencyConflict(
-            f"Case {case_id} changed while {trigger!r} was being fired (now version "
-            f"{current.version}, state {current.state!r}).",
-            hint="Reload the case and fire again if the trigger still applies.",
-            case_id=case_id,
-            state=current.state,
-            version=current.version,
-            trigger=trigger,
-        )
     event = EventRecord(
         case_id=case_id,
-        seq=new_version,
+        seq=version,
         event_type=EventType.TRANSITION.value,
         trigger=trigger,
         from_state=case.state,
@@ -509,53 +239,40 @@ def fire(
         idempotency_key=idempotency_key,
         context=_context(counter_values, reason),
     )
-    _append(conn, event)
-    _observe(session, definition.name, event)
-    if status != CaseStatus.OPEN.value:
+    case_store.write_event(
+        session, case, after, event, doing=f"{trigger!r} was being fired", conn=conn
+    )
+    if after.status != CaseStatus.OPEN.value:
         # Only on closing: a move within the case leaves its case_waits rows to the rules'
         # own checks, and the hot path one statement shorter (see links.clear_waits).
         links.clear_waits(conn, case_id, entered_at=now, closed=True)
     for name, by in result.counter_deltas.items():
-        counter_service.add(conn, name, counter_keys[name], by, now)
+        counters.add(conn, name, counter_keys[name], by, now)
     if idempotency_key is not None:
-        _remember(
-            session, scope, idempotency_key, fingerprint, case_id=case_id, seq=new_version, now=now
+        idempotency.remember(
+            session, scope, idempotency_key, digest, case_id=case_id, seq=version, now=now
         )
-    new_case = CaseRecord(
-        id=case.id,
-        definition_name=case.definition_name,
-        definition_version=case.definition_version,
-        business_key=case.business_key,
-        state=result.to_state,
-        status=status,
-        data=result.data,
-        params=case.params,
-        version=new_version,
-        created_at=case.created_at,
-        updated_at=now,
-        state_entered_at=entered,
-        state_entry_seq=entry_seq,
-        parent_id=case.parent_id,
+    scheduling.sync_after_event(session, definition, case=after, previous=case, now=now)
+    effects = links.after_transition(
+        definition, after, result.spawns, entered=result.to_state if moved else None, depth=depth
     )
-    scheduling.sync_after_event(session, definition, case=new_case, previous=case, now=now)
-    if result.spawns or (case.parent_id and definition.parent):
-        links.spawn_children(session, new_case, result.spawns, now=now, depth=depth)
-        entered_state = result.to_state if moved else None
-        links.notify_parent(
-            session, definition, new_case, "transition", entered_state, now=now, depth=depth
-        )
-        new_case = get_case(session, case_id)  # spawning records events on this case
-    allowed = compiled.allowed_triggers(result.to_state) if status == CaseStatus.OPEN.value else []
-    return FireOutcome(new_case, event, allowed_triggers=tuple(allowed))
+    if effects:
+        settle(session, effects, now=now)
+        after = get_case(session, case_id)  # spawning records events on this case
+    allowed = compiled.allowed_triggers(after.state) if after.status == CaseStatus.OPEN else []
+    return FireOutcome(after, event, allowed_triggers=tuple(allowed))
 
 
-def _context(counters: Mapping[str, int], reason: str | None) -> dict[str, Any] | None:
+def _context(counter_values: Mapping[str, int], reason: str | None) -> dict[str, Any] | None:
     out: dict[str, Any] = {}
-    if counters:
-        out["counters"] = dict(counters)
+    if counter_values:
+        out["counters"] = dict(counter_values)
     if reason:
         out["reason"] = reason
     return out or None
+
+
+# --- events that do not move the case ----------------------------------------------------------
 
 
 def cancel_case(
@@ -592,36 +309,20 @@ def record_event(
     are data fields the event sets (checked against the data schema)."""
     case = get_case(session, case_id)
     definition = get_definition(session, case.definition_name, case.definition_version)
-    new_version = case.version + 1
-    new_status = (status or CaseStatus(case.status)).value
     data = dict(case.data)
     if changes:
         data.update(changes)
         compile_workflow(definition).check_initial_data(data)
-        session.connection().execute(
-            update(cases)
-            .where(cases.c.id == case_id, cases.c.version == case.version)
-            .values(data=data)
-        )
-    updated = session.connection().execute(
-        _BUMP_CASE,
-        {
-            "case_id": case_id,
-            "read_version": case.version,
-            "new_status": new_status,
-            "new_version": new_version,
-            "now": now,
-        },
+    after = dataclasses.replace(
+        case,
+        status=(status or CaseStatus(case.status)).value,
+        version=case.version + 1,
+        updated_at=now,
+        data=data,
     )
-    if updated.rowcount != 1:
-        raise ConcurrencyConflict(
-            f"Case {case_id} changed while recording {event_type.value}.",
-            hint="Retry; the event will be recorded on the current version.",
-            case_id=case_id,
-        )
     event = EventRecord(
         case_id=case_id,
-        seq=new_version,
+        seq=after.version,
         event_type=event_type.value,
         trigger=None,
         from_state=case.state,
@@ -631,14 +332,86 @@ def record_event(
         changes=dict(changes or {}),
         at=now,
     )
-    _append(session.connection(), event)
-    _observe(session, definition.name, event)
-    new_case = dataclasses.replace(
-        case, status=new_status, version=new_version, updated_at=now, data=data
-    )
-    if new_status not in (case.status, CaseStatus.OPEN.value):
+    case_store.write_event(session, case, after, event, doing=f"recording {event_type.value}")
+    if after.status not in (case.status, CaseStatus.OPEN.value):
         links.clear_waits(session.connection(), case_id, entered_at=now, closed=True)
-        if new_status == CaseStatus.CANCELLED.value:
-            links.child_cancelled(session, new_case, now=now, detail=dict(payload))
-    scheduling.sync_after_event(session, definition, case=new_case, previous=case, now=now)
-    return FireOutcome(new_case, event)
+        if after.status == CaseStatus.CANCELLED.value:
+            links.child_cancelled(session, after, now=now, detail=dict(payload))
+    scheduling.sync_after_event(session, definition, case=after, previous=case, now=now)
+    return FireOutcome(after, event)
+
+
+# --- what a change sets in motion --------------------------------------------------------------
+
+
+def settle(session: Session, effects: Sequence[links.Effect], *, now: datetime) -> None:
+    """Carry out what a change set in motion for related cases, in the caller's transaction,
+    depth first: each effect's own consequences follow it before the next effect, so
+    histories read in the order things happened."""
+    for effect in effects:
+        if isinstance(effect, links.SpawnChild):
+            _spawn(session, effect, now=now)
+        else:
+            _notify(session, effect, now=now)
+
+
+def _spawn(session: Session, effect: links.SpawnChild, *, now: datetime) -> None:
+    parent, request = effect.parent, effect.request
+    links.check_depth(effect.depth + 1, parent)
+    actor = links.case_actor(parent)
+    child = create_case(
+        session,
+        request.definition,
+        request.data,
+        actor=actor,
+        now=now,
+        business_key=request.business_key,
+        parent_id=parent.id,
+        depth=effect.depth + 1,
+    ).case
+    record_event(
+        session,
+        parent.id,
+        EventType.CHILD_SPAWNED,
+        {"child_id": child.id, "child_definition": child.definition_name, "action": request.path},
+        actor=actor,
+        now=now,
+    )
+    definition = get_definition(session, child.definition_name, child.definition_version)
+    settle(session, links.after_create(definition, child, effect.depth + 1), now=now)
+
+
+def _notify(session: Session, notice: links.NotifyParent, *, now: datetime) -> None:
+    """Fire the parent trigger the child's news calls for, or record why it could not."""
+    call = links.parent_call(notice)
+    if call is None:
+        return
+    links.check_depth(notice.depth + 1, notice.child)
+    actor = links.case_actor(notice.child)
+    try:
+        with session.begin_nested():
+            fire(
+                session,
+                call.parent_id,
+                call.trigger,
+                call.payload,
+                actor=actor,
+                now=now,
+                depth=notice.depth + 1,
+            )
+    except links.NOT_TAKEN as exc:
+        news = {**call.payload, "trigger": call.trigger, "not_fired": exc.code}
+        news["reason"] = exc.message
+        outcome = record_event(
+            session, call.parent_id, EventType.CHILD_UPDATE, news, actor=actor, now=now
+        )
+        if outcome.case.status == CaseStatus.OPEN.value:
+            links.add_wait(
+                session,
+                call.parent_id,
+                links.ORPHANED_WAIT,
+                child_id=notice.child.id,
+                since=now,
+                event_seq=outcome.event.seq,
+                detail=news,
+            )

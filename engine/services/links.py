@@ -1,4 +1,4 @@
-"""Parent and child cases.
+"""Parent and child cases: what a change to one case sets in motion for its relatives.
 
 A transition's ``spawn`` action creates a child case (a loaner for a repair ticket, a
 maintenance visit for a device); a case created directly can attach to its parent by key (a
@@ -11,6 +11,11 @@ same transaction. When the parent cannot take that trigger now (wrong state, gua
 the child's transition still succeeds and the parent records a ``child_update`` event saying
 which trigger did not fire and why, so a waiting parent never misses news silently.
 
+This module decides; it does not act on other cases. A change returns the :data:`Effect`
+values it causes (:class:`SpawnChild`, :class:`NotifyParent`), and the case service carries
+them out in the same transaction (``engine.services.cases.settle``), so neither module
+imports the other to break a cycle.
+
 ``case_waits`` projects what an open parent may still be waiting on (news it could not take,
 a cancelled child), in the transaction of the event that causes it; the parent's rows go when
 it closes, or is forced into a state (:func:`clear_waits`). A fire that moves the parent
@@ -22,30 +27,32 @@ state change at about 5% of a fire on SQLite).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, or_, select
+from sqlalchemy import Connection, bindparam, delete, insert, or_
 from sqlalchemy.orm import Session
 
-from engine.core.definition import WorkflowDefinition
+from engine.core.definition import ParentSpec, WorkflowDefinition
+from engine.core.expressions import Expression, make_context
 from engine.core.machine import ADMIN_ROLE, Actor, SpawnRequest
 from engine.core.records import CaseRecord
 from engine.errors import (
+    CaseChainTooDeep,
     CaseClosed,
     GuardRejected,
     InvalidTrigger,
     PayloadInvalid,
-    SvcflowError,
     TriggerNotPermitted,
 )
-from engine.services.definitions import get_definition
-from engine.store.models import Case, CaseStatus, CaseWait, EventType
+from engine.store import case_store
+from engine.store.models import CaseStatus, CaseWait
 
 MAX_DEPTH = 8  # a chain of cases notifying each other deeper than this is a definition bug
-_NOT_TAKEN = (CaseClosed, GuardRejected, InvalidTrigger, PayloadInvalid, TriggerNotPermitted)
-cases = Case.__table__
+# Why a parent may not take a child's news now; anything else is an error of the change.
+NOT_TAKEN = (CaseClosed, GuardRejected, InvalidTrigger, PayloadInvalid, TriggerNotPermitted)
 waits = CaseWait.__table__
 ORPHANED_WAIT = "orphaned_wait"
 WAITING_ON_CANCELLED = "waiting_on_cancelled"
@@ -57,16 +64,46 @@ _CLEAR_ENTERED = delete(waits).where(
 )
 
 
-class CaseChainTooDeep(SvcflowError):
-    code = "case-chain-too-deep"
+@dataclass(frozen=True)
+class SpawnChild:
+    """Create a child of ``parent`` as a transition's ``spawn`` action asked; ``depth`` is
+    how deep in a chain of cases the transition that asked for it is."""
+
+    parent: CaseRecord
+    request: SpawnRequest
+    depth: int
 
 
-def _case_actor(case: CaseRecord) -> Actor:
+@dataclass(frozen=True)
+class NotifyParent:
+    """Tell ``child``'s parent what happened to it (``event_type`` "created" or
+    "transition", ``entered`` the state it moved into, if it moved)."""
+
+    definition: WorkflowDefinition  # the child's
+    child: CaseRecord
+    event_type: str
+    entered: str | None
+    depth: int
+
+
+Effect = SpawnChild | NotifyParent
+
+
+@dataclass(frozen=True)
+class ParentCall:
+    """The trigger a child's news fires on its parent, with its payload."""
+
+    parent_id: int
+    trigger: str
+    payload: dict[str, Any]
+
+
+def case_actor(case: CaseRecord) -> Actor:
     # A case acting on its relatives is the engine itself: transition roles do not apply.
     return Actor(f"case:{case.id}", frozenset({"system", ADMIN_ROLE}))
 
 
-def _check_depth(depth: int, case: CaseRecord) -> None:
+def check_depth(depth: int, case: CaseRecord) -> None:
     if depth >= MAX_DEPTH:
         raise CaseChainTooDeep(
             f"Case {case.id} is {depth} links deep in a chain of spawns and notifications.",
@@ -75,109 +112,67 @@ def _check_depth(depth: int, case: CaseRecord) -> None:
         )
 
 
-def spawn_children(
-    session: Session,
-    parent: CaseRecord,
+# --- what a change sets in motion --------------------------------------------------------------
+
+
+def after_create(definition: WorkflowDefinition, case: CaseRecord, depth: int) -> list[Effect]:
+    if case.parent_id is None or definition.parent is None:
+        return []
+    return [NotifyParent(definition, case, "created", None, depth)]
+
+
+def after_transition(
+    definition: WorkflowDefinition,
+    case: CaseRecord,
     spawns: Sequence[SpawnRequest],
     *,
-    now: datetime,
-    depth: int,
-) -> list[CaseRecord]:
-    from engine.services import cases as case_service  # cases imports this module
-
-    children = []
-    for request in spawns:
-        _check_depth(depth + 1, parent)
-        outcome = case_service.create_case(
-            session,
-            request.definition,
-            request.data,
-            actor=_case_actor(parent),
-            now=now,
-            business_key=request.business_key,
-            parent_id=parent.id,
-            notify_parent=False,
-            depth=depth + 1,
-        )
-        child = outcome.case
-        case_service.record_event(
-            session,
-            parent.id,
-            EventType.CHILD_SPAWNED,
-            {
-                "child_id": child.id,
-                "child_definition": child.definition_name,
-                "action": request.path,
-            },
-            actor=_case_actor(parent),
-            now=now,
-        )
-        child_definition = get_definition(session, child.definition_name, child.definition_version)
-        notify_parent(session, child_definition, child, "created", None, now=now, depth=depth + 1)
-        children.append(child)
-    return children
-
-
-def notify_parent(
-    session: Session,
-    definition: WorkflowDefinition,
-    child: CaseRecord,
-    event_type: str,
     entered: str | None,
-    *,
-    now: datetime,
     depth: int,
-) -> None:
-    """Fire the parent trigger this child event calls for, or record why it could not."""
-    from engine.services import cases as case_service  # cases imports this module
+) -> list[Effect]:
+    """Children first (in the order the actions asked), then the news for the parent."""
+    effects: list[Effect] = [SpawnChild(case, request, depth) for request in spawns]
+    if case.parent_id is not None and definition.parent is not None:
+        effects.append(NotifyParent(definition, case, "transition", entered, depth))
+    return effects
 
-    spec = definition.parent
+
+def parent_call(notice: NotifyParent) -> ParentCall | None:
+    """The parent trigger this child event calls for, if any."""
+    child, spec = notice.child, notice.definition.parent
     if child.parent_id is None or spec is None:
-        return
+        return None
     final = child.status == CaseStatus.COMPLETED.value
-    trigger = spec.trigger_for(event_type, entered, final)
+    trigger = spec.trigger_for(notice.event_type, notice.entered, final)
     if trigger is None:
-        return
-    _check_depth(depth + 1, child)
+        return None
     payload = {
         "child_id": child.id,
         "child_definition": child.definition_name,
         "child_state": child.state,
     }
-    try:
-        with session.begin_nested():
-            case_service.fire(
-                session,
-                child.parent_id,
-                trigger,
-                payload,
-                actor=_case_actor(child),
-                now=now,
-                depth=depth + 1,
-            )
-    except _NOT_TAKEN as exc:
-        news = {**payload, "trigger": trigger, "not_fired": exc.code, "reason": exc.message}
-        outcome = case_service.record_event(
-            session,
-            child.parent_id,
-            EventType.CHILD_UPDATE,
-            news,
-            actor=_case_actor(child),
-            now=now,
-        )
-        if outcome.case.status == CaseStatus.OPEN.value:
-            _add_wait(
-                session,
-                outcome.case.id,
-                ORPHANED_WAIT,
-                child_id=child.id,
-                since=now,
-                event_seq=outcome.event.seq,
-                detail=news,
-            )
+    return ParentCall(child.parent_id, trigger, payload)
 
 
-def _add_wait(
+def parent_by_key(
+    session: Session,
+    parent: ParentSpec,
+    data: Mapping[str, Any],
+    params: Mapping[str, Any],
+    now: datetime,
+) -> int | None:
+    """The parent case named by ``parent.attach_by_key``, if it exists."""
+    if parent.attach_by_key is None:  # the definition attaches only the children it spawns
+        return None
+    key = Expression(parent.attach_by_key, "parent.attach_by_key").evaluate(
+        make_context(data, {}, params, now)
+    )
+    return case_store.case_with_key(session, parent.definition, str(key))
+
+
+# --- what an open parent waits on --------------------------------------------------------------
+
+
+def add_wait(
     session: Session,
     case_id: int,
     reason: str,
@@ -205,13 +200,8 @@ def child_cancelled(
     """Record that ``child`` was cancelled, for its parent if that parent is open."""
     if child.parent_id is None:
         return
-    status = (
-        session.connection()
-        .execute(select(cases.c.status).where(cases.c.id == child.parent_id))
-        .scalar_one_or_none()
-    )
-    if status == CaseStatus.OPEN.value:
-        _add_wait(
+    if case_store.status_of(session, child.parent_id) == CaseStatus.OPEN.value:
+        add_wait(
             session,
             child.parent_id,
             WAITING_ON_CANCELLED,
@@ -235,9 +225,4 @@ def clear_waits(conn: Connection, case_id: int, *, entered_at: datetime, closed:
 
 
 def children(session: Session, case_id: int) -> list[CaseRecord]:
-    from engine.services.cases import case_record
-
-    rows = session.execute(
-        select(cases).where(cases.c.parent_id == case_id).order_by(cases.c.id)
-    ).all()
-    return [case_record(r) for r in rows]
+    return case_store.children_of(session, case_id)

@@ -13,23 +13,19 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, update
 from sqlalchemy.orm import Session
 
 from engine.core.machine import ADMIN_ROLE, Actor, compile_workflow
 from engine.core.records import EventRecord, FireOutcome
 from engine.core.sla import SLA_PAUSED, SLA_RESUMED, ClockStatus, compute_clocks
-from engine.errors import ConcurrencyConflict, SvcflowError, TriggerNotPermitted
-from engine.services import cases as case_service
-from engine.services import links, scheduling
-from engine.services import timer_firing as timer_service
+from engine.errors import SvcflowError, TriggerNotPermitted
+from engine.services import cases, links, scheduling, timer_firing
 from engine.services.calendars import LazyCalendars
 from engine.services.definitions import get_definition
-from engine.store.models import Case, CaseStatus, EventType
-
-cases = Case.__table__
+from engine.store import case_store
+from engine.store.models import CaseStatus, EventType
 
 
 class OperationInvalid(SvcflowError):
@@ -48,11 +44,11 @@ def retry_timer(
     session: Session, timer_id: int, *, actor: Actor, reason: str, now: datetime
 ) -> FireOutcome:
     reason = _require_reason(reason)
-    due = timer_service.retry_failed(
+    due = timer_firing.retry_failed(
         session, timer_id, now=now, note=f"retried by {actor.name}: {reason}"
     )
-    case_id = timer_service.timer_case(session, due.id)
-    return case_service.record_event(
+    case_id = timer_firing.timer_case(session, due.id)
+    return cases.record_event(
         session,
         case_id,
         EventType.TIMER_RETRIED,
@@ -73,7 +69,7 @@ def fire(
     now: datetime,
 ) -> FireOutcome:
     """Fire any trigger allowed now, on a supervisor's authority (the reason is recorded)."""
-    return case_service.fire(
+    return cases.fire(
         session, case_id, trigger, payload, actor=actor, now=now, reason=_require_reason(reason)
     )
 
@@ -81,9 +77,7 @@ def fire(
 def cancel(
     session: Session, case_id: int, *, actor: Actor, reason: str, now: datetime
 ) -> FireOutcome:
-    return case_service.cancel_case(
-        session, case_id, actor=actor, now=now, reason=_require_reason(reason)
-    )
+    return cases.cancel_case(session, case_id, actor=actor, now=now, reason=_require_reason(reason))
 
 
 def force_state(
@@ -99,7 +93,7 @@ def force_state(
             "Only administrators may force a case into a state.",
             hint="Ask an administrator, or fire an allowed trigger.",
         )
-    case = case_service.get_case(session, case_id)
+    case = cases.get_case(session, case_id)
     definition = get_definition(session, case.definition_name, case.definition_version)
     if state not in definition.state_names:
         raise OperationInvalid(
@@ -113,24 +107,15 @@ def force_state(
         )
     version = case.version + 1
     status = (CaseStatus.COMPLETED if state in definition.final_states else CaseStatus.OPEN).value
-    # An UPDATE gives a CursorResult (rowcount); Session.execute is typed as the wider Result.
-    updated = cast(
-        CursorResult[Any],
-        session.execute(
-            update(cases)
-            .where(cases.c.id == case_id, cases.c.version == case.version)
-            .values(
-                state=state,
-                status=status,
-                version=version,
-                updated_at=now,
-                state_entered_at=now,
-                state_entry_seq=version,
-            )
-        ),
+    moved = dataclasses.replace(
+        case,
+        state=state,
+        status=status,
+        version=version,
+        updated_at=now,
+        state_entered_at=now,
+        state_entry_seq=version,
     )
-    if updated.rowcount != 1:
-        raise ConcurrencyConflict(f"Case {case_id} changed while being forced.", case_id=case_id)
     event = EventRecord(
         case_id=case_id,
         seq=version,
@@ -143,23 +128,16 @@ def force_state(
         changes={},
         at=now,
     )
-    case_service.append_event(session, event, definition.name)
+    case_store.write_event(session, case, moved, event, doing="it was being forced")
     links.clear_waits(
         session.connection(), case_id, entered_at=now, closed=status != CaseStatus.OPEN.value
     )
-    moved = dataclasses.replace(
-        case,
-        state=state,
-        status=status,
-        version=version,
-        updated_at=now,
-        state_entered_at=now,
-        state_entry_seq=version,
-    )
     scheduling.sync_after_event(session, definition, case=moved, previous=case, now=now)
-    links.notify_parent(session, definition, moved, "transition", state, now=now, depth=0)
+    cases.settle(
+        session, links.after_transition(definition, moved, [], entered=state, depth=0), now=now
+    )
     return FireOutcome(
-        case_service.get_case(session, case_id),
+        cases.get_case(session, case_id),
         event,
         allowed_triggers=tuple(compile_workflow(definition).allowed_triggers(state)),
     )
@@ -177,9 +155,9 @@ def set_sla_paused(
 ) -> FireOutcome:
     """Pause or resume one SLA clock of a case (e.g. the customer asked to wait)."""
     reason = _require_reason(reason)
-    case = case_service.get_case(session, case_id)
+    case = cases.get_case(session, case_id)
     definition = get_definition(session, case.definition_name, case.definition_version)
-    events = case_service.history(session, case_id)
+    events = cases.history(session, case_id)
     clocks = {
         c.name: c
         for c in compute_clocks(
@@ -213,7 +191,7 @@ def set_sla_paused(
         )
     kind = EventType.SLA_PAUSED if paused else EventType.SLA_RESUMED
     assert kind.value in (SLA_PAUSED, SLA_RESUMED)
-    return case_service.record_event(
+    return cases.record_event(
         session, case_id, kind, {"sla": sla, "reason": reason}, actor=actor, now=now
     )
 
@@ -232,7 +210,7 @@ def reassign(
 ) -> FireOutcome:
     """Hand the case to someone else: sets the definition's ``assignee`` data field."""
     reason = _require_reason(reason)
-    case = case_service.get_case(session, case_id)
+    case = cases.get_case(session, case_id)
     definition = get_definition(session, case.definition_name, case.definition_version)
     if definition.assignee is None:
         raise OperationInvalid(
@@ -243,7 +221,7 @@ def reassign(
         raise OperationInvalid(
             f"Case {case_id} is {case.status}; only open cases are reassigned.", case_id=case_id
         )
-    return case_service.record_event(
+    return cases.record_event(
         session,
         case_id,
         EventType.REASSIGNED,

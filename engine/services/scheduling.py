@@ -23,16 +23,17 @@ from engine.core.definition import TimerKind, WorkflowDefinition
 from engine.core.records import CaseRecord, EventRecord
 from engine.core.sla import SLA_WARNING, compute_clocks, plan_sla_timers
 from engine.core.timer_plans import TimerPlan, plan_timer
-from engine.services.calendars import LazyCalendars
+from engine.services.definitions import get_definition
+from engine.store import case_store
+from engine.store.calendar_store import LazyCalendars
 from engine.store.database import inserted_id
-from engine.store.models import CaseEvent, CaseSla, CaseStatus, Timer, TimerStatus
+from engine.store.models import CaseSla, CaseStatus, Timer, TimerStatus
 
 log = logging.getLogger(__name__)
 
 DELIVERY_KEY = "svcflow.timer_delivery"
 _PENDING_KEY = "svcflow.timers_to_deliver"
 timers = Timer.__table__
-events = CaseEvent.__table__
 case_slas = CaseSla.__table__
 
 
@@ -117,28 +118,6 @@ def _cancel(session: Session, *conditions: Any, now: datetime, note: str) -> Non
     )
 
 
-def _history(session: Session, case_id: int) -> list[EventRecord]:
-    rows = session.execute(
-        select(events).where(events.c.case_id == case_id).order_by(events.c.seq)
-    ).all()
-    return [
-        EventRecord(
-            case_id=r.case_id,
-            seq=r.seq,
-            event_type=r.event_type,
-            trigger=r.trigger,
-            from_state=r.from_state,
-            to_state=r.to_state,
-            actor=r.actor,
-            payload=r.payload,
-            changes=r.changes,
-            at=r.at,
-            idempotency_key=r.idempotency_key,
-        )
-        for r in rows
-    ]
-
-
 def _fired_in_entry(session: Session, case_id: int, entry_seq: int) -> dict[str, datetime]:
     """Latest fired due time per timer name in one state entry."""
     rows = session.execute(
@@ -194,7 +173,7 @@ def _plan_slas(
 ) -> list[TimerPlan]:
     return plan_sla_timers(
         definition,
-        history if history is not None else _history(session, case.id),
+        history if history is not None else case_store.events_of(session.connection(), case.id),
         data=case.data,
         params=case.params,
         now=now,
@@ -220,7 +199,14 @@ def sync_after_event(
         if timed or definition.slas:
             _cancel(session, timers.c.case_id == case.id, now=now, note=f"case {case.status}")
         if definition.slas:
-            _project_slas(session, definition, case, _history(session, case.id), [], now=now)
+            _project_slas(
+                session,
+                definition,
+                case,
+                case_store.events_of(session.connection(), case.id),
+                [],
+                now=now,
+            )
         return
     if previous is None or previous.state_entry_seq != case.state_entry_seq:
         if previous is not None and previous.state in timed:
@@ -243,7 +229,7 @@ def sync_after_event(
             now=now,
             note="SLA re-planned",
         )
-        history = _history(session, case.id)
+        history = case_store.events_of(session.connection(), case.id)
         plans = _plan_slas(session, definition, case, now, history)
         arm(session, case.id, case.state_entry_seq, plans, now)
         _project_slas(session, definition, case, history, plans, now=now)
@@ -306,7 +292,7 @@ def replan_case(
         return
     arm(session, case.id, case.state_entry_seq, _plan_entry(session, definition, case, now), now)
     if definition.slas:
-        history = _history(session, case.id)
+        history = case_store.events_of(session.connection(), case.id)
         plans = _plan_slas(session, definition, case, now, history)
         arm(session, case.id, case.state_entry_seq, plans, now)
         _project_slas(session, definition, case, history, plans, now=now)
@@ -315,9 +301,6 @@ def replan_case(
 def replan_calendar(session: Session, calendar: str, *, now: datetime) -> int:
     """Re-plan the armed timers of every case with a timer on ``calendar``; returns the count
     of cases touched."""
-    from engine.services.cases import get_case  # late import: cases imports this module
-    from engine.services.definitions import get_definition
-
     case_ids = (
         session.execute(
             select(timers.c.case_id)
@@ -328,7 +311,7 @@ def replan_calendar(session: Session, calendar: str, *, now: datetime) -> int:
         .all()
     )
     for case_id in case_ids:
-        case = get_case(session, case_id)
+        case = case_store.get_case(session, case_id)
         definition = get_definition(session, case.definition_name, case.definition_version)
         replan_case(session, definition, case, now=now, note=f"calendar {calendar!r} changed")
     return len(case_ids)

@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from engine.core.records import CaseRecord
-from engine.services.cases import case_record
+from engine.store.case_store import case_record
 from engine.store.models import Case, CaseEvent, CaseStatus, EventType, Timer, TimerStatus
 
 cases = Case.__table__

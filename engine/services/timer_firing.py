@@ -40,10 +40,10 @@ from engine.errors import (
     TimerNotFound,
     TriggerNotPermitted,
 )
-from engine.services import cases as case_service
-from engine.services import observe, scheduling
-from engine.services.calendars import load_calendars
+from engine.services import cases, scheduling
 from engine.services.definitions import get_definition
+from engine.store import observations
+from engine.store.calendar_store import load_calendars
 from engine.store.models import Case, CaseStatus, EventType, Timer, TimerStatus
 
 MAX_ATTEMPTS = 5
@@ -105,7 +105,7 @@ def fire_due_timer(
         return TimerOutcome(timer_id, FireResult.STALE, f"timer is {timer.status}", timer.due_at)
     if timer.due_at > now:
         return TimerOutcome(timer_id, FireResult.NOT_DUE, "delivered early", timer.due_at)
-    case = case_service.get_case(session, timer.case_id)
+    case = cases.get_case(session, timer.case_id)
     if case.status != CaseStatus.OPEN.value or (
         timer.sla is None and case.state_entry_seq != timer.state_entry_seq
     ):
@@ -114,7 +114,7 @@ def fire_due_timer(
         return TimerOutcome(timer_id, FireResult.STALE, note, timer.due_at)
 
     _finish(session, timer, TimerStatus.FIRED, now)
-    observe.note(
+    observations.note(
         session,
         "timer_fired",
         timer_id=timer.id,
@@ -126,7 +126,7 @@ def fire_due_timer(
         note = _fire_sla(session, timer, case.id, now=now, actor=actor)
     else:
         assert timer.trigger is not None
-        case_service.fire(session, case.id, timer.trigger, timer.payload, actor=actor, now=now)
+        cases.fire(session, case.id, timer.trigger, timer.payload, actor=actor, now=now)
         note = f"fired {timer.trigger!r}"
         if timer.kind == TimerKind.EVERY.value:
             _rearm_every(session, timer, now=now)
@@ -151,20 +151,18 @@ def _fire_sla(session: Session, timer: Timer, case_id: int, *, now: datetime, ac
     the case's current state allows it (the escalation is recorded either way)."""
     event_type = EventType.SLA_WARNING if timer.kind == SLA_WARNING else EventType.SLA_BREACHED
     payload = {**timer.payload, "due_at": timer.due_at.isoformat()}
-    case_service.record_event(session, case_id, event_type, payload, actor=actor, now=now)
+    cases.record_event(session, case_id, event_type, payload, actor=actor, now=now)
     if event_type is not EventType.SLA_BREACHED or not timer.trigger:
         return f"recorded {event_type.value}"
-    case = case_service.get_case(session, case_id)
-    allowed = case_service.allowed_triggers(session, case)
+    case = cases.get_case(session, case_id)
+    allowed = cases.allowed_triggers(session, case)
     if timer.trigger not in allowed:
         return f"recorded breach; {timer.trigger!r} not allowed in {case.state!r}"
     try:
         # The breach is recorded whatever happens to its escalation trigger: a guard or a
         # payload schema that rejects it must not roll the breach record back with it.
         with session.begin_nested():
-            case_service.fire(
-                session, case_id, timer.trigger, {"sla": timer.sla}, actor=actor, now=now
-            )
+            cases.fire(session, case_id, timer.trigger, {"sla": timer.sla}, actor=actor, now=now)
     except PERMANENT_ERRORS as exc:
         return f"recorded breach; {timer.trigger!r} was refused: {exc.message}"
     return f"recorded breach and fired {timer.trigger!r}"
@@ -172,7 +170,7 @@ def _fire_sla(session: Session, timer: Timer, case_id: int, *, now: datetime, ac
 
 def _rearm_every(session: Session, timer: Timer, *, now: datetime) -> None:
     """Arm the next occurrence of a cron timer while the case stays in the same state entry."""
-    case = case_service.get_case(session, timer.case_id)
+    case = cases.get_case(session, timer.case_id)
     if case.status != CaseStatus.OPEN.value or case.state_entry_seq != timer.state_entry_seq:
         return
     definition = get_definition(session, case.definition_name, case.definition_version)

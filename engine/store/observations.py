@@ -3,7 +3,7 @@
 Services note what they did (an event appended, a timer fired) on the session; the notes are
 handed to the registered sinks only after the transaction commits, so a metric never counts a
 transition that was rolled back. The engine knows no metrics library: adapters (the web app,
-the workers) register sinks (workers/telemetry.py).
+the workers) register sinks (engine/runtime/telemetry.py).
 """
 
 from __future__ import annotations
