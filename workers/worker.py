@@ -24,18 +24,34 @@ after "done, quitting" in about half the shutdowns (a burst worker in the tests,
 shutdown under honcho, which kills a process after 5 s). :class:`Worker` clears the flag
 *before* it unsubscribes, so the wake-up always finds the flag down, and waits at most
 :data:`PUBSUB_WAIT_SECONDS` in any read, so no other path can hold a shutdown longer.
+
+A stop while starting
+---------------------
+RQ installs a worker's SIGTERM/SIGINT handlers only after it has subscribed and started the
+scheduler process. A SIGTERM in between (honcho stopping everything while a worker starts)
+killed the worker with the default action: no teardown, its scheduler process left running
+as an orphan with the queue's scheduler lock. :class:`Worker` takes those signals from the
+first moment and only notes them while starting (the work loop then stops at its first
+check, with a normal teardown), does not start a scheduler once a stop is requested, and
+stops its scheduler within :data:`SCHEDULER_STOP_SECONDS`, killing it and releasing its
+locks itself if the scheduler missed the signal.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import time
+from types import FrameType
 
 from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.scheduler import RQScheduler
+from rq.utils import now
 from rq.worker import SimpleWorker
 
 POLL_SECONDS = 0.1
 PUBSUB_WAIT_SECONDS = 1.0  # longest wait of the command thread between checks of its flag
+SCHEDULER_STOP_SECONDS = 2.0  # a scheduler polls every POLL_SECONDS; more means it missed it
 
 
 class Scheduler(RQScheduler):
@@ -63,6 +79,38 @@ class Worker(SimpleWorker):
     """``SimpleWorker`` whose ``--with-scheduler`` process is a :class:`Scheduler`."""
 
     scheduler_class = Scheduler
+
+    def bootstrap(
+        self,
+        logging_level: str | None = "INFO",
+        date_format: str = DEFAULT_LOGGING_DATE_FORMAT,
+        log_format: str = DEFAULT_LOGGING_FORMAT,
+    ) -> None:
+        # Until RQ installs its own handlers (after the scheduler starts), a stop is noted.
+        signal.signal(signal.SIGTERM, self._stop_once_started)
+        signal.signal(signal.SIGINT, self._stop_once_started)
+        super().bootstrap(logging_level, date_format, log_format)
+
+    def _stop_once_started(self, signum: int, frame: FrameType | None) -> None:
+        self.log.info("Worker %s: stop requested while starting", self.name)
+        self._shutdown_requested_date = now()
+        self._stop_requested = True
+
+    def stop_scheduler(self) -> None:
+        """Stop the scheduler process within :data:`SCHEDULER_STOP_SECONDS`, whatever it did
+        with the signal, and make sure its locks are released."""
+        scheduler = self.scheduler
+        process = scheduler._process if scheduler is not None else None
+        if scheduler is None or process is None or process.pid is None:
+            return
+        if process.is_alive():
+            os.kill(process.pid, signal.SIGTERM)
+            process.join(SCHEDULER_STOP_SECONDS)
+        if process.is_alive():
+            self.log.warning("Worker %s: scheduler did not stop; killing it", self.name)
+            process.kill()
+            process.join()
+        scheduler.release_locks()  # a no-op for locks the scheduler released itself
 
     def subscribe(self) -> None:
         """RQ's command subscription, with the thread's waits bounded (module docstring)."""
@@ -99,6 +147,8 @@ class Worker(SimpleWorker):
         queues' scheduler locks; with them, either move what is due once and let go (burst)
         or run the scheduler in its own process (which the worker restarts if it dies, by
         calling ``acquire_locks(auto_start=True)`` on it)."""
+        if self._stop_requested:
+            return  # stopped while starting: the work loop ends at its first check
         scheduler = self.scheduler_class(
             self.queues,
             connection=self.connection,

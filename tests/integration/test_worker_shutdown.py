@@ -110,3 +110,47 @@ def test_a_worker_with_its_scheduler_stops_on_sigterm_within_honchos_grace(
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in state  # a zombie has exited
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.2, 0.4, 0.6, 0.8, 1.0])
+def test_a_worker_stopped_while_it_starts_exits_cleanly_and_leaves_no_scheduler(
+    delay: float, redis_url: str, connection: Redis, tmp_path: Path
+) -> None:
+    """SIGTERM at points through a worker's start (honcho stops everything while a worker is
+    still starting): it exits within the grace period, cleanly once it has begun to start
+    (Python's own default kills it before that, when it has done nothing yet), and leaves
+    nothing behind: no scheduler process, no scheduler lock, no worker registration."""
+    log = tmp_path / "worker.log"
+    process = _start_worker(redis_url, log)
+    try:
+        time.sleep(delay)  # where in the start the signal lands; no time is being skipped
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"still running {GRACE_SECONDS} s after SIGTERM:\n{log.read_text()}")
+        output = log.read_text()
+        if output:  # it had begun: RQ's startup logs its first line before anything else
+            assert process.returncode == 0, output
+        else:
+            assert process.returncode == -signal.SIGTERM
+        schedulers = [
+            int(line.rsplit(" ", 1)[1])
+            for line in output.splitlines()
+            if "Scheduler for" in line and "started with PID" in line
+        ]
+        assert not [pid for pid in schedulers if _alive(pid)], output
+        assert not connection.exists(f"rq:scheduler-lock:{QUEUE_NAME}"), output
+        assert Worker.all(connection=connection) == [], output
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
