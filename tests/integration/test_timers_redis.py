@@ -443,9 +443,11 @@ def test_a_second_s_batch_job_fires_its_timers_once_each_and_no_other(
         first, second, other = due[0], due[delivery.BATCH_PARTS], due[2 * delivery.BATCH_PARTS]
         part = first.id % delivery.BATCH_PARTS
         assert second.id % delivery.BATCH_PARTS == part == other.id % delivery.BATCH_PARTS
-        # Timers due in an hour; move two into the same release second (an hour from now, so
+        # Timers due in an hour; move two into the same release second (90 minutes from now, so
         # the handed-over jobs are in the scheduled registry) and one into the next second.
-        epoch = int(datetime.now(UTC).timestamp()) + 3600
+        # Not an hour from now: the timers left in place are due then, and one of this part
+        # would join the batch whenever creating the cases crossed a second boundary.
+        epoch = int(datetime.now(UTC).timestamp()) + 5400
         at = datetime.fromtimestamp(epoch, UTC)
         targets = {
             first.id: at - timedelta(milliseconds=700),
