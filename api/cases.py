@@ -25,12 +25,8 @@ from api.idempotency import idempotent
 from api.inputs import INT32_MAX, INT64_MAX
 from api.problems import ProblemSchema, problem
 from engine.core.records import CaseRecord, EventRecord
-from engine.core.sla import compute_clocks
-from engine.services import cases as case_service
-from engine.services import links
-from engine.services import timer_firing as timer_service
-from engine.services.calendars import LazyCalendars
-from engine.services.definitions import get_definition
+from engine.services import cases, timer_firing
+from engine.services.case_detail import case_detail
 from engine.services.search import CaseFilter, search_cases
 
 blp = Blueprint("cases", __name__, url_prefix="/api/v1/cases", description="Cases")
@@ -169,28 +165,17 @@ def _etag(case: CaseRecord) -> str:
 
 
 def _view(case: CaseRecord, *, detail: bool = True) -> dict[str, Any]:
-    """The case as the API shows it: with what may happen next, its timers and SLA clocks."""
+    """The case as the API shows it: with what may happen next, its timers and SLA clocks
+    (engine/services/case_detail.py, which reads only what the definition can have)."""
     session = db.session()
     out: dict[str, Any] = dict(case.__dict__)
-    out["allowed_triggers"] = case_service.allowed_triggers(session, case)
-    if detail:
-        # Read back only what the definition can have: a definition without timers or SLAs
-        # costs no query here (this runs inside every fire's transaction).
-        definition = get_definition(session, case.definition_name, case.definition_version)
-        out["timers"] = []
-        if definition.timed_states or definition.slas:
-            out["timers"] = timer_service.armed_timers(session, case.id)
-        out["sla"] = []
-        if definition.slas:
-            clocks = compute_clocks(
-                definition,
-                case_service.history(session, case.id),
-                data=case.data,
-                params=case.params,
-                now=g.now,
-                calendars=LazyCalendars(session),
-            )
-            out["sla"] = [c.to_dict() for c in clocks]
+    if not detail:
+        out["allowed_triggers"] = cases.allowed_triggers(session, case)
+        return out
+    found = case_detail(session, case, now=g.now)
+    out["allowed_triggers"] = found.allowed_triggers
+    out["timers"] = found.timers
+    out["sla"] = [c.to_dict() for c in found.clocks]
     return out
 
 
@@ -220,7 +205,7 @@ def _expected_version() -> int | None:
 def _fire(case_id: int, args: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
     expected = _expected_version()
     with db.transaction() as session:
-        outcome = case_service.fire(
+        outcome = cases.fire(
             session,
             case_id,
             args["trigger"],
@@ -312,7 +297,7 @@ class Cases(MethodView):
     def post(self, args: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
         """Create a case of a published definition (latest version unless given)."""
         with db.transaction() as session:
-            outcome = case_service.create_case(
+            outcome = cases.create_case(
                 session,
                 args["definition"],
                 args["data"],
@@ -335,7 +320,7 @@ class Case(MethodView):
     def get(self, case_id: int) -> tuple[dict[str, Any], int, dict[str, str]]:
         """A case with its allowed triggers, armed timers and SLA clocks."""
         with db.transaction() as session:
-            case = case_service.get_case(session, case_id)
+            case = cases.get_case(session, case_id)
             body = _view(case)
         return body, 200, {"ETag": _etag(case)}
 
@@ -365,7 +350,7 @@ class CaseByKey(MethodView):
     def get(self, definition: str, business_key: str) -> tuple[dict[str, Any], int, dict[str, str]]:
         """A case found by its definition and business key (e.g. the hotline's ticket no.)."""
         with db.transaction() as session:
-            case = case_service.find_case(session, definition, business_key)
+            case = cases.find_case(session, definition, business_key)
             body = _view(case)
         return body, 200, {"ETag": _etag(case)}
 
@@ -386,7 +371,7 @@ class FireByKey(MethodView):
     ) -> tuple[dict[str, Any], int, dict[str, str]]:
         """Fire a trigger on the case with this business key."""
         with db.transaction() as session:
-            case_id = case_service.find_case(session, definition, business_key).id
+            case_id = cases.find_case(session, definition, business_key).id
             return _fire(case_id, args)
 
 
@@ -398,7 +383,7 @@ class History(MethodView):
     def get(self, case_id: int) -> list[EventRecord]:
         """Every event of the case, in order (seq 1, 2, 3 ...)."""
         with db.transaction() as session:
-            return case_service.history(session, case_id)
+            return cases.history(session, case_id)
 
 
 @blp.route("/<int:case_id>/cancel")
@@ -415,7 +400,7 @@ class Cancel(MethodView):
     ) -> tuple[dict[str, Any], int, dict[str, str]]:
         """Cancel a case (its timers are cancelled; the reason is in the history)."""
         with db.transaction() as session:
-            outcome = case_service.cancel_case(
+            outcome = cases.cancel_case(
                 session, case_id, actor=current_actor(), now=g.now, reason=args["reason"]
             )
             body = {"case": _view(outcome.case), "event": outcome.event}
@@ -430,8 +415,8 @@ class CaseTimers(MethodView):
     def get(self, case_id: int) -> Any:
         """All timers of the case (armed, fired, cancelled, failed)."""
         with db.transaction() as session:
-            case_service.get_case(session, case_id)
-            return timer_service.case_timers(session, case_id)
+            cases.get_case(session, case_id)
+            return timer_firing.case_timers(session, case_id)
 
 
 class LinksSchema(ma.Schema):
@@ -447,9 +432,8 @@ class Links(MethodView):
     def get(self, case_id: int) -> dict[str, Any]:
         """The case's parent and its children (e.g. a device file's tickets and visits)."""
         with db.transaction() as session:
-            case = case_service.get_case(session, case_id)
-            parent = case_service.get_case(session, case.parent_id) if case.parent_id else None
+            found = case_detail(session, case_id, now=g.now, relatives=True)
             return {
-                "parent": _view(parent, detail=False) if parent else None,
-                "children": [_view(c, detail=False) for c in links.children(session, case_id)],
+                "parent": _view(found.parent, detail=False) if found.parent else None,
+                "children": [_view(c, detail=False) for c in found.children],
             }

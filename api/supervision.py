@@ -5,15 +5,16 @@ The reads are ``svcflow stuck`` over HTTP (engine/services/inspection.py). Every
 the change (engine/services/operations.py). Supervisors and administrators may call all of
 this, except forcing a case into a state, which is for administrators only.
 
-A bulk action runs one operation on every open case a filter matches (newest first, at most
-``limit``), all in one transaction with a savepoint per case: a case that refuses is reported
-and left as it was, the others are done, and the result, like every POST here, can be retried
-safely with an ``Idempotency-Key``. ``dry_run`` lists the matches and changes nothing.
+A bulk action runs one operation on the open cases a filter matches, one chunk per request
+(newest first, at most ``limit``, continuing below ``before_id``), in one transaction with a
+savepoint per case: a case that refuses is reported and left as it was, the others are done,
+and the result, like every POST here, can be retried safely with an ``Idempotency-Key``.
+``dry_run`` lists the matches and changes nothing. The policy is the service's
+(engine/services/bulk.py), shared with the CLI.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -29,13 +30,10 @@ from api.cases import FireResultSchema, StrictSchema
 from api.idempotency import PARAMETER as IDEMPOTENCY_KEY
 from api.idempotency import idempotent
 from api.problems import ProblemSchema
-from engine.core.machine import ADMIN_ROLE, Actor
-from engine.core.records import CaseRecord, FireOutcome
-from engine.errors import SvcflowError, TriggerNotPermitted
-from engine.services import cases as case_service
-from engine.services import inspection, operations
+from engine.core.records import FireOutcome
+from engine.services import bulk, cases, inspection, operations
 from engine.services.inspection import Finding, Reason
-from engine.services.search import MAX_PAGE, CaseFilter, search_cases
+from engine.services.search import CaseFilter
 
 blp = Blueprint(
     "supervision",
@@ -44,7 +42,7 @@ blp = Blueprint(
     description="Stuck cases and operator actions",
 )
 REASONS = [r.value for r in Reason]
-BULK_ACTIONS = ("fire", "cancel", "force", "pause_sla", "resume_sla", "reassign")
+BULK_ACTIONS = [a.value for a in bulk.BulkAction]
 
 
 # --- schemas -----------------------------------------------------------------------------------
@@ -199,8 +197,12 @@ class BulkSchema(StrictSchema):
     )
     limit = ma.fields.Integer(
         load_default=500,
-        validate=ma.validate.Range(1, 1000),
+        validate=ma.validate.Range(1, bulk.MAX_CHUNK),
         metadata={"description": "Act on at most this many cases"},
+    )
+    before_id = ma.fields.Integer(
+        validate=ma.validate.Range(min=1),
+        metadata={"description": "Continue below this case id (next_before_id of a result)"},
     )
 
     @ma.post_load
@@ -227,6 +229,10 @@ class BulkResultSchema(ma.Schema):
     dry_run = ma.fields.Boolean()
     matched = ma.fields.Integer()
     truncated = ma.fields.Boolean(metadata={"description": "More cases matched than limit"})
+    next_before_id = ma.fields.Integer(
+        allow_none=True,
+        metadata={"description": "Send as before_id to act on the next chunk; null when done"},
+    )
     done = ma.fields.Integer()
     failed = ma.fields.Integer()
     results = ma.fields.List(ma.fields.Nested(BulkItemSchema))
@@ -254,74 +260,8 @@ def _finding(f: Finding) -> dict[str, Any]:
 
 def _result(session: Session, outcome: FireOutcome) -> tuple[dict[str, Any], int, dict[str, str]]:
     case: dict[str, Any] = dict(outcome.case.__dict__)
-    case["allowed_triggers"] = case_service.allowed_triggers(session, outcome.case)
+    case["allowed_triggers"] = cases.allowed_triggers(session, outcome.case)
     return {"case": case, "event": outcome.event}, 200, {"ETag": f'"{outcome.case.version}"'}
-
-
-Act = Callable[[Session, int], FireOutcome]
-
-
-def _bulk_action(action: str, params: dict[str, Any], *, actor: Actor, reason: str) -> Act:
-    now = g.now
-    if action == "fire":
-        return lambda s, cid: operations.fire(
-            s, cid, params["trigger"], params["payload"], actor=actor, reason=reason, now=now
-        )
-    if action == "cancel":
-        return lambda s, cid: operations.cancel(s, cid, actor=actor, reason=reason, now=now)
-    if action == "force":
-        if ADMIN_ROLE not in actor.roles:  # refused before anything is looked at
-            raise TriggerNotPermitted(
-                "Only administrators may force cases into a state.",
-                hint="Ask an administrator, or fire an allowed trigger.",
-            )
-        return lambda s, cid: operations.force_state(
-            s, cid, params["state"], actor=actor, reason=reason, now=now
-        )
-    if action in ("pause_sla", "resume_sla"):
-        pause = action == "pause_sla"
-        return lambda s, cid: operations.set_sla_paused(
-            s, cid, params["sla"], pause, actor=actor, reason=reason, now=now
-        )
-    return lambda s, cid: operations.reassign(
-        s, cid, params["assignee"], actor=actor, reason=reason, now=now
-    )
-
-
-def _matching(session: Session, f: dict[str, Any], limit: int) -> tuple[list[CaseRecord], bool]:
-    """Open cases matching the filter, newest first: at most ``limit``, and whether more
-    matched."""
-    query = CaseFilter(
-        definition=f.get("definition"),
-        state=f.get("state"),
-        status="open",
-        overdue=f.get("overdue") or None,
-    )
-    found: list[CaseRecord] = []
-    cursor = None
-    while len(found) <= limit:
-        page, cursor = search_cases(
-            session, query, now=g.now, before_id=cursor, limit=min(MAX_PAGE, limit + 1 - len(found))
-        )
-        found += page
-        if cursor is None:
-            break
-    return found[:limit], len(found) > limit
-
-
-def _run(session: Session, matched: list[CaseRecord], act: Act) -> list[dict[str, Any]]:
-    results: list[dict[str, Any]] = []
-    for case in matched:
-        item: dict[str, Any] = {"case_id": case.id, "state": case.state}
-        try:
-            with session.begin_nested():  # a refusal undoes this case only
-                outcome = act(session, case.id)
-        except SvcflowError as exc:
-            item.update(outcome="failed", code=exc.code, detail=exc.message)
-        else:
-            item.update(outcome="done", new_state=outcome.case.state, event_seq=outcome.event.seq)
-        results.append(item)
-    return results
 
 
 # --- routes: inspection ------------------------------------------------------------------------
@@ -558,23 +498,37 @@ class Bulk(MethodView):
         """One action on every open case the filter matches (``force`` needs an
         administrator). Each case is done or reported as failed on its own; ``dry_run``
         lists the matches and changes nothing."""
-        act = _bulk_action(
-            args["action"], args["params"], actor=current_actor(), reason=args["reason"]
+        action = bulk.BulkAction(args["action"])
+        act = bulk.operation(
+            action, args["params"], actor=current_actor(), reason=args["reason"], now=g.now
+        )
+        query = CaseFilter(
+            definition=args["filter"].get("definition"),
+            state=args["filter"].get("state"),
+            overdue=args["filter"].get("overdue") or None,
         )
         with db.transaction() as session:
-            matched, truncated = _matching(session, args["filter"], args["limit"])
+            chunk = bulk.next_chunk(
+                session, query, now=g.now, limit=args["limit"], before_id=args.get("before_id")
+            )
             if args["dry_run"]:
-                results = [
-                    {"case_id": c.id, "state": c.state, "outcome": "matched"} for c in matched
-                ]
+                items = bulk.preview(chunk.cases)
             else:
-                results = _run(session, matched, act)
+                items = bulk.apply(session, chunk.cases, act)
+        result = bulk.Result(action, args["dry_run"], items, chunk.next_before_id)
         return {
-            "action": args["action"],
-            "dry_run": args["dry_run"],
-            "matched": len(matched),
-            "truncated": truncated,
-            "results": results,
-            "done": sum(r["outcome"] == "done" for r in results),
-            "failed": sum(r["outcome"] == "failed" for r in results),
+            "action": result.action.value,
+            "dry_run": result.dry_run,
+            "matched": result.matched,
+            "truncated": result.truncated,
+            "next_before_id": result.next_before_id,
+            "results": [_item(i) for i in result.items],
+            "done": result.done,
+            "failed": result.failed,
         }
+
+
+def _item(item: bulk.Item) -> dict[str, Any]:
+    out: dict[str, Any] = {k: v for k, v in item.__dict__.items() if v is not None}
+    out["outcome"] = item.outcome.value
+    return out

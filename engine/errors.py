@@ -206,6 +206,12 @@ class BusinessKeyTaken(SvcflowError):
     code = "business-key-taken"
 
 
+class OperationInvalid(SvcflowError):
+    """An operator action that cannot apply to this case (or a bulk action without a filter)."""
+
+    code = "operation-invalid"
+
+
 class CaseChainTooDeep(SvcflowError):
     """Cases spawned or notified each other deeper than a definition can mean to."""
 

@@ -22,12 +22,11 @@ from api.definitions import render_svg
 from engine.core.definition import WorkflowDefinition
 from engine.core.diagram import to_dot
 from engine.core.records import CaseRecord, EventRecord
-from engine.core.sla import ClockStatus, SlaClock, compute_clocks
-from engine.services import cases as case_service
-from engine.services import definitions as definition_service
-from engine.services import inspection, links
-from engine.services import timer_firing as timer_service
-from engine.services.calendars import load_calendars
+from engine.core.sla import ClockStatus, SlaClock
+from engine.services import inspection
+from engine.services.case_detail import case_detail
+from engine.services.cases import allowed_triggers
+from engine.services.definitions import get_definition, list_definitions
 from engine.services.inspection import Finding, Reason
 from engine.store.models import TimerStatus
 
@@ -59,10 +58,7 @@ def diagram(
 
 def definitions_of(session: Session, cases: list[CaseRecord]) -> dict[int, WorkflowDefinition]:
     """Each case's own definition version (published versions are cached per process)."""
-    return {
-        c.id: definition_service.get_definition(session, c.definition_name, c.definition_version)
-        for c in cases
-    }
+    return {c.id: get_definition(session, c.definition_name, c.definition_version) for c in cases}
 
 
 def reason_action(reason: str, lang: str) -> str:
@@ -77,7 +73,7 @@ def reason_action(reason: str, lang: str) -> str:
 def overview() -> str:
     lang = g.lang
     with queries.reading() as session:
-        summaries = definition_service.list_definitions(session)
+        summaries = list_definitions(session)
         counts = queries.open_counts(session)
         findings = inspection.inspect(session, now=g.now, limit=FINDINGS_LIMIT)
         by_reason = inspection.counts(session, now=g.now)
@@ -88,7 +84,7 @@ def overview() -> str:
             stuck_cases[f.definition].add(f.case_id)
         boards = []
         for summary in summaries:
-            definition = definition_service.get_definition(session, summary.name)
+            definition = get_definition(session, summary.name)
             here = counts.get(summary.name, {})
             svg, error = diagram(
                 definition,
@@ -125,7 +121,7 @@ def stuck() -> str:
     if reason is not None and reason not in REASONS:
         abort(400, access.t("bad_reason", reason=reason))
     with queries.reading() as session:
-        summaries = definition_service.list_definitions(session)
+        summaries = list_definitions(session)
         if name is not None and name not in {s.name for s in summaries}:
             abort(404)
         findings = inspection.inspect(
@@ -181,7 +177,7 @@ def trigger_choices(
     """The triggers allowed now, each with its title in the reader's language."""
     return [
         (trigger, display.trigger_title(definition, trigger, g.lang))
-        for trigger in case_service.allowed_triggers(session, case)
+        for trigger in allowed_triggers(session, case)
     ]
 
 
@@ -196,18 +192,14 @@ def state_choices(definition: WorkflowDefinition, lang: str) -> list[tuple[str, 
 def case_page(case_id: int) -> str:
     lang = g.lang
     with queries.reading() as session:
-        case = case_service.get_case(session, case_id)
-        definition = definition_service.get_definition(
-            session, case.definition_name, case.definition_version
+        detail = case_detail(
+            session, case_id, now=g.now, history=True, all_timers=True, relatives=True
         )
-        events = case_service.history(session, case_id)
-        clocks = compute_clocks(
-            definition,
-            events,
-            data=case.data,
-            params=case.params,
-            now=g.now,
-            calendars=load_calendars(session),
+        case, definition, parent, children = (
+            detail.case,
+            detail.definition,
+            detail.parent,
+            detail.children,
         )
         timers = [
             {
@@ -221,11 +213,9 @@ def case_page(case_id: int) -> str:
                 "attempts": t.attempts,
                 "last_error": t.last_error,
             }
-            for t in timer_service.case_timers(session, case_id)
+            for t in detail.timers
             if t.status in SHOWN_TIMERS
         ]
-        parent = case_service.get_case(session, case.parent_id) if case.parent_id else None
-        children = links.children(session, case_id)
         related = definitions_of(session, [c for c in (parent, *children) if c is not None])
         return render_template(
             "dashboard/case.html",
@@ -233,8 +223,8 @@ def case_page(case_id: int) -> str:
             definition=definition,
             title=display.definition_title(definition, lang),
             definition_state=display.state_title(definition, case.state, lang),
-            history=[_event_row(definition, e) for e in events],
-            clocks=[_clock_row(definition, c) for c in clocks],
+            history=[_event_row(definition, e) for e in detail.history or []],
+            clocks=[_clock_row(definition, c) for c in detail.clocks],
             timers=timers,
             parent=_case_row(parent, related) if parent else None,
             children=[_case_row(c, related) for c in children],

@@ -20,7 +20,7 @@ from engine.core.records import CaseRecord
 from engine.errors import CaseNotFound
 from engine.services import cases as case_service
 from engine.services import links
-from engine.services.search import MAX_PAGE, CaseFilter, search_cases
+from engine.services.search import CaseFilter, collect_cases, search_cases
 from engine.store import case_store
 from engine.store.database import READ_ONLY
 from engine.store.models import Case, CaseStatus
@@ -92,13 +92,9 @@ def device_cases(
     found: dict[int, CaseRecord] = {}
     if device is not None:
         found.update((c.id, c) for c in links.children(session, device.id))
-    cursor: int | None = None
     query = CaseFilter(data_field=DEVICE_FIELD, data_value=serial)
-    while len(found) < DEVICE_CASES_LIMIT:
-        page, cursor = search_cases(session, query, now=now, before_id=cursor, limit=MAX_PAGE)
-        found.update((c.id, c) for c in page)
-        if cursor is None:
-            break
+    matched, _ = collect_cases(session, query, now=now, limit=DEVICE_CASES_LIMIT)
+    found.update((c.id, c) for c in matched)
     if device is not None:
         found.pop(device.id, None)
     ordered = sorted(found.values(), key=lambda c: (c.created_at, c.id), reverse=True)

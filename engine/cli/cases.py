@@ -12,11 +12,9 @@ from engine.cli.app import connect, handle_errors, json_object, main, transactio
 from engine.cli.output import jsonable, table, ts
 from engine.core.durations import format_timedelta
 from engine.core.records import EventRecord, FireOutcome
-from engine.core.sla import compute_clocks
-from engine.services import cases as case_service
-from engine.services import timer_firing as timer_service
-from engine.services.calendars import load_calendars
-from engine.services.definitions import get_definition
+from engine.services import cases
+from engine.services.case_detail import case_detail
+from engine.services.search import CaseFilter, search_cases
 
 
 @main.group("cases")
@@ -55,7 +53,7 @@ def cases_create(
     """Create a case of DEFINITION."""
     connect(ctx)
     with transaction(ctx) as session:
-        outcome = case_service.create_case(
+        outcome = cases.create_case(
             session,
             definition,
             json_object(data, "--data"),
@@ -88,7 +86,7 @@ def cases_fire(
     """Fire TRIGGER on case CASE_ID."""
     connect(ctx)
     with transaction(ctx) as session:
-        outcome = case_service.fire(
+        outcome = cases.fire(
             session,
             case_id,
             trigger,
@@ -110,7 +108,7 @@ def cases_cancel(ctx: click.Context, case_id: int, reason: str) -> None:
     """Cancel case CASE_ID (its timers are cancelled too)."""
     connect(ctx)
     with transaction(ctx) as session:
-        outcome = case_service.cancel_case(
+        outcome = cases.cancel_case(
             session, case_id, actor=ctx.obj["actor"], now=ctx.obj["clock"].now(), reason=reason
         )
     _print_outcome(outcome)
@@ -126,19 +124,9 @@ def cases_show(ctx: click.Context, case_id: int, as_json: bool) -> None:
     connect(ctx)
     now = ctx.obj["clock"].now()
     with transaction(ctx) as session:
-        case = case_service.get_case(session, case_id)
-        events = case_service.history(session, case_id)
-        allowed = case_service.allowed_triggers(session, case)
-        definition = get_definition(session, case.definition_name, case.definition_version)
-        clocks = compute_clocks(
-            definition,
-            events,
-            data=case.data,
-            params=case.params,
-            now=now,
-            calendars=load_calendars(session),
-        )
-        timers = timer_service.case_timers(session, case_id)
+        detail = case_detail(session, case_id, now=now, history=True, all_timers=True)
+        case, allowed, clocks = detail.case, detail.allowed_triggers, detail.clocks
+        events = detail.history or []
         timer_rows = [
             [
                 t.id,
@@ -149,7 +137,7 @@ def cases_show(ctx: click.Context, case_id: int, as_json: bool) -> None:
                 "yes" if t.provisional else "",
                 t.last_error or t.note or "",
             ]
-            for t in timers
+            for t in detail.timers
         ]
     if as_json:
         click.echo(
@@ -249,7 +237,6 @@ def cases_list(
     limit: int,
 ) -> None:
     """List cases, newest first."""
-    from engine.services.search import CaseFilter, search_cases
 
     connect(ctx)
     f = CaseFilter(definition=definition, state=state, status=status, overdue=overdue or None)

@@ -12,10 +12,9 @@ import click
 
 from engine.cli.app import connect, handle_errors, json_object, main, transaction
 from engine.cli.output import table, ts
-from engine.core.machine import Actor
 from engine.errors import SvcflowError
-from engine.services import inspection, operations
-from engine.services.search import CaseFilter, search_cases
+from engine.services import bulk, inspection, operations
+from engine.services.search import CaseFilter
 
 
 @main.command("stuck")
@@ -79,56 +78,74 @@ def ops() -> None:
     case ids, or a filter (--definition/--state/--overdue) to act on many: --dry-run first."""
 
 
-def _targets(
+def _bulk(
     ctx: click.Context,
+    action: bulk.BulkAction,
+    params: dict[str, Any],
+    *,
     case_ids: tuple[int, ...],
     definition: str | None,
     state: str | None,
     overdue: bool,
-) -> list[int]:
-    if case_ids:
-        return list(case_ids)
-    if not (definition or state or overdue):
-        raise click.UsageError("Give case ids or a filter (--definition, --state, --overdue).")
-    ids: list[int] = []
-    cursor = None
-    with transaction(ctx) as session:
-        while True:
-            page, cursor = search_cases(
-                session,
-                CaseFilter(
-                    definition=definition, state=state, status="open", overdue=overdue or None
-                ),
-                now=ctx.obj["clock"].now(),
-                before_id=cursor,
-                limit=500,
-            )
-            ids += [c.id for c in page]
-            if cursor is None:
-                return ids
-
-
-def _bulk(
-    ctx: click.Context, ids: list[int], dry_run: bool, describe: str, act: Callable[[Any, int], Any]
+    reason: str,
+    dry_run: bool,
+    describe: str,
 ) -> None:
+    """Act on the cases named, or on every open case the filter matches, chunk by chunk as
+    engine/services/bulk.py says: each chunk in its own transaction, a refusal undoing only
+    its case."""
+    connect(ctx)
+    act = bulk.operation(
+        action, params, actor=ctx.obj["actor"], reason=reason, now=ctx.obj["clock"].now()
+    )
+    query = CaseFilter(definition=definition, state=state, overdue=overdue or None)
+    if not case_ids:
+        try:
+            bulk.check_filter(query)
+        except SvcflowError as exc:
+            raise click.UsageError(
+                "Give case ids or a filter (--definition, --state, --overdue)."
+            ) from exc
+    items: list[bulk.Item] = []
+    pending = list(case_ids)
+    cursor: int | None = None
+    while True:
+        with transaction(ctx) as session:
+            if case_ids:
+                chunk = bulk.cases_by_id(session, pending[: bulk.MAX_CHUNK])
+                pending = pending[bulk.MAX_CHUNK :]
+                more = bool(pending)
+            else:
+                found = bulk.next_chunk(
+                    session, query, now=ctx.obj["clock"].now(), before_id=cursor
+                )
+                chunk, cursor, more = (
+                    found.cases,
+                    found.next_before_id,
+                    found.next_before_id is not None,
+                )
+            done = bulk.preview(chunk) if dry_run else bulk.apply(session, chunk, act)
+        items += done
+        if not dry_run:
+            click.echo(f"{describe}: {len(items)} case(s) so far", err=True)
+        if not more:
+            break
+    _report(items, dry_run, describe)
+
+
+def _report(items: list[bulk.Item], dry_run: bool, describe: str) -> None:
     if dry_run:
+        ids = [str(i.case_id) for i in items]
         click.echo(
             f"dry run: would {describe} on {len(ids)} case(s): "
-            + ", ".join(map(str, ids[:50]))
+            + ", ".join(ids[:50])
             + (" ..." if len(ids) > 50 else "")
         )
         return
-    failures: list[str] = []
-    with click.progressbar(ids, label=describe, show_pos=True) as bar:
-        for case_id in bar:
-            try:
-                with transaction(ctx) as session:  # one case per transaction
-                    act(session, case_id)
-            except SvcflowError as exc:
-                failures.append(f"case {case_id}: {exc.message}")
-    click.echo(f"{len(ids) - len(failures)} done, {len(failures)} failed")
-    for line in failures:
-        click.echo(f"  {line}", err=True)
+    failed = [i for i in items if i.outcome is bulk.Outcome.FAILED]
+    click.echo(f"{len(items) - len(failed)} done, {len(failed)} failed")
+    for item in failed:
+        click.echo(f"  case {item.case_id}: {item.detail}", err=True)
 
 
 def _filters(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -146,68 +163,25 @@ def _filters(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-def _actor(ctx: click.Context) -> Actor:
-    actor: Actor = ctx.obj["actor"]
-    return actor
-
-
 @ops.command("fire")
 @click.option("--trigger", required=True)
 @click.option("--payload")
 @_filters
 @click.pass_context
 @handle_errors
-def ops_fire(
-    ctx: click.Context,
-    *,
-    trigger: str,
-    payload: str | None,
-    case_ids: tuple[int, ...],
-    definition: str | None,
-    state: str | None,
-    overdue: bool,
-    reason: str,
-    dry_run: bool,
-) -> None:
+def ops_fire(ctx: click.Context, *, trigger: str, payload: str | None, **target: Any) -> None:
     """Fire TRIGGER (it must be allowed in each case's state)."""
-    connect(ctx)
-    body = json_object(payload, "--payload")
-    _bulk(
-        ctx,
-        _targets(ctx, case_ids, definition, state, overdue),
-        dry_run,
-        f"fire {trigger}",
-        lambda s, cid: operations.fire(
-            s, cid, trigger, body, actor=_actor(ctx), reason=reason, now=ctx.obj["clock"].now()
-        ),
-    )
+    params = {"trigger": trigger, "payload": json_object(payload, "--payload")}
+    _bulk(ctx, bulk.BulkAction.FIRE, params, describe=f"fire {trigger}", **target)
 
 
 @ops.command("cancel")
 @_filters
 @click.pass_context
 @handle_errors
-def ops_cancel(
-    ctx: click.Context,
-    *,
-    case_ids: tuple[int, ...],
-    definition: str | None,
-    state: str | None,
-    overdue: bool,
-    reason: str,
-    dry_run: bool,
-) -> None:
+def ops_cancel(ctx: click.Context, **target: Any) -> None:
     """Cancel cases."""
-    connect(ctx)
-    _bulk(
-        ctx,
-        _targets(ctx, case_ids, definition, state, overdue),
-        dry_run,
-        "cancel",
-        lambda s, cid: operations.cancel(
-            s, cid, actor=_actor(ctx), reason=reason, now=ctx.obj["clock"].now()
-        ),
-    )
+    _bulk(ctx, bulk.BulkAction.CANCEL, {}, describe="cancel", **target)
 
 
 @ops.command("force")
@@ -215,28 +189,9 @@ def ops_cancel(
 @_filters
 @click.pass_context
 @handle_errors
-def ops_force(
-    ctx: click.Context,
-    *,
-    to_state: str,
-    case_ids: tuple[int, ...],
-    definition: str | None,
-    state: str | None,
-    overdue: bool,
-    reason: str,
-    dry_run: bool,
-) -> None:
+def ops_force(ctx: click.Context, *, to_state: str, **target: Any) -> None:
     """Force cases into a state (administrators; recorded as forced)."""
-    connect(ctx)
-    _bulk(
-        ctx,
-        _targets(ctx, case_ids, definition, state, overdue),
-        dry_run,
-        f"force {to_state}",
-        lambda s, cid: operations.force_state(
-            s, cid, to_state, actor=_actor(ctx), reason=reason, now=ctx.obj["clock"].now()
-        ),
-    )
+    _bulk(ctx, bulk.BulkAction.FORCE, {"state": to_state}, describe=f"force {to_state}", **target)
 
 
 @ops.command("pause-sla")
@@ -245,29 +200,11 @@ def ops_force(
 @_filters
 @click.pass_context
 @handle_errors
-def ops_pause(
-    ctx: click.Context,
-    *,
-    sla: str,
-    resume: bool,
-    case_ids: tuple[int, ...],
-    definition: str | None,
-    state: str | None,
-    overdue: bool,
-    reason: str,
-    dry_run: bool,
-) -> None:
+def ops_pause(ctx: click.Context, *, sla: str, resume: bool, **target: Any) -> None:
     """Pause (or --resume) an SLA clock."""
-    connect(ctx)
-    _bulk(
-        ctx,
-        _targets(ctx, case_ids, definition, state, overdue),
-        dry_run,
-        f"{'resume' if resume else 'pause'} {sla}",
-        lambda s, cid: operations.set_sla_paused(
-            s, cid, sla, not resume, actor=_actor(ctx), reason=reason, now=ctx.obj["clock"].now()
-        ),
-    )
+    action = bulk.BulkAction.RESUME_SLA if resume else bulk.BulkAction.PAUSE_SLA
+    describe = f"{'resume' if resume else 'pause'} {sla}"
+    _bulk(ctx, action, {"sla": sla}, describe=describe, **target)
 
 
 @ops.command("reassign")
@@ -275,28 +212,10 @@ def ops_pause(
 @_filters
 @click.pass_context
 @handle_errors
-def ops_reassign(
-    ctx: click.Context,
-    *,
-    assignee: str,
-    case_ids: tuple[int, ...],
-    definition: str | None,
-    state: str | None,
-    overdue: bool,
-    reason: str,
-    dry_run: bool,
-) -> None:
+def ops_reassign(ctx: click.Context, *, assignee: str, **target: Any) -> None:
     """Reassign cases (the definition's assignee field)."""
-    connect(ctx)
-    _bulk(
-        ctx,
-        _targets(ctx, case_ids, definition, state, overdue),
-        dry_run,
-        f"reassign to {assignee}",
-        lambda s, cid: operations.reassign(
-            s, cid, assignee, actor=_actor(ctx), reason=reason, now=ctx.obj["clock"].now()
-        ),
-    )
+    params = {"assignee": assignee}
+    _bulk(ctx, bulk.BulkAction.REASSIGN, params, describe=f"reassign to {assignee}", **target)
 
 
 @ops.command("retry-timer")
@@ -310,6 +229,6 @@ def ops_retry_timer(ctx: click.Context, timer_ids: tuple[int, ...], reason: str)
     for timer_id in timer_ids:
         with transaction(ctx) as session:
             operations.retry_timer(
-                session, timer_id, actor=_actor(ctx), reason=reason, now=ctx.obj["clock"].now()
+                session, timer_id, actor=ctx.obj["actor"], reason=reason, now=ctx.obj["clock"].now()
             )
         click.echo(f"timer {timer_id} re-armed")

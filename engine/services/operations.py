@@ -20,16 +20,12 @@ from sqlalchemy.orm import Session
 from engine.core.machine import ADMIN_ROLE, Actor, compile_workflow
 from engine.core.records import EventRecord, FireOutcome
 from engine.core.sla import SLA_PAUSED, SLA_RESUMED, ClockStatus, compute_clocks
-from engine.errors import SvcflowError, TriggerNotPermitted
+from engine.errors import OperationInvalid, TriggerNotPermitted
 from engine.services import cases, links, scheduling, timer_firing
 from engine.services.calendars import LazyCalendars
 from engine.services.definitions import get_definition
 from engine.store import case_store
 from engine.store.models import CaseStatus, EventType
-
-
-class OperationInvalid(SvcflowError):
-    code = "operation-invalid"
 
 
 def _require_reason(reason: str) -> str:

@@ -108,3 +108,27 @@ def search_cases(
     rows = session.execute(query.order_by(cases.c.id.desc()).limit(limit + 1)).all()
     page = [case_record(r) for r in rows[:limit]]
     return page, (page[-1].id if len(rows) > limit else None)
+
+
+def collect_cases(
+    session: Session,
+    f: CaseFilter,
+    *,
+    now: datetime,
+    limit: int,
+    before_id: int | None = None,
+) -> tuple[list[CaseRecord], int | None]:
+    """Up to ``limit`` cases matching ``f``, newest first below ``before_id``, read page by
+    page; returns them and the cursor to continue from (None when no more match)."""
+    found: list[CaseRecord] = []
+    cursor = before_id
+    while len(found) < limit:
+        page, cursor = search_cases(
+            session, f, now=now, before_id=cursor, limit=min(MAX_PAGE, limit - len(found))
+        )
+        found += page
+        if cursor is None:
+            return found, None
+    # Exactly ``limit`` found: whether another one matches decides the cursor.
+    more, _ = search_cases(session, f, now=now, before_id=found[-1].id, limit=1)
+    return found, (found[-1].id if more else None)

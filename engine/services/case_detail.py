@@ -1,0 +1,80 @@
+"""A case as a reader sees it: with what may happen next, its timers and SLA clocks, and on
+request its history and relatives. One function for the API, the CLI and the dashboard, so
+they show the same clocks from the same calendars.
+
+It reads only what the definition can have: a definition without timers or SLAs costs no
+timer or history query here, since the API builds this inside every fire's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from engine.core.definition import WorkflowDefinition
+from engine.core.machine import compile_workflow
+from engine.core.records import CaseRecord, EventRecord
+from engine.core.sla import SlaClock, compute_clocks
+from engine.services import timer_firing
+from engine.services.definitions import get_definition
+from engine.store import case_store
+from engine.store.calendar_store import LazyCalendars
+from engine.store.models import CaseStatus, Timer
+
+
+@dataclass(frozen=True)
+class CaseDetail:
+    case: CaseRecord
+    definition: WorkflowDefinition
+    allowed_triggers: list[str]
+    clocks: list[SlaClock]
+    timers: Sequence[Timer]  # the armed ones, or all of them when asked
+    history: list[EventRecord] | None = None  # when asked
+    parent: CaseRecord | None = None  # when relatives were asked
+    children: list[CaseRecord] = field(default_factory=list)
+
+
+def case_detail(
+    session: Session,
+    case: int | CaseRecord,
+    *,
+    now: datetime,
+    history: bool = False,
+    all_timers: bool = False,
+    relatives: bool = False,
+) -> CaseDetail:
+    """The case (by id, or a record just written) with its detail as of ``now``."""
+    record = case_store.get_case(session, case) if isinstance(case, int) else case
+    definition = get_definition(session, record.definition_name, record.definition_version)
+    allowed: list[str] = []
+    if record.status == CaseStatus.OPEN.value:
+        allowed = compile_workflow(definition).allowed_triggers(record.state)
+    events = case_store.events_of(session.connection(), record.id) if history else None
+    clocks: list[SlaClock] = []
+    if definition.slas:
+        if events is None:
+            events_for_clocks = case_store.events_of(session.connection(), record.id)
+        else:
+            events_for_clocks = events
+        clocks = compute_clocks(
+            definition,
+            events_for_clocks,
+            data=record.data,
+            params=record.params,
+            now=now,
+            calendars=LazyCalendars(session),
+        )
+    timers: Sequence[Timer] = []
+    if all_timers:
+        timers = timer_firing.case_timers(session, record.id)
+    elif definition.timed_states or definition.slas:
+        timers = timer_firing.armed_timers(session, record.id)
+    parent = None
+    children: list[CaseRecord] = []
+    if relatives:
+        parent = case_store.get_case(session, record.parent_id) if record.parent_id else None
+        children = case_store.children_of(session, record.id)
+    return CaseDetail(record, definition, allowed, clocks, timers, events, parent, children)
