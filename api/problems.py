@@ -17,11 +17,6 @@ from flask import Response, json
 from werkzeug.exceptions import HTTPException
 
 from engine import errors as e
-from engine.core.calendar import CalendarError
-from engine.services.kpis import KpiError
-from engine.services.operations import OperationInvalid
-from engine.services.tokens import TokenError
-from engine.simulation import ScenarioError
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -45,11 +40,11 @@ STATUS: dict[type[e.SvcflowError], int] = {
     e.ActionFailed: 422,
     e.ParameterInvalid: 422,
     e.IdempotencyKeyReused: 422,
-    CalendarError: 422,
-    TokenError: 422,
-    ScenarioError: 422,
-    KpiError: 422,
-    OperationInvalid: 422,
+    e.CalendarError: 422,
+    e.TokenError: 422,
+    e.ScenarioError: 422,
+    e.KpiError: 422,
+    e.OperationInvalid: 422,
     e.DatabaseNotReady: 503,
 }
 

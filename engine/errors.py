@@ -100,6 +100,8 @@ class DefinitionSourceError(SvcflowError):
 
 
 class DefinitionNotFound(SvcflowError):
+    """No definition (or no such version, or no draft) under the name asked for."""
+
     code = "definition-not-found"
 
 
@@ -109,7 +111,7 @@ class ParameterInvalid(SvcflowError):
     code = "parameter-invalid"
 
 
-# --- expressions ------------------------------------------------------------------------------
+# --- expressions, durations, calendars, timer plans ---------------------------------------------
 
 
 class ExpressionError(SvcflowError):
@@ -121,10 +123,30 @@ class ExpressionError(SvcflowError):
     code = "expression-error"
 
 
+class DurationInvalid(SvcflowError):
+    """A duration (``2h``, ``3d``, ...) in a definition or a scenario cannot be read."""
+
+    code = "duration-invalid"
+
+
+class CalendarError(SvcflowError):
+    """A calendar is malformed, or a calendar computation was asked something it cannot answer."""
+
+    code = "calendar-error"
+
+
+class TimerPlanError(SvcflowError):
+    """A timer's due time cannot be computed (bad expression result, unknown calendar)."""
+
+    code = "timer-plan-error"
+
+
 # --- cases ------------------------------------------------------------------------------------
 
 
 class CaseNotFound(SvcflowError):
+    """No case with that id (or business key)."""
+
     code = "case-not-found"
 
 
@@ -191,29 +213,99 @@ class ConcurrencyConflict(SvcflowError):
 
 
 class VersionMismatch(SvcflowError):
-    """The caller expected a case version that is no longer current."""
+    """The caller expected a case version that is no longer current.
+
+    A conflict that the caller stated as a precondition (``If-Match``, ``--expect-version``),
+    which is why the API answers it with 412 instead of 409.
+    """
 
     code = "version-mismatch"
 
 
 class IdempotencyKeyReused(SvcflowError):
-    """An idempotency key came back with a different request than the one it first carried."""
+    """An idempotency key came back with a different request than the one it first carried.
+
+    The request is wrong, not the state: the key belongs to another request for good.
+    """
 
     code = "idempotency-key-reused"
 
 
 class BusinessKeyTaken(SvcflowError):
+    """Another case of the definition already has this business key."""
+
     code = "business-key-taken"
 
 
+class CaseChainTooDeep(SvcflowError):
+    """Spawns and notifications between cases went deeper than the engine allows: the
+    definitions loop. Retrying cannot help; the definitions must change."""
+
+    code = "case-chain-too-deep"
+
+
+class ReplayError(SvcflowError):
+    """A case history handed to replay cannot be replayed: it does not start with the creation
+    event, or its sequence numbers have gaps."""
+
+    code = "replay-error"
+
+
 class TimerNotFound(SvcflowError):
+    """No timer with that id."""
+
     code = "timer-not-found"
+
+
+# --- operations, tokens, KPIs, scenarios, dashboard forms -------------------------------------
+
+
+class OperationInvalid(SvcflowError):
+    """An operator action (retry, move, pause an SLA, reassign, ...) was asked without a
+    reason or for something the case does not have or cannot do."""
+
+    code = "operation-invalid"
+
+
+class TokenError(SvcflowError):
+    """An API token cannot be created or revoked as asked (unknown role, name taken, no such
+    token)."""
+
+    code = "token-error"
+
+
+class KpiError(SvcflowError):
+    """A KPI report was asked for a malformed period or an unknown grouping."""
+
+    code = "kpi-invalid"
+
+
+class ScenarioError(SvcflowError):
+    """The scenario file itself is wrong (not a failed expectation)."""
+
+    code = "scenario-invalid"
+
+
+class FormError(SvcflowError):
+    """A form field the engine is not asked about: a blank reason, broken JSON, text the
+    databases cannot store. Reported like an engine refusal."""
+
+    code = "dashboard-form-invalid"
+
+
+# --- what svcflow runs on ---------------------------------------------------------------------
 
 
 class DatabaseNotReady(SvcflowError):
     """The database schema is missing or older than this svcflow (migrations not applied)."""
 
     code = "database-not-ready"
+
+
+class RedisUnavailable(SvcflowError):
+    """The embedded redis-server cannot be started (no free port, or it did not come up)."""
+
+    code = "redis-unavailable"
 
 
 @dataclass

@@ -20,13 +20,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.core.calendar import (
-    BusinessCalendar,
-    CalendarError,
-    apply_overrides,
-    calendar_24x7,
-    cn_workdays,
-)
+from engine.core.calendar import BusinessCalendar, apply_overrides, calendar_24x7, cn_workdays
+from engine.errors import CalendarError
 from engine.store.models import CalendarRecord
 
 BUILTIN_BASES = ("24x7", "cn-workdays")

@@ -33,11 +33,11 @@ from engine.core.definition import WorkflowDefinition
 from engine.core.machine import ADMIN_ROLE, Actor, SpawnRequest
 from engine.core.records import CaseRecord
 from engine.errors import (
+    CaseChainTooDeep,
     CaseClosed,
     GuardRejected,
     InvalidTrigger,
     PayloadInvalid,
-    SvcflowError,
     TriggerNotPermitted,
 )
 from engine.services.definitions import get_definition
@@ -55,10 +55,6 @@ _CLEAR_ENTERED = delete(waits).where(
     waits.c.case_id == bindparam("case_id"),
     or_(waits.c.reason == ORPHANED_WAIT, waits.c.since < bindparam("entered_at")),
 )
-
-
-class CaseChainTooDeep(SvcflowError):
-    code = "case-chain-too-deep"
 
 
 def _case_actor(case: CaseRecord) -> Actor:

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from engine.core.machine import ADMIN_ROLE, Actor, compile_workflow
 from engine.core.records import EventRecord, FireOutcome
 from engine.core.sla import SLA_PAUSED, SLA_RESUMED, ClockStatus, compute_clocks
-from engine.errors import ConcurrencyConflict, SvcflowError, TriggerNotPermitted
+from engine.errors import ConcurrencyConflict, OperationInvalid, TriggerNotPermitted
 from engine.services import cases as case_service
 from engine.services import links, scheduling
 from engine.services import timer_firing as timer_service
@@ -30,10 +30,6 @@ from engine.services.definitions import get_definition
 from engine.store.models import Case, CaseStatus, EventType
 
 cases = Case.__table__
-
-
-class OperationInvalid(SvcflowError):
-    code = "operation-invalid"
 
 
 def _require_reason(reason: str) -> str:
