@@ -347,6 +347,20 @@ class DatabaseNotReady(Unavailable):
     code = "database-not-ready"
 
 
+class DatabaseUnavailable(Unavailable):
+    """The database cannot be reached or opened (the server is down or refuses the user; the
+    SQLite file is not a database, or cannot be created where the URL points), or the
+    connection to it broke under a command."""
+
+    code = "database-unavailable"
+
+
+class DatabaseUrlInvalid(Invalid):
+    """The database URL cannot be read, or names a database svcflow has no driver for."""
+
+    code = "database-url-invalid"
+
+
 class RedisUnavailable(Unavailable):
     """The embedded redis-server cannot be started (no free port, or it did not come up)."""
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from engine.cli.app import connect, handle_errors, json_object, main, transaction
+from engine.cli.app import connect, json_object, main, transaction
 from engine.cli.output import table, ts
 from engine.core.machine import Actor
 from engine.errors import SvcflowError
@@ -33,7 +33,6 @@ from engine.services.search import CaseFilter, search_cases
 @click.option("--refresh-dwell", is_flag=True, help="Recompute dwell statistics first.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-@handle_errors
 def stuck_command(
     ctx: click.Context,
     *,
@@ -156,7 +155,6 @@ def _actor(ctx: click.Context) -> Actor:
 @click.option("--payload")
 @_filters
 @click.pass_context
-@handle_errors
 def ops_fire(
     ctx: click.Context,
     *,
@@ -186,7 +184,6 @@ def ops_fire(
 @ops.command("cancel")
 @_filters
 @click.pass_context
-@handle_errors
 def ops_cancel(
     ctx: click.Context,
     *,
@@ -214,7 +211,6 @@ def ops_cancel(
 @click.option("--to", "to_state", required=True, help="The state to put the cases in.")
 @_filters
 @click.pass_context
-@handle_errors
 def ops_force(
     ctx: click.Context,
     *,
@@ -244,7 +240,6 @@ def ops_force(
 @click.option("--resume", is_flag=True, help="Resume instead of pause.")
 @_filters
 @click.pass_context
-@handle_errors
 def ops_pause(
     ctx: click.Context,
     *,
@@ -274,7 +269,6 @@ def ops_pause(
 @click.option("--to", "assignee", required=True)
 @_filters
 @click.pass_context
-@handle_errors
 def ops_reassign(
     ctx: click.Context,
     *,
@@ -303,7 +297,6 @@ def ops_reassign(
 @click.argument("timer_ids", nargs=-1, type=int, required=True)
 @click.option("--reason", required=True)
 @click.pass_context
-@handle_errors
 def ops_retry_timer(ctx: click.Context, timer_ids: tuple[int, ...], reason: str) -> None:
     """Re-arm failed timers (the sweeper or a worker delivers them)."""
     connect(ctx)
