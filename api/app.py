@@ -93,12 +93,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         if isinstance(error, HTTPException):
             return api.handle_http_exception(error)
         log.exception("unhandled error")
-        return problems.problem(
-            500,
-            "Internal Server Error",
-            "An unexpected error happened; it has been logged.",
-            "internal-error",
-        )
+        return problems.internal_error()
 
     from api import calendars, cases, definitions, health, kpis, supervision, timers
 

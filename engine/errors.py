@@ -1,9 +1,23 @@
 """The one error tree of svcflow.
 
-Every error the engine raises derives from :class:`SvcflowError` and carries structured fields
+Every error svcflow raises derives from :class:`SvcflowError` and carries structured fields
 (case id, state, trigger, definition element path, ...) besides a message that tells the reader
-what is wrong and what to do. The HTTP layer maps these classes to status codes in one place;
-the CLI prints ``message`` and ``hint``. Nothing in svcflow raises a bare ``Exception``.
+what is wrong and what to do. Nothing in svcflow raises a bare ``Exception``.
+
+Each error sits under exactly one *kind*, which says what the reader can do about it:
+
+- :class:`NotFound`: the thing named does not exist; check the name or id.
+- :class:`Forbidden`: the actor's roles do not allow it; ask someone who may.
+- :class:`Conflict`: the request is well formed, but the current state of what it acts on
+  refuses it; read that state again and decide.
+- :class:`Invalid`: what was given (a request's data, a definition, a file, a parameter) is
+  wrong and fails the same way until it is changed.
+- :class:`Unavailable`: something svcflow needs (the database, its schema, Redis) is not
+  ready; the same request can succeed later, once an operator fixes that.
+
+The kinds are never raised themselves, and neither is the base: a raised error is a leaf with
+its own ``code``. The HTTP layer maps the kinds to status codes in one place
+(``api/problems.py``); the CLI prints ``message`` and ``hint`` whatever the kind.
 """
 
 from __future__ import annotations
@@ -40,6 +54,37 @@ class SvcflowError(Exception):
         return out
 
 
+# --- kinds ------------------------------------------------------------------------------------
+
+
+class NotFound(SvcflowError):
+    """The case, definition, timer, ... that the caller named does not exist."""
+
+
+class Forbidden(SvcflowError):
+    """The actor is known, but none of its roles allows what it asked for."""
+
+
+class Conflict(SvcflowError):
+    """The request is well formed, but the current state of what it acts on refuses it (the
+    case moved on, is closed, or does not take that trigger now; the key is taken). Asking
+    again unchanged can only succeed once that state changes."""
+
+
+class Invalid(SvcflowError):
+    """What the caller gave is wrong: request data, a definition, a calendar, a file, a
+    parameter. It fails the same way until it is changed."""
+
+
+class Unavailable(SvcflowError):
+    """Something svcflow depends on (the database, its schema, Redis) is not ready. Nothing is
+    wrong with the request: it can succeed later, once an operator fixes the dependency."""
+
+
+#: The kinds, each a direct child of the base; every other error derives from one of them.
+KINDS: tuple[type[SvcflowError], ...] = (NotFound, Forbidden, Conflict, Invalid, Unavailable)
+
+
 # --- definitions ------------------------------------------------------------------------------
 
 
@@ -72,7 +117,7 @@ class Problem:
         }
 
 
-class DefinitionInvalid(SvcflowError):
+class DefinitionInvalid(Invalid):
     """A workflow definition failed validation; ``problems`` lists every error found at once."""
 
     code = "definition-invalid"
@@ -93,26 +138,28 @@ class DefinitionInvalid(SvcflowError):
         return out
 
 
-class DefinitionSourceError(SvcflowError):
+class DefinitionSourceError(Invalid):
     """The definition text could not be read as YAML/JSON at all."""
 
     code = "definition-unreadable"
 
 
-class DefinitionNotFound(SvcflowError):
+class DefinitionNotFound(NotFound):
+    """No definition (or no such version, or no draft) under the name asked for."""
+
     code = "definition-not-found"
 
 
-class ParameterInvalid(SvcflowError):
+class ParameterInvalid(Invalid):
     """A deployment override of a definition parameter has the wrong name or type."""
 
     code = "parameter-invalid"
 
 
-# --- expressions ------------------------------------------------------------------------------
+# --- expressions, durations, calendars, timer plans ---------------------------------------------
 
 
-class ExpressionError(SvcflowError):
+class ExpressionError(Invalid):
     """A CEL expression failed to compile or to evaluate.
 
     ``path`` is the definition element that holds the expression.
@@ -121,20 +168,40 @@ class ExpressionError(SvcflowError):
     code = "expression-error"
 
 
+class DurationInvalid(Invalid):
+    """A duration (``2h``, ``3d``, ...) in a definition or a scenario cannot be read."""
+
+    code = "duration-invalid"
+
+
+class CalendarError(Invalid):
+    """A calendar is malformed, or a calendar computation was asked something it cannot answer."""
+
+    code = "calendar-error"
+
+
+class TimerPlanError(Invalid):
+    """A timer's due time cannot be computed (bad expression result, unknown calendar)."""
+
+    code = "timer-plan-error"
+
+
 # --- cases ------------------------------------------------------------------------------------
 
 
-class CaseNotFound(SvcflowError):
+class CaseNotFound(NotFound):
+    """No case with that id (or business key)."""
+
     code = "case-not-found"
 
 
-class CaseClosed(SvcflowError):
+class CaseClosed(Conflict):
     """The case is in a final state or cancelled: it takes no more triggers."""
 
     code = "case-closed"
 
 
-class InvalidTrigger(SvcflowError):
+class InvalidTrigger(Conflict):
     """The trigger is not defined for the case's current state."""
 
     code = "invalid-trigger"
@@ -154,78 +221,150 @@ class InvalidTrigger(SvcflowError):
         self.allowed = list(allowed)
 
 
-class GuardRejected(SvcflowError):
+class GuardRejected(Conflict):
     """Every transition for the trigger has a guard, and none of them held."""
 
     code = "guard-rejected"
 
 
-class TriggerNotPermitted(SvcflowError):
+class TriggerNotPermitted(Forbidden):
     """The actor's roles do not include any role the transition allows."""
 
     code = "trigger-not-permitted"
 
 
-class PayloadInvalid(SvcflowError):
+class PayloadInvalid(Invalid):
     """A trigger payload does not match the transition's ``payload_schema``."""
 
     code = "payload-invalid"
 
 
-class DataInvalid(SvcflowError):
+class DataInvalid(Invalid):
     """Case data does not match the definition's ``data_schema`` (on create or after actions)."""
 
     code = "data-invalid"
 
 
-class ActionFailed(SvcflowError):
+class ActionFailed(Invalid):
     """An action of a transition failed; nothing of the transition was applied."""
 
     code = "action-failed"
 
 
-class ConcurrencyConflict(SvcflowError):
+class ConcurrencyConflict(Conflict):
     """Another change to the case won the race (optimistic locking)."""
 
     code = "concurrency-conflict"
 
 
-class VersionMismatch(SvcflowError):
-    """The caller expected a case version that is no longer current."""
+class VersionMismatch(Conflict):
+    """The caller expected a case version that is no longer current.
+
+    A conflict that the caller stated as a precondition (``If-Match``, ``--expect-version``),
+    which is why the API answers it with 412 instead of 409.
+    """
 
     code = "version-mismatch"
 
 
-class IdempotencyKeyReused(SvcflowError):
-    """An idempotency key came back with a different request than the one it first carried."""
+class IdempotencyKeyReused(Invalid):
+    """An idempotency key came back with a different request than the one it first carried.
+
+    The request is wrong, not the state: the key belongs to another request for good.
+    """
 
     code = "idempotency-key-reused"
 
 
-class BusinessKeyTaken(SvcflowError):
+class BusinessKeyTaken(Conflict):
+    """Another case of the definition already has this business key."""
+
     code = "business-key-taken"
 
 
-class OperationInvalid(SvcflowError):
-    """An operator action that cannot apply to this case (or a bulk action without a filter)."""
-
-    code = "operation-invalid"
-
-
-class CaseChainTooDeep(SvcflowError):
-    """Cases spawned or notified each other deeper than a definition can mean to."""
+class CaseChainTooDeep(Invalid):
+    """Spawns and notifications between cases went deeper than the engine allows: the
+    definitions loop. Retrying cannot help; the definitions must change."""
 
     code = "case-chain-too-deep"
 
 
-class TimerNotFound(SvcflowError):
+class ReplayError(Invalid):
+    """A case history handed to replay cannot be replayed: it does not start with the creation
+    event, or its sequence numbers have gaps."""
+
+    code = "replay-error"
+
+
+class TimerNotFound(NotFound):
+    """No timer with that id."""
+
     code = "timer-not-found"
 
 
-class DatabaseNotReady(SvcflowError):
+# --- operations, tokens, KPIs, scenarios, dashboard forms -------------------------------------
+
+
+class OperationInvalid(Invalid):
+    """An operator action (retry, move, pause an SLA, reassign, ...) was asked without a
+    reason or for something the case does not have or cannot do."""
+
+    code = "operation-invalid"
+
+
+class TokenError(Invalid):
+    """An API token cannot be created or revoked as asked (unknown role, name taken, no such
+    token)."""
+
+    code = "token-error"
+
+
+class KpiError(Invalid):
+    """A KPI report was asked for a malformed period or an unknown grouping."""
+
+    code = "kpi-invalid"
+
+
+class ScenarioError(Invalid):
+    """The scenario file itself is wrong (not a failed expectation)."""
+
+    code = "scenario-invalid"
+
+
+class FormError(Invalid):
+    """A form field the engine is not asked about: a blank reason, broken JSON, text the
+    databases cannot store. Reported like an engine refusal."""
+
+    code = "dashboard-form-invalid"
+
+
+# --- what svcflow runs on ---------------------------------------------------------------------
+
+
+class DatabaseNotReady(Unavailable):
     """The database schema is missing or older than this svcflow (migrations not applied)."""
 
     code = "database-not-ready"
+
+
+class DatabaseUnavailable(Unavailable):
+    """The database cannot be reached or opened (the server is down or refuses the user; the
+    SQLite file is not a database, or cannot be created where the URL points), or the
+    connection to it broke under a command."""
+
+    code = "database-unavailable"
+
+
+class DatabaseUrlInvalid(Invalid):
+    """The database URL cannot be read, or names a database svcflow has no driver for."""
+
+    code = "database-url-invalid"
+
+
+class RedisUnavailable(Unavailable):
+    """The embedded redis-server cannot be started (no free port, or it did not come up)."""
+
+    code = "redis-unavailable"
 
 
 @dataclass

@@ -21,11 +21,11 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.core.definition import parse_source
-from engine.core.durations import DurationInvalid, parse_duration
+from engine.core.durations import parse_duration
 from engine.core.machine import ADMIN_ROLE, Actor
 from engine.core.records import CaseRecord
 from engine.core.sla import compute_clocks
-from engine.errors import SvcflowError
+from engine.errors import DurationInvalid, ScenarioError, SvcflowError
 from engine.runtime.clock import ManualClock
 from engine.services import cases as case_service
 from engine.services import definitions as definition_service
@@ -52,12 +52,6 @@ STEP_KEYS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
         frozenset({"state", "status", "data", "triggers", "events", "sla"}),
     ),
 }
-
-
-class ScenarioError(SvcflowError):
-    """The scenario file itself is wrong (not a failed expectation)."""
-
-    code = "scenario-invalid"
 
 
 @dataclass

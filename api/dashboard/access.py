@@ -35,7 +35,7 @@ from wtforms import ValidationError
 
 from api.auth import ADMIN, SUPERVISOR
 from api.dashboard import bp, display, i18n, queries
-from api.problems import STATUS
+from api.problems import status_of
 from engine.core.machine import Actor
 from engine.errors import SvcflowError
 from engine.services.tokens import authenticate
@@ -246,7 +246,9 @@ def _http_error(error: HTTPException) -> Any:
 
 @bp.errorhandler(SvcflowError)
 def _engine_error(error: SvcflowError) -> Any:
-    status = next((code for cls, code in STATUS.items() if isinstance(error, cls)), 400)
+    status = status_of(type(error))
+    if status is None:  # a bug: tests/api/test_error_tree.py should have caught it
+        return _unexpected(error)
     return _error_page(status, t("error"), error.message, error.hint)
 
 

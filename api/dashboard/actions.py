@@ -21,17 +21,10 @@ from werkzeug.wrappers import Response
 from api import db
 from api.dashboard import access, bp
 from engine.core.records import FireOutcome
-from engine.errors import SvcflowError
+from engine.errors import FormError, SvcflowError
 from engine.services import operations
 
 MAX_REASON = 1000
-
-
-class FormError(SvcflowError):
-    """A form field the engine is not asked about: a blank reason, broken JSON, text the
-    databases cannot store. Reported like an engine refusal."""
-
-    code = "dashboard-form-invalid"
 
 
 def _text(name: str, *, required: bool = True, limit: int = 200) -> str:

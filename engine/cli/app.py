@@ -1,27 +1,28 @@
 """The root command group and what every command shares: database access in one transaction
-per command, and domain errors printed as message + hint with exit status 1."""
+per command, and errors printed as message + hint with exit status 1.
+
+Errors are reported once, by the root group (:class:`SvcflowGroup`), for every command and
+subcommand: svcflow's own errors, and a database that cannot be reached or opened. Anything
+else is a bug and keeps its traceback."""
 
 from __future__ import annotations
 
-import functools
 import getpass
 import json
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from engine.core.machine import ADMIN_ROLE, Actor
-from engine.errors import SvcflowError
+from engine.errors import DefinitionInvalid, SvcflowError
 from engine.runtime.clock import SystemClock
-from engine.store import migrate
-from engine.store.database import create_db_engine, session_factory
-
-F = TypeVar("F", bound=Callable[..., Any])
+from engine.store import database, migrate
+from engine.store.database import session_factory
 
 
 def _default_actor() -> str:
@@ -31,7 +32,33 @@ def _default_actor() -> str:
         return "cli"
 
 
-@click.group()
+class SvcflowGroup(click.Group):
+    """The root group: whatever command runs under it, an error it can explain is printed as
+    ``error:`` + ``hint:`` (and a definition's problems) on stderr, with exit status 1 and no
+    traceback. The open transaction, if any, has rolled back by then."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SvcflowError as exc:
+            report(exc)
+        except DBAPIError as exc:
+            if not database.is_connection_error(exc):
+                raise
+            report(database.unreachable((ctx.obj or {}).get("url"), exc))
+        ctx.exit(1)
+
+
+def report(error: SvcflowError) -> None:
+    click.secho(f"error: {error.message}", fg="red", err=True)
+    if error.hint:
+        click.echo(f"  hint: {error.hint}", err=True)
+    if isinstance(error, DefinitionInvalid):
+        for problem in error.problems:
+            click.echo(f"  {problem}", err=True)
+
+
+@click.group(cls=SvcflowGroup)
 @click.option(
     "--database-url", envvar="SVCFLOW_DATABASE_URL", help="Default: sqlite:///var/svcflow.db"
 )
@@ -50,7 +77,7 @@ def main(ctx: click.Context, database_url: str | None, actor: str) -> None:
 
 def connect(ctx: click.Context, *, check_schema: bool = True) -> None:
     """Open the database for this command (refusing one whose schema is not current)."""
-    ctx.obj["engine"] = create_db_engine(ctx.obj["url"])
+    ctx.obj["engine"] = database.open_db_engine(ctx.obj["url"])
     if check_schema:
         migrate.ensure_current(ctx.obj["engine"])
 
@@ -59,24 +86,6 @@ def connect(ctx: click.Context, *, check_schema: bool = True) -> None:
 def transaction(ctx: click.Context) -> Iterator[Session]:
     with session_factory(ctx.obj["engine"])() as session, session.begin():
         yield session
-
-
-def handle_errors(func: F) -> F:
-    """Print domain errors as ``error:`` + ``hint:`` and exit 1, without a traceback."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except SvcflowError as exc:
-            click.secho(f"error: {exc.message}", fg="red", err=True)
-            if exc.hint:
-                click.echo(f"  hint: {exc.hint}", err=True)
-            for problem in getattr(exc, "problems", []):
-                click.echo(f"  {problem}", err=True)
-            sys.exit(1)
-
-    return wrapper  # type: ignore[return-value]
 
 
 def json_object(value: str | None, what: str) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 import click
 
-from engine.cli.app import connect, handle_errors, json_object, main, transaction
+from engine.cli.app import connect, json_object, main, transaction
 from engine.cli.output import table
 from engine.services import calendars as calendar_service
 
@@ -19,7 +19,6 @@ def calendars() -> None:
 
 @calendars.command("list")
 @click.pass_context
-@handle_errors
 def calendars_list(ctx: click.Context) -> None:
     """List calendars."""
     connect(ctx)
@@ -51,7 +50,6 @@ def _years(years: frozenset[int] | None) -> str:
 @click.argument("name")
 @click.option("--month", help="YYYY-MM: print that month's working days.")
 @click.pass_context
-@handle_errors
 def calendars_show(ctx: click.Context, name: str, month: str | None) -> None:
     """Show calendar NAME (its stored overrides, and optionally one month day by day)."""
     connect(ctx)
@@ -85,7 +83,6 @@ def calendars_show(ctx: click.Context, name: str, month: str | None) -> None:
 @click.option("--base", default=None, help="Built-in base for overrides (default cn-workdays).")
 @click.option("--definition", help="JSON (or @file) of a whole custom calendar.")
 @click.pass_context
-@handle_errors
 def calendars_set(
     ctx: click.Context, name: str, overrides: str | None, base: str | None, definition: str | None
 ) -> None:

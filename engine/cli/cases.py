@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from engine.cli.app import connect, handle_errors, json_object, main, transaction
+from engine.cli.app import connect, json_object, main, transaction
 from engine.cli.output import jsonable, table, ts
 from engine.core.durations import format_timedelta
 from engine.core.records import EventRecord, FireOutcome
@@ -40,7 +40,6 @@ def _print_outcome(outcome: FireOutcome) -> None:
 @click.option("--business-key", help="Your own reference, unique per definition (e.g. ticket no.).")
 @click.option("--idempotency-key", help="Retry-safe key: a retry returns the first result.")
 @click.pass_context
-@handle_errors
 def cases_create(
     ctx: click.Context,
     *,
@@ -73,7 +72,6 @@ def cases_create(
 @click.option("--expect-version", type=int, help="Fail unless the case is at this version.")
 @click.option("--idempotency-key", help="Retry-safe key: a retry returns the first result.")
 @click.pass_context
-@handle_errors
 def cases_fire(
     ctx: click.Context,
     *,
@@ -103,7 +101,6 @@ def cases_fire(
 @click.argument("case_id", type=int)
 @click.option("--reason", required=True, help="Recorded in the history.")
 @click.pass_context
-@handle_errors
 def cases_cancel(ctx: click.Context, case_id: int, reason: str) -> None:
     """Cancel case CASE_ID (its timers are cancelled too)."""
     connect(ctx)
@@ -118,7 +115,6 @@ def cases_cancel(ctx: click.Context, case_id: int, reason: str) -> None:
 @click.argument("case_id", type=int)
 @click.option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
 @click.pass_context
-@handle_errors
 def cases_show(ctx: click.Context, case_id: int, as_json: bool) -> None:
     """Show a case: state, data, SLA clocks, timers and its full history."""
     connect(ctx)
@@ -226,7 +222,6 @@ def _history_row(e: EventRecord) -> list[Any]:
 @click.option("--overdue", is_flag=True, help="Only open cases with a breached SLA.")
 @click.option("--limit", default=50, show_default=True)
 @click.pass_context
-@handle_errors
 def cases_list(
     ctx: click.Context,
     *,

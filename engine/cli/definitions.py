@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from engine.cli.app import connect, handle_errors, main, transaction
+from engine.cli.app import connect, main, transaction
 from engine.cli.output import table, ts
 from engine.core.definition import parse_source
 from engine.core.validation import validate
@@ -86,7 +86,6 @@ def publish_files(ctx: click.Context, files: Sequence[Path]) -> None:
     "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
 @click.pass_context
-@handle_errors
 def definitions_publish(ctx: click.Context, files: Sequence[Path]) -> None:
     """Validate and publish FILES as new immutable versions (identical ones are skipped)."""
     connect(ctx)
@@ -95,7 +94,6 @@ def definitions_publish(ctx: click.Context, files: Sequence[Path]) -> None:
 
 @definitions.command("list")
 @click.pass_context
-@handle_errors
 def definitions_list(ctx: click.Context) -> None:
     """List published definitions with their latest version."""
     connect(ctx)
@@ -121,7 +119,6 @@ def definitions_list(ctx: click.Context) -> None:
 @click.option("--version", type=int, help="Default: the latest.")
 @click.option("--source", is_flag=True, help="Print the published source text.")
 @click.pass_context
-@handle_errors
 def definitions_show(ctx: click.Context, name: str, version: int | None, source: bool) -> None:
     """Show a published definition: states, transitions, parameters, versions."""
     connect(ctx)
@@ -179,7 +176,6 @@ def definitions_show(ctx: click.Context, name: str, version: int | None, source:
 @click.argument("parameter")
 @click.argument("value")
 @click.pass_context
-@handle_errors
 def definitions_set_param(ctx: click.Context, name: str, parameter: str, value: str) -> None:
     """Override PARAMETER of definition NAME for this deployment (VALUE is JSON, or a plain
     string such as 3h). Cases created afterwards use it."""
@@ -234,7 +230,6 @@ def _relative(path: Path, root: Path) -> str:
     help="Exit 1 if the output is out of date or an ID is "
     "neither cited nor explained; write nothing.",
 )
-@handle_errors
 def requirements_command(workflows_dir: Path, tests_dir: Path, output: Path, check: bool) -> None:
     """Map every requirement ID to the definition elements and tests that cite it
     (docs/requirements.md)."""

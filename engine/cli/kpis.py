@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from engine.cli.app import connect, handle_errors, main, transaction
+from engine.cli.app import connect, main, transaction
 from engine.cli.output import table
 from engine.core.definition import parse_source
 from engine.services import kpis as kpi_service
@@ -35,7 +35,6 @@ def load_config(path: Path) -> dict[str, Any]:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
 )
 @click.pass_context
-@handle_errors
 def kpis_command(
     ctx: click.Context, month: str, group_by: str | None, fmt: str, config_path: Path
 ) -> None:
@@ -86,7 +85,6 @@ def kpis_command(
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
 )
 @click.pass_context
-@handle_errors
 def audit_sample_command(
     ctx: click.Context, quarter: str, seed: int, share: float, config_path: Path
 ) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from engine.cli.app import connect, handle_errors, main
+from engine.cli.app import connect, main
 from engine.cli.definitions import publish_files
 from engine.runtime.embedded_redis import EmbeddedRedis
 from engine.simulation import run_scenario_file
@@ -58,7 +58,6 @@ def db_current(ctx: click.Context) -> None:
     type=click.Path(file_okay=False, path_type=Path),
 )
 @click.pass_context
-@handle_errors
 def init_command(ctx: click.Context, workflows_dir: Path) -> None:
     """Migrate the database and publish the bundled workflows (idempotent)."""
     connect(ctx, check_schema=False)
@@ -79,7 +78,6 @@ def init_command(ctx: click.Context, workflows_dir: Path) -> None:
 )
 @click.option("--port", default=8000, show_default=True, help="Port of the web process.")
 @click.pass_context
-@handle_errors
 def run_command(ctx: click.Context, procfile: str, port: int) -> None:
     """Run svcflow locally: database ready, bundled workflows loaded, then web + worker +
     cron from the Procfile under honcho. Without SVCFLOW_REDIS_URL a real redis-server
@@ -121,7 +119,6 @@ def run_command(ctx: click.Context, procfile: str, port: int) -> None:
     required=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
 )
-@handle_errors
 def simulate_command(scenarios: Sequence[Path]) -> None:
     """Run SCENARIOS (YAML) on virtual time against their definitions; exit 1 on a failed
     expectation. Format: docs/simulation.md."""

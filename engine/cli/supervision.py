@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from engine.cli.app import connect, handle_errors, json_object, main, transaction
+from engine.cli.app import connect, json_object, main, transaction
 from engine.cli.output import table, ts
 from engine.errors import SvcflowError
 from engine.services import bulk, inspection, operations
@@ -32,7 +32,6 @@ from engine.services.search import CaseFilter
 @click.option("--refresh-dwell", is_flag=True, help="Recompute dwell statistics first.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-@handle_errors
 def stuck_command(
     ctx: click.Context,
     *,
@@ -168,8 +167,7 @@ def _filters(func: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--payload")
 @_filters
 @click.pass_context
-@handle_errors
-def ops_fire(ctx: click.Context, *, trigger: str, payload: str | None, **target: Any) -> None:
+def ops_fire(ctx: click.Context, /, *, trigger: str, payload: str | None, **target: Any) -> None:
     """Fire TRIGGER (it must be allowed in each case's state)."""
     params = {"trigger": trigger, "payload": json_object(payload, "--payload")}
     _bulk(ctx, bulk.BulkAction.FIRE, params, describe=f"fire {trigger}", **target)
@@ -178,8 +176,7 @@ def ops_fire(ctx: click.Context, *, trigger: str, payload: str | None, **target:
 @ops.command("cancel")
 @_filters
 @click.pass_context
-@handle_errors
-def ops_cancel(ctx: click.Context, **target: Any) -> None:
+def ops_cancel(ctx: click.Context, /, **target: Any) -> None:
     """Cancel cases."""
     _bulk(ctx, bulk.BulkAction.CANCEL, {}, describe="cancel", **target)
 
@@ -188,8 +185,7 @@ def ops_cancel(ctx: click.Context, **target: Any) -> None:
 @click.option("--to", "to_state", required=True, help="The state to put the cases in.")
 @_filters
 @click.pass_context
-@handle_errors
-def ops_force(ctx: click.Context, *, to_state: str, **target: Any) -> None:
+def ops_force(ctx: click.Context, /, *, to_state: str, **target: Any) -> None:
     """Force cases into a state (administrators; recorded as forced)."""
     _bulk(ctx, bulk.BulkAction.FORCE, {"state": to_state}, describe=f"force {to_state}", **target)
 
@@ -199,8 +195,7 @@ def ops_force(ctx: click.Context, *, to_state: str, **target: Any) -> None:
 @click.option("--resume", is_flag=True, help="Resume instead of pause.")
 @_filters
 @click.pass_context
-@handle_errors
-def ops_pause(ctx: click.Context, *, sla: str, resume: bool, **target: Any) -> None:
+def ops_pause(ctx: click.Context, /, *, sla: str, resume: bool, **target: Any) -> None:
     """Pause (or --resume) an SLA clock."""
     action = bulk.BulkAction.RESUME_SLA if resume else bulk.BulkAction.PAUSE_SLA
     describe = f"{'resume' if resume else 'pause'} {sla}"
@@ -211,8 +206,7 @@ def ops_pause(ctx: click.Context, *, sla: str, resume: bool, **target: Any) -> N
 @click.option("--to", "assignee", required=True)
 @_filters
 @click.pass_context
-@handle_errors
-def ops_reassign(ctx: click.Context, *, assignee: str, **target: Any) -> None:
+def ops_reassign(ctx: click.Context, /, *, assignee: str, **target: Any) -> None:
     """Reassign cases (the definition's assignee field)."""
     params = {"assignee": assignee}
     _bulk(ctx, bulk.BulkAction.REASSIGN, params, describe=f"reassign to {assignee}", **target)
@@ -222,7 +216,6 @@ def ops_reassign(ctx: click.Context, *, assignee: str, **target: Any) -> None:
 @click.argument("timer_ids", nargs=-1, type=int, required=True)
 @click.option("--reason", required=True)
 @click.pass_context
-@handle_errors
 def ops_retry_timer(ctx: click.Context, timer_ids: tuple[int, ...], reason: str) -> None:
     """Re-arm failed timers (the sweeper or a worker delivers them)."""
     connect(ctx)

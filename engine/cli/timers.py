@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from engine.cli.app import connect, handle_errors, main, transaction
+from engine.cli.app import connect, main, transaction
 from engine.cli.output import table, ts
 from engine.runtime import delivery
 from engine.runtime.resources import Runtime
@@ -19,7 +19,6 @@ def timers() -> None:
 @timers.command("sweep")
 @click.option("--horizon", default=120, show_default=True, help="Seconds ahead to cover.")
 @click.pass_context
-@handle_errors
 def timers_sweep(ctx: click.Context, horizon: int) -> None:
     """Make sure every armed timer due within the horizon is queued in Redis
     (SVCFLOW_REDIS_URL). The same job runs every 30 s under `rq cron`."""
@@ -36,7 +35,6 @@ def timers_sweep(ctx: click.Context, horizon: int) -> None:
 
 @timers.command("failed")
 @click.pass_context
-@handle_errors
 def timers_failed(ctx: click.Context) -> None:
     """List failed timers with their errors."""
     connect(ctx)
@@ -52,7 +50,6 @@ def timers_failed(ctx: click.Context) -> None:
 @click.argument("timer_id", type=int)
 @click.option("--reason", required=True, help="Recorded on the timer.")
 @click.pass_context
-@handle_errors
 def timers_retry(ctx: click.Context, timer_id: int, reason: str) -> None:
     """Re-arm failed timer TIMER_ID; the sweeper (or a running worker) delivers it."""
     connect(ctx)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from engine.cli.app import connect, handle_errors, main, transaction
+from engine.cli.app import connect, main, transaction
 from engine.cli.output import table, ts
 from engine.services import tokens as token_service
 
@@ -18,7 +18,6 @@ def tokens() -> None:
 @click.option("--role", required=True, type=click.Choice([r.value for r in token_service.Role]))
 @click.option("--name", required=True, help="Who uses it, e.g. hotline or erp.")
 @click.pass_context
-@handle_errors
 def tokens_create(ctx: click.Context, role: str, name: str) -> None:
     """Create a token and print it (it cannot be shown again)."""
     connect(ctx)
@@ -31,7 +30,6 @@ def tokens_create(ctx: click.Context, role: str, name: str) -> None:
 
 @tokens.command("list")
 @click.pass_context
-@handle_errors
 def tokens_list(ctx: click.Context) -> None:
     """List tokens (names and roles; the tokens themselves are not stored)."""
     connect(ctx)
@@ -46,7 +44,6 @@ def tokens_list(ctx: click.Context) -> None:
 @tokens.command("revoke")
 @click.argument("name")
 @click.pass_context
-@handle_errors
 def tokens_revoke(ctx: click.Context, name: str) -> None:
     """Revoke token NAME (effective within seconds)."""
     connect(ctx)

@@ -36,14 +36,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from chinese_calendar import constants as _cn_data
 
-from engine.errors import SvcflowError
-
-
-class CalendarError(SvcflowError):
-    """A calendar is malformed, or a calendar computation was asked something it cannot answer."""
-
-    code = "calendar-error"
-
+from engine.errors import CalendarError
 
 #: Years of local time the arithmetic accepts and produces; zones are checked over them.
 SUPPORTED_YEARS = range(2000, 2200)

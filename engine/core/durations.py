@@ -13,15 +13,11 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
-from engine.errors import SvcflowError
+from engine.errors import DurationInvalid
 
 MAX_DAYS = 100 * 365
 _UNIT_SECONDS = {"w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1}
 _PATTERN = re.compile(r"^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-
-
-class DurationInvalid(SvcflowError):
-    code = "duration-invalid"
 
 
 @dataclass(frozen=True)

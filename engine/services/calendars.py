@@ -17,7 +17,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.core.calendar import BusinessCalendar, CalendarError
+from engine.core.calendar import BusinessCalendar
+from engine.errors import CalendarError
 from engine.services import scheduling
 from engine.store import calendar_store
 from engine.store.calendar_store import BUILTIN_BASES, LazyCalendars, load_calendars

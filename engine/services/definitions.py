@@ -22,13 +22,14 @@ from sqlalchemy.orm import Session
 
 from engine.core.definition import WorkflowDefinition, build_definition, parse_source
 from engine.core.diff import DefinitionDiff, diff_definitions
-from engine.core.durations import DurationInvalid, parse_duration
+from engine.core.durations import parse_duration
 from engine.core.validation import BUILTIN_CALENDARS, ValidationReport, validate
 from engine.errors import (
     ConcurrencyConflict,
     DefinitionInvalid,
     DefinitionNotFound,
     DefinitionSourceError,
+    DurationInvalid,
     ParameterInvalid,
 )
 from engine.store.models import DefinitionDraft, DefinitionVersion, ParameterOverride

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
-from engine.errors import SvcflowError
+from engine.errors import KpiError
 from engine.store.models import Case, CaseEvent, CaseSla, CaseStatus
 
 cases = Case.__table__
@@ -33,10 +33,6 @@ events = CaseEvent.__table__
 slas = CaseSla.__table__
 TOTAL = "(all)"
 _QUARTER = re.compile(r"^(\d{4})-?[Qq]([1-4])$")
-
-
-class KpiError(SvcflowError):
-    code = "kpi-invalid"
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from engine.errors import SvcflowError
+from engine.errors import TokenError
 from engine.store.models import ApiToken
 
 TOKEN_PREFIX = "svcf_"
@@ -23,10 +23,6 @@ class Role(str, Enum):
     INTEGRATOR = "integrator"
     SUPERVISOR = "supervisor"
     ADMIN = "admin"
-
-
-class TokenError(SvcflowError):
-    code = "token-error"
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ index is costly to build and a calendar only changes by a save.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -20,13 +21,8 @@ from cachetools import LRUCache
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.core.calendar import (
-    BusinessCalendar,
-    CalendarError,
-    apply_overrides,
-    calendar_24x7,
-    cn_workdays,
-)
+from engine.core.calendar import BusinessCalendar, apply_overrides, calendar_24x7, cn_workdays
+from engine.errors import CalendarError
 from engine.store.models import CalendarRecord
 
 BUILTIN_BASES = ("24x7", "cn-workdays")
@@ -102,10 +98,13 @@ def load_calendars(session: Session) -> dict[str, BusinessCalendar]:
     because revisions count per database, and one process may use several (the simulator makes
     a scratch database per scenario): revision 1 of ``cn-workdays`` in one is not in another.
     """
-    calendars = {name: _cached((name, 0), lambda n=name: _builtin(n)) for name in BUILTIN_BASES}
+    calendars = {
+        name: _cached((name, 0), functools.partial(_builtin, name)) for name in BUILTIN_BASES
+    }
     for row in session.execute(select(CalendarRecord)).scalars():
         content = json.dumps([row.base, row.spec], sort_keys=True)
-        calendars[row.name] = _cached((row.name, row.revision, content), lambda r=row: _build(r))
+        key = (row.name, row.revision, content)
+        calendars[row.name] = _cached(key, functools.partial(_build, row))
     return calendars
 
 

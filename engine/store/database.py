@@ -18,7 +18,10 @@ from typing import Any, cast
 
 from sqlalchemy import CursorResult, Engine, Result, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+
+from engine.errors import DatabaseUnavailable, DatabaseUrlInvalid
 
 DEFAULT_DATABASE_URL = "sqlite:///var/svcflow.db"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -37,6 +40,71 @@ def _normalise(url: str) -> str:
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed.render_as_string(hide_password=False)
+
+
+def shown_url(url: str | None = None) -> str:
+    """The configured URL as it may be printed: with its password hidden."""
+    return make_url(database_url(url)).render_as_string(hide_password=True)
+
+
+def open_db_engine(url: str | None = None) -> Engine:
+    """:func:`create_db_engine` for a command that reports errors to a person: a URL that cannot
+    be used, or a SQLite directory that cannot be created, become svcflow errors that say so.
+    Connecting is lazy: a database that cannot be reached fails at first use, where the caller
+    reports it with :func:`is_connection_error` and :func:`unreachable`."""
+    try:
+        return create_db_engine(url)
+    # A URL that does not parse, a port that is not a number, an unknown dialect, a driver
+    # that is not installed. The URL is not repeated: it may hold a password.
+    except (ArgumentError, ValueError, ImportError) as exc:
+        raise DatabaseUrlInvalid(
+            f"The database URL cannot be used: {str(exc).rstrip('.')}.",
+            hint="Set SVCFLOW_DATABASE_URL (or --database-url) to e.g. "
+            "sqlite:///var/svcflow.db or postgresql://user:password@host/svcflow.",
+        ) from exc
+    except OSError as exc:
+        raise unreachable(url, exc) from exc
+
+
+def is_connection_error(error: DBAPIError) -> bool:
+    """Whether ``error`` says the database cannot be reached or used, rather than that one
+    statement is wrong: any driver error while connecting (there is no statement yet: the
+    server refuses, the SQLite file is not a database), a connection found broken, and what
+    the DB-API calls errors of the database's operation or interface. A violated constraint or
+    a bad statement is not one: the services translate the first, the second is a bug."""
+    return (
+        error.statement is None
+        or error.connection_invalidated
+        or isinstance(error, OperationalError | InterfaceError)
+    )
+
+
+def unreachable(url: str | None, error: DBAPIError | OSError) -> DatabaseUnavailable:
+    """The error to report when the database at ``url`` cannot be opened, or fails under a
+    command that had opened it: what the driver said, the URL, and what to check."""
+    shown = shown_url(url)
+    driver = error.orig if isinstance(error, DBAPIError) else error
+    lines = str(driver).strip().splitlines()
+    reason = lines[0].rstrip(".") if lines else type(driver).__name__
+    if isinstance(error, DBAPIError) and error.statement is not None:
+        return DatabaseUnavailable(
+            f"The database at {shown} failed: {reason}.",
+            hint="Try again; if it keeps failing, look at the database server and its log.",
+            url=shown,
+        )
+    if make_url(database_url(url)).get_backend_name() == "sqlite":
+        return DatabaseUnavailable(
+            f"Cannot open the SQLite database at {shown}: {reason}.",
+            hint="Check SVCFLOW_DATABASE_URL (or --database-url): the file must be a svcflow "
+            "database, or one this user can create, in a directory it can write.",
+            url=shown,
+        )
+    return DatabaseUnavailable(
+        f"Cannot reach the database at {shown}: {reason}.",
+        hint="Check SVCFLOW_DATABASE_URL (or --database-url), that the database server runs, "
+        "and that it accepts this user.",
+        url=shown,
+    )
 
 
 def create_db_engine(url: str | None = None, **kwargs: Any) -> Engine:

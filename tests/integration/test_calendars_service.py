@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.core.calendar import BusinessCalendar, CalendarError, WorkingWindow
+from engine.core.calendar import BusinessCalendar, WorkingWindow
+from engine.errors import CalendarError
 from engine.services import cases, timer_firing
 from engine.services.calendars import (
     get_calendar_info,

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from engine.cli import main
+from engine.runtime.embedded_redis import free_port
+from engine.store.database import is_connection_error, unreachable
 from tests.conftest import ROOT, WORKFLOWS
 
 REPAIR = str(WORKFLOWS / "repair_ticket.yaml")
@@ -192,3 +199,127 @@ def test_runs_from_outside_the_repository(tmp_path: Path, monkeypatch: pytest.Mo
     assert result.exit_code == 0, result.output
     assert "repair_ticket: published, version 1" in result.output
     assert not (tmp_path / "var").exists()
+
+
+# --- a database that cannot be reached or opened ------------------------------------------------
+
+# The commands that open the database in each way: checking the schema first, migrating, and
+# only reading the revision (the last two had no error handling of their own).
+OPENING_COMMANDS = [["definitions", "list"], ["db", "upgrade"], ["db", "current"]]
+
+
+def assert_error_and_hint(result: Result, error: str, hint: str) -> list[str]:
+    """Exit status 1 through the CLI's own handling (an exception it missed would be the
+    result's exception instead of SystemExit), and exactly an error line and a hint line."""
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit), result.exception
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0].startswith(f"error: {error}"), lines
+    assert lines[1].startswith(f"  hint: {hint}"), lines
+    return lines
+
+
+@pytest.mark.parametrize("command", OPENING_COMMANDS, ids=" ".join)
+def test_a_database_server_that_cannot_be_reached_is_an_error_and_a_hint(
+    command: list[str],
+) -> None:
+    url = f"postgresql://nobody:secret@127.0.0.1:{free_port()}/svcflow"
+
+    result = svcflow(url, *command)
+
+    lines = assert_error_and_hint(
+        result,
+        "Cannot reach the database at postgresql://nobody:***@127.0.0.1:",
+        "Check SVCFLOW_DATABASE_URL (or --database-url), that the database server runs",
+    )
+    assert "Connection refused" in lines[0]
+    assert "secret" not in result.output
+
+
+def _under_a_file(tmp_path: Path) -> Path:
+    (tmp_path / "notes.txt").write_text("not a directory", "utf-8")
+    return tmp_path / "notes.txt" / "svcflow.db"
+
+
+def _a_directory(tmp_path: Path) -> Path:
+    return tmp_path
+
+
+def _not_a_database(tmp_path: Path) -> Path:
+    (tmp_path / "notes.txt").write_text("Meeting notes. " * 20, "utf-8")
+    return tmp_path / "notes.txt"
+
+
+def _in_a_read_only_directory(tmp_path: Path) -> Path:
+    if os.geteuid() == 0:
+        pytest.skip("root may write in a read-only directory")
+    tmp_path.chmod(0o555)
+    return tmp_path / "svcflow.db"
+
+
+@pytest.mark.parametrize(
+    "where",
+    [_under_a_file, _a_directory, _not_a_database, _in_a_read_only_directory],
+    ids=lambda where: where.__name__.strip("_"),
+)
+@pytest.mark.parametrize("command", OPENING_COMMANDS, ids=" ".join)
+def test_a_sqlite_file_that_cannot_be_opened_is_an_error_and_a_hint(
+    tmp_path: Path, command: list[str], where: Callable[[Path], Path]
+) -> None:
+    path = where(tmp_path)
+    try:
+        result = svcflow(f"sqlite:///{path}", *command)
+    finally:
+        tmp_path.chmod(0o755)
+
+    assert_error_and_hint(
+        result,
+        f"Cannot open the SQLite database at sqlite:///{path}: ",
+        "Check SVCFLOW_DATABASE_URL (or --database-url): the file must be a svcflow database",
+    )
+
+
+@pytest.mark.parametrize(
+    "url", ["nonsense", "postgresql://nobody:secret@localhost:port/x", "nosuchdb://x"]
+)
+def test_a_database_url_that_cannot_be_used_is_an_error_and_a_hint(url: str) -> None:
+    result = svcflow(url, "db", "current")
+
+    assert_error_and_hint(
+        result, "The database URL cannot be used: ", "Set SVCFLOW_DATABASE_URL (or --database-url)"
+    )
+    assert "secret" not in result.output
+
+
+def test_only_connection_failures_are_reported_as_such() -> None:
+    """Anything else the database refuses is a bug (or the services' to translate): the CLI lets
+    it through, traceback and all."""
+    refused = OSError("connection refused")
+    assert is_connection_error(OperationalError(None, None, refused))  # while connecting
+    assert is_connection_error(OperationalError("SELECT 1", {}, OSError("server closed")))
+    assert not is_connection_error(IntegrityError("INSERT ...", {}, OSError("UNIQUE failed")))
+    locked = unreachable(
+        "sqlite:///x.db", OperationalError("BEGIN", {}, OSError("database is locked"))
+    )
+    assert locked.message == "The database at sqlite:///x.db failed: database is locked."
+
+
+def test_the_installed_command_prints_no_traceback(tmp_path: Path) -> None:
+    """What an operator sees in a terminal: the real entry point, in its own process."""
+    command = Path(sys.executable).with_name("svcflow")
+    url = f"postgresql://nobody@127.0.0.1:{free_port()}/x"
+
+    done = subprocess.run(
+        [command, "--database-url", url, "definitions", "list"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert done.stderr.startswith(f"error: Cannot reach the database at {url}: ")
+    assert "\n  hint: Check SVCFLOW_DATABASE_URL" in done.stderr
+    assert done.stdout == ""

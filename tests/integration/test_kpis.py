@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from engine.core.definition import parse_source
+from engine.errors import KpiError
 from engine.services import cases, kpis
 from tests.conftest import ADMIN, WORKFLOWS
 
@@ -114,7 +115,7 @@ def test_audit_sample_is_reproducible_and_at_least_a_fifth_r_kpi_04(
 def test_bad_month_and_grouping_are_clear_errors(sessions) -> None:
     import pytest
 
-    with sessions() as s, s.begin(), pytest.raises(kpis.KpiError, match="YYYY-MM"):
+    with sessions() as s, s.begin(), pytest.raises(KpiError, match="YYYY-MM"):
         kpis.monthly_kpis(s, CONFIG, month="10/2025", group_by=None, now=OCT)
-    with sessions() as s, s.begin(), pytest.raises(kpis.KpiError, match="team, customer, device"):
+    with sessions() as s, s.begin(), pytest.raises(KpiError, match="team, customer, device"):
         kpis.monthly_kpis(s, CONFIG, month="2025-10", group_by="region", now=OCT)

@@ -17,11 +17,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.core.machine import Actor
 from engine.core.records import CaseRecord, EventRecord, FireOutcome
 from engine.core.sla import ClockStatus, compute_clocks
-from engine.errors import TimerNotFound, TriggerNotPermitted
+from engine.errors import OperationInvalid, TimerNotFound, TriggerNotPermitted
 from engine.services import cases, operations, timer_firing
 from engine.services.calendars import LazyCalendars
 from engine.services.definitions import get_definition
-from engine.services.operations import OperationInvalid
 from engine.store.models import CaseSla, TimerStatus
 from tests.conftest import ADMIN, T0
 

@@ -10,7 +10,8 @@ import yaml
 from click.testing import CliRunner
 
 from engine.cli import main
-from engine.simulation import ScenarioError, run_scenario, run_scenario_file
+from engine.errors import ScenarioError
+from engine.simulation import run_scenario, run_scenario_file
 from tests.conftest import ROOT
 
 SCENARIOS = ROOT / "tests" / "scenarios"

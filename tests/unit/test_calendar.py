@@ -19,14 +19,13 @@ from hypothesis import strategies as st
 
 from engine.core.calendar import (
     BusinessCalendar,
-    CalendarError,
     Deadline,
     WorkingWindow,
     apply_overrides,
     calendar_24x7,
     cn_workdays,
 )
-from engine.errors import SvcflowError
+from engine.errors import CalendarError, SvcflowError
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CN = cn_workdays()

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from engine.core.durations import DurationInvalid, format_timedelta, parse_duration
+from engine.core.durations import format_timedelta, parse_duration
+from engine.errors import DurationInvalid
 
 
 @pytest.mark.parametrize(

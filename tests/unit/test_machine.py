@@ -16,7 +16,7 @@ import pytest
 
 from engine.core.machine import ADMIN_ROLE, Actor, CompiledWorkflow, StepResult, compile_workflow
 from engine.core.records import EventRecord
-from engine.core.replay import ReplayError, check_contiguous, fold, reexecute
+from engine.core.replay import check_contiguous, fold, reexecute
 from engine.core.validation import load_definition
 from engine.errors import (
     ActionFailed,
@@ -26,6 +26,7 @@ from engine.errors import (
     GuardRejected,
     InvalidTrigger,
     PayloadInvalid,
+    ReplayError,
     SvcflowError,
     TriggerNotPermitted,
 )

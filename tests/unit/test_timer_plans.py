@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 
 from engine.core.calendar import calendar_24x7, cn_workdays
 from engine.core.definition import TimerSpec, parse_source
-from engine.core.timer_plans import TimerPlan, TimerPlanError, plan_state_timers, plan_timer
+from engine.core.timer_plans import TimerPlan, plan_state_timers, plan_timer
 from engine.core.validation import load_definition
-from engine.errors import ExpressionError, SvcflowError
+from engine.errors import ExpressionError, SvcflowError, TimerPlanError
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CN = cn_workdays()
