@@ -47,9 +47,8 @@ REPAIR_DATA = {
     "priority": "normal",
 }
 
-# Names start with ``api_``: definition caches are per process, so suites keep apart.
-# A self-loop that can fire any number of times (the concurrency tests need one transition
-# per version), and a step only a supervisor may take.
+# Published beside the bundled workflows: a self-loop that can fire any number of times (the
+# concurrency tests need one transition per version), and a step only a supervisor may take.
 API_COUNTER = """\
 name: api_counter
 title: {en: Counter, zh: 计数}

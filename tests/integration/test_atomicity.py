@@ -10,7 +10,7 @@ from engine.errors import DataInvalid, ExpressionError, PayloadInvalid, SvcflowE
 from engine.services import cases
 from engine.store.models import Case, CaseEvent, IdempotencyRecord
 from tests.conftest import ADMIN, T0
-from tests.integration.workflows import COUNTER
+from tests.workflows import COUNTER
 
 LATER = T0.replace(hour=4)
 

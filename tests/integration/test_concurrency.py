@@ -22,7 +22,7 @@ from engine.errors import ConcurrencyConflict, VersionMismatch
 from engine.services import cases
 from engine.services.definitions import PublishResult, list_versions, publish
 from tests.conftest import ADMIN, T0
-from tests.integration.workflows import COUNTER, VERSIONED_V1, VERSIONED_V2
+from tests.workflows import COUNTER, VERSIONED_V1, VERSIONED_V2
 
 THREADS = 12
 

@@ -24,7 +24,7 @@ from engine.services import definitions as defs
 from engine.store.database import create_db_engine, session_factory
 from engine.store.models import DefinitionVersion
 from tests.conftest import ADMIN, T0
-from tests.integration.workflows import COUNTER, OTHER, VERSIONED_V1, VERSIONED_V2
+from tests.workflows import COUNTER, PLAIN, VERSIONED_V1, VERSIONED_V2
 
 LATER = T0.replace(hour=6)
 
@@ -184,7 +184,7 @@ def test_business_keys_are_unique_per_definition(
     sessions: sessionmaker[Session], publish_workflow, snapshot
 ) -> None:
     publish_workflow(COUNTER)
-    publish_workflow(OTHER)
+    publish_workflow(PLAIN)
     first = _create(sessions, "it_counter", {"count": 0}, business_key="RT-2025-0001").case
     before = snapshot(first.id)
 
@@ -193,12 +193,12 @@ def test_business_keys_are_unique_per_definition(
     assert info.value.fields["case_id"] == first.id
     assert snapshot(first.id) == before
 
-    elsewhere = _create(sessions, "it_other", {}, business_key="RT-2025-0001").case
+    elsewhere = _create(sessions, "plain", {}, business_key="RT-2025-0001").case
     unkeyed = [_create(sessions, "it_counter", {"count": 0}).case for _ in range(2)]
 
     with sessions() as session, session.begin():
         assert cases.find_case(session, "it_counter", "RT-2025-0001") == first
-        assert cases.find_case(session, "it_other", "RT-2025-0001").id == elsewhere.id
+        assert cases.find_case(session, "plain", "RT-2025-0001").id == elsewhere.id
         with pytest.raises(CaseNotFound):
             cases.find_case(session, "it_counter", "RT-2025-0002")
     assert all(c.business_key is None for c in unkeyed)

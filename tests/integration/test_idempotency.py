@@ -13,7 +13,7 @@ from engine.errors import ConcurrencyConflict, IdempotencyKeyReused, PayloadInva
 from engine.services import cases
 from engine.store.models import Case, CaseEvent
 from tests.conftest import ADMIN, T0
-from tests.integration.workflows import COUNTER, OTHER
+from tests.workflows import COUNTER, PLAIN
 
 LATER = T0.replace(hour=5)
 
@@ -125,7 +125,7 @@ def test_failed_request_does_not_use_up_its_key(
 
 def test_idempotent_create(sessions: sessionmaker[Session], publish_workflow, row_count) -> None:
     publish_workflow(COUNTER)
-    publish_workflow(OTHER)
+    publish_workflow(PLAIN)
 
     def create(name: str, data: dict, key: str, **kw) -> FireOutcome:
         with sessions() as session, session.begin():
@@ -149,7 +149,7 @@ def test_idempotent_create(sessions: sessionmaker[Session], publish_workflow, ro
     assert row_count(Case) == 1
 
     # Create keys are scoped per definition.
-    other = create("it_other", {}, "new-1")
+    other = create("plain", {}, "new-1")
     assert not other.replayed
     assert other.case.id != first.case.id
     assert row_count(Case) == 2

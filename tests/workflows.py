@@ -1,7 +1,7 @@
-"""Small workflow definitions written for the integration tests.
+"""Small workflow definitions written for the tests, shared by the integration and API suites.
 
-Names start with ``it_`` so they never meet the bundled workflows or other suites' definitions
-in the process-wide definition caches.
+Every test gets a database of its own, so a name here only has to differ from the bundled
+workflows (tests/api publishes those into the same database).
 """
 
 from __future__ import annotations
@@ -123,10 +123,11 @@ VERSIONED_V2 = (
     )
 )
 
-# A second definition, to show that business keys and idempotency keys are scoped.
-OTHER = """\
-name: it_other
-title: {en: Other, zh: 其他}
+# The smallest definition: no assignee, no timer, no SLA. A second definition shows that
+# business keys and idempotency keys are scoped per definition.
+PLAIN = """\
+name: plain
+title: {en: Plain, zh: 简单}
 initial: open
 states:
   - name: open
