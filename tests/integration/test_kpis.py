@@ -7,38 +7,25 @@ from datetime import UTC, datetime, timedelta
 from engine.core.definition import parse_source
 from engine.services import cases, kpis
 from tests.conftest import ADMIN, WORKFLOWS
+from tests.factories import create_case, fire
 
 CONFIG = parse_source((WORKFLOWS / "catalog" / "kpis.yaml").read_text("utf-8"))
 OCT = datetime(2025, 10, 13, 1, 0, tzinfo=UTC)  # Monday 13 Oct 2025, 09:00 in Shanghai
 
 
 def _ticket(sessions, now, team, serial):  # type: ignore[no-untyped-def]
-    with sessions() as s, s.begin():
-        return cases.create_case(
-            s,
-            "repair_ticket",
-            {
-                "customer": "濮阳市人民医院",
-                "device_serial": serial,
-                "fault": "黑屏",
-                "priority": "normal",
-                "team": team,
-            },
-            actor=ADMIN,
-            now=now,
-        ).case.id
+    data = {
+        "customer": "濮阳市人民医院",
+        "device_serial": serial,
+        "fault": "黑屏",
+        "priority": "normal",
+        "team": team,
+    }
+    return create_case(sessions, "repair_ticket", data, now=now).case.id
 
 
 def _contact(sessions, case_id, at):  # type: ignore[no-untyped-def]
-    with sessions() as s, s.begin():
-        cases.fire(
-            s,
-            case_id,
-            "contact",
-            {"at": at.isoformat().replace("+00:00", "Z")},
-            actor=ADMIN,
-            now=at,
-        )
+    fire(sessions, case_id, "contact", {"at": at.isoformat().replace("+00:00", "Z")}, now=at)
 
 
 def _row(rows, kpi, group=kpis.TOTAL):  # type: ignore[no-untyped-def]
