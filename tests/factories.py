@@ -19,6 +19,8 @@ from engine.services import cases, timer_firing
 from engine.services.scheduling import DueTimer
 from tests.conftest import ADMIN, T0
 
+TICKET_NAME = "service_ticket"  # tests/workflows.py TICKET
+
 
 def create_case(
     sessions: sessionmaker[Session],
@@ -51,6 +53,11 @@ def fire(
         return cases.fire(session, case_id, trigger, payload, actor=actor, now=now, **options)
 
 
+def create_ticket(sessions: sessionmaker[Session], *, now: datetime = T0, **data: Any) -> int:
+    """A service ticket whose reminder may fire (``allowed`` unless given); its case id."""
+    return create_case(sessions, TICKET_NAME, {"allowed": True, **data}, now=now).case.id
+
+
 def deliver(
     sessions: sessionmaker[Session], timer_id: int, now: datetime
 ) -> timer_firing.TimerOutcome | DueTimer | None:
@@ -63,3 +70,23 @@ def deliver(
     except Exception as exc:  # what the job catches: any error of the fire is recorded
         with sessions() as session, session.begin():
             return timer_firing.record_failure(session, timer_id, exc, now=now)
+
+
+def fail_reminder(sessions: sessionmaker[Session], case_id: int) -> int:
+    """Deliver a ticket's reminder when due while its guard refuses (``allowed`` is false):
+    the refusal is a permanent error, so the timer fails for good. Its id."""
+    with sessions() as session, session.begin():
+        (remind,) = [t for t in timer_firing.case_timers(session, case_id) if t.name == "remind"]
+    assert deliver(sessions, remind.id, remind.due_at) is None, "the reminder was not refused"
+    with sessions() as session, session.begin():
+        failed = [t for t in timer_firing.case_timers(session, case_id) if t.id == remind.id]
+    assert [t.status for t in failed] == ["failed"], failed
+    return int(remind.id)
+
+
+def ticket_with_failed_reminder(
+    sessions: sessionmaker[Session], *, now: datetime = T0
+) -> tuple[int, int]:
+    """A ticket created at ``now`` whose reminder failed two hours later: (case id, timer id)."""
+    case_id = create_ticket(sessions, now=now, allowed=False)
+    return case_id, fail_reminder(sessions, case_id)
