@@ -333,7 +333,8 @@ def test_a_failed_timer_is_found_with_its_error(
     (finding,) = findings
     assert (finding.case_id, finding.ref, finding.since) == (failing, failed_id, T0 + HOUR)
     assert finding.detail.startswith(f"timer {failed_id}: GuardRejected:")
-    assert "data.allowed" in finding.detail or "guard" in finding.detail.lower()
+    # The supervisor reads which guard refused: the element and its expression.
+    assert "transitions[0].guard = data.allowed" in finding.detail
 
 
 def test_a_failed_timer_of_a_closed_case_is_not_a_finding(
