@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from api import state
 from api.app import create_app
 from engine.core.records import EventRecord
+from engine.runtime.clock import ManualClock
 from engine.runtime.embedded_redis import free_port
 from engine.services import cases as case_service
 from engine.services.definitions import publish
@@ -38,6 +40,7 @@ from engine.store.models import ApiToken, Base
 from tests.conftest import DATABASES, T0, WORKFLOWS, _database_url
 
 ROLES = tuple(r.value for r in Role)
+DASHBOARD_NOW = T0 + timedelta(hours=5)  # 15:00 in Beijing: past a 4-hour SLA started at T0
 API_TEMPLATE = "svcflow_api_template"
 REPAIR = "repair_ticket"
 REPAIR_DATA = {
@@ -47,9 +50,8 @@ REPAIR_DATA = {
     "priority": "normal",
 }
 
-# Names start with ``api_``: definition caches are per process, so suites keep apart.
-# A self-loop that can fire any number of times (the concurrency tests need one transition
-# per version), and a step only a supervisor may take.
+# Published beside the bundled workflows: a self-loop that can fire any number of times (the
+# concurrency tests need one transition per version), and a step only a supervisor may take.
 API_COUNTER = """\
 name: api_counter
 title: {en: Counter, zh: 计数}
@@ -181,6 +183,33 @@ def app(db_url: str, app_redis_url: str) -> Iterator[Flask]:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+def build_dashboard_app(db_url: str, kpi_config: Path) -> Flask:
+    """The app as the dashboard tests drive it: a fixed session key, a KPI file of the test's
+    own and a ManualClock at ``DASHBOARD_NOW``. Redis is a closed port: timers handed to it
+    after commit may fail; the sweeper's job."""
+    app = create_app(
+        {
+            "DATABASE_URL": db_url,
+            "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
+            "SECRET_KEY": "dashboard-tests",
+            "KPI_CONFIG": str(kpi_config),
+        }
+    )
+    state.of(app).runtime.clock = ManualClock(DASHBOARD_NOW)
+    return app
+
+
+def make_tokens(sessions: sessionmaker[Session], prefix: str) -> dict[str, str]:
+    """One token per role, named ``{prefix}-{role}`` (the actor shows as ``token:<name>``)."""
+    made = {}
+    with sessions() as session, session.begin():
+        for role in ROLES:
+            made[role] = create_token(
+                session, name=f"{prefix}-{role}", role=role, actor="test", now=T0
+            )
+    return made
 
 
 _names = itertools.count(1)

@@ -183,6 +183,9 @@ def test_search_filters(
     assert ids("status=open&business_key=S-2") == [normal["id"]]
     assert ids("data_field=priority&data_value=emergency") == [urgent["id"]]
     assert ids("data_field=priority&data_value=%22normal%22") == [moved["id"], normal["id"]]
+    everyone = [moved["id"], normal["id"], urgent["id"]]
+    assert ids("created_after=2000-01-01T00:00:00Z") == everyone
+    assert ids("created_after=2999-01-01T00:00:00Z") == []
     assert ids("created_after=2000-01-01T00:00:00Z&status=completed") == []
     assert ids("created_before=2000-01-01T00:00:00%2B08:00") == []
     assert ids("overdue=true") == []

@@ -3,8 +3,9 @@
 Signing in with a token and out again, the role gate, CSRF on every form, each page in Chinese
 and English, operator actions from the forms that record their reason, and the rule that a
 supervisor cannot force a state. The app's clock is a ManualClock, so "now" is known; cases
-are made through the services at earlier instants, on a database that already holds the
-bundled workflows (the device file and repair tickets) plus the small ticket below.
+are made through the services at earlier instants (tests/factories.py), on a database that
+already holds the bundled workflows (the device file and repair tickets) plus the service
+ticket of tests/workflows.py.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import html
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,71 +25,28 @@ from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.test import TestResponse
 
 from api import state
-from api.app import create_app
 from api.dashboard import i18n
 from engine.core.records import CaseRecord, EventRecord
-from engine.runtime.clock import ManualClock
-from engine.runtime.embedded_redis import free_port
-from engine.services import cases, timer_firing
-from engine.services.tokens import Role, create_token, revoke_token
-from tests.conftest import ADMIN, T0
+from engine.services import cases
+from engine.services.tokens import revoke_token
+from tests.api.conftest import DASHBOARD_NOW, REPAIR_DATA, build_dashboard_app, make_tokens
+from tests.conftest import T0
+from tests.factories import create_case, create_ticket, fire, ticket_with_failed_reminder
+from tests.workflows import TICKET
 
 HOUR = timedelta(hours=1)
-NOW = T0 + 5 * HOUR  # 15:00 in Beijing: every ticket made at T0 is past its 4-hour SLA
-ROLES = tuple(r.value for r in Role)
-SERIAL = "CT-2025-0042"
-
-# A small ticket: a reminder whose guard refuses when ``allowed`` is false (so its timer
-# fails), an assignee field, a supervisor-only step, and a 4-hour response SLA.
-TICKET = """\
-name: dash_ticket
-title: {en: Service ticket, zh: 服务工单}
-initial: received
-assignee: engineer
-data_schema:
-  type: object
-  required: [allowed]
-  properties:
-    engineer: {type: string}
-    allowed: {type: boolean}
-    team: {type: string}
-    device_serial: {type: string}
-states:
-  - name: received
-    title: {en: Received, zh: 已受理}
-    timers:
-      - {name: remind, after: 2h, trigger: remind}
-  - name: repairing
-    title: {en: Repairing, zh: 维修中}
-  - name: closed
-    title: {en: Closed, zh: 已关闭}
-    final: true
-transitions:
-  - trigger: remind
-    source: received
-    dest: received
-    guard: "data.allowed"
-  - trigger: start
-    source: received
-    dest: repairing
-    title: {en: Start the repair, zh: 开始维修}
-  - trigger: close
-    source: [received, repairing]
-    dest: closed
-slas:
-  - name: response
-    title: {en: Response time, zh: 响应时限}
-    target: 4h
-    start: {states: [received]}
-    stop: {states: [repairing]}
-"""
+NOW = DASHBOARD_NOW  # the app's clock, 15:00 in Beijing: a ticket made at T0 is past its SLA
+SERIAL = REPAIR_DATA["device_serial"]
+DEVICE_DATA = {"device_serial": SERIAL, "customer": REPAIR_DATA["customer"]}
+NO_IMAGE = {**REPAIR_DATA, "fault": "No image"}  # a repair ticket for the device above
+OTHER_DEVICE = {**REPAIR_DATA, "customer": "Other", "device_serial": "MR-1", "fault": "Noise"}
 
 KPI_CONFIG = """\
 timezone: Asia/Shanghai
 groups: {team: team, customer: customer, device: device_serial}
 sla_kpis:
   response_timeliness:
-    definition: dash_ticket
+    definition: service_ticket
     sla: response
     target: 0.99
 """
@@ -130,21 +88,6 @@ class Dash:
         token = csrf(self.client.get(page_path))
         return self.client.post(url, data={"csrf_token": token, "next": page_path, **fields})
 
-    def create(
-        self,
-        definition: str = "dash_ticket",
-        now: datetime = T0,
-        *,
-        business_key: str | None = None,
-        **data: Any,
-    ) -> int:
-        if definition == "dash_ticket":
-            data = {"allowed": True, **data}
-        with self.sessions() as session, session.begin():
-            return cases.create_case(
-                session, definition, data, actor=ADMIN, now=now, business_key=business_key
-            ).case.id
-
     def history(self, case_id: int) -> list[EventRecord]:
         with self.sessions() as session, session.begin():
             return cases.history(session, case_id)
@@ -153,56 +96,12 @@ class Dash:
         with self.sessions() as session, session.begin():
             return cases.get_case(session, case_id)
 
-    def failed_timer(self) -> tuple[int, int]:
-        """A ticket whose reminder failed (its guard refused): (case id, timer id)."""
-        return make_failed_timer(self.sessions, self.create(allowed=False))
-
-
-def make_failed_timer(sessions: sessionmaker[Session], case_id: int) -> tuple[int, int]:
-    """Fire the case's due reminder as a worker would; its guard refuses, so the failure is
-    recorded and the timer is failed for good (a permanent error)."""
-    with sessions() as session, session.begin():
-        (remind,) = [t for t in timer_firing.case_timers(session, case_id) if t.name == "remind"]
-    try:
-        with sessions() as session, session.begin():
-            timer_firing.fire_due_timer(session, remind.id, now=T0 + 2 * HOUR)
-    except Exception as exc:  # the guard's GuardRejected, as a worker would see it
-        with sessions() as session, session.begin():
-            assert timer_firing.record_failure(session, remind.id, exc, now=T0 + 2 * HOUR) is None
-    else:
-        raise AssertionError("the reminder should have been refused by its guard")
-    return case_id, remind.id
-
 
 def csrf(response: TestResponse | str) -> str:
     text = response if isinstance(response, str) else response.get_data(as_text=True)
     found = re.search(r'name="csrf_token" value="([^"]+)"', text)
     assert found, "the page has no form with a CSRF token"
     return html.unescape(found.group(1))
-
-
-def build_app(db_url: str, kpi_config: Path) -> Flask:
-    # Redis is a closed port: timers handed to it after commit may fail; the sweeper's job.
-    app = create_app(
-        {
-            "DATABASE_URL": db_url,
-            "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
-            "SECRET_KEY": "dashboard-tests",
-            "KPI_CONFIG": str(kpi_config),
-        }
-    )
-    state.of(app).runtime.clock = ManualClock(NOW)
-    return app
-
-
-def make_tokens(sessions: sessionmaker[Session], prefix: str) -> dict[str, str]:
-    made = {}
-    with sessions() as session, session.begin():
-        for role in ROLES:
-            made[role] = create_token(
-                session, name=f"{prefix}-{role}", role=role, actor="test", now=T0
-            )
-    return made
 
 
 @pytest.fixture
@@ -221,7 +120,7 @@ def dash(
     db_url: str, sessions: sessionmaker[Session], publish_workflow: Any, kpi_config: Path
 ) -> Iterator[Dash]:
     publish_workflow(TICKET)
-    app = build_app(db_url, kpi_config)
+    app = build_dashboard_app(db_url, kpi_config)
     yield Dash(app, app.test_client(), make_tokens(sessions, "dash"), sessions)
     state.of(app).runtime.close()
 
@@ -307,7 +206,7 @@ def test_an_unknown_token_is_refused_and_a_revoked_one_ends_the_session(dash: Da
 
 
 def test_a_form_post_without_its_csrf_token_is_refused_and_changes_nothing(dash: Dash) -> None:
-    case_id = dash.create()
+    case_id = create_ticket(dash.sessions)
     dash.login("supervisor", lang="en")
     before = dash.history(case_id)
     for token in (None, "forged"):
@@ -330,7 +229,7 @@ def test_a_form_post_without_its_csrf_token_is_refused_and_changes_nothing(dash:
 
 def test_the_json_api_needs_no_csrf_token(dash: Dash) -> None:
     """CSRF is the dashboard's: bearer-token API calls are not forms and are not checked."""
-    case_id = dash.create()
+    case_id = create_ticket(dash.sessions)
     dash.login("supervisor")  # a session cookie in the jar changes nothing for the API
     response = dash.client.post(
         f"/api/v1/supervision/cases/{case_id}/cancel",
@@ -353,12 +252,12 @@ def test_the_language_switch_is_kept_in_the_session(dash: Dash) -> None:
 
 
 def test_the_overview_draws_each_workflow_with_live_counts_and_stuck_states(dash: Dash) -> None:
-    dash.failed_timer()
-    dash.create(now=NOW)  # in "received" too, and not stuck
+    ticket_with_failed_reminder(dash.sessions)
+    create_ticket(dash.sessions, now=NOW)  # in "received" too, and not stuck
     dash.login("supervisor", lang="en")
     body = dash.page("/dashboard/")
     assert body.count("<svg") >= 3  # every published definition has a diagram
-    section = body[body.index('id="def-dash_ticket"') :]
+    section = body[body.index('id="def-service_ticket"') :]
     section = section[: section.index("</section>")]
     # received has two open cases, one of them stuck: its node is highlighted
     node = section[section.index("<title>received</title>") :]
@@ -375,7 +274,7 @@ def test_the_overview_draws_each_workflow_with_live_counts_and_stuck_states(dash
 
 
 def test_the_stuck_list_shows_findings_with_filters_in_both_languages(dash: Dash) -> None:
-    failed, timer_id = dash.failed_timer()
+    failed, timer_id = ticket_with_failed_reminder(dash.sessions)
     dash.login("supervisor", lang="en")
     body = dash.page("/dashboard/stuck?reason=timer_failed")
     text = _text(body)
@@ -391,27 +290,15 @@ def test_the_stuck_list_shows_findings_with_filters_in_both_languages(dash: Dash
     assert dash.client.get("/dashboard/stuck?reason=bogus").status_code == 400
 
     dash.set_language("zh")
-    zh = _text(dash.page("/dashboard/stuck?reason=timer_failed&definition=dash_ticket"))
+    zh = _text(dash.page("/dashboard/stuck?reason=timer_failed&definition=service_ticket"))
     assert "定时器失败" in zh and "重试定时器" in zh and "服务工单 · 已受理" in zh
 
 
 def test_the_case_page_shows_timeline_timers_clocks_and_links(dash: Dash) -> None:
-    device = dash.create(
-        "device", business_key=SERIAL, device_serial=SERIAL, customer="Xiangya Hospital"
-    )
-    case_id, timer_id = dash.failed_timer()
-    with dash.sessions() as session, session.begin():
-        cases.fire(
-            session, case_id, "start", {}, actor=ADMIN, now=T0 + 3 * HOUR, reason="parts arrived"
-        )
-    child = dash.create(
-        "repair_ticket",
-        now=T0 + HOUR,
-        customer="Xiangya Hospital",
-        device_serial=SERIAL,
-        fault="No image",
-        priority="normal",
-    )
+    device = create_case(dash.sessions, "device", DEVICE_DATA, business_key=SERIAL).case.id
+    case_id, timer_id = ticket_with_failed_reminder(dash.sessions)
+    fire(dash.sessions, case_id, "start", now=T0 + 3 * HOUR, reason="parts arrived")
+    child = create_case(dash.sessions, "repair_ticket", NO_IMAGE, now=T0 + HOUR).case.id
     dash.login("supervisor", lang="en")
 
     body = dash.page(f"/dashboard/cases/{case_id}")
@@ -441,26 +328,11 @@ def test_the_case_page_shows_timeline_timers_clocks_and_links(dash: Dash) -> Non
 
 
 def test_the_device_file_lists_every_case_of_the_device_newest_first(dash: Dash) -> None:
-    device = dash.create(
-        "device", business_key=SERIAL, device_serial=SERIAL, customer="Xiangya Hospital"
-    )
-    first = dash.create(
-        "repair_ticket",
-        now=T0 + HOUR,
-        customer="Xiangya Hospital",
-        device_serial=SERIAL,
-        fault="No image",
-        priority="normal",
-    )
-    named = dash.create(now=T0 + 2 * HOUR, device_serial=SERIAL)  # no link, only the serial
-    other = dash.create(
-        "repair_ticket",
-        now=T0 + HOUR,
-        customer="Other",
-        device_serial="MR-1",
-        fault="Noise",
-        priority="normal",
-    )
+    device = create_case(dash.sessions, "device", DEVICE_DATA, business_key=SERIAL).case.id
+    first = create_case(dash.sessions, "repair_ticket", NO_IMAGE, now=T0 + HOUR).case.id
+    # A service ticket naming the serial: no link to the device file, only the serial.
+    named = create_ticket(dash.sessions, now=T0 + 2 * HOUR, device_serial=SERIAL)
+    other = create_case(dash.sessions, "repair_ticket", OTHER_DEVICE, now=T0 + HOUR).case.id
     dash.login("supervisor", lang="en")
 
     body = dash.page(f"/dashboard/devices/{SERIAL}")
@@ -469,7 +341,9 @@ def test_the_device_file_lists_every_case_of_the_device_newest_first(dash: Dash)
     assert listed == [named, first]  # newest first; not the device file, not another device
     assert other not in listed
     text = _text(body)
-    assert "Repair ticket" in text or "repair" in text.lower()
+    # Each row names the case's workflow and state, as the supervisor reads them.
+    assert f"#{named} Service ticket Received open" in text
+    assert f"#{first} Repair ticket Logged open" in text
 
     dash.set_language("zh")
     zh = _text(dash.page(f"/dashboard/devices/{SERIAL}"))
@@ -497,10 +371,9 @@ def test_the_kpi_page_charts_the_month_against_targets_and_six_months(
     dash: Dash, kpi_config: Path
 ) -> None:
     kpi_config.write_text(KPI_CONFIG, "utf-8")
-    late = dash.create(team="north")  # created at T0: its 4 h response SLA has run out
-    on_time = dash.create(team="south")
-    with dash.sessions() as session, session.begin():
-        cases.fire(session, on_time, "start", {}, actor=ADMIN, now=T0 + HOUR)
+    create_ticket(dash.sessions, team="north")  # made at T0: its 4 h SLA has run out
+    on_time = create_ticket(dash.sessions, team="south")
+    fire(dash.sessions, on_time, "start", now=T0 + HOUR)
     dash.login("supervisor", lang="en")
 
     body = dash.page("/dashboard/kpis")  # this month (2025-09 in Beijing) by default
@@ -515,7 +388,7 @@ def test_the_kpi_page_charts_the_month_against_targets_and_six_months(
     grouped = _text(dash.page("/dashboard/kpis?month=2025-09&by=team"))
     assert re.search(r"north\s+0%\s+not met", grouped)
     assert re.search(r"south\s+100%\s+met", grouped)
-    assert late and dash.client.get("/dashboard/kpis?month=2025-13").status_code == 400
+    assert dash.client.get("/dashboard/kpis?month=2025-13").status_code == 400
 
     dash.set_language("zh")
     zh = _text(dash.page("/dashboard/kpis?month=2025-09"))
@@ -531,8 +404,8 @@ def _flash(response: TestResponse, dash: Dash) -> str:
 
 
 def test_operator_actions_from_the_forms_record_their_reason(dash: Dash) -> None:
-    failed, timer_id = dash.failed_timer()
-    case_id = dash.create(now=NOW - HOUR)  # its response clock runs: 1 h of 4 h
+    failed, timer_id = ticket_with_failed_reminder(dash.sessions)
+    case_id = create_ticket(dash.sessions, now=NOW - HOUR)  # its response clock runs: 1 h of 4 h
     page = f"/dashboard/cases/{case_id}"
     dash.login("supervisor", lang="en")
 
@@ -601,7 +474,7 @@ def test_operator_actions_from_the_forms_record_their_reason(dash: Dash) -> None
 
 
 def test_a_refused_action_shows_the_engine_error_and_its_hint(dash: Dash) -> None:
-    case_id = dash.create()
+    case_id = create_ticket(dash.sessions)
     page = f"/dashboard/cases/{case_id}"
     dash.login("supervisor", lang="en")
     before = dash.history(case_id)
@@ -614,7 +487,8 @@ def test_a_refused_action_shows_the_engine_error_and_its_hint(dash: Dash) -> Non
         ),
         dash,
     )
-    assert "'dash_ticket' has no SLA 'nope'." in resumed and "Hint: SLAs: response." in resumed
+    assert "'service_ticket' has no SLA 'nope'." in resumed
+    assert "Hint: SLAs: response, repair." in resumed
     broken = _flash(
         dash.submit(
             page,
@@ -648,7 +522,7 @@ def test_a_refused_action_shows_the_engine_error_and_its_hint(dash: Dash) -> Non
 
 
 def test_a_supervisor_cannot_force_a_state_but_an_administrator_can(dash: Dash) -> None:
-    case_id = dash.create()
+    case_id = create_ticket(dash.sessions)
     page = f"/dashboard/cases/{case_id}"
     dash.login("supervisor", lang="en")
     assert "/force" not in dash.page(page)  # no form for it
@@ -684,6 +558,7 @@ def test_a_supervisor_cannot_force_a_state_but_an_administrator_can(dash: Dash) 
 
 def test_every_dashboard_string_has_chinese_and_english() -> None:
     tables = [i18n.STRINGS, i18n.REASONS, i18n.EVENTS, i18n.STATUSES, i18n.KPIS]
+    assert all(tables), "an empty table would pass the check below on nothing"
     for table in tables:
         for key, entry in table.items():
             assert set(entry) == {"zh", "en"} and all(entry.values()), key

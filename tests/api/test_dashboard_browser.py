@@ -24,8 +24,9 @@ from werkzeug.serving import make_server
 
 from api import state
 from engine.services import cases
-from tests.api.test_dashboard import TICKET, build_app, make_failed_timer, make_tokens
-from tests.conftest import ADMIN, T0
+from tests.api.conftest import build_dashboard_app, make_tokens
+from tests.factories import ticket_with_failed_reminder
+from tests.workflows import TICKET
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -64,7 +65,7 @@ def live(
             "test target installs it"
         )
     publish_workflow(TICKET)
-    app = build_app(db_url, tmp_path / "kpis.yaml")
+    app = build_dashboard_app(db_url, tmp_path / "kpis.yaml")
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="dashboard", daemon=True)
     thread.start()
@@ -80,9 +81,7 @@ def test_a_supervisor_retries_a_failed_timer_from_the_stuck_list(
 ) -> None:
     from playwright.sync_api import expect, sync_playwright
 
-    with live.sessions() as session, session.begin():
-        created = cases.create_case(session, "dash_ticket", {"allowed": False}, actor=ADMIN, now=T0)
-    case_id, timer_id = make_failed_timer(live.sessions, created.case.id)
+    case_id, timer_id = ticket_with_failed_reminder(live.sessions)
     reason = "guard data fixed by the hotline"
 
     with sync_playwright() as playwright:

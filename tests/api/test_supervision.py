@@ -2,8 +2,9 @@
 with their reason and the token as actor, who may call what, bulk actions with a dry run, and
 retries with an Idempotency-Key that act once.
 
-Self-contained: the app, tokens and clock are made here. The app's clock is a ManualClock, so
-"now" is known; cases are created through the services at earlier instants.
+The app, tokens and clock are made here, on a database holding only the service ticket and the
+plain definition of tests/workflows.py. The app's clock is a ManualClock, so "now" is known;
+cases are created through the services (tests/factories.py) at earlier instants.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -25,69 +26,14 @@ from engine.core.records import EventRecord
 from engine.runtime.clock import ManualClock
 from engine.runtime.embedded_redis import free_port
 from engine.services import cases, timer_firing
-from engine.services.tokens import Role, create_token
-from tests.conftest import ADMIN, T0
+from tests.api.conftest import assert_problem, make_tokens
+from tests.conftest import T0
+from tests.factories import TICKET_NAME, create_case, create_ticket, ticket_with_failed_reminder
+from tests.workflows import PLAIN, TICKET
 
 HOUR = timedelta(hours=1)
 NOW = T0 + 5 * HOUR  # every ticket created at T0 is past its 4-hour response SLA
 SUP = "/api/v1/supervision"
-ROLES = tuple(r.value for r in Role)
-
-TICKET = """\
-name: sup_ticket
-title: {en: Ticket, zh: 工单}
-initial: received
-assignee: engineer
-data_schema:
-  type: object
-  required: [allowed]
-  properties:
-    engineer: {type: string}
-    allowed: {type: boolean}
-states:
-  - name: received
-    title: {en: Received, zh: 已受理}
-    timers:
-      - {name: remind, after: 2h, trigger: remind}
-  - name: repairing
-    title: {en: Repairing, zh: 维修中}
-  - name: closed
-    title: {en: Closed, zh: 已关闭}
-    final: true
-transitions:
-  - trigger: remind
-    source: received
-    dest: received
-    guard: "data.allowed"
-  - trigger: start
-    source: received
-    dest: repairing
-  - trigger: close
-    source: [received, repairing]
-    dest: closed
-slas:
-  - name: response
-    title: {en: Response, zh: 响应}
-    target: 4h
-    start: {states: [received]}
-    stop: {states: [repairing]}
-"""
-
-PLAIN = """\
-name: sup_plain
-title: {en: Plain, zh: 简单}
-initial: open
-states:
-  - name: open
-    title: {en: Open, zh: 打开}
-  - name: done
-    title: {en: Done, zh: 完成}
-    final: true
-transitions:
-  - trigger: finish
-    source: open
-    dest: done
-"""
 
 
 @pytest.fixture
@@ -113,12 +59,6 @@ class Http:
     def post(self, role: str, path: str, body: Any, **kwargs: Any) -> TestResponse:
         return self.call("POST", role, path, json=body, **kwargs)
 
-    def create(self, definition: str = "sup_ticket", now: datetime = T0, **data: Any) -> int:
-        if definition == "sup_ticket":
-            data = {"allowed": True, **data}
-        with self.sessions() as session, session.begin():
-            return cases.create_case(session, definition, data, actor=ADMIN, now=now).case.id
-
     def history(self, case_id: int) -> list[EventRecord]:
         with self.sessions() as session, session.begin():
             return cases.history(session, case_id)
@@ -126,21 +66,6 @@ class Http:
     def case(self, case_id: int) -> Any:
         with self.sessions() as session, session.begin():
             return cases.get_case(session, case_id)
-
-    def failed_timer(self) -> tuple[int, int]:
-        """A ticket whose reminder failed (its guard rejected it): (case id, timer id)."""
-        case_id = self.create(allowed=False)
-        with self.sessions() as session, session.begin():
-            (remind,) = [
-                t for t in timer_firing.case_timers(session, case_id) if t.name == "remind"
-            ]
-        try:
-            with self.sessions() as session, session.begin():
-                timer_firing.fire_due_timer(session, remind.id, now=T0 + 2 * HOUR)
-        except Exception as exc:
-            with self.sessions() as session, session.begin():
-                timer_firing.record_failure(session, remind.id, exc, now=T0 + 2 * HOUR)
-        return case_id, remind.id
 
 
 @pytest.fixture
@@ -151,22 +76,8 @@ def http(db_url: str, sessions: sessionmaker[Session], publish_workflow: Any) ->
     app = create_app({"DATABASE_URL": db_url, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"})
     clock = ManualClock(NOW)
     state.of(app).runtime.clock = clock
-    made = {}
-    with sessions() as session, session.begin():
-        for role in ROLES:
-            made[role] = create_token(session, name=f"sup-{role}", role=role, actor="test", now=T0)
-    yield Http(app.test_client(), made, sessions, clock)
+    yield Http(app.test_client(), make_tokens(sessions, "sup"), sessions, clock)
     state.of(app).runtime.close()
-
-
-def _problem(response: TestResponse, status: int, code: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == "application/problem+json"
-    body: dict[str, Any] = response.get_json()
-    assert body["status"] == status and body["detail"]
-    if code is not None:
-        assert body["code"] == code, body
-    return body
 
 
 def _ok(response: TestResponse) -> Any:
@@ -178,8 +89,8 @@ def _ok(response: TestResponse) -> Any:
 
 
 def test_stuck_lists_findings_with_reason_since_detail_and_action(http: Http) -> None:
-    late = [http.create(), http.create()]
-    failed_case, timer_id = http.failed_timer()
+    late = [create_ticket(http.sessions), create_ticket(http.sessions)]
+    failed_case, timer_id = ticket_with_failed_reminder(http.sessions)
 
     body = _ok(http.get("supervisor", "/stuck?reason=sla_breached"))
 
@@ -188,7 +99,7 @@ def test_stuck_lists_findings_with_reason_since_detail_and_action(http: Http) ->
     assert finding == {
         "reason": "sla_breached",
         "case_id": late[0],
-        "definition": "sup_ticket",
+        "definition": TICKET_NAME,
         "state": "received",
         "since": "2025-09-30T06:00:00+00:00",
         "detail": "SLA response",
@@ -205,10 +116,12 @@ def test_stuck_lists_findings_with_reason_since_detail_and_action(http: Http) ->
 def test_stuck_takes_reasons_repeated_or_comma_separated_a_definition_and_a_limit(
     http: Http,
 ) -> None:
-    http.create()
-    http.create()
-    http.failed_timer()
-    plain = http.create("sup_plain")  # no timer, no activity since T0: a silent stall at 72h
+    create_ticket(http.sessions)
+    create_ticket(http.sessions)
+    ticket_with_failed_reminder(http.sessions)
+    plain = create_case(
+        http.sessions, "plain"
+    ).case.id  # no timer, no activity since T0: a silent stall at 72h
     http.clock.advance(timedelta(days=3))
 
     def reasons(query: str) -> Counter[str]:
@@ -221,19 +134,19 @@ def test_stuck_takes_reasons_repeated_or_comma_separated_a_definition_and_a_limi
         "sla_breached": 1,
         "timer_failed": 1,
     }
-    stalls = _ok(http.get("supervisor", "/stuck?reason=silent_stall&definition=sup_plain"))
+    stalls = _ok(http.get("supervisor", "/stuck?reason=silent_stall&definition=plain"))
     assert [f["case_id"] for f in stalls] == [plain]
     assert _ok(http.get("supervisor", "/stuck?reason=silent_stall&stall_hours=100")) == []
-    _problem(http.get("supervisor", "/stuck?reason=sla_breached,nonsense"), 422)
-    _problem(http.get("supervisor", "/stuck?limit=0"), 422)
-    _problem(http.get("supervisor", "/stuck?definitoin=sup_plain"), 422)  # misspelt: refused
+    assert_problem(http.get("supervisor", "/stuck?reason=sla_breached,nonsense"), 422)
+    assert_problem(http.get("supervisor", "/stuck?limit=0"), 422)
+    assert_problem(http.get("supervisor", "/stuck?definitoin=plain"), 422)  # misspelt: refused
 
 
 def test_counts_agree_with_the_findings(http: Http) -> None:
-    http.create()
-    http.create()
-    http.failed_timer()
-    http.create("sup_plain")
+    create_ticket(http.sessions)
+    create_ticket(http.sessions)
+    ticket_with_failed_reminder(http.sessions)
+    create_case(http.sessions, "plain")
 
     counts = _ok(http.get("supervisor", "/stuck/counts"))
     found = Counter(f["reason"] for f in _ok(http.get("supervisor", "/stuck")))
@@ -250,7 +163,7 @@ def test_counts_agree_with_the_findings(http: Http) -> None:
         "orphaned_wait",
         "waiting_on_cancelled",
     }
-    assert _ok(http.get("supervisor", "/stuck/counts?definition=sup_plain"))["sla_breached"] == 0
+    assert _ok(http.get("supervisor", "/stuck/counts?definition=plain"))["sla_breached"] == 0
 
 
 # --- who may call what -------------------------------------------------------------------------
@@ -270,7 +183,7 @@ ENDPOINTS = [
         "/bulk",
         {
             "action": "cancel",
-            "filter": {"definition": "sup_ticket"},
+            "filter": {"definition": TICKET_NAME},
             "reason": "r",
             "dry_run": True,
         },
@@ -284,14 +197,14 @@ ENDPOINTS = [
 def test_supervisors_and_admins_may_call_it_and_others_may_not(
     http: Http, method: str, path: str, body: Any
 ) -> None:
-    case_id, timer_id = http.failed_timer()
+    case_id, timer_id = ticket_with_failed_reminder(http.sessions)
     url = path.format(case=case_id, timer=timer_id)
     version = http.case(case_id).version
     for role in ("integrator", "process_owner"):
-        problem = _problem(http.call(method, role, url, json=body), 403, "forbidden")
+        problem = assert_problem(http.call(method, role, url, json=body), 403, "forbidden")
         assert role in problem["detail"]
     if path.endswith("/force"):
-        _problem(http.call(method, "supervisor", url, json=body), 403, "forbidden")
+        assert_problem(http.call(method, "supervisor", url, json=body), 403, "forbidden")
         allowed = ["admin"]
     else:
         allowed = ["supervisor", "admin"]
@@ -299,14 +212,14 @@ def test_supervisors_and_admins_may_call_it_and_others_may_not(
     for role in allowed:
         response = http.call(method, role, url, json=body)
         assert response.status_code not in (401, 403, 500), response.get_json()
-    _problem(http.client.open(SUP + url, method=method, json=body), 401, "unauthorized")
+    assert_problem(http.client.open(SUP + url, method=method, json=body), 401, "unauthorized")
 
 
 # --- actions on one case -----------------------------------------------------------------------
 
 
 def test_a_supervisor_fires_a_trigger_with_a_reason_recorded_as_the_token(http: Http) -> None:
-    case_id = http.create()
+    case_id = create_ticket(http.sessions)
 
     response = http.post(
         "supervisor", f"/cases/{case_id}/fire", {"trigger": "start", "reason": "engineer on site"}
@@ -314,12 +227,15 @@ def test_a_supervisor_fires_a_trigger_with_a_reason_recorded_as_the_token(http: 
 
     body = _ok(response)
     assert response.headers["ETag"] == f'"{body["case"]["version"]}"'
-    assert (body["case"]["state"], body["case"]["allowed_triggers"]) == ("repairing", ["close"])
+    assert (body["case"]["state"], body["case"]["allowed_triggers"]) == (
+        "repairing",
+        ["chase", "close"],
+    )
     assert (body["event"]["trigger"], body["event"]["actor"]) == ("start", "token:sup-supervisor")
     event = http.history(case_id)[-1]
     assert (event.actor, event.context) == ("token:sup-supervisor", {"reason": "engineer on site"})
     # A trigger the state does not allow is refused as for anyone.
-    _problem(
+    assert_problem(
         http.post("supervisor", f"/cases/{case_id}/fire", {"trigger": "start", "reason": "again"}),
         409,
     )
@@ -335,11 +251,11 @@ def test_a_supervisor_fires_a_trigger_with_a_reason_recorded_as_the_token(http: 
     ],
 )
 def test_an_action_without_a_reason_is_422_and_changes_nothing(http: Http, body: Any) -> None:
-    case_id = http.create()
+    case_id = create_ticket(http.sessions)
     before = http.history(case_id)
-    problem = _problem(http.post("supervisor", f"/cases/{case_id}/fire", body), 422)
+    problem = assert_problem(http.post("supervisor", f"/cases/{case_id}/fire", body), 422)
     assert "reason" in problem["errors"]["json"]
-    _problem(
+    assert_problem(
         http.post(
             "supervisor",
             f"/cases/{case_id}/cancel",
@@ -351,7 +267,7 @@ def test_an_action_without_a_reason_is_422_and_changes_nothing(http: Http, body:
 
 
 def test_only_an_admin_forces_a_state_and_an_unknown_state_is_422(http: Http) -> None:
-    case_id = http.create()
+    case_id = create_ticket(http.sessions)
 
     body = _ok(
         http.post(
@@ -367,18 +283,20 @@ def test_only_an_admin_forces_a_state_and_an_unknown_state_is_422(http: Http) ->
         "token:sup-admin",
         {"reason": "repaired before the call"},
     )
-    problem = _problem(
+    problem = assert_problem(
         http.post("admin", f"/cases/{case_id}/force", {"state": "nowhere", "reason": "typo"}),
         422,
         "operation-invalid",
     )
-    assert "received, repairing, closed" in problem["hint"]
-    _problem(http.post("admin", "/cases/999999/force", {"state": "closed", "reason": "x"}), 404)
+    assert "received, repairing, on_hold, closed" in problem["hint"]
+    assert_problem(
+        http.post("admin", "/cases/999999/force", {"state": "closed", "reason": "x"}), 404
+    )
 
 
 def test_cancel_reassign_and_an_sla_paused_then_resumed(http: Http) -> None:
-    case_id = http.create(now=NOW - HOUR, engineer="Wang")  # its clock still runs
-    late = http.create()
+    case_id = create_ticket(http.sessions, now=NOW - HOUR, engineer="Wang")  # its clock still runs
+    late = create_ticket(http.sessions)
 
     paused = _ok(
         http.post(
@@ -386,12 +304,12 @@ def test_cancel_reassign_and_an_sla_paused_then_resumed(http: Http) -> None:
         )
     )
     assert paused["event"]["payload"] == {"sla": "response", "reason": "customer on holiday"}
-    _problem(
+    assert_problem(
         http.post("supervisor", f"/cases/{case_id}/sla/response/pause", {"reason": "twice"}),
         422,
         "operation-invalid",
     )
-    _problem(
+    assert_problem(
         http.post("supervisor", f"/cases/{case_id}/sla/nosuch/pause", {"reason": "typo"}),
         422,
         "operation-invalid",
@@ -412,8 +330,8 @@ def test_cancel_reassign_and_an_sla_paused_then_resumed(http: Http) -> None:
     )
     assert moved["case"]["data"]["engineer"] == "Li"
     assert moved["event"]["payload"]["from"] == "Wang"
-    plain = http.create("sup_plain")
-    _problem(
+    plain = create_case(http.sessions, "plain").case.id
+    assert_problem(
         http.post("supervisor", f"/cases/{plain}/reassign", {"assignee": "Li", "reason": "cover"}),
         422,
         "operation-invalid",
@@ -422,7 +340,7 @@ def test_cancel_reassign_and_an_sla_paused_then_resumed(http: Http) -> None:
     cancelled = _ok(http.post("supervisor", f"/cases/{late}/cancel", {"reason": "duplicate"}))
     assert (cancelled["case"]["status"], cancelled["case"]["allowed_triggers"]) == ("cancelled", [])
     assert cancelled["event"]["payload"] == {"reason": "duplicate"}
-    _problem(http.post("supervisor", f"/cases/{late}/cancel", {"reason": "again"}), 409)
+    assert_problem(http.post("supervisor", f"/cases/{late}/cancel", {"reason": "again"}), 409)
     assert [e.event_type for e in http.history(case_id)][-3:] == [
         "sla_paused",
         "sla_resumed",
@@ -431,7 +349,7 @@ def test_cancel_reassign_and_an_sla_paused_then_resumed(http: Http) -> None:
 
 
 def test_retrying_a_failed_timer_re_arms_it(http: Http) -> None:
-    case_id, timer_id = http.failed_timer()
+    case_id, timer_id = ticket_with_failed_reminder(http.sessions)
 
     body = _ok(http.post("supervisor", f"/timers/{timer_id}/retry", {"reason": "guard fixed"}))
 
@@ -442,7 +360,7 @@ def test_retrying_a_failed_timer_re_arms_it(http: Http) -> None:
     with http.sessions() as session, session.begin():
         timer = next(t for t in timer_firing.case_timers(session, case_id) if t.id == timer_id)
     assert timer.status == "armed"
-    _problem(
+    assert_problem(
         http.post("supervisor", f"/timers/{timer_id}/retry", {"reason": "again"}),
         404,
         "timer-not-found",
@@ -453,14 +371,14 @@ def test_retrying_a_failed_timer_re_arms_it(http: Http) -> None:
 
 
 def test_a_bulk_dry_run_lists_the_matches_and_the_real_run_acts_on_each(http: Http) -> None:
-    tickets = [http.create() for _ in range(3)]
-    moved = http.create()
+    tickets = [create_ticket(http.sessions) for _ in range(3)]
+    moved = create_ticket(http.sessions)
     http.post("supervisor", f"/cases/{moved}/fire", {"trigger": "start", "reason": "early"})
-    http.create("sup_plain")
+    create_case(http.sessions, "plain")
     request = {
         "action": "fire",
         "params": {"trigger": "start"},
-        "filter": {"definition": "sup_ticket"},
+        "filter": {"definition": TICKET_NAME},
         "reason": "parts arrived",
     }
     versions = {c: http.case(c).version for c in [*tickets, moved]}
@@ -498,7 +416,7 @@ def test_a_bulk_dry_run_lists_the_matches_and_the_real_run_acts_on_each(http: Ht
 
 
 def test_bulk_limits_filters_and_force(http: Http) -> None:
-    tickets = [http.create() for _ in range(3)]
+    tickets = [create_ticket(http.sessions) for _ in range(3)]
     base = {
         "action": "force",
         "params": {"state": "closed"},
@@ -506,23 +424,23 @@ def test_bulk_limits_filters_and_force(http: Http) -> None:
         "filter": {"state": "received"},
     }
 
-    _problem(http.post("supervisor", "/bulk", {**base, "dry_run": True}), 403)
+    assert_problem(http.post("supervisor", "/bulk", {**base, "dry_run": True}), 403)
     limited = _ok(http.post("admin", "/bulk", {**base, "limit": 2}))
     assert (limited["matched"], limited["truncated"], limited["done"]) == (2, True, 2)
     assert [r["case_id"] for r in limited["results"]] == tickets[:0:-1]  # newest first
     assert [http.case(c).status for c in tickets] == ["open", "completed", "completed"]
 
-    _problem(http.post("admin", "/bulk", {**base, "filter": {}}), 422)
-    _problem(http.post("admin", "/bulk", {**base, "params": {}}), 422)
-    _problem(http.post("admin", "/bulk", {**base, "params": {"state": "x", "extra": 1}}), 422)
-    _problem(http.post("admin", "/bulk", {**base, "action": "delete"}), 422)
-    _problem(http.post("admin", "/bulk", {**base, "reason": " "}), 422)
+    assert_problem(http.post("admin", "/bulk", {**base, "filter": {}}), 422)
+    assert_problem(http.post("admin", "/bulk", {**base, "params": {}}), 422)
+    assert_problem(http.post("admin", "/bulk", {**base, "params": {"state": "x", "extra": 1}}), 422)
+    assert_problem(http.post("admin", "/bulk", {**base, "action": "delete"}), 422)
+    assert_problem(http.post("admin", "/bulk", {**base, "reason": " "}), 422)
 
 
 def test_bulk_reassign_on_overdue_cases_and_pause_where_the_clock_runs(http: Http) -> None:
-    overdue = [http.create(), http.create()]
-    fresh = http.create(now=NOW - HOUR)
-    plain = http.create("sup_plain")
+    overdue = [create_ticket(http.sessions), create_ticket(http.sessions)]
+    fresh = create_ticket(http.sessions, now=NOW - HOUR)
+    plain = create_case(http.sessions, "plain").case.id
 
     moved = _ok(
         http.post(
@@ -547,7 +465,7 @@ def test_bulk_reassign_on_overdue_cases_and_pause_where_the_clock_runs(http: Htt
             {
                 "action": "pause_sla",
                 "params": {"sla": "response"},
-                "filter": {"definition": "sup_ticket"},
+                "filter": {"definition": TICKET_NAME},
                 "reason": "customer site closed",
             },
         )
@@ -566,7 +484,7 @@ def test_bulk_reassign_on_overdue_cases_and_pause_where_the_clock_runs(http: Htt
 
 
 def test_a_retried_operator_action_with_the_same_key_transitions_once(http: Http) -> None:
-    case_id = http.create()
+    case_id = create_ticket(http.sessions)
     body = {"trigger": "start", "reason": "engineer on site"}
     key = {"Idempotency-Key": "ops-fire-1"}
 
@@ -577,7 +495,7 @@ def test_a_retried_operator_action_with_the_same_key_transitions_once(http: Http
     assert second.headers["Idempotent-Replayed"] == "true"
     assert second.get_json() == first.get_json()
     assert [e.trigger for e in http.history(case_id)].count("start") == 1
-    _problem(
+    assert_problem(
         http.post(
             "supervisor", f"/cases/{case_id}/fire", {**body, "reason": "another"}, headers=key
         ),
@@ -586,8 +504,8 @@ def test_a_retried_operator_action_with_the_same_key_transitions_once(http: Http
 
 
 def test_a_retried_bulk_action_with_the_same_key_acts_once(http: Http) -> None:
-    tickets = [http.create() for _ in range(2)]
-    request = {"action": "cancel", "filter": {"definition": "sup_ticket"}, "reason": "dupes"}
+    tickets = [create_ticket(http.sessions) for _ in range(2)]
+    request = {"action": "cancel", "filter": {"definition": TICKET_NAME}, "reason": "dupes"}
     key = {"Idempotency-Key": "bulk-cancel-1"}
 
     first = _ok(http.post("supervisor", "/bulk", request, headers=key))

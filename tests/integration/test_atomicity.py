@@ -10,7 +10,8 @@ from engine.errors import DataInvalid, ExpressionError, PayloadInvalid, SvcflowE
 from engine.services import cases
 from engine.store.models import Case, CaseEvent, IdempotencyRecord
 from tests.conftest import ADMIN, T0
-from tests.integration.workflows import COUNTER
+from tests.factories import create_case, fire
+from tests.workflows import COUNTER
 
 LATER = T0.replace(hour=4)
 
@@ -23,25 +24,17 @@ class CallerError(Exception):
 def case_in_review(sessions: sessionmaker[Session], publish_workflow) -> int:
     """A counter case with some history, sitting in ``review`` (so ``approve`` applies)."""
     publish_workflow(COUNTER)
-    with sessions() as session, session.begin():
-        case_id = cases.create_case(
-            session, "it_counter", {"count": 2, "zero": 0}, actor=ADMIN, now=T0
-        ).case.id
+    case_id = create_case(sessions, "it_counter", {"count": 2, "zero": 0}).case.id
     for trigger in ("ping", "submit"):
-        with sessions() as session, session.begin():
-            cases.fire(session, case_id, trigger, actor=ADMIN, now=T0, idempotency_key=trigger)
+        fire(sessions, case_id, trigger, idempotency_key=trigger)
     return case_id
 
 
 @pytest.fixture
 def open_case(sessions: sessionmaker[Session], publish_workflow) -> int:
     publish_workflow(COUNTER)
-    with sessions() as session, session.begin():
-        case_id = cases.create_case(
-            session, "it_counter", {"count": 5, "zero": 0}, actor=ADMIN, now=T0
-        ).case.id
-    with sessions() as session, session.begin():
-        cases.fire(session, case_id, "ping", actor=ADMIN, now=T0)
+    case_id = create_case(sessions, "it_counter", {"count": 5, "zero": 0}).case.id
+    fire(sessions, case_id, "ping")
     return case_id
 
 

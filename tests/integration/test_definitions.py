@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.core.records import FireOutcome
 from engine.errors import (
     BusinessKeyTaken,
     CaseNotFound,
@@ -23,8 +22,9 @@ from engine.services import cases
 from engine.services import definitions as defs
 from engine.store.database import create_db_engine, session_factory
 from engine.store.models import DefinitionVersion
-from tests.conftest import ADMIN, T0
-from tests.integration.workflows import COUNTER, OTHER, VERSIONED_V1, VERSIONED_V2
+from tests.conftest import T0
+from tests.factories import create_case, fire
+from tests.workflows import COUNTER, PLAIN, VERSIONED_V1, VERSIONED_V2
 
 LATER = T0.replace(hour=6)
 
@@ -32,16 +32,6 @@ LATER = T0.replace(hour=6)
 def _publish(sessions: sessionmaker[Session], source: str) -> defs.PublishResult:
     with sessions() as session, session.begin():
         return defs.publish(session, source, actor="test", now=T0)
-
-
-def _create(sessions: sessionmaker[Session], name: str, data: dict, **kw) -> FireOutcome:
-    with sessions() as session, session.begin():
-        return cases.create_case(session, name, data, actor=ADMIN, now=T0, **kw)
-
-
-def _fire(sessions: sessionmaker[Session], case_id: int, trigger: str) -> FireOutcome:
-    with sessions() as session, session.begin():
-        return cases.fire(session, case_id, trigger, actor=ADMIN, now=T0)
 
 
 def test_publishing_the_same_text_twice_keeps_one_version(
@@ -82,19 +72,19 @@ def test_changed_document_gets_the_next_version_and_both_stay_readable(
 
 def test_case_keeps_running_the_version_it_started_on(sessions: sessionmaker[Session]) -> None:
     _publish(sessions, VERSIONED_V1)
-    old = _create(sessions, "it_versioned", {"count": 0}).case
+    old = create_case(sessions, "it_versioned", {"count": 0}).case
     _publish(sessions, VERSIONED_V2)
-    new = _create(sessions, "it_versioned", {"count": 0}).case
-    pinned = _create(sessions, "it_versioned", {"count": 0}, version=1).case
+    new = create_case(sessions, "it_versioned", {"count": 0}).case
+    pinned = create_case(sessions, "it_versioned", {"count": 0}, version=1).case
 
     assert (old.definition_version, new.definition_version, pinned.definition_version) == (1, 2, 1)
-    assert _fire(sessions, old.id, "ping").case.data == {"count": 1}
-    assert _fire(sessions, pinned.id, "ping").case.data == {"count": 1}
-    assert _fire(sessions, new.id, "ping").case.data == {"count": 5}
+    assert fire(sessions, old.id, "ping").case.data == {"count": 1}
+    assert fire(sessions, pinned.id, "ping").case.data == {"count": 1}
+    assert fire(sessions, new.id, "ping").case.data == {"count": 5}
     with pytest.raises(InvalidTrigger):
-        _fire(sessions, old.id, "park")
-    assert _fire(sessions, new.id, "park").case.state == "parked"
-    done = _fire(sessions, old.id, "finish")
+        fire(sessions, old.id, "park")
+    assert fire(sessions, new.id, "park").case.state == "parked"
+    done = fire(sessions, old.id, "finish")
     assert (done.case.state, done.case.status, done.case.definition_version) == (
         "done",
         "completed",
@@ -149,14 +139,14 @@ def test_parameter_overrides_reach_new_cases_only(
     sessions: sessionmaker[Session], publish_workflow
 ) -> None:
     publish_workflow(COUNTER)
-    before = _create(sessions, "it_counter", {"count": 1}).case
+    before = create_case(sessions, "it_counter", {"count": 1}).case
     with sessions() as session, session.begin():
         defs.set_parameter(session, "it_counter", "limit", 1, actor="test", now=T0)
         defs.set_parameter(session, "it_counter", "window", "4h", actor="test", now=T0)
         defs.set_parameter(session, "it_counter", "ratio", 2, actor="test", now=T0)
     with sessions() as session, session.begin():
         defs.set_parameter(session, "it_counter", "limit", 0, actor="test", now=LATER)
-    after = _create(sessions, "it_counter", {"count": 1}).case
+    after = create_case(sessions, "it_counter", {"count": 1}).case
 
     assert before.params == {
         "limit": 3,
@@ -174,8 +164,8 @@ def test_parameter_overrides_reach_new_cases_only(
     }
     # The guard data.count >= params.limit reads each case's own parameters.
     with pytest.raises(GuardRejected):
-        _fire(sessions, before.id, "submit")
-    assert _fire(sessions, after.id, "submit").case.state == "review"
+        fire(sessions, before.id, "submit")
+    assert fire(sessions, after.id, "submit").case.state == "review"
     with sessions() as session, session.begin():
         assert cases.get_case(session, before.id).params["limit"] == 3
 
@@ -184,21 +174,21 @@ def test_business_keys_are_unique_per_definition(
     sessions: sessionmaker[Session], publish_workflow, snapshot
 ) -> None:
     publish_workflow(COUNTER)
-    publish_workflow(OTHER)
-    first = _create(sessions, "it_counter", {"count": 0}, business_key="RT-2025-0001").case
+    publish_workflow(PLAIN)
+    first = create_case(sessions, "it_counter", {"count": 0}, business_key="RT-2025-0001").case
     before = snapshot(first.id)
 
     with pytest.raises(BusinessKeyTaken) as info:
-        _create(sessions, "it_counter", {"count": 4}, business_key="RT-2025-0001")
+        create_case(sessions, "it_counter", {"count": 4}, business_key="RT-2025-0001")
     assert info.value.fields["case_id"] == first.id
     assert snapshot(first.id) == before
 
-    elsewhere = _create(sessions, "it_other", {}, business_key="RT-2025-0001").case
-    unkeyed = [_create(sessions, "it_counter", {"count": 0}).case for _ in range(2)]
+    elsewhere = create_case(sessions, "plain", {}, business_key="RT-2025-0001").case
+    unkeyed = [create_case(sessions, "it_counter", {"count": 0}).case for _ in range(2)]
 
     with sessions() as session, session.begin():
         assert cases.find_case(session, "it_counter", "RT-2025-0001") == first
-        assert cases.find_case(session, "it_other", "RT-2025-0001").id == elsewhere.id
+        assert cases.find_case(session, "plain", "RT-2025-0001").id == elsewhere.id
         with pytest.raises(CaseNotFound):
             cases.find_case(session, "it_counter", "RT-2025-0002")
     assert all(c.business_key is None for c in unkeyed)
@@ -217,8 +207,8 @@ def test_two_databases_in_one_process_keep_their_own_documents(
         try:
             sessions = session_factory(engine)
             assert _publish(sessions, source).version == 1
-            case = _create(sessions, "it_versioned", {"count": 0}).case
-            outcomes[label] = _fire(sessions, case.id, "ping").case.data["count"]
+            case = create_case(sessions, "it_versioned", {"count": 0}).case
+            outcomes[label] = fire(sessions, case.id, "ping").case.data["count"]
         finally:
             engine.dispose()
 

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.core.records import FireOutcome
 from engine.errors import ConcurrencyConflict, IdempotencyKeyReused, PayloadInvalid
 from engine.services import cases
 from engine.store.models import Case, CaseEvent
 from tests.conftest import ADMIN, T0
-from tests.integration.workflows import COUNTER, OTHER
+from tests.factories import create_case, fire
+from tests.workflows import COUNTER, PLAIN
 
 LATER = T0.replace(hour=5)
 
@@ -21,25 +22,17 @@ LATER = T0.replace(hour=5)
 @pytest.fixture
 def counter_case(sessions: sessionmaker[Session], publish_workflow) -> int:
     publish_workflow(COUNTER)
-    with sessions() as session, session.begin():
-        return cases.create_case(session, "it_counter", {"count": 0}, actor=ADMIN, now=T0).case.id
-
-
-def _fire(
-    sessions: sessionmaker[Session], case_id: int, trigger: str, payload=None, **kw
-) -> FireOutcome:
-    with sessions() as session, session.begin():
-        return cases.fire(session, case_id, trigger, payload, actor=ADMIN, now=T0, **kw)
+    return create_case(sessions, "it_counter", {"count": 0}).case.id
 
 
 def test_retry_returns_first_result_and_changes_nothing(
     sessions: sessionmaker[Session], counter_case: int, snapshot
 ) -> None:
-    first = _fire(sessions, counter_case, "ping", idempotency_key="req-1")
+    first = fire(sessions, counter_case, "ping", idempotency_key="req-1")
     assert not first.replayed
     after_first = snapshot(counter_case)
 
-    retry = _fire(sessions, counter_case, "ping", idempotency_key="req-1")
+    retry = fire(sessions, counter_case, "ping", idempotency_key="req-1")
 
     assert retry.replayed
     assert retry.event == first.event
@@ -53,11 +46,11 @@ def test_retry_after_the_case_moved_on_still_answers_the_first_request(
     sessions: sessionmaker[Session], counter_case: int, snapshot
 ) -> None:
     """A client whose response was lost retries with the version it saw; it gets its answer."""
-    first = _fire(sessions, counter_case, "ping", idempotency_key="req-1", expected_version=1)
-    _fire(sessions, counter_case, "ping")
+    first = fire(sessions, counter_case, "ping", idempotency_key="req-1", expected_version=1)
+    fire(sessions, counter_case, "ping")
     before = snapshot(counter_case)
 
-    retry = _fire(sessions, counter_case, "ping", idempotency_key="req-1", expected_version=1)
+    retry = fire(sessions, counter_case, "ping", idempotency_key="req-1", expected_version=1)
 
     assert retry.replayed
     assert retry.event.seq == first.event.seq == 2
@@ -68,14 +61,14 @@ def test_retry_after_the_case_moved_on_still_answers_the_first_request(
 def test_same_key_with_another_request_is_refused(
     sessions: sessionmaker[Session], counter_case: int, snapshot
 ) -> None:
-    _fire(sessions, counter_case, "ping", {"n": 1}, idempotency_key="req-1")
+    fire(sessions, counter_case, "ping", {"n": 1}, idempotency_key="req-1")
     before = snapshot(counter_case)
 
     with pytest.raises(IdempotencyKeyReused) as info:
-        _fire(sessions, counter_case, "ping", {"n": 2}, idempotency_key="req-1")
+        fire(sessions, counter_case, "ping", {"n": 2}, idempotency_key="req-1")
     assert info.value.fields["idempotency_key"] == "req-1"
     with pytest.raises(IdempotencyKeyReused):
-        _fire(sessions, counter_case, "divide", {"n": 1}, idempotency_key="req-1")
+        fire(sessions, counter_case, "divide", {"n": 1}, idempotency_key="req-1")
 
     assert snapshot(counter_case) == before
 
@@ -83,12 +76,11 @@ def test_same_key_with_another_request_is_refused(
 def test_keys_are_scoped_per_case(
     sessions: sessionmaker[Session], counter_case: int, snapshot
 ) -> None:
-    with sessions() as session, session.begin():
-        other = cases.create_case(session, "it_counter", {"count": 7}, actor=ADMIN, now=T0).case.id
+    other = create_case(sessions, "it_counter", {"count": 7}).case.id
 
-    on_first = _fire(sessions, counter_case, "ping", {"n": 1}, idempotency_key="shared")
+    on_first = fire(sessions, counter_case, "ping", {"n": 1}, idempotency_key="shared")
     # Same key, another request, another case: independent, not a reuse.
-    on_other = _fire(sessions, other, "ping", {"n": 2}, idempotency_key="shared")
+    on_other = fire(sessions, other, "ping", {"n": 2}, idempotency_key="shared")
 
     assert not on_other.replayed
     assert on_other.case.id == other
@@ -97,44 +89,37 @@ def test_keys_are_scoped_per_case(
     assert len(snapshot(other).history) == 2
     assert len(snapshot(counter_case).history) == 2
     # Each case answers a retry with its own first result.
-    assert (
-        _fire(sessions, other, "ping", {"n": 2}, idempotency_key="shared").event == on_other.event
-    )
-    assert _fire(sessions, counter_case, "ping", {"n": 1}, idempotency_key="shared").replayed
+    assert fire(sessions, other, "ping", {"n": 2}, idempotency_key="shared").event == on_other.event
+    assert fire(sessions, counter_case, "ping", {"n": 1}, idempotency_key="shared").replayed
 
 
 def test_failed_request_does_not_use_up_its_key(
     sessions: sessionmaker[Session], counter_case: int, snapshot
 ) -> None:
     for _ in range(3):
-        _fire(sessions, counter_case, "ping")
-    _fire(sessions, counter_case, "submit")
+        fire(sessions, counter_case, "ping")
+    fire(sessions, counter_case, "submit")
     before = snapshot(counter_case)
 
     with pytest.raises(PayloadInvalid):
-        _fire(sessions, counter_case, "approve", {}, idempotency_key="req-9")
+        fire(sessions, counter_case, "approve", {}, idempotency_key="req-9")
     assert snapshot(counter_case) == before
 
-    done = _fire(sessions, counter_case, "approve", {"note": "ok"}, idempotency_key="req-9")
+    done = fire(sessions, counter_case, "approve", {"note": "ok"}, idempotency_key="req-9")
     assert not done.replayed
     assert done.case.state == "done"
-    again = _fire(sessions, counter_case, "approve", {"note": "ok"}, idempotency_key="req-9")
+    again = fire(sessions, counter_case, "approve", {"note": "ok"}, idempotency_key="req-9")
     assert again.replayed
     assert again.event == done.event
 
 
 def test_idempotent_create(sessions: sessionmaker[Session], publish_workflow, row_count) -> None:
     publish_workflow(COUNTER)
-    publish_workflow(OTHER)
+    publish_workflow(PLAIN)
+    create = partial(create_case, sessions, idempotency_key="new-1")  # one key throughout
 
-    def create(name: str, data: dict, key: str, **kw) -> FireOutcome:
-        with sessions() as session, session.begin():
-            return cases.create_case(
-                session, name, data, actor=ADMIN, now=T0, idempotency_key=key, **kw
-            )
-
-    first = create("it_counter", {"count": 1}, "new-1", business_key="BK-1")
-    retry = create("it_counter", {"count": 1}, "new-1", business_key="BK-1")
+    first = create("it_counter", {"count": 1}, business_key="BK-1")
+    retry = create("it_counter", {"count": 1}, business_key="BK-1")
 
     assert retry.replayed
     assert retry.case == first.case
@@ -143,13 +128,13 @@ def test_idempotent_create(sessions: sessionmaker[Session], publish_workflow, ro
     assert row_count(CaseEvent) == 1
 
     with pytest.raises(IdempotencyKeyReused):
-        create("it_counter", {"count": 2}, "new-1", business_key="BK-1")
+        create("it_counter", {"count": 2}, business_key="BK-1")
     with pytest.raises(IdempotencyKeyReused):
-        create("it_counter", {"count": 1}, "new-1", business_key="BK-2")
+        create("it_counter", {"count": 1}, business_key="BK-2")
     assert row_count(Case) == 1
 
     # Create keys are scoped per definition.
-    other = create("it_other", {}, "new-1")
+    other = create("plain", {})
     assert not other.replayed
     assert other.case.id != first.case.id
     assert row_count(Case) == 2

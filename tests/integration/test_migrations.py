@@ -14,7 +14,7 @@ from engine.store import migrate
 from engine.store.database import create_db_engine, session_factory
 from engine.store.models import Base
 from tests.conftest import ADMIN, T0
-from tests.integration.workflows import OTHER
+from tests.workflows import PLAIN
 
 TABLES = {
     "cases",
@@ -39,9 +39,9 @@ def _works(engine: Engine) -> None:
 
     sessions = session_factory(engine)
     with sessions() as session, session.begin():
-        publish(session, OTHER, actor="test", now=T0)
+        publish(session, PLAIN, actor="test", now=T0)
         case = cases.create_case(
-            session, "it_other", {}, actor=ADMIN, now=T0, business_key="K", idempotency_key="k"
+            session, "plain", {}, actor=ADMIN, now=T0, business_key="K", idempotency_key="k"
         ).case
     with sessions() as session, session.begin():
         assert (

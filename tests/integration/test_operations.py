@@ -23,92 +23,12 @@ from engine.services.calendars import LazyCalendars
 from engine.services.definitions import get_definition
 from engine.store.models import CaseSla, TimerStatus
 from tests.conftest import ADMIN, T0
+from tests.factories import create_case, create_ticket, fail_reminder, fire
+from tests.workflows import PLAIN, TICKET
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 SUPERVISOR = Actor("token:duty-supervisor", frozenset({"supervisor"}))
-
-TICKET = """\
-name: ops_ticket
-title: {en: Ticket, zh: 工单}
-initial: received
-assignee: engineer
-data_schema:
-  type: object
-  required: [allowed]
-  properties:
-    engineer: {type: string}
-    allowed: {type: boolean}
-states:
-  - name: received
-    title: {en: Received, zh: 已受理}
-    timers:
-      - {name: remind, after: 2h, trigger: remind}
-  - name: repairing
-    title: {en: Repairing, zh: 维修中}
-    timers:
-      - {name: chase_parts, after: 1d, trigger: chase}
-  - name: on_hold
-    title: {en: On hold, zh: 挂起}
-  - name: closed
-    title: {en: Closed, zh: 已关闭}
-    final: true
-transitions:
-  - trigger: remind
-    source: received
-    dest: received
-    guard: "data.allowed"
-  - trigger: permit
-    source: received
-    dest: received
-    actions:
-      - set: {allowed: "true"}
-  - trigger: start
-    source: received
-    dest: repairing
-  - trigger: chase
-    source: repairing
-    dest: repairing
-  - trigger: hold
-    source: received
-    dest: on_hold
-  - trigger: unhold
-    source: on_hold
-    dest: received
-  - trigger: close
-    source: [received, repairing]
-    dest: closed
-slas:
-  - name: response
-    title: {en: Response, zh: 响应}
-    target: 4h
-    start: {states: [received]}
-    pause: {states: [on_hold]}
-    stop: {states: [repairing]}
-    warn_at: [0.5]
-  - name: repair
-    title: {en: Repair, zh: 维修}
-    target: 2d
-    start: {states: [repairing]}
-    stop: {states: [closed]}
-"""
-
-PLAIN = """\
-name: ops_plain
-title: {en: Plain, zh: 简单}
-initial: open
-states:
-  - name: open
-    title: {en: Open, zh: 打开}
-  - name: done
-    title: {en: Done, zh: 完成}
-    final: true
-transitions:
-  - trigger: finish
-    source: open
-    dest: done
-"""
-
 
 # --- helpers -----------------------------------------------------------------------------------
 
@@ -147,23 +67,6 @@ def _snapshot(sessions: sessionmaker[Session], case_id: int) -> Snapshot:
         )
 
 
-def _create(
-    sessions: sessionmaker[Session],
-    definition: str = "ops_ticket",
-    data: dict[str, Any] | None = None,
-    now: datetime = T0,
-) -> int:
-    with sessions() as session, session.begin():
-        return cases.create_case(
-            session, definition, {"allowed": True} if data is None else data, actor=ADMIN, now=now
-        ).case.id
-
-
-def _fire(sessions: sessionmaker[Session], case_id: int, trigger: str, now: datetime) -> None:
-    with sessions() as session, session.begin():
-        cases.fire(session, case_id, trigger, {}, actor=ADMIN, now=now)
-
-
 def _timers_by_status(sessions: sessionmaker[Session], case_id: int) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     with sessions() as session, session.begin():
@@ -195,19 +98,6 @@ def _clocks(sessions: sessionmaker[Session], case_id: int, now: datetime) -> dic
                 calendars=LazyCalendars(session),
             )
         }
-
-
-def _fail_remind(sessions: sessionmaker[Session], case_id: int) -> int:
-    """Deliver the case's reminder while its guard rejects it: the timer fails for good."""
-    remind = _timers_by_status(sessions, case_id)["armed"]["remind"]
-    try:
-        with sessions() as session, session.begin():
-            timer_firing.fire_due_timer(session, remind.id, now=T0 + 2 * HOUR)
-    except Exception as exc:
-        with sessions() as session, session.begin():
-            timer_firing.record_failure(session, remind.id, exc, now=T0 + 2 * HOUR)
-    assert _timers_by_status(sessions, case_id)["failed"]["remind"].id == remind.id
-    return int(remind.id)
 
 
 def _reason_of(event: EventRecord) -> Any:
@@ -264,7 +154,7 @@ ACTIONS: dict[str, tuple[Act, str]] = {
 
 
 def _prepare(sessions: sessionmaker[Session], action: str) -> dict[str, int]:
-    case_id = _create(sessions, data={"allowed": action != "retry_timer", "engineer": "Wang"})
+    case_id = create_ticket(sessions, allowed=action != "retry_timer", engineer="Wang")
     ids = {"case": case_id}
     if action == "resume":
         with sessions() as session, session.begin():
@@ -278,7 +168,7 @@ def _prepare(sessions: sessionmaker[Session], action: str) -> dict[str, int]:
                 now=T0 + HOUR,
             )
     if action == "retry_timer":
-        ids["timer"] = _fail_remind(sessions, case_id)
+        ids["timer"] = fail_reminder(sessions, case_id)
     return ids
 
 
@@ -344,7 +234,7 @@ def test_a_hand_fired_trigger_keeps_the_reason_with_the_transition(
     sessions: sessionmaker[Session], publish_workflow: Any
 ) -> None:
     publish_workflow(TICKET)
-    case_id = _create(sessions)
+    case_id = create_ticket(sessions)
     with sessions() as session, session.begin():
         outcome = operations.fire(
             session,
@@ -367,7 +257,7 @@ def test_forcing_a_state_re_derives_its_timers_and_sla_clocks(
     sessions: sessionmaker[Session], publish_workflow: Any
 ) -> None:
     publish_workflow(TICKET)
-    case_id = _create(sessions)
+    case_id = create_ticket(sessions)
     armed = _timers_by_status(sessions, case_id)["armed"]
     assert set(armed) == {"remind", "sla:response:sla_warning:0.5", "sla:response:sla_breached:1.0"}
     forced_at = T0 + HOUR
@@ -419,7 +309,7 @@ def test_forcing_into_a_final_state_closes_the_case_and_stops_everything(
     sessions: sessionmaker[Session], publish_workflow: Any
 ) -> None:
     publish_workflow(TICKET)
-    case_id = _create(sessions)
+    case_id = create_ticket(sessions)
     with sessions() as session, session.begin():
         outcome = operations.force_state(
             session,
@@ -438,7 +328,7 @@ def test_only_an_administrator_may_force_and_a_refusal_changes_nothing(
     sessions: sessionmaker[Session], publish_workflow: Any
 ) -> None:
     publish_workflow(TICKET)
-    case_id = _create(sessions)
+    case_id = create_ticket(sessions)
     before = _snapshot(sessions, case_id)
 
     with (
@@ -460,7 +350,7 @@ def test_only_an_administrator_may_force_and_a_refusal_changes_nothing(
     assert "received, repairing, on_hold, closed" in (unknown.value.hint or "")
     assert _snapshot(sessions, case_id) == before
 
-    _fire(sessions, case_id, "close", T0 + HOUR)
+    fire(sessions, case_id, "close", now=T0 + HOUR)
     with (
         pytest.raises(OperationInvalid, match="only open cases move"),
         sessions() as session,
@@ -478,7 +368,7 @@ def test_a_paused_sla_is_due_later_by_exactly_the_paused_span(
     sessions: sessionmaker[Session], publish_workflow: Any
 ) -> None:
     publish_workflow(TICKET)
-    case_id = _create(sessions)
+    case_id = create_ticket(sessions)
     assert (
         _slas(sessions, case_id)["response"].due_at,
         _slas(sessions, case_id)["response"].warn_at,
@@ -543,7 +433,7 @@ def test_a_clock_is_paused_only_when_running_and_resumed_only_when_paused(
     sessions: sessionmaker[Session], publish_workflow: Any
 ) -> None:
     publish_workflow(TICKET)
-    case_id = _create(sessions)
+    case_id = create_ticket(sessions)
     before = _snapshot(sessions, case_id)
 
     def toggle(sla: str, pause: bool) -> None:
@@ -569,8 +459,8 @@ def test_a_clock_paused_by_its_state_is_not_resumed_by_hand(
     sessions: sessionmaker[Session], publish_workflow: Any
 ) -> None:
     publish_workflow(TICKET)
-    case_id = _create(sessions)
-    _fire(sessions, case_id, "hold", T0 + HOUR)
+    case_id = create_ticket(sessions)
+    fire(sessions, case_id, "hold", now=T0 + HOUR)
     before = _snapshot(sessions, case_id)
     assert _slas(sessions, case_id)["response"].status == "paused"
 
@@ -591,7 +481,7 @@ def test_a_clock_paused_by_its_state_is_not_resumed_by_hand(
     assert _snapshot(sessions, case_id) == before
 
     # Paused by hand as well, a resume lifts the operator's pause; the state's pause stays.
-    _fire(sessions, case_id, "unhold", T0 + 2 * HOUR)
+    fire(sessions, case_id, "unhold", now=T0 + 2 * HOUR)
     with sessions() as session, session.begin():
         operations.set_sla_paused(
             session,
@@ -602,7 +492,7 @@ def test_a_clock_paused_by_its_state_is_not_resumed_by_hand(
             reason="customer on holiday",
             now=T0 + 3 * HOUR,
         )
-    _fire(sessions, case_id, "hold", T0 + 4 * HOUR)
+    fire(sessions, case_id, "hold", now=T0 + 4 * HOUR)
     with sessions() as session, session.begin():
         operations.set_sla_paused(
             session,
@@ -614,7 +504,7 @@ def test_a_clock_paused_by_its_state_is_not_resumed_by_hand(
             now=T0 + 5 * HOUR,
         )
     assert _slas(sessions, case_id)["response"].status == "paused"
-    _fire(sessions, case_id, "unhold", T0 + 6 * HOUR)
+    fire(sessions, case_id, "unhold", now=T0 + 6 * HOUR)
     row = _slas(sessions, case_id)["response"]  # ran 1h + 1h: due 2h after T0+6h
     assert (row.status, row.due_at) == ("running", T0 + 8 * HOUR)
 
@@ -626,8 +516,8 @@ def test_reassigning_sets_the_assignee_field_and_records_who_had_it(
     sessions: sessionmaker[Session], publish_workflow: Any
 ) -> None:
     publish_workflow(TICKET)
-    case_id = _create(sessions, data={"allowed": True, "engineer": "Wang"})
-    unassigned = _create(sessions)
+    case_id = create_ticket(sessions, engineer="Wang")
+    unassigned = create_ticket(sessions)
 
     with sessions() as session, session.begin():
         outcome = operations.reassign(
@@ -654,7 +544,7 @@ def test_reassigning_is_refused_where_the_definition_names_no_assignee(
     sessions: sessionmaker[Session], publish_workflow: Any
 ) -> None:
     publish_workflow(PLAIN)
-    case_id = _create(sessions, "ops_plain", data={})
+    case_id = create_case(sessions, "plain").case.id
     before = _snapshot(sessions, case_id)
     with (
         pytest.raises(OperationInvalid, match="declares no assignee field") as refused,
@@ -673,11 +563,11 @@ def test_retrying_a_failed_timer_re_arms_it_and_records_timer_retried(
     sessions: sessionmaker[Session], publish_workflow: Any
 ) -> None:
     publish_workflow(TICKET)
-    case_id = _create(sessions, data={"allowed": False})
-    timer_id = _fail_remind(sessions, case_id)
+    case_id = create_ticket(sessions, allowed=False)
+    timer_id = fail_reminder(sessions, case_id)
     failed = _timers_by_status(sessions, case_id)["failed"]["remind"]
     assert failed.last_error.startswith("GuardRejected:")
-    _fire(sessions, case_id, "permit", T0 + 150 * timedelta(minutes=1))  # the cause, fixed
+    fire(sessions, case_id, "permit", now=T0 + 150 * timedelta(minutes=1))  # the cause, fixed
 
     with sessions() as session, session.begin():
         outcome = operations.retry_timer(
@@ -703,7 +593,7 @@ def test_only_a_failed_timer_can_be_retried(
     sessions: sessionmaker[Session], publish_workflow: Any
 ) -> None:
     publish_workflow(TICKET)
-    case_id = _create(sessions)
+    case_id = create_ticket(sessions)
     armed = _timers_by_status(sessions, case_id)["armed"]["remind"]
     before = _snapshot(sessions, case_id)
     for timer_id in (armed.id, 999_999):

@@ -18,7 +18,7 @@ from engine.core.replay import check_contiguous, fold, reexecute
 from engine.services import cases
 from engine.services.definitions import get_definition, set_parameter
 from tests.conftest import ADMIN, T0
-from tests.integration.workflows import COUNTER, COUNTER_TRIGGERS
+from tests.workflows import COUNTER, COUNTER_TRIGGERS
 
 NAME = "it_counter"
 

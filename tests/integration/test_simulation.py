@@ -37,7 +37,16 @@ def _complaint(*steps: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.yaml")), ids=lambda p: p.stem)
+BUNDLED = sorted(SCENARIOS.glob("*.yaml"))
+
+
+def test_the_scenarios_are_found() -> None:
+    # An empty glob would leave the parametrized test below with nothing to run: skipped,
+    # not failed.
+    assert len(BUNDLED) >= 4, SCENARIOS
+
+
+@pytest.mark.parametrize("path", BUNDLED, ids=lambda p: p.stem)
 def test_every_bundled_scenario_passes(path: Path) -> None:
     report = run_scenario_file(path)
     assert report.ok, "\n".join(f"steps[{s.index}] {s.kind}: {s.message}" for s in report.failures)

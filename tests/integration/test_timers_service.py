@@ -1,7 +1,7 @@
 """Timers and SLA clocks through the services, on SQLite and PostgreSQL.
 
 Every test injects ``now``: a timer "falls due" because the test delivers it at its due instant,
-the way an RQ job or the simulator would (:func:`_deliver` is what the RQ job
+the way an RQ job or the simulator would (:func:`tests.factories.deliver` is what the RQ job
 ``fire_timer`` does: fire in one transaction, count a failure in another).
 """
 
@@ -25,6 +25,7 @@ from engine.services.definitions import set_parameter
 from engine.services.scheduling import DueTimer
 from engine.store.models import Case, Timer, TimerStatus
 from tests.conftest import ADMIN, T0
+from tests.factories import create_case, deliver, fire
 
 HOUR = timedelta(hours=1)
 
@@ -302,34 +303,6 @@ def _history(sessions: sessionmaker[Session], case_id: int) -> list[EventRecord]
         return cases.history(session, case_id)
 
 
-def _create(
-    sessions: sessionmaker[Session], definition: str, data: dict[str, Any], now: datetime = T0
-) -> int:
-    with sessions() as session, session.begin():
-        return cases.create_case(session, definition, data, actor=ADMIN, now=now).case.id
-
-
-def _fire(
-    sessions: sessionmaker[Session],
-    case_id: int,
-    trigger: str,
-    now: datetime,
-    payload: dict[str, Any] | None = None,
-) -> None:
-    with sessions() as session, session.begin():
-        cases.fire(session, case_id, trigger, payload, actor=ADMIN, now=now)
-
-
-def _deliver(sessions: sessionmaker[Session], timer_id: int, now: datetime) -> Any:
-    """One delivery, as the RQ job makes it: the fire, or the failure counted on its own."""
-    try:
-        with sessions() as session, session.begin():
-            return timer_firing.fire_due_timer(session, timer_id, now=now)
-    except Exception as exc:
-        with sessions() as session, session.begin():
-            return timer_firing.record_failure(session, timer_id, exc, now=now)
-
-
 def _run_until(sessions: sessionmaker[Session], until: datetime) -> list[datetime]:
     """Deliver every timer due by ``until``, each at its own due instant; the instants."""
     return [at for at, _ in _deliveries_until(sessions, until)]
@@ -345,7 +318,7 @@ def _deliveries_until(
             due = timer_firing.due_for_delivery(session, until=until, limit=1)
         if not due:
             return done
-        done.append((due[0].due_at, _deliver(sessions, due[0].id, due[0].due_at)))
+        done.append((due[0].due_at, deliver(sessions, due[0].id, due[0].due_at)))
     raise AssertionError("timers kept falling due")
 
 
@@ -388,22 +361,22 @@ def test_leaving_cancels_a_self_loop_keeps_and_coming_back_arms_anew(
     sessions: sessionmaker[Session], publish_workflow
 ) -> None:
     publish_workflow(LIFECYCLE)
-    case_id = _create(sessions, "tst_lifecycle", {"pings": 0})
+    case_id = create_case(sessions, "tst_lifecycle", {"pings": 0}).case.id
     first = _armed(sessions, case_id)["expiry"]
 
-    _fire(sessions, case_id, "ping", T0 + timedelta(minutes=20))
+    fire(sessions, case_id, "ping", now=T0 + timedelta(minutes=20))
     kept = _armed(sessions, case_id)["expiry"]
     assert (kept.id, kept.due_at) == (first.id, T0 + HOUR)  # same timer, same deadline
 
-    _fire(sessions, case_id, "hold", T0 + timedelta(minutes=40))
+    fire(sessions, case_id, "hold", now=T0 + timedelta(minutes=40))
     (row,) = _timers(sessions, case_id)
     assert (row.id, row.status, row.note) == (first.id, "cancelled", "left state 'waiting'")
     assert _armed(sessions, case_id) == {}
 
     # Coming back is a new state entry with a full hour of its own.
-    _fire(sessions, case_id, "resume", T0 + 2 * HOUR)
+    fire(sessions, case_id, "resume", now=T0 + 2 * HOUR)
     assert _armed(sessions, case_id)["expiry"].due_at == T0 + 3 * HOUR
-    _fire(sessions, case_id, "finish", T0 + 150 * timedelta(minutes=1))
+    fire(sessions, case_id, "finish", now=T0 + 150 * timedelta(minutes=1))
     assert [(t.status, t.note) for t in _timers(sessions, case_id)] == [
         ("cancelled", "left state 'waiting'"),
         ("cancelled", "case completed"),
@@ -414,10 +387,10 @@ def test_re_entering_a_state_arms_a_fresh_timer_from_the_new_entry(
     sessions: sessionmaker[Session], publish_workflow
 ) -> None:
     publish_workflow(LIFECYCLE)
-    case_id = _create(sessions, "tst_lifecycle", {"pings": 0})
+    case_id = create_case(sessions, "tst_lifecycle", {"pings": 0}).case.id
     _run_until(sessions, T0 + HOUR)
     reopened_at = T0 + 5 * HOUR
-    _fire(sessions, case_id, "reopen", reopened_at)
+    fire(sessions, case_id, "reopen", now=reopened_at)
     armed = _armed(sessions, case_id)["expiry"]
     assert armed.due_at == reopened_at + HOUR
     assert [t.status for t in _timers(sessions, case_id)] == ["fired", "armed"]
@@ -430,11 +403,11 @@ def test_a_due_timer_fires_once_and_history_names_the_timer(
     sessions: sessionmaker[Session], publish_workflow
 ) -> None:
     publish_workflow(LIFECYCLE)
-    case_id = _create(sessions, "tst_lifecycle", {"pings": 0})
+    case_id = create_case(sessions, "tst_lifecycle", {"pings": 0}).case.id
     timer_id = _armed(sessions, case_id)["expiry"].id
 
-    first = _deliver(sessions, timer_id, T0 + HOUR)
-    again = _deliver(sessions, timer_id, T0 + HOUR + timedelta(seconds=5))
+    first = deliver(sessions, timer_id, T0 + HOUR)
+    again = deliver(sessions, timer_id, T0 + HOUR + timedelta(seconds=5))
 
     assert first.result is timer_firing.FireResult.FIRED
     assert again.result is timer_firing.FireResult.STALE
@@ -451,9 +424,9 @@ def test_delivered_before_due_changes_nothing(
     sessions: sessionmaker[Session], publish_workflow
 ) -> None:
     publish_workflow(LIFECYCLE)
-    case_id = _create(sessions, "tst_lifecycle", {"pings": 0})
+    case_id = create_case(sessions, "tst_lifecycle", {"pings": 0}).case.id
     before = _timers(sessions, case_id)
-    outcome = _deliver(sessions, before[0].id, T0 + HOUR - timedelta(microseconds=1))
+    outcome = deliver(sessions, before[0].id, T0 + HOUR - timedelta(microseconds=1))
     assert outcome.result is timer_firing.FireResult.NOT_DUE
     assert outcome.due_at == T0 + HOUR
     assert _timers(sessions, case_id) == before
@@ -464,11 +437,11 @@ def test_a_delivery_after_the_case_moved_on_is_a_recorded_no_op(
     sessions: sessionmaker[Session], publish_workflow
 ) -> None:
     publish_workflow(LIFECYCLE)
-    case_id = _create(sessions, "tst_lifecycle", {"pings": 0})
+    case_id = create_case(sessions, "tst_lifecycle", {"pings": 0}).case.id
     timer_id = _armed(sessions, case_id)["expiry"].id
-    _fire(sessions, case_id, "hold", T0 + timedelta(minutes=30))
+    fire(sessions, case_id, "hold", now=T0 + timedelta(minutes=30))
 
-    outcome = _deliver(sessions, timer_id, T0 + HOUR)
+    outcome = deliver(sessions, timer_id, T0 + HOUR)
 
     assert outcome.result is timer_firing.FireResult.STALE
     assert outcome.note == "timer is cancelled"
@@ -483,14 +456,14 @@ def test_a_late_delivery_for_an_old_state_entry_cancels_the_timer_with_a_note(
     """The defence behind the cancel-on-leave: should a timer of an earlier state entry still
     be armed (a cancel lost to a race), its delivery re-checks the case and does nothing."""
     publish_workflow(LIFECYCLE)
-    case_id = _create(sessions, "tst_lifecycle", {"pings": 0})
+    case_id = create_case(sessions, "tst_lifecycle", {"pings": 0}).case.id
     timer_id = _armed(sessions, case_id)["expiry"].id
-    _fire(sessions, case_id, "hold", T0 + timedelta(minutes=30))
-    _fire(sessions, case_id, "resume", T0 + timedelta(minutes=45))  # a new entry of 'waiting'
+    fire(sessions, case_id, "hold", now=T0 + timedelta(minutes=30))
+    fire(sessions, case_id, "resume", now=T0 + timedelta(minutes=45))  # a new entry of 'waiting'
     with sessions() as session, session.begin():
         session.get_one(Timer, timer_id).status = TimerStatus.ARMED.value
 
-    outcome = _deliver(sessions, timer_id, T0 + HOUR)
+    outcome = deliver(sessions, timer_id, T0 + HOUR)
 
     assert outcome.result is timer_firing.FireResult.STALE
     stale = next(t for t in _timers(sessions, case_id) if t.id == timer_id)
@@ -515,13 +488,13 @@ def test_a_user_fire_racing_the_timer_of_its_case_does_not_deadlock(
     if dialect != "postgresql":
         pytest.skip("SQLite runs write transactions one at a time")
     publish_workflow(LIFECYCLE)
-    case_id = _create(sessions, "tst_lifecycle", {"pings": 0})
+    case_id = create_case(sessions, "tst_lifecycle", {"pings": 0}).case.id
     timer_id = _armed(sessions, case_id)["expiry"].id
     outcomes: dict[str, Any] = {}
 
     def user() -> None:
         try:
-            _fire(sessions, case_id, "hold", T0 + HOUR)
+            fire(sessions, case_id, "hold", now=T0 + HOUR)
             outcomes["user"] = "held"
         except Exception as exc:
             outcomes["user"] = exc
@@ -575,16 +548,16 @@ def test_due_times_on_calendars_parameters_expressions_and_instants(
     sessions: sessionmaker[Session], publish_workflow
 ) -> None:
     publish_workflow(DURATIONS)
-    emergency = _create(
+    emergency = create_case(
         sessions,
         "tst_durations",
         {"priority": "emergency", "warranty_until": "2025-12-31T16:00:00Z"},
-    )
-    normal = _create(
+    ).case.id
+    normal = create_case(
         sessions,
         "tst_durations",
         {"priority": "normal", "warranty_until": "2026-01-01T00:00:00+08:00"},
-    )
+    ).case.id
     due = {name: row.due_at for name, row in _armed(sessions, emergency).items()}
     assert due == {
         # Tue 30 Sep 10:00 + 3 working days: 1-8 Oct are holidays, Sat 11 Oct is a make-up
@@ -605,13 +578,13 @@ def test_the_working_day_deadline_fires_at_its_instant_and_not_before(
     sessions: sessionmaker[Session], publish_workflow
 ) -> None:
     publish_workflow(DURATIONS)
-    case_id = _create(
+    case_id = create_case(
         sessions, "tst_durations", {"priority": "normal", "warranty_until": "2026-06-01T00:00:00Z"}
-    )
+    ).case.id
     deadline = datetime(2025, 10, 11, 2, 0, tzinfo=UTC)
     timer_id = _armed(sessions, case_id)["working_days"].id
-    early = _deliver(sessions, timer_id, deadline - timedelta(seconds=1))
-    on_time = _deliver(sessions, timer_id, deadline)
+    early = deliver(sessions, timer_id, deadline - timedelta(seconds=1))
+    on_time = deliver(sessions, timer_id, deadline)
     assert (early.result, on_time.result) == (
         timer_firing.FireResult.NOT_DUE,
         timer_firing.FireResult.FIRED,
@@ -633,10 +606,10 @@ def test_a_parameter_duration_uses_the_case_snapshot(
 ) -> None:
     publish_workflow(DURATIONS)
     data = {"priority": "normal", "warranty_until": "2026-06-01T00:00:00Z"}
-    before = _create(sessions, "tst_durations", data)
+    before = create_case(sessions, "tst_durations", data).case.id
     with sessions() as session, session.begin():
         set_parameter(session, "tst_durations", "reply_within", "5h", actor="test", now=T0)
-    after = _create(sessions, "tst_durations", data)
+    after = create_case(sessions, "tst_durations", data).case.id
     # Re-planning the older case (as a calendar save does) still uses its own snapshot.
     with sessions() as session, session.begin():
         save_calendar(session, "cn-workdays", actor="test", now=T0, overrides={})
@@ -649,7 +622,7 @@ def test_a_monthly_cron_re_arms_after_each_firing_including_28_february_2027(
 ) -> None:
     publish_workflow(STOCK_COUNT)
     start = datetime(2027, 1, 15, tzinfo=UTC)
-    case_id = _create(sessions, "tst_stock_count", {"counts": 0}, now=start)
+    case_id = create_case(sessions, "tst_stock_count", {"counts": 0}, now=start).case.id
 
     fired = _run_until(sessions, datetime(2027, 4, 1, tzinfo=UTC))
 
@@ -664,7 +637,7 @@ def test_a_monthly_cron_re_arms_after_each_firing_including_28_february_2027(
         assert cases.get_case(session, case_id).data["counts"] == 3
     assert _armed(sessions, case_id)["monthly"].due_at == datetime(2027, 4, 30, 1, 0, tzinfo=UTC)
 
-    _fire(sessions, case_id, "retire", datetime(2027, 4, 2, tzinfo=UTC))
+    fire(sessions, case_id, "retire", now=datetime(2027, 4, 2, tzinfo=UTC))
     assert _armed(sessions, case_id) == {}
 
 
@@ -675,10 +648,10 @@ def test_a_guard_that_rejects_the_timer_trigger_fails_the_timer_at_once(
     sessions: sessionmaker[Session], publish_workflow
 ) -> None:
     publish_workflow(GUARDED)
-    case_id = _create(sessions, "tst_guarded", {"allowed": False})
+    case_id = create_case(sessions, "tst_guarded", {"allowed": False}).case.id
     timer_id = _armed(sessions, case_id)["escalation"].id
 
-    retry = _deliver(sessions, timer_id, T0 + HOUR)
+    retry = deliver(sessions, timer_id, T0 + HOUR)
 
     assert retry is None  # permanent: no retry is scheduled
     (row,) = _timers(sessions, case_id)
@@ -687,11 +660,11 @@ def test_a_guard_that_rejects_the_timer_trigger_fails_the_timer_at_once(
     assert [e.event_type for e in _history(sessions, case_id)] == ["created"]
 
     # An operator fixes the data and retries: the timer is armed again and now fires.
-    _fire(sessions, case_id, "permit", T0 + 2 * HOUR)
+    fire(sessions, case_id, "permit", now=T0 + 2 * HOUR)
     with sessions() as session, session.begin():
         again = timer_firing.retry_failed(session, timer_id, now=T0 + 3 * HOUR, note="data fixed")
     assert again == DueTimer(timer_id, T0 + 3 * HOUR, 1)
-    assert _deliver(sessions, timer_id, T0 + 3 * HOUR).result is timer_firing.FireResult.FIRED
+    assert deliver(sessions, timer_id, T0 + 3 * HOUR).result is timer_firing.FireResult.FIRED
     (escalated,) = _timer_transitions(_history(sessions, case_id), "escalate")
     assert (escalated.actor, escalated.at) == ("timer", T0 + 3 * HOUR)
 
@@ -700,7 +673,7 @@ def test_a_transient_error_is_retried_with_backoff_then_fails(
     sessions: sessionmaker[Session], publish_workflow
 ) -> None:
     publish_workflow(GUARDED)
-    case_id = _create(sessions, "tst_guarded", {"allowed": True})
+    case_id = create_case(sessions, "tst_guarded", {"allowed": True}).case.id
     timer_id = _armed(sessions, case_id)["escalation"].id
     conflict = ConcurrencyConflict("Case changed while the timer fired.", case_id=case_id)
 
@@ -732,7 +705,7 @@ def test_a_transient_error_is_retried_with_backoff_then_fails(
 
     with sessions() as session, session.begin():
         timer_firing.retry_failed(session, timer_id, now=now, note="retried by operator")
-    assert _deliver(sessions, timer_id, now).result is timer_firing.FireResult.FIRED
+    assert deliver(sessions, timer_id, now).result is timer_firing.FireResult.FIRED
     assert len(_timer_transitions(_history(sessions, case_id), "escalate")) == 1
 
 
@@ -740,7 +713,7 @@ def test_only_failed_timers_can_be_retried(
     sessions: sessionmaker[Session], publish_workflow
 ) -> None:
     publish_workflow(GUARDED)
-    case_id = _create(sessions, "tst_guarded", {"allowed": True})
+    case_id = create_case(sessions, "tst_guarded", {"allowed": True}).case.id
     timer_id = _armed(sessions, case_id)["escalation"].id
     with (
         pytest.raises(TimerNotFound, match=f"No failed timer with id {timer_id}"),
@@ -765,7 +738,7 @@ def test_sla_warnings_and_breach_land_at_their_instants_and_the_breach_escalates
     sessions: sessionmaker[Session], publish_workflow
 ) -> None:
     publish_workflow(SLA)
-    case_id = _create(sessions, "tst_sla", {})
+    case_id = create_case(sessions, "tst_sla", {}).case.id
     _run_until(sessions, T0 + 10 * HOUR)
     events = _history(sessions, case_id)
     assert _sla_events(events) == [
@@ -786,8 +759,8 @@ def test_a_breach_in_a_state_without_the_trigger_is_only_recorded(
     sessions: sessionmaker[Session], publish_workflow
 ) -> None:
     publish_workflow(SLA)
-    case_id = _create(sessions, "tst_sla", {})
-    _fire(sessions, case_id, "start_work", T0 + HOUR)
+    case_id = create_case(sessions, "tst_sla", {}).case.id
+    fire(sessions, case_id, "start_work", now=T0 + HOUR)
     outcomes = _deliveries_until(sessions, T0 + 10 * HOUR)
     events = _history(sessions, case_id)
     assert _sla_events(events)[-1] == ("sla_breached", None, T0 + 4 * HOUR)
@@ -804,11 +777,11 @@ def test_a_pause_state_shifts_the_sla_by_exactly_the_paused_span(
     sessions: sessionmaker[Session], publish_workflow
 ) -> None:
     publish_workflow(SLA)
-    case_id = _create(sessions, "tst_sla", {})
+    case_id = create_case(sessions, "tst_sla", {}).case.id
     paused_at, resumed_at = T0 + HOUR, T0 + HOUR + timedelta(hours=2, minutes=17)
-    _fire(sessions, case_id, "ask_customer", paused_at)
+    fire(sessions, case_id, "ask_customer", now=paused_at)
     assert [t.kind for t in _armed(sessions, case_id).values()] == []  # nothing runs paused
-    _fire(sessions, case_id, "customer_replied", resumed_at)
+    fire(sessions, case_id, "customer_replied", now=resumed_at)
     paused = resumed_at - paused_at
     due = {t.name: t.due_at for t in _armed(sessions, case_id).values()}
     assert due == {
@@ -828,12 +801,12 @@ def test_re_planning_after_every_event_never_repeats_a_warning(
     sessions: sessionmaker[Session], publish_workflow
 ) -> None:
     publish_workflow(SLA)
-    case_id = _create(sessions, "tst_sla", {"notes": 0})
+    case_id = create_case(sessions, "tst_sla", {"notes": 0}).case.id
     _run_until(sessions, T0 + 2 * HOUR)  # the 50 % warning
     for minutes in (130, 140, 150):  # events after it re-plan the clock each time
-        _fire(sessions, case_id, "note", T0 + timedelta(minutes=minutes))
-    _fire(sessions, case_id, "ask_customer", T0 + timedelta(minutes=160))
-    _fire(sessions, case_id, "customer_replied", T0 + timedelta(minutes=200))  # 40 min paused
+        fire(sessions, case_id, "note", now=T0 + timedelta(minutes=minutes))
+    fire(sessions, case_id, "ask_customer", now=T0 + timedelta(minutes=160))
+    fire(sessions, case_id, "customer_replied", now=T0 + timedelta(minutes=200))  # 40 min paused
     _run_until(sessions, T0 + 10 * HOUR)
     warnings = [
         (f, at) for kind, f, at in _sla_events(_history(sessions, case_id)) if kind == "sla_warning"
@@ -858,7 +831,7 @@ def test_a_deadline_in_an_uncovered_year_is_provisional_until_the_year_is_loaded
     assert 2027 not in {d.year for d in constants.holidays}, "pick a later uncovered year"
     publish_workflow(PROVISIONAL)
     received = datetime(2026, 12, 28, 2, 0, tzinfo=UTC)  # Mon 28 Dec 2026 10:00 Shanghai
-    case_id = _create(sessions, "tst_provisional", {}, now=received)
+    case_id = create_case(sessions, "tst_provisional", {}, now=received).case.id
     armed = _armed(sessions, case_id)
     # 2027 follows the weekly pattern: Tue, Wed, Thu, Fri 1 Jan, Mon 4 Jan.
     assert {n: (t.due_at, t.provisional) for n, t in armed.items()} == {

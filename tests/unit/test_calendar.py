@@ -391,6 +391,8 @@ def test_working_days_deadline_is_on_or_ends_a_working_day(
         assert calendar.is_working_day(local_date(calendar, at)) or (
             calendar.is_working_day(before) and local_date(calendar, at) != before
         )
+    else:
+        assert at == start
 
 
 @PROPERTIES

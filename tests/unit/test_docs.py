@@ -17,13 +17,16 @@ NOW = datetime(2025, 9, 30, 2, 0, tzinfo=UTC)
 
 
 def _yaml_blocks(name: str) -> list[str]:
-    return re.findall(r"```yaml\n(.*?)```", (DOCS / name).read_text("utf-8"), re.DOTALL)
+    blocks = re.findall(r"```yaml\n(.*?)```", (DOCS / name).read_text("utf-8"), re.DOTALL)
+    # A changed fence (```yml, indented, CRLF) would leave nothing to check: fail instead.
+    assert blocks, f"no ```yaml blocks found in docs/{name}"
+    return blocks
 
 
 def test_complete_example_in_definitions_doc_validates_and_runs() -> None:
-    example = next(
+    (example,) = [
         b for b in _yaml_blocks("definitions.md") if b.lstrip().startswith("# A customer")
-    )
+    ]
     report = validate(parse_source(example))
     assert report.problems == []
     compiled = compile_workflow(load_definition(parse_source(example), version=1))
@@ -56,5 +59,8 @@ def test_complete_example_in_definitions_doc_validates_and_runs() -> None:
 
 def test_cron_examples_in_definitions_doc_are_valid() -> None:
     text = (DOCS / "definitions.md").read_text("utf-8")
-    for schedule in re.findall(r'every: "([^"]+)"', text):
+    schedules = re.findall(r'every: "([^"]+)"', text)
+
+    assert schedules, "the regex found no cron example: it no longer matches the doc"
+    for schedule in schedules:
         assert croniter.is_valid(schedule), schedule

@@ -343,32 +343,37 @@ def test_increment_of_a_stored_non_number_fails_with_its_path() -> None:
 
 
 @pytest.mark.parametrize(
-    ("trigger", "state", "payload", "actor"),
+    ("trigger", "state", "payload", "actor", "refusal"),
     [
-        ("triage", "new", {}, ANYONE),  # success
-        ("assign", "fast", {"engineer": "eli"}, SUPERVISOR),  # success, many actions
-        ("assign", "fast", {"engineer": ""}, SUPERVISOR),  # PayloadInvalid
-        ("assign", "fast", {"engineer": "eli"}, ENGINEER),  # TriggerNotPermitted
-        ("visit", "fast", {}, ANYONE),  # DataInvalid (visits already 2)
-        ("finish", "new", {}, ANYONE),  # InvalidTrigger
+        ("triage", "new", {}, ANYONE, None),
+        ("assign", "fast", {"engineer": "eli"}, SUPERVISOR, None),  # many actions
+        ("assign", "fast", {"engineer": ""}, SUPERVISOR, PayloadInvalid),
+        ("assign", "fast", {"engineer": "eli"}, ENGINEER, TriggerNotPermitted),
+        ("visit", "fast", {}, ANYONE, DataInvalid),  # visits already 2
+        ("finish", "new", {}, ANYONE, InvalidTrigger),
     ],
 )
 def test_step_never_mutates_its_inputs(
-    trigger: str, state: str, payload: dict[str, Any], actor: Actor
+    trigger: str,
+    state: str,
+    payload: dict[str, Any],
+    actor: Actor,
+    refusal: type[SvcflowError] | None,
 ) -> None:
     data = {"score": 6, "visits": 2, "tags": ["a", "b"]}
     params = {"threshold": 5}
     inputs = (data, payload, params)
     snapshot = copy.deepcopy(inputs)
 
-    try:
+    if refusal is None:
         result = _fire(trigger, state, data, payload=payload, params=params, actor=actor)
-    except SvcflowError:  # the refusals are tested above; here only the inputs matter
-        result = None
+        assert result.data is not data
+        assert result.data != data  # the step did change the case: on a copy
+    else:
+        with pytest.raises(refusal):
+            _fire(trigger, state, data, payload=payload, params=params, actor=actor)
 
     assert inputs == snapshot
-    if result is not None:
-        assert result.data is not data
 
 
 # --- compilation and caching ------------------------------------------------------------------

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, find, given, settings
 from hypothesis import strategies as st
 
 from engine.core.definition import build_definition, parse_source
@@ -82,10 +82,18 @@ def test_corpus_file_reports_exactly_the_expected_problems(path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", CORPUS_FILES, ids=lambda p: p.stem)
-def test_every_corpus_error_tells_how_to_fix_it(path: Path) -> None:
-    if _header(path)[2] is not None:
+def test_every_corpus_problem_tells_how_to_fix_it(path: Path) -> None:
+    if _header(path)[2] is not None:  # unreadable text: the one error is the source error
+        with pytest.raises(DefinitionSourceError) as caught:
+            parse_source(path.read_text("utf-8"), path.name)
+        assert caught.value.message.strip()
+        assert (caught.value.hint or "").strip(), f"{path.name}: the source error has no hint"
         return
-    for problem in _report(path).errors:
+
+    problems = _report(path).problems
+
+    assert problems, f"{path.name} breaks something, so the validator must report it"
+    for problem in problems:  # warnings too: a process owner has to act on them as well
         assert problem.hint.strip(), f"{problem.path} {problem.code} has no hint"
         assert problem.message.strip()
 
@@ -361,3 +369,17 @@ def test_validate_never_raises_and_what_it_accepts_compiles(document: dict[str, 
     for state in definition.states:
         allowed = compiled.allowed_triggers(state.name)
         assert bool(allowed) is not state.final, (state.name, allowed)
+
+
+def test_the_property_reaches_its_compile_half() -> None:
+    """The property returns early for documents the validator refuses: were the generator to
+    make only those, its compile half would never run and could never fail."""
+    accepted = find(
+        definitions(),
+        lambda d: validate(d).ok and len(d["transitions"]) >= 2,
+        settings=settings(max_examples=300, database=None),
+    )
+
+    definition = build_definition(accepted)
+    compiled = compile_workflow(definition)
+    assert any(compiled.allowed_triggers(state.name) for state in definition.states)

@@ -1,7 +1,7 @@
-"""Small workflow definitions written for the integration tests.
+"""Small workflow definitions written for the tests, shared by the integration and API suites.
 
-Names start with ``it_`` so they never meet the bundled workflows or other suites' definitions
-in the process-wide definition caches.
+Every test gets a database of its own, so a name here only has to differ from the bundled
+workflows (tests/api publishes those into the same database).
 """
 
 from __future__ import annotations
@@ -123,10 +123,12 @@ VERSIONED_V2 = (
     )
 )
 
-# A second definition, to show that business keys and idempotency keys are scoped.
-OTHER = """\
-name: it_other
-title: {en: Other, zh: 其他}
+# The smallest definition: no assignee, no timer, no SLA. A second definition shows that
+# business keys and idempotency keys are scoped per definition; operator actions that need an
+# assignee field or a clock are refused on it.
+PLAIN = """\
+name: plain
+title: {en: Plain, zh: 简单}
 initial: open
 states:
   - name: open
@@ -138,4 +140,80 @@ transitions:
   - trigger: finish
     source: open
     dest: done
+"""
+
+# A service ticket, shared by the operator tests of the services, the supervision API and the
+# dashboard:
+#   received   a reminder after 2h whose guard refuses while ``allowed`` is false (so its timer
+#              fails for good); ``permit`` sets it;
+#   repairing  a parts chase timer; ``start`` has a title for the dashboard to show;
+#   on_hold    pauses the 4-hour ``response`` SLA (warned at half time, met by ``start``);
+#   repair     a second SLA, from ``start`` to ``close``;
+#   engineer   the assignee field a reassignment sets.
+TICKET = """\
+name: service_ticket
+title: {en: Service ticket, zh: 服务工单}
+initial: received
+assignee: engineer
+data_schema:
+  type: object
+  required: [allowed]
+  properties:
+    engineer: {type: string}
+    allowed: {type: boolean}
+    team: {type: string}
+    device_serial: {type: string}
+states:
+  - name: received
+    title: {en: Received, zh: 已受理}
+    timers:
+      - {name: remind, after: 2h, trigger: remind}
+  - name: repairing
+    title: {en: Repairing, zh: 维修中}
+    timers:
+      - {name: chase_parts, after: 1d, trigger: chase}
+  - name: on_hold
+    title: {en: On hold, zh: 挂起}
+  - name: closed
+    title: {en: Closed, zh: 已关闭}
+    final: true
+transitions:
+  - trigger: remind
+    source: received
+    dest: received
+    guard: "data.allowed"
+  - trigger: permit
+    source: received
+    dest: received
+    actions:
+      - set: {allowed: "true"}
+  - trigger: start
+    source: received
+    dest: repairing
+    title: {en: Start the repair, zh: 开始维修}
+  - trigger: chase
+    source: repairing
+    dest: repairing
+  - trigger: hold
+    source: received
+    dest: on_hold
+  - trigger: unhold
+    source: on_hold
+    dest: received
+  - trigger: close
+    source: [received, repairing]
+    dest: closed
+slas:
+  - name: response
+    title: {en: Response time, zh: 响应时限}
+    target: 4h
+    start: {states: [received]}
+    pause: {states: [on_hold]}
+    stop: {states: [repairing]}
+    warn_at: [0.5]
+  - name: repair
+    title: {en: Repair, zh: 维修}
+    target: 2d
+    start: {states: [repairing]}
+    stop: {states: [closed]}
 """
