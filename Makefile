@@ -36,6 +36,7 @@ test: $(STAMP) | $(CHROMIUM)
 lint: $(STAMP)
 	$(BIN)/ruff check engine api workers tests bench
 	$(BIN)/ruff format --check engine api workers tests bench
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy engine

@@ -13,11 +13,15 @@ from flask_smorest import Blueprint
 
 from api import db
 from api.auth import INTEGRATOR, PROCESS_OWNER, SUPERVISOR, current_actor, roles
-from api.idempotency import PARAMETER as IDEMPOTENCY_KEY
-from api.idempotency import idempotent
+from api.idempotency import IDEMPOTENCY_KEY, idempotent
 from api.problems import ProblemSchema, problem
-from engine.services import calendars as calendar_service
-from engine.services.calendars import CalendarInfo
+from engine.services.calendars import (
+    BUILTIN_BASES,
+    CalendarInfo,
+    get_calendar_info,
+    list_calendars,
+    save_calendar,
+)
 
 blp = Blueprint(
     "calendars", __name__, url_prefix="/api/v1/calendars", description="Business calendars"
@@ -119,7 +123,7 @@ def _save(name: str, args: dict[str, Any]) -> dict[str, Any]:
             for k, vals in overrides.items()
         }
     with db.transaction() as session:
-        info = calendar_service.save_calendar(
+        info = save_calendar(
             session,
             name,
             actor=current_actor().name,
@@ -138,7 +142,7 @@ class Calendars(MethodView):
     def get(self) -> list[dict[str, Any]]:
         """All calendars: built-in ones (with stored overrides) and custom ones."""
         with db.transaction() as session:
-            return [_view(i) for i in calendar_service.list_calendars(session)]
+            return [_view(i) for i in list_calendars(session)]
 
     @roles(blp, PROCESS_OWNER)
     @idempotent
@@ -161,7 +165,7 @@ class Calendar(MethodView):
     def get(self, query: dict[str, Any], name: str) -> dict[str, Any]:
         """One calendar; with month=YYYY-MM, its days and working windows."""
         with db.transaction() as session:
-            return _view(calendar_service.get_calendar_info(session, name), query.get("month"))
+            return _view(get_calendar_info(session, name), query.get("month"))
 
     @roles(blp, PROCESS_OWNER)
     @blp.arguments(CalendarWriteSchema)
@@ -171,7 +175,7 @@ class Calendar(MethodView):
         """Replace a calendar's overrides (or custom definition); armed timers on it are
         re-planned, and provisional deadlines in newly covered years become final."""
         # A PUT may create a calendar, so it takes the names a POST takes (and the built-ins).
-        if not re.match(NAME, name) and name not in calendar_service.BUILTIN_BASES:
+        if not re.match(NAME, name) and name not in BUILTIN_BASES:
             abort(
                 problem(
                     422,

@@ -20,8 +20,7 @@ from flask_smorest import Blueprint
 
 from api import db
 from api.auth import INTEGRATOR, SUPERVISOR, current_actor, roles
-from api.idempotency import PARAMETER as IDEMPOTENCY_KEY
-from api.idempotency import idempotent
+from api.idempotency import IDEMPOTENCY_KEY, idempotent
 from api.inputs import INT32_MAX, INT64_MAX
 from api.problems import ProblemSchema, problem
 from engine.core.records import CaseRecord, EventRecord

@@ -16,14 +16,13 @@ from flask_smorest import Blueprint
 
 from api import db
 from api.auth import INTEGRATOR, PROCESS_OWNER, SUPERVISOR, current_actor, roles
-from api.idempotency import PARAMETER as IDEMPOTENCY_KEY
-from api.idempotency import idempotent
+from api.idempotency import IDEMPOTENCY_KEY, idempotent
 from api.inputs import INT32_MAX
 from api.problems import ProblemSchema, problem
 from engine.core.definition import WorkflowDefinition, parse_source
 from engine.core.diagram import to_dot
 from engine.core.validation import validate
-from engine.services import definitions as definition_service
+from engine.services import definitions
 from engine.services.calendars import calendar_names
 
 blp = Blueprint(
@@ -201,7 +200,7 @@ class Definitions(MethodView):
     def get(self) -> Any:
         """Published definitions, with their latest version."""
         with db.transaction() as session:
-            return definition_service.list_definitions(session)
+            return definitions.list_definitions(session)
 
     @roles(blp, PROCESS_OWNER)
     @idempotent
@@ -213,7 +212,7 @@ class Definitions(MethodView):
     def post(self, args: dict[str, Any]) -> tuple[Any, int]:
         """Validate and publish a definition as its next immutable version."""
         with db.transaction() as session:
-            result = definition_service.publish(
+            result = definitions.publish(
                 session,
                 _source(args),
                 actor=current_actor().name,
@@ -244,7 +243,7 @@ class Draft(MethodView):
     def get(self, name: str) -> dict[str, Any]:
         """The draft of a definition, with its current validation report."""
         with db.transaction() as session:
-            draft = definition_service.get_draft(session, name)
+            draft = definitions.get_draft(session, name)
             return {
                 "name": draft.name,
                 "source": draft.source,
@@ -261,9 +260,7 @@ class Draft(MethodView):
         """Upload (or replace) the draft; it is stored even if invalid, with its report."""
         source = _source(args)
         with db.transaction() as session:
-            stored = definition_service.save_draft(
-                session, source, actor=current_actor().name, now=g.now
-            )
+            stored = definitions.save_draft(session, source, actor=current_actor().name, now=g.now)
             if stored != name:
                 abort(
                     problem(
@@ -274,7 +271,7 @@ class Draft(MethodView):
                         field="name",
                     )
                 )
-            draft = definition_service.get_draft(session, name)
+            draft = definitions.get_draft(session, name)
             return {
                 "name": draft.name,
                 "source": draft.source,
@@ -296,7 +293,7 @@ class PublishDraft(MethodView):
     def post(self, name: str) -> tuple[Any, int]:
         """Publish the draft as the next version (the draft is then removed)."""
         with db.transaction() as session:
-            result = definition_service.publish_draft(
+            result = definitions.publish_draft(
                 session,
                 name,
                 actor=current_actor().name,
@@ -314,12 +311,11 @@ class Versions(MethodView):
     def get(self, name: str) -> list[dict[str, Any]]:
         """Every published version of a definition."""
         with db.transaction() as session:
-            versions = definition_service.list_versions(session, name)
+            versions = definitions.list_versions(session, name)
             if not versions:
-                definition_service.get_definition(session, name)  # raises 404
+                definitions.get_definition(session, name)  # raises 404
             return [
-                _version_view(definition_service.get_definition(session, name, v))
-                for v, _, _ in versions
+                _version_view(definitions.get_definition(session, name, v)) for v, _, _ in versions
             ]
 
 
@@ -331,7 +327,7 @@ class Version(MethodView):
     def get(self, name: str, version: int) -> dict[str, Any]:
         """One version: states, transitions, parameters and the whole document."""
         with db.transaction() as session:
-            return _version_view(definition_service.get_definition(session, name, version))
+            return _version_view(definitions.get_definition(session, name, version))
 
 
 @blp.route("/<name>/versions/<int:version>/source")
@@ -342,7 +338,7 @@ class Source(MethodView):
     def get(self, name: str, version: int) -> Response:
         """The source text exactly as published."""
         with db.transaction() as session:
-            text = definition_service.get_source(session, name, version)
+            text = definitions.get_source(session, name, version)
         return Response(text, mimetype="application/yaml")
 
 
@@ -355,7 +351,7 @@ class Diff(MethodView):
     def get(self, query: dict[str, Any], name: str) -> Any:
         """What changed between two versions: the source diff and a structural summary."""
         with db.transaction() as session:
-            return definition_service.diff_versions(
+            return definitions.diff_versions(
                 session, name, query["from_version"], query["to_version"]
             )
 
@@ -376,7 +372,7 @@ class Diagram(MethodView):
     def get(self, query: dict[str, Any], name: str, version: int) -> Response:
         """The state diagram as SVG (or DOT with format=dot)."""
         with db.transaction() as session:
-            definition = definition_service.get_definition(session, name, version)
+            definition = definitions.get_definition(session, name, version)
         dot = to_dot(definition, lang=query["lang"])
         if query["format"] == "dot":
             return Response(dot, mimetype="text/vnd.graphviz")

@@ -32,7 +32,7 @@ MAX_KEY_LENGTH = 160
 KEPT_HEADERS = ("ETag", "Location", "Content-Type")
 records = IdempotencyRecord.__table__
 
-PARAMETER = {
+IDEMPOTENCY_KEY = {
     "name": HEADER,
     "in": "header",
     "required": False,

@@ -16,7 +16,7 @@ from api import db
 from api.auth import SUPERVISOR, roles
 from api.problems import ProblemSchema
 from engine.core.definition import parse_source
-from engine.services import kpis as kpi_service
+from engine.services.kpis import audit_sample, monthly_kpis, to_csv_rows
 
 blp = Blueprint("kpis", __name__, url_prefix="/api/v1/kpis", description="KPIs")
 
@@ -79,12 +79,12 @@ class Kpis(MethodView):
         """A month's KPIs with targets, overall or per team, customer or device (CSV with
         format=csv)."""
         with db.transaction() as session:
-            rows = kpi_service.monthly_kpis(
+            rows = monthly_kpis(
                 session, config(), month=query["month"], group_by=query.get("by"), now=g.now
             )
         if query["format"] == "csv":
             out = io.StringIO()
-            csv.writer(out).writerows(kpi_service.to_csv_rows(rows))
+            csv.writer(out).writerows(to_csv_rows(rows))
             return Response(out.getvalue(), mimetype="text/csv")
         return [r.to_dict() for r in rows]
 
@@ -97,7 +97,7 @@ class AuditSample(MethodView):
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """The quarter's audit sample: the same seed always gives the same cases."""
         with db.transaction() as session:
-            ids = kpi_service.audit_sample(
+            ids = audit_sample(
                 session,
                 config(),
                 quarter=query["quarter"],

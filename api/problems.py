@@ -16,7 +16,15 @@ from apispec import BasePlugin
 from flask import Response, json
 from werkzeug.exceptions import HTTPException
 
-from engine import errors as e
+from engine.errors import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    SvcflowError,
+    Unavailable,
+    VersionMismatch,
+)
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -24,18 +32,18 @@ PROBLEM_JSON = "application/problem+json"
 # The kinds of engine error, each with its status; an entry for a single error only where it
 # must differ from its kind. A class is mapped by the nearest entry up its MRO, and
 # tests/api/test_error_tree.py checks that every error has one: there is no default.
-STATUS: dict[type[e.SvcflowError], int] = {
-    e.NotFound: 404,
-    e.Forbidden: 403,
-    e.Conflict: 409,
+STATUS: dict[type[SvcflowError], int] = {
+    NotFound: 404,
+    Forbidden: 403,
+    Conflict: 409,
     # A conflict the client stated as a precondition (If-Match): RFC 9110 says 412.
-    e.VersionMismatch: 412,
-    e.Invalid: 422,
-    e.Unavailable: 503,
+    VersionMismatch: 412,
+    Invalid: 422,
+    Unavailable: 503,
 }
 
 
-def status_of(error: type[e.SvcflowError]) -> int | None:
+def status_of(error: type[SvcflowError]) -> int | None:
     """The HTTP status of an engine error class, or None if the table has no entry for it."""
     return next((STATUS[cls] for cls in error.__mro__ if cls in STATUS), None)
 
@@ -97,7 +105,7 @@ def problem(status: int, title: str, detail: str, code: str, **extra: Any) -> Re
     return response
 
 
-def from_engine(error: e.SvcflowError) -> Response:
+def from_engine(error: SvcflowError) -> Response:
     status = status_of(type(error))
     if status is None:  # a bug: tests/api/test_error_tree.py should have caught it
         log.error("no HTTP status for %s", type(error).__qualname__, exc_info=error)

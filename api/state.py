@@ -15,7 +15,7 @@ from engine.runtime.resources import Runtime
 
 EXTENSION = "svcflow"
 TOKEN_CACHE_SECONDS = 10.0  # a revoked token stops working within this time
-TOKEN_CACHE_SIZE = 4096  # distinct tokens remembered; random bearer strings cannot grow it
+TOKEN_CACHE_SIZE = 4096  # distinct tokens remembered (SVCFLOW_TOKEN_CACHE_SIZE); bounded
 SCRAPE_CACHE_SECONDS = 30.0  # the stuck-case gauges are a few COUNT queries per scrape
 
 
@@ -33,7 +33,8 @@ class AppState:
 
 
 def install(app: Flask, runtime: Runtime) -> AppState:
-    state = AppState(runtime)
+    size = int(app.config.get("TOKEN_CACHE_SIZE", TOKEN_CACHE_SIZE))
+    state = AppState(runtime, tokens=TTLCache(maxsize=size, ttl=TOKEN_CACHE_SECONDS))
     app.extensions[EXTENSION] = state
     return state
 

@@ -27,8 +27,7 @@ from sqlalchemy.orm import Session
 from api import db
 from api.auth import SUPERVISOR, current_actor, roles
 from api.cases import FireResultSchema, StrictSchema
-from api.idempotency import PARAMETER as IDEMPOTENCY_KEY
-from api.idempotency import idempotent
+from api.idempotency import IDEMPOTENCY_KEY, idempotent
 from api.problems import ProblemSchema
 from engine.core.records import FireOutcome
 from engine.services import bulk, cases, inspection, operations

@@ -11,7 +11,7 @@ from flask_smorest import Blueprint
 from api import db
 from api.auth import SUPERVISOR, roles
 from api.cases import TimerSchema
-from engine.services import timer_firing as timer_service
+from engine.services import timer_firing
 
 blp = Blueprint("timers", __name__, url_prefix="/api/v1/timers", description="Timers")
 
@@ -32,4 +32,4 @@ class Timers(MethodView):
     def get(self, query: dict[str, Any]) -> Any:
         """Failed timers, most recent first, with their errors."""
         with db.transaction() as session:
-            return timer_service.failed_timers(session, limit=query["limit"])
+            return timer_firing.failed_timers(session, limit=query["limit"])

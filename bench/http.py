@@ -85,7 +85,7 @@ from sqlalchemy import bindparam, func, insert, select, update  # noqa: E402
 from engine.core.machine import Actor  # noqa: E402
 from engine.runtime.embedded_postgres import EmbeddedPostgres  # noqa: E402
 from engine.runtime.embedded_redis import free_port  # noqa: E402
-from engine.services import cases as case_service  # noqa: E402
+from engine.services.cases import create_case  # noqa: E402
 from engine.services.definitions import publish  # noqa: E402
 from engine.services.tokens import create_token  # noqa: E402
 from engine.store import migrate  # noqa: E402
@@ -433,7 +433,7 @@ def prepare(url: str, clients: int, cases_per_client: int, profile_cases: int) -
 
             def new(label: str) -> int:
                 with session.begin():
-                    return case_service.create_case(
+                    return create_case(
                         session, NAME, {"label": label, "count": 0}, actor=ACTOR, now=T0
                     ).case.id
 

@@ -78,7 +78,7 @@ from engine.runtime.delivery import JOB_TIMEOUT  # noqa: E402
 from engine.runtime.embedded_postgres import EmbeddedPostgres  # noqa: E402
 from engine.runtime.embedded_redis import EmbeddedRedis  # noqa: E402
 from engine.runtime.resources import QUEUE_NAME, Runtime  # noqa: E402
-from engine.services import cases as case_service  # noqa: E402
+from engine.services.cases import create_case  # noqa: E402
 from engine.services.definitions import publish  # noqa: E402
 from engine.store import migrate  # noqa: E402
 from engine.store.models import Base, TimerStatus  # noqa: E402
@@ -350,7 +350,7 @@ def create_cases(rt: Runtime, name: str, dues: Sequence[datetime]) -> float:
     with rt.sessions() as session:
         for due in dues:
             with session.begin():
-                case_service.create_case(
+                create_case(
                     session, name, {"due": due.isoformat()}, actor=ACTOR, now=datetime.now(UTC)
                 )
     return time.perf_counter() - began

@@ -49,7 +49,7 @@ from sqlalchemy.orm import Session  # noqa: E402
 
 from engine.core.machine import Actor  # noqa: E402
 from engine.runtime.embedded_postgres import EmbeddedPostgres  # noqa: E402
-from engine.services import cases as case_service  # noqa: E402
+from engine.services import cases  # noqa: E402
 from engine.services.definitions import publish  # noqa: E402
 from engine.store import migrate  # noqa: E402
 from engine.store.database import create_db_engine, session_factory  # noqa: E402
@@ -93,13 +93,13 @@ NEXT = {"open": ("start", "working"), "working": ("pause", "open")}
 ACTOR = Actor("bench")
 T0 = datetime(2025, 9, 30, 2, 0, tzinfo=UTC)
 
-cases = Base.metadata.tables["cases"]
+case_table = Base.metadata.tables["cases"]
 events = Base.metadata.tables["case_events"]
 # The baseline's two statements, built once. The SET and VALUES columns come from the keys of
 # the parameters passed at execution; the guard's parameters get names of their own because
 # SQLAlchemy reserves column names for the SET clause.
-BASELINE_UPDATE = update(cases).where(
-    cases.c.id == bindparam("guard_id"), cases.c.version == bindparam("guard_version")
+BASELINE_UPDATE = update(case_table).where(
+    case_table.c.id == bindparam("guard_id"), case_table.c.version == bindparam("guard_version")
 )
 BASELINE_INSERT = insert(events)
 
@@ -138,7 +138,7 @@ class Cursor:
 def engine_batch(session: Session, cursor: Cursor, n: int) -> Callable[[], None]:
     """``n`` fires through the engine; only the trigger and ``now`` are precomputed."""
     work = [(trigger, now) for trigger, *_, now in cursor.plan(n)]
-    case_id, fire = cursor.case_id, case_service.fire
+    case_id, fire = cursor.case_id, cases.fire
 
     def run() -> None:
         for trigger, now in work:
@@ -217,7 +217,7 @@ class Result:
 
 def _new_case(session: Session, label: str) -> Cursor:
     with session.begin():
-        created = case_service.create_case(
+        created = cases.create_case(
             session, "bench_loop", {"label": label, "count": 0}, actor=ACTOR, now=T0
         )
     case = created.case
@@ -227,7 +227,7 @@ def _new_case(session: Session, label: str) -> Cursor:
 def _check(session: Session, cursor: Cursor) -> None:
     """Both sides must have persisted every transition they were timed for."""
     with session.begin():
-        case = case_service.get_case(session, cursor.case_id)
+        case = cases.get_case(session, cursor.case_id)
         seqs = session.execute(
             select(func.count(), func.max(events.c.seq)).where(events.c.case_id == cursor.case_id)
         ).one()

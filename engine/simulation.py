@@ -27,11 +27,9 @@ from engine.core.records import CaseRecord
 from engine.core.sla import compute_clocks
 from engine.errors import DurationInvalid, ScenarioError, SvcflowError
 from engine.runtime.clock import ManualClock
-from engine.services import cases as case_service
-from engine.services import definitions as definition_service
-from engine.services import timer_firing as timer_service
+from engine.services import cases, timer_firing
 from engine.services.calendars import load_calendars, save_calendar
-from engine.services.definitions import get_definition
+from engine.services.definitions import get_definition, publish, set_parameter
 from engine.store import migrate
 from engine.store.database import create_db_engine, session_factory
 
@@ -131,7 +129,7 @@ class Simulator:
         fired = 0
         while True:
             with self.sessions() as session, session.begin():
-                due = timer_service.due_for_delivery(session, until=target, limit=1)
+                due = timer_firing.due_for_delivery(session, until=target, limit=1)
             if not due:
                 break
             if fired >= MAX_TIMER_FIRINGS:
@@ -151,10 +149,10 @@ class Simulator:
         now = self.clock.now()
         try:
             with self.sessions() as session, session.begin():
-                timer_service.fire_due_timer(session, timer_id, now=now)
+                timer_firing.fire_due_timer(session, timer_id, now=now)
         except Exception as exc:  # same policy as the RQ job: record, maybe retry later
             with self.sessions() as session, session.begin():
-                timer_service.record_failure(session, timer_id, exc, now=now)
+                timer_firing.record_failure(session, timer_id, exc, now=now)
 
     # --- steps -------------------------------------------------------------------------------
 
@@ -189,7 +187,7 @@ class Simulator:
 
     def _step_create(self, body: Mapping[str, Any], where: str) -> tuple[bool, str]:
         with self.sessions() as session, session.begin():
-            out = case_service.create_case(
+            out = cases.create_case(
                 session,
                 body["definition"],
                 body.get("data", {}),
@@ -204,7 +202,7 @@ class Simulator:
     def _step_fire(self, body: Mapping[str, Any], where: str) -> tuple[bool, str]:
         case_id = self.case_id(body.get("case"), where)
         with self.sessions() as session, session.begin():
-            out = case_service.fire(
+            out = cases.fire(
                 session,
                 case_id,
                 body["trigger"],
@@ -217,7 +215,7 @@ class Simulator:
     def _step_cancel(self, body: Mapping[str, Any], where: str) -> tuple[bool, str]:
         case_id = self.case_id(body.get("case"), where)
         with self.sessions() as session, session.begin():
-            case_service.cancel_case(
+            cases.cancel_case(
                 session,
                 case_id,
                 actor=self._actor(body),
@@ -255,7 +253,7 @@ class Simulator:
     def _step_expect(self, body: Mapping[str, Any], where: str) -> tuple[bool, str]:
         case_id = self.case_id(body.get("case"), where)
         with self.sessions() as session, session.begin():
-            case = case_service.get_case(session, case_id)
+            case = cases.get_case(session, case_id)
             problems = self._check_case(session, case, body)
         if problems:
             return False, "; ".join(problems)
@@ -269,7 +267,7 @@ class Simulator:
         for name, value in (body.get("data") or {}).items():
             if case.data.get(name) != value:
                 problems.append(f"data.{name} is {case.data.get(name)!r}, expected {value!r}")
-        history = case_service.history(session, case.id)
+        history = cases.history(session, case.id)
         if "triggers" in body:
             fired = [e.trigger for e in history if e.event_type == "transition"]
             if fired != list(body["triggers"]):
@@ -373,14 +371,10 @@ def _prepare(
             path = (base_dir / relative).resolve()
             if not path.is_file():
                 raise ScenarioError(f"Definition file {relative!r} not found (looked in {path}).")
-            definition_service.publish(
-                session, path.read_text("utf-8"), actor="simulation", now=now, origin=str(path)
-            )
+            publish(session, path.read_text("utf-8"), actor="simulation", now=now, origin=str(path))
         for definition_name, params in (scenario.get("parameters") or {}).items():
             for param, value in params.items():
-                definition_service.set_parameter(
-                    session, definition_name, param, value, actor="simulation", now=now
-                )
+                set_parameter(session, definition_name, param, value, actor="simulation", now=now)
 
 
 def run_scenario_file(path: Path) -> ScenarioReport:

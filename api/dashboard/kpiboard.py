@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from api.dashboard import charts, display, i18n
 from engine.core.definition import parse_source
 from engine.errors import SvcflowError
-from engine.services import kpis as kpi_service
+from engine.services import kpis
 
 DEFAULT_CONFIG = "workflows/catalog/kpis.yaml"
 GROUPS = ("team", "customer", "device")
@@ -101,9 +101,9 @@ def build(session: Session, *, month: str, group_by: str | None, now: datetime, 
     if config is None:
         return Board(message=message)
     try:
-        rows = kpi_service.monthly_kpis(session, config, month=month, group_by=group_by, now=now)
+        rows = kpis.monthly_kpis(session, config, month=month, group_by=group_by, now=now)
         history = {
-            m: kpi_service.monthly_kpis(session, config, month=m, group_by=None, now=now)
+            m: kpis.monthly_kpis(session, config, month=m, group_by=None, now=now)
             for m in months_until(month, TREND_MONTHS)
         }
     except SvcflowError as exc:
@@ -120,13 +120,13 @@ def build(session: Session, *, month: str, group_by: str | None, now: datetime, 
 def _chart(
     name: str,
     config: Mapping[str, Any],
-    rows: list[kpi_service.KpiRow],
-    history: Mapping[str, list[kpi_service.KpiRow]],
+    rows: list[kpis.KpiRow],
+    history: Mapping[str, list[kpis.KpiRow]],
     lang: str,
 ) -> KpiChart:
     fmt = formatter(name)
     mine = sorted(
-        (r for r in rows if r.kpi == name), key=lambda r: (r.group != kpi_service.TOTAL, r.group)
+        (r for r in rows if r.kpi == name), key=lambda r: (r.group != kpis.TOTAL, r.group)
     )
     targets = [r.target for r in mine if r.target is not None] or [
         r.target
@@ -138,7 +138,7 @@ def _chart(
     label = title(name, config, lang)
     chart = KpiChart(name=name, title=label, target=fmt(target) if target is not None else "")
     for r in mine:
-        group = i18n.translate("all_groups", lang) if r.group == kpi_service.TOTAL else r.group
+        group = i18n.translate("all_groups", lang) if r.group == kpis.TOTAL else r.group
         status = {True: "met", False: "not_met", None: "no_target"}[r.met]
         chart.rows.append(
             {
@@ -162,7 +162,7 @@ def _chart(
         )
     points = []
     for month, past in history.items():
-        total = next((r for r in past if r.kpi == name and r.group == kpi_service.TOTAL), None)
+        total = next((r for r in past if r.kpi == name and r.group == kpis.TOTAL), None)
         points.append((month, total.value if total else None))
     if any(v is not None for _, v in points):
         chart.trend = charts.trend(

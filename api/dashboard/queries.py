@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 from api import db
 from engine.core.records import CaseRecord
 from engine.errors import CaseNotFound
-from engine.services import cases as case_service
 from engine.services import links
+from engine.services.cases import find_case
 from engine.services.search import CaseFilter, collect_cases, search_cases
 from engine.store import case_store
 from engine.store.database import READ_ONLY
@@ -71,7 +71,7 @@ def device_file(
     """The device's own case: the one whose business key is the serial (how device files are
     opened), else one whose data names the serial."""
     try:
-        return case_service.find_case(session, device_definition, serial)
+        return find_case(session, device_definition, serial)
     except CaseNotFound:
         pass
     page, _ = search_cases(

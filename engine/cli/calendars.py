@@ -9,7 +9,7 @@ import click
 
 from engine.cli.app import connect, json_object, main, transaction
 from engine.cli.output import table
-from engine.services import calendars as calendar_service
+from engine.services.calendars import get_calendar_info, list_calendars, save_calendar
 
 
 @main.group()
@@ -23,7 +23,7 @@ def calendars_list(ctx: click.Context) -> None:
     """List calendars."""
     connect(ctx)
     with transaction(ctx) as session:
-        infos = calendar_service.list_calendars(session)
+        infos = list_calendars(session)
     table(
         ["name", "timezone", "base", "revision", "covered years"],
         [
@@ -54,7 +54,7 @@ def calendars_show(ctx: click.Context, name: str, month: str | None) -> None:
     """Show calendar NAME (its stored overrides, and optionally one month day by day)."""
     connect(ctx)
     with transaction(ctx) as session:
-        info = calendar_service.get_calendar_info(session, name)
+        info = get_calendar_info(session, name)
     click.echo(
         f"{info.name}: {info.calendar.timezone}, base {info.base or 'custom'}, "
         f"revision {info.revision}"
@@ -89,7 +89,7 @@ def calendars_set(
     """Store overrides or a custom calendar; armed timers on it are re-planned."""
     connect(ctx)
     with transaction(ctx) as session:
-        info = calendar_service.save_calendar(
+        info = save_calendar(
             session,
             name,
             actor=ctx.obj["actor"].name,

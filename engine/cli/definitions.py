@@ -13,9 +13,10 @@ import click
 from engine.cli.app import connect, main, transaction
 from engine.cli.output import table, ts
 from engine.core.definition import parse_source
+from engine.core.traceability import build_matrix, render_markdown
 from engine.core.validation import validate
 from engine.errors import SvcflowError
-from engine.services import definitions as definition_service
+from engine.services import definitions
 
 
 @main.command("validate")
@@ -59,8 +60,8 @@ def _print_report(name: str, report: Any) -> None:
             click.echo(f"      hint: {problem.hint}")
 
 
-@main.group()
-def definitions() -> None:
+@main.group("definitions")
+def definitions_group() -> None:
     """Publish and inspect workflow definitions."""
 
 
@@ -68,7 +69,7 @@ def publish_files(ctx: click.Context, files: Sequence[Path]) -> None:
     now = ctx.obj["clock"].now()
     for path in files:
         with transaction(ctx) as session:
-            result = definition_service.publish(
+            result = definitions.publish(
                 session,
                 path.read_text("utf-8"),
                 actor=ctx.obj["actor"].name,
@@ -81,7 +82,7 @@ def publish_files(ctx: click.Context, files: Sequence[Path]) -> None:
             click.secho(f"  {warning}", fg="yellow")
 
 
-@definitions.command("publish")
+@definitions_group.command("publish")
 @click.argument(
     "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
@@ -92,13 +93,13 @@ def definitions_publish(ctx: click.Context, files: Sequence[Path]) -> None:
     publish_files(ctx, files)
 
 
-@definitions.command("list")
+@definitions_group.command("list")
 @click.pass_context
 def definitions_list(ctx: click.Context) -> None:
     """List published definitions with their latest version."""
     connect(ctx)
     with transaction(ctx) as session:
-        rows = definition_service.list_definitions(session)
+        rows = definitions.list_definitions(session)
     table(
         ["name", "latest", "versions", "title", "published"],
         [
@@ -114,7 +115,7 @@ def definitions_list(ctx: click.Context) -> None:
     )
 
 
-@definitions.command("show")
+@definitions_group.command("show")
 @click.argument("name")
 @click.option("--version", type=int, help="Default: the latest.")
 @click.option("--source", is_flag=True, help="Print the published source text.")
@@ -123,13 +124,13 @@ def definitions_show(ctx: click.Context, name: str, version: int | None, source:
     """Show a published definition: states, transitions, parameters, versions."""
     connect(ctx)
     with transaction(ctx) as session:
-        definition = definition_service.get_definition(session, name, version)
+        definition = definitions.get_definition(session, name, version)
         assert definition.version is not None
         if source:
-            click.echo(definition_service.get_source(session, name, definition.version), nl=False)
+            click.echo(definitions.get_source(session, name, definition.version), nl=False)
             return
-        versions = definition_service.list_versions(session, name)
-        params = definition_service.effective_parameters(session, definition)
+        versions = definitions.list_versions(session, name)
+        params = definitions.effective_parameters(session, definition)
     click.echo(
         f"{definition.name} v{definition.version}: {definition.title.en} / {definition.title.zh}"
     )
@@ -171,7 +172,7 @@ def definitions_show(ctx: click.Context, name: str, version: int | None, source:
         )
 
 
-@definitions.command("set-param")
+@definitions_group.command("set-param")
 @click.argument("name")
 @click.argument("parameter")
 @click.argument("value")
@@ -185,7 +186,7 @@ def definitions_set_param(ctx: click.Context, name: str, parameter: str, value: 
     except json.JSONDecodeError:
         parsed = value
     with transaction(ctx) as session:
-        definition_service.set_parameter(
+        definitions.set_parameter(
             session,
             name,
             parameter,
@@ -233,7 +234,6 @@ def _relative(path: Path, root: Path) -> str:
 def requirements_command(workflows_dir: Path, tests_dir: Path, output: Path, check: bool) -> None:
     """Map every requirement ID to the definition elements and tests that cite it
     (docs/requirements.md)."""
-    from engine.core.traceability import build_matrix, render_markdown
 
     catalog_doc = parse_source((workflows_dir / "catalog" / "requirements.yaml").read_text("utf-8"))
     documents = [

@@ -13,7 +13,7 @@ import click
 from engine.cli.app import connect, main, transaction
 from engine.cli.output import table
 from engine.core.definition import parse_source
-from engine.services import kpis as kpi_service
+from engine.services.kpis import audit_sample, monthly_kpis, to_csv_rows
 
 DEFAULT_CONFIG = Path("workflows/catalog/kpis.yaml")
 
@@ -41,7 +41,7 @@ def kpis_command(
     """Monthly KPIs with their targets (R-KPI-02), per team, customer or device."""
     connect(ctx)
     with transaction(ctx) as session:
-        rows = kpi_service.monthly_kpis(
+        rows = monthly_kpis(
             session,
             load_config(config_path),
             month=month,
@@ -51,7 +51,7 @@ def kpis_command(
     if fmt == "json":
         click.echo(json.dumps([r.to_dict() for r in rows], ensure_ascii=False, indent=2))
     elif fmt == "csv":
-        csv.writer(sys.stdout).writerows(kpi_service.to_csv_rows(rows))
+        csv.writer(sys.stdout).writerows(to_csv_rows(rows))
     else:
         table(
             ["kpi", "group", "value", "target", "met", "counted"],
@@ -91,7 +91,7 @@ def audit_sample_command(
     """Draw the quarterly audit sample of service records (R-KPI-04), at least 20%."""
     connect(ctx)
     with transaction(ctx) as session:
-        ids = kpi_service.audit_sample(
+        ids = audit_sample(
             session, load_config(config_path), quarter=quarter, seed=seed, share=share
         )
     click.echo(json.dumps({"quarter": quarter, "seed": seed, "share": share, "cases": ids}))

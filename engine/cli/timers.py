@@ -8,7 +8,7 @@ from engine.cli.app import connect, main, transaction
 from engine.cli.output import table, ts
 from engine.runtime import delivery
 from engine.runtime.resources import Runtime
-from engine.services import timer_firing as timer_service
+from engine.services import timer_firing
 
 
 @main.group()
@@ -41,7 +41,7 @@ def timers_failed(ctx: click.Context) -> None:
     with transaction(ctx) as session:
         rows = [
             [t.id, t.case_id, t.name, ts(t.due_at), t.attempts, t.last_error or ""]
-            for t in timer_service.failed_timers(session)
+            for t in timer_firing.failed_timers(session)
         ]
     table(["id", "case", "name", "due (UTC)", "attempts", "error"], rows)
 
@@ -54,7 +54,7 @@ def timers_retry(ctx: click.Context, timer_id: int, reason: str) -> None:
     """Re-arm failed timer TIMER_ID; the sweeper (or a running worker) delivers it."""
     connect(ctx)
     with transaction(ctx) as session:
-        timer_service.retry_failed(
+        timer_firing.retry_failed(
             session,
             timer_id,
             now=ctx.obj["clock"].now(),

@@ -6,7 +6,7 @@ import click
 
 from engine.cli.app import connect, main, transaction
 from engine.cli.output import table, ts
-from engine.services import tokens as token_service
+from engine.services.tokens import Role, create_token, list_tokens, revoke_token
 
 
 @main.group()
@@ -15,14 +15,14 @@ def tokens() -> None:
 
 
 @tokens.command("create")
-@click.option("--role", required=True, type=click.Choice([r.value for r in token_service.Role]))
+@click.option("--role", required=True, type=click.Choice([r.value for r in Role]))
 @click.option("--name", required=True, help="Who uses it, e.g. hotline or erp.")
 @click.pass_context
 def tokens_create(ctx: click.Context, role: str, name: str) -> None:
     """Create a token and print it (it cannot be shown again)."""
     connect(ctx)
     with transaction(ctx) as session:
-        token = token_service.create_token(
+        token = create_token(
             session, name=name, role=role, actor=ctx.obj["actor"].name, now=ctx.obj["clock"].now()
         )
     click.echo(token)
@@ -36,7 +36,7 @@ def tokens_list(ctx: click.Context) -> None:
     with transaction(ctx) as session:
         rows = [
             [t.name, t.role, ts(t.created_at), t.created_by, ts(t.revoked_at)]
-            for t in token_service.list_tokens(session)
+            for t in list_tokens(session)
         ]
     table(["name", "role", "created (UTC)", "by", "revoked (UTC)"], rows)
 
@@ -48,5 +48,5 @@ def tokens_revoke(ctx: click.Context, name: str) -> None:
     """Revoke token NAME (effective within seconds)."""
     connect(ctx)
     with transaction(ctx) as session:
-        token_service.revoke_token(session, name, now=ctx.obj["clock"].now())
+        revoke_token(session, name, now=ctx.obj["clock"].now())
     click.echo(f"token {name} revoked")

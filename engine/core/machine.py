@@ -20,6 +20,7 @@ from functools import partial
 from typing import Any, cast
 
 import jsonschema
+from cachetools import LRUCache
 from transitions import EventData, Machine
 
 from engine.core.definition import ActionKind, TransitionSpec, WorkflowDefinition
@@ -415,7 +416,8 @@ class CompiledWorkflow:
         ]
 
 
-_CACHE: dict[tuple[str, int | None, str], CompiledWorkflow] = {}
+# One compiled machine per definition version in use; bounded, least recently used first out.
+_CACHE: LRUCache[tuple[str, int | None, str], CompiledWorkflow] = LRUCache(maxsize=512)
 _CACHE_LOCK = threading.Lock()
 
 
@@ -424,11 +426,10 @@ def compile_workflow(definition: WorkflowDefinition) -> CompiledWorkflow:
     # Keyed by content as well as name + version: two databases in one process (tests, a
     # migration) may hold different documents under the same name and version.
     key = (definition.name, definition.version, definition.fingerprint)
-    compiled = _CACHE.get(key)
+    with _CACHE_LOCK:
+        compiled = _CACHE.get(key)
     if compiled is None:
+        compiled = CompiledWorkflow(definition)  # outside the lock: two builds are harmless
         with _CACHE_LOCK:
-            compiled = _CACHE.get(key)
-            if compiled is None:
-                compiled = CompiledWorkflow(definition)
-                _CACHE[key] = compiled
+            compiled = _CACHE.setdefault(key, compiled)
     return compiled

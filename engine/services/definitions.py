@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from cachetools import LRUCache
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -122,16 +123,20 @@ def publish(
     )
 
 
-# Published versions never change, so a process keeps them once built (per database URL).
-_CACHE: dict[tuple[str, str, int], WorkflowDefinition] = {}
+# Published versions never change, so a process keeps the ones it uses (per database URL),
+# the least recently used going first when there are more than a deployment's few hundred.
+_CACHE: LRUCache[tuple[str, str, int], WorkflowDefinition] = LRUCache(maxsize=512)
 _CACHE_LOCK = threading.Lock()
 
 
 def get_definition(session: Session, name: str, version: int | None = None) -> WorkflowDefinition:
     """A published version (the latest when ``version`` is None)."""
     database = str(session.get_bind().engine.url)  # .engine: the bind may be a Connection
-    if version is not None and (database, name, version) in _CACHE:
-        return _CACHE[(database, name, version)]
+    if version is not None:
+        with _CACHE_LOCK:
+            cached = _CACHE.get((database, name, version))
+        if cached is not None:
+            return cached
     query = select(DefinitionVersion.version, DefinitionVersion.document).where(
         DefinitionVersion.name == name
     )

@@ -32,7 +32,7 @@ from api.app import create_app
 from engine.core.records import EventRecord
 from engine.runtime.clock import ManualClock
 from engine.runtime.embedded_redis import free_port
-from engine.services import cases as case_service
+from engine.services import cases
 from engine.services.definitions import publish
 from engine.services.tokens import Role, create_token, revoke_token
 from engine.store.database import create_db_engine, session_factory
@@ -327,7 +327,7 @@ def db_state(sessions: sessionmaker[Session]) -> Callable[[], dict[str, list[str
 def history(sessions: sessionmaker[Session]) -> Callable[[int], list[EventRecord]]:
     def _history(case_id: int) -> list[EventRecord]:
         with sessions() as session, session.begin():
-            return case_service.history(session, case_id)
+            return cases.history(session, case_id)
 
     return _history
 

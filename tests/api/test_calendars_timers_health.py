@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.errors import InvalidTrigger
-from engine.services import timer_firing as timer_service
+from engine.services import timer_firing
 from engine.store.models import Timer
 from tests.api.conftest import assert_problem, sqlite_only
 from tests.conftest import T0
@@ -89,7 +89,7 @@ def test_failed_timers_are_listed_for_supervisors(
         error = InvalidTrigger(
             case_id=case["id"], state="closed", trigger="contact_overdue", allowed=[]
         )
-        assert timer_service.record_failure(session, timer.id, error, now=T0) is None
+        assert timer_firing.record_failure(session, timer.id, error, now=T0) is None
     listed = supervisor.get("/api/v1/timers")
     assert listed.status_code == 200
     [failed] = listed.get_json()

@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 
 from api import problems
-from engine import errors as e
+from engine import errors
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("engine", "api", "workers")
 # Raising these says nothing a caller can act on: raise a leaf, which has its own code.
-NOT_RAISED = {e.SvcflowError, *e.KINDS}
+NOT_RAISED = {errors.SvcflowError, *errors.KINDS}
 
 
 def _import_everything() -> None:
@@ -33,20 +33,20 @@ def _import_everything() -> None:
             importlib.import_module(module.name)
 
 
-def _subclasses(cls: type[e.SvcflowError]) -> set[type[e.SvcflowError]]:
+def _subclasses(cls: type[errors.SvcflowError]) -> set[type[errors.SvcflowError]]:
     direct = set(cls.__subclasses__())
     return direct.union(*(_subclasses(c) for c in direct))
 
 
-def _svcflow_errors() -> list[type[e.SvcflowError]]:
+def _svcflow_errors() -> list[type[errors.SvcflowError]]:
     """Every error class svcflow itself defines (not the ones a test defines)."""
     _import_everything()
-    found = [c for c in _subclasses(e.SvcflowError) if c.__module__.split(".")[0] in PACKAGES]
+    found = [c for c in _subclasses(errors.SvcflowError) if c.__module__.split(".")[0] in PACKAGES]
     return sorted(found, key=lambda c: c.__name__)
 
 
 ERRORS = _svcflow_errors()
-LEAVES = [c for c in ERRORS if c not in e.KINDS]
+LEAVES = [c for c in ERRORS if c not in errors.KINDS]
 
 
 def test_the_tree_is_found_and_lives_in_one_module() -> None:
@@ -55,38 +55,38 @@ def test_the_tree_is_found_and_lives_in_one_module() -> None:
 
 
 def test_each_kind_is_a_direct_child_of_the_base_and_has_a_status() -> None:
-    for kind in e.KINDS:
-        assert kind.__bases__ == (e.SvcflowError,), kind
+    for kind in errors.KINDS:
+        assert kind.__bases__ == (errors.SvcflowError,), kind
         assert kind in problems.STATUS, kind
-    assert e.SvcflowError not in problems.STATUS  # that would be a default in disguise
+    assert errors.SvcflowError not in problems.STATUS  # that would be a default in disguise
 
 
 @pytest.mark.parametrize("error", LEAVES, ids=lambda c: c.__name__)
 def test_every_error_is_of_exactly_one_kind_and_has_a_deliberate_status(
-    error: type[e.SvcflowError],
+    error: type[errors.SvcflowError],
 ) -> None:
-    kinds = [k for k in e.KINDS if issubclass(error, k)]
+    kinds = [k for k in errors.KINDS if issubclass(error, k)]
     assert len(kinds) == 1, f"{error.__name__} is of kinds {kinds}: derive it from one"
     assert problems.status_of(error) is not None
 
 
 def test_single_entries_only_refine_a_kind() -> None:
     for cls, status in problems.STATUS.items():
-        if cls not in e.KINDS:
-            kind = next(k for k in e.KINDS if issubclass(cls, k))
+        if cls not in errors.KINDS:
+            kind = next(k for k in errors.KINDS if issubclass(cls, k))
             assert status != problems.STATUS[kind], f"{cls.__name__} repeats its kind's status"
 
 
 def test_errors_that_once_fell_back_to_400_have_a_chosen_status() -> None:
     chosen = {
-        e.FormError: 422,
-        e.DurationInvalid: 422,
-        e.ReplayError: 422,
-        e.CaseChainTooDeep: 422,
-        e.TimerPlanError: 422,
-        e.RedisUnavailable: 503,
-        e.VersionMismatch: 412,
-        e.DatabaseNotReady: 503,
+        errors.FormError: 422,
+        errors.DurationInvalid: 422,
+        errors.ReplayError: 422,
+        errors.CaseChainTooDeep: 422,
+        errors.TimerPlanError: 422,
+        errors.RedisUnavailable: 503,
+        errors.VersionMismatch: 412,
+        errors.DatabaseNotReady: 503,
     }
     assert {cls: problems.status_of(cls) for cls in chosen} == chosen
 
@@ -100,7 +100,7 @@ def test_every_error_has_its_own_code() -> None:
 def test_an_error_without_a_status_is_a_logged_500_not_a_guess(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    class Stray(e.SvcflowError):
+    class Stray(errors.SvcflowError):
         code = "stray"
 
     with caplog.at_level(logging.ERROR, logger="api.problems"):

@@ -23,7 +23,7 @@ from flask.testing import FlaskClient
 from api import state
 from engine.core.definition import parse_source
 from engine.runtime.clock import ManualClock
-from engine.services import definitions as definition_service
+from engine.services.definitions import set_parameter
 from engine.simulation import Simulator
 from tests.api.conftest import Tokens
 
@@ -137,9 +137,7 @@ def test_journey_over_http(
     with sessions() as s, s.begin():
         for definition, params in (scenario.get("parameters") or {}).items():
             for name, value in params.items():
-                definition_service.set_parameter(
-                    s, definition, name, value, actor="journey", now=clock.now()
-                )
+                set_parameter(s, definition, name, value, actor="journey", now=clock.now())
     for name, overrides in (scenario.get("calendars") or {}).items():
         response = client.put(
             f"/api/v1/calendars/{name}",

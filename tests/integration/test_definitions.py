@@ -19,7 +19,16 @@ from engine.errors import (
     ParameterInvalid,
 )
 from engine.services import cases
-from engine.services import definitions as defs
+from engine.services.definitions import (
+    PublishResult,
+    effective_parameters,
+    get_definition,
+    get_source,
+    list_definitions,
+    list_versions,
+    publish,
+    set_parameter,
+)
 from engine.store.database import create_db_engine, session_factory
 from engine.store.models import DefinitionVersion
 from tests.conftest import T0
@@ -29,9 +38,9 @@ from tests.workflows import COUNTER, PLAIN, VERSIONED_V1, VERSIONED_V2
 LATER = T0.replace(hour=6)
 
 
-def _publish(sessions: sessionmaker[Session], source: str) -> defs.PublishResult:
+def _publish(sessions: sessionmaker[Session], source: str) -> PublishResult:
     with sessions() as session, session.begin():
-        return defs.publish(session, source, actor="test", now=T0)
+        return publish(session, source, actor="test", now=T0)
 
 
 def test_publishing_the_same_text_twice_keeps_one_version(
@@ -55,19 +64,19 @@ def test_changed_document_gets_the_next_version_and_both_stay_readable(
     v2 = _publish(sessions, VERSIONED_V2)
     assert (v2.version, v2.created) == (2, True)
     # Republishing the old text (e.g. a deploy that rolls back) resolves to version 1.
-    assert _publish(sessions, VERSIONED_V1) == defs.PublishResult("it_versioned", 1, False)
+    assert _publish(sessions, VERSIONED_V1) == PublishResult("it_versioned", 1, False)
 
     with sessions() as session, session.begin():
-        assert defs.get_source(session, "it_versioned", 1) == VERSIONED_V1
-        assert defs.get_source(session, "it_versioned", 2) == VERSIONED_V2
-        assert defs.get_definition(session, "it_versioned").version == 2
-        assert "parked" not in defs.get_definition(session, "it_versioned", 1).state_names
-        assert "parked" in defs.get_definition(session, "it_versioned", 2).state_names
-        assert [v for v, _, _ in defs.list_versions(session, "it_versioned")] == [1, 2]
-        [summary] = defs.list_definitions(session)
+        assert get_source(session, "it_versioned", 1) == VERSIONED_V1
+        assert get_source(session, "it_versioned", 2) == VERSIONED_V2
+        assert get_definition(session, "it_versioned").version == 2
+        assert "parked" not in get_definition(session, "it_versioned", 1).state_names
+        assert "parked" in get_definition(session, "it_versioned", 2).state_names
+        assert [v for v, _, _ in list_versions(session, "it_versioned")] == [1, 2]
+        [summary] = list_definitions(session)
         assert (summary.name, summary.latest_version, summary.versions) == ("it_versioned", 2, 2)
         with pytest.raises(DefinitionNotFound):
-            defs.get_definition(session, "it_versioned", 3)
+            get_definition(session, "it_versioned", 3)
 
 
 def test_case_keeps_running_the_version_it_started_on(sessions: sessionmaker[Session]) -> None:
@@ -127,12 +136,12 @@ def test_set_parameter_checks_name_and_type(
     publish_workflow(COUNTER)
 
     with pytest.raises(ParameterInvalid) as info, sessions() as session, session.begin():
-        defs.set_parameter(session, "it_counter", parameter, value, actor="test", now=T0)
+        set_parameter(session, "it_counter", parameter, value, actor="test", now=T0)
 
     assert info.value.fields["parameter"] == parameter
     with sessions() as session, session.begin():
-        definition = defs.get_definition(session, "it_counter")
-        assert defs.effective_parameters(session, definition) == definition.default_params()
+        definition = get_definition(session, "it_counter")
+        assert effective_parameters(session, definition) == definition.default_params()
 
 
 def test_parameter_overrides_reach_new_cases_only(
@@ -141,11 +150,11 @@ def test_parameter_overrides_reach_new_cases_only(
     publish_workflow(COUNTER)
     before = create_case(sessions, "it_counter", {"count": 1}).case
     with sessions() as session, session.begin():
-        defs.set_parameter(session, "it_counter", "limit", 1, actor="test", now=T0)
-        defs.set_parameter(session, "it_counter", "window", "4h", actor="test", now=T0)
-        defs.set_parameter(session, "it_counter", "ratio", 2, actor="test", now=T0)
+        set_parameter(session, "it_counter", "limit", 1, actor="test", now=T0)
+        set_parameter(session, "it_counter", "window", "4h", actor="test", now=T0)
+        set_parameter(session, "it_counter", "ratio", 2, actor="test", now=T0)
     with sessions() as session, session.begin():
-        defs.set_parameter(session, "it_counter", "limit", 0, actor="test", now=LATER)
+        set_parameter(session, "it_counter", "limit", 0, actor="test", now=LATER)
     after = create_case(sessions, "it_counter", {"count": 1}).case
 
     assert before.params == {
