@@ -44,6 +44,8 @@ import signal
 import time
 from types import FrameType
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.scheduler import RQScheduler
 from rq.utils import now
@@ -61,18 +63,34 @@ class Scheduler(RQScheduler):
 
     def work(self) -> None:
         self._install_signal_handlers()
+        worker_pid = os.getppid()  # the worker that forked this process
         self.register_birth()
         next_upkeep = 0.0  # monotonic time of the next heartbeat / lock check
         while not self._stop_requested:
+            if os.getppid() != worker_pid:
+                # Its worker was killed (kill -9 skips every teardown): an orphan scheduler
+                # would hold the queue's lock for ever, heartbeat after heartbeat.
+                self.log.warning("Scheduler: its worker %s is gone; stopping", worker_pid)
+                break
             clock = time.monotonic()
-            if clock >= next_upkeep:
-                if self.should_reacquire_locks:
-                    self.acquire_locks()
-                self.heartbeat()
-                next_upkeep = clock + self.interval
-            self.enqueue_scheduled_jobs()
+            try:
+                if clock >= next_upkeep:
+                    if self.should_reacquire_locks:
+                        self.acquire_locks()
+                    self.heartbeat()
+                    next_upkeep = clock + self.interval
+                self.enqueue_scheduled_jobs()
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                # Redis is away (restarting, failing over): wait and carry on, as the worker
+                # does, instead of dying with the scheduler's process.
+                self.log.warning("Scheduler: Redis unreachable (%s); retrying", exc)
+                time.sleep(self.interval)
+                continue
             time.sleep(self.poll_seconds)
-        self.stop()
+        try:
+            self.stop()
+        except (RedisConnectionError, RedisTimeoutError):
+            self.log.warning("Scheduler: Redis unreachable; its locks expire on their own")
 
 
 class Worker(SimpleWorker):

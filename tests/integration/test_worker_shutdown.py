@@ -142,15 +142,47 @@ def test_a_worker_stopped_while_it_starts_exits_cleanly_and_leaves_no_scheduler(
             assert process.returncode == 0, output
         else:
             assert process.returncode == -signal.SIGTERM
-        schedulers = [
-            int(line.rsplit(" ", 1)[1])
-            for line in output.splitlines()
-            if "Scheduler for" in line and "started with PID" in line
-        ]
-        assert not [pid for pid in schedulers if _alive(pid)], output
+        assert not [pid for pid in _scheduler_pids(output) if _alive(pid)], output
         assert not connection.exists(f"rq:scheduler-lock:{QUEUE_NAME}"), output
         assert Worker.all(connection=connection) == [], output
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_a_scheduler_whose_worker_is_killed_stops_and_frees_the_lock(
+    redis_url: str, connection: Redis, tmp_path: Path
+) -> None:
+    """kill -9 of a worker skips its teardown; its scheduler process notices the lost parent
+    and stops, releasing the queue's scheduler lock for another worker, instead of living on
+    as an orphan that holds it for ever."""
+    log = tmp_path / "worker.log"
+    process = _start_worker(redis_url, log)
+    try:
+        deadline = time.monotonic() + START_SECONDS
+        while not _scheduler_pids(log.read_text()):
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)  # waiting for another process, not skipping time
+        (scheduler,) = _scheduler_pids(log.read_text())
+        assert connection.exists(f"rq:scheduler-lock:{QUEUE_NAME}")
+
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=GRACE_SECONDS)
+        deadline = time.monotonic() + GRACE_SECONDS
+        while _alive(scheduler) or connection.exists(f"rq:scheduler-lock:{QUEUE_NAME}"):
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)  # waiting for another process, not skipping time
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def _scheduler_pids(output: str) -> list[int]:
+    return [
+        int(line.rsplit(" ", 1)[1])
+        for line in output.splitlines()
+        if "Scheduler for" in line and "started with PID" in line
+    ]
