@@ -17,6 +17,7 @@ EXTENSION = "svcflow"
 TOKEN_CACHE_SECONDS = 10.0  # a revoked token stops working within this time
 TOKEN_CACHE_SIZE = 4096  # distinct tokens remembered (SVCFLOW_TOKEN_CACHE_SIZE); bounded
 SCRAPE_CACHE_SECONDS = 30.0  # the stuck-case gauges are a few COUNT queries per scrape
+DELIVERY_CACHE_SECONDS = 5.0  # the delivery gauges feed alerts: kept fresher
 
 
 @dataclass
@@ -28,6 +29,9 @@ class AppState:
     )
     scrapes: TTLCache[str, Any] = field(
         default_factory=lambda: TTLCache(maxsize=8, ttl=SCRAPE_CACHE_SECONDS)
+    )
+    deliveries: TTLCache[str, Any] = field(
+        default_factory=lambda: TTLCache(maxsize=1, ttl=DELIVERY_CACHE_SECONDS)
     )
     lock: threading.Lock = field(default_factory=threading.Lock)
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from engine.runtime import delivery, telemetry
 from engine.runtime.resources import Runtime
-from engine.services import inspection, timer_firing
+from engine.services import timer_firing
 from engine.services.scheduling import DueTimer
 
 log = logging.getLogger(__name__)
@@ -114,18 +114,3 @@ def _fire_one(rt: Runtime, timer_id: int, attempt: int) -> str:
         )
     log.debug("timer %s: %s %s", timer_id, outcome.result.value, outcome.note)
     return outcome.result.value
-
-
-def sweep(horizon_seconds: int = int(delivery.SWEEP_HORIZON.total_seconds())) -> int:
-    """Periodic job: make sure every armed timer due soon has a live delivery in Redis."""
-    rt = current()
-    return delivery.sweep(
-        rt.sessions, rt.queue, now=rt.clock.now(), horizon_seconds=horizon_seconds
-    )
-
-
-def refresh_dwell_stats() -> int:
-    """Periodic job: recompute how long cases stay in each state (for the `dwelling` rule)."""
-    rt = current()
-    with rt.sessions() as session, session.begin():
-        return inspection.refresh_dwell_stats(session, now=rt.clock.now())

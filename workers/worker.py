@@ -35,14 +35,30 @@ first moment and only notes them while starting (the work loop then stops at its
 check, with a normal teardown), does not start a scheduler once a stop is requested, and
 stops its scheduler within :data:`SCHEDULER_STOP_SECONDS`, killing it and releasing its
 locks itself if the scheduler missed the signal.
+
+Healing without a human
+-----------------------
+- Housekeeping: every non-burst worker runs the shared duties in a thread
+  (engine/runtime/housekeeping.py): its heartbeat in the database, the timer sweep when it
+  holds the sweep lease, the hourly dwell statistics. No separate cron process exists to die.
+- Redis away: a worker waits for Redis before registering, rides out errors of its
+  suspension check, and retries the dequeue with backoff capped at
+  :data:`REDIS_RETRY_SECONDS` (RQ's default cap is 60 s, too long for a 60 s promise).
+- A dead scheduler: RQ re-checks its scheduler lock only in its maintenance, every 10
+  minutes and only between blocking dequeues of up to 405 s; here a worker wakes every
+  :data:`DEQUEUE_SECONDS` and re-checks every :data:`SCHEDULER_RECHECK_SECONDS`, so another
+  worker takes over the lock soon after its holder dies. Timers never wait for that: the
+  sweep hands over again whatever is overdue, by the database's account.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from types import FrameType
+from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -51,9 +67,16 @@ from rq.scheduler import RQScheduler
 from rq.utils import now
 from rq.worker import SimpleWorker
 
+from engine.runtime.housekeeping import Housekeeper
+from engine.services.delivery_health import SWEEP_INTERVAL
+from workers import jobs
+
 POLL_SECONDS = 0.1
 PUBSUB_WAIT_SECONDS = 1.0  # longest wait of the command thread between checks of its flag
 SCHEDULER_STOP_SECONDS = 2.0  # a scheduler polls every POLL_SECONDS; more means it missed it
+REDIS_RETRY_SECONDS = 5.0  # longest wait between attempts to reach Redis
+DEQUEUE_SECONDS = 5  # longest blocking dequeue: how often an idle worker looks around
+SCHEDULER_RECHECK_SECONDS = 10  # how often a worker checks that some scheduler runs
 
 
 class Scheduler(RQScheduler):
@@ -93,10 +116,77 @@ class Scheduler(RQScheduler):
             self.log.warning("Scheduler: Redis unreachable; its locks expire on their own")
 
 
+class Housekeeping(threading.Thread):
+    """Runs the worker process's share of the periodic duties until stopped."""
+
+    def __init__(self, worker_name: str) -> None:
+        super().__init__(name="housekeeping", daemon=True)
+        self.worker_name = worker_name
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        keeper = Housekeeper(jobs.current(), self.worker_name)
+        interval = SWEEP_INTERVAL.total_seconds()
+        while True:
+            keeper.run_once()
+            if self.stopping.wait(interval):
+                break
+        keeper.stop()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(timeout=2 * SCHEDULER_STOP_SECONDS)
+
+
 class Worker(SimpleWorker):
-    """``SimpleWorker`` whose ``--with-scheduler`` process is a :class:`Scheduler`."""
+    """``SimpleWorker`` whose ``--with-scheduler`` process is a :class:`Scheduler`, which
+    shares the housekeeping and rides out Redis outages (module docstring)."""
 
     scheduler_class = Scheduler
+    max_connection_wait_time = REDIS_RETRY_SECONDS
+    housekeeping: Housekeeping | None = None
+    keeps_house = False
+
+    @property
+    def dequeue_timeout(self) -> int:
+        return DEQUEUE_SECONDS
+
+    @property
+    def should_run_maintenance_tasks(self) -> bool:
+        last = self.last_cleaned_at
+        return last is None or (now() - last).total_seconds() > SCHEDULER_RECHECK_SECONDS
+
+    def work(self, burst: bool = False, *args: Any, **kwargs: Any) -> bool:
+        # A burst worker drains the queue and leaves; it keeps no duties.
+        self.keeps_house = not burst
+        return bool(super().work(burst, *args, **kwargs))
+
+    def teardown(self) -> None:
+        try:
+            super().teardown()
+        finally:
+            if self.housekeeping is not None:
+                self.housekeeping.stop()
+
+    def check_for_suspension(self, burst: bool) -> None:
+        try:
+            super().check_for_suspension(burst)
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            # Not a reason to quit: the dequeue that follows waits for Redis with backoff.
+            self.log.warning("Worker %s: Redis unreachable (%s)", self.name, exc)
+
+    def _wait_for_redis(self) -> None:
+        """Before registering: wait for Redis (a worker started during an outage, or
+        restarted by its process manager) instead of dying at once."""
+        wait = 0.5
+        while not self._stop_requested:
+            try:
+                self.connection.ping()
+                return
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                self.log.warning("Worker: Redis unreachable (%s); retrying in %.1f s", exc, wait)
+                time.sleep(wait)  # a real wait for another process, not a test's time
+                wait = min(2 * wait, REDIS_RETRY_SECONDS)
 
     def bootstrap(
         self,
@@ -107,7 +197,13 @@ class Worker(SimpleWorker):
         # Until RQ installs its own handlers (after the scheduler starts), a stop is noted.
         signal.signal(signal.SIGTERM, self._stop_once_started)
         signal.signal(signal.SIGINT, self._stop_once_started)
+        self._wait_for_redis()
+        if self._stop_requested:
+            raise SystemExit(0)  # stopped before it registered anything: nothing to undo
         super().bootstrap(logging_level, date_format, log_format)
+        if self.keeps_house:
+            self.housekeeping = Housekeeping(self.name)
+            self.housekeeping.start()
 
     def _stop_once_started(self, signum: int, frame: FrameType | None) -> None:
         self.log.info("Worker %s: stop requested while starting", self.name)

@@ -20,17 +20,21 @@ def timers() -> None:
 @click.option("--horizon", default=120, show_default=True, help="Seconds ahead to cover.")
 @click.pass_context
 def timers_sweep(ctx: click.Context, horizon: int) -> None:
-    """Make sure every armed timer due within the horizon is queued in Redis
-    (SVCFLOW_REDIS_URL). The same job runs every 30 s under `rq cron`."""
+    """Deliver again every armed timer overdue beyond the tolerance, and restore the Redis jobs
+    of timers due within the horizon (SVCFLOW_REDIS_URL). Workers do this every few seconds
+    on their own; this runs it once, by hand."""
     connect(ctx)
     runtime = Runtime(database_url=ctx.obj["url"], clock=ctx.obj["clock"])
     try:
-        created = delivery.sweep(
+        outcome = delivery.sweep(
             runtime.sessions, runtime.queue, now=runtime.clock.now(), horizon_seconds=horizon
         )
     finally:
         runtime.close()
-    click.echo(f"re-delivered {created} timer(s)")
+    click.echo(
+        f"delivered again {outcome.redelivered} overdue timer(s); "
+        f"restored {outcome.handed_over} lost hand-over(s)"
+    )
 
 
 @timers.command("failed")

@@ -17,16 +17,18 @@ The jobs name their functions by import path (:data:`FIRE_TIMER`, :data:`FIRE_DU
 this module is shared by the web app, the CLI and the workers, and must not import the
 workers package to hand work to it.
 
-Jobs keep no result in Redis (``result_ttl=0``): the database is the record. That also lets
-the sweeper re-deliver a timer whose job vanished (Redis flushed, worker killed): it looks
-for every armed timer due soon and schedules the ones whose job (its own or its second's
-batch) Redis does not hold in a live state.
+Jobs keep no result in Redis (``result_ttl=0``): the database is the record, and it decides
+what was lost. Each armed timer has ``deliver_at``, when its next delivery is expected; the
+sweeper (:func:`sweep`, run every few seconds by whichever worker holds the sweep lease)
+hands over again every armed timer more than the tolerance behind that, whatever Redis says
+about its job, and restores the jobs of timers due soon that Redis lost (a flush, a restart).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from rq import Queue
@@ -36,6 +38,7 @@ from rq.registry import StartedJobRegistry
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.services import timer_firing
+from engine.services.delivery_health import TOLERANCE
 from engine.services.scheduling import DueTimer
 
 log = logging.getLogger(__name__)
@@ -161,28 +164,52 @@ def _is_live(queue: Queue, timer: DueTimer) -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class SweepOutcome:
+    redelivered: int  # overdue beyond the tolerance: handed over again, whatever Redis said
+    handed_over: int  # due soon, with no live job in Redis: handed over (after a flush)
+
+    def to_dict(self) -> dict[str, int]:
+        return {"redelivered": self.redelivered, "handed_over": self.handed_over}
+
+
 def sweep(
     sessions: sessionmaker[Session],
     queue: Queue,
     *,
     now: datetime,
     horizon_seconds: int = int(SWEEP_HORIZON.total_seconds()),
-) -> int:
-    """Make sure every armed timer due within the horizon has a live delivery in Redis.
+    tolerance: timedelta = TOLERANCE,
+) -> SweepOutcome:
+    """Make sure every armed timer gets delivered. Safe to run anywhere, any number of times
+    at once (workers take turns through a lease; the CLI may run it by hand).
 
-    Safe to run anywhere, any number of times at once: scheduling is unique per delivery.
-    Returns how many deliveries it (re)created.
+    1. The database decides what is lost: an armed timer whose expected delivery is more than
+       ``tolerance`` behind gets a fresh job now, whatever Redis says about its old one (a job
+       "started" by a killed worker, "scheduled" under a dead scheduler, or flushed away).
+    2. A timer falling due within the horizon gets its scheduled job back if Redis holds no
+       live one (Redis was flushed or restarted empty), so it is not late in the first place.
+       Timers already due are left to their delivery in flight until they are overdue.
     """
-    # A job whose worker died stays "started" until its heartbeat (job timeout + 60 s) runs
-    # out; cleanup then marks it failed, and the timer below is delivered again. Measured on
-    # the caller's clock like everything else the sweeper decides, so it can be time-skipped.
+    # A job whose worker died stays "started" until its heartbeat runs out; cleaning the
+    # registry marks it failed (measured on the caller's clock, so tests can skip time).
     StartedJobRegistry(queue=queue).cleanup(timestamp=now.timestamp())
     with sessions() as session, session.begin():
-        due = timer_firing.due_for_delivery(session, until=now + timedelta(seconds=horizon_seconds))
-    created = 0
-    for timer in due:
-        if not _is_live(queue, timer) and schedule(queue, timer, now=now):
-            created += 1
-    if created:
-        log.warning("sweeper re-delivered %d timer(s)", created)
-    return created
+        late = timer_firing.claim_overdue(session, now=now, tolerance=tolerance)
+        soon = timer_firing.due_for_delivery(
+            session, after=now, until=now + timedelta(seconds=horizon_seconds)
+        )
+    for timer in late:
+        # An id of its own per hand-over, so no leftover of the lost job can stand in for it.
+        _put(queue, _timer_job(queue, timer, f"-late-{int(now.timestamp())}"), None)
+    handed_over = 0
+    for timer in soon:
+        if not _is_live(queue, timer):
+            handed_over += schedule(queue, timer, now=now)
+    if late or handed_over:
+        log.warning(
+            "sweeper: %d overdue timer(s) delivered again, %d lost hand-over(s) restored",
+            len(late),
+            handed_over,
+        )
+    return SweepOutcome(len(late), handed_over)

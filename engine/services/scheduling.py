@@ -97,6 +97,7 @@ def arm(
                     payload=dict(plan.payload),
                     calendar=plan.calendar,
                     due_at=plan.due_at,
+                    deliver_at=plan.due_at,
                     provisional=plan.provisional,
                     status=TimerStatus.ARMED.value,
                     attempts=0,

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from engine.core.definition import TimerKind
@@ -205,8 +205,9 @@ def record_failure(
         timer.note = "permanent error" if permanent else f"gave up after {timer.attempts} attempts"
         session.flush()
         return None
-    session.flush()
     retry_at = now + BACKOFF[min(timer.attempts - 1, len(BACKOFF) - 1)]
+    timer.deliver_at = retry_at  # the sweeper steps in only once the retry is late
+    session.flush()
     return scheduling.DueTimer(timer.id, retry_at, timer.attempts)
 
 
@@ -222,6 +223,7 @@ def retry_failed(
             timer_id=timer_id,
         )
     timer.status, timer.updated_at, timer.note = TimerStatus.ARMED.value, now, note
+    timer.deliver_at = now
     session.flush()
     due = scheduling.DueTimer(timer.id, now, timer.attempts)
     scheduling.queue_for_delivery(session, [due])
@@ -229,15 +231,41 @@ def retry_failed(
 
 
 def due_for_delivery(
-    session: Session, *, until: datetime, limit: int = 10_000
+    session: Session, *, until: datetime, after: datetime | None = None, limit: int = 10_000
 ) -> list[scheduling.DueTimer]:
-    """Armed timers due by ``until``, earliest first: what the sweeper makes sure is queued."""
+    """Armed timers due by ``until`` (and after ``after``), earliest first: what the sweeper
+    makes sure is queued, and the simulator fires."""
+    query = select(timers.c.id, timers.c.due_at, timers.c.attempts).where(
+        timers.c.status == TimerStatus.ARMED.value, timers.c.due_at <= until
+    )
+    if after is not None:
+        query = query.where(timers.c.due_at > after)
+    rows = session.execute(query.order_by(timers.c.due_at, timers.c.id).limit(limit)).all()
+    return [scheduling.DueTimer(r.id, r.due_at, r.attempts) for r in rows]
+
+
+def claim_overdue(
+    session: Session, *, now: datetime, tolerance: timedelta, limit: int = 10_000
+) -> list[scheduling.DueTimer]:
+    """Armed timers whose expected delivery is more than ``tolerance`` behind ``now``: their
+    hand-over was lost somewhere (a flushed or restarted Redis, a killed worker, a dead
+    scheduler), whatever Redis says about their jobs. Each one's ``deliver_at`` moves to
+    ``now``, so it is handed over again at most once per tolerance however many sweepers
+    look; the caller delivers them after commit. A fire re-checks everything under row locks,
+    so a delivery that was only slow, not lost, costs one no-op.
+
+    Rows a fire holds locked right now are skipped (PostgreSQL): that delivery is under way."""
     rows = session.execute(
         select(timers.c.id, timers.c.due_at, timers.c.attempts)
-        .where(timers.c.status == TimerStatus.ARMED.value, timers.c.due_at <= until)
-        .order_by(timers.c.due_at, timers.c.id)
+        .where(timers.c.status == TimerStatus.ARMED.value, timers.c.deliver_at < now - tolerance)
+        .order_by(timers.c.deliver_at, timers.c.id)
         .limit(limit)
+        .with_for_update(skip_locked=True)
     ).all()
+    if rows:
+        session.execute(
+            update(timers).where(timers.c.id.in_([r.id for r in rows])).values(deliver_at=now)
+        )
     return [scheduling.DueTimer(r.id, r.due_at, r.attempts) for r in rows]
 
 

@@ -163,3 +163,9 @@ def inserted_id(result: Result[Any]) -> int:
     if key is None:
         raise TypeError("inserted_id() needs the result of a single-row INSERT")
     return int(key[0])
+
+
+def affected_rows(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE matched (``Session.execute`` is typed as the wider
+    ``Result``; for these statements it is a ``CursorResult``)."""
+    return int(cast(CursorResult[Any], result).rowcount)

@@ -237,6 +237,7 @@ class Timer(Base):
     __tablename__ = "timers"
     __table_args__ = (
         Index("ix_timers_status_due", "status", "due_at"),
+        Index("ix_timers_status_deliver", "status", "deliver_at"),
         Index("ix_timers_case_status", "case_id", "status"),
         # Failed timers only, oldest first, with what the timer_failed rule joins on: an
         # index-only scan (the rule reads every failed timer, closed cases' too).
@@ -262,6 +263,10 @@ class Timer(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False)
     calendar: Mapped[str | None] = mapped_column(String(63), nullable=True)
     due_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    # When the next delivery is expected: the due time, a retry's time after a failed
+    # attempt, or when the sweeper last handed the timer over again. An armed timer whose
+    # deliver_at is older than the tolerance was lost on the way, whatever Redis says.
+    deliver_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
     provisional: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     status: Mapped[str] = mapped_column(String(16), nullable=False)
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
@@ -270,6 +275,35 @@ class Timer(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
     fired_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class Lease(Base):
+    """A periodic duty that one process at a time performs (the timer sweep, the dwell
+    statistics), and when it last ran. Every worker competes for it; whoever holds an
+    unexpired lease does the duty, so it does not depend on any one process staying alive."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    last_run_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    last_run_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    last_outcome: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False, default=dict)
+
+
+class WorkerHeartbeat(Base):
+    """A worker process's sign of life, written by its housekeeping thread: readiness and
+    monitoring read it even while Redis (RQ's own worker registry) is unreachable."""
+
+    __tablename__ = "worker_heartbeats"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    hostname: Mapped[str] = mapped_column(String(255), nullable=False)
+    pid: Mapped[int] = mapped_column(Integer, nullable=False)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    seen_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    redis_ok: Mapped[bool] = mapped_column(Boolean, nullable=False)
 
 
 class CalendarRecord(Base):

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -101,27 +100,3 @@ def test_failed_timers_are_listed_for_supervisors(
     assert "cannot fire" in failed["last_error"]
     assert supervisor.get("/api/v1/timers?limit=1").status_code == 200
     assert_problem(supervisor.get("/api/v1/timers?status=armed"), 422)
-
-
-@sqlite_only
-def test_health_reports_an_unreachable_redis_as_503(client: Any) -> None:
-    response = client.get("/healthz")
-    assert response.status_code == 503
-    body = response.get_json()
-    assert body["ok"] is False
-    assert body["checks"]["database"]["ok"] is True and body["checks"]["database"]["revision"]
-    assert body["checks"]["redis"] == {"ok": False, "error": "ConnectionError"}
-
-
-class TestWithRedis:
-    @pytest.fixture
-    def app_redis_url(self, redis_url: str) -> str:
-        """A reachable Redis for the app of this class's tests."""
-        return redis_url
-
-    @sqlite_only
-    def test_health_is_200_when_database_and_redis_are_ready(self, client: Any) -> None:
-        response = client.get("/healthz")
-        assert response.status_code == 200, response.get_json()
-        body = response.get_json()
-        assert body["ok"] is True and body["checks"]["redis"]["ok"] is True

@@ -64,7 +64,7 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("POST", f"{OPS}/timers/{{timer_id}}/retry"): {SUPERVISOR, ADMIN},
     ("POST", f"{OPS}/bulk"): {SUPERVISOR, ADMIN},
 }
-PUBLIC = {("GET", "/healthz")}
+PUBLIC = {("GET", "/healthz"), ("GET", "/readyz")}
 
 # Requests that would do real work if they got through (bodies a handler accepts).
 BODIES: dict[tuple[str, str], Callable[[dict[str, Any]], Any]] = {

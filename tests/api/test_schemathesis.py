@@ -7,6 +7,7 @@ server error, with a status code, content type, headers and body that the spec d
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -24,6 +25,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from api import state
+from engine.runtime.clock import ManualClock
+from engine.runtime.housekeeping import Housekeeper
 from tests.api.conftest import REPAIR, REPAIR_DATA, Tokens
 
 # Invalid requests may also be refused as too large (413) or as a failed precondition (412).
@@ -71,13 +75,18 @@ def db_url(api_sqlite_url: str) -> str:
 
 @pytest.fixture
 def app_redis_url(redis_url: str) -> str:
-    """A reachable Redis, so that /healthz answers 200 (it answers 503 without one)."""
+    """A reachable Redis, so that /readyz can answer 200 (it answers 503 without one)."""
     return redis_url
 
 
 @pytest.fixture
 def api_schema(app: Flask, tokens: Tokens) -> Any:
-    """The app's own spec; a few cases exist, so small generated ids reach real ones."""
+    """The app's own spec; a few cases exist, so small generated ids reach real ones. Time
+    stands still and a worker has just reported and swept, so /readyz answers 200 (its 503
+    is tested in test_health.py)."""
+    runtime = state.of(app).runtime
+    runtime.clock = ManualClock(datetime.now(UTC))
+    Housekeeper(runtime, "schemathesis-worker").run_once()
     client = app.test_client()
     for n in range(3):
         response = client.post(

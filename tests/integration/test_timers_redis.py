@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.runtime import delivery
 from engine.runtime.clock import ManualClock
+from engine.runtime.delivery import SweepOutcome
 from engine.runtime.embedded_redis import free_port
 from engine.runtime.resources import QUEUE_NAME, Runtime
 from engine.services import cases, timer_firing
@@ -250,6 +251,12 @@ def _armed_count(sessions: sessionmaker[Session], due: list[DueTimer]) -> int:
 
 
 FIRED_ONCE = Outcome("fired", 1, 1, 1, ("timer",))
+NOTHING = SweepOutcome(redelivered=0, handed_over=0)
+
+
+def _sweep(rt: Runtime, **options: int) -> SweepOutcome:
+    """One sweep, as a worker holding the sweep lease runs it, on ``rt``'s clock."""
+    return delivery.sweep(rt.sessions, rt.queue, now=rt.clock.now(), **options)
 
 
 # --- the after-commit hand-over ----------------------------------------------------------------
@@ -311,9 +318,11 @@ def test_a_hand_over_lost_to_a_redis_outage_is_late_never_lost(
         assert {t.status for t in timer_firing.case_timers(session, case_id)} == {"armed"}
 
     with _installed(Runtime(database_url=db.url, redis_url=redis_url)) as rt:
-        assert jobs.sweep() == 1  # the nudge; the reminder is not due within the horizon
+        # The nudge is an hour overdue: delivered again; the reminder is not due within the
+        # horizon (and its batch job was lost too: nothing to restore yet).
+        assert _sweep(rt) == SweepOutcome(redelivered=1, handed_over=0)
         assert len(rt.queue.job_ids) == 1
-        assert jobs.sweep() == 0  # already in Redis: not delivered twice
+        assert _sweep(rt) == NOTHING  # handed over just now: not delivered twice
 
 
 # --- real workers ------------------------------------------------------------------------------
@@ -361,12 +370,12 @@ def test_after_a_redis_flush_the_sweeper_redelivers_every_armed_timer(
         queue.connection.flushall()
         assert queue.count == 0
 
-        assert jobs.sweep() == 50
-        assert jobs.sweep() == 0  # a second sweeper run adds nothing
+        assert _sweep(rt) == SweepOutcome(redelivered=50, handed_over=0)
+        assert _sweep(rt) == NOTHING  # a second sweeper run adds nothing
         workers.wait_for_exit(workers.start(burst=True), workers.start(burst=True))
 
         assert _outcomes(pg.sessions, due) == [FIRED_ONCE] * 50
-        assert jobs.sweep() == 0
+        assert _sweep(rt) == NOTHING
 
 
 @needs_postgres
@@ -398,16 +407,13 @@ def test_a_worker_killed_mid_job_loses_nothing_and_fires_nothing_twice(
     transaction.rollback()
     blocker.close()
 
-    with _installed(Runtime(database_url=pg.url, redis_url=redis_url)):
-        # rq still counts the job as started until its heartbeat expires: it could be running.
-        assert jobs.sweep() == 0
     assert _outcomes(pg.sessions, [item]) == [Outcome("armed", 0, 0, 0, ())]
-
-    # Skip the sweeper's clock past the dead job's heartbeat: it is now abandoned.
-    later = datetime.now(UTC) + timedelta(seconds=delivery.JOB_TIMEOUT + 61)
-    with _installed(Runtime(database_url=pg.url, redis_url=redis_url, clock=ManualClock(later))):
-        assert jobs.sweep() == 1
-        assert jobs.sweep() == 0
+    # RQ still counts the job as started until its heartbeat expires (two minutes): the
+    # database says the timer is overdue, so it is delivered again now, not then.
+    assert StartedJobRegistry(queue=queue).get_job_ids() == [delivery.job_id(item.id, 0)]
+    with _installed(Runtime(database_url=pg.url, redis_url=redis_url)) as rt:
+        assert _sweep(rt) == SweepOutcome(redelivered=1, handed_over=0)
+        assert _sweep(rt) == NOTHING
     workers.wait_for_exit(workers.start(burst=True))
 
     assert _outcomes(pg.sessions, [item]) == [FIRED_ONCE]
@@ -459,7 +465,7 @@ def test_a_second_s_batch_job_fires_its_timers_once_each_and_no_other(
         rt.redis.flushall()
 
         # The sweeper hands every one over: two timers, one batch job; the other, another.
-        assert jobs.sweep(horizon_seconds=2 * 3600) >= 2
+        assert _sweep(rt, horizon_seconds=2 * 3600).handed_over >= 2
         scheduled = ScheduledJobRegistry(queue=rt.queue)
         ids = set(scheduled.get_job_ids())
         assert delivery.batch_job_id(epoch, part) in ids
@@ -468,12 +474,13 @@ def test_a_second_s_batch_job_fires_its_timers_once_each_and_no_other(
         for item in (first, second):
             again = DueTimer(item.id, targets[item.id], 0)
             assert not delivery.schedule(rt.queue, again, now=datetime.now(UTC))
-        assert jobs.sweep(horizon_seconds=2 * 3600) == 0  # all live already
+        assert _sweep(rt, horizon_seconds=2 * 3600) == NOTHING  # all live already
 
         # Lost from Redis: the sweeper recreates the batch job.
         Job.fetch(delivery.batch_job_id(epoch, part), connection=rt.redis).delete()
         assert delivery.batch_job_id(epoch, part) not in scheduled.get_job_ids()
-        assert jobs.sweep(horizon_seconds=2 * 3600) == 1  # one job for both timers
+        # One job for both timers.
+        assert _sweep(rt, horizon_seconds=2 * 3600) == SweepOutcome(redelivered=0, handed_over=1)
         assert delivery.batch_job_id(epoch, part) in scheduled.get_job_ids()
 
         # Run the batch job at its second (the worker's clock), twice.

@@ -8,6 +8,7 @@ the race's losing order, then stop real ``rq worker`` processes started as the P
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -181,8 +182,7 @@ def test_a_scheduler_whose_worker_is_killed_stops_and_frees_the_lock(
 
 
 def _scheduler_pids(output: str) -> list[int]:
-    return [
-        int(line.rsplit(" ", 1)[1])
-        for line in output.splitlines()
-        if "Scheduler for" in line and "started with PID" in line
-    ]
+    """The scheduler processes the log says were started (plain or JSON log lines)."""
+    return sorted(
+        {int(pid) for pid in re.findall(r"Scheduler for \S+ started with PID (\d+)", output)}
+    )
