@@ -27,10 +27,9 @@ spread of due times, recording its own start time in Redis. Its lag is what RQ's
 adds by itself; the engine's is that plus svcflow's delivery and the fire's transaction.
 
     python bench/timers.py [--timers 10000] [--workers 2] [--database postgresql|sqlite]
-                           [--spread 60] [--grace 10] [--cron] [--timeout 600]
+                           [--spread 60] [--grace 10] [--timeout 600]
                            [--profile N] [--keep-logs]
 
-``--cron`` also starts the Procfile's ``rq cron workers/cron.py`` (the sweeper, every 30 s).
 ``--profile N`` then cProfiles N calls of the job function in this process.
 Targets: p99 <= 2 s, 0 lost, 0 duplicates; exits with status 1 when one is missed, 2 when the
 run could not be set up or ran out of time. The whole
@@ -202,14 +201,12 @@ def _rq() -> str:
 
 @contextmanager
 def procfile_processes(
-    workers: int, *, database_url: str, redis_url: str, logs: Path, cron: bool
+    workers: int, *, database_url: str, redis_url: str, logs: Path
 ) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """The Procfile's worker (and optionally cron) processes, each in its own process group so
+    """The Procfile's worker processes (each sweeps in turn), each in its own process group so
     the scheduler child the worker forks is stopped with it."""
     env = {**os.environ, "SVCFLOW_DATABASE_URL": database_url, "SVCFLOW_REDIS_URL": redis_url}
     commands = [[*WORKER_COMMAND, "--url", redis_url, QUEUE_NAME] for _ in range(workers)]
-    if cron:
-        commands.append(["cron", "--url", redis_url, "workers/cron.py"])
     processes: list[subprocess.Popen[bytes]] = []
     try:
         for i, command in enumerate(commands):
@@ -513,9 +510,6 @@ def main(argv: list[str] | None = None) -> int:
         help="seconds after its due time a timer counts as lost",
     )
     parser.add_argument(
-        "--cron", action="store_true", help="also run the Procfile's cron process (the sweeper)"
-    )
-    parser.add_argument(
         "--profile",
         type=int,
         default=0,
@@ -528,7 +522,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(
         f"svcflow timers bench: {args.timers} timers over {args.spread:g} s, {args.workers} "
-        f"workers{' + cron' if args.cron else ''}, {args.database}; python "
+        f"workers, {args.database}; python "
         f"{platform.python_version()}, nproc {len(os.sched_getaffinity(0))}, load average "
         f"{os.getloadavg()[0]:.1f}"
     )
@@ -555,7 +549,6 @@ def main(argv: list[str] | None = None) -> int:
                     database_url=database_url,
                     redis_url=redis_server.url,
                     logs=logs,
-                    cron=args.cron,
                 )
             )
             wait_for_workers(rt.redis, processes, args.workers, logs)

@@ -26,6 +26,9 @@ def free_port(preferred: int | None = None) -> int:
     candidates = [preferred, 0] if preferred else [0]
     for port in candidates:
         with socket.socket() as sock:
+            # As redis-server binds: a port left in TIME_WAIT by a server just stopped is free
+            # again (a restart keeps its port); one something listens on is not.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind(("127.0.0.1", port or 0))
             except OSError:
