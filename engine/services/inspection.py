@@ -447,7 +447,7 @@ def refresh_dwell_stats(session: Session, *, now: datetime) -> int:
 
     A dwell is the time from the event that entered a state to the event that left it; a
     state a case is still in is not counted (its dwell is not known yet). Runs as a periodic
-    job (workers/cron.py); returns the number of (definition version, state) rows written.
+    job (engine/runtime/housekeeping.py, hourly); returns the number of (definition version, state) rows written.
     """
     dialect = session.get_bind().dialect.name
     moves = (
