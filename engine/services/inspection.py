@@ -446,8 +446,9 @@ def refresh_dwell_stats(session: Session, *, now: datetime) -> int:
     """Recompute how long cases stay in each state, from every state change in the history.
 
     A dwell is the time from the event that entered a state to the event that left it; a
-    state a case is still in is not counted (its dwell is not known yet). Runs as a periodic
-    job (engine/runtime/housekeeping.py, hourly); returns the number of (definition version, state) rows written.
+    state a case is still in is not counted (its dwell is not known yet). The workers run it
+    hourly (engine/runtime/housekeeping.py); returns the number of (definition version,
+    state) rows written.
     """
     dialect = session.get_bind().dialect.name
     moves = (
