@@ -1,9 +1,11 @@
 """SLA clocks, computed from a case's history. Pure: ``now`` is passed in.
 
-A clock is never stored. It is derived by walking the history: the event that meets a start
-condition starts it, entering a pause state (or an operator's ``sla_paused`` event) pauses it,
-leaving the pause resumes it, and the event that meets a stop condition stops it. Because
-paused spans come from the history and business time from the calendar, a clock recomputed
+A clock is a fold over the history (:func:`advance`, one event at a time): the event that
+meets a start condition starts it, entering a pause state (or an operator's ``sla_paused``
+event) pauses it, leaving the pause resumes it, and the event that meets a stop condition
+stops it. The engine keeps each clock's state (:class:`ClockState`) and advances it by every
+new event, so a fire costs the same at event 10 and event 4,000; because paused spans come
+from the history and business time from the calendar, a clock recomputed from the history
 after a calendar or target change is exact: no paused time is lost, which is what goes wrong
 in service desks that store a running total.
 
@@ -18,7 +20,7 @@ working time inside the calendar's windows; on ``24x7`` both are wall time.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
@@ -86,7 +88,7 @@ class SlaClock:
         }
 
 
-class _Ruler:
+class Ruler:
     """Measures and adds time the way an SLA's target is counted."""
 
     def __init__(self, calendar: BusinessCalendar, target: Duration | timedelta) -> None:
@@ -97,6 +99,11 @@ class _Ruler:
             self.target = timedelta(days=target.days) if self.days else target.timedelta
         else:
             self.target = target
+
+    @property
+    def unit(self) -> str:
+        """ "days" (working days) or "time" (working time, or wall time on 24x7)."""
+        return "days" if self.days else "time"
 
     def between(self, a: datetime, b: datetime) -> timedelta:
         if self.wall:
@@ -126,48 +133,139 @@ def _is_for(event: EventRecord, sla: SlaSpec, kind: str) -> bool:
     return event.event_type == kind and event.payload.get("sla") == sla.name
 
 
-@dataclass
-class _Walk:
+@dataclass(frozen=True)
+class ClockState:
+    """A clock's progress after a prefix of the history: all the next event needs.
+
+    Folding :func:`advance` over a history gives the same state as walking it in one go, so
+    the engine keeps this state per case and SLA (``case_slas``) and advances it by each new
+    event, in time independent of the history's length. ``banked`` is measured in the
+    ruler's unit (working time, or working days as a timedelta of days) on its calendar:
+    when either changes the state is recomputed from the history instead."""
+
     phase: ClockStatus = ClockStatus.PENDING
     started_at: datetime | None = None
     stopped_at: datetime | None = None
     running_since: datetime | None = None
     banked: timedelta = timedelta(0)  # elapsed before the current running span
     manual_pause: bool = False
+    warned: frozenset[float] = frozenset()  # warning fractions recorded in the history
+    warned_at: datetime | None = None  # the first recorded warning
+    breach_recorded: bool = False
 
 
-def _walk(
-    sla: SlaSpec, events: Sequence[EventRecord], ruler: _Ruler, finals: frozenset[str]
-) -> _Walk:
-    w = _Walk()
+def advance(
+    state: ClockState, sla: SlaSpec, event: EventRecord, ruler: Ruler, finals: frozenset[str]
+) -> ClockState:
+    """The clock after ``event``, given its state before it."""
+    if _is_for(event, sla, SLA_WARNING):
+        fraction = event.payload.get("fraction")
+        if isinstance(fraction, int | float):
+            first = event.at if state.warned_at is None else min(state.warned_at, event.at)
+            state = replace(state, warned=state.warned | {float(fraction)}, warned_at=first)
+    elif _is_for(event, sla, SLA_BREACHED):
+        state = replace(state, breach_recorded=True)
+    if state.phase is ClockStatus.PENDING:
+        if not _meets(sla.start, event):
+            return state
+        if event.to_state in sla.pause.states:
+            return replace(state, phase=ClockStatus.PAUSED, started_at=event.at)
+        return replace(
+            state, phase=ClockStatus.RUNNING, started_at=event.at, running_since=event.at
+        )
+    if state.phase in (ClockStatus.MET, ClockStatus.CANCELLED):
+        return state  # a clock runs once
+    cancelled = event.event_type in CASE_ENDING_EVENTS
+    finished = event.event_type in ENTERING_EVENTS and event.to_state in finals
+    if _meets(sla.stop, event) or cancelled or finished:
+        banked = state.banked
+        if state.phase is ClockStatus.RUNNING and state.running_since is not None:
+            banked += ruler.between(state.running_since, event.at)
+        # A cancelled case kept no promise and broke none (unless already late, which
+        # clock_at reports as breached); a finished one met it.
+        return replace(
+            state,
+            phase=ClockStatus.CANCELLED if cancelled else ClockStatus.MET,
+            stopped_at=event.at,
+            running_since=None,
+            banked=banked,
+        )
+    manual = state.manual_pause
+    if _is_for(event, sla, SLA_PAUSED):
+        manual = True
+    elif _is_for(event, sla, SLA_RESUMED):
+        manual = False
+    pause = manual or event.to_state in sla.pause.states
+    if state.phase is ClockStatus.RUNNING and pause and state.running_since is not None:
+        return replace(
+            state,
+            phase=ClockStatus.PAUSED,
+            running_since=None,
+            banked=state.banked + ruler.between(state.running_since, event.at),
+            manual_pause=manual,
+        )
+    if state.phase is ClockStatus.PAUSED and not pause:
+        return replace(
+            state, phase=ClockStatus.RUNNING, running_since=event.at, manual_pause=manual
+        )
+    return state if manual == state.manual_pause else replace(state, manual_pause=manual)
+
+
+def walk(
+    sla: SlaSpec, events: Sequence[EventRecord], ruler: Ruler, finals: frozenset[str]
+) -> ClockState:
+    """The clock's state after the whole history (recomputation from scratch)."""
+    state = ClockState()
     for event in events:
-        if w.phase is ClockStatus.PENDING:
-            if _meets(sla.start, event):
-                w.phase, w.started_at, w.running_since = ClockStatus.RUNNING, event.at, event.at
-                if event.to_state in sla.pause.states:
-                    w.phase, w.running_since = ClockStatus.PAUSED, None
-            continue
-        cancelled = event.event_type in CASE_ENDING_EVENTS
-        finished = event.event_type in ENTERING_EVENTS and event.to_state in finals
-        if _meets(sla.stop, event) or cancelled or finished:
-            if w.phase is ClockStatus.RUNNING and w.running_since is not None:
-                w.banked += ruler.between(w.running_since, event.at)
-            # A cancelled case kept no promise and broke none (unless already late, which
-            # compute_clock reports as breached); a finished one met it.
-            w.phase = ClockStatus.CANCELLED if cancelled else ClockStatus.MET
-            w.stopped_at, w.running_since = event.at, None
-            return w
-        if _is_for(event, sla, SLA_PAUSED):
-            w.manual_pause = True
-        elif _is_for(event, sla, SLA_RESUMED):
-            w.manual_pause = False
-        pause = w.manual_pause or event.to_state in sla.pause.states
-        if w.phase is ClockStatus.RUNNING and pause and w.running_since is not None:
-            w.banked += ruler.between(w.running_since, event.at)
-            w.phase, w.running_since = ClockStatus.PAUSED, None
-        elif w.phase is ClockStatus.PAUSED and not pause:
-            w.phase, w.running_since = ClockStatus.RUNNING, event.at
-    return w
+        state = advance(state, sla, event, ruler, finals)
+    return state
+
+
+def ruler_for(
+    sla: SlaSpec,
+    *,
+    data: Mapping[str, Any],
+    params: Mapping[str, Any],
+    now: datetime,
+    calendars: Calendars,
+) -> Ruler:
+    """How ``sla`` measures time for a case (its calendar, and its target in its unit)."""
+    calendar = get_calendar(calendars, sla.calendar, f"{sla.path}.calendar")
+    target = resolve_duration(
+        sla.target, data=data, params=params, now=now, path=f"{sla.path}.target"
+    )
+    return Ruler(calendar, target)
+
+
+def clock_at(sla: SlaSpec, state: ClockState, ruler: Ruler, now: datetime) -> SlaClock:
+    """The clock as of ``now``, from its state after the history so far."""
+    elapsed = state.banked
+    due: Deadline | None = None
+    if state.phase is ClockStatus.RUNNING and state.running_since is not None:
+        elapsed += ruler.between(state.running_since, max(now, state.running_since))
+        if ruler.target > state.banked:
+            due = ruler.add(state.running_since, ruler.target - state.banked)
+    status = state.phase
+    if status is not ClockStatus.PENDING and (elapsed > ruler.target or state.breach_recorded):
+        # A recorded breach stands even if the clock stopped exactly at its target after it.
+        status = ClockStatus.BREACHED
+    elif status is ClockStatus.RUNNING and elapsed == ruler.target:
+        status = ClockStatus.BREACHED
+    reached = tuple(f for f in sla.warn_at if elapsed >= ruler.target * f)
+    return SlaClock(
+        name=sla.name,
+        status=status,
+        target=ruler.target,
+        elapsed=elapsed,
+        remaining=max(ruler.target - elapsed, timedelta(0)),
+        started_at=state.started_at,
+        stopped_at=state.stopped_at,
+        due_at=due.at if due else None,
+        provisional=bool(due and due.provisional),
+        warnings_reached=reached,
+        calendar=ruler.calendar.name,
+        unit=ruler.unit,
+    )
 
 
 def compute_clock(
@@ -180,40 +278,8 @@ def compute_clock(
     calendars: Calendars,
     finals: frozenset[str] = frozenset(),
 ) -> SlaClock:
-    calendar = get_calendar(calendars, sla.calendar, f"{sla.path}.calendar")
-    target = resolve_duration(
-        sla.target, data=data, params=params, now=now, path=f"{sla.path}.target"
-    )
-    ruler = _Ruler(calendar, target)
-    w = _walk(sla, events, ruler, finals)
-    elapsed = w.banked
-    due: Deadline | None = None
-    if w.phase is ClockStatus.RUNNING and w.running_since is not None:
-        elapsed += ruler.between(w.running_since, max(now, w.running_since))
-        if ruler.target > w.banked:
-            due = ruler.add(w.running_since, ruler.target - w.banked)
-    status = w.phase
-    breach_recorded = any(_is_for(e, sla, SLA_BREACHED) for e in events)
-    if status is not ClockStatus.PENDING and (elapsed > ruler.target or breach_recorded):
-        # A recorded breach stands even if the clock stopped exactly at its target after it.
-        status = ClockStatus.BREACHED
-    elif status is ClockStatus.RUNNING and elapsed == ruler.target:
-        status = ClockStatus.BREACHED
-    reached = tuple(f for f in sla.warn_at if elapsed >= ruler.target * f)
-    return SlaClock(
-        name=sla.name,
-        status=status,
-        target=ruler.target,
-        elapsed=elapsed,
-        remaining=max(ruler.target - elapsed, timedelta(0)),
-        started_at=w.started_at,
-        stopped_at=w.stopped_at,
-        due_at=due.at if due else None,
-        provisional=bool(due and due.provisional),
-        warnings_reached=reached,
-        calendar=calendar.name,
-        unit="days" if ruler.days else "time",
-    )
+    ruler = ruler_for(sla, data=data, params=params, now=now, calendars=calendars)
+    return clock_at(sla, walk(sla, events, ruler, finals), ruler, now)
 
 
 def compute_clocks(
@@ -248,43 +314,44 @@ def plan_sla_timers(
     now: datetime,
     calendars: Calendars,
 ) -> list[TimerPlan]:
-    """Timers for the warnings and breaches still ahead of each running clock.
-
-    Warnings and breaches already recorded in the history are not planned again, so
-    re-planning after every event (which is what the engine does) never repeats one.
-    """
+    """Timers for the warnings and breaches still ahead of each running clock, from the whole
+    history (the incremental path plans from kept states with :func:`plan_clock`)."""
     plans: list[TimerPlan] = []
     for sla in definition.slas:
-        calendar = get_calendar(calendars, sla.calendar, f"{sla.path}.calendar")
-        target = resolve_duration(
-            sla.target, data=data, params=params, now=now, path=f"{sla.path}.target"
-        )
-        ruler = _Ruler(calendar, target)
-        w = _walk(sla, events, ruler, definition.final_states)
-        if w.phase is not ClockStatus.RUNNING or w.running_since is None:
-            continue
-        warned = {e.payload.get("fraction") for e in events if _is_for(e, sla, SLA_WARNING)}
-        breached = any(_is_for(e, sla, SLA_BREACHED) for e in events)
-        marks: list[tuple[str, float]] = [(SLA_WARNING, f) for f in sla.warn_at if f not in warned]
-        if not breached:
-            marks.append((SLA_BREACHED, 1.0))
-        for kind, fraction in marks:
-            still = ruler.target * fraction - w.banked
-            still = max(timedelta(0), still)
-            deadline = ruler.add(w.running_since, still)
-            payload: dict[str, Any] = {"sla": sla.name}
-            if kind == SLA_WARNING:
-                payload["fraction"] = fraction
-            plans.append(
-                TimerPlan(
-                    name=f"sla:{sla.name}:{kind}:{fraction}",
-                    kind=kind,
-                    trigger=sla.breach_trigger if kind == SLA_BREACHED else None,
-                    due_at=deadline.at,
-                    payload=payload,
-                    calendar=sla.calendar,
-                    provisional=deadline.provisional,
-                    sla=sla.name,
-                )
+        ruler = ruler_for(sla, data=data, params=params, now=now, calendars=calendars)
+        plans += plan_clock(sla, walk(sla, events, ruler, definition.final_states), ruler)
+    return plans
+
+
+def plan_clock(sla: SlaSpec, state: ClockState, ruler: Ruler) -> list[TimerPlan]:
+    """Timers for the warnings and breaches still ahead of one clock in ``state``.
+
+    Warnings and breaches already recorded in the history are not planned again, so
+    re-planning after an event never repeats one."""
+    if state.phase is not ClockStatus.RUNNING or state.running_since is None:
+        return []
+    marks: list[tuple[str, float]] = [
+        (SLA_WARNING, f) for f in sla.warn_at if f not in state.warned
+    ]
+    if not state.breach_recorded:
+        marks.append((SLA_BREACHED, 1.0))
+    plans = []
+    for kind, fraction in marks:
+        still = max(timedelta(0), ruler.target * fraction - state.banked)
+        deadline = ruler.add(state.running_since, still)
+        payload: dict[str, Any] = {"sla": sla.name}
+        if kind == SLA_WARNING:
+            payload["fraction"] = fraction
+        plans.append(
+            TimerPlan(
+                name=f"sla:{sla.name}:{kind}:{fraction}",
+                kind=kind,
+                trigger=sla.breach_trigger if kind == SLA_BREACHED else None,
+                due_at=deadline.at,
+                payload=payload,
+                calendar=sla.calendar,
+                provisional=deadline.provisional,
+                sla=sla.name,
             )
+        )
     return plans

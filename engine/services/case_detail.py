@@ -2,8 +2,9 @@
 request its history and relatives. One function for the API, the CLI and the dashboard, so
 they show the same clocks from the same calendars.
 
-It reads only what the definition can have: a definition without timers or SLAs costs no
-timer or history query here, since the API builds this inside every fire's transaction.
+It reads only what the definition can have, and SLA clocks from their kept state
+(engine/services/sla_clocks.py), not from the history: the API builds this inside every
+fire's transaction, and a case with 4,000 events reads as fast as one with 10.
 """
 
 from __future__ import annotations
@@ -17,11 +18,10 @@ from sqlalchemy.orm import Session
 from engine.core.definition import WorkflowDefinition
 from engine.core.machine import compile_workflow
 from engine.core.records import CaseRecord, EventRecord
-from engine.core.sla import SlaClock, compute_clocks
-from engine.services import timer_firing
+from engine.core.sla import SlaClock
+from engine.services import sla_clocks, timer_firing
 from engine.services.definitions import get_definition
 from engine.store import case_store
-from engine.store.calendar_store import LazyCalendars
 from engine.store.models import CaseStatus, Timer
 
 
@@ -53,20 +53,9 @@ def case_detail(
     if record.status == CaseStatus.OPEN.value:
         allowed = compile_workflow(definition).allowed_triggers(record.state)
     events = case_store.events_of(session.connection(), record.id) if history else None
-    clocks: list[SlaClock] = []
-    if definition.slas:
-        if events is None:
-            events_for_clocks = case_store.events_of(session.connection(), record.id)
-        else:
-            events_for_clocks = events
-        clocks = compute_clocks(
-            definition,
-            events_for_clocks,
-            data=record.data,
-            params=record.params,
-            now=now,
-            calendars=LazyCalendars(session),
-        )
+    # From the clocks' kept state: the history is read only when asked for (or for a clock
+    # whose state is not kept yet).
+    clocks = sla_clocks.clocks(session, definition, record, now=now, history=events)
     timers: Sequence[Timer] = []
     if all_timers:
         timers = timer_firing.case_timers(session, record.id)

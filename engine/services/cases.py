@@ -132,7 +132,7 @@ def create_case(
             session, scope, idempotency_key, digest, case_id=case_id, seq=1, now=now
         )
     case = CaseRecord(id=case_id, **values)
-    scheduling.sync_after_event(session, definition, case=case, previous=None, now=now)
+    scheduling.sync_after_event(session, definition, case=case, previous=None, event=event, now=now)
     if parent_id is not None and not spawned:
         record_event(
             session,
@@ -252,7 +252,9 @@ def fire(
         idempotency.remember(
             session, scope, idempotency_key, digest, case_id=case_id, seq=version, now=now
         )
-    scheduling.sync_after_event(session, definition, case=after, previous=case, now=now)
+    scheduling.sync_after_event(
+        session, definition, case=after, previous=case, event=event, now=now
+    )
     effects = links.after_transition(
         definition, after, result.spawns, entered=result.to_state if moved else None, depth=depth
     )
@@ -337,7 +339,9 @@ def record_event(
         links.clear_waits(session.connection(), case_id, entered_at=now, closed=True)
         if after.status == CaseStatus.CANCELLED.value:
             links.child_cancelled(session, after, now=now, detail=dict(payload))
-    scheduling.sync_after_event(session, definition, case=after, previous=case, now=now)
+    scheduling.sync_after_event(
+        session, definition, case=after, previous=case, event=event, now=now
+    )
     return FireOutcome(after, event)
 
 

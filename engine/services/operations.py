@@ -128,7 +128,9 @@ def force_state(
     links.clear_waits(
         session.connection(), case_id, entered_at=now, closed=status != CaseStatus.OPEN.value
     )
-    scheduling.sync_after_event(session, definition, case=moved, previous=case, now=now)
+    scheduling.sync_after_event(
+        session, definition, case=moved, previous=case, event=event, now=now
+    )
     cases.settle(
         session, links.after_transition(definition, moved, [], entered=state, depth=0), now=now
     )

@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import delete, event, insert, select, update
+from sqlalchemy import event, insert, select, update
 from sqlalchemy.orm import Session
 
 from engine.core.definition import TimerKind, WorkflowDefinition
 from engine.core.records import CaseRecord, EventRecord
-from engine.core.sla import SLA_WARNING, compute_clocks, plan_sla_timers
 from engine.core.timer_plans import TimerPlan, plan_timer
+from engine.services import sla_clocks
 from engine.services.definitions import get_definition
 from engine.store import case_store
 from engine.store.calendar_store import LazyCalendars
@@ -165,49 +165,28 @@ def _plan_entry(
     return plans
 
 
-def _plan_slas(
-    session: Session,
-    definition: WorkflowDefinition,
-    case: CaseRecord,
-    now: datetime,
-    history: Sequence[EventRecord] | None = None,
-) -> list[TimerPlan]:
-    return plan_sla_timers(
-        definition,
-        history if history is not None else case_store.events_of(session.connection(), case.id),
-        data=case.data,
-        params=case.params,
-        now=now,
-        calendars=LazyCalendars(session),
-    )
-
-
 def sync_after_event(
     session: Session,
     definition: WorkflowDefinition,
     *,
     case: CaseRecord,
     previous: CaseRecord | None,
+    event: EventRecord,
     now: datetime,
 ) -> None:
-    """Bring the case's armed timers in line with the event just appended.
+    """Bring the case's armed timers in line with ``event``, just appended.
 
     This runs inside every fire, so it issues no statement that cannot matter: a definition
-    without SLAs and a transition between states without timers cost nothing here.
+    without SLAs and a transition between states without timers cost nothing here, and SLA
+    clocks are advanced by the one event (engine/services/sla_clocks.py), their timers
+    touched only when a due instant moves.
     """
     timed = definition.timed_states
     if case.status != CaseStatus.OPEN.value:
         if timed or definition.slas:
             _cancel(session, timers.c.case_id == case.id, now=now, note=f"case {case.status}")
         if definition.slas:
-            _project_slas(
-                session,
-                definition,
-                case,
-                case_store.events_of(session.connection(), case.id),
-                [],
-                now=now,
-            )
+            sla_clocks.sync(session, definition, case, event, now=now)  # stops the clocks
         return
     if previous is None or previous.state_entry_seq != case.state_entry_seq:
         if previous is not None and previous.state in timed:
@@ -223,80 +202,34 @@ def sync_after_event(
             plans = _plan_entry(session, definition, case, now, fresh=True)
             arm(session, case.id, case.state_entry_seq, plans, now)
     if definition.slas:
-        _cancel(
-            session,
-            timers.c.case_id == case.id,
-            timers.c.sla.is_not(None),
-            now=now,
-            note="SLA re-planned",
-        )
-        history = case_store.events_of(session.connection(), case.id)
-        plans = _plan_slas(session, definition, case, now, history)
-        arm(session, case.id, case.state_entry_seq, plans, now)
-        _project_slas(session, definition, case, history, plans, now=now)
+        _apply(session, case, sla_clocks.sync(session, definition, case, event, now=now), now)
 
 
-def _project_slas(
+def _apply(
     session: Session,
-    definition: WorkflowDefinition,
     case: CaseRecord,
-    history: Sequence[EventRecord],
-    plans: Sequence[TimerPlan],
-    *,
+    changes: sla_clocks.TimerChanges,
     now: datetime,
+    note: str = "SLA re-planned",
 ) -> None:
-    """Rewrite the case's rows in ``case_slas`` from its history (see the model's doc)."""
-    clocks = compute_clocks(
-        definition,
-        history,
-        data=case.data,
-        params=case.params,
-        now=now,
-        calendars=LazyCalendars(session),
-    )
-    session.execute(delete(case_slas).where(case_slas.c.case_id == case.id))
-    warn: dict[str, datetime] = {}
-    for plan in plans:
-        if plan.kind == SLA_WARNING and plan.sla is not None:
-            warn[plan.sla] = min(plan.due_at, warn.get(plan.sla, plan.due_at))
-    # A delivered warning is no longer planned, but the clock is still past it: without this
-    # the "past warning" query would only ever see warnings whose timer is late.
-    for past in history:
-        if past.event_type == SLA_WARNING and isinstance(sla := past.payload.get("sla"), str):
-            warn[sla] = min(past.at, warn.get(sla, past.at))
-    rows = [
-        {
-            "case_id": case.id,
-            "definition_name": definition.name,
-            "sla": c.name,
-            "status": c.status.value,
-            "target_seconds": c.target.total_seconds(),
-            "elapsed_seconds": c.elapsed.total_seconds(),
-            "started_at": c.started_at,
-            "stopped_at": c.stopped_at,
-            "due_at": c.due_at,
-            "warn_at": warn.get(c.name),
-            "updated_at": now,
-        }
-        for c in clocks
-    ]
-    if rows:
-        session.execute(insert(case_slas), rows)
+    if changes.cancel:
+        _cancel(session, timers.c.id.in_(changes.cancel), now=now, note=note)
+    if changes.arm:
+        arm(session, case.id, case.state_entry_seq, changes.arm, now)
 
 
 def replan_case(
     session: Session, definition: WorkflowDefinition, case: CaseRecord, *, now: datetime, note: str
 ) -> None:
-    """Cancel and re-plan every armed timer of a case (after a calendar or state change)."""
-    _cancel(session, timers.c.case_id == case.id, now=now, note=note)
+    """Re-plan every armed timer of a case (after a calendar or state change): its state
+    timers afresh, its SLA clocks recomputed from the whole history."""
+    _cancel(session, timers.c.case_id == case.id, timers.c.sla.is_(None), now=now, note=note)
     if case.status != CaseStatus.OPEN.value:
         return
     arm(session, case.id, case.state_entry_seq, _plan_entry(session, definition, case, now), now)
     if definition.slas:
-        history = case_store.events_of(session.connection(), case.id)
-        plans = _plan_slas(session, definition, case, now, history)
-        arm(session, case.id, case.state_entry_seq, plans, now)
-        _project_slas(session, definition, case, history, plans, now=now)
+        changes = sla_clocks.recompute(session, definition, case, now=now)
+        _apply(session, case, changes, now, note)
 
 
 def replan_calendar(session: Session, calendar: str, *, now: datetime) -> int:

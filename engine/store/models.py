@@ -374,11 +374,12 @@ class Counter(Base):
 class CaseSla(Base):
     """The SLA clocks of each case as of its latest event: a projection of the history.
 
-    Clocks are derived from the history (engine/sla.py); this table keeps the result of that
-    derivation, rewritten in the transaction of every event, so supervisors can ask "which
-    cases are breached or past their warning" with an index instead of replaying histories.
-    A running clock's status changes with time alone: queries treat ``running`` with
-    ``due_at`` in the past as breached.
+    Clocks are a fold over the history (engine/core/sla.py); this table keeps each clock's
+    state, advanced in the transaction of every event that changes it (engine/services/
+    sla_clocks.py), so a fire never re-reads the history and supervisors can ask "which
+    cases are breached or past their warning" with an index. A running clock's status
+    changes with time alone: queries treat ``running`` with ``due_at`` in the past as
+    breached, and ``elapsed_seconds`` is as of ``updated_at``.
     """
 
     __tablename__ = "case_slas"
@@ -409,6 +410,19 @@ class CaseSla(Base):
     due_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     warn_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    # The clock's state after the case's latest event (engine.core.sla.ClockState), which the
+    # next event advances: ``phase`` NULL means not kept (rows from before migration 0007),
+    # and the next event recomputes it from the history. ``unit`` and ``calendar`` say how
+    # ``banked_seconds`` was measured; a change of either recomputes it too.
+    phase: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    running_since: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    banked_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    manual_pause: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    warned: Mapped[list[float] | None] = mapped_column(Json, nullable=True)
+    warned_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    breach_recorded: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    unit: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    calendar: Mapped[str | None] = mapped_column(String(63), nullable=True)
 
 
 class CaseWait(Base):

@@ -1,0 +1,313 @@
+"""Property: SLA clocks advanced event by event (the state kept in ``case_slas``) always agree
+with clocks recomputed from the whole history, whatever a case goes through: transitions in
+and out of pause states, self-loops, operator pauses and resumes, warnings and breaches fired
+by their timers, cancellation, time passing in random steps across working and non-working
+hours, and a calendar edited half-way. The armed SLA timers are exactly the plans of the
+recomputed clocks, and a timer row is replaced only when its due instant moves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine import errors
+from engine.core.definition import SlaSpec
+from engine.core.machine import Actor
+from engine.core.records import EventRecord
+from engine.core.sla import (
+    ClockState,
+    ClockStatus,
+    Ruler,
+    compute_clocks,
+    plan_sla_timers,
+    ruler_for,
+    walk,
+)
+from engine.services import cases, operations, sla_clocks, timer_firing
+from engine.services.calendars import save_calendar
+from engine.services.definitions import get_definition, publish
+from engine.store import case_store
+from engine.store.calendar_store import LazyCalendars
+from engine.store.models import CaseSla, Timer
+from tests.conftest import ADMIN, T0
+
+NAME = "prop_sla"
+DEFINITION = f"""\
+name: {NAME}
+title: {{en: SLA property, zh: SLA 性质}}
+initial: new
+states:
+  - {{name: new, title: {{en: New, zh: 新}}}}
+  - {{name: working, title: {{en: Working, zh: 处理中}}}}
+  - {{name: waiting, title: {{en: Waiting for the customer, zh: 等待客户}}}}
+  - {{name: done, title: {{en: Done, zh: 完成}}, final: true}}
+transitions:
+  - {{trigger: start, source: new, dest: working}}
+  - {{trigger: wait, source: working, dest: waiting}}
+  - {{trigger: resume, source: waiting, dest: working}}
+  - {{trigger: note, source: new, dest: new}}
+  - {{trigger: note, source: working, dest: working}}
+  - {{trigger: note, source: waiting, dest: waiting}}
+  - {{trigger: finish, source: [working, waiting], dest: done}}
+  - {{trigger: escalate, source: new, dest: new}}
+  - {{trigger: escalate, source: working, dest: working}}
+  - {{trigger: escalate, source: waiting, dest: waiting}}
+slas:
+  - name: response
+    title: {{en: Response, zh: 响应}}
+    target: 2h
+    start: {{states: [new]}}
+    stop: {{triggers: [start]}}
+    warn_at: [0.5]
+    on_breach: {{trigger: escalate}}
+  - name: resolution
+    title: {{en: Resolution, zh: 解决}}
+    target: 2d
+    calendar: cn-workdays
+    start: {{states: [working]}}
+    pause: {{states: [waiting]}}
+    stop: {{states: [done]}}
+    warn_at: [0.5, 0.8]
+  - name: hours
+    title: {{en: Working hours, zh: 工时}}
+    target: 6h
+    calendar: cn-workdays
+    start: {{states: [working]}}
+    pause: {{states: [waiting]}}
+    stop: {{states: [done]}}
+    warn_at: [0.75]
+"""
+USER = Actor("prop", frozenset({"admin"}))
+TRIGGERS = ["start", "wait", "resume", "note", "finish"]
+
+step = st.one_of(
+    st.tuples(st.just("fire"), st.sampled_from(TRIGGERS)),
+    st.tuples(st.just("pause"), st.sampled_from(["response", "resolution", "hours"])),
+    st.tuples(st.just("resume_sla"), st.sampled_from(["response", "resolution", "hours"])),
+    st.tuples(st.just("wait"), st.integers(min_value=1, max_value=60 * 60 * 30)),  # seconds
+    st.tuples(st.just("calendar"), st.integers(min_value=0, max_value=20)),  # a day off ahead
+    st.tuples(st.just("cancel"), st.just("")),
+)
+
+
+def reference_walk(
+    sla: SlaSpec, events: Sequence[EventRecord], ruler: Ruler, finals: frozenset[str]
+) -> ClockState:
+    """The clock's state by a plain reading of its rules over the whole history, written
+    apart from engine.core.sla.advance: the reference both the engine's paths must match."""
+    phase, started, stopped, since = ClockStatus.PENDING, None, None, None
+    banked, manual = timedelta(0), False
+    for e in events:
+        entered = e.event_type in ("created", "transition", "forced") and (
+            e.event_type == "created" or e.from_state != e.to_state
+        )
+
+        def meets(condition: Any, e: EventRecord = e, entered: bool = entered) -> bool:
+            return (entered and e.to_state in condition.states) or (
+                e.event_type == "transition" and e.trigger in condition.triggers
+            )
+
+        if phase is ClockStatus.PENDING:
+            if meets(sla.start):
+                started = e.at
+                phase, since = (
+                    (ClockStatus.PAUSED, None)
+                    if e.to_state in sla.pause.states
+                    else (ClockStatus.RUNNING, e.at)
+                )
+            continue
+        ends = e.event_type == "cancelled" or (entered and e.to_state in finals)
+        if meets(sla.stop) or ends:
+            if since is not None:
+                banked += ruler.between(since, e.at)
+            phase = ClockStatus.CANCELLED if e.event_type == "cancelled" else ClockStatus.MET
+            stopped, since = e.at, None
+            break
+        if e.event_type == "sla_paused" and e.payload.get("sla") == sla.name:
+            manual = True
+        if e.event_type == "sla_resumed" and e.payload.get("sla") == sla.name:
+            manual = False
+        paused = manual or e.to_state in sla.pause.states
+        if phase is ClockStatus.RUNNING and paused and since is not None:
+            banked += ruler.between(since, e.at)
+            phase, since = ClockStatus.PAUSED, None
+        elif phase is ClockStatus.PAUSED and not paused:
+            phase, since = ClockStatus.RUNNING, e.at
+    mine = [e for e in events if e.payload.get("sla") == sla.name]
+    warnings = [e for e in mine if e.event_type == "sla_warning"]
+    return ClockState(
+        phase=phase,
+        started_at=started,
+        stopped_at=stopped,
+        running_since=since,
+        banked=banked,
+        manual_pause=manual,
+        warned=frozenset(float(e.payload["fraction"]) for e in warnings),
+        warned_at=min((e.at for e in warnings), default=None),
+        breach_recorded=any(e.event_type == "sla_breached" for e in mine),
+    )
+
+
+def _armed_sla_timers(session: Session, case_id: int) -> set[tuple[str, datetime]]:
+    rows = session.execute(
+        select(Timer.name, Timer.due_at).where(
+            Timer.case_id == case_id, Timer.status == "armed", Timer.sla.is_not(None)
+        )
+    ).all()
+    return {(r.name, r.due_at) for r in rows}
+
+
+def _check(session: Session, case_id: int, now: datetime) -> None:
+    """Kept state == recomputed state == the reference's, for every clock; the clocks read
+    from kept state == clocks from the history; armed timers == the recomputed plans."""
+    case = case_store.get_case(session, case_id)
+    definition = get_definition(session, case.definition_name, case.definition_version)
+    history = case_store.events_of(session.connection(), case_id)
+    calendars = LazyCalendars(session)
+    rows = {
+        r.sla: r
+        for r in session.execute(select(CaseSla).where(CaseSla.case_id == case_id)).scalars()
+    }
+    for sla in definition.slas:
+        ruler = ruler_for(sla, data=case.data, params=case.params, now=now, calendars=calendars)
+        recomputed = walk(sla, history, ruler, definition.final_states)
+        assert recomputed == reference_walk(sla, history, ruler, definition.final_states)
+        row = session.connection().execute(
+            select(CaseSla.__table__).where(CaseSla.case_id == case_id, CaseSla.sla == sla.name)
+        )
+        kept = sla_clocks.kept_state(row.one(), ruler)
+        assert kept == recomputed, (
+            sla.name,
+            [(e.event_type, e.trigger, e.to_state) for e in history],
+        )
+        assert rows[sla.name].phase == recomputed.phase.value
+    kept_clocks = sla_clocks.clocks(session, definition, case, now=now)
+    assert kept_clocks == compute_clocks(
+        definition, history, data=case.data, params=case.params, now=now, calendars=calendars
+    )
+    planned = set()
+    if case.status == "open":
+        planned = {
+            (p.name, p.due_at)
+            for p in plan_sla_timers(
+                definition,
+                history,
+                data=case.data,
+                params=case.params,
+                now=now,
+                calendars=calendars,
+            )
+        }
+    assert _armed_sla_timers(session, case_id) == planned
+
+
+def _fire_due_sla_timers(sessions: sessionmaker[Session], case_id: int, now: datetime) -> None:
+    """Deliver every SLA timer due by ``now``, as a worker would, each at its due instant."""
+    while True:
+        with sessions() as session:
+            due = session.execute(
+                select(Timer.id, Timer.due_at)
+                .where(
+                    Timer.case_id == case_id,
+                    Timer.status == "armed",
+                    Timer.sla.is_not(None),
+                    Timer.due_at <= now,
+                )
+                .order_by(Timer.due_at, Timer.id)
+                .limit(1)
+            ).first()
+        if due is None:
+            return
+        with sessions() as session, session.begin():
+            timer_firing.fire_due_timer(session, due.id, now=due.due_at)
+
+
+@settings(
+    max_examples=80,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(steps=st.lists(step, max_size=25))
+# An operator's pause outliving the pause state it was given in, across a working-day edge.
+@example(
+    steps=[
+        ("fire", "start"),
+        ("wait", 3600),
+        ("pause", "resolution"),
+        ("fire", "wait"),
+        ("resume_sla", "resolution"),
+        ("wait", 86_400),
+        ("fire", "resume"),
+        ("wait", 7200),
+    ]
+)
+def test_clocks_kept_by_events_agree_with_clocks_recomputed_from_history(
+    sessions: sessionmaker[Session], steps: list[tuple[str, Any]]
+) -> None:
+    with sessions() as session, session.begin():
+        publish(session, DEFINITION, actor="test", now=T0)
+        case_id = cases.create_case(session, NAME, {}, actor=ADMIN, now=T0).case.id
+    now = T0
+    days_off: set[date] = set()
+    for kind, arg in steps:
+        try:
+            with sessions() as session, session.begin():
+                if kind == "fire":
+                    cases.fire(session, case_id, arg, {}, actor=USER, now=now)
+                elif kind in ("pause", "resume_sla"):
+                    operations.set_sla_paused(
+                        session, case_id, arg, kind == "pause", actor=USER, reason="r", now=now
+                    )
+                elif kind == "cancel":
+                    cases.cancel_case(session, case_id, actor=USER, now=now, reason="r")
+                elif kind == "calendar":
+                    days_off.add((now + timedelta(days=arg)).date())
+                    save_calendar(
+                        session,
+                        "cn-workdays",
+                        actor="test",
+                        now=now,
+                        overrides={"holidays_add": sorted(d.isoformat() for d in days_off)},
+                    )
+        except errors.SvcflowError:
+            pass  # refused (wrong state, clock not running, case closed): nothing changed
+        if kind == "wait":
+            _fire_due_sla_timers(sessions, case_id, now + timedelta(seconds=arg))
+            now += timedelta(seconds=arg)
+        with sessions() as session, session.begin():
+            _check(session, case_id, now)
+
+
+def test_self_loops_add_no_timer_rows_and_read_no_history(
+    sessions: sessionmaker[Session],
+) -> None:
+    """286 self-loop fires once left a repair ticket with 1,148 timer rows: every fire
+    cancelled and re-armed every SLA timer. Now a fire that moves no due instant touches none."""
+    with sessions() as session, session.begin():
+        publish(session, DEFINITION, actor="test", now=T0)
+        case_id = cases.create_case(session, NAME, {}, actor=ADMIN, now=T0).case.id
+        cases.fire(session, case_id, "start", {}, actor=USER, now=T0)
+
+    def timer_rows() -> list[tuple[int, str]]:
+        with sessions() as session:
+            return [
+                (r.id, r.status)
+                for r in session.execute(
+                    select(Timer.id, Timer.status).where(Timer.case_id == case_id)
+                )
+            ]
+
+    before = timer_rows()
+    for n in range(50):
+        with sessions() as session, session.begin():
+            cases.fire(session, case_id, "note", {}, actor=USER, now=T0 + timedelta(minutes=n))
+
+    assert timer_rows() == before
+    assert len([s for _, s in before if s == "armed"]) == 5  # resolution 0.5, 0.8, 1; hours 0.75, 1
