@@ -1,6 +1,7 @@
 """The periodic duties every worker process shares, so that none depends on one process
 staying alive: a heartbeat in the database, the timer sweep (one worker at a time, through
-a lease), and the hourly dwell statistics for the `dwelling` rule.
+a lease), the hourly dwell statistics for the `dwelling` rule, and on SQLite the hourly
+statistics of its query planner.
 
 A worker runs :meth:`Housekeeper.run_once` every ``SWEEP_INTERVAL`` in a thread of its own
 (workers/worker.py). Whoever holds the sweep lease sweeps; if it dies, its lease expires
@@ -25,13 +26,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from engine.runtime import delivery
 from engine.runtime.resources import Runtime
 from engine.services import delivery_health, inspection
-from engine.store import leases
+from engine.store import leases, migrate
 
 log = logging.getLogger(__name__)
 
 LEASE_TTL = 3 * delivery_health.SWEEP_INTERVAL  # a holder that misses three runs loses it
 DWELL_LEASE = "dwell-stats"
 DWELL_EVERY = timedelta(hours=1)  # dwell percentiles move slowly
+PLANNER_LEASE = "planner-statistics"
+PLANNER_EVERY = timedelta(hours=1)
 T = TypeVar("T")
 
 
@@ -54,6 +57,7 @@ class Housekeeper:
         if redis_ok:  # a sweep needs both: it hands timers over to Redis
             self._guard("sweep", now, lambda: self._sweep(now))
         self._guard("dwell statistics", now, lambda: self._dwell(now))
+        self._guard("planner statistics", now, lambda: self._planner(now))
 
     def stop(self) -> None:
         """A clean shutdown: give the lease to the next worker now, and say goodbye."""
@@ -106,6 +110,18 @@ class Housekeeper:
                 return
             rows = inspection.refresh_dwell_stats(session, now=now)
             leases.record_run(session, DWELL_LEASE, self.name, now=now, outcome={"rows": rows})
+
+    def _planner(self, now: datetime) -> None:
+        if self.runtime.engine.dialect.name != "sqlite":
+            return  # PostgreSQL's autovacuum analyses tables as they change
+        with self.runtime.sessions() as session, session.begin():
+            last = leases.get(session, PLANNER_LEASE)
+            if last is not None and last.last_run_at and now - last.last_run_at < PLANNER_EVERY:
+                return
+            if not leases.take(session, PLANNER_LEASE, self.name, now=now, ttl=PLANNER_EVERY):
+                return
+            leases.record_run(session, PLANNER_LEASE, self.name, now=now, outcome={})
+        migrate.refresh_statistics(self.runtime.engine)
 
     # --- outages, logged once -----------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from cachetools import LRUCache
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -129,22 +129,34 @@ _CACHE: LRUCache[tuple[str, str, int], WorkflowDefinition] = LRUCache(maxsize=51
 _CACHE_LOCK = threading.Lock()
 
 
+_LATEST = (
+    select(func.max(DefinitionVersion.version))
+    .where(DefinitionVersion.name == bindparam("name"))
+    .scalar_subquery()
+)
+_SELECT_LATEST = select(_LATEST)
+
+
 def get_definition(session: Session, name: str, version: int | None = None) -> WorkflowDefinition:
-    """A published version (the latest when ``version`` is None)."""
+    """A published version (the latest when ``version`` is None).
+
+    Versions never change, so each is built once per process and database. Which version is
+    the latest can change at any time (another process publishes), so it is asked every time:
+    one index lookup, instead of reading and rebuilding the document (1.3 ms for
+    repair_ticket) on every case created."""
     database = str(session.get_bind().engine.url)  # .engine: the bind may be a Connection
+    if version is None:
+        version = session.connection().execute(_SELECT_LATEST, {"name": name}).scalar_one()
     if version is not None:
         with _CACHE_LOCK:
             cached = _CACHE.get((database, name, version))
         if cached is not None:
             return cached
-    query = select(DefinitionVersion.version, DefinitionVersion.document).where(
-        DefinitionVersion.name == name
-    )
-    if version is None:
-        query = query.order_by(DefinitionVersion.version.desc()).limit(1)
-    else:
-        query = query.where(DefinitionVersion.version == version)
-    row = session.execute(query).one_or_none()
+    row = session.execute(
+        select(DefinitionVersion.version, DefinitionVersion.document).where(
+            DefinitionVersion.name == name, DefinitionVersion.version == version
+        )
+    ).one_or_none()
     if row is None:
         raise DefinitionNotFound(
             f"No published definition {name!r}"

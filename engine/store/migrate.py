@@ -24,6 +24,21 @@ def alembic_config(engine: Engine) -> Config:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     command.upgrade(alembic_config(engine), revision)
+    refresh_statistics(engine)
+
+
+def refresh_statistics(engine: Engine) -> None:
+    """Give SQLite's query planner statistics (PostgreSQL's autovacuum keeps its own).
+
+    Without them SQLite guesses, and has guessed wrong on a hot query (docs/benchmarks.md).
+    ``analysis_limit`` bounds the work on a large database to a sample per index, as the
+    SQLite documentation advises for databases that are analysed periodically; the workers
+    run this hourly (engine/runtime/housekeeping.py)."""
+    if engine.dialect.name != "sqlite":
+        return
+    with engine.begin() as conn:
+        conn.exec_driver_sql("PRAGMA analysis_limit=1000")
+        conn.exec_driver_sql("ANALYZE")
 
 
 def downgrade(engine: Engine, revision: str) -> None:

@@ -238,7 +238,10 @@ class Timer(Base):
     __table_args__ = (
         Index("ix_timers_status_due", "status", "due_at"),
         Index("ix_timers_status_deliver", "status", "deliver_at"),
-        Index("ix_timers_case_status", "case_id", "status"),
+        # A case's armed timers in due order (every case read and fire): equality on both
+        # columns and the order from the index, so SQLite prefers it to the status index
+        # even before ANALYZE has given it statistics.
+        Index("ix_timers_case_status_due", "case_id", "status", "due_at"),
         # Failed timers only, oldest first, with what the timer_failed rule joins on: an
         # index-only scan (the rule reads every failed timer, closed cases' too).
         Index(

@@ -222,3 +222,22 @@ def test_two_databases_in_one_process_keep_their_own_documents(
             engine.dispose()
 
     assert outcomes == {"a": 1, "b": 5}
+
+
+def test_the_latest_version_follows_a_publish_by_another_process(
+    db_url: str, sessions: sessionmaker[Session]
+) -> None:
+    """Versions are cached per process; which one is the latest is asked every time, so a new
+    case gets the version another process published a moment ago."""
+    with sessions() as session, session.begin():
+        publish(session, VERSIONED_V1, actor="test", now=T0)
+    assert create_case(sessions, "it_versioned").case.definition_version == 1
+
+    elsewhere = create_db_engine(db_url)  # another process's engine and sessions
+    with session_factory(elsewhere)() as session, session.begin():
+        publish(session, VERSIONED_V2, actor="test", now=T0)
+    elsewhere.dispose()
+
+    assert create_case(sessions, "it_versioned").case.definition_version == 2
+    with sessions() as session:
+        assert get_definition(session, "it_versioned").version == 2
