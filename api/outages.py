@@ -44,7 +44,9 @@ def unavailable(error: DBAPIError) -> DatabaseUnavailable | None:
     if not database.is_outage(error):
         return None
     app_state = state.current()
-    app_state.database_outages.failed(database.driver_reason(error), app_state.runtime.clock.now())
+    app_state.database_outages.failed(
+        database.driver_reason(error), app_state.runtime.clock.now(), g.get("outage_epoch")
+    )
     return DatabaseUnavailable(DETAIL, hint=HINT)
 
 
@@ -62,8 +64,8 @@ def init_app(app: Flask) -> None:
     outages, runtime = app_state.database_outages, app_state.runtime
 
     @app.before_request
-    def _note_generation() -> None:  # what this request saw first (see OutageLog.generation)
-        g.outage_generation = outages.generation
+    def _note_epoch() -> None:  # what this request saw first (see OutageLog)
+        g.outage_epoch = outages.epoch
 
     # Building the engine connects to nothing. A statement that completed is the proof that
     # the database is back, and the only one: a request answered without the database (the
@@ -72,7 +74,7 @@ def init_app(app: Flask) -> None:
     def _reached(*_: Any) -> None:
         if outages.since is None:
             return
-        generation = g.get("outage_generation") if has_app_context() else None
-        outages.succeeded(runtime.clock.now(), generation)
+        epoch = g.get("outage_epoch") if has_app_context() else None
+        outages.succeeded(runtime.clock.now(), epoch)
 
     app.register_error_handler(DBAPIError, _database_error)

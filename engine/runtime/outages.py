@@ -24,11 +24,13 @@ REMIND_EVERY = timedelta(minutes=1)
 class OutageLog:
     """Whether ``dependency`` is out, since when, and how many calls failed meanwhile.
 
-    ``generation`` counts failures ever reported. A caller that reads it before its call
-    starts and passes it to :meth:`succeeded` proves the dependency is back only if nothing
-    failed in between: a call that began before the latest failure (a statement on a server
-    connection that a stopping server had not closed yet) says nothing about now, and must not
-    end the outage only for the next call to start another.
+    Calls overlap, so a report can be stale by the time it arrives: a statement that completes
+    on a connection a stopping server has not closed yet, after other calls saw the outage
+    begin; a connection attempt that a starting server turned away, reported after other calls
+    saw the outage end. Taken at face value, each would split one outage into several. So a
+    caller reads :attr:`epoch` before its call begins and passes it with its report: a success
+    ends the outage only if no failure was reported since, and a failure starts one only if
+    no outage ended since.
     """
 
     def __init__(self, dependency: str, *, remind_every: timedelta = REMIND_EVERY) -> None:
@@ -40,7 +42,7 @@ class OutageLog:
         self._failed = 0  # calls failed in this outage
         self._reported_at: datetime | None = None
         self._reported_failed = 0
-        self._generation = 0
+        self._epoch = 0  # counts failures and recoveries
 
     @property
     def since(self) -> datetime | None:
@@ -48,13 +50,18 @@ class OutageLog:
         return self._since
 
     @property
-    def generation(self) -> int:
-        return self._generation
+    def epoch(self) -> int:
+        """Changes with every failure and every recovery (see the class's docstring)."""
+        return self._epoch
 
-    def failed(self, reason: str, now: datetime) -> None:
-        """A call failed because ``dependency`` is out; ``reason`` says how."""
+    def failed(self, reason: str, now: datetime, epoch: int | None = None) -> None:
+        """A call failed because ``dependency`` is out; ``reason`` says how. ``epoch``, read
+        before the call began, keeps a call that began before the last recovery from starting
+        an outage: the call after it will, if the dependency really is out again."""
         with self._lock:
-            self._generation += 1
+            if self._since is None and epoch is not None and epoch != self._epoch:
+                return
+            self._epoch += 1
             self._failed += 1
             if self._since is None:
                 self._since, self._reason = now, reason
@@ -79,14 +86,14 @@ class OutageLog:
                 )
                 self._reported_at, self._reported_failed = now, self._failed
 
-    def succeeded(self, now: datetime, generation: int | None = None) -> None:
-        """A call reached ``dependency``. It ends the outage, unless ``generation`` (read
-        before the call began) shows that a failure was reported after the call began."""
+    def succeeded(self, now: datetime, epoch: int | None = None) -> None:
+        """A call reached ``dependency``. It ends the outage, unless ``epoch`` (read before the
+        call began) shows that a failure was reported after the call began."""
         if self._since is None:  # the common case, read without the lock: nothing to end
             return
         with self._lock:
             since = self._since
-            if since is None or (generation is not None and generation != self._generation):
+            if since is None or (epoch is not None and epoch != self._epoch):
                 return
             log.info(
                 "%s available again after %.1f s (unavailable since %s, first with: %s); "
@@ -105,3 +112,4 @@ class OutageLog:
             )
             self._since, self._reason, self._failed = None, "", 0
             self._reported_at, self._reported_failed = None, 0
+            self._epoch += 1

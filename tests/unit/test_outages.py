@@ -72,16 +72,34 @@ def test_a_call_that_began_before_the_latest_failure_does_not_end_the_outage(
     nothing about the server now: it must not end the outage for the next call to start
     another."""
     outages = OutageLog("database")
-    began = outages.generation
-    outages.failed("terminating connection due to administrator command", T0)
+    began = outages.epoch
+    outages.failed("terminating connection due to administrator command", T0, outages.epoch)
 
     outages.succeeded(T0 + timedelta(seconds=1), began)
     assert outages.since == T0
 
-    began = outages.generation  # a call that began after the failure
+    began = outages.epoch  # a call that began after the failure
     outages.succeeded(T0 + timedelta(seconds=2), began)
     assert outages.since is None
     assert [level for level, _ in _lines(caplog)] == ["WARNING", "INFO"]
+
+
+def test_a_call_that_began_before_the_recovery_does_not_start_another_outage(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A connection attempt the starting server turned away, reported after another call got
+    through: the outage it belongs to is over."""
+    outages = OutageLog("database")
+    outages.failed("connection refused", T0, outages.epoch)
+    began = outages.epoch
+    outages.succeeded(T0 + timedelta(seconds=3), outages.epoch)
+
+    outages.failed("the database system is starting up", T0 + timedelta(seconds=3.1), began)
+    assert outages.since is None
+
+    outages.failed("connection refused", T0 + timedelta(seconds=9), outages.epoch)
+    assert outages.since == T0 + timedelta(seconds=9)  # a call that began later: out again
+    assert [level for level, _ in _lines(caplog)] == ["WARNING", "INFO", "WARNING"]
 
 
 def test_the_next_outage_is_logged_again(caplog: pytest.LogCaptureFixture) -> None:
