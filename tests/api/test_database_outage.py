@@ -9,6 +9,7 @@ PostgreSQL server under load.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import shutil
@@ -30,7 +31,7 @@ from engine.store import database
 from engine.store.database import create_db_engine, session_factory
 from engine.store.models import ApiToken
 from tests.api.conftest import REPAIR, REPAIR_DATA, assert_problem
-from tests.conftest import T0
+from tests.conftest import ROOT, T0
 
 CASES = "/api/v1/cases"
 OUTAGE_LOG = "engine.runtime.outages"
@@ -201,3 +202,15 @@ def test_the_openapi_document_tells_integrators_every_operation_may_answer_503(
         if name != "GET /healthz":  # its own body says which check failed
             assert "Retry-After" in unavailable["headers"], name
             assert "application/problem+json" in unavailable["content"], name
+
+
+def test_the_503_in_the_api_docs_is_the_one_clients_get(unopenable: Unopenable) -> None:
+    docs = (ROOT / "docs" / "api.md").read_text("utf-8")
+    (example,) = re.findall(r"```http\n(HTTP/1.1 503 .*?)```", docs, re.DOTALL)
+    head, _, body = example.partition("\n\n")
+
+    response = unopenable.app.test_client().get(CASES, headers=unopenable.integrator)
+
+    assert json.loads(body) == response.get_json()
+    assert f"Retry-After: {response.headers['Retry-After']}" in head.splitlines()
+    assert f"Content-Type: {response.headers['Content-Type']}" in head.splitlines()
