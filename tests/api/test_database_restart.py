@@ -151,6 +151,40 @@ class Client(threading.Thread):
         raise AssertionError(f"{path} was not acknowledged within {2 * PHASE_DEADLINE} s")
 
 
+def _assert_stored_exactly_once(app: Flask, ledger: Ledger) -> None:
+    """Every acknowledged create and fire is in the database, with its history, once; and
+    nothing is there that no client was told of."""
+    with state.of(app).runtime.sessions() as session:
+        counts = {
+            case_id: data["count"] for case_id, data in session.execute(select(Case.id, Case.data))
+        }
+        events = session.execute(
+            select(
+                CaseEvent.case_id, CaseEvent.seq, CaseEvent.event_type, CaseEvent.idempotency_key
+            )
+        ).all()
+    qualified = {e.idempotency_key.split(":", 1)[1]: e for e in events}
+    assert len(qualified) == len(events)  # every event carries its request's key
+    acknowledged_keys = ledger.created.keys() | ledger.fired.keys()
+    lost, unacknowledged = (
+        acknowledged_keys - qualified.keys(),
+        qualified.keys() - acknowledged_keys,
+    )
+    assert (lost, unacknowledged) == (set(), set())
+    assert {k: qualified[k].case_id for k in ledger.created} == ledger.created
+    assert {k: qualified[k].case_id for k in ledger.fired} == ledger.fired
+    assert sorted(counts) == sorted(ledger.created.values())  # no case nobody was told of
+    assert Counter(e.event_type for e in events) == {
+        EventType.CREATED.value: len(ledger.created),
+        EventType.TRANSITION.value: len(ledger.fired),
+    }
+    fired = Counter(ledger.fired.values())
+    assert counts == {case: fired[case] for case in counts}
+    for case in counts:
+        seqs = sorted(e.seq for e in events if e.case_id == case)
+        assert seqs == list(range(1, fired[case] + 2)), case  # contiguous history
+
+
 @pytest.fixture
 def own_postgres() -> Iterator[EmbeddedPostgres]:
     with EmbeddedPostgres(prefix="svcflow-pg-restart-") as server:
@@ -255,30 +289,7 @@ def test_a_postgres_restart_under_load_loses_nothing_and_heals_by_itself(
     assert first_after - up <= RESUMES_WITHIN
     assert max(a.sent for a in refused) - up <= RESUMES_WITHIN  # and no one is refused later
 
-    # Every acknowledged write is in the database, with its history, exactly once.
-    with state.of(app).runtime.sessions() as session:
-        counts = {
-            case_id: data["count"] for case_id, data in session.execute(select(Case.id, Case.data))
-        }
-        events = session.execute(
-            select(
-                CaseEvent.case_id, CaseEvent.seq, CaseEvent.event_type, CaseEvent.idempotency_key
-            )
-        ).all()
-    qualified = {e.idempotency_key.split(":", 1)[1]: e for e in events}
-    assert len(qualified) == len(events)  # every event carries its request's key
-    assert {k: qualified[k].case_id for k in ledger.created} == ledger.created
-    assert {k: qualified[k].case_id for k in ledger.fired} == ledger.fired
-    assert sorted(counts) == sorted(ledger.created.values())  # no case nobody was told of
-    assert Counter(e.event_type for e in events) == {
-        EventType.CREATED.value: len(ledger.created),
-        EventType.TRANSITION.value: len(ledger.fired),
-    }
-    fired = Counter(ledger.fired.values())
-    assert counts == {case: fired[case] for case in counts}
-    for case in counts:
-        seqs = sorted(e.seq for e in events if e.case_id == case)
-        assert seqs == list(range(1, fired[case] + 2)), case  # contiguous history
+    _assert_stored_exactly_once(app, ledger)
 
     # One warning for the outage, one line for its end, and no traceback at all.
     lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == OUTAGE_LOG]
