@@ -9,7 +9,7 @@ from flask import Flask, g
 from flask_smorest import Api, Blueprint
 from werkzeug.exceptions import HTTPException
 
-from api import db, inputs, metrics, problems, state
+from api import db, inputs, metrics, outages, problems, state
 from engine.errors import SvcflowError
 from engine.runtime import telemetry
 from engine.runtime.resources import Runtime
@@ -75,6 +75,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         },
     )
     db.init_app(app)
+    outages.init_app(app)  # a database outage: 503 + Retry-After, logged once
     telemetry.install()
     app.register_blueprint(metrics.blp)
 

