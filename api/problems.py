@@ -101,8 +101,10 @@ class ProblemPlugin(BasePlugin):
         for operation in (operations or {}).values():
             for response in operation.get("responses", {}).values():
                 self._retype(response)
+            if path == "/healthz":
+                continue  # liveness reads no database: it answers while the process does
             responses = operation.setdefault("responses", {})
-            if not {503, "503"} & responses.keys():  # keep an operation's own (/healthz)
+            if not {503, "503"} & responses.keys():  # keep an operation's own (/readyz)
                 responses["503"] = self.UNAVAILABLE
 
 
