@@ -367,6 +367,13 @@ class RedisUnavailable(Unavailable):
     code = "redis-unavailable"
 
 
+class SecretKeyInvalid(Invalid):
+    """The file that should hold the session secret is missing, unreadable or too short to
+    sign sessions with (``path``)."""
+
+    code = "secret-key-invalid"
+
+
 @dataclass
 class ProblemList:
     """Accumulates problems; used by the validator to report everything at once."""
