@@ -381,6 +381,12 @@ class ProcfileInvalid(Invalid):
     code = "procfile-invalid"
 
 
+class SettingInvalid(Invalid):
+    """A setting (an ``SVCFLOW_*`` variable) has a value svcflow cannot use (``setting``)."""
+
+    code = "setting-invalid"
+
+
 class SecretKeyInvalid(Invalid):
     """The file that should hold the session secret is missing, unreadable or too short to
     sign sessions with (``path``)."""
