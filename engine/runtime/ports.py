@@ -68,7 +68,8 @@ def _describe(pid: int | None) -> str:
         with process.oneshot():
             name = process.name()
             user = process.username()
-            command = " ".join(process.cmdline()) or name
+            # Servers that rename themselves (redis-server) pad their title with blanks.
+            command = " ".join(" ".join(process.cmdline()).split()) or name
     except psutil.NoSuchProcess:
         return f"process {pid}, which has just exited"
     except psutil.AccessDenied:

@@ -15,11 +15,14 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from click.testing import CliRunner
 
 from engine.cli import main, run
+from engine.errors import PortInUse
+from engine.runtime.embedded_redis import EmbeddedRedis
 from engine.runtime.ports import free_port
 from tests.conftest import ROOT
 from tests.processes import kill_session, session_members
@@ -32,6 +35,7 @@ STOP_SECONDS = 30.0
 FLAKY = """\
 import os, subprocess, sys, time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 starts = Path(sys.argv[1])
 starts.mkdir(exist_ok=True)
@@ -177,3 +181,19 @@ def test_a_procfile_process_may_not_take_a_name_the_run_uses(tmp_path: Path) -> 
 
     assert result.exit_code == 1  # type: ignore[attr-defined]
     assert "the name 'redis' is used by `svcflow run` itself" in result.stderr  # type: ignore[attr-defined]
+
+
+def test_an_embedded_redis_on_a_taken_port_names_the_server_there(
+    redis_server: str, tmp_path: Path
+) -> None:
+    """Another run's redis-server holds the port (it renames itself and pads the title)."""
+    port = urlsplit(redis_server).port
+
+    with pytest.raises(PortInUse) as caught:
+        EmbeddedRedis(tmp_path / "redis", port=port).start()
+
+    message = caught.value.message
+    assert f"Port {port} on 127.0.0.1, wanted for the embedded Redis, is taken by" in message
+    assert "redis-server (pid " in message
+    assert f"redis-server 127.0.0.1:{port}." in message  # its title, blanks trimmed
+    assert caught.value.fields["port"] == port
