@@ -36,6 +36,7 @@ READY_SECONDS = 60.0  # make, migrations, publishing the bundled workflows, guni
 FIRE_SECONDS = 30.0  # the timer is due 3 s after the case is created
 STOP_SECONDS = 30.0  # supervisord stops each program within 10 s, then kills its group
 SIGN_INS = 10
+REQUEST_SECONDS = 20  # one request, on a machine busy with the rest of the suite
 
 SMOKE_DEFINITION = """\
 name: smoke_timer
@@ -87,8 +88,8 @@ def wait_for(what: str, check: Callable[[], Any], seconds: float, run: Run) -> A
 
 def healthy(base: str) -> bool:
     try:
-        return requests.get(f"{base}/healthz", timeout=5).status_code == 200
-    except requests.ConnectionError:
+        return requests.get(f"{base}/healthz", timeout=REQUEST_SECONDS).status_code == 200
+    except requests.RequestException:  # not listening yet, or still starting its workers
         return False
 
 
@@ -159,13 +160,13 @@ def create_token(run: Run, role: str) -> str:
 
 def sign_in(base: str, token: str) -> requests.Session:
     browser = requests.Session()  # a fresh cookie jar
-    form = browser.get(f"{base}/dashboard/login", timeout=10)
+    form = browser.get(f"{base}/dashboard/login", timeout=REQUEST_SECONDS)
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
     assert csrf, form.text
     landed = browser.post(
         f"{base}/dashboard/login",
         data={"csrf_token": csrf[1], "token": token, "next": "/dashboard/"},
-        timeout=10,
+        timeout=REQUEST_SECONDS,
     )
     assert landed.status_code == 200, landed.text[:2000]
     assert landed.url == f"{base}/dashboard/", landed.text[:2000]
@@ -180,17 +181,25 @@ def test_make_run_from_a_clean_shell_serves_fires_timers_and_stops_cleanly(run: 
 
     admin = {"Authorization": f"Bearer {create_token(run, 'admin')}"}
     published = requests.post(
-        f"{run.base}/api/v1/definitions", json={"source": SMOKE_DEFINITION}, headers=admin
+        f"{run.base}/api/v1/definitions",
+        json={"source": SMOKE_DEFINITION},
+        headers=admin,
+        timeout=REQUEST_SECONDS,
     )
     assert published.status_code == 201, published.text
     created = requests.post(
-        f"{run.base}/api/v1/cases", json={"definition": "smoke_timer", "data": {}}, headers=admin
+        f"{run.base}/api/v1/cases",
+        json={"definition": "smoke_timer", "data": {}},
+        headers=admin,
+        timeout=REQUEST_SECONDS,
     )
     assert created.status_code == 201, created.text
     case_id = created.json()["id"]
 
     def fired() -> list[dict[str, Any]]:
-        history = requests.get(f"{run.base}/api/v1/cases/{case_id}/history", headers=admin)
+        history = requests.get(
+            f"{run.base}/api/v1/cases/{case_id}/history", headers=admin, timeout=REQUEST_SECONDS
+        )
         return [e for e in history.json() if e.get("trigger") == "nudge"]
 
     (event,) = wait_for("timer fired by the worker", fired, FIRE_SECONDS, run)
@@ -202,7 +211,7 @@ def test_make_run_from_a_clean_shell_serves_fires_timers_and_stops_cleanly(run: 
     for attempt in range(SIGN_INS):
         browser = sign_in(run.base, supervisor)
         for page in pages:
-            shown = browser.get(f"{run.base}{page}", timeout=10)
+            shown = browser.get(f"{run.base}{page}", timeout=REQUEST_SECONDS)
             assert shown.status_code == 200, (attempt, page, shown.text[:2000])
             assert shown.url == f"{run.base}{page}", (attempt, page, "sent to the login page")
             assert "smoke-supervisor" in shown.text, (attempt, page)
