@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench clean
+.PHONY: run test lint typecheck bench clean cjk-fonts
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -30,7 +30,20 @@ $(CHROMIUM):
 		|| echo "WARNING: could not install chromium: the browser test will be skipped"; \
 	else echo "WARNING: chromium missing and not root: the browser test will be skipped"; fi
 
-test: $(STAMP) | $(CHROMIUM)
+# The dashboard speaks Chinese; without a font that covers it Chromium draws every character
+# as a box, and a failed browser test's screenshot shows nothing readable. Debian's Noto CJK,
+# installed only when no installed font covers Chinese.
+cjk-fonts:
+	@if command -v fc-list >/dev/null && [ -n "$$(fc-list :lang=zh family)" ]; then :; \
+	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+		echo "installing fonts-noto-cjk (Chinese text for the browser tests)"; \
+		{ apt-get update -qq >/dev/null && \
+		  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		    fonts-noto-cjk >/dev/null; } \
+		|| echo "WARNING: could not install fonts-noto-cjk: Chinese renders as boxes in browser tests"; \
+	else echo "WARNING: no CJK font and not root: install fonts-noto-cjk for the browser tests"; fi
+
+test: $(STAMP) | $(CHROMIUM) cjk-fonts
 	$(BIN)/python -m pytest -n 2 -q
 
 lint: $(STAMP)

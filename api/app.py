@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, g
 from flask_smorest import Api, Blueprint
 from werkzeug.exceptions import HTTPException
 
-from api import db, inputs, metrics, outages, problems, state
+from api import apidocs, db, inputs, metrics, outages, problems, security, state
 from engine.errors import SvcflowError
 from engine.runtime import telemetry
 from engine.runtime.resources import Runtime
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1024 * 1024  # documented in docs/api.md
+# The app's own templates; they take precedence over the extensions' (swagger_ui.html).
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 # Unknown query parameters are refused like unknown body fields, as every query schema says
 # (unknown = RAISE): webargs would drop them from the query string silently, so a misspelt
@@ -37,21 +40,21 @@ class SvcflowApi(Api):  # type: ignore[misc]
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app. Settings come from ``SVCFLOW_*`` environment variables (e.g.
     ``SVCFLOW_DATABASE_URL``, ``SVCFLOW_REDIS_URL``), then from ``config``."""
-    app = Flask("svcflow")
+    app = Flask("svcflow", template_folder=str(TEMPLATES))
     app.config.update(
         API_TITLE="svcflow",
         API_VERSION="v1",
         OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/api",
         OPENAPI_JSON_PATH="openapi.json",
-        OPENAPI_SWAGGER_UI_PATH="/docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
         JSON_SORT_KEYS=False,
+        **apidocs.SETTINGS,
     )
     app.config.from_prefixed_env("SVCFLOW")
     if config:
         app.config.update(config)
+    security.init_app(app)
     state.install(
         app,
         Runtime(database_url=app.config.get("DATABASE_URL"), redis_url=app.config.get("REDIS_URL")),
@@ -78,6 +81,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     outages.init_app(app)  # a database outage: 503 + Retry-After, logged once
     telemetry.install()
     app.register_blueprint(metrics.blp)
+    app.register_blueprint(apidocs.bp)
 
     @app.before_request
     def _clock() -> None:

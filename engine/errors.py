@@ -367,6 +367,33 @@ class RedisUnavailable(Unavailable):
     code = "redis-unavailable"
 
 
+class PortInUse(Unavailable):
+    """A port the local run was told to use (the web port, the embedded Redis's) is taken;
+    the message names what holds it (``port``, ``occupant``)."""
+
+    code = "port-in-use"
+
+
+class ProcfileInvalid(Invalid):
+    """The Procfile cannot describe the processes to run: a line that is not ``name:
+    command``, a name given twice, or no process at all (``path``, ``line``)."""
+
+    code = "procfile-invalid"
+
+
+class SettingInvalid(Invalid):
+    """A setting (an ``SVCFLOW_*`` variable) has a value svcflow cannot use (``setting``)."""
+
+    code = "setting-invalid"
+
+
+class SecretKeyInvalid(Invalid):
+    """The file that should hold the session secret is missing, unreadable or too short to
+    sign sessions with (``path``)."""
+
+    code = "secret-key-invalid"
+
+
 @dataclass
 class ProblemList:
     """Accumulates problems; used by the validator to report everything at once."""

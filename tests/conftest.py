@@ -39,6 +39,17 @@ T0 = datetime(2025, 9, 30, 2, 0, tzinfo=UTC)  # 10:00 in Asia/Shanghai, a Tuesda
 ADMIN = Actor("test-admin", frozenset({ADMIN_ROLE}))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def var_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """SVCFLOW_VAR_DIR for the whole run: what the code under test keeps in its var
+    directory (a session secret it makes, a default SQLite file) stays out of the developer's
+    var/, and apart from the other test processes'."""
+    path = tmp_path_factory.mktemp("var")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SVCFLOW_VAR_DIR", str(path))
+        yield path
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("sqlite") / "template.db"

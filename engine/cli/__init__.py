@@ -7,6 +7,7 @@ from engine.cli import (  # noqa: F401 (each module registers its commands)
     definitions,
     kpis,
     project,
+    run,
     supervision,
     timers,
     tokens,

