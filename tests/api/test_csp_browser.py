@@ -90,13 +90,13 @@ def test_the_api_docs_and_the_dashboard_work_under_the_policy(live: Live) -> Non
             page.goto(f"{live.url}/api/docs")
             expect(page.locator(".opblock").first).to_be_visible()
             assert page.locator(".opblock").count() > 20
-            page.locator(".opblock-summary", has_text="/healthz").first.click()
+            page.locator(".opblock-summary", has_text="/readyz").first.click()
             page.click("text=Try it out")
             page.click("button.execute")
             expect(
                 page.locator(".live-responses-table tbody .response-col_status").first
             ).to_have_text(
-                "503"  # Redis is a closed port here: the health check says so, over fetch()
+                "503"  # Redis is a closed port here: readiness says so, over fetch()
             )
 
             page.goto(f"{live.url}/dashboard/login")
