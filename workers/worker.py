@@ -21,14 +21,16 @@ the flag is cleared, it loops once more, finds itself subscribed to nothing and 
 redis-py's ``subscribed_event`` for the full 60 s; since redis-py 8.2
 ``PubSubWorkerThread.stop()`` joins the thread without a timeout, so the worker lingered 60 s
 after "done, quitting" in about half the shutdowns (a burst worker in the tests, and a real
-shutdown under honcho, which kills a process after 5 s). :class:`Worker` clears the flag
+shutdown, which a process manager cuts short: honcho killed after 5 s, systemd and
+supervisord after their stop timeout). :class:`Worker` clears the flag
 *before* it unsubscribes, so the wake-up always finds the flag down, and waits at most
 :data:`PUBSUB_WAIT_SECONDS` in any read, so no other path can hold a shutdown longer.
 
 A stop while starting
 ---------------------
 RQ installs a worker's SIGTERM/SIGINT handlers only after it has subscribed and started the
-scheduler process. A SIGTERM in between (honcho stopping everything while a worker starts)
+scheduler process. A SIGTERM in between (the process manager stopping everything while a
+worker starts)
 killed the worker with the default action: no teardown, its scheduler process left running
 as an orphan with the queue's scheduler lock. :class:`Worker` takes those signals from the
 first moment and only notes them while starting (the work loop then stops at its first

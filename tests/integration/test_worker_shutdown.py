@@ -1,9 +1,11 @@
-"""A worker stops within honcho's grace period (5 s), every time.
+"""A worker stops within a process manager's grace period (5 s, the shortest we know), every
+time.
 
 RQ's command thread could outlive the worker's own shutdown by 60 s when it won a race with
-the main thread (workers/rq_worker.py explains it); honcho kills a process that takes more
-than 5 s, and the timer tests waited for burst workers that would not exit. These tests force
-the race's losing order, then stop real ``rq worker`` processes started as the Procfile does.
+the main thread (workers/worker.py explains it); a process manager kills a process that takes
+longer to stop (honcho after 5 s), and the timer tests waited for burst workers that would not
+exit. These tests force the race's losing order, then stop real ``rq worker`` processes
+started as the Procfile does.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from tests.conftest import ROOT
 from workers.worker import Worker
 
 RQ = str(Path(sys.executable).with_name("rq"))
-GRACE_SECONDS = 5.0  # honcho's: SIGTERM, then SIGKILL 5 s later
+GRACE_SECONDS = 5.0  # honcho's, the shortest: SIGTERM, then SIGKILL 5 s later
 START_SECONDS = 30.0  # a process may take this long to start on a loaded machine
 
 
@@ -83,7 +85,7 @@ def _start_worker(redis_url: str, log: Path) -> subprocess.Popen[bytes]:
 
 
 @pytest.mark.parametrize("run", range(4))
-def test_a_worker_with_its_scheduler_stops_on_sigterm_within_honchos_grace(
+def test_a_worker_with_its_scheduler_stops_on_sigterm_within_the_grace_period(
     run: int, redis_url: str, connection: Redis, tmp_path: Path
 ) -> None:
     log = tmp_path / "worker.log"
@@ -125,8 +127,8 @@ def _alive(pid: int) -> bool:
 def test_a_worker_stopped_while_it_starts_exits_cleanly_and_leaves_no_scheduler(
     delay: float, redis_url: str, connection: Redis, tmp_path: Path
 ) -> None:
-    """SIGTERM at points through a worker's start (honcho stops everything while a worker is
-    still starting): it exits within the grace period, cleanly once it has begun to start
+    """SIGTERM at points through a worker's start (the process manager stops everything while a
+    worker is still starting): it exits within the grace period, cleanly once it has begun to start
     (Python's own default kills it before that, when it has done nothing yet), and leaves
     nothing behind: no scheduler process, no scheduler lock, no worker registration."""
     log = tmp_path / "worker.log"
