@@ -37,6 +37,9 @@ SLA_BREACHED = "sla_breached"
 SLA_PAUSED = "sla_paused"
 SLA_RESUMED = "sla_resumed"
 CASE_ENDING_EVENTS = frozenset({"cancelled"})
+# How long after its deadline instant a breach is recorded: a second, RQ's own grain of time,
+# so that an action at the deadline instant itself keeps the promise ("within 1 hour").
+BREACH_AFTER = timedelta(seconds=1)
 
 
 class ClockStatus(str, Enum):
@@ -246,10 +249,8 @@ def clock_at(sla: SlaSpec, state: ClockState, ruler: Ruler, now: datetime) -> Sl
         if ruler.target > state.banked:
             due = ruler.add(state.running_since, ruler.target - state.banked)
     status = state.phase
+    # "Within" the target: a clock is breached once it runs past its target, not at it.
     if status is not ClockStatus.PENDING and (elapsed > ruler.target or state.breach_recorded):
-        # A recorded breach stands even if the clock stopped exactly at its target after it.
-        status = ClockStatus.BREACHED
-    elif status is ClockStatus.RUNNING and elapsed == ruler.target:
         status = ClockStatus.BREACHED
     reached = tuple(f for f in sla.warn_at if elapsed >= ruler.target * f)
     return SlaClock(
@@ -339,6 +340,9 @@ def plan_clock(sla: SlaSpec, state: ClockState, ruler: Ruler) -> list[TimerPlan]
     for kind, fraction in marks:
         still = max(timedelta(0), ruler.target * fraction - state.banked)
         deadline = ruler.add(state.running_since, still)
+        # The promise is "within" the target: what happens at the deadline instant is in
+        # time, so the breach is recorded at the first instant after it.
+        due = deadline.at + BREACH_AFTER if kind == SLA_BREACHED else deadline.at
         payload: dict[str, Any] = {"sla": sla.name}
         if kind == SLA_WARNING:
             payload["fraction"] = fraction
@@ -347,7 +351,7 @@ def plan_clock(sla: SlaSpec, state: ClockState, ruler: Ruler) -> list[TimerPlan]
                 name=f"sla:{sla.name}:{kind}:{fraction}",
                 kind=kind,
                 trigger=sla.breach_trigger if kind == SLA_BREACHED else None,
-                due_at=deadline.at,
+                due_at=due,
                 payload=payload,
                 calendar=sla.calendar,
                 provisional=deadline.provisional,

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.core.machine import Actor
 from engine.core.records import CaseRecord, EventRecord, FireOutcome
-from engine.core.sla import ClockStatus, compute_clocks
+from engine.core.sla import BREACH_AFTER, ClockStatus, compute_clocks
 from engine.errors import OperationInvalid, TimerNotFound, TriggerNotPermitted
 from engine.services import cases, operations, timer_firing
 from engine.services.calendars import LazyCalendars
@@ -285,7 +285,8 @@ def test_forcing_a_state_re_derives_its_timers_and_sla_clocks(
     by_status = _timers_by_status(sessions, case_id)
     assert set(by_status["armed"]) == {"chase_parts", "sla:repair:sla_breached:1.0"}
     assert by_status["armed"]["chase_parts"].due_at == forced_at + DAY
-    assert by_status["armed"]["sla:repair:sla_breached:1.0"].due_at == forced_at + 2 * DAY
+    breach = by_status["armed"]["sla:repair:sla_breached:1.0"]
+    assert breach.due_at == forced_at + 2 * DAY + BREACH_AFTER
     assert by_status["cancelled"]["remind"].note == "left state 'received'"
     assert set(by_status["cancelled"]) >= {"remind", "sla:response:sla_breached:1.0"}
 
@@ -411,7 +412,7 @@ def test_a_paused_sla_is_due_later_by_exactly_the_paused_span(
         T0 + 2 * HOUR + span,
     )
     armed = _timers_by_status(sessions, case_id)["armed"]
-    assert armed["sla:response:sla_breached:1.0"].due_at == T0 + 4 * HOUR + span
+    assert armed["sla:response:sla_breached:1.0"].due_at == T0 + 4 * HOUR + span + BREACH_AFTER
     assert armed["sla:response:sla_warning:0.5"].due_at == T0 + 2 * HOUR + span
     clock = _clocks(sessions, case_id, resumed_at + HOUR)["response"]
     assert (clock.status, clock.elapsed, clock.due_at) == (

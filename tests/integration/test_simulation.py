@@ -56,7 +56,7 @@ def test_every_bundled_scenario_passes(path: Path) -> None:
 
 def test_a_wrong_expectation_is_a_failed_step_naming_what_differed(tmp_path: Path) -> None:
     scenario = _complaint(
-        {"advance_to": "2025-10-11T10:00:00+08:00"},
+        {"advance_to": "2025-10-11T10:00:01+08:00"},  # a second past the deadline
         {"expect": {"case": "c1", "state": "received", "data": {"customer": "医院"}}},
         {"expect": {"case": "c1", "triggers": ["answer"], "sla": {"answer": "met"}}},
         {"fire": {"case": "c1", "trigger": "answer", "payload": {"text": "done"}}},

@@ -18,6 +18,7 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.core.records import EventRecord
+from engine.core.sla import BREACH_AFTER
 from engine.errors import ConcurrencyConflict, TimerNotFound
 from engine.services import cases, timer_firing
 from engine.services.calendars import save_calendar
@@ -744,12 +745,12 @@ def test_sla_warnings_and_breach_land_at_their_instants_and_the_breach_escalates
     assert _sla_events(events) == [
         ("sla_warning", 0.5, T0 + 2 * HOUR),
         ("sla_warning", 0.75, T0 + 3 * HOUR),
-        ("sla_breached", None, T0 + 4 * HOUR),
+        ("sla_breached", None, T0 + 4 * HOUR + BREACH_AFTER),  # the deadline is in time
     ]
     (escalated,) = _timer_transitions(events, "escalate")
     assert (escalated.actor, escalated.at, escalated.payload) == (
         "timer",
-        T0 + 4 * HOUR,
+        T0 + 4 * HOUR + BREACH_AFTER,
         {"sla": "response"},
     )
     assert _armed(sessions, case_id) == {}  # the breached clock plans nothing more
@@ -763,12 +764,12 @@ def test_a_breach_in_a_state_without_the_trigger_is_only_recorded(
     fire(sessions, case_id, "start_work", now=T0 + HOUR)
     outcomes = _deliveries_until(sessions, T0 + 10 * HOUR)
     events = _history(sessions, case_id)
-    assert _sla_events(events)[-1] == ("sla_breached", None, T0 + 4 * HOUR)
+    assert _sla_events(events)[-1] == ("sla_breached", None, T0 + 4 * HOUR + BREACH_AFTER)
     assert _timer_transitions(events, "escalate") == []
     with sessions() as session, session.begin():
         assert cases.get_case(session, case_id).state == "working"
     at, breach = outcomes[-1]
-    assert at == T0 + 4 * HOUR
+    assert at == T0 + 4 * HOUR + BREACH_AFTER
     assert breach.result is timer_firing.FireResult.FIRED
     assert breach.note == "recorded breach; 'escalate' not allowed in 'working'"
 
@@ -787,13 +788,13 @@ def test_a_pause_state_shifts_the_sla_by_exactly_the_paused_span(
     assert due == {
         "sla:response:sla_warning:0.5": T0 + 2 * HOUR + paused,
         "sla:response:sla_warning:0.75": T0 + 3 * HOUR + paused,
-        "sla:response:sla_breached:1.0": T0 + 4 * HOUR + paused,
+        "sla:response:sla_breached:1.0": T0 + 4 * HOUR + paused + BREACH_AFTER,
     }
     _run_until(sessions, T0 + 10 * HOUR)
     assert [(kind, at) for kind, _, at in _sla_events(_history(sessions, case_id))] == [
         ("sla_warning", T0 + 2 * HOUR + paused),
         ("sla_warning", T0 + 3 * HOUR + paused),
-        ("sla_breached", T0 + 4 * HOUR + paused),
+        ("sla_breached", T0 + 4 * HOUR + paused + BREACH_AFTER),
     ]
 
 
@@ -836,7 +837,7 @@ def test_a_deadline_in_an_uncovered_year_is_provisional_until_the_year_is_loaded
     # 2027 follows the weekly pattern: Tue, Wed, Thu, Fri 1 Jan, Mon 4 Jan.
     assert {n: (t.due_at, t.provisional) for n, t in armed.items()} == {
         "answer": (datetime(2027, 1, 4, 2, 0, tzinfo=UTC), True),
-        "sla:answer:sla_breached:1.0": (datetime(2027, 1, 4, 2, 0, tzinfo=UTC), True),
+        "sla:answer:sla_breached:1.0": (datetime(2027, 1, 4, 2, 0, 1, tzinfo=UTC), True),
     }
 
     with sessions() as session, session.begin():
@@ -851,7 +852,7 @@ def test_a_deadline_in_an_uncovered_year_is_provisional_until_the_year_is_loaded
     armed = _armed(sessions, case_id)
     assert {n: (t.due_at, t.provisional) for n, t in armed.items()} == {
         "answer": (datetime(2027, 1, 5, 2, 0, tzinfo=UTC), False),
-        "sla:answer:sla_breached:1.0": (datetime(2027, 1, 5, 2, 0, tzinfo=UTC), False),
+        "sla:answer:sla_breached:1.0": (datetime(2027, 1, 5, 2, 0, 1, tzinfo=UTC), False),
     }
     replaced = [t for t in _timers(sessions, case_id) if t.status == "cancelled"]
     assert {t.note for t in replaced} == {"calendar 'cn-workdays' changed"}

@@ -20,7 +20,14 @@ from hypothesis import strategies as st
 from engine.core.calendar import BusinessCalendar, calendar_24x7, cn_workdays
 from engine.core.definition import parse_source
 from engine.core.records import EventRecord
-from engine.core.sla import ClockStatus, SlaClock, compute_clock, compute_clocks, plan_sla_timers
+from engine.core.sla import (
+    BREACH_AFTER,
+    ClockStatus,
+    SlaClock,
+    compute_clock,
+    compute_clocks,
+    plan_sla_timers,
+)
 from engine.core.timer_plans import TimerPlan
 from engine.core.validation import load_definition
 
@@ -217,13 +224,16 @@ def test_clock_stopped_late_is_breached() -> None:
     assert breached.stopped_at == late
 
 
-def test_running_clock_breaches_at_its_due_instant() -> None:
+def test_running_clock_breaches_just_after_its_due_instant() -> None:
+    """'Within two hours': the due instant itself is still in time (docs/timers.md)."""
     history = dispatched()
     due = clock("arrival", history, T0).due_at
     assert due == T0 + timedelta(hours=2)
     assert clock("arrival", history, due - US).status is ClockStatus.RUNNING
     at_due = clock("arrival", history, due)
-    assert (at_due.status, at_due.remaining) == (ClockStatus.BREACHED, timedelta(0))
+    assert (at_due.status, at_due.remaining) == (ClockStatus.RUNNING, timedelta(0))
+    just_after = clock("arrival", history, due + US)
+    assert just_after.status is ClockStatus.BREACHED
     later = clock("arrival", history, due + timedelta(hours=3))
     assert later.status is ClockStatus.BREACHED
     assert later.elapsed == timedelta(hours=5)
@@ -424,7 +434,7 @@ def test_running_clocks_plan_their_warnings_and_breach() -> None:
         name="sla:arrival:sla_breached:1.0",
         kind="sla_breached",
         trigger="escalate",
-        due_at=T0 + timedelta(hours=2),
+        due_at=T0 + timedelta(hours=2) + BREACH_AFTER,  # the deadline instant is in time
         payload={"sla": "arrival"},
         calendar="24x7",
         provisional=False,
@@ -439,13 +449,13 @@ def test_running_clocks_plan_their_warnings_and_breach() -> None:
     assert {p.name: p.due_at for p in found} == {
         "sla:arrival:sla_warning:0.5": T0 + timedelta(hours=1),
         "sla:arrival:sla_warning:0.75": T0 + timedelta(minutes=90),
-        "sla:arrival:sla_breached:1.0": T0 + timedelta(hours=2),
+        "sla:arrival:sla_breached:1.0": T0 + timedelta(hours=2) + BREACH_AFTER,
         # 4 working hours: 10-12, 13-15; 8: the rest of the day, then 9 Oct 09:00-10:00.
         "sla:arrival_worktime:sla_warning:0.5": sh(2025, 9, 30, 15),
-        "sla:arrival_worktime:sla_breached:1.0": sh(2025, 10, 9, 10),
+        "sla:arrival_worktime:sla_breached:1.0": sh(2025, 10, 9, 10) + BREACH_AFTER,
         # 1.5 working days: 14 h to the end of 30 Sep, then 22 h of Thu 9 Oct.
         "sla:report:sla_warning:0.5": sh(2025, 10, 9, 22),
-        "sla:report:sla_breached:1.0": sh(2025, 10, 11, 10),
+        "sla:report:sla_breached:1.0": sh(2025, 10, 11, 10) + BREACH_AFTER,
     }
     assert all(p.sla == p.payload["sla"] for p in found)
 
@@ -464,15 +474,16 @@ def test_warnings_and_breaches_already_recorded_are_not_planned_again() -> None:
     arrival = {k: v for k, v in plans(history, now).items() if ":arrival:" in k}
     assert arrival == {
         "sla:arrival:sla_warning:0.75": T0 + timedelta(minutes=90),
-        "sla:arrival:sla_breached:1.0": T0 + timedelta(hours=2),
+        "sla:arrival:sla_breached:1.0": T0 + timedelta(hours=2) + BREACH_AFTER,
     }
     # A warning recorded for arrival, or for a fraction report does not warn at, does not
     # count as report's own.
     assert "sla:report:sla_warning:0.5" in plans(history, now)
     history.record("sla_warning", T0 + timedelta(minutes=90), sla="arrival", fraction=0.75)
-    history.record("sla_breached", T0 + timedelta(hours=2), sla="arrival")
-    assert not [k for k in plans(history, T0 + timedelta(hours=2)) if ":arrival:" in k]
-    assert clock("arrival", history, T0 + timedelta(hours=2)).status is ClockStatus.BREACHED
+    history.record("sla_breached", T0 + timedelta(hours=2) + BREACH_AFTER, sla="arrival")
+    late = T0 + timedelta(hours=2) + BREACH_AFTER
+    assert not [k for k in plans(history, late) if ":arrival:" in k]
+    assert clock("arrival", history, late).status is ClockStatus.BREACHED
 
 
 def test_paused_and_stopped_clocks_plan_nothing() -> None:
@@ -501,7 +512,7 @@ def test_replanning_after_a_pause_shifts_every_timer_by_the_paused_span() -> Non
     # 13:00 without the pause (the lunch break is skipped) and 15:00 with it.
     assert before["sla:arrival_worktime:sla_warning:0.5"] == sh(2025, 3, 17, 14)
     assert after["sla:arrival_worktime:sla_warning:0.5"] == sh(2025, 3, 17, 15)
-    assert after["sla:report:sla_breached:1.0"] == sh(2025, 3, 20, 10)
+    assert after["sla:report:sla_breached:1.0"] == sh(2025, 3, 20, 10) + BREACH_AFTER
 
 
 def test_a_passed_warning_never_recorded_is_planned_at_once_not_lost() -> None:
@@ -511,7 +522,7 @@ def test_a_passed_warning_never_recorded_is_planned_at_once_not_lost() -> None:
     history.fire("release", T0 + timedelta(hours=3))
     due = plans(history, T0 + timedelta(hours=3))
     assert due["sla:arrival:sla_warning:0.5"] == T0 + timedelta(hours=3)
-    assert due["sla:arrival:sla_breached:1.0"] == T0 + timedelta(hours=3, minutes=20)
+    assert due["sla:arrival:sla_breached:1.0"] == T0 + timedelta(hours=3, minutes=20) + BREACH_AFTER
 
 
 # --- properties ----------------------------------------------------------------------------------
@@ -590,7 +601,7 @@ def test_elapsed_is_the_business_time_of_the_running_spans(
     assert (
         result.status
         is {
-            True: ClockStatus.BREACHED if expected >= result.target else ClockStatus.RUNNING,
+            True: ClockStatus.BREACHED if expected > result.target else ClockStatus.RUNNING,
             False: ClockStatus.BREACHED if expected > result.target else ClockStatus.PAUSED,
         }[since is not None]
     )
@@ -615,3 +626,22 @@ def test_oracle_agrees_with_the_worked_examples() -> None:
     )
     assert oracle_time(H24, T0, T0 + timedelta(hours=30), days=False) == timedelta(hours=30)
     assert oracle_time(CN, sh(2025, 10, 1, 9), sh(2025, 10, 8, 18), days=True) == timedelta(0)
+
+
+def test_the_deadline_instant_is_in_time_and_the_instant_after_it_is_not() -> None:
+    """'Within two hours' (the bids' word): arriving at 2:00:00 keeps the promise, at
+    2:00:00.000001 breaks it; the breach timer records it a second after the deadline."""
+    due = T0 + timedelta(hours=2)
+    assert clock("arrival", dispatched().fire("arrive", due), due).status is ClockStatus.MET
+    late = due + US
+    assert clock("arrival", dispatched().fire("arrive", late), late).status is (
+        ClockStatus.BREACHED
+    )
+    (breach,) = [
+        p
+        for p in plan_sla_timers(
+            DEFINITION, dispatched().events, data={}, params=PARAMS, now=T0, calendars=CALENDARS
+        )
+        if p.name == "sla:arrival:sla_breached:1.0"
+    ]
+    assert breach.due_at == due + timedelta(seconds=1)
