@@ -312,6 +312,7 @@ EVENTS: dict[str, Mapping[str, str]] = {
     "forced": {"en": "forced", "zh": "强制设置状态"},
     "reassigned": {"en": "reassigned", "zh": "改派"},
     "timer_retried": {"en": "timer retried", "zh": "重试定时器"},
+    "timer_cancelled": {"en": "failed timer dismissed", "zh": "失败定时器已撤销"},
 }
 
 STATUSES: dict[str, Mapping[str, str]] = {

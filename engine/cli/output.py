@@ -9,6 +9,8 @@ from typing import Any
 
 import click
 
+from engine.core.records import FireOutcome
+
 
 def ts(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S") if value is not None else ""
@@ -32,3 +34,10 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
 def _width(text: str) -> int:
     # CJK characters take two columns in a terminal.
     return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
+
+
+def retry_answer(timer_id: int, outcome: FireOutcome) -> str:
+    """What became of a timer retry: re-armed, or dismissed because its case moved on."""
+    if outcome.event.event_type == "timer_cancelled":
+        return f"timer {timer_id} cancelled, not retried: {outcome.event.payload.get('why')}"
+    return f"timer {timer_id} re-armed"

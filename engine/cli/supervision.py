@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from engine.cli.app import connect, json_object, main, transaction
-from engine.cli.output import table, ts
+from engine.cli.output import retry_answer, table, ts
 from engine.errors import SvcflowError
 from engine.services import bulk, inspection, operations
 from engine.services.search import CaseFilter
@@ -221,7 +221,7 @@ def ops_retry_timer(ctx: click.Context, timer_ids: tuple[int, ...], reason: str)
     connect(ctx)
     for timer_id in timer_ids:
         with transaction(ctx) as session:
-            operations.retry_timer(
+            outcome = operations.retry_timer(
                 session, timer_id, actor=ctx.obj["actor"], reason=reason, now=ctx.obj["clock"].now()
             )
-        click.echo(f"timer {timer_id} re-armed")
+        click.echo(retry_answer(timer_id, outcome))

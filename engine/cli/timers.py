@@ -5,10 +5,10 @@ from __future__ import annotations
 import click
 
 from engine.cli.app import connect, main, transaction
-from engine.cli.output import table, ts
+from engine.cli.output import retry_answer, table, ts
 from engine.runtime import delivery
 from engine.runtime.resources import Runtime
-from engine.services import timer_firing
+from engine.services import operations, timer_firing
 
 
 @main.group()
@@ -52,16 +52,18 @@ def timers_failed(ctx: click.Context) -> None:
 
 @timers.command("retry")
 @click.argument("timer_id", type=int)
-@click.option("--reason", required=True, help="Recorded on the timer.")
+@click.option("--reason", required=True, help="Recorded in the case history.")
 @click.pass_context
 def timers_retry(ctx: click.Context, timer_id: int, reason: str) -> None:
-    """Re-arm failed timer TIMER_ID; the sweeper (or a running worker) delivers it."""
+    """Re-arm failed timer TIMER_ID (recorded in its case's history); a worker delivers it.
+    A timer whose case has moved on is dismissed instead, and the answer says so."""
     connect(ctx)
     with transaction(ctx) as session:
-        timer_firing.retry_failed(
+        outcome = operations.retry_timer(
             session,
             timer_id,
+            actor=ctx.obj["actor"],
+            reason=reason,
             now=ctx.obj["clock"].now(),
-            note=f"retried by {ctx.obj['actor'].name}: {reason}",
         )
-    click.echo(f"timer {timer_id} re-armed")
+    click.echo(retry_answer(timer_id, outcome))

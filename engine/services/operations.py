@@ -39,11 +39,26 @@ def _require_reason(reason: str) -> str:
 def retry_timer(
     session: Session, timer_id: int, *, actor: Actor, reason: str, now: datetime
 ) -> FireOutcome:
+    """Re-arm a failed timer, delivered at once (``timer_retried``). A timer whose case has
+    moved on since cannot fire: it is dismissed instead (``timer_cancelled``, saying why), so
+    the answer never claims a retry that could only end as a stale no-op."""
     reason = _require_reason(reason)
-    due = timer_firing.retry_failed(
-        session, timer_id, now=now, note=f"retried by {actor.name}: {reason}"
-    )
-    case_id = timer_firing.timer_case(session, due.id)
+    timer = timer_firing.failed_timer(session, timer_id)
+    case_id = timer.case_id
+    stale = timer_firing.stale_reason(session, timer)
+    if stale is not None:
+        timer_firing.cancel_failed(
+            session, timer_id, now=now, note=f"cancelled by {actor.name}: {stale}"
+        )
+        return cases.record_event(
+            session,
+            case_id,
+            EventType.TIMER_CANCELLED,
+            {"timer_id": timer_id, "reason": reason, "why": stale},
+            actor=actor,
+            now=now,
+        )
+    timer_firing.retry_failed(session, timer_id, now=now, note=f"retried by {actor.name}: {reason}")
     return cases.record_event(
         session,
         case_id,

@@ -31,6 +31,7 @@ from engine.errors import (
     ActionFailed,
     CaseClosed,
     CaseNotFound,
+    ConcurrencyConflict,
     DataInvalid,
     ExpressionError,
     GuardRejected,
@@ -191,24 +192,93 @@ def _rearm_every(session: Session, timer: Timer, *, now: datetime) -> None:
 def record_failure(
     session: Session, timer_id: int, error: BaseException, *, now: datetime
 ) -> scheduling.DueTimer | None:
-    """Count a failed attempt in its own transaction. Returns the retry to deliver, or None
-    when the timer is now failed for good."""
+    """Count a failed attempt in its own transaction, on the timer row and in its case's
+    history (``timer_failed``: attempt, error, and the retry's time or that it gave up).
+    Returns the retry to deliver, or None when the timer is now failed for good."""
     timer = _lock(session, timer_id)
     if timer is None or timer.status != TimerStatus.ARMED.value:
         return None
     timer.attempts += 1
     timer.updated_at = now
-    timer.last_error = f"{type(error).__name__}: {error}"[:2000]
+    timer.last_error = _describe(error)
     permanent = isinstance(error, PERMANENT_ERRORS)
+    retry: scheduling.DueTimer | None = None
     if permanent or timer.attempts >= MAX_ATTEMPTS:
         timer.status = TimerStatus.FAILED.value
         timer.note = "permanent error" if permanent else f"gave up after {timer.attempts} attempts"
-        session.flush()
-        return None
-    retry_at = now + BACKOFF[min(timer.attempts - 1, len(BACKOFF) - 1)]
-    timer.deliver_at = retry_at  # the sweeper steps in only once the retry is late
+    else:
+        retry_at = now + BACKOFF[min(timer.attempts - 1, len(BACKOFF) - 1)]
+        timer.deliver_at = retry_at  # the sweeper steps in only once the retry is late
+        retry = scheduling.DueTimer(timer.id, retry_at, timer.attempts)
     session.flush()
-    return scheduling.DueTimer(timer.id, retry_at, timer.attempts)
+    _record_in_history(session, timer, retry, now=now)
+    return retry
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"[:2000]  # an svcflow error's hint included
+
+
+def _record_in_history(
+    session: Session, timer: Timer, retry: scheduling.DueTimer | None, *, now: datetime
+) -> None:
+    """The failure, in the case's history. A case changed at this very moment by someone
+    else (a lost race) keeps the failure on the timer row only: the attempt is not lost."""
+    payload = {
+        "timer_id": timer.id,
+        "timer": timer.name,
+        "attempt": timer.attempts,
+        "error": timer.last_error,
+        "retry_at": retry.due_at.isoformat() if retry else None,
+        "gave_up": retry is None,
+    }
+    try:
+        with session.begin_nested():
+            cases.record_event(
+                session,
+                timer.case_id,
+                EventType.TIMER_FAILED,
+                payload,
+                actor=TIMER_ACTOR,
+                now=now,
+            )
+    except ConcurrencyConflict:
+        pass
+
+
+def failed_timer(session: Session, timer_id: int) -> Timer:
+    timer = session.get(Timer, timer_id)
+    if timer is None or timer.status != TimerStatus.FAILED.value:
+        raise TimerNotFound(
+            f"No failed timer with id {timer_id}.",
+            hint="List failed timers with `svcflow timers failed`.",
+            timer_id=timer_id,
+        )
+    return timer
+
+
+def stale_reason(session: Session, timer: Timer) -> str | None:
+    """Why a timer can no longer fire (its case closed, or left the state entry it belongs
+    to), in words; None when it still can."""
+    case = cases.get_case(session, timer.case_id)
+    if case.status != CaseStatus.OPEN.value:
+        return f"case {case.id} is {case.status}"
+    if timer.sla is None and case.state_entry_seq != timer.state_entry_seq:
+        return f"case {case.id} has left the state this timer belonged to (now {case.state!r})"
+    return None
+
+
+def cancel_failed(session: Session, timer_id: int, *, now: datetime, note: str) -> None:
+    """Dismiss a failed timer that can no longer fire (an operator's decision)."""
+    timer = _lock(session, timer_id)
+    if timer is None or timer.status != TimerStatus.FAILED.value:
+        raise TimerNotFound(
+            f"No failed timer with id {timer_id}.",
+            hint="List failed timers with `svcflow timers failed`.",
+            timer_id=timer_id,
+        )
+    timer.status, timer.updated_at, timer.note = TimerStatus.CANCELLED.value, now, note
+    session.flush()
 
 
 def retry_failed(

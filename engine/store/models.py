@@ -95,6 +95,7 @@ class EventType(str, Enum):
     FORCED = "forced"  # an administrator put the case in a state, outside the definition
     REASSIGNED = "reassigned"
     TIMER_RETRIED = "timer_retried"
+    TIMER_CANCELLED = "timer_cancelled"  # a failed timer dismissed: its case had moved on
 
 
 class TimerStatus(str, Enum):

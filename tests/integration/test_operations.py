@@ -608,3 +608,63 @@ def test_only_a_failed_timer_can_be_retried(
     assert _timers_by_status(sessions, case_id)["armed"]["remind"].status == (
         TimerStatus.ARMED.value
     )
+
+
+def test_retrying_a_timer_whose_case_moved_on_dismisses_it_and_says_why(
+    sessions: sessionmaker[Session], publish_workflow: Any
+) -> None:
+    publish_workflow(TICKET)
+    case_id = create_ticket(sessions, allowed=False)
+    timer_id = fail_reminder(sessions, case_id)
+    fire(sessions, case_id, "start", now=T0 + 3 * timedelta(hours=1))  # left 'received'
+
+    with sessions() as session, session.begin():
+        outcome = operations.retry_timer(
+            session, timer_id, actor=SUPERVISOR, reason="try again", now=NOW
+        )
+
+    assert outcome.event.event_type == "timer_cancelled"
+    assert outcome.event.payload == {
+        "timer_id": timer_id,
+        "reason": "try again",
+        "why": f"case {case_id} has left the state this timer belonged to (now 'repairing')",
+    }
+    cancelled = _timers_by_status(sessions, case_id)["cancelled"]["remind"]
+    assert cancelled.note.startswith(f"cancelled by {SUPERVISOR.name}: case {case_id} has left")
+
+
+def test_a_timer_s_failed_attempts_are_in_its_case_history(
+    sessions: sessionmaker[Session], publish_workflow: Any
+) -> None:
+    publish_workflow(TICKET)
+    case_id = create_ticket(sessions, allowed=False)
+    timer_id = fail_reminder(sessions, case_id)  # a guard refusal: failed for good at once
+
+    (failed,) = [e for e in _snapshot(sessions, case_id).history if e.event_type == "timer_failed"]
+    assert (failed.actor, failed.payload) == (
+        "timer",
+        {
+            "timer_id": timer_id,
+            "timer": "remind",
+            "attempt": 1,
+            "error": failed.payload["error"],
+            "retry_at": None,
+            "gave_up": True,
+        },
+    )
+    assert failed.payload["error"].startswith("GuardRejected: ")
+    assert "None" not in failed.payload["error"]
+
+    # A passing fault (the database, a lost race) is retried; the history says when.
+    other = create_ticket(sessions)
+    with sessions() as session:
+        (remind,) = [t for t in timer_firing.case_timers(session, other) if t.name == "remind"]
+    with sessions() as session, session.begin():
+        retry = timer_firing.record_failure(
+            session, remind.id, ConnectionError("database restarting"), now=remind.due_at
+        )
+    assert retry is not None
+    (attempt,) = [e for e in _snapshot(sessions, other).history if e.event_type == "timer_failed"]
+    assert attempt.payload["retry_at"] == retry.due_at.isoformat()
+    assert (attempt.payload["attempt"], attempt.payload["gave_up"]) == (1, False)
+    assert attempt.payload["error"] == "ConnectionError: database restarting"

@@ -658,7 +658,8 @@ def test_a_guard_that_rejects_the_timer_trigger_fails_the_timer_at_once(
     (row,) = _timers(sessions, case_id)
     assert (row.status, row.attempts, row.note) == ("failed", 1, "permanent error")
     assert row.last_error is not None and row.last_error.startswith("GuardRejected:")
-    assert [e.event_type for e in _history(sessions, case_id)] == ["created"]
+    # No transition; the failure itself is in the history, for whoever reads the case.
+    assert [e.event_type for e in _history(sessions, case_id)] == ["created", "timer_failed"]
 
     # An operator fixes the data and retries: the timer is armed again and now fires.
     fire(sessions, case_id, "permit", now=T0 + 2 * HOUR)
