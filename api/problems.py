@@ -67,6 +67,17 @@ class ProblemSchema(ma.Schema):
     errors = ma.fields.Raw(metadata={"description": "Field-level errors, by location and field"})
     problems = ma.fields.List(ma.fields.Dict(), metadata={"description": "Definition problems"})
     allowed = ma.fields.List(ma.fields.String(), metadata={"description": "Triggers allowed now"})
+    reasons = ma.fields.List(
+        ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String()),
+        metadata={
+            "description": "Why a guard refused, in the definition's own words: {en, zh} each "
+            "(guard-rejected, where the definition gives a guard_message)"
+        },
+    )
+    guards = ma.fields.List(
+        ma.fields.String(),
+        metadata={"description": "The guard expressions tried (guard-rejected), as detail"},
+    )
 
 
 class ProblemPlugin(BasePlugin):

@@ -182,6 +182,7 @@ transitions:
     source: received
     dest: received
     guard: "data.allowed"
+    guard_message: {en: Reminders are not allowed for this ticket., zh: 本工单不允许提醒。}
   - trigger: permit
     source: received
     dest: received

@@ -251,7 +251,16 @@ def _engine_error(error: SvcflowError) -> Any:
     status = status_of(type(error))
     if status is None:  # a bug: tests/api/test_error_tree.py should have caught it
         return _unexpected(error)
-    return _error_page(status, t("error"), error.message, error.hint)
+    return _error_page(status, t("error"), error_text(error), error.hint)
+
+
+def error_text(error: SvcflowError) -> str:
+    """An engine error for the reader of this page: in the definition's own words and the
+    page's language when it gives them (a guard's message), else the engine's message."""
+    reasons = error.fields.get("reasons") or []
+    if reasons:
+        return "; ".join(str(r.get(g.lang) or r["en"]) for r in reasons)
+    return error.message
 
 
 @bp.errorhandler(DBAPIError)

@@ -82,7 +82,8 @@ def _act(
         with db.transaction() as session:
             outcome = work(session)
     except SvcflowError as exc:
-        text = access.t("action_failed", action=label, case_id=case_id or "-", message=exc.message)
+        message = access.error_text(exc)
+        text = access.t("action_failed", action=label, case_id=case_id or "-", message=message)
         access.say(text, "error", exc.hint)
         return _back(case_id)
     access.say(access.t("action_done", action=label, case_id=outcome.case.id), "success")

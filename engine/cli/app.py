@@ -51,6 +51,8 @@ class SvcflowGroup(click.Group):
 
 def report(error: SvcflowError) -> None:
     click.secho(f"error: {error.message}", fg="red", err=True)
+    for reason in error.fields.get("reasons", ()):  # a definition's own words, in Chinese too
+        click.echo(f"  {reason['zh']}", err=True)
     if error.hint:
         click.echo(f"  hint: {error.hint}", err=True)
     if isinstance(error, DefinitionInvalid):

@@ -150,6 +150,7 @@ class TransitionSpec:
     roles: tuple[str, ...] = ()
     requirements: tuple[str, ...] = ()
     title: Label | None = None
+    guard_message: Label | None = None  # what the guard requires, for a person
 
     @property
     def path(self) -> str:
@@ -375,6 +376,7 @@ def _transition(
         roles=tuple(raw.get("roles", ())),
         requirements=tuple(raw.get("requirements", ())),
         title=_label(raw.get("title")),
+        guard_message=_label(raw.get("guard_message")),
     )
 
 

@@ -383,15 +383,7 @@ class CompiledWorkflow:
         )
         moved = event.trigger(view)
         if not moved or view.chosen is None:
-            guards = self._guard_texts(trigger, state)
-            raise GuardRejected(
-                f"No transition for {trigger!r} from {state!r} has a guard that holds.",
-                hint="Guards tried: " + "; ".join(guards),
-                case_id=case_id,
-                state=state,
-                trigger=trigger,
-                guards=guards,
-            )
+            raise self._refusal(trigger, state, case_id)
         return StepResult(
             trigger=trigger,
             from_state=state,
@@ -408,12 +400,31 @@ class CompiledWorkflow:
             t for t in self.definition.transitions if t.trigger == trigger and state in t.sources
         ]
 
-    def _guard_texts(self, trigger: str, state: str) -> list[str]:
-        return [
-            f"{t.path}.guard = {t.guard}"
-            for t in self._transitions_by_trigger(trigger, state)
-            if t.guard
-        ]
+    def _refusal(self, trigger: str, state: str, case_id: int | None) -> GuardRejected:
+        """Why no transition took the trigger: in the definition's own words where it gives
+        them (``guard_message``), with the raw guard expressions kept as detail."""
+        tried = [t for t in self._transitions_by_trigger(trigger, state) if t.guard]
+        guards = [f"{t.path}.guard = {t.guard}" for t in tried]
+        reasons = [t.guard_message for t in tried if t.guard_message is not None]
+        if reasons:
+            missing = "; ".join(r.en for r in reasons)
+            return GuardRejected(
+                f"{trigger!r} cannot be fired in {state!r} yet: {missing}",
+                hint="Do what is missing, then fire it again.",
+                case_id=case_id,
+                state=state,
+                trigger=trigger,
+                reasons=[{"en": r.en, "zh": r.zh} for r in reasons],
+                guards=guards,
+            )
+        return GuardRejected(
+            f"No transition for {trigger!r} from {state!r} has a guard that holds.",
+            hint="Guards tried: " + "; ".join(guards),
+            case_id=case_id,
+            state=state,
+            trigger=trigger,
+            guards=guards,
+        )
 
 
 # One compiled machine per definition version in use; bounded, least recently used first out.

@@ -455,6 +455,14 @@ class _Checker:
             payload_fields = self._check_payload_schema(t, path)
             if isinstance(t.get("guard"), str):
                 self._check_expression(t["guard"], f"{path}.guard", payload_fields)
+            elif "guard_message" in t:
+                self.out.error(
+                    f"{path}.guard_message",
+                    "message-without-guard",
+                    "A guard_message says what a guard requires, but this transition has no "
+                    "guard.",
+                    "Add the guard it describes, or remove guard_message.",
+                )
             self._check_actions(t, path, payload_fields)
             checked.append((i, t, sources))
         self._check_ambiguity(checked)

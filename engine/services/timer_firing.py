@@ -216,7 +216,12 @@ def record_failure(
 
 
 def _describe(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"[:2000]  # an svcflow error's hint included
+    """The error for the timer row and the history: an svcflow error's hint included, and a
+    refusing guard's expressions, which whoever fixes the cause needs."""
+    text = f"{type(error).__name__}: {error}"
+    if isinstance(error, SvcflowError) and error.fields.get("reasons"):
+        text += " [" + "; ".join(error.fields.get("guards", [])) + "]"
+    return text[:2000]
 
 
 def _record_in_history(

@@ -473,6 +473,22 @@ def test_operator_actions_from_the_forms_record_their_reason(dash: Dash) -> None
     assert "it takes no more actions" in _text(dash.page(page))
 
 
+def test_a_guard_refusal_shows_the_definition_s_words_in_the_page_s_language(dash: Dash) -> None:
+    case_id = create_ticket(dash.sessions, allowed=False)
+    page = f"/dashboard/cases/{case_id}"
+    dash.login("supervisor", lang="zh")
+
+    refused = _flash(
+        dash.submit(
+            page, f"/dashboard/cases/{case_id}/fire", trigger="remind", payload="{}", reason="x"
+        ),
+        dash,
+    )
+
+    assert "本工单不允许提醒。" in refused
+    assert "data.allowed" not in refused
+
+
 def test_a_refused_action_shows_the_engine_error_and_its_hint(dash: Dash) -> None:
     case_id = create_ticket(dash.sessions)
     page = f"/dashboard/cases/{case_id}"

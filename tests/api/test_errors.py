@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from api.app import MAX_BODY_BYTES
-from tests.api.conftest import REPAIR, REPAIR_DATA, assert_problem, sqlite_only
+from tests.api.conftest import REPAIR, REPAIR_DATA, Tokens, assert_problem, sqlite_only
 
 CASES = "/api/v1/cases"
 CONTACT = {"trigger": "contact", "payload": {"at": "2025-09-30T02:20:00Z"}}
@@ -246,3 +246,44 @@ def test_an_invalid_definition_is_422_with_element_paths(owner: Any) -> None:
         owner.post("/api/v1/definitions", json={"source": "a: [b"}), 422, "definition-unreadable"
     )
     assert unreadable["line"] == 1
+
+
+def test_a_guard_refusal_says_what_is_missing_in_both_languages(
+    client: Any, tokens: Tokens
+) -> None:
+    """Closing a ticket before its service report: the definition's guard_message, not the
+    CEL expression, with the expression kept as detail."""
+    integrator = tokens.headers("integrator")
+    created = client.post(
+        "/api/v1/cases", headers=integrator, json={"definition": REPAIR, "data": REPAIR_DATA}
+    ).get_json()
+    case_id = created["id"]
+    response = client.post(
+        f"/api/v1/supervision/cases/{case_id}/force",
+        headers=tokens.headers("admin"),
+        json={"state": "signed", "reason": "to test the close guard"},
+    )
+    assert response.status_code == 200, response.get_json()
+
+    refused = client.post(
+        f"/api/v1/cases/{case_id}/fire",
+        headers=integrator,
+        json={"trigger": "close", "payload": {"feedback": "设备运行正常"}},
+    )
+
+    body = assert_problem(refused, 409, "guard-rejected")
+    assert body["detail"] == (
+        "'close' cannot be fired in 'signed' yet: The service report has not been delivered "
+        "yet (deliver_report)."
+    )
+    assert body["reasons"] == [
+        {
+            "en": "The service report has not been delivered yet (deliver_report).",
+            "zh": "服务报告尚未交付（deliver_report）。",
+        }
+    ]
+    (guard,) = body["guards"]
+    assert guard.startswith("transitions[") and guard.endswith(
+        ".guard = has(data.report_delivered_at)"
+    )
+    assert "has(data." not in body["detail"]

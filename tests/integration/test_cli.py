@@ -323,3 +323,21 @@ def test_the_installed_command_prints_no_traceback(tmp_path: Path) -> None:
     assert done.stderr.startswith(f"error: Cannot reach the database at {url}: ")
     assert "\n  hint: Check SVCFLOW_DATABASE_URL" in done.stderr
     assert done.stdout == ""
+
+
+def test_a_guard_refusal_is_printed_in_the_definition_s_words_not_cel(initialised: str) -> None:
+    """Closing a repair ticket before its service report: what is missing, in English and
+    Chinese, instead of ``has(data.report_delivered_at)``."""
+    created = svcflow(initialised, "cases", "create", "repair_ticket", "--data", json.dumps(TICKET))
+    assert created.exit_code == 0, created.output
+    forced = svcflow(initialised, "ops", "force", "1", "--to", "signed", "--reason", "test")
+    assert forced.exit_code == 0, forced.output
+
+    refused = svcflow(initialised, "cases", "fire", "1", "close", "--payload", '{"feedback": "ok"}')
+
+    assert refused.exit_code == 1
+    assert "error: 'close' cannot be fired in 'signed' yet: The service report has not been " in (
+        refused.output
+    )
+    assert "服务报告尚未交付（deliver_report）。" in refused.output
+    assert "has(data." not in refused.output

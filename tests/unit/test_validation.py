@@ -383,3 +383,23 @@ def test_the_property_reaches_its_compile_half() -> None:
     definition = build_definition(accepted)
     compiled = compile_workflow(definition)
     assert any(compiled.allowed_triggers(state.name) for state in definition.states)
+
+
+def test_a_guard_message_needs_a_guard() -> None:
+    source = """
+name: gm
+title: {en: GM, zh: GM}
+initial: a
+states:
+  - {name: a, title: {en: A, zh: A}}
+  - {name: b, title: {en: B, zh: B}, final: true}
+transitions:
+  - trigger: go
+    source: a
+    dest: b
+    guard_message: {en: Nothing to check., zh: 无。}
+"""
+    report = validate(parse_source(source, "gm.yaml"))
+    assert [(p.path, p.code) for p in report.errors] == [
+        ("transitions[0].guard_message", "message-without-guard")
+    ]
