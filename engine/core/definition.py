@@ -196,6 +196,9 @@ class WorkflowDefinition:
     assignee: str | None = None
     description: str = ""
     requirements: tuple[str, ...] = ()
+    # "refuse" (default): a caller's data or payload field the schema does not declare is an
+    # error naming it; "keep": stored or passed on as sent (docs/definitions.md).
+    unknown_fields: str = "refuse"
     version: int | None = None
     document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -453,6 +456,7 @@ def build_definition(document: Mapping[str, Any], version: int | None = None) ->
         assignee=document.get("assignee"),
         description=document.get("description", ""),
         requirements=tuple(document.get("requirements", ())),
+        unknown_fields=document.get("unknown_fields", "refuse"),
         version=version,
         document=document,
     )

@@ -123,6 +123,18 @@ _PER_FIELD_KEYWORDS = frozenset(
 )
 
 
+def _declared(schema: Mapping[str, Any]) -> set[str] | None:
+    """The fields an object schema declares, or None when it says nothing of which (no
+    ``properties``) or keeps its own rule for the others (``additionalProperties`` set)."""
+    if "additionalProperties" in schema or not isinstance(schema.get("properties"), dict):
+        return None
+    return set(schema["properties"])
+
+
+def _names(fields: Sequence[str]) -> str:
+    return ", ".join(fields)
+
+
 def _field_validators(schema: Mapping[str, Any]) -> dict[str, SchemaCheck] | None:
     """One validator per declared field, or None when the schema has cross-field rules
     (allOf, if/then, dependentRequired, $defs references, ...)."""
@@ -221,6 +233,8 @@ class CompiledWorkflow:
                     path=f"{t.path}.payload_schema",
                     errors=[_schema_error_text(e) for e in errors],
                 )
+        if "system" not in view.actor.roles:  # what the engine sends is the definition's own
+            self._refuse_unknown_payload(index, view.payload)
         guard = self._guards.get(index)
         if guard is None:
             return True
@@ -340,7 +354,50 @@ class CompiledWorkflow:
         return list(self._allowed.get(state, []))
 
     def check_initial_data(self, data: Mapping[str, Any]) -> None:
+        self._refuse_unknown_data(data)
         self._check_data(data, "on creation", None)
+
+    def check_data_changes(self, data: Mapping[str, Any], changes: Mapping[str, Any]) -> None:
+        """Fields a caller sets on a case (an operator's reassignment): known, and valid."""
+        self._refuse_unknown_data(changes)
+        self._check_data(data, "after the change", None)
+
+    # --- unknown fields (docs/definitions.md, unknown_fields) ----------------------------------
+
+    def _refuse_unknown_data(self, data: Mapping[str, Any]) -> None:
+        declared = _declared(self.definition.data_schema)
+        if self.definition.unknown_fields != "refuse" or declared is None:
+            return
+        unknown = sorted(set(data) - declared)
+        if unknown:
+            raise DataInvalid(
+                f"Data field{'s' if len(unknown) > 1 else ''} {_names(unknown)} "
+                f"{'are' if len(unknown) > 1 else 'is'} not declared by "
+                f"{self.definition.name!r}. Declared: {_names(sorted(declared))}.",
+                hint="Check the spelling; a new field belongs in the definition's data_schema "
+                "first.",
+                unexpected=unknown,
+                expected=sorted(declared),
+            )
+
+    def _refuse_unknown_payload(self, index: int, payload: Mapping[str, Any]) -> None:
+        t = self._transitions[index]
+        declared = _declared(t.payload_schema) if t.payload_schema is not None else None
+        if self.definition.unknown_fields != "refuse" or declared is None:
+            return
+        unknown = sorted(set(payload) - declared)
+        if unknown:
+            raise PayloadInvalid(
+                f"Payload field{'s' if len(unknown) > 1 else ''} {_names(unknown)} "
+                f"{'are' if len(unknown) > 1 else 'is'} not expected by trigger {t.trigger!r}. "
+                f"Expected: {_names(sorted(declared)) or 'no fields'}.",
+                hint="Check the spelling against the trigger's payload_schema (the API's "
+                "OpenAPI document and docs/workflows.md list them).",
+                trigger=t.trigger,
+                path=f"{t.path}.payload_schema",
+                unexpected=unknown,
+                expected=sorted(declared),
+            )
 
     def step(
         self,

@@ -314,7 +314,7 @@ def record_event(
     data = dict(case.data)
     if changes:
         data.update(changes)
-        compile_workflow(definition).check_initial_data(data)
+        compile_workflow(definition).check_data_changes(data, changes)
     after = dataclasses.replace(
         case,
         status=(status or CaseStatus(case.status)).value,
