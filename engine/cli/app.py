@@ -13,11 +13,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from engine.core.local_time import DEFAULT_TIMEZONE, display_zone
 from engine.core.machine import ADMIN_ROLE, Actor
 from engine.errors import DefinitionInvalid, SvcflowError
 from engine.runtime.clock import SystemClock
@@ -119,14 +121,32 @@ Where each task lives (addresses as `svcflow run` serves them):
 @click.option(
     "--actor", default=_default_actor, show_default="cli:$USER", help="Recorded in history."
 )
+@click.option(
+    "--timezone",
+    "zone",
+    envvar="SVCFLOW_TIMEZONE",
+    default=DEFAULT_TIMEZONE,
+    show_default=True,
+    callback=lambda _ctx, _param, value: _zone(value),
+    help="Times are shown in this zone, with seconds and UTC offset (SVCFLOW_TIMEZONE); "
+    "--json output stays UTC.",
+)
 @click.pass_context
-def main(ctx: click.Context, database_url: str | None, actor: str) -> None:
+def main(ctx: click.Context, database_url: str | None, actor: str, zone: ZoneInfo) -> None:
     """svcflow: after-sales service workflows on versioned state machines."""
     ctx.ensure_object(dict)
     ctx.obj["url"] = database_url
+    ctx.obj["zone"] = zone
     ctx.obj["actor"] = Actor(actor, frozenset({ADMIN_ROLE}))
     ctx.obj["clock"] = SystemClock()
     ctx.call_on_close(lambda: ctx.obj.get("engine") and ctx.obj["engine"].dispose())
+
+
+def _zone(name: str | None) -> ZoneInfo:
+    try:
+        return display_zone(name)
+    except SvcflowError as exc:
+        raise click.BadParameter(f"{exc.message} {exc.hint}") from exc
 
 
 def connect(ctx: click.Context, *, check_schema: bool = True) -> None:
