@@ -2,13 +2,14 @@
 an absent value, ``{"code": 7}`` for an object, ISO 8601 for a time (docs/api.md, "Errors").
 
 Walks representative error paths: the services on both databases (what the API, the CLI and
-the dashboard show), a definition's validation and the CLI. The HTTP side is
+the dashboard show), a definition's validation, the simulator and the CLI. The HTTP side is
 in tests/api/test_messages.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,11 +20,12 @@ from engine.cli import main
 from engine.core.definition import parse_source
 from engine.core.durations import parse_duration
 from engine.core.validation import validate
-from engine.errors import SvcflowError, written
+from engine.errors import ScenarioError, SvcflowError, written
 from engine.services import cases
 from engine.services.calendars import save_calendar
 from engine.services.definitions import set_parameter
-from tests.conftest import ADMIN, T0
+from engine.simulation import run_scenario_file
+from tests.conftest import ADMIN, T0, WORKFLOWS
 from tests.messages import assert_reads_as_written
 from tests.workflows import COUNTER
 
@@ -107,6 +109,76 @@ def test_a_definitions_problems_spell_values_as_json() -> None:
     with pytest.raises(SvcflowError) as caught:
         parse_duration(None)
     assert caught.value.message == "Duration must be a string like '2h' or '3d', got null."
+
+
+SCENARIO = f"""\
+name: messages
+definitions: [{WORKFLOWS / "repair_ticket.yaml"}]
+start: 2026-02-24T10:00:00+08:00
+steps:
+  - create:
+      case: t1
+      definition: repair_ticket
+      data: {{customer: 市人民医院, device_serial: SN-1, fault: 黑屏, priority: emergency}}
+  - fire: {{case: t1, trigger: contact, payload: {{at: 2026-02-24T02:10:00Z}}}}
+  - expect: {{case: t1, data: {{contacted_at: 2026-02-24T02:10:00Z}}}}
+  - expect:
+      case: t1
+      state: logged
+      data: {{engineer: 王工, customer: null, visits: [1]}}
+      triggers: [dispatch]
+      sla: {{first_contact: breached, nope: met}}
+"""
+
+
+def test_failed_expectations_name_values_as_the_scenario_writes_them(tmp_path: Path) -> None:
+    path = tmp_path / "scenario.yaml"
+    path.write_text(SCENARIO, "utf-8")
+
+    report = run_scenario_file(path)
+
+    assert [s.ok for s in report.steps] == [True, True, True, False]  # the timestamp, as text
+    (failed,) = report.failures
+    for part in (
+        'state is "remote_diagnosis", expected "logged"',
+        'data.engineer is absent, expected "王工"',
+        'data.customer is "市人民医院", expected null',
+        "data.visits is absent, expected [1]",
+        'triggers fired ["contact"], expected ["dispatch"]',
+        'SLA first_contact is "met", expected "breached"',
+        'SLA nope does not exist in the definition; expected "met"',
+    ):
+        assert part in failed.message
+    assert_reads_as_written(*(s.message for s in report.steps))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            ("start: 2026-02-24T10:00:00+08:00", "start: 2026-02-24 10:00:00"),
+            "start: 2026-02-24T10:00:00 has no UTC offset.",
+        ),
+        (
+            ("{at: 2026-02-24T02:10:00Z}", "{at: 2026-02-24T02:10:00}"),
+            "steps[1].fire.payload.at: 2026-02-24T02:10:00 has no UTC offset.",
+        ),
+        (("  - expect: {case: t1, data:", "  - expect:\n  - x: {case: t1, data:"), "not null."),
+        (("start: 2026-02-24T10:00:00+08:00", "start: [monday]"), 'start: ["monday"] is not'),
+    ],
+    ids=["naive start", "naive payload time", "empty step", "a list for a time"],
+)
+def test_scenario_mistakes_quote_what_was_written(
+    tmp_path: Path, change: tuple[str, str], message: str
+) -> None:
+    path = tmp_path / "scenario.yaml"
+    path.write_text(SCENARIO.replace(*change), "utf-8")
+
+    with pytest.raises(ScenarioError) as caught:
+        run_scenario_file(path)
+
+    assert message in caught.value.message
+    assert_reads_as_written(caught.value.message, caught.value.hint)
 
 
 def test_the_cli_prints_the_values_it_was_given(db_url: str, publish_workflow: Any) -> None:
