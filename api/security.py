@@ -31,7 +31,7 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_talisman import Talisman
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from engine.errors import SettingInvalid
+from engine.errors import SettingInvalid, written
 
 CONTENT_SECURITY_POLICY: dict[str, str | list[str]] = {
     "default-src": "'self'",
@@ -65,7 +65,8 @@ def proxy_count(app: Flask) -> int:
         count = -1
     if count < 0 or isinstance(value, bool):
         raise SettingInvalid(
-            f"SVCFLOW_PROXY_COUNT must be a whole number of proxies (0 or more), not {value!r}.",
+            "SVCFLOW_PROXY_COUNT must be a whole number of proxies (0 or more), "
+            f"not {written(value)}.",
             hint="Set it to how many reverse proxies stand in front of svcflow (e.g. 1 for "
             "one nginx), or leave it unset when there is none.",
             setting="SVCFLOW_PROXY_COUNT",

@@ -8,10 +8,12 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from cachetools import TTLCache
 from flask import Flask, current_app
 
+from engine.core.local_time import display_zone
 from engine.runtime.outages import OutageLog
 from engine.runtime.resources import Runtime
 
@@ -38,11 +40,17 @@ class AppState:
     lock: threading.Lock = field(default_factory=threading.Lock)
     # Whether the database is out, since when; logs once per outage (api/outages.py feeds it).
     database_outages: OutageLog = field(default_factory=lambda: OutageLog("database"))
+    # The zone people read times in (SVCFLOW_TIMEZONE; engine/core/local_time.py).
+    zone: ZoneInfo = field(default_factory=lambda: display_zone(None))
 
 
 def install(app: Flask, runtime: Runtime) -> AppState:
     size = int(app.config.get("TOKEN_CACHE_SIZE", TOKEN_CACHE_SIZE))
-    state = AppState(runtime, tokens=TTLCache(maxsize=size, ttl=TOKEN_CACHE_SECONDS))
+    state = AppState(
+        runtime,
+        tokens=TTLCache(maxsize=size, ttl=TOKEN_CACHE_SECONDS),
+        zone=display_zone(str(app.config.get("TIMEZONE") or "")),
+    )
     app.extensions[EXTENSION] = state
     return state
 

@@ -18,12 +18,17 @@ Each error sits under exactly one *kind*, which says what the reader can do abou
 The kinds are never raised themselves, and neither is the base: a raised error is a leaf with
 its own ``code``. The HTTP layer maps the kinds to status codes in one place
 (``api/problems.py``); the CLI prints ``message`` and ``hint`` whatever the kind.
+
+Messages quote what people gave as they wrote it (:func:`written`), never as Python shows it.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date, time
+from decimal import Decimal
 from enum import Enum
 from typing import Any
 
@@ -413,3 +418,29 @@ class ProblemList:
     @property
     def warnings(self) -> list[Problem]:
         return [p for p in self.items if p.severity is Severity.WARNING]
+
+
+# --- values in messages --------------------------------------------------------------------------
+
+
+def written(value: Any) -> str:
+    """``value`` as the person who gave it wrote it, for a message: JSON, which YAML reads too.
+
+    Python's own spelling (``None``, ``True``, ``{'a': 1}``,
+    ``datetime.datetime(2026, 2, 24, 10, 0)``) means nothing to someone who wrote ``null``,
+    ``true``, ``{"a": 1}`` or ``2026-02-24T10:00:00`` in a request, a definition or a scenario.
+    Instants and dates are ISO 8601; text keeps its Chinese."""
+    try:
+        return json.dumps(value, ensure_ascii=False, default=_json_default)
+    except (TypeError, ValueError):  # a mapping with keys JSON cannot have
+        return str(value)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, date | time):  # datetime is a date
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    return str(value)

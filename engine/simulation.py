@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from engine.core.durations import parse_duration
 from engine.core.machine import ADMIN_ROLE, Actor
 from engine.core.records import CaseRecord
 from engine.core.sla import compute_clocks
-from engine.errors import DurationInvalid, ScenarioError, SvcflowError
+from engine.errors import DurationInvalid, ScenarioError, SvcflowError, written
 from engine.runtime.clock import ManualClock
 from engine.services import cases, timer_firing
 from engine.services.calendars import load_calendars, save_calendar
@@ -77,6 +77,15 @@ class ScenarioReport:
 
 
 def _instant(value: Any, where: str) -> datetime:
+    """An instant the scenario wrote. YAML reads an unquoted ``2025-09-30T10:00:00+08:00`` as
+    a datetime and a quoted one as text; both are taken. One without its UTC offset is refused,
+    never read in some zone: the scenario must mean the same instant on every machine
+    (docs/simulation.md)."""
+    if value is None:
+        raise ScenarioError(
+            f"{where}: no instant given.",
+            hint="Write e.g. 2025-09-30T10:00:00+08:00 (with its UTC offset).",
+        )
     if isinstance(value, datetime):
         parsed = value
     else:
@@ -84,15 +93,33 @@ def _instant(value: Any, where: str) -> datetime:
             parsed = datetime.fromisoformat(str(value))
         except ValueError as exc:
             raise ScenarioError(
-                f"{where}: {value!r} is not an ISO 8601 instant.",
+                f"{where}: {written(value)} is not an ISO 8601 instant.",
                 hint="Write e.g. 2025-09-30T10:00:00+08:00 (with its UTC offset).",
             ) from exc
     if parsed.tzinfo is None:
+        typed = value.isoformat() if isinstance(value, date) else str(value)
         raise ScenarioError(
-            f"{where}: {value!r} has no UTC offset.",
-            hint="Add the offset, e.g. +08:00 for Asia/Shanghai.",
+            f"{where}: {typed} has no UTC offset.",
+            hint=f"Write it with its offset, e.g. {parsed.isoformat()}+08:00 for Beijing time.",
         )
     return parsed
+
+
+def _json_values(value: Any, where: str) -> Any:
+    """Case data and payloads as a request would carry them: JSON, where an instant is ISO 8601
+    text. YAML reads an unquoted timestamp as a datetime, which no request can hold; it is
+    passed on as the text it was written as (``Z`` for UTC), and one without an offset is
+    refused like any other instant in the scenario."""
+    if isinstance(value, Mapping):
+        return {k: _json_values(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_values(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, datetime):
+        text = _instant(value, where).isoformat()
+        return text[: -len("+00:00")] + "Z" if text.endswith("+00:00") else text
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
 
 
 def _duration(value: Any, where: str) -> timedelta:
@@ -161,7 +188,7 @@ class Simulator:
             return alias
         if alias not in self.aliases:
             raise ScenarioError(
-                f"{where}: no case called {alias!r} was created earlier in the scenario.",
+                f"{where}: no case called {written(alias)} was created earlier in the scenario.",
                 hint="Name cases with `case:` in their create step.",
             )
         return self.aliases[alias]
@@ -190,7 +217,7 @@ class Simulator:
             out = cases.create_case(
                 session,
                 body["definition"],
-                body.get("data", {}),
+                _json_values(body.get("data", {}), f"{where}.create.data"),
                 actor=self._actor(body),
                 now=self.clock.now(),
                 business_key=body.get("business_key"),
@@ -206,7 +233,7 @@ class Simulator:
                 session,
                 case_id,
                 body["trigger"],
-                body.get("payload", {}),
+                _json_values(body.get("payload", {}), f"{where}.fire.payload"),
                 actor=self._actor(body),
                 now=self.clock.now(),
             )
@@ -246,7 +273,7 @@ class Simulator:
             raise
         except SvcflowError as exc:
             if expected and exc.code != expected:
-                return False, f"expected error {expected!r}, got {exc.code!r}: {exc.message}"
+                return False, f"expected error {expected}, got {exc.code}: {exc.message}"
             return True, f"failed as expected: {exc.code}"
         return False, f"expected error {expected or '(any)'}, but the step succeeded"
 
@@ -254,29 +281,40 @@ class Simulator:
         case_id = self.case_id(body.get("case"), where)
         with self.sessions() as session, session.begin():
             case = cases.get_case(session, case_id)
-            problems = self._check_case(session, case, body)
+            problems = self._check_case(session, case, body, where)
         if problems:
             return False, "; ".join(problems)
         return True, f"case {case_id} as expected"
 
-    def _check_case(self, session: Session, case: CaseRecord, body: Mapping[str, Any]) -> list[str]:
+    def _check_case(
+        self, session: Session, case: CaseRecord, body: Mapping[str, Any], where: str
+    ) -> list[str]:
+        # What differs is said in the scenario's own spelling (JSON, which YAML reads too):
+        # "data.engineer is absent, expected "王"", not Python's None and '王'.
         problems = []
         for key in ("state", "status"):
             if key in body and getattr(case, key) != body[key]:
-                problems.append(f"{key} is {getattr(case, key)!r}, expected {body[key]!r}")
-        for name, value in (body.get("data") or {}).items():
+                problems.append(
+                    f"{key} is {written(getattr(case, key))}, expected {written(body[key])}"
+                )
+        for name, value in _json_values(body.get("data") or {}, f"{where}.expect.data").items():
             if case.data.get(name) != value:
-                problems.append(f"data.{name} is {case.data.get(name)!r}, expected {value!r}")
+                actual = written(case.data[name]) if name in case.data else "absent"
+                problems.append(f"data.{name} is {actual}, expected {written(value)}")
         history = cases.history(session, case.id)
         if "triggers" in body:
             fired = [e.trigger for e in history if e.event_type == "transition"]
             if fired != list(body["triggers"]):
-                problems.append(f"triggers fired {fired}, expected {list(body['triggers'])}")
+                problems.append(
+                    f"triggers fired {written(fired)}, expected {written(list(body['triggers']))}"
+                )
         if "events" in body:
             kinds = [e.event_type for e in history]
             missing = [k for k in body["events"] if k not in kinds]
             if missing:
-                problems.append(f"history lacks event(s) {missing}; it has {kinds}")
+                problems.append(
+                    f"history lacks event(s) {written(missing)}; it has {written(kinds)}"
+                )
         if "sla" in body:
             definition = get_definition(session, case.definition_name, case.definition_version)
             clocks = {
@@ -292,9 +330,14 @@ class Simulator:
             }
             for name, expected in body["sla"].items():
                 clock = clocks.get(name)
-                status = clock.status.value if clock else None
-                if status != expected:
-                    problems.append(f"SLA {name} is {status!r}, expected {expected!r}")
+                if clock is None:
+                    problems.append(
+                        f"SLA {name} does not exist in the definition; expected {written(expected)}"
+                    )
+                elif clock.status.value != expected:
+                    problems.append(
+                        f"SLA {name} is {written(clock.status.value)}, expected {written(expected)}"
+                    )
         return problems
 
 
@@ -306,7 +349,7 @@ def _check_body(kind: str, body: Any, where: str) -> None:
     required, optional = STEP_KEYS[kind]
     if not isinstance(body, Mapping):
         raise ScenarioError(
-            f"{where} must be a mapping, not {body!r}.",
+            f"{where} must be a mapping, not {written(body)}.",
             hint=f"Give at least: {', '.join(sorted(required))}.",
         )
     missing = sorted(required - set(body))

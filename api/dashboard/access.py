@@ -34,7 +34,7 @@ from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.wrappers import Response
 from wtforms import ValidationError
 
-from api import outages
+from api import outages, state
 from api.auth import ADMIN, SUPERVISOR
 from api.dashboard import bp, display, i18n, queries
 from api.problems import RETRY_AFTER_SECONDS, status_of
@@ -154,7 +154,10 @@ def _context() -> dict[str, Any]:
         "reason_label": lambda r: i18n.pick(i18n.REASONS, r, lang),
         "event_label": lambda e: i18n.pick(i18n.EVENTS, e, lang),
         "status_label": lambda s: i18n.pick(i18n.STATUSES, s, lang),
-        "local_time": display.local_time,
+        "local_time": lambda v: display.local_time(v, state.current().zone),
+        "times_note": display.times_note(
+            state.current().zone, getattr(g, "now", None) or state.runtime().clock.now(), lang
+        ),
         "duration": lambda v: display.duration(v, lang),
         "compact": display.compact,
         # Where a form sends the browser back to; a page shown for a POST has no GET twin.

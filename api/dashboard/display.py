@@ -1,20 +1,24 @@
-"""How values read on the pages: Beijing time, durations, shares, and workflow labels in the
-reader's language (the definitions' own ``title.zh`` / ``title.en``)."""
+"""How values read on the pages: local time (the deployment's zone, SVCFLOW_TIMEZONE, Beijing
+time by default), durations, shares, and workflow labels in the reader's language (the
+definitions' own ``title.zh`` / ``title.en``)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from api.dashboard import i18n
 from engine.core.definition import Label, WorkflowDefinition
+from engine.core.local_time import DEFAULT_TIMEZONE
 
-ZONE = ZoneInfo("Asia/Shanghai")
+ZONE = ZoneInfo(DEFAULT_TIMEZONE)  # the KPI board's default month (kpiboard.py)
 DASH = "—"
 
 
-def local_time(value: datetime | str | None) -> str:
-    """An instant as Beijing wall time, to the minute (stored instants are UTC)."""
+def local_time(value: datetime | str | None, zone: tzinfo = ZONE) -> str:
+    """An instant as wall time in ``zone``, to the minute (stored instants are UTC); the
+    page's footer names the zone (:func:`times_note`)."""
     if value is None or value == "":
         return DASH
     if isinstance(value, str):
@@ -25,7 +29,15 @@ def local_time(value: datetime | str | None) -> str:
         value = parsed
     if value.tzinfo is None:  # SQLite hands back naive UTC in some paths
         value = value.replace(tzinfo=ZoneInfo("UTC"))
-    return value.astimezone(ZONE).strftime("%Y-%m-%d %H:%M")
+    return value.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
+
+def times_note(zone: ZoneInfo, now: datetime, lang: str) -> str:
+    """The footer that says which zone the page's times are in (Beijing time by default)."""
+    if zone.key == DEFAULT_TIMEZONE:
+        return i18n.translate("times_note", lang)
+    offset = now.astimezone(zone).isoformat()[-6:]
+    return i18n.translate("times_note_zone", lang, zone=zone.key, offset=offset)
 
 
 def duration(value: timedelta | float | None, lang: str) -> str:

@@ -31,6 +31,10 @@ STRINGS: dict[str, Mapping[str, str]] = {
         "en": "Times are Beijing time (Asia/Shanghai).",
         "zh": "时间均为北京时间（Asia/Shanghai）。",
     },
+    "times_note_zone": {
+        "en": "Times are {zone} time (UTC{offset}).",
+        "zh": "时间均为 {zone} 时间（UTC{offset}）。",
+    },
     # --- login ---------------------------------------------------------------------------------
     "login_title": {"en": "Sign in", "zh": "登录"},
     "login_intro": {

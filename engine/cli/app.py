@@ -13,11 +13,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from engine.core.local_time import DEFAULT_TIMEZONE, display_zone
 from engine.core.machine import ADMIN_ROLE, Actor
 from engine.errors import DefinitionInvalid, SvcflowError
 from engine.runtime.clock import SystemClock
@@ -32,10 +34,42 @@ def _default_actor() -> str:
         return "cli"
 
 
-class SvcflowGroup(click.Group):
+def summary(command: click.Command) -> str:
+    """The command's first sentence, whole: what ``svcflow -h`` lists beside its name.
+
+    click cuts the summary to the terminal's width and ends it with "...", often before the
+    words that say what the command is for; the command list is how people find their way
+    round svcflow, so it is shown whole and wrapped instead (the sentence rule is click's)."""
+    if command.short_help:
+        return " ".join(command.short_help.split())
+    words = (command.help or "").partition("\n\n")[0].split()
+    for i, word in enumerate(words):
+        if word.endswith(".") and (i == len(words) - 1 or not words[i + 1][0].islower()):
+            return " ".join(words[: i + 1])
+    return " ".join(words)
+
+
+class Command(click.Command):
+    def get_short_help_str(self, limit: int = 45) -> str:
+        return summary(self)
+
+
+class Group(click.Group):
+    """Every ``svcflow`` group and command lists whole summaries (:func:`summary`)."""
+
+    command_class = Command
+    group_class: type[click.Group] | type[type] | None = type  # subgroups are Groups too
+
+    def get_short_help_str(self, limit: int = 45) -> str:
+        return summary(self)
+
+
+class SvcflowGroup(Group):
     """The root group: whatever command runs under it, an error it can explain is printed as
     ``error:`` + ``hint:`` (and a definition's problems) on stderr, with exit status 1 and no
     traceback. The open transaction, if any, has rolled back by then."""
+
+    group_class = Group  # the subgroups leave errors to the root
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -60,7 +94,27 @@ def report(error: SvcflowError) -> None:
             click.echo(f"  {problem}", err=True)
 
 
-@click.group(cls=SvcflowGroup)
+# Where each task lives, for a reader looking for something the CLI does not do. The
+# addresses are those `svcflow run` serves (README); a deployment has its own host.
+WHERE_TASKS_LIVE = """\b
+Where each task lives (addresses as `svcflow run` serves them):
+  svcflow    operators and process owners: definitions (check, simulate,
+             publish), database, tokens, calendars, timers, bulk actions
+  HTTP API   integrators (hotline, ERP): create cases, fire triggers,
+             search; definition drafts, diffs and diagrams
+             http://127.0.0.1:8000/api/v1 (docs: /api/docs)
+  dashboard  supervisors: stuck cases, case timelines, device files,
+             KPI charts, operator actions
+             http://127.0.0.1:8000/dashboard
+"""
+
+
+@click.group(
+    cls=SvcflowGroup,
+    epilog=WHERE_TASKS_LIVE,
+    # -h as well as --help, on every command (subcommands inherit the setting).
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.option(
     "--database-url",
     envvar="SVCFLOW_DATABASE_URL",
@@ -69,14 +123,32 @@ def report(error: SvcflowError) -> None:
 @click.option(
     "--actor", default=_default_actor, show_default="cli:$USER", help="Recorded in history."
 )
+@click.option(
+    "--timezone",
+    "zone",
+    envvar="SVCFLOW_TIMEZONE",
+    default=DEFAULT_TIMEZONE,
+    show_default=True,
+    callback=lambda _ctx, _param, value: _zone(value),
+    help="Times are shown in this zone, with seconds and UTC offset (SVCFLOW_TIMEZONE); "
+    "--json output stays UTC.",
+)
 @click.pass_context
-def main(ctx: click.Context, database_url: str | None, actor: str) -> None:
+def main(ctx: click.Context, database_url: str | None, actor: str, zone: ZoneInfo) -> None:
     """svcflow: after-sales service workflows on versioned state machines."""
     ctx.ensure_object(dict)
     ctx.obj["url"] = database_url
+    ctx.obj["zone"] = zone
     ctx.obj["actor"] = Actor(actor, frozenset({ADMIN_ROLE}))
     ctx.obj["clock"] = SystemClock()
     ctx.call_on_close(lambda: ctx.obj.get("engine") and ctx.obj["engine"].dispose())
+
+
+def _zone(name: str | None) -> ZoneInfo:
+    try:
+        return display_zone(name)
+    except SvcflowError as exc:
+        raise click.BadParameter(f"{exc.message} {exc.hint}") from exc
 
 
 def connect(ctx: click.Context, *, check_schema: bool = True) -> None:

@@ -4,6 +4,7 @@ and SLA clocks."""
 from __future__ import annotations
 
 import json
+from datetime import tzinfo
 from typing import Any
 
 import click
@@ -113,7 +114,7 @@ def cases_cancel(ctx: click.Context, case_id: int, reason: str) -> None:
 
 @cases_group.command("show")
 @click.argument("case_id", type=int)
-@click.option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print everything as JSON (times in UTC).")
 @click.pass_context
 def cases_show(ctx: click.Context, case_id: int, as_json: bool) -> None:
     """Show a case: state, data, SLA clocks, timers and its full history."""
@@ -123,18 +124,7 @@ def cases_show(ctx: click.Context, case_id: int, as_json: bool) -> None:
         detail = case_detail(session, case_id, now=now, history=True, all_timers=True)
         case, allowed, clocks = detail.case, detail.allowed_triggers, detail.clocks
         events = detail.history or []
-        timer_rows = [
-            [
-                t.id,
-                t.name,
-                t.status,
-                ts(t.due_at),
-                t.trigger or "",
-                "yes" if t.provisional else "",
-                t.last_error or t.note or "",
-            ]
-            for t in detail.timers
-        ]
+        timers = detail.timers
     if as_json:
         click.echo(
             json.dumps(
@@ -143,22 +133,16 @@ def cases_show(ctx: click.Context, case_id: int, as_json: bool) -> None:
                     "allowed_triggers": allowed,
                     "sla": [c.to_dict() for c in clocks],
                     "timers": [
-                        dict(
-                            zip(
-                                [
-                                    "id",
-                                    "name",
-                                    "status",
-                                    "due_at",
-                                    "trigger",
-                                    "provisional",
-                                    "note",
-                                ],
-                                r,
-                                strict=True,
-                            )
-                        )
-                        for r in timer_rows
+                        {
+                            "id": t.id,
+                            "name": t.name,
+                            "status": t.status,
+                            "due_at": jsonable(t.due_at),
+                            "trigger": t.trigger or "",
+                            "provisional": "yes" if t.provisional else "",
+                            "note": t.last_error or t.note or "",
+                        }
+                        for t in timers
                     ],
                     "history": [jsonable(e.__dict__) for e in events],
                 },
@@ -167,6 +151,7 @@ def cases_show(ctx: click.Context, case_id: int, as_json: bool) -> None:
             )
         )
         return
+    zone = ctx.obj["zone"]
     click.echo(
         f"case {case.id} [{case.definition_name} v{case.definition_version}]"
         + (f" key={case.business_key}" if case.business_key else "")
@@ -177,35 +162,49 @@ def cases_show(ctx: click.Context, case_id: int, as_json: bool) -> None:
     if clocks:
         click.echo("\nSLA clocks:")
         table(
-            ["sla", "status", "elapsed", "remaining", "due (UTC)"],
+            ["sla", "status", "elapsed", "remaining", "due"],
             [
                 [
                     c.name,
                     c.status.value + (" (provisional)" if c.provisional else ""),
                     format_timedelta(c.elapsed),
                     format_timedelta(c.remaining),
-                    ts(c.due_at),
+                    ts(c.due_at, zone),
                 ]
                 for c in clocks
             ],
         )
-    if timer_rows:
+    if timers:
         click.echo("\ntimers:")
-        table(["id", "name", "status", "due (UTC)", "trigger", "provisional", "note"], timer_rows)
+        table(
+            ["id", "name", "status", "due", "trigger", "provisional", "note"],
+            [
+                [
+                    t.id,
+                    t.name,
+                    t.status,
+                    ts(t.due_at, zone),
+                    t.trigger or "",
+                    "yes" if t.provisional else "",
+                    t.last_error or t.note or "",
+                ]
+                for t in timers
+            ],
+        )
     click.echo("\nhistory:")
     table(
-        ["seq", "at (UTC)", "event", "trigger", "from", "to", "actor", "changes"],
-        [_history_row(e) for e in events],
+        ["seq", "at", "event", "trigger", "from", "to", "actor", "changes"],
+        [_history_row(e, zone) for e in events],
     )
 
 
-def _history_row(e: EventRecord) -> list[Any]:
+def _history_row(e: EventRecord, zone: tzinfo) -> list[Any]:
     detail = e.changes or (
         {k: v for k, v in e.payload.items()} if e.event_type != "transition" else {}
     )
     return [
         e.seq,
-        ts(e.at),
+        ts(e.at, zone),
         e.event_type,
         e.trigger or "",
         e.from_state or "",
@@ -238,7 +237,7 @@ def cases_list(
     with transaction(ctx) as session:
         page, _ = search_cases(session, f, now=ctx.obj["clock"].now(), before_id=None, limit=limit)
     table(
-        ["id", "definition", "key", "state", "status", "version", "updated (UTC)"],
+        ["id", "definition", "key", "state", "status", "version", "updated"],
         [
             [
                 c.id,
@@ -247,7 +246,7 @@ def cases_list(
                 c.state,
                 c.status,
                 c.version,
-                ts(c.updated_at),
+                ts(c.updated_at, ctx.obj["zone"]),
             ]
             for c in page
         ],

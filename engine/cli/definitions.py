@@ -108,7 +108,7 @@ def definitions_list(ctx: click.Context) -> None:
                 r.latest_version,
                 r.versions,
                 f"{r.title_en} / {r.title_zh}",
-                ts(r.published_at),
+                ts(r.published_at, ctx.obj["zone"]),
             ]
             for r in rows
         ],

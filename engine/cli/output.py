@@ -1,19 +1,24 @@
-"""Plain-text tables and JSON output for the CLI."""
+"""Plain-text tables and JSON output for the CLI.
+
+Times in tables and messages are local (:func:`ts`, see engine/core/local_time.py); JSON
+output keeps ISO 8601 UTC (:func:`jsonable`)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 import click
 
+from engine.core.local_time import local
 from engine.core.records import FireOutcome
 
 
-def ts(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S") if value is not None else ""
+def ts(value: datetime | None, zone: tzinfo) -> str:
+    """An instant for people: in the deployment's zone, to the second, with its offset."""
+    return local(value, zone) if value is not None else ""
 
 
 def jsonable(value: Any) -> Any:

@@ -11,6 +11,7 @@ import click
 
 from engine.cli.app import connect, main
 from engine.cli.definitions import publish_files
+from engine.cli.output import ts
 from engine.simulation import run_scenario_file
 from engine.store import migrate
 from engine.store.database import database_url
@@ -72,9 +73,11 @@ def init_command(ctx: click.Context, workflows_dir: Path) -> None:
     required=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
 )
-def simulate_command(scenarios: Sequence[Path]) -> None:
+@click.pass_context
+def simulate_command(ctx: click.Context, scenarios: Sequence[Path]) -> None:
     """Run SCENARIOS (YAML) on virtual time against their definitions; exit 1 on a failed
     expectation. Format: docs/simulation.md."""
+    zone = ctx.obj["zone"]
     failed = False
     for path in scenarios:
         report = run_scenario_file(path)
@@ -87,8 +90,7 @@ def simulate_command(scenarios: Sequence[Path]) -> None:
             if not step.ok or not report.ok:
                 flag = "  ok  " if step.ok else "  FAIL"
                 click.echo(
-                    f"{flag} steps[{step.index}] {step.kind} @ {step.at:%Y-%m-%d %H:%M} "
-                    f"UTC: {step.message}"
+                    f"{flag} steps[{step.index}] {step.kind} @ {ts(step.at, zone)}: {step.message}"
                 )
         failed = failed or not report.ok
     sys.exit(1 if failed else 0)

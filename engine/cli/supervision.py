@@ -60,10 +60,11 @@ def stuck_command(
     if as_json:
         click.echo(json.dumps([f.to_dict() for f in findings], ensure_ascii=False, indent=2))
         return
+    zone = ctx.obj["zone"]
     table(
-        ["reason", "case", "definition", "state", "since (UTC)", "detail"],
+        ["reason", "case", "definition", "state", "since", "detail"],
         [
-            [f.reason.value, f.case_id, f.definition, f.state, ts(f.since), f.detail]
+            [f.reason.value, f.case_id, f.definition, f.state, ts(f.since, zone), f.detail]
             for f in findings
         ],
     )

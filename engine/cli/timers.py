@@ -44,10 +44,10 @@ def timers_failed(ctx: click.Context) -> None:
     connect(ctx)
     with transaction(ctx) as session:
         rows = [
-            [t.id, t.case_id, t.name, ts(t.due_at), t.attempts, t.last_error or ""]
+            [t.id, t.case_id, t.name, ts(t.due_at, ctx.obj["zone"]), t.attempts, t.last_error or ""]
             for t in timer_firing.failed_timers(session)
         ]
-    table(["id", "case", "name", "due (UTC)", "attempts", "error"], rows)
+    table(["id", "case", "name", "due", "attempts", "error"], rows)
 
 
 @timers.command("retry")

@@ -33,12 +33,13 @@ def tokens_create(ctx: click.Context, role: str, name: str) -> None:
 def tokens_list(ctx: click.Context) -> None:
     """List tokens (names and roles; the tokens themselves are not stored)."""
     connect(ctx)
+    zone = ctx.obj["zone"]
     with transaction(ctx) as session:
         rows = [
-            [t.name, t.role, ts(t.created_at), t.created_by, ts(t.revoked_at)]
+            [t.name, t.role, ts(t.created_at, zone), t.created_by, ts(t.revoked_at, zone)]
             for t in list_tokens(session)
         ]
-    table(["name", "role", "created (UTC)", "by", "revoked (UTC)"], rows)
+    table(["name", "role", "created", "by", "revoked"], rows)
 
 
 @tokens.command("revoke")

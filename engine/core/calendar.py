@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from chinese_calendar import constants as _cn_data
 
-from engine.errors import CalendarError
+from engine.errors import CalendarError, written
 
 #: Years of local time the arithmetic accepts and produces; zones are checked over them.
 SUPPORTED_YEARS = range(2000, 2200)
@@ -108,6 +108,10 @@ class Deadline:
     at: datetime
     provisional: bool = False
     uncovered_years: tuple[int, ...] = ()
+
+
+class _Malformed(ValueError):
+    """A stored calendar's defect found by :meth:`BusinessCalendar.from_dict` itself."""
 
 
 @dataclass(frozen=True)
@@ -246,10 +250,12 @@ class BusinessCalendar:
         path = "the top level"
         try:
             if set(raw) != _KEYS or raw["format"] != _FORMAT:
-                raise ValueError(f"expected exactly the keys {sorted(_KEYS)}, format {_FORMAT}")
+                raise _Malformed(
+                    f"expected exactly the keys {', '.join(sorted(_KEYS))}, format {_FORMAT}"
+                )
             path = "weekly"
             if set(raw["weekly"]) != set(_WEEKDAYS):
-                raise ValueError(f"expected exactly the keys {list(_WEEKDAYS)}")
+                raise _Malformed(f"expected exactly the keys {', '.join(_WEEKDAYS)}")
             weekly = {i: _windows_in(raw["weekly"][day]) for i, day in enumerate(_WEEKDAYS)}
             path = "makeup_windows"
             makeup_windows = _windows_in(raw["makeup_windows"])
@@ -261,10 +267,19 @@ class BusinessCalendar:
             covered = raw["covered_years"]
             covered_years = None if covered is None else frozenset(covered)
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            # Past our own checks, the exception is in Python's words ("not enough values
+            # to unpack", "'NoneType' object is not iterable"): quote the value instead.
+            found = written(raw.get(path))
+            detail = (
+                str(exc)
+                if isinstance(exc, _Malformed)
+                else f"{found[:120]}{'...' if len(found) > 120 else ''} cannot be read there"
+            )
             raise CalendarError(
-                f"Stored calendar is malformed at {path}: {exc}.",
-                hint='Store exactly what BusinessCalendar.to_dict() returns: times "HH:MM" '
-                '("24:00" ends the day), dates "YYYY-MM-DD".',
+                f"Stored calendar is malformed at {path}: {detail}.",
+                hint="Give the whole calendar in the form svcflow shows it (the calendar of "
+                'GET /api/v1/calendars/NAME): times "HH:MM" ("24:00" ends the day), dates '
+                '"YYYY-MM-DD".',
             ) from exc
         return cls(
             name=raw["name"],

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
-from engine.errors import DurationInvalid
+from engine.errors import DurationInvalid, written
 
 MAX_DAYS = 100 * 365
 _UNIT_SECONDS = {"w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1}
@@ -45,7 +45,7 @@ def parse_duration(text: object) -> Duration:
     """Parse a duration string such as ``1h30m``; raise :class:`DurationInvalid` if malformed."""
     if not isinstance(text, str):
         raise DurationInvalid(
-            f"Duration must be a string like '2h' or '3d', got {text!r}.",
+            f"Duration must be a string like '2h' or '3d', got {written(text)}.",
             hint="Use digits followed by a unit: w, d, h, m, s (e.g. '1h30m').",
         )
     match = _PATTERN.match(text.strip())

@@ -25,7 +25,7 @@ from transitions import EventData, Machine
 
 from engine.core.definition import ActionKind, TransitionSpec, WorkflowDefinition
 from engine.core.expressions import Expression, make_context, to_json_value
-from engine.core.schemas import SchemaCheck
+from engine.core.schemas import SchemaCheck, error_text
 from engine.errors import (
     ActionFailed,
     CaseClosed,
@@ -35,6 +35,7 @@ from engine.errors import (
     InvalidTrigger,
     PayloadInvalid,
     TriggerNotPermitted,
+    written,
 )
 
 ADMIN_ROLE = "admin"
@@ -149,7 +150,7 @@ def _schema_error_text(error: jsonschema.ValidationError, prefix: str = "") -> s
     where = "/".join(
         [prefix, *map(str, error.absolute_path)] if prefix else map(str, error.absolute_path)
     )
-    return f"{where or '<root>'}: {error.message}"
+    return f"{where or '<root>'}: {error_text(error)}"
 
 
 class CompiledWorkflow:
@@ -280,7 +281,7 @@ class CompiledWorkflow:
                 if not isinstance(current, int | float) or isinstance(current, bool):
                     raise ActionFailed(
                         f"Action at {action.path} increments data.{action.field}, which holds "
-                        f"{current!r}.",
+                        f"{written(current)}.",
                         hint="Counters must hold numbers.",
                         path=action.path,
                     )

@@ -22,9 +22,9 @@ from croniter import croniter
 
 from engine.core.calendar import BusinessCalendar, Deadline, calendar_24x7
 from engine.core.definition import DurationValue, StateSpec, TimerKind, TimerSpec
-from engine.core.durations import Duration, parse_duration
+from engine.core.durations import Duration, format_timedelta, parse_duration
 from engine.core.expressions import Expression, make_context
-from engine.errors import ExpressionError, TimerPlanError
+from engine.errors import ExpressionError, TimerPlanError, written
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 WALL_CLOCK = "24x7"
@@ -79,8 +79,9 @@ def resolve_duration(
     assert value.expr is not None
     result = Expression(value.expr, f"{path}.expr").evaluate(make_context(data, {}, params, now))
     if not isinstance(result, timedelta) or result <= timedelta(0):
+        shown = format_timedelta(result) if isinstance(result, timedelta) else written(result)
         raise ExpressionError(
-            f"Expression at {path}.expr gave {result!r}, not a positive duration.",
+            f"Expression at {path}.expr gave {shown}, not a positive duration.",
             hint="Return a CEL duration, e.g. duration('2h').",
             path=f"{path}.expr",
         )
@@ -159,7 +160,7 @@ def plan_timer(
         )
         if not isinstance(value, datetime):
             raise ExpressionError(
-                f"Expression at {timer.path}.at gave {value!r}, not a timestamp.",
+                f"Expression at {timer.path}.at gave {written(value)}, not a timestamp.",
                 hint="Return a CEL timestamp, e.g. timestamp(data.warranty_until).",
                 path=f"{timer.path}.at",
             )

@@ -27,12 +27,14 @@ from croniter import croniter
 from engine.core.definition import ANY_SOURCE, WorkflowDefinition, build_definition
 from engine.core.durations import parse_duration
 from engine.core.expressions import Expression, field_references
+from engine.core.schemas import error_text
 from engine.errors import (
     DefinitionInvalid,
     DurationInvalid,
     ExpressionError,
     Problem,
     ProblemList,
+    written,
 )
 
 BUILTIN_CALENDARS = frozenset({"24x7", "cn-workdays"})
@@ -135,7 +137,7 @@ def _report_schema_error(error: jsonschema.ValidationError, out: ProblemList) ->
         best = jsonschema.exceptions.best_match(error.context)
         _report_schema_error(best, out)
         return
-    out.error(path, f"schema-{error.validator}", error.message, "")
+    out.error(path, f"schema-{error.validator}", error_text(error), "")
 
 
 # --- semantic pass -----------------------------------------------------------------------------
@@ -368,7 +370,7 @@ class _Checker:
                 self.out.error(
                     path,
                     "parameter-default-type",
-                    f"Default {default!r} is not of type {kind}.",
+                    f"Default {written(default)} is not of type {kind}.",
                     f"Give a {kind} default.",
                 )
             elif kind == "duration":
@@ -459,8 +461,7 @@ class _Checker:
                 self.out.error(
                     f"{path}.guard_message",
                     "message-without-guard",
-                    "A guard_message says what a guard requires, but this transition has no "
-                    "guard.",
+                    "A guard_message says what a guard requires, but this transition has no guard.",
                     "Add the guard it describes, or remove guard_message.",
                 )
             self._check_actions(t, path, payload_fields)

@@ -32,6 +32,7 @@ from engine.errors import (
     DefinitionSourceError,
     DurationInvalid,
     ParameterInvalid,
+    written,
 )
 from engine.store.models import DefinitionDraft, DefinitionVersion, ParameterOverride
 
@@ -248,8 +249,9 @@ def _coerce_parameter(definition: WorkflowDefinition, name: str, value: Any) -> 
     }[param.type]
     if not ok:
         raise ParameterInvalid(
-            f"Parameter {name!r} of {definition.name!r} takes a {param.type}, not {value!r}.",
-            hint=f"Default is {param.default!r}.",
+            f"Parameter {name!r} of {definition.name!r} takes a {param.type}, "
+            f"not {written(value)}.",
+            hint=f"Default is {written(param.default)}.",
             definition=definition.name,
             parameter=name,
         )

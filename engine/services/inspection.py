@@ -29,6 +29,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Float, and_, cast, exists, func, literal, or_, select
 from sqlalchemy.orm import Session
 
+from engine.core.durations import format_timedelta
 from engine.store.models import (
     Case,
     CaseEvent,
@@ -306,8 +307,10 @@ def _dwelling(
                 r.definition_name,
                 r.state,
                 r.since,
-                f"in {r.state!r} since {r.since:%Y-%m-%d %H:%M} UTC; 95% of cases leave "
-                f"within {timedelta(seconds=round(stat.p95_seconds))}",
+                # The entry instant is the finding's own `since`, which each reader shows
+                # in the zone it reads times in; the detail says only how long is usual.
+                f"in {r.state!r}; 95% of cases leave within "
+                f"{format_timedelta(timedelta(seconds=round(stat.p95_seconds)))}",
                 ref=stat.p95_seconds,
             )
             for r in rows

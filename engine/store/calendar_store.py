@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.core.calendar import BusinessCalendar, apply_overrides, calendar_24x7, cn_workdays
-from engine.errors import CalendarError
+from engine.errors import CalendarError, written
 from engine.store.models import CalendarRecord
 
 BUILTIN_BASES = ("24x7", "cn-workdays")
@@ -52,18 +52,20 @@ def parse_overrides(raw: Mapping[str, Any], name: str) -> dict[str, Any]:
         values = raw.get(key, [])
         if not isinstance(values, list):
             raise CalendarError(f"{key} must be a list.", calendar=name)
-        try:
-            if key == "covered_years_add":
-                out[key] = [int(v) for v in values]
-            else:
-                out[key] = [date.fromisoformat(str(v)) for v in values]
-        except ValueError as exc:
-            raise CalendarError(
-                f"{key} of calendar {name!r} has a bad value: {exc}.",
-                hint="Dates are YYYY-MM-DD; years are whole numbers.",
-                calendar=name,
-            ) from exc
+        out[key] = [_override_value(key, v, name) for v in values]
     return out
+
+
+def _override_value(key: str, value: Any, name: str) -> Any:
+    try:
+        return int(value) if key == "covered_years_add" else date.fromisoformat(str(value))
+    except (TypeError, ValueError) as exc:
+        kind = "a year" if key == "covered_years_add" else "a date (YYYY-MM-DD)"
+        raise CalendarError(
+            f"{key} of calendar {name!r} has a bad value: {written(value)} is not {kind}.",
+            hint="Dates are YYYY-MM-DD; years are whole numbers.",
+            calendar=name,
+        ) from exc
 
 
 def overrides_json(parsed: Mapping[str, Any]) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from werkzeug.test import TestResponse
 from api import state
 from api.dashboard import i18n
 from engine.core.records import CaseRecord, EventRecord
+from engine.errors import SettingInvalid
 from engine.services import cases
 from engine.services.tokens import revoke_token
 from tests.api.conftest import DASHBOARD_NOW, REPAIR_DATA, build_dashboard_app, make_tokens
@@ -292,6 +293,30 @@ def test_the_stuck_list_shows_findings_with_filters_in_both_languages(dash: Dash
     dash.set_language("zh")
     zh = _text(dash.page("/dashboard/stuck?reason=timer_failed&definition=service_ticket"))
     assert "定时器失败" in zh and "重试定时器" in zh and "服务工单 · 已受理" in zh
+
+
+def test_times_are_in_the_deployments_zone_named_below_each_page(
+    monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest, db_url: str, kpi_config: Path
+) -> None:
+    monkeypatch.setenv("SVCFLOW_TIMEZONE", "Asia/Urumqi")  # UTC+06:00, two hours behind Beijing
+    dash: Dash = request.getfixturevalue("dash")
+    case_id, _ = ticket_with_failed_reminder(dash.sessions)  # created at T0: 10:00 in Beijing
+    dash.login("supervisor", lang="en")
+
+    text = _text(dash.page(f"/dashboard/cases/{case_id}"))
+    assert "1 2025-09-30 08:00 created → Received" in text  # the timeline's first event
+    assert "Times are Asia/Urumqi time (UTC+06:00)." in text
+    dash.set_language("zh")
+    assert "时间均为 Asia/Urumqi 时间（UTC+06:00）。" in _text(dash.page("/dashboard/"))
+
+    monkeypatch.setenv("SVCFLOW_TIMEZONE", "Asia/Beijing")  # not a zone: the app does not start
+    with pytest.raises(SettingInvalid, match="Asia/Beijing is not a time zone"):
+        build_dashboard_app(db_url, kpi_config)
+
+
+def test_times_are_in_beijing_time_by_default(dash: Dash) -> None:
+    dash.login("supervisor", lang="en")
+    assert "Times are Beijing time (Asia/Shanghai)." in _text(dash.page("/dashboard/"))
 
 
 def test_the_case_page_shows_timeline_timers_clocks_and_links(dash: Dash) -> None:

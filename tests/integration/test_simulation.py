@@ -65,9 +65,9 @@ def test_a_wrong_expectation_is_a_failed_step_naming_what_differed(tmp_path: Pat
     assert not report.ok
     assert [(s.index, s.kind) for s in report.failures] == [(2, "expect"), (3, "expect")]
     first, second = (s.message for s in report.failures)
-    assert first == "state is 'overdue', expected 'received'"
-    assert "triggers fired ['answer_overdue'], expected ['answer']" in second
-    assert "SLA answer is 'breached', expected 'met'" in second
+    assert first == 'state is "overdue", expected "received"'
+    assert 'triggers fired ["answer_overdue"], expected ["answer"]' in second
+    assert 'SLA answer is "breached", expected "met"' in second
     assert report.steps[-1].ok  # a failed expectation does not stop the scenario
 
 
@@ -98,8 +98,8 @@ def test_expect_error_fails_when_the_step_succeeds(tmp_path: Path) -> None:
     ("change", "message"),
     [
         ({"steps": None}, "A scenario is a mapping with start, definitions and steps."),
-        ({"start": "2025-09-30T10:00:00"}, "start: '2025-09-30T10:00:00' has no UTC offset."),
-        ({"start": "next Tuesday"}, "start: 'next Tuesday' is not an ISO 8601 instant."),
+        ({"start": "2025-09-30T10:00:00"}, "start: 2025-09-30T10:00:00 has no UTC offset."),
+        ({"start": "next Tuesday"}, 'start: "next Tuesday" is not an ISO 8601 instant.'),
         ({"definitions": ["missing.yaml"]}, "Definition file 'missing.yaml' not found"),
         ({"definitions": []}, "The scenario names no definition."),
         (
@@ -114,7 +114,7 @@ def test_expect_error_fails_when_the_step_succeeds(tmp_path: Path) -> None:
         ),
         (
             {"steps": [{"expect": {"case": "c9", "state": "received"}}]},
-            "steps[0]: no case called 'c9' was created earlier in the scenario.",
+            'steps[0]: no case called "c9" was created earlier in the scenario.',
         ),
         ({"steps": [{"create": {"case": "c1"}}]}, "steps[0].create lacks definition."),
         (
@@ -125,7 +125,7 @@ def test_expect_error_fails_when_the_step_succeeds(tmp_path: Path) -> None:
             {"steps": [{"expect": {"case": "c1", "stat": "received"}}]},
             "steps[0].expect has unknown key(s) stat.",
         ),
-        ({"steps": [{"expect": "c1"}]}, "steps[0].expect must be a mapping, not 'c1'."),
+        ({"steps": [{"expect": "c1"}]}, 'steps[0].expect must be a mapping, not "c1".'),
     ],
 )
 def test_a_malformed_scenario_raises_scenario_error(
@@ -183,10 +183,10 @@ def test_the_cli_exits_0_when_every_scenario_passes_and_1_otherwise(tmp_path: Pa
     assert failed.exit_code == 1
     assert "complaint: FAILED" in failed.output
     assert "FAIL steps[2] expect" in failed.output
-    assert "state is 'overdue', expected 'received'" in failed.output
+    assert 'state is "overdue", expected "received"' in failed.output
 
     malformed = _write(tmp_path, {**_complaint(), "start": "tomorrow"}, "malformed.yaml")
     broken = runner.invoke(main, ["simulate", str(malformed)])
     assert broken.exit_code == 1
-    assert "error: start: 'tomorrow' is not an ISO 8601 instant." in broken.output
+    assert 'error: start: "tomorrow" is not an ISO 8601 instant.' in broken.output
     assert "Traceback" not in broken.output

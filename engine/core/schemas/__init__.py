@@ -1,5 +1,5 @@
-"""JSON Schemas: the definition format's own schema, and :class:`SchemaCheck`, the validator
-the engine runs on every create and fire."""
+"""JSON Schemas: the definition format's own schema, :class:`SchemaCheck`, the validator the
+engine runs on every create and fire, and :func:`error_text`, what its errors say."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from typing import Any
 
 import fastjsonschema
 import jsonschema
+
+from engine.errors import written
 
 # Keywords whose meaning is the same in draft-07 (what fastjsonschema implements) and draft
 # 2020-12 (what svcflow documents and jsonschema checks).
@@ -86,3 +88,29 @@ class SchemaCheck:
             except fastjsonschema.JsonSchemaValueException:
                 pass
         return list(self._full.iter_errors(value))
+
+
+def error_text(error: jsonschema.ValidationError) -> str:
+    """jsonschema's message, with the values it quotes spelled as JSON.
+
+    jsonschema quotes the offending value and the schema's own values with Python's repr:
+    ``None is not of type 'string'``, ``{'a': 1} is not of type 'string'``. The people who
+    read it sent JSON or wrote YAML, so they read ``null is not of type "string"``. Property
+    names (``'customer' is a required property``) are names, and keep jsonschema's text."""
+    keyword, instance, expected = error.validator, error.instance, error.validator_value
+    if keyword == "type":
+        types = expected if isinstance(expected, list) else [expected]
+        return f"{written(instance)} is not of type {', '.join(map(written, types))}"
+    if keyword == "enum":
+        return f"{written(instance)} is not one of {written(expected)}"
+    if keyword == "const":
+        return f"{written(expected)} was expected, not {written(instance)}"
+    text = error.message
+    if keyword in ("required", "additionalProperties", "dependentRequired"):
+        return text
+    shown = repr(instance)
+    if text.startswith(shown):
+        text = written(instance) + text[len(shown) :]
+    if repr(expected) != written(expected):
+        text = text.replace(repr(expected), written(expected))
+    return text
