@@ -233,16 +233,19 @@ def replan_case(
 
 
 def replan_calendar(session: Session, calendar: str, *, now: datetime) -> int:
-    """Re-plan the armed timers of every case with a timer on ``calendar``; returns the count
-    of cases touched."""
-    case_ids = (
-        session.execute(
-            select(timers.c.case_id)
-            .where(timers.c.status == TimerStatus.ARMED.value, timers.c.calendar == calendar)
-            .distinct()
-        )
-        .scalars()
-        .all()
+    """Re-plan every case a change of ``calendar`` reaches: those with an armed timer on it,
+    and those with an open SLA clock measured on it (a paused clock has no timer, but its
+    banked time was counted on the old calendar). Stopped clocks keep what they measured
+    when they stopped: a met or breached promise is a record. Returns the count of cases."""
+    with_timers = select(timers.c.case_id).where(
+        timers.c.status == TimerStatus.ARMED.value, timers.c.calendar == calendar
+    )
+    with_open_clocks = select(case_slas.c.case_id).where(
+        case_slas.c.calendar == calendar, case_slas.c.stopped_at.is_(None)
+    )
+    case_ids = sorted(
+        set(session.execute(with_timers).scalars())
+        | set(session.execute(with_open_clocks).scalars())
     )
     for case_id in case_ids:
         case = case_store.get_case(session, case_id)

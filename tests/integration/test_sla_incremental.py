@@ -14,7 +14,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine import errors
@@ -35,7 +35,7 @@ from engine.services.calendars import save_calendar
 from engine.services.definitions import get_definition, publish
 from engine.store import case_store
 from engine.store.calendar_store import LazyCalendars
-from engine.store.models import CaseSla, Timer
+from engine.store.models import CalendarRecord, CaseSla, Timer
 from tests.conftest import ADMIN, T0
 
 NAME = "prop_sla"
@@ -92,7 +92,9 @@ step = st.one_of(
     st.tuples(st.just("pause"), st.sampled_from(["response", "resolution", "hours"])),
     st.tuples(st.just("resume_sla"), st.sampled_from(["response", "resolution", "hours"])),
     st.tuples(st.just("wait"), st.integers(min_value=1, max_value=60 * 60 * 30)),  # seconds
-    st.tuples(st.just("calendar"), st.integers(min_value=0, max_value=20)),  # a day off ahead
+    # A day off from tomorrow on: an edit of days already measured re-derives open clocks and
+    # leaves stopped ones as recorded (tested on their own below).
+    st.tuples(st.just("calendar"), st.integers(min_value=1, max_value=20)),
     st.tuples(st.just("cancel"), st.just("")),
 )
 
@@ -230,7 +232,7 @@ def _fire_due_sla_timers(sessions: sessionmaker[Session], case_id: int, now: dat
 
 
 @settings(
-    max_examples=80,
+    max_examples=50,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -252,6 +254,9 @@ def test_clocks_kept_by_events_agree_with_clocks_recomputed_from_history(
     sessions: sessionmaker[Session], steps: list[tuple[str, Any]]
 ) -> None:
     with sessions() as session, session.begin():
+        # Each example starts from the built-in calendar: hypothesis runs many examples, and
+        # replays a failing one, on this test's one database.
+        session.execute(delete(CalendarRecord))
         publish(session, DEFINITION, actor="test", now=T0)
         case_id = cases.create_case(session, NAME, {}, actor=ADMIN, now=T0).case.id
     now = T0
@@ -311,3 +316,43 @@ def test_self_loops_add_no_timer_rows_and_read_no_history(
 
     assert timer_rows() == before
     assert len([s for _, s in before if s == "armed"]) == 5  # resolution 0.5, 0.8, 1; hours 0.75, 1
+
+
+def test_a_calendar_edit_re_derives_a_paused_clock_and_leaves_a_stopped_one_as_recorded(
+    sessions: sessionmaker[Session],
+) -> None:
+    """Both clocks ran on Tuesday 30 September 2025 from 10:00; then one was paused (no timer
+    is armed for it) and the other stopped. Declaring that Tuesday a day off afterwards
+    re-derives the paused clock (its banked hours came from a day that is no longer a working
+    day); the stopped one keeps what it measured, its result being a record."""
+    with sessions() as session, session.begin():
+        session.execute(delete(CalendarRecord))
+        publish(session, DEFINITION, actor="test", now=T0)
+        paused = cases.create_case(session, NAME, {}, actor=ADMIN, now=T0).case.id
+        stopped = cases.create_case(session, NAME, {}, actor=ADMIN, now=T0).case.id
+        for case_id in (paused, stopped):
+            cases.fire(session, case_id, "start", {}, actor=USER, now=T0)
+        cases.fire(session, paused, "wait", {}, actor=USER, now=T0 + timedelta(hours=3))
+        cases.fire(session, stopped, "finish", {}, actor=USER, now=T0 + timedelta(hours=3))
+
+    def hours(case_id: int) -> float:
+        with sessions() as session:
+            row = session.execute(
+                select(CaseSla.banked_seconds).where(
+                    CaseSla.case_id == case_id, CaseSla.sla == "hours"
+                )
+            ).scalar_one()
+        return float(row) / 3600
+
+    assert (hours(paused), hours(stopped)) == (2.0, 2.0)  # 10:00-13:00 less the lunch hour
+    with sessions() as session, session.begin():
+        save_calendar(
+            session,
+            "cn-workdays",
+            actor="test",
+            now=T0 + timedelta(hours=4),
+            overrides={"holidays_add": ["2025-09-30"]},
+        )
+        _check(session, paused, T0 + timedelta(hours=4))
+
+    assert (hours(paused), hours(stopped)) == (0.0, 2.0)
