@@ -112,6 +112,10 @@ class FindingSchema(ma.Schema):
             "cancelled child's id, or the state's 95th-percentile dwell in seconds"
         },
     )
+    until = ma.fields.DateTime(
+        allow_none=True,
+        metadata={"description": "When the finding ends by itself: a paused SLA's resume time"},
+    )
 
 
 StuckCountsSchema = ma.Schema.from_dict(
@@ -121,6 +125,15 @@ StuckCountsSchema = ma.Schema.from_dict(
 
 class ReasonSchema(StrictSchema):
     reason = _reason_field()
+
+
+class PauseSchema(ReasonSchema):
+    resume_at = ma.fields.AwareDateTime(
+        metadata={
+            "description": "When the pause ends by itself (ISO 8601 with its offset, later "
+            "than now); without it, the pause lasts until resumed"
+        }
+    )
 
 
 class OpsFireSchema(ReasonSchema):
@@ -147,6 +160,9 @@ class _ForceParams(StrictSchema):
 
 class _SlaParams(StrictSchema):
     sla = ma.fields.String(required=True, validate=ma.validate.Length(1, 63))
+    resume_at = ma.fields.AwareDateTime(
+        metadata={"description": "pause_sla only: when the pause ends by itself"}
+    )
 
 
 class _ReassignParams(StrictSchema):
@@ -254,6 +270,7 @@ def _finding(f: Finding) -> dict[str, Any]:
         "detail": f.detail,
         "action": f.action,
         "ref": f.ref,
+        "until": f.until,
     }
 
 
@@ -389,11 +406,12 @@ class Cancel(MethodView):
 class PauseSla(MethodView):
     @roles(blp, SUPERVISOR)
     @idempotent
-    @blp.arguments(ReasonSchema)
+    @blp.arguments(PauseSchema)
     @blp.response(200, FireResultSchema)
     @_documented
     def post(self, args: dict[str, Any], case_id: int, name: str) -> Any:
-        """Pause a running SLA clock (e.g. the customer asked to wait): ``sla_paused``."""
+        """Pause a running SLA clock (e.g. the customer asked to wait): ``sla_paused``; with
+        ``resume_at``, a timer resumes it then (``sla_resumed`` by the timer)."""
         with db.transaction() as session:
             return _result(
                 session,
@@ -405,6 +423,7 @@ class PauseSla(MethodView):
                     actor=current_actor(),
                     reason=args["reason"],
                     now=g.now,
+                    resume_at=args.get("resume_at"),
                 ),
             )
 

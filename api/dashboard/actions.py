@@ -12,19 +12,34 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import abort, g, redirect, request, url_for
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from api import db
+from api import db, state
 from api.dashboard import access, bp
 from engine.core.records import FireOutcome
 from engine.errors import FormError, SvcflowError
 from engine.services import operations
 
 MAX_REASON = 1000
+
+
+def _local_instant(name: str) -> datetime | None:
+    """An optional date and time from a form, read in the deployment's zone (the page's times
+    are in it, and its footer says which): the browser's datetime-local has no offset."""
+    value = _text(name, required=False, limit=32)
+    if not value:
+        return None
+    try:
+        wall = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise FormError(access.t("bad_time", value=value)) from exc
+    zone = state.current().zone
+    return (wall.replace(tzinfo=zone) if wall.tzinfo is None else wall).astimezone(UTC)
 
 
 def _text(name: str, *, required: bool = True, limit: int = 200) -> str:
@@ -135,8 +150,9 @@ def sla(case_id: int) -> Response:
 
     def build() -> Callable[[Session], FireOutcome]:
         name, reason = _text("sla", limit=63), _reason()
+        resume_at = _local_instant("resume_at") if pause else None
         return lambda s: operations.set_sla_paused(
-            s, case_id, name, pause, actor=user.actor, reason=reason, now=g.now
+            s, case_id, name, pause, actor=user.actor, reason=reason, now=g.now, resume_at=resume_at
         )
 
     return _act(access.t("pause_sla" if pause else "resume_sla"), case_id, build)

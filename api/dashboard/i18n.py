@@ -138,6 +138,9 @@ STRINGS: dict[str, Mapping[str, str]] = {
     "payload_json": {"en": "Payload (JSON, optional)", "zh": "参数（JSON，可选）"},
     "cancel_case": {"en": "Cancel case", "zh": "取消工单"},
     "pause_sla": {"en": "Pause SLA", "zh": "暂停时限"},
+    "resume_at": {"en": "Resume by itself at (optional)", "zh": "自动恢复时间（可选）"},
+    "resumes_at": {"en": "Resumes at", "zh": "自动恢复于"},
+    "bad_time": {"en": "{value} is not a date and time.", "zh": "{value} 不是有效的日期时间。"},
     "resume_sla": {"en": "Resume SLA", "zh": "恢复时限"},
     "reassign": {"en": "Reassign", "zh": "改派"},
     "assignee": {"en": "New assignee", "zh": "新负责人"},
@@ -279,6 +282,7 @@ STRINGS: dict[str, Mapping[str, str]] = {
 REASONS: dict[str, Mapping[str, str]] = {
     "sla_breached": {"en": "SLA breached", "zh": "超出服务时限"},
     "sla_warning": {"en": "SLA warning", "zh": "服务时限预警"},
+    "sla_paused": {"en": "SLA paused by hand", "zh": "时限被人工暂停"},
     "timer_failed": {"en": "Timer failed", "zh": "定时器失败"},
     "timer_late": {"en": "Timer late", "zh": "定时器延迟"},
     "silent_stall": {"en": "Silent stall", "zh": "无人推进"},
@@ -291,6 +295,7 @@ REASON_ACTIONS: dict[str, Mapping[str, str]] = {
         "zh": "立即处理：推进工单的下一步或升级处理；超时已记入历史，可作为扣款依据（R-REP-12）。"
     },
     "sla_warning": {"zh": "在超时前跟进：确认由谁负责、在等待什么。"},
+    "sla_paused": {"zh": "被暂停的时限不会自行恢复（除非设置了自动恢复时间）：等待结束后请恢复。"},
     "timer_failed": {"zh": "查看错误，修正原因（数据、条件或流程定义），然后重试定时器。"},
     "timer_late": {
         "zh": "定时任务投递滞后：检查 worker 及调度器是否运行，然后执行 `svcflow timers sweep`。"

@@ -165,7 +165,9 @@ def _finding_row(
         "action": reason_action(f.reason.value, lang),
         "allowed": trigger_choices(session, case, definition),
         "timer_id": f.ref if f.reason is Reason.TIMER_FAILED else None,
-        "sla": f.ref if f.reason in (Reason.SLA_BREACHED, Reason.SLA_WARNING) else None,
+        "sla": f.ref
+        if f.reason in (Reason.SLA_BREACHED, Reason.SLA_WARNING, Reason.SLA_PAUSED)
+        else None,
         "sla_title": display.sla_title(definition, str(f.ref), lang),
         "states": state_choices(definition, lang) if access.current_user().is_admin else [],
     }

@@ -11,6 +11,7 @@ import getpass
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -162,6 +163,22 @@ def connect(ctx: click.Context, *, check_schema: bool = True) -> None:
 def transaction(ctx: click.Context) -> Iterator[Session]:
     with session_factory(ctx.obj["engine"])() as session, session.begin():
         yield session
+
+
+def instant_option(value: str, what: str) -> datetime:
+    """An instant a person typed: ISO 8601 with its offset (a time without one is refused, not
+    read in a guessed zone; docs/api.md, Times)."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(
+            f"{what} {value!r} is not an ISO 8601 time, e.g. 2026-03-02T09:00:00+08:00."
+        ) from exc
+    if parsed.tzinfo is None:
+        raise click.BadParameter(
+            f"{what} {value!r} has no UTC offset; write it as {value}+08:00 for Beijing time."
+        )
+    return parsed.astimezone(UTC)
 
 
 def json_object(value: str | None, what: str) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from engine.cli.app import connect, json_object, main, transaction
+from engine.cli.app import connect, instant_option, json_object, main, transaction
 from engine.cli.output import retry_answer, table, ts
 from engine.errors import SvcflowError
 from engine.services import bulk, inspection, operations
@@ -62,9 +62,17 @@ def stuck_command(
         return
     zone = ctx.obj["zone"]
     table(
-        ["reason", "case", "definition", "state", "since", "detail"],
+        ["reason", "case", "definition", "state", "since", "until", "detail"],
         [
-            [f.reason.value, f.case_id, f.definition, f.state, ts(f.since, zone), f.detail]
+            [
+                f.reason.value,
+                f.case_id,
+                f.definition,
+                f.state,
+                ts(f.since, zone),
+                ts(f.until, zone),
+                f.detail,
+            ]
             for f in findings
         ],
     )
@@ -146,6 +154,9 @@ def _report(items: list[bulk.Item], dry_run: bool, describe: str) -> None:
     click.echo(f"{len(items) - len(failed)} done, {len(failed)} failed")
     for item in failed:
         click.echo(f"  case {item.case_id}: {item.detail}", err=True)
+    if failed:
+        # A script (or a person's shell) learns that not everything was done.
+        raise click.exceptions.Exit(1)
 
 
 def _filters(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -194,13 +205,22 @@ def ops_force(ctx: click.Context, /, *, to_state: str, **target: Any) -> None:
 @ops.command("pause-sla")
 @click.option("--sla", required=True)
 @click.option("--resume", is_flag=True, help="Resume instead of pause.")
+@click.option(
+    "--resume-at",
+    help="When the pause ends by itself, e.g. 2026-03-02T09:00:00+08:00 (with its offset).",
+)
 @_filters
 @click.pass_context
-def ops_pause(ctx: click.Context, /, *, sla: str, resume: bool, **target: Any) -> None:
-    """Pause (or --resume) an SLA clock."""
+def ops_pause(
+    ctx: click.Context, /, *, sla: str, resume: bool, resume_at: str | None, **target: Any
+) -> None:
+    """Pause (or --resume) an SLA clock; a pause may end by itself at --resume-at."""
     action = bulk.BulkAction.RESUME_SLA if resume else bulk.BulkAction.PAUSE_SLA
     describe = f"{'resume' if resume else 'pause'} {sla}"
-    _bulk(ctx, action, {"sla": sla}, describe=describe, **target)
+    params: dict[str, Any] = {"sla": sla}
+    if resume_at is not None:
+        params["resume_at"] = instant_option(resume_at, "--resume-at")
+    _bulk(ctx, action, params, describe=describe, **target)
 
 
 @ops.command("reassign")

@@ -36,6 +36,7 @@ SLA_WARNING = "sla_warning"
 SLA_BREACHED = "sla_breached"
 SLA_PAUSED = "sla_paused"
 SLA_RESUMED = "sla_resumed"
+SLA_RESUME = "sla_resume"  # the timer that ends an operator's pause at its resume time
 CASE_ENDING_EVENTS = frozenset({"cancelled"})
 # How long after its deadline instant a breach is recorded: a second, RQ's own grain of time,
 # so that an action at the deadline instant itself keeps the promise ("within 1 hour").
@@ -155,6 +156,7 @@ class ClockState:
     warned: frozenset[float] = frozenset()  # warning fractions recorded in the history
     warned_at: datetime | None = None  # the first recorded warning
     breach_recorded: bool = False
+    resume_at: datetime | None = None  # when an operator's pause ends by itself
 
 
 def advance(
@@ -193,11 +195,13 @@ def advance(
             running_since=None,
             banked=banked,
         )
-    manual = state.manual_pause
+    manual, resume_at = state.manual_pause, state.resume_at
     if _is_for(event, sla, SLA_PAUSED):
-        manual = True
+        manual, resume_at = True, _instant(event.payload.get("resume_at"))
     elif _is_for(event, sla, SLA_RESUMED):
-        manual = False
+        manual, resume_at = False, None
+    if resume_at != state.resume_at:
+        state = replace(state, resume_at=resume_at)
     pause = manual or event.to_state in sla.pause.states
     if state.phase is ClockStatus.RUNNING and pause and state.running_since is not None:
         return replace(
@@ -212,6 +216,11 @@ def advance(
             state, phase=ClockStatus.RUNNING, running_since=event.at, manual_pause=manual
         )
     return state if manual == state.manual_pause else replace(state, manual_pause=manual)
+
+
+def _instant(value: Any) -> datetime | None:
+    """A resume time as the history keeps it (ISO 8601 text), or None."""
+    return datetime.fromisoformat(value) if isinstance(value, str) else None
 
 
 def walk(
@@ -325,10 +334,24 @@ def plan_sla_timers(
 
 
 def plan_clock(sla: SlaSpec, state: ClockState, ruler: Ruler) -> list[TimerPlan]:
-    """Timers for the warnings and breaches still ahead of one clock in ``state``.
+    """Timers for the warnings and breaches still ahead of one clock in ``state``, and the
+    end of an operator's pause given a resume time.
 
     Warnings and breaches already recorded in the history are not planned again, so
     re-planning after an event never repeats one."""
+    if state.phase is ClockStatus.PAUSED and state.manual_pause and state.resume_at:
+        return [
+            TimerPlan(
+                name=f"sla:{sla.name}:{SLA_RESUME}",
+                kind=SLA_RESUME,
+                trigger=None,
+                due_at=state.resume_at,
+                payload={"sla": sla.name},
+                calendar=sla.calendar,
+                provisional=False,
+                sla=sla.name,
+            )
+        ]
     if state.phase is not ClockStatus.RUNNING or state.running_since is None:
         return []
     marks: list[tuple[str, float]] = [

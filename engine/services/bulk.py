@@ -159,8 +159,9 @@ def operation(
         )
     if action in (BulkAction.PAUSE_SLA, BulkAction.RESUME_SLA):
         pause = action is BulkAction.PAUSE_SLA
+        resume_at = params.get("resume_at") if pause else None
         return lambda s, cid: operations.set_sla_paused(
-            s, cid, params["sla"], pause, actor=actor, reason=reason, now=now
+            s, cid, params["sla"], pause, actor=actor, reason=reason, now=now, resume_at=resume_at
         )
     return lambda s, cid: operations.reassign(
         s, cid, params["assignee"], actor=actor, reason=reason, now=now

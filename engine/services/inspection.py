@@ -4,6 +4,8 @@ Every finding has a reason code, the case, since when, and the suggested action.
 
 ``sla_breached``            an SLA clock still running (or paused) past its target
 ``sla_warning``             a running clock past its warning threshold
+``sla_paused``              a clock paused by an operator (no timer runs for it unless the
+                            pause was given a resume time)
 ``timer_failed``            a timer failed (its error is in the detail)
 ``timer_late``              an armed timer overdue beyond a tolerance: delivery is behind
 ``silent_stall``            an open case with no armed timer and no activity for a while
@@ -54,6 +56,7 @@ OPEN = CaseStatus.OPEN.value
 class Reason(str, Enum):
     SLA_BREACHED = "sla_breached"
     SLA_WARNING = "sla_warning"
+    SLA_PAUSED = "sla_paused"
     TIMER_FAILED = "timer_failed"
     TIMER_LATE = "timer_late"
     SILENT_STALL = "silent_stall"
@@ -66,6 +69,8 @@ ACTIONS = {
     Reason.SLA_BREACHED: "Act now: fire the case's next step, or escalate; the breach is "
     "recorded in its history for the deduction claim (R-REP-12).",
     Reason.SLA_WARNING: "Chase it before it breaches: check who holds it and what it waits for.",
+    Reason.SLA_PAUSED: "A paused promise does not resume by itself unless it was given a "
+    "resume time: resume it when the wait is over.",
     Reason.TIMER_FAILED: "Read the error, fix its cause (data, guard, definition), then retry "
     "the timer.",
     Reason.TIMER_LATE: "Delivery is behind: check that workers and their scheduler run, then "
@@ -96,6 +101,7 @@ class Finding:
     since: datetime | None
     detail: str
     ref: Any = None
+    until: datetime | None = None  # when the finding ends by itself (a pause's resume time)
 
     @property
     def action(self) -> str:
@@ -111,6 +117,7 @@ class Finding:
             "detail": self.detail,
             "action": self.action,
             "ref": self.ref,
+            "until": self.until.isoformat() if self.until else None,
         }
 
 
@@ -150,6 +157,28 @@ def _sla_warning(now: datetime, s: Settings, definition: str | None) -> Any:
             *_def(definition, slas.c.definition_name),
         )
         .order_by(slas.c.warn_at)
+    )
+
+
+def _sla_paused(now: datetime, s: Settings, definition: str | None) -> Any:
+    # Paused by an operator, still open; since when the pause began (the row's last change),
+    # and its resume time, if any, in the detail.
+    return (
+        select(
+            *_CASE_COLUMNS,
+            slas.c.updated_at.label("since"),
+            slas.c.sla.label("ref"),
+            slas.c.resume_at.label("detail"),
+        )
+        .join(cases, cases.c.id == slas.c.case_id)
+        .where(
+            slas.c.stopped_at.is_(None),
+            slas.c.manual_pause.is_(True),
+            slas.c.phase == "paused",
+            cases.c.status == OPEN,
+            *_def(definition, slas.c.definition_name),
+        )
+        .order_by(slas.c.updated_at)
     )
 
 
@@ -252,6 +281,7 @@ def _def(definition: str | None, column: Any) -> list[ColumnElement[bool]]:
 RULES = {
     Reason.SLA_BREACHED: _sla_breached,
     Reason.SLA_WARNING: _sla_warning,
+    Reason.SLA_PAUSED: _sla_paused,
     Reason.TIMER_FAILED: _timer_failed,
     Reason.TIMER_LATE: _timer_late,
     Reason.SILENT_STALL: _silent_stall,
@@ -263,6 +293,10 @@ RULES = {
 def _detail(reason: Reason, row: Any) -> str:
     if reason in (Reason.SLA_BREACHED, Reason.SLA_WARNING):
         return f"SLA {row.ref}"
+    if reason is Reason.SLA_PAUSED:
+        if row.detail:
+            return f"SLA {row.ref} paused by an operator until its resume time"
+        return f"SLA {row.ref} paused by an operator with no resume time"
     if reason is Reason.TIMER_FAILED:
         return f"timer {row.ref}: {row.detail or 'no error recorded'}"
     if reason is Reason.TIMER_LATE:
@@ -346,6 +380,7 @@ def inspect(
                 r.since,
                 _detail(reason, r),
                 ref=r.ref if isinstance(r.ref, int | str | float) or r.ref is None else None,
+                until=r.detail if reason is Reason.SLA_PAUSED else None,
             )
             for r in rows
         ]

@@ -165,9 +165,20 @@ def set_sla_paused(
     actor: Actor,
     reason: str,
     now: datetime,
+    resume_at: datetime | None = None,
 ) -> FireOutcome:
-    """Pause or resume one SLA clock of a case (e.g. the customer asked to wait)."""
+    """Pause or resume one SLA clock of a case (e.g. the customer asked to wait). A pause may
+    say when it ends (``resume_at``): a timer then resumes the clock at that time, so a pause
+    cannot be forgotten into a silent stall."""
     reason = _require_reason(reason)
+    if resume_at is not None and (not paused or resume_at <= now):
+        raise OperationInvalid(
+            "A resume time belongs to a pause, and must be later than now."
+            if paused
+            else "A resume time belongs to a pause, not to a resume.",
+            hint="Give resume_at with a pause, as an instant in the future.",
+            case_id=case_id,
+        )
     case = cases.get_case(session, case_id)
     definition = get_definition(session, case.definition_name, case.definition_version)
     events = cases.history(session, case_id)
@@ -204,9 +215,10 @@ def set_sla_paused(
         )
     kind = EventType.SLA_PAUSED if paused else EventType.SLA_RESUMED
     assert kind.value in (SLA_PAUSED, SLA_RESUMED)
-    return cases.record_event(
-        session, case_id, kind, {"sla": sla, "reason": reason}, actor=actor, now=now
-    )
+    payload: dict[str, Any] = {"sla": sla, "reason": reason}
+    if resume_at is not None:
+        payload["resume_at"] = resume_at.isoformat()
+    return cases.record_event(session, case_id, kind, payload, actor=actor, now=now)
 
 
 def _paused_by_operator(events: Sequence[EventRecord], sla: str) -> bool:

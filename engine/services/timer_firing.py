@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from engine.core.definition import TimerKind
 from engine.core.machine import Actor
-from engine.core.sla import SLA_BREACHED, SLA_WARNING
+from engine.core.sla import SLA_BREACHED, SLA_RESUME, SLA_WARNING
 from engine.core.timer_plans import plan_timer
 from engine.errors import (
     ActionFailed,
@@ -123,7 +123,9 @@ def fire_due_timer(
         timer_kind=timer.kind,
         lag_seconds=(now - timer.due_at).total_seconds(),
     )
-    if timer.kind in (SLA_WARNING, SLA_BREACHED):
+    if timer.kind == SLA_RESUME:
+        note = _end_pause(session, timer, case.id, now=now, actor=actor)
+    elif timer.kind in (SLA_WARNING, SLA_BREACHED):
         note = _fire_sla(session, timer, case.id, now=now, actor=actor)
     else:
         assert timer.trigger is not None
@@ -167,6 +169,20 @@ def _fire_sla(session: Session, timer: Timer, case_id: int, *, now: datetime, ac
     except PERMANENT_ERRORS as exc:
         return f"recorded breach; {timer.trigger!r} was refused: {exc.message}"
     return f"recorded breach and fired {timer.trigger!r}"
+
+
+def _end_pause(session: Session, timer: Timer, case_id: int, *, now: datetime, actor: Actor) -> str:
+    """An operator's pause reached the resume time it was given: record ``sla_resumed``, as
+    the operator would have (the clock runs again unless its state pauses it too)."""
+    cases.record_event(
+        session,
+        case_id,
+        EventType.SLA_RESUMED,
+        {"sla": timer.sla, "reason": "the pause's resume time was reached"},
+        actor=actor,
+        now=now,
+    )
+    return f"resumed {timer.sla!r}"
 
 
 def _rearm_every(session: Session, timer: Timer, *, now: datetime) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
@@ -26,6 +27,7 @@ from werkzeug.test import TestResponse
 
 from api import state
 from api.dashboard import i18n
+from engine.core.local_time import DEFAULT_TIMEZONE
 from engine.core.records import CaseRecord, EventRecord
 from engine.errors import SettingInvalid
 from engine.services import cases
@@ -496,6 +498,52 @@ def test_operator_actions_from_the_forms_record_their_reason(dash: Dash) -> None
     assert dash.case(case_id).status == "cancelled"
     assert dash.history(case_id)[-1].payload == {"reason": "duplicate"}
     assert "it takes no more actions" in _text(dash.page(page))
+
+
+def test_a_pause_given_a_resume_time_on_the_form_is_listed_with_it_and_can_be_resumed(
+    dash: Dash,
+) -> None:
+    """The form's date and time has no offset: it is read in the deployment's zone, the one
+    the page shows times in. The stuck page lists the pause with its resume time and offers
+    to resume it."""
+    case_id = create_ticket(dash.sessions, now=NOW - HOUR)
+    page = f"/dashboard/cases/{case_id}"
+    dash.login("supervisor", lang="en")
+    beijing = (NOW + timedelta(hours=21)).astimezone(ZoneInfo(DEFAULT_TIMEZONE))
+
+    bad = _flash(
+        dash.submit(
+            page,
+            f"/dashboard/cases/{case_id}/sla",
+            sla="response",
+            action="pause",
+            reason="engineer abroad",
+            resume_at="next monday",
+        ),
+        dash,
+    )
+    assert "next monday is not a date and time." in bad
+    paused = dash.submit(
+        page,
+        f"/dashboard/cases/{case_id}/sla",
+        sla="response",
+        action="pause",
+        reason="engineer abroad",
+        resume_at=beijing.strftime("%Y-%m-%dT%H:%M"),
+    )
+    assert "Pause SLA done" in _flash(paused, dash)
+    event = dash.history(case_id)[-1]
+    assert event.payload["resume_at"] == (NOW + timedelta(hours=21)).isoformat()
+
+    stuck = dash.page("/dashboard/stuck?reason=sla_paused")
+    row = re.search(
+        rf'<tr class="finding reason-sla_paused" data-case="{case_id}".*?</tr>', stuck, re.S
+    )
+    assert row is not None
+    shown = _text(row.group(0))
+    assert "paused by an operator until its resume time" in shown
+    assert f"Resumes at {beijing:%Y-%m-%d %H:%M}" in shown
+    assert 'name="action" value="resume"' in row.group(0)
 
 
 def test_a_guard_refusal_shows_the_definition_s_words_in_the_page_s_language(dash: Dash) -> None:

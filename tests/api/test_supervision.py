@@ -105,6 +105,7 @@ def test_stuck_lists_findings_with_reason_since_detail_and_action(http: Http) ->
         "detail": "SLA response",
         "action": finding["action"],
         "ref": "response",
+        "until": None,
     }
     assert finding["action"].startswith("Act now")
 
@@ -156,6 +157,7 @@ def test_counts_agree_with_the_findings(http: Http) -> None:
     assert set(counts) == {
         "sla_breached",
         "sla_warning",
+        "sla_paused",
         "timer_failed",
         "timer_late",
         "silent_stall",
@@ -291,6 +293,40 @@ def test_only_an_admin_forces_a_state_and_an_unknown_state_is_422(http: Http) ->
     assert "received, repairing, on_hold, closed" in problem["hint"]
     assert_problem(
         http.post("admin", "/cases/999999/force", {"state": "closed", "reason": "x"}), 404
+    )
+
+
+def test_a_pause_with_a_resume_time_is_found_with_it_and_a_bad_one_is_a_clear_422(
+    http: Http,
+) -> None:
+    case_id = create_ticket(http.sessions, now=NOW - HOUR)  # its clock still runs
+    pause = f"/cases/{case_id}/sla/response/pause"
+    for bad, where in [
+        ("2026-03-02T09:00:00", "resume_at"),  # no offset: which zone?
+        ("tomorrow", "resume_at"),
+    ]:
+        problem = assert_problem(
+            http.post("supervisor", pause, {"reason": "away", "resume_at": bad}), 422
+        )
+        assert where in str(problem)
+    past = assert_problem(
+        http.post("supervisor", pause, {"reason": "away", "resume_at": (NOW - HOUR).isoformat()}),
+        422,
+        "operation-invalid",
+    )
+    assert past["hint"] == "Give resume_at with a pause, as an instant in the future."
+    assert [e.event_type for e in http.history(case_id)] == ["created"]
+
+    resume_at = NOW + 20 * HOUR
+    paused = _ok(
+        http.post("supervisor", pause, {"reason": "away", "resume_at": resume_at.isoformat()})
+    )
+    assert paused["event"]["payload"]["resume_at"] == resume_at.isoformat()
+    [found] = _ok(http.get("supervisor", "/stuck?reason=sla_paused"))
+    assert (found["case_id"], found["ref"], found["until"]) == (
+        case_id,
+        "response",
+        resume_at.isoformat(),
     )
 
 

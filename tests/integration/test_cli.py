@@ -341,3 +341,40 @@ def test_a_guard_refusal_is_printed_in_the_definition_s_words_not_cel(initialise
     )
     assert "服务报告尚未交付（deliver_report）。" in refused.output
     assert "has(data." not in refused.output
+
+
+def test_a_pause_with_a_resume_time_is_listed_as_paused_until_then(initialised: str) -> None:
+    """``ops pause-sla --resume-at``: a time without an offset or in the past is refused and
+    changes nothing; a pause given one is found by ``stuck --reason sla_paused`` with it."""
+    created = svcflow(initialised, "cases", "create", "repair_ticket", "--data", json.dumps(TICKET))
+    assert created.exit_code == 0, created.output
+
+    def pause(when: str) -> Result:
+        return svcflow(
+            initialised,
+            *("ops", "pause-sla", "1", "--sla", "first_contact", "--reason", "customer away"),
+            *("--resume-at", when),
+        )
+
+    no_offset = pause("2099-03-02T09:00:00")
+    assert no_offset.exit_code == 2
+    assert "has no UTC offset; write it as 2099-03-02T09:00:00+08:00" in no_offset.output
+    past = pause("2001-03-02T09:00:00+08:00")
+    assert past.exit_code == 1
+    assert "0 done, 1 failed" in past.output
+    assert "case 1: A resume time belongs to a pause, and must be later than now." in past.output
+    nothing = svcflow(initialised, "stuck", "--reason", "sla_paused")
+    assert "first_contact" not in nothing.output
+
+    paused = pause("2099-03-02T09:00:00+08:00")
+    assert paused.exit_code == 0, paused.output
+
+    listed = svcflow(initialised, "stuck", "--reason", "sla_paused", "--json")
+    assert listed.exit_code == 0, listed.output
+    [finding] = json.loads(listed.output)
+    assert (finding["case_id"], finding["ref"], finding["until"]) == (
+        1,
+        "first_contact",
+        "2099-03-02T01:00:00+00:00",
+    )
+    assert finding["detail"] == "SLA first_contact paused by an operator until its resume time"

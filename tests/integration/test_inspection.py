@@ -314,6 +314,61 @@ def test_a_warning_already_delivered_still_counts_as_past_warning(
     assert _ids(findings, Reason.SLA_WARNING) == [case_id]
 
 
+def test_a_clock_paused_by_an_operator_is_found_with_its_resume_time_if_it_has_one(
+    sessions: sessionmaker[Session], publish_workflow: Any
+) -> None:
+    """A pause by hand stops every SLA timer of its clock: unless it was given a resume time,
+    nothing ends it but a person. Pauses by a state end with the state, and are not findings."""
+    publish_workflow(SLA)
+    supervisor = ADMIN
+
+    def pause(case_id: int, resume_at: datetime | None) -> None:
+        with sessions() as session, session.begin():
+            operations.set_sla_paused(
+                session,
+                case_id,
+                "response",
+                True,
+                actor=supervisor,
+                reason="customer asked to wait",
+                now=T0 + HOUR,
+                resume_at=resume_at,
+            )
+
+    forgotten = create_case(sessions, "ins_sla").case.id
+    pause(forgotten, None)
+    until_tomorrow = create_case(sessions, "ins_sla").case.id
+    pause(until_tomorrow, T0 + 24 * HOUR)
+    by_state = create_case(sessions, "ins_sla").case.id
+    fire(sessions, by_state, "wait", now=T0 + HOUR)
+    closed = create_case(sessions, "ins_sla").case.id
+    pause(closed, None)
+    fire(sessions, closed, "close", now=T0 + 2 * HOUR)
+
+    findings = _inspect(sessions, T0 + 3 * HOUR, Reason.SLA_PAUSED)
+
+    assert _ids(findings, Reason.SLA_PAUSED) == [forgotten, until_tomorrow]
+    found = {f.case_id: f for f in findings}
+    assert (found[forgotten].since, found[forgotten].until, found[forgotten].ref) == (
+        T0 + HOUR,
+        None,
+        "response",
+    )
+    assert found[forgotten].detail == "SLA response paused by an operator with no resume time"
+    assert found[until_tomorrow].until == T0 + 24 * HOUR
+    assert found[until_tomorrow].detail == (
+        "SLA response paused by an operator until its resume time"
+    )
+    assert found[until_tomorrow].to_dict()["until"] == (T0 + 24 * HOUR).isoformat()
+
+    # The resume time comes: its timer resumes the clock, and the finding is gone.
+    resume = _armed(sessions, until_tomorrow)["sla:response:sla_resume"]
+    assert resume.due_at == T0 + 24 * HOUR
+    deliver(sessions, resume.id, resume.due_at)
+    later = _inspect(sessions, T0 + 25 * HOUR, Reason.SLA_PAUSED)
+    assert _ids(later, Reason.SLA_PAUSED) == [forgotten]
+
+
 # --- timers ------------------------------------------------------------------------------------
 
 

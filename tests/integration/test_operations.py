@@ -23,7 +23,7 @@ from engine.services.calendars import LazyCalendars
 from engine.services.definitions import get_definition
 from engine.store.models import CaseSla, TimerStatus
 from tests.conftest import ADMIN, T0
-from tests.factories import create_case, create_ticket, fail_reminder, fire
+from tests.factories import create_case, create_ticket, deliver, fail_reminder, fire
 from tests.workflows import PLAIN, TICKET
 
 HOUR = timedelta(hours=1)
@@ -428,6 +428,98 @@ def test_a_paused_sla_is_due_later_by_exactly_the_paused_span(
         ("sla_paused", SUPERVISOR.name, "customer on holiday"),
         ("sla_resumed", SUPERVISOR.name, "customer is back"),
     ]
+
+
+def test_a_pause_given_a_resume_time_ends_by_itself_at_that_time(
+    sessions: sessionmaker[Session], publish_workflow: Any
+) -> None:
+    """ "The customer is away until Monday": a pause with a resume time arms one timer; when it
+    fires, ``sla_resumed`` is in the history and the clock runs again, due later by exactly the
+    paused span. A resume by hand before then takes the timer away."""
+    publish_workflow(TICKET)
+    case_id = create_ticket(sessions)
+    paused_at, resume_at = T0 + HOUR, T0 + 3 * HOUR
+
+    with sessions() as session, session.begin():
+        paused = operations.set_sla_paused(
+            session,
+            case_id,
+            "response",
+            True,
+            actor=SUPERVISOR,
+            reason="customer away until 3 pm",
+            now=paused_at,
+            resume_at=resume_at,
+        )
+    assert paused.event.payload["resume_at"] == resume_at.isoformat()
+    armed = _timers_by_status(sessions, case_id)["armed"]
+    sla_timers = {n: t.due_at for n, t in armed.items() if n.startswith("sla:response")}
+    assert sla_timers == {"sla:response:sla_resume": resume_at}
+    assert _slas(sessions, case_id)["response"].resume_at == resume_at
+
+    outcome = deliver(sessions, armed["sla:response:sla_resume"].id, resume_at)
+
+    assert outcome is not None
+    last = _snapshot(sessions, case_id).history[-1]
+    assert (last.event_type, last.payload["sla"], last.at) == ("sla_resumed", "response", resume_at)
+    row = _slas(sessions, case_id)["response"]
+    span = resume_at - paused_at
+    assert (row.status, row.due_at, row.resume_at) == ("running", T0 + 4 * HOUR + span, None)
+    armed = _timers_by_status(sessions, case_id)["armed"]
+    assert armed["sla:response:sla_breached:1.0"].due_at == T0 + 4 * HOUR + span + BREACH_AFTER
+    assert "sla:response:sla_resume" not in armed
+
+    # Resumed by hand before its time, the pause leaves no timer behind.
+    with sessions() as session, session.begin():
+        operations.set_sla_paused(
+            session,
+            case_id,
+            "response",
+            True,
+            actor=SUPERVISOR,
+            reason="away again",
+            now=T0 + 4 * HOUR,
+            resume_at=T0 + 9 * HOUR,
+        )
+        operations.set_sla_paused(
+            session,
+            case_id,
+            "response",
+            False,
+            actor=SUPERVISOR,
+            reason="back early",
+            now=T0 + 5 * HOUR,
+        )
+    assert "sla:response:sla_resume" not in _timers_by_status(sessions, case_id)["armed"]
+    assert _timers_by_status(sessions, case_id)["cancelled"]["sla:response:sla_resume"]
+
+
+def test_a_resume_time_must_be_ahead_and_belongs_to_a_pause(
+    sessions: sessionmaker[Session], publish_workflow: Any
+) -> None:
+    publish_workflow(TICKET)
+    case_id = create_ticket(sessions)
+    before = _snapshot(sessions, case_id)
+
+    def pause(paused: bool, resume_at: datetime) -> None:
+        with sessions() as session, session.begin():
+            operations.set_sla_paused(
+                session,
+                case_id,
+                "response",
+                paused,
+                actor=SUPERVISOR,
+                reason="checking",
+                now=T0 + HOUR,
+                resume_at=resume_at,
+            )
+
+    with pytest.raises(OperationInvalid, match="must be later than now") as past:
+        pause(True, T0 + HOUR)
+    assert past.value.hint == "Give resume_at with a pause, as an instant in the future."
+    with pytest.raises(OperationInvalid, match="not to a resume"):
+        pause(False, T0 + 2 * HOUR)
+    assert _snapshot(sessions, case_id) == before
 
 
 def test_a_clock_is_paused_only_when_running_and_resumed_only_when_paused(

@@ -91,6 +91,14 @@ step = st.one_of(
     st.tuples(st.just("fire"), st.sampled_from(TRIGGERS)),
     st.tuples(st.just("pause"), st.sampled_from(["response", "resolution", "hours"])),
     st.tuples(st.just("resume_sla"), st.sampled_from(["response", "resolution", "hours"])),
+    # A pause given a resume time (hours ahead): a timer ends it.
+    st.tuples(
+        st.just("pause_until"),
+        st.tuples(
+            st.sampled_from(["response", "resolution", "hours"]),
+            st.integers(min_value=1, max_value=40),
+        ),
+    ),
     st.tuples(st.just("wait"), st.integers(min_value=1, max_value=60 * 60 * 30)),  # seconds
     # A day off from tomorrow on: an edit of days already measured re-derives open clocks and
     # leaves stopped ones as recorded (tested on their own below).
@@ -105,7 +113,7 @@ def reference_walk(
     """The clock's state by a plain reading of its rules over the whole history, written
     apart from engine.core.sla.advance: the reference both the engine's paths must match."""
     phase, started, stopped, since = ClockStatus.PENDING, None, None, None
-    banked, manual = timedelta(0), False
+    banked, manual, resume_at = timedelta(0), False, None
     for e in events:
         entered = e.event_type in ("created", "transition", "forced") and (
             e.event_type == "created" or e.from_state != e.to_state
@@ -134,8 +142,10 @@ def reference_walk(
             break
         if e.event_type == "sla_paused" and e.payload.get("sla") == sla.name:
             manual = True
+            given = e.payload.get("resume_at")
+            resume_at = datetime.fromisoformat(given) if given else None
         if e.event_type == "sla_resumed" and e.payload.get("sla") == sla.name:
-            manual = False
+            manual, resume_at = False, None
         paused = manual or e.to_state in sla.pause.states
         if phase is ClockStatus.RUNNING and paused and since is not None:
             banked += ruler.between(since, e.at)
@@ -154,6 +164,7 @@ def reference_walk(
         warned=frozenset(float(e.payload["fraction"]) for e in warnings),
         warned_at=min((e.at for e in warnings), default=None),
         breach_recorded=any(e.event_type == "sla_breached" for e in mine),
+        resume_at=resume_at,
     )
 
 
@@ -250,6 +261,17 @@ def _fire_due_sla_timers(sessions: sessionmaker[Session], case_id: int, now: dat
         ("wait", 7200),
     ]
 )
+# A pause given a resume time, ended by its timer while the case waits in a pause state.
+@example(
+    steps=[
+        ("fire", "start"),
+        ("pause_until", ("resolution", 2)),
+        ("fire", "wait"),
+        ("wait", 3 * 3600),
+        ("fire", "resume"),
+        ("wait", 3600),
+    ]
+)
 def test_clocks_kept_by_events_agree_with_clocks_recomputed_from_history(
     sessions: sessionmaker[Session], steps: list[tuple[str, Any]]
 ) -> None:
@@ -269,6 +291,17 @@ def test_clocks_kept_by_events_agree_with_clocks_recomputed_from_history(
                 elif kind in ("pause", "resume_sla"):
                     operations.set_sla_paused(
                         session, case_id, arg, kind == "pause", actor=USER, reason="r", now=now
+                    )
+                elif kind == "pause_until":
+                    operations.set_sla_paused(
+                        session,
+                        case_id,
+                        arg[0],
+                        True,
+                        actor=USER,
+                        reason="r",
+                        now=now,
+                        resume_at=now + timedelta(hours=arg[1]),
                     )
                 elif kind == "cancel":
                     cases.cancel_case(session, case_id, actor=USER, now=now, reason="r")
