@@ -121,8 +121,21 @@ class EventSchema(ma.Schema):
     actor = ma.fields.String()
     payload = ma.fields.Dict()
     changes = ma.fields.Dict()
-    at = ma.fields.DateTime()
+    at = ma.fields.DateTime(
+        metadata={
+            "description": "When it happened, as the case's clocks count it: for a fact reported "
+            "late, the reported instant within its bounds (docs/timers.md)"
+        }
+    )
     idempotency_key = ma.fields.String(allow_none=True)
+    context = ma.fields.Dict(
+        allow_none=True,
+        metadata={
+            "description": "About the event: an operator's reason, the counters a step read, "
+            "and for a fact reported late reported_at, received_at and, when it counts "
+            "elsewhere, counted_at and counted_because"
+        },
+    )
 
 
 class FireResultSchema(ma.Schema):

@@ -139,6 +139,14 @@ STRINGS: dict[str, Mapping[str, str]] = {
     "cancel_case": {"en": "Cancel case", "zh": "取消工单"},
     "pause_sla": {"en": "Pause SLA", "zh": "暂停时限"},
     "resume_at": {"en": "Resume by itself at (optional)", "zh": "自动恢复时间（可选）"},
+    "reported_late": {
+        "en": "Reported as happened at {happened}, received at {received}",
+        "zh": "报告的发生时间 {happened}，接收时间 {received}",
+    },
+    "counted_elsewhere": {
+        "en": "counted at the time shown (outside the bounds of a late report)",
+        "zh": "按所示时间计（超出补报时间的界限）",
+    },
     "resumes_at": {"en": "Resumes at", "zh": "自动恢复于"},
     "bad_time": {"en": "{value} is not a date and time.", "zh": "{value} 不是有效的日期时间。"},
     "resume_sla": {"en": "Resume SLA", "zh": "恢复时限"},

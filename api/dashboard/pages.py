@@ -253,6 +253,10 @@ def _event_row(definition: WorkflowDefinition, e: EventRecord) -> dict[str, Any]
         "changes": dict(e.changes or {}),
         "reason": reason,
         "payload": payload,
+        # A fact reported late: when it happened and when svcflow heard of it.
+        "reported_at": (e.context or {}).get("reported_at"),
+        "received_at": (e.context or {}).get("received_at"),
+        "counted_because": (e.context or {}).get("counted_because"),
     }
 
 

@@ -21,6 +21,8 @@ from typing import Any
 
 import yaml
 
+from engine.core.durations import parse_duration
+from engine.core.reported_time import DEFAULT_WITHIN, OccurredAt
 from engine.errors import DefinitionSourceError
 
 ANY_SOURCE = "*"
@@ -151,6 +153,7 @@ class TransitionSpec:
     requirements: tuple[str, ...] = ()
     title: Label | None = None
     guard_message: Label | None = None  # what the guard requires, for a person
+    occurred_at: OccurredAt | None = None  # the payload field saying when it happened
 
     @property
     def path(self) -> str:
@@ -380,7 +383,15 @@ def _transition(
         requirements=tuple(raw.get("requirements", ())),
         title=_label(raw.get("title")),
         guard_message=_label(raw.get("guard_message")),
+        occurred_at=_occurred_at(raw.get("occurred_at")),
     )
+
+
+def _occurred_at(raw: Mapping[str, Any] | None) -> OccurredAt | None:
+    if raw is None:
+        return None
+    within = parse_duration(raw.get("within", DEFAULT_WITHIN)).timedelta
+    return OccurredAt(field=str(raw["field"]), within=within)
 
 
 def _condition(raw: Mapping[str, Any] | None) -> SlaCondition:

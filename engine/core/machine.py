@@ -25,6 +25,7 @@ from transitions import EventData, Machine
 
 from engine.core.definition import ActionKind, TransitionSpec, WorkflowDefinition
 from engine.core.expressions import Expression, make_context, to_json_value
+from engine.core.reported_time import OccurredAt
 from engine.core.schemas import SchemaCheck, error_text
 from engine.errors import (
     ActionFailed,
@@ -353,6 +354,13 @@ class CompiledWorkflow:
     def allowed_triggers(self, state: str) -> list[str]:
         """Triggers with a transition out of ``state``, guards not evaluated."""
         return list(self._allowed.get(state, []))
+
+    def occurred_at(self, trigger: str) -> OccurredAt | None:
+        """The payload field that says when ``trigger``'s fact happened, if it declares one
+        (the validator makes every transition of a trigger agree)."""
+        return next(
+            (t.occurred_at for t in self.definition.transitions if t.trigger == trigger), None
+        )
 
     def check_initial_data(self, data: Mapping[str, Any]) -> None:
         self._refuse_unknown_data(data)

@@ -465,9 +465,57 @@ class _Checker:
                     "Add the guard it describes, or remove guard_message.",
                 )
             self._check_actions(t, path, payload_fields)
+            self._check_occurred_at(t, path, payload_fields)
             checked.append((i, t, sources))
         self._check_ambiguity(checked)
+        self._check_occurred_at_agrees(checked)
         return checked
+
+    def _check_occurred_at(
+        self, t: Mapping[str, Any], path: str, payload_fields: Mapping[str, Any] | None
+    ) -> None:
+        """``occurred_at.field`` is a date-time the payload declares; ``within`` a duration."""
+        spec = t.get("occurred_at")
+        if not isinstance(spec, dict) or not isinstance(spec.get("field"), str):
+            return
+        name, where = spec["field"], f"{path}.occurred_at"
+        declared = (payload_fields or {}).get(name)
+        if not isinstance(declared, dict) or declared.get("format") != "date-time":
+            self.out.error(
+                f"{where}.field",
+                "occurred-at-field",
+                f"occurred_at names payload.{name}, which payload_schema does not declare as "
+                "a date-time.",
+                f"Declare it under payload_schema.properties as {{{name}: {{type: string, "
+                "format: date-time}}} (and list it in required if every report must say when).",
+            )
+        if "within" in spec:
+            try:
+                parse_duration(spec["within"])
+            except DurationInvalid as exc:
+                self.out.error(f"{where}.within", "bad-duration", exc.message, exc.hint or "")
+
+    def _check_occurred_at_agrees(
+        self, checked: Sequence[tuple[int, Mapping[str, Any], list[str]]]
+    ) -> None:
+        """The instant a report counts at is settled before a transition is chosen (guards
+        read ``now``), so every transition of one trigger says the same about it."""
+        first: dict[str, tuple[int, Any]] = {}
+        for i, t, _ in checked:
+            trigger, spec = t.get("trigger"), t.get("occurred_at")
+            if not isinstance(trigger, str):
+                continue
+            if trigger not in first:
+                first[trigger] = (i, spec)
+            elif first[trigger][1] != spec:
+                j = first[trigger][0]
+                self.out.error(
+                    f"transitions[{i}].occurred_at",
+                    "occurred-at-differs",
+                    f"Trigger {trigger!r} is declared with a different occurred_at in "
+                    f"transitions[{j}].",
+                    "Give every transition of the trigger the same occurred_at (or none).",
+                )
 
     def _check_payload_schema(self, t: Mapping[str, Any], path: str) -> Mapping[str, Any] | None:
         schema = t.get("payload_schema")

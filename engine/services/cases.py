@@ -18,8 +18,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from engine.core.machine import Actor, compile_workflow
+from engine.core.machine import Actor, CompiledWorkflow, compile_workflow
 from engine.core.records import CaseRecord, EventRecord, FireOutcome
+from engine.core.reported_time import CountedInstant, count_reported, parse_reported
 from engine.errors import BusinessKeyTaken, CaseClosed, VersionMismatch
 from engine.services import counters, idempotency, links, scheduling
 from engine.services.definitions import effective_parameters, get_definition
@@ -196,10 +197,14 @@ def fire(
         )
     definition = get_definition(session, case.definition_name, case.definition_version)
     compiled = compile_workflow(definition)
+    # ``at``: when the fact happened, as far as the case's clocks and timers count it; ``now``
+    # is when svcflow received it. They differ only for a report made late (occurred_at).
+    counted = _counted_instant(session, compiled, case, trigger, payload, received=now)
+    at = counted.at if counted is not None else now
     counter_keys: dict[str, str] = {}
     counter_values: dict[str, int] = {}
     if definition.counters:
-        counter_keys = compiled.counter_keys(case.data, case.params, now)
+        counter_keys = compiled.counter_keys(case.data, case.params, at)
         counter_values = counters.read(conn, counter_keys)
     result = compiled.step(
         state=case.state,
@@ -207,7 +212,7 @@ def fire(
         trigger=trigger,
         payload=payload,
         params=case.params,
-        now=now,
+        now=at,
         actor=actor,
         case_id=case_id,
         counters=counter_values,
@@ -222,7 +227,7 @@ def fire(
         version=version,
         updated_at=now,
         # A self-loop keeps the state entry, so its timers keep running.
-        state_entered_at=now if moved else case.state_entered_at,
+        state_entered_at=at if moved else case.state_entered_at,
         state_entry_seq=version if moved else case.state_entry_seq,
     )
     event = EventRecord(
@@ -235,9 +240,9 @@ def fire(
         actor=actor.name,
         payload=payload,
         changes=result.changes,
-        at=now,
+        at=at,
         idempotency_key=idempotency_key,
-        context=_context(counter_values, reason),
+        context=_context(counter_values, reason, counted),
     )
     case_store.write_event(
         session, case, after, event, doing=f"{trigger!r} was being fired", conn=conn
@@ -245,32 +250,63 @@ def fire(
     if after.status != CaseStatus.OPEN.value:
         # Only on closing: a move within the case leaves its case_waits rows to the rules'
         # own checks, and the hot path one statement shorter (see links.clear_waits).
-        links.clear_waits(conn, case_id, entered_at=now, closed=True)
+        links.clear_waits(conn, case_id, entered_at=at, closed=True)
     for name, by in result.counter_deltas.items():
-        counters.add(conn, name, counter_keys[name], by, now)
+        counters.add(conn, name, counter_keys[name], by, at)
     if idempotency_key is not None:
         idempotency.remember(
             session, scope, idempotency_key, digest, case_id=case_id, seq=version, now=now
         )
-    scheduling.sync_after_event(
-        session, definition, case=after, previous=case, event=event, now=now
-    )
+    scheduling.sync_after_event(session, definition, case=after, previous=case, event=event, now=at)
     effects = links.after_transition(
         definition, after, result.spawns, entered=result.to_state if moved else None, depth=depth
     )
     if effects:
-        settle(session, effects, now=now)
+        settle(session, effects, now=at)
         after = get_case(session, case_id)  # spawning records events on this case
     allowed = compiled.allowed_triggers(after.state) if after.status == CaseStatus.OPEN else []
     return FireOutcome(after, event, allowed_triggers=tuple(allowed))
 
 
-def _context(counter_values: Mapping[str, int], reason: str | None) -> dict[str, Any] | None:
+def _counted_instant(
+    session: Session,
+    compiled: CompiledWorkflow,
+    case: CaseRecord,
+    trigger: str,
+    payload: Mapping[str, Any],
+    *,
+    received: datetime,
+) -> CountedInstant | None:
+    """When a fact reported by ``trigger`` counts, if the trigger reports one (its transitions'
+    ``occurred_at``) and the payload says when; engine/core/reported_time.py has the bounds.
+    A trigger the state does not take is left to the machine to refuse, in its own words."""
+    spec = compiled.occurred_at(trigger)
+    if spec is None or not isinstance(payload.get(spec.field), str):
+        return None  # absent (counts when received), or not text: the payload_schema refuses it
+    if trigger not in compiled.allowed_triggers(case.state):
+        return None
+    reported = parse_reported(payload[spec.field], trigger=trigger, field=spec.field)
+    previous = case_store.event_at(session, case.id, case.version)
+    return count_reported(
+        reported,
+        received=received,
+        previous=previous.at,
+        previous_seq=previous.seq,
+        spec=spec,
+        trigger=trigger,
+    )
+
+
+def _context(
+    counter_values: Mapping[str, int], reason: str | None, counted: CountedInstant | None = None
+) -> dict[str, Any] | None:
     out: dict[str, Any] = {}
     if counter_values:
         out["counters"] = dict(counter_values)
     if reason:
         out["reason"] = reason
+    if counted is not None:
+        out.update(counted.context())
     return out or None
 
 

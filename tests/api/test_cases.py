@@ -4,9 +4,13 @@ and search with filters and cursor pagination."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
+from api import state
+from engine.runtime.clock import ManualClock
 from tests.api.conftest import REPAIR, REPAIR_DATA, assert_problem, sqlite_only
+from tests.conftest import T0
 
 BASE = "/api/v1/cases"
 CONTACT = {"trigger": "contact", "payload": {"at": "2025-09-30T02:20:00Z"}}
@@ -216,3 +220,35 @@ def test_search_pages_with_a_cursor(
     assert "next_cursor" in body["hint"]
     assert_problem(integrator.get(f"{BASE}?limit=0"), 422)
     assert_problem(integrator.get(f"{BASE}?limit=501"), 422)
+
+
+def test_a_call_logged_late_counts_when_it_was_made_and_one_in_the_future_is_a_422(
+    app: Any, integrator: Any, new_case: Callable[..., dict[str, Any]], history: Any
+) -> None:
+    """The hotline's retry queue delivers a call logged at 10:20 at 10:35 (R-REP-02)."""
+    clock = ManualClock(T0)
+    state.of(app).runtime.clock = clock
+    case = new_case()
+    clock.set(T0 + timedelta(minutes=35))
+    fire = f"{BASE}/{case['id']}/fire"
+
+    ahead = assert_problem(
+        integrator.post(
+            fire, json={"trigger": "contact", "payload": {"at": "2025-09-30T10:20:00Z"}}
+        ),
+        422,
+        "payload-invalid",
+    )
+    assert ahead["detail"].startswith("payload.at is 7h45m after the time svcflow received it")
+    assert ahead["path"] == "payload.at" and "+08:00" in ahead["hint"]
+
+    body = integrator.post(
+        fire, json={"trigger": "contact", "payload": {"at": "2025-09-30T10:20:00+08:00"}}
+    ).get_json()
+
+    assert body["event"]["at"] == "2025-09-30T02:20:00+00:00"
+    assert body["event"]["context"]["reported_at"] == "2025-09-30T02:20:00+00:00"
+    assert body["event"]["context"]["received_at"] == "2025-09-30T02:35:00+00:00"
+    assert [e.at for e in history(case["id"])] == [T0, T0 + timedelta(minutes=20)]
+    (clock_row,) = [c for c in body["case"]["sla"] if c["name"] == "first_contact"]
+    assert (clock_row["status"], clock_row["elapsed_seconds"]) == ("met", 20 * 60)

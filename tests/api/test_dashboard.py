@@ -38,6 +38,7 @@ from tests.factories import create_case, create_ticket, fire, ticket_with_failed
 from tests.workflows import TICKET
 
 HOUR = timedelta(hours=1)
+MINUTE = timedelta(minutes=1)
 NOW = DASHBOARD_NOW  # the app's clock, 15:00 in Beijing: a ticket made at T0 is past its SLA
 SERIAL = REPAIR_DATA["device_serial"]
 DEVICE_DATA = {"device_serial": SERIAL, "customer": REPAIR_DATA["customer"]}
@@ -544,6 +545,24 @@ def test_a_pause_given_a_resume_time_on_the_form_is_listed_with_it_and_can_be_re
     assert "paused by an operator until its resume time" in shown
     assert f"Resumes at {beijing:%Y-%m-%d %H:%M}" in shown
     assert 'name="action" value="resume"' in row.group(0)
+
+
+def test_a_call_logged_late_shows_when_it_happened_and_when_it_was_received(dash: Dash) -> None:
+    case_id = create_case(dash.sessions, "repair_ticket", dict(REPAIR_DATA), now=T0).case.id
+    fire(
+        dash.sessions,
+        case_id,
+        "contact",
+        {"at": (T0 + 20 * MINUTE).isoformat()},
+        now=T0 + 35 * MINUTE,
+    )
+    dash.login("supervisor", lang="en")
+
+    shown = _text(dash.page(f"/dashboard/cases/{case_id}"))
+
+    # 10:20 and 10:35 in Beijing; the event sits at the instant it counts at, 10:20.
+    assert "Reported as happened at 2025-09-30 10:20, received at 2025-09-30 10:35" in shown
+    assert "outside the bounds" not in shown
 
 
 def test_a_guard_refusal_shows_the_definition_s_words_in_the_page_s_language(dash: Dash) -> None:

@@ -120,8 +120,8 @@ steps:
       case: t1
       definition: repair_ticket
       data: {{customer: 市人民医院, device_serial: SN-1, fault: 黑屏, priority: emergency}}
-  - fire: {{case: t1, trigger: contact, payload: {{at: 2026-02-24T02:10:00Z}}}}
-  - expect: {{case: t1, data: {{contacted_at: 2026-02-24T02:10:00Z}}}}
+  - fire: {{case: t1, trigger: contact, payload: {{at: 2026-02-24T02:00:00Z}}}}
+  - expect: {{case: t1, data: {{contacted_at: 2026-02-24T02:00:00Z}}}}
   - expect:
       case: t1
       state: logged
@@ -160,8 +160,8 @@ def test_failed_expectations_name_values_as_the_scenario_writes_them(tmp_path: P
             "start: 2026-02-24T10:00:00 has no UTC offset.",
         ),
         (
-            ("{at: 2026-02-24T02:10:00Z}", "{at: 2026-02-24T02:10:00}"),
-            "steps[1].fire.payload.at: 2026-02-24T02:10:00 has no UTC offset.",
+            ("{at: 2026-02-24T02:00:00Z}", "{at: 2026-02-24T02:00:00}"),
+            "steps[1].fire.payload.at: 2026-02-24T02:00:00 has no UTC offset.",
         ),
         (("  - expect: {case: t1, data:", "  - expect:\n  - x: {case: t1, data:"), "not null."),
         (("start: 2026-02-24T10:00:00+08:00", "start: [monday]"), 'start: ["monday"] is not'),

@@ -16,7 +16,7 @@ def test_create_and_fire_round_trip(sessions, publish_workflow) -> None:
         )
     with sessions() as s, s.begin():
         out = cases.fire(
-            s, created.case.id, "contact", {"at": "2025-09-30T02:10:00Z"}, actor=ADMIN, now=T0
+            s, created.case.id, "contact", {"at": "2025-09-30T02:00:00Z"}, actor=ADMIN, now=T0
         )
     assert out.case.state == "remote_diagnosis"
     with sessions() as s, s.begin():

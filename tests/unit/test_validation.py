@@ -403,3 +403,80 @@ transitions:
     assert [(p.path, p.code) for p in report.errors] == [
         ("transitions[0].guard_message", "message-without-guard")
     ]
+
+
+OCCURRED = """
+name: occ
+title: {{en: Occ, zh: Occ}}
+initial: a
+states:
+  - {{name: a, title: {{en: A, zh: A}}}}
+  - {{name: b, title: {{en: B, zh: B}}, final: true}}
+transitions:
+  - trigger: go
+    source: a
+    dest: b
+    guard: "payload.ok"
+    occurred_at: {first}
+    payload_schema:
+      type: object
+      properties:
+        ok: {{type: boolean}}
+        at: {{type: string, format: date-time}}
+        note: {{type: string}}
+  - trigger: go
+    source: a
+    dest: a
+    occurred_at: {second}
+    payload_schema:
+      type: object
+      properties:
+        ok: {{type: boolean}}
+        at: {{type: string, format: date-time}}
+        note: {{type: string}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "expected"),
+    [
+        ("{field: at}", "{field: at}", []),
+        ("{field: at, within: 2d}", "{field: at, within: 2d}", []),
+        (
+            "{field: note}",
+            "{field: note}",
+            [
+                ("transitions[0].occurred_at.field", "occurred-at-field"),
+                ("transitions[1].occurred_at.field", "occurred-at-field"),
+            ],
+        ),
+        (
+            "{field: when}",
+            "{field: when}",
+            [
+                ("transitions[0].occurred_at.field", "occurred-at-field"),
+                ("transitions[1].occurred_at.field", "occurred-at-field"),
+            ],
+        ),
+        (
+            "{field: at, within: soon}",
+            "{field: at, within: soon}",
+            [
+                ("transitions[0].occurred_at.within", "bad-duration"),
+                ("transitions[1].occurred_at.within", "bad-duration"),
+            ],
+        ),
+        (
+            "{field: at}",
+            "{field: at, within: 2d}",
+            [("transitions[1].occurred_at", "occurred-at-differs")],
+        ),
+    ],
+)
+def test_occurred_at_names_a_date_time_of_the_payload_and_one_trigger_agrees_on_it(
+    first: str, second: str, expected: list[tuple[str, str]]
+) -> None:
+    """The instant a report counts at is settled before a transition is chosen, so every
+    transition of a trigger declares the same ``occurred_at``, naming a date-time field."""
+    report = validate(parse_source(OCCURRED.format(first=first, second=second), "occ.yaml"))
+    assert [(p.path, p.code) for p in report.errors] == expected
