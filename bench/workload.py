@@ -18,7 +18,7 @@ each database), and ``growth`` = the cost of one repair-ticket fire (a ``confirm
 self-loop) on a ticket with 1,000 events in its history / on one with 10 (target <= 1.25).
 
     python bench/workload.py [--units N] [--rounds R] [--databases sqlite,postgresql]
-                             [--quick] [--profile]
+                             [--quick] [--profile] [--model]
 
 Exits with status 1 if a target is missed (a ``--quick`` smoke run judges nothing), 2 if the
 run could not do what it promises. Results: docs/benchmarks.md.
@@ -53,6 +53,7 @@ from typing import Any  # noqa: E402
 
 from sqlalchemy import Engine, func, select  # noqa: E402
 
+from bench import fire_costs  # noqa: E402
 from bench.driver import Driver, confirm_visit  # noqa: E402
 from bench.journeys import START, Journey, unit  # noqa: E402
 from bench.replay import (  # noqa: E402
@@ -86,11 +87,12 @@ class Sizes:
     growth_fires: int = 20  # per round and per history length
     long_history: int = 1000
     short_history: int = 10
+    model_reps: int = 100
     quick: bool = False
 
     @classmethod
     def smoke(cls) -> Sizes:
-        return cls(units=1, rounds=2, growth_fires=3, long_history=100, quick=True)
+        return cls(units=1, rounds=2, growth_fires=3, long_history=100, model_reps=3, quick=True)
 
 
 def mix(tag: int, units: int) -> list[Journey]:
@@ -307,9 +309,12 @@ class Result:
     database: str
     mix: MixResult
     growth: GrowthResult
+    model: list[fire_costs.StepKind] | None = None
 
 
-def bench_database(name: str, url: str, sizes: Sizes, *, profile: bool = False) -> Result:
+def bench_database(
+    name: str, url: str, sizes: Sizes, *, profile: bool = False, model: bool = False
+) -> Result:
     engine = create_db_engine(url)
     try:
         migrate.upgrade(engine)
@@ -323,9 +328,10 @@ def bench_database(name: str, url: str, sizes: Sizes, *, profile: bool = False) 
         try:
             mix_result = bench_mix(engine, driver, sizes, profile)
             growth = bench_growth(driver, sizes)
+            kinds = fire_costs.measure(driver, sizes.model_reps) if model else None
         finally:
             driver.close()
-        return Result(name, mix_result, growth)
+        return Result(name, mix_result, growth, kinds)
     finally:
         engine.dispose()
 
@@ -398,6 +404,8 @@ def print_result(result: Result, sizes: Sizes) -> None:
     )
     verdict = "meets" if growth.growth <= TARGET_GROWTH else "ABOVE"
     print(f"  growth {growth.growth:.2f}  ({verdict} target {TARGET_GROWTH})")
+    if result.model is not None:
+        fire_costs.report(result.database, result.model)
 
 
 def met(result: Result) -> bool:
@@ -413,6 +421,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--databases", default="sqlite,postgresql", help="comma-separated")
     parser.add_argument("--quick", action="store_true", help="a small smoke run; judges nothing")
     parser.add_argument("--profile", action="store_true", help="cProfile one extra engine round")
+    parser.add_argument(
+        "--model", action="store_true", help="time the statements of each kind of fire"
+    )
     args = parser.parse_args(argv)
     names = [n for n in args.databases.split(",") if n]
     unknown = sorted(set(names) - set(DATABASES))
@@ -432,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for name in names:
             with DATABASES[name]() as url:
-                result = bench_database(name, url, sizes, profile=args.profile)
+                result = bench_database(name, url, sizes, profile=args.profile, model=args.model)
             results.append(result)
             print_result(result, sizes)
     except BenchFailure as exc:
