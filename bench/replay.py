@@ -22,14 +22,14 @@ and checks that each UPDATE changed as many rows as the engine's did.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, event, func, select
-from sqlalchemy.sql import Executable
+from sqlalchemy import Column, Connection, Engine, event, func, select
+from sqlalchemy.sql import Executable, visitors
+from sqlalchemy.sql.elements import BinaryExpression, BindParameter
 
 from engine.store.database import inserted_id
 from engine.store.models import Base
@@ -39,9 +39,8 @@ SLOTTED = ("cases", "timers", "case_slas")
 # Every table a fire may write; a write anywhere else stops the bench (it could not say what
 # the baseline should do with it).
 KNOWN = (*SLOTTED, "case_events", "counters", "case_waits")
-_CASE_PARAM = re.compile(r"^(case_id|parent_id|child_id)(_\d+)?$")
-_ID_PARAM = re.compile(r"^id(_\d+)?$")
-_COUNTER_KEY = ("b_key", "key")
+# Columns whose values are case ids, in any table (child_id has no foreign key, but is one).
+CASE_COLUMNS = ("case_id", "parent_id", "child_id")
 
 
 class BenchFailure(RuntimeError):
@@ -55,6 +54,9 @@ class Write:
     table: str
     verb: str  # insert, update, delete
     params: dict[str, Any]
+    columns: dict[
+        str, tuple[str, str]
+    ]  # bound name -> (table, column) it is written to or matched with
 
 
 @dataclass(frozen=True)
@@ -129,7 +131,9 @@ class Recorder:
                 raise BenchFailure(f"an executemany write the baseline cannot replay: {sql}")
             verb = "insert" if context.isinsert else "update" if context.isupdate else "delete"
             table = compiled.statement.table.name
-            write = Write(compiled.statement, table, verb, _unexpanded(compiled, context))
+            params = _unexpanded(compiled, context)
+            columns = _bound_columns(compiled, table, params)
+            write = Write(compiled.statement, table, verb, params, columns)
         self._step.statements.append(Statement(sql, seconds, cursor.rowcount, write))
 
     def _commit(self, conn: Any) -> None:
@@ -174,6 +178,25 @@ def _unexpanded(compiled: Any, context: Any) -> dict[str, Any]:
             keys.sort(key=lambda k: int(k[len(prefix) :]))
             params[name] = [params.pop(k) for k in keys]
     return params
+
+
+def _bound_columns(
+    compiled: Any, table: str, params: Mapping[str, Any]
+) -> dict[str, tuple[str, str]]:
+    """Which column each bound value goes to (VALUES, SET) or is compared with (WHERE), so
+    that ids are recognised by their column, whatever the statement named its parameters."""
+    columns = Base.metadata.tables[table].c
+    out = {name: (table, name) for name in params if name in columns}
+    where = getattr(compiled.statement, "whereclause", None)
+    for element in visitors.iterate(where) if where is not None else ():
+        if (
+            isinstance(element, BinaryExpression)
+            and isinstance(element.left, Column)
+            and isinstance(element.right, BindParameter)
+            and element.right in compiled.bind_names
+        ):
+            out[compiled.bind_names[element.right]] = (element.left.table.name, element.left.name)
+    return out
 
 
 def _match_inserts(step: StepRecord) -> None:
@@ -274,20 +297,18 @@ def _unbind(
     write: Write, slot_of: Mapping[str, Mapping[int, int]], where: str
 ) -> tuple[dict[str, Any], tuple[Ref, ...]]:
     """The write's bound values, with the engine's ids turned into references to slots."""
-    params = dict(write.params)
     refs = []
     for name, value in write.params.items():
-        if value is None:
+        table, column = write.columns.get(name, ("", ""))
+        if value is None or not column:
             continue
-        if _CASE_PARAM.match(name) or (write.table == "cases" and _ID_PARAM.match(name)):
+        if column in CASE_COLUMNS:
             refs.append(Ref(name, "cases", _slots(slot_of["cases"], value, where)))
-        elif write.table in ("timers", "case_slas") and (
-            _ID_PARAM.match(name) or name == f"{write.table}_id"
-        ):
-            refs.append(Ref(name, write.table, _slots(slot_of[write.table], value, where)))
-        elif write.table == "counters" and name in _COUNTER_KEY:
+        elif column == "id" and table in SLOTTED:
+            refs.append(Ref(name, table, _slots(slot_of[table], value, where)))
+        elif (table, column) == ("counters", "key"):
             refs.append(Ref(name, "counter_key", str(value)))
-    return params, tuple(refs)
+    return dict(write.params), tuple(refs)
 
 
 def _slots(slots: Mapping[int, int], value: Any, where: str) -> int | tuple[int, ...]:
