@@ -9,6 +9,7 @@ read before or after it, untimed, on a connection of its own.
 
 from __future__ import annotations
 
+import cProfile
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -32,6 +33,7 @@ class Driver:
         self.engine = engine
         self.session = sessions()
         self.recorder: Recorder | None = None  # set: every step's statements are recorded
+        self.profiler: cProfile.Profile | None = None  # set: it profiles the steps, nothing else
         self.steps: list[StepRecord] = []
 
     def close(self) -> None:
@@ -46,13 +48,17 @@ class Driver:
 
     def timed(self, kind: str, label: str, action: Callable[[Session], Any]) -> Any:
         """One step: ``action`` in a transaction of its own, timed from begin to commit."""
-        session, recorder = self.session, self.recorder
+        session, recorder, profiler = self.session, self.recorder, self.profiler
         if recorder is not None:
             recorder.start(kind, label)
+        if profiler is not None:
+            profiler.enable()
         started = time.perf_counter()
         with session.begin():
             result = action(session)
         ended = time.perf_counter()
+        if profiler is not None:
+            profiler.disable()
         if recorder is not None:
             self.steps.append(recorder.stop(ended - started, ended))
         else:
