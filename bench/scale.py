@@ -79,6 +79,15 @@ NEXT = {
     "repairing": journey.STEPS[7],
 }
 CLONED = ("cases", "case_events", "timers", "case_slas")
+# Rows go in in time order, as they would have been written: a ticket's rows interleave with
+# those of the tickets of its time (about 25 blocks overlap at 1,000,000) instead of lying
+# together.
+TIME_ORDER = {
+    "cases": "created_at",
+    "case_events": "at",
+    "timers": "created_at",
+    "case_slas": "updated_at",
+}
 
 
 # --- the template block ------------------------------------------------------------------------
@@ -183,7 +192,7 @@ CREATE UNIQUE INDEX ON shifts (case_id, k);
                 f"INSERT INTO {table} ({names}) SELECT {values} FROM {table} AS t "
                 f"CROSS JOIN generate_series(1, {copies}) AS g(k) "
                 f"JOIN shifts AS s ON s.case_id = t.{key} AND s.k = g.k "
-                f"WHERE t.id <= {strides[table]} ORDER BY g.k, t.id"
+                f"WHERE t.id <= {strides[table]} ORDER BY t.{TIME_ORDER[table]} + s.shift, t.id"
             )
             conn.exec_driver_sql(
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
