@@ -237,7 +237,7 @@ def _bare_ticket_app(engine: Any, plan: journey.Plan) -> Flask:
                 if step is None:
                     return {"error": "no such step", "state": row.state, "trigger": trigger}, 404
                 case = journey.replay(conn, step, row, now)  # rolled back if it raises
-        except journey.Conflict:
+        except journey.GuardMissed:
             return {"error": "conflict", "case_id": case_id}, 409
         return {"case": case, "event": {"trigger": trigger, "at": now.isoformat()}}
 

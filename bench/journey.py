@@ -369,13 +369,13 @@ INSERT_COUNTER = insert(counters)
 DELETE_WAITS = delete(case_waits).where(case_waits.c.case_id == bindparam("b_id"))
 
 
-class Conflict(Exception):
+class GuardMissed(Exception):
     """The version guard missed: another writer got there first."""
 
 
 def replay(conn: Connection, step: Step, ticket: Any, now: datetime) -> dict[str, Any]:
     """Make ``step``'s row writes on ``ticket`` (a row of :data:`SELECT_TICKET`, read in this
-    transaction) at ``now``; returns the case as written. Raises :class:`Conflict` when the
+    transaction) at ``now``; returns the case as written. Raises :class:`GuardMissed` when the
     version guard misses."""
     state = _Ticket(ticket, now)
     for op in step.ops:
@@ -436,7 +436,7 @@ class _Ticket:
             "b_entry_seq": self.entry,
         }
         if conn.execute(UPDATE_TICKET, row).rowcount != 1:
-            raise Conflict(self.row.id)
+            raise GuardMissed(self.row.id)
         self.version = new_version
 
     def insert(self, conn: Connection, op: Op, values: dict[str, Any]) -> None:
