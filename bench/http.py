@@ -1,17 +1,28 @@
 """Fires per second through the HTTP API, against a bare Flask endpoint doing the same writes.
 
 Both sides are served the way the Procfile serves the API: ``gunicorn --workers 2 --bind
-127.0.0.1:PORT APP`` as a subprocess, with ``SVCFLOW_DATABASE_URL`` in its environment and
-``SVCFLOW_REDIS_URL`` pointing at a closed loopback port (nothing on the fire path needs Redis:
-the benchmark workflow has no timers).
+127.0.0.1:PORT APP`` as a subprocess, with ``SVCFLOW_DATABASE_URL`` in its environment.
 
-* *API side*: ``POST /api/v1/cases/<id>/fire`` of ``api.app:create_app()``, with an integrator
-  token made by ``engine.services.tokens.create_token``. The workflow has one trigger, ``ping``,
-  from ``open`` back to ``open`` incrementing ``data.count``, so every fire succeeds.
-* *Bare side*: ``bench.http:create_bare_app()``, a minimal Flask app defined below, whose one
-  endpoint does in one transaction what a fire writes: read the case row, UPDATE it guarded by
-  the version it read (data, version, updated_at), INSERT one history row; JSON in, JSON out
-  (409 when the guard misses). No auth, no schema, no state machine.
+Two workloads (``--workflow``):
+
+* ``bench_http`` (the default): a one-trigger definition defined below, ``ping`` from ``open``
+  back to ``open`` incrementing ``data.count``, so every fire succeeds. It has no timers, so
+  ``SVCFLOW_REDIS_URL`` points at a closed loopback port (nothing on its fire path uses Redis).
+  The bare endpoint reads the case row, UPDATEs it guarded by the version it read (data,
+  version, updated_at) and INSERTs one history row.
+* ``repair_ticket``: the bundled ``workflows/repair_ticket.yaml`` (every bundled definition is
+  published: a signature spawns a satisfaction survey). Each client walks its own tickets
+  through a valid journey, logged -> closed in 11 fires (``bench/journey.py``: contact, remote
+  diagnosis fails, dispatch, visit confirmed, arrival, diagnosis, consent, repair done, sign,
+  report, close), so fires move SLA clocks, arm and cancel state and SLA timers, count a repair
+  and spawn a child. A real Redis (``EmbeddedRedis``) takes the armed timers after commit, as
+  in production; no worker runs, so none fires. The bare endpoint makes the same row writes:
+  before the run the script fires one ticket through the journey with the engine's services
+  and every statement captured, and turns each fire's INSERTs, UPDATEs and DELETEs (case
+  update, history insert, timer inserts and cancels, ``case_slas`` inserts and updates, the
+  repair counter, the spawned case with its rows) into a plan the bare endpoint replays with
+  statements built once, reading nothing but the case row (``bench/journey.py``). It prints
+  the plan: statements per fire of the engine against the bare writes.
 
 Same run, same database (its own cases of the same definition), same client: ``--clients``
 threads in this process, each with its own persistent ``http.client`` connection to
@@ -20,23 +31,27 @@ opens a new TCP connection, on both sides alike), each phase bounded by time and
 
 Phases: a warm-up of each side (untimed), then ``--rounds`` timed rounds per side splitting
 ``--seconds``, alternating, the side that goes first swapping each round; each client fires on
-a case of its own (or on ``--cases-per-client`` cases in turn, which keeps histories short),
-so clients never race for a version. Then a shorter *contended* variant in
-which every client fires on one shared case: on PostgreSQL losers of the version race get 409,
-counted; on SQLite ``BEGIN IMMEDIATE`` serialises the read with the write, so there are none.
-Reported per side: fires/s (successful fires over wall time), p50/p99 latency of successful
-fires, error counts by status; and the ratio API/bare. After the runs the script checks every
-case holds exactly the versions and history rows the client saw succeed.
+cases of its own, so clients never race for a version (``bench_http``: on ``--cases-per-client``
+cases in turn, which keeps histories short; ``repair_ticket``: ticket after ticket, each through
+its journey, ``--tickets-per-client`` prepared). Then a shorter *contended* variant in which
+every client fires on one shared case (``repair_ticket``: a ticket in ``repairing`` taking the
+``escalate`` self-loop): on PostgreSQL losers of the version race get 409, counted; on SQLite
+``BEGIN IMMEDIATE`` serialises the read with the write, so there are none. Reported per side:
+fires/s (successful fires over wall time), p50/p99 latency of successful fires, error counts by
+status; and the ratio API/bare. After the runs the script checks every case holds exactly the
+versions and history rows the client saw succeed.
 
-    python bench/http.py [--seconds 15] [--clients 8] [--database sqlite|postgresql]
-                         [--cases-per-client 1] [--rounds 3] [--warmup 3] [--shared-seconds 5]
-                         [--max-fires 1000000] [--profile] [--profile-n 1000]
+    python bench/http.py [--workflow bench_http|repair_ticket] [--seconds 15] [--clients 8]
+                         [--database sqlite|postgresql] [--cases-per-client 1]
+                         [--tickets-per-client 150] [--rounds 3] [--warmup 3]
+                         [--shared-seconds 5] [--max-fires 1000000] [--profile]
+                         [--profile-n 1000]
 
 Target: ratio >= 0.5 for the uncontended variant. Exits with status 1 when it is missed (or the
 check fails). ``--profile`` then runs both apps in this process (Flask test client, same
 database, cases of their own with short histories): CPU time per request of each side, a
-cProfile breakdown of the API's fire, and the API's cost on one of the run's long-history
-cases. Everything started (gunicorn, PostgreSQL) is stopped on the way out.
+cProfile breakdown of the API's fire, and (``bench_http``) the API's cost on one of the run's
+long-history cases. Everything started (gunicorn, PostgreSQL, Redis) is stopped on the way out.
 Results: docs/benchmarks.md.
 """
 
@@ -77,15 +92,16 @@ from collections.abc import Iterator, Sequence  # noqa: E402
 from contextlib import ExitStack, contextmanager  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
-from typing import Any  # noqa: E402
+from typing import Any, ClassVar  # noqa: E402
 
 from flask import Flask, request  # noqa: E402
 from sqlalchemy import bindparam, func, insert, select, update  # noqa: E402
 
+from bench import journey  # noqa: E402
 from engine.core.machine import Actor  # noqa: E402
 from engine.runtime.embedded_postgres import EmbeddedPostgres  # noqa: E402
-from engine.runtime.embedded_redis import free_port  # noqa: E402
-from engine.services.cases import create_case  # noqa: E402
+from engine.runtime.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
+from engine.services.cases import create_case, fire  # noqa: E402
 from engine.services.definitions import publish  # noqa: E402
 from engine.services.tokens import create_token  # noqa: E402
 from engine.store import migrate  # noqa: E402
@@ -143,10 +159,19 @@ BARE_UPDATE = update(cases).where(
 BARE_INSERT = insert(events)
 
 
-def create_bare_app(database_url: str | None = None) -> Flask:
+PLAN_ENV = "SVCFLOW_BENCH_PLAN"  # path of the repair-ticket write plan, for the bare app
+
+
+def create_bare_app(database_url: str | None = None, plan: journey.Plan | None = None) -> Flask:
     """The floor for a fire over HTTP: the same three statements in one transaction, on an
-    engine from ``create_db_engine`` (so SQLite gets the same WAL and ``BEGIN IMMEDIATE``)."""
+    engine from ``create_db_engine`` (so SQLite gets the same WAL and ``BEGIN IMMEDIATE``).
+    With a repair-ticket plan (``plan``, or the file named by ``SVCFLOW_BENCH_PLAN``): the
+    row writes of the ticket's fire instead (:func:`bench.journey.replay`)."""
     engine = create_db_engine(database_url)
+    if plan is None and os.environ.get(PLAN_ENV):
+        plan = journey.Plan.from_json(Path(os.environ[PLAN_ENV]).read_text("utf-8"))
+    if plan is not None:
+        return _bare_ticket_app(engine, plan)
     app = Flask("svcflow-bare")
 
     @app.post("/bare/cases/<int:case_id>/fire")
@@ -187,6 +212,34 @@ def create_bare_app(database_url: str | None = None) -> Flask:
             "case": {"id": case_id, "state": row.state, "data": data, "version": version},
             "event": {"seq": version, "trigger": trigger, "at": now.isoformat()},
         }
+
+    return app
+
+
+def _bare_ticket_app(engine: Any, plan: journey.Plan) -> Flask:
+    """One endpoint, one transaction: read the ticket row, then the writes the engine's fire
+    of that trigger from that state made (409 when the version guard misses, 404 for a
+    trigger the journey does not take there)."""
+    app = Flask("svcflow-bare-ticket")
+    steps = plan.by_source()
+
+    @app.post("/bare/cases/<int:case_id>/fire")
+    def fire_ticket(case_id: int) -> Any:
+        body = request.get_json()
+        trigger = body["trigger"]
+        now = datetime.now(UTC)
+        try:
+            with engine.begin() as conn:
+                row = conn.execute(journey.SELECT_TICKET, {"b_id": case_id}).one_or_none()
+                if row is None:
+                    return {"error": "not found", "case_id": case_id}, 404
+                step = steps.get((row.state, trigger))
+                if step is None:
+                    return {"error": "no such step", "state": row.state, "trigger": trigger}, 404
+                case = journey.replay(conn, step, row, now)  # rolled back if it raises
+        except journey.GuardMissed:
+            return {"error": "conflict", "case_id": case_id}, 409
+        return {"case": case, "event": {"trigger": trigger, "at": now.isoformat()}}
 
     return app
 
@@ -258,32 +311,77 @@ class Start:
     deadline: float = 0.0
 
 
-def _client(side: Side, case_ids: Sequence[int], budget: int, start: Start, out: Tally) -> None:
-    """Fire on ``case_ids`` in turn until the deadline or the budget, whichever comes first, on
-    one connection (which http.client reopens whenever the server closed it)."""
+class Cycle:
+    """A client's next request: its cases in turn, the same body every time."""
+
+    def __init__(self, case_ids: Sequence[int], body: bytes = BODY) -> None:
+        self.order = itertools.cycle(list(case_ids))
+        self.body = body
+        self.exhausted = False
+
+    def next(self) -> tuple[int, bytes] | None:
+        return next(self.order), self.body
+
+    def done(self, case_id: int, ok: bool) -> None:
+        pass
+
+
+class Journeys:
+    """A client's next request: its tickets one after the other, each through
+    :data:`bench.journey.STEPS`. Kept across phases, so each phase goes on where the last left
+    off; a ticket whose fire fails is given up (its next step would fail too)."""
+
+    BODIES: ClassVar[list[bytes]] = [
+        json.dumps({"trigger": t, "payload": p}).encode() for t, p in journey.STEPS
+    ]
+
+    def __init__(self, case_ids: Sequence[int]) -> None:
+        self.left = list(reversed(case_ids))
+        self.step = 0
+        self.exhausted = False
+
+    def next(self) -> tuple[int, bytes] | None:
+        if not self.left:
+            self.exhausted = True
+            return None
+        return self.left[-1], self.BODIES[self.step]
+
+    def done(self, case_id: int, ok: bool) -> None:
+        self.step += 1
+        if not ok or self.step == len(self.BODIES):
+            self.left.pop()
+            self.step = 0
+
+
+def _client(side: Side, cursor: Any, budget: int, start: Start, out: Tally) -> None:
+    """Fire what ``cursor`` says until the deadline, the budget or the cursor runs out, on one
+    connection (which http.client reopens whenever the server closed it)."""
     conn = http.client.HTTPConnection("127.0.0.1", side.port, timeout=REQUEST_TIMEOUT)
-    paths = [(case_id, side.path.format(case_id=case_id)) for case_id in case_ids]
     ok, latencies, statuses = Counter[int](), [], Counter[str]()
     start.go.wait()
     try:
-        for case_id, path in itertools.cycle(paths):
-            if budget <= 0 or time.perf_counter() >= start.deadline:
+        while budget > 0 and time.perf_counter() < start.deadline:
+            request_ = cursor.next()
+            if request_ is None:
                 break
+            case_id, body = request_
             budget -= 1
             began = time.perf_counter()
             try:
-                conn.request("POST", path, BODY, side.headers)
+                conn.request("POST", side.path.format(case_id=case_id), body, side.headers)
                 response = conn.getresponse()
                 response.read()
             except (OSError, http.client.HTTPException) as exc:
                 statuses[type(exc).__name__] += 1
                 conn.close()
+                cursor.done(case_id, False)
                 continue
             if response.status == 200:
                 latencies.append(time.perf_counter() - began)
                 ok[case_id] += 1
             else:
                 statuses[str(response.status)] += 1
+            cursor.done(case_id, response.status == 200)
     finally:
         conn.close()
         # Merged once per thread, at the end, so the timed loop shares nothing.
@@ -293,17 +391,15 @@ def _client(side: Side, case_ids: Sequence[int], budget: int, start: Start, out:
             out.statuses.update(statuses)
 
 
-def run_phase(
-    side: Side, assignments: Sequence[Sequence[int]], seconds: float, budget: int
-) -> Tally:
-    """One client thread per entry of ``assignments``, each firing on its cases in turn (give
-    several clients the same case to make them race); ``budget`` fires at most in all."""
+def run_phase(side: Side, cursors: Sequence[Any], seconds: float, budget: int) -> Tally:
+    """One client thread per cursor, each firing what its cursor says (give several clients
+    cursors on the same case to make them race); ``budget`` fires at most in all."""
     tally = Tally(side.name)
     start = Start()
-    per_client = max(1, budget // len(assignments))
+    per_client = max(1, budget // len(cursors))
     threads = [
-        threading.Thread(target=_client, args=(side, ids, per_client, start, tally), daemon=True)
-        for ids in assignments
+        threading.Thread(target=_client, args=(side, c, per_client, start, tally), daemon=True)
+        for c in cursors
     ]
     for thread in threads:
         thread.start()
@@ -313,6 +409,8 @@ def run_phase(
     for thread in threads:
         thread.join(timeout=seconds + REQUEST_TIMEOUT + 10)
     tally.elapsed = time.perf_counter() - began
+    if any(c.exhausted for c in cursors):
+        tally.statuses["ran out of tickets"] += 1
     return tally
 
 
@@ -328,15 +426,25 @@ def _gunicorn() -> str:
 
 
 @contextmanager
-def gunicorn(app: str, *, database_url: str, logs: Path, label: str) -> Iterator[int]:
+def gunicorn(
+    app: str,
+    *,
+    database_url: str,
+    logs: Path,
+    label: str,
+    redis_url: str | None = None,
+    env: dict[str, str] | None = None,
+) -> Iterator[int]:
     """``gunicorn --workers 2 --bind 127.0.0.1:PORT APP`` in its own process group; yields the
     port once a request gets an answer. Stopped with SIGTERM (SIGKILL after 10 s)."""
     port = free_port()
     env = {
         **os.environ,
+        **(env or {}),
         "SVCFLOW_DATABASE_URL": database_url,
-        # A port nothing listens on: the fire path of a workflow without timers never uses Redis.
-        "SVCFLOW_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
+        # Without one, a port nothing listens on: the fire path of a workflow without timers
+        # never uses Redis.
+        "SVCFLOW_REDIS_URL": redis_url or f"redis://127.0.0.1:{free_port()}/0",
     }
     log_path = logs / f"gunicorn-{label}.log"
     with log_path.open("wb") as log:
@@ -418,12 +526,25 @@ class Fixture:
     bare_shared: int
     api_profile: list[int]  # fired in-process by --profile
     bare_profile: list[int]
+    plan: journey.Plan | None = None  # repair_ticket: what each fire writes
+    shared_base: int = 1  # the shared cases' version before the run
+
+    def expected_version(self, case_id: int, fires: int) -> int:
+        if self.plan is None:
+            return 1 + fires
+        if case_id in (self.api_shared, self.bare_shared):
+            return self.shared_base + fires
+        return self.plan.version_after(fires)
 
 
-def prepare(url: str, clients: int, cases_per_client: int, profile_cases: int) -> Fixture:
+def prepare(
+    url: str, clients: int, cases_per_client: int, profile_cases: int, workflow: str = NAME
+) -> Fixture:
     engine = create_db_engine(url)
     try:
         migrate.upgrade(engine)
+        if workflow == journey.NAME:
+            return _prepare_tickets(engine, clients, cases_per_client, profile_cases)
         with session_factory(engine)() as session:
             with session.begin():
                 publish(session, DEFINITION, actor="bench", now=T0)
@@ -454,25 +575,73 @@ def prepare(url: str, clients: int, cases_per_client: int, profile_cases: int) -
         engine.dispose()
 
 
-def check(url: str, succeeded: Counter[int]) -> list[str]:
-    """Every case must be at version 1 + the fires the client saw succeed, with a contiguous
-    history of that length; returns what does not hold."""
+def _prepare_tickets(engine: Any, clients: int, tickets: int, profile_tickets: int) -> Fixture:
+    """Every bundled definition published, the write plan captured from one ticket's journey
+    through the services, and new tickets (created now: their SLA clocks run from the wall
+    clock the API fires on), 50 per transaction; the shared ones taken to `repairing`."""
+    now = datetime.now(UTC)
+    sessions = session_factory(engine)
+    with sessions() as session, session.begin():
+        journey.publish_bundled(session, now)
+        token = create_token(session, name="bench", role="integrator", actor="bench", now=now)
+    plan = journey.capture_plan(engine, now)
+    serials = itertools.count()
+
+    def new(n: int) -> list[int]:
+        ids: list[int] = []
+        with sessions() as session:
+            for chunk in range(0, n, 50):
+                with session.begin():
+                    for _ in range(min(50, n - chunk)):
+                        data = journey.ticket_data(next(serials))
+                        outcome = create_case(
+                            session, journey.NAME, data, actor=journey.ACTOR, now=now
+                        )
+                        ids.append(outcome.case.id)
+        return ids
+
+    def shared() -> int:
+        [ticket] = new(1)
+        with sessions() as session:
+            for trigger, payload in journey.STEPS[: journey.REPAIRING_AFTER]:
+                with session.begin():
+                    fire(session, ticket, trigger, payload, actor=journey.ACTOR, now=now)
+        return ticket
+
+    return Fixture(
+        token=token,
+        api_cases=[new(tickets) for _ in range(clients)],
+        bare_cases=[new(tickets) for _ in range(clients)],
+        api_shared=shared(),
+        bare_shared=shared(),
+        api_profile=new(profile_tickets),
+        bare_profile=new(profile_tickets),
+        plan=plan,
+        shared_base=plan.version_after(journey.REPAIRING_AFTER),
+    )
+
+
+def check(url: str, succeeded: Counter[int], fixture: Fixture) -> list[str]:
+    """Every case must be at the version the fires the client saw succeed take it to, with a
+    contiguous history of that length; returns what does not hold."""
     engine = create_db_engine(url)
     problems = []
     try:
         with engine.connect() as conn:
             for case_id, n in sorted(succeeded.items()):
-                version, count = conn.execute(
+                version, data = conn.execute(
                     select(cases.c.version, cases.c.data).where(cases.c.id == case_id)
                 ).one()
                 rows, top = conn.execute(
                     select(func.count(), func.max(events.c.seq)).where(events.c.case_id == case_id)
                 ).one()
-                if not (version == rows == top == n + 1 and count["count"] == n):
+                want = fixture.expected_version(case_id, n)
+                counted = fixture.plan is not None or data["count"] == n
+                if not (version == rows == top == want and counted):
                     problems.append(
-                        f"case {case_id}: client saw {n} fires, database has version "
-                        f"{version}, count {count['count']}, {rows} events (max seq "
-                        f"{top})"
+                        f"case {case_id}: client saw {n} fires (version {want} expected), "
+                        f"database has version {version}, {rows} events (max seq {top}), "
+                        f"count {data.get('count')}"
                     )
     finally:
         engine.dispose()
@@ -489,25 +658,45 @@ PROFILE_ROWS = (
     ("  auth: roles() wrapper (token cached)", "api/auth.py", "wrapper"),
     ("    body parsing: webargs + FireSchema", "webargs/core.py", "parse"),
     ("    api.cases._fire (inside the transaction)", "api/cases.py", "_fire"),
-    ("      engine fire: SELECT, step, UPDATE, INSERT", "engine/services/cases.py", "fire"),
-    ("        machine step", "engine/machine.py", "step"),
-    ("      api.cases._view: the response's read-back", "api/cases.py", "_view"),
-    ("        history(): SELECT case + all its events", "engine/services/cases.py", "history"),
-    ("        case_timers(): ORM SELECT of timers", "engine/services/timers.py", "case_timers"),
+    ("      engine fire (read, step, write, timers, clocks)", "engine/services/cases.py", "fire"),
+    ("        read_case: SELECT of the case row", "engine/store/case_store.py", "read_case"),
+    ("        counters.read: SELECT of the counters", "engine/services/counters.py", "read"),
+    ("        machine step", "engine/core/machine.py", "step"),
     (
-        "        load_calendars(): ORM SELECT calendars",
-        "engine/services/calendars.py",
-        "load_calendars",
+        "        write_event: UPDATE case + INSERT event",
+        "engine/store/case_store.py",
+        "write_event",
     ),
+    (
+        "        sync_after_event: timers and clocks",
+        "engine/services/scheduling.py",
+        "sync_after_event",
+    ),
+    ("          sla_clocks.sync: advance, write clocks", "engine/services/sla_clocks.py", "sync"),
+    ("          arm: INSERT timers", "engine/services/scheduling.py", "arm"),
+    ("          _cancel: UPDATE timers", "engine/services/scheduling.py", "_cancel"),
+    ("        settle: spawned children", "engine/services/cases.py", "settle"),
+    ("      api.cases._view: the response's read-back", "api/cases.py", "_view"),
+    ("        case_detail()", "engine/services/case_detail.py", "case_detail"),
+    ("          sla_clocks.clocks: SELECT clocks", "engine/services/sla_clocks.py", "clocks"),
+    ("          armed_timers(): ORM SELECT", "engine/services/timer_firing.py", "armed_timers"),
     ("      commit", "sqlalchemy/orm/session.py", "commit"),
+    ("        after commit: timers handed to Redis", "engine/runtime/delivery.py", "deliver"),
     ("    response: marshmallow dump", "marshmallow/schema.py", "dump"),
     ("  teardown: session close", "api/db.py", "_close"),
+    (
+        "(anywhere) calendars loaded (LazyCalendars)",
+        "engine/store/calendar_store.py",
+        "load_calendars",
+    ),
     ("(anywhere) logging: records formatted and written", "logging/__init__.py", "_log"),
-    ("(anywhere) after-commit observation sinks", "engine/services/observe.py", "_emit"),
+    ("(anywhere) after-commit observation sinks", "engine/store/observations.py", "_emit"),
 )
 
 
-def profile_view(url: str, fixture: Fixture, n: int, earlier: Counter[int]) -> Counter[int]:
+def profile_view(
+    url: str, fixture: Fixture, n: int, earlier: Counter[int], redis_url: str | None = None
+) -> Counter[int]:
     """The API's fire view and the bare endpoint in this process (Flask test client, no
     gunicorn, no socket), on cases of their own with short histories: CPU time per request of
     each side, then where the API's goes (cProfile); then the API on one of the run's cases,
@@ -515,8 +704,8 @@ def profile_view(url: str, fixture: Fixture, n: int, earlier: Counter[int]) -> C
     fires made here, for the check."""
     from api.app import create_app  # noqa: PLC0415
 
-    closed_redis = f"redis://127.0.0.1:{free_port()}/0"
-    api_app = create_app({"DATABASE_URL": url, "REDIS_URL": closed_redis, "TESTING": True})
+    redis_url = redis_url or f"redis://127.0.0.1:{free_port()}/0"  # closed: no timers
+    api_app = create_app({"DATABASE_URL": url, "REDIS_URL": redis_url, "TESTING": True})
     # The app logs to stderr (JSON, workers/telemetry.py); in gunicorn that went to a log file.
     # Keep the cost of formatting and writing, not the flood on the terminal.
     devnull = open(os.devnull, "w")  # noqa: SIM115  (closed below, once the handlers let go)
@@ -538,25 +727,33 @@ def profile_view(url: str, fixture: Fixture, n: int, earlier: Counter[int]) -> C
 def _profile(
     api_app: Flask, url: str, fixture: Fixture, n: int, earlier: Counter[int]
 ) -> Counter[int]:
-    bare_app = create_bare_app(url)
+    bare_app = create_bare_app(url, fixture.plan)
     headers = {"Authorization": f"Bearer {fixture.token}", "Content-Type": "application/json"}
     api_client, bare_client = api_app.test_client(), bare_app.test_client()
     fired: Counter[int] = Counter()
 
-    def loop(client: Any, path: str, ids: Sequence[int], count: int) -> float:
+    def loop(client: Any, path: str, cursor: Any, count: int) -> float:
         """CPU microseconds of this thread per request (the database server's excluded)."""
         began = time.thread_time()
-        for case_id, _ in zip(itertools.cycle(ids), range(count), strict=False):
-            response = client.post(path.format(case_id=case_id), data=BODY, headers=headers)
+        for _ in range(count):
+            request_ = cursor.next()
+            if request_ is None:
+                raise SystemExit(f"{path}: out of cases to profile; use a smaller --profile-n")
+            case_id, body = request_
+            response = client.post(path.format(case_id=case_id), data=body, headers=headers)
             if response.status_code != 200:
                 raise SystemExit(f"{path}: {response.status_code} {response.get_data(True)}")
+            cursor.done(case_id, True)
             fired[case_id] += 1
         return (time.thread_time() - began) / count * 1e6
 
-    api = functools.partial(loop, api_client, "/api/v1/cases/{case_id}/fire", fixture.api_profile)
-    bare = functools.partial(loop, bare_client, "/bare/cases/{case_id}/fire", fixture.bare_profile)
-    api(len(fixture.api_profile))
-    bare(len(fixture.bare_profile))
+    kind = Cycle if fixture.plan is None else Journeys
+    api_cursor, bare_cursor = kind(fixture.api_profile), kind(fixture.bare_profile)
+    api = functools.partial(loop, api_client, "/api/v1/cases/{case_id}/fire", api_cursor)
+    bare = functools.partial(loop, bare_client, "/bare/cases/{case_id}/fire", bare_cursor)
+    warm = min(n, len(fixture.api_profile))
+    api(warm)
+    bare(warm)
     api_us: list[float] = []
     bare_us: list[float] = []
     for i in range(3):
@@ -566,6 +763,8 @@ def _profile(
             figures.append(side(n))
     api_cpu, bare_cpu = statistics.median(api_us), statistics.median(bare_us)
     history = sum(fired[i] for i in fixture.api_profile) / len(fixture.api_profile)
+    if fixture.plan is not None:  # every ticket walks the same journey (1 to 13 events)
+        history = fixture.plan.version_after(len(journey.STEPS)) + 1
     print(
         f"\nin-process, this thread's CPU per request (median of 3 x {n}; cases of "
         f"{history / 2:.0f} events on average): API {api_cpu:.0f} us, bare {bare_cpu:.0f} us, "
@@ -589,10 +788,17 @@ def _profile(
                     f"  ({calls / n:g} calls/fire)"
                 )
 
+    print("the same fires, the 12 functions with the most own time:")
+    own = sorted(stats.stats.items(), key=lambda kv: kv[1][2], reverse=True)  # type: ignore[attr-defined]
+    for (path, line, name), entry in own[:12]:
+        where = "/".join(Path(path).parts[-2:])
+        print(f"  {entry[2] / n * 1e6:6.0f} us {entry[2] / total:6.1%}  {where}:{line} {name}")
+    if fixture.plan is not None:
+        return fired  # a ticket's history ends with its journey
     long_case = fixture.api_cases[0][0]
     events_before = earlier[long_case] + 1
     count = max(20, n // 10)
-    long_us = loop(api_client, "/api/v1/cases/{case_id}/fire", [long_case], count)
+    long_us = loop(api_client, "/api/v1/cases/{case_id}/fire", Cycle([long_case]), count)
     print(
         f"API on case {long_case} of the run ({events_before} events, then {count} more "
         f"fires): {long_us:.0f} us CPU per request"
@@ -622,25 +828,61 @@ class Result:
         return self.api.rate / self.bare.rate if self.bare.rate else float("nan")
 
 
-def bench_database(name: str, url: str, args: argparse.Namespace) -> Result:
-    fixture = prepare(
-        url, args.clients, args.cases_per_client, PROFILE_CASES if args.profile else 0
+def servers(
+    stack: ExitStack, url: str, fixture: Fixture, logs: Path
+) -> tuple[int, int, str | None]:
+    """Both gunicorns (and, for the repair ticket, a Redis for the API's armed timers, and the
+    write plan for the bare app); their ports and the Redis URL."""
+    redis_url = None
+    bare_env = {}
+    if fixture.plan is not None:
+        # Armed timers are handed to a real Redis after commit, as in production.
+        redis_url = stack.enter_context(EmbeddedRedis(logs / "redis")).url
+        plan_path = logs / "plan.json"
+        plan_path.write_text(fixture.plan.to_json(), "utf-8")
+        bare_env[PLAN_ENV] = str(plan_path)
+    api_port = stack.enter_context(
+        gunicorn(API_APP, database_url=url, logs=logs, label="api", redis_url=redis_url)
     )
+    bare_port = stack.enter_context(
+        gunicorn(BARE_APP, database_url=url, logs=logs, label="bare", env=bare_env)
+    )
+    return api_port, bare_port, redis_url
+
+
+def bench_database(name: str, url: str, args: argparse.Namespace) -> Result:
+    tickets = args.workflow == journey.NAME
+    per_client = args.tickets_per_client if tickets else args.cases_per_client
+    profile_cases = 0
+    if args.profile:
+        # repair_ticket: a warm-up, 3 timed runs and the cProfile run of --profile-n fires
+        # each, over tickets of 11 fires.
+        profile_cases = 5 * args.profile_n // len(journey.STEPS) + 5 if tickets else PROFILE_CASES
+    began = time.perf_counter()
+    fixture = prepare(url, args.clients, per_client, profile_cases, args.workflow)
+    print(f"  prepared in {time.perf_counter() - began:.0f} s")
+    if fixture.plan is not None:
+        print_plan(fixture.plan)
     headers = {"Authorization": f"Bearer {fixture.token}", "Content-Type": "application/json"}
     logs = Path(tempfile.mkdtemp(prefix="svcflow-bench-http-logs-"))
     succeeded: Counter[int] = Counter()
     with ExitStack() as stack:
-        api_port = stack.enter_context(gunicorn(API_APP, database_url=url, logs=logs, label="api"))
-        bare_port = stack.enter_context(
-            gunicorn(BARE_APP, database_url=url, logs=logs, label="bare")
-        )
+        api_port, bare_port, redis_url = servers(stack, url, fixture, logs)
         api = Side("api", api_port, "/api/v1/cases/{case_id}/fire", headers)
         bare = Side("bare", bare_port, "/bare/cases/{case_id}/fire", headers)
-        own = {"api": fixture.api_cases, "bare": fixture.bare_cases}
+        kind = Journeys if tickets else Cycle
+        own = {
+            "api": [kind(ids) for ids in fixture.api_cases],
+            "bare": [kind(ids) for ids in fixture.bare_cases],
+        }
         shared = {"api": fixture.api_shared, "bare": fixture.bare_shared}
+        shared_body = BODY
+        if tickets:
+            trigger, payload = journey.SELF_LOOP
+            shared_body = json.dumps({"trigger": trigger, "payload": payload}).encode()
 
-        def phase(side: Side, ids: Sequence[Sequence[int]], seconds: float) -> Tally:
-            tally = run_phase(side, ids, seconds, args.max_fires)
+        def phase(side: Side, cursors: Sequence[Any], seconds: float) -> Tally:
+            tally = run_phase(side, cursors, seconds, args.max_fires)
             succeeded.update(tally.ok)
             return tally
 
@@ -660,18 +902,20 @@ def bench_database(name: str, url: str, args: argparse.Namespace) -> Result:
 
         contended = {}
         for side in (api, bare):
-            ids = [[shared[side.name]]] * args.clients
-            contended[side.name] = phase(side, ids, args.shared_seconds)
+            cursors = [Cycle([shared[side.name]], shared_body) for _ in range(args.clients)]
+            contended[side.name] = phase(side, cursors, args.shared_seconds)
 
         def history(assignments: Sequence[Sequence[int]]) -> float:
-            ids = [i for assigned in assignments for i in assigned]
-            return sum(succeeded[i] + 1 for i in ids) / len(ids)
+            ids = [i for assigned in assignments for i in assigned if succeeded[i]]
+            return sum(fixture.expected_version(i, succeeded[i]) for i in ids) / max(1, len(ids))
 
         histories = history(fixture.api_cases), history(fixture.bare_cases)
         if args.profile:
-            succeeded.update(profile_view(url, fixture, args.profile_n, succeeded))
+            succeeded.update(
+                profile_view(url, fixture, args.profile_n, succeeded, redis_url=redis_url)
+            )
 
-    problems = check(url, succeeded)
+    problems = check(url, succeeded, fixture)
     shutil.rmtree(logs, ignore_errors=True)
     return Result(
         name,
@@ -689,6 +933,18 @@ def bench_database(name: str, url: str, args: argparse.Namespace) -> Result:
 # --- command line ------------------------------------------------------------------------------
 
 
+def print_plan(plan: journey.Plan) -> None:
+    """What one ticket's fires cost the engine in statements, against the bare replay."""
+    print("  repair-ticket journey: statements per fire (engine: captured from its services)")
+    print(f"    {'trigger':<16}{'from':<19}{'to':<19}{'engine':>7}{'writes':>8}{'bare':>6}")
+    for step in plan.steps:
+        bare = 1 + sum(1 for op in step.ops if op.kind != "insert_counter")
+        print(
+            f"    {step.trigger:<16}{step.source:<19}{step.dest:<19}{step.statements:>7}"
+            f"{step.writes:>8}{bare:>6}"
+        )
+
+
 def print_result(result: Result, clients: int) -> None:
     def runs(figures: list[float]) -> str:
         return ", ".join(f"{f:.0f}" for f in figures)
@@ -698,6 +954,10 @@ def print_result(result: Result, clients: int) -> None:
     print(f"  api   {result.api.summary()}  rounds {runs(result.api_rounds)}")
     print(f"  bare  {result.bare.summary()}  rounds {runs(result.bare_rounds)}")
     print(f"  ratio {result.ratio:.2f}  ({verdict} target {TARGET_RATIO})")
+    if result.api.statuses.get("ran out of tickets") or result.bare.statuses.get(
+        "ran out of tickets"
+    ):
+        print("  WARNING: a client ran out of tickets: give more --tickets-per-client")
     print(
         f"  history per case at the end: api {result.api_history:.0f} events, bare "
         f"{result.bare_history:.0f}"
@@ -730,6 +990,18 @@ def main(argv: list[str] | None = None) -> int:
         default=1,
         help="cases each client fires on in turn (more = shorter histories)",
     )
+    parser.add_argument(
+        "--workflow",
+        choices=[NAME, journey.NAME],
+        default=NAME,
+        help="the one-trigger benchmark definition, or the bundled repair ticket",
+    )
+    parser.add_argument(
+        "--tickets-per-client",
+        type=int,
+        default=150,
+        help="repair_ticket: tickets prepared per client and side, 11 fires each",
+    )
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds per side")
     parser.add_argument("--warmup", type=float, default=3.0, help="untimed seconds per side")
     parser.add_argument(
@@ -753,8 +1025,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--clients, --rounds and --cases-per-client must be at least 1")
 
     print(
-        f"svcflow http bench: {args.database}, {args.clients} clients x "
-        f"{args.cases_per_client} case(s), {args.seconds:g} s per "
+        f"svcflow http bench: {args.workflow} on {args.database}, {args.clients} clients x "
+        f"{args.tickets_per_client if args.workflow == journey.NAME else args.cases_per_client}"
+        f" case(s), {args.seconds:g} s per "
         f"side in {args.rounds} rounds, warm-up {args.warmup:g} s, shared case "
         f"{args.shared_seconds:g} s; gunicorn --workers {WORKERS}; python "
         f"{platform.python_version()}, nproc {len(os.sched_getaffinity(0))}, load average "
