@@ -423,17 +423,22 @@ class ProblemList:
 # --- values in messages --------------------------------------------------------------------------
 
 
+WRITTEN_MAX = 200  # characters of a value quoted in a message
+
+
 def written(value: Any) -> str:
     """``value`` as the person who gave it wrote it, for a message: JSON, which YAML reads too.
 
     Python's own spelling (``None``, ``True``, ``{'a': 1}``,
     ``datetime.datetime(2026, 2, 24, 10, 0)``) means nothing to someone who wrote ``null``,
     ``true``, ``{"a": 1}`` or ``2026-02-24T10:00:00`` in a request, a definition or a scenario.
-    Instants and dates are ISO 8601; text keeps its Chinese."""
+    Instants and dates are ISO 8601; text keeps its Chinese. A long value is cut (a message
+    quotes enough to find it, not a caller's 500 kB back at them)."""
     try:
-        return json.dumps(value, ensure_ascii=False, default=_json_default)
+        text = json.dumps(value, ensure_ascii=False, default=_json_default)
     except (TypeError, ValueError):  # a mapping with keys JSON cannot have
-        return str(value)
+        text = str(value)
+    return text if len(text) <= WRITTEN_MAX else f"{text[: WRITTEN_MAX - 1]}…"
 
 
 def _json_default(value: Any) -> Any:

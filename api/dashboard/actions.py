@@ -34,12 +34,12 @@ def _local_instant(name: str) -> datetime | None:
     value = _text(name, required=False, limit=32)
     if not value:
         return None
+    zone = state.current().zone
     try:
         wall = datetime.fromisoformat(value)
-    except ValueError as exc:
+        return (wall.replace(tzinfo=zone) if wall.tzinfo is None else wall).astimezone(UTC)
+    except (ValueError, OverflowError) as exc:  # OverflowError: 0001-01-01 east of UTC
         raise FormError(access.t("bad_time", value=value)) from exc
-    zone = state.current().zone
-    return (wall.replace(tzinfo=zone) if wall.tzinfo is None else wall).astimezone(UTC)
 
 
 def _text(name: str, *, required: bool = True, limit: int = 200) -> str:

@@ -178,7 +178,10 @@ def instant_option(value: str, what: str) -> datetime:
         raise click.BadParameter(
             f"{what} {value!r} has no UTC offset; write it as {value}+08:00 for Beijing time."
         )
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError as exc:  # 9999-12-31T23:00:00-14:00 has no UTC
+        raise click.BadParameter(f"{what} {value!r} is outside the range of times.") from exc
 
 
 def json_object(value: str | None, what: str) -> dict[str, Any]:

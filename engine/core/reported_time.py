@@ -64,7 +64,9 @@ def parse_reported(value: Any, *, trigger: str, field: str) -> datetime:
     where = f"payload.{field}"
     try:
         parsed = datetime.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
+        if parsed is not None and parsed.tzinfo is not None:
+            return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: 0001-01-01T00:00+14:00 has no UTC
         parsed = None
     if parsed is None:
         raise PayloadInvalid(
@@ -74,14 +76,12 @@ def parse_reported(value: Any, *, trigger: str, field: str) -> datetime:
             trigger=trigger,
             path=where,
         )
-    if parsed.tzinfo is None:
-        raise PayloadInvalid(
-            f"{where} {value} has no UTC offset.",
-            hint=f"Write it as {value}+08:00 for Beijing time.",
-            trigger=trigger,
-            path=where,
-        )
-    return parsed.astimezone(UTC)
+    raise PayloadInvalid(
+        f"{where} {value} has no UTC offset.",
+        hint=f"Write it as {value}+08:00 for Beijing time.",
+        trigger=trigger,
+        path=where,
+    )
 
 
 def count_reported(

@@ -156,6 +156,7 @@ class ClockState:
     warned: frozenset[float] = frozenset()  # warning fractions recorded in the history
     warned_at: datetime | None = None  # the first recorded warning
     breach_recorded: bool = False
+    paused_at: datetime | None = None  # when the operator's pause in force began
     resume_at: datetime | None = None  # when an operator's pause ends by itself
 
 
@@ -195,13 +196,13 @@ def advance(
             running_since=None,
             banked=banked,
         )
-    manual, resume_at = state.manual_pause, state.resume_at
+    manual, paused_at, resume_at = state.manual_pause, state.paused_at, state.resume_at
     if _is_for(event, sla, SLA_PAUSED):
-        manual, resume_at = True, _instant(event.payload.get("resume_at"))
+        manual, paused_at, resume_at = True, event.at, _instant(event.payload.get("resume_at"))
     elif _is_for(event, sla, SLA_RESUMED):
-        manual, resume_at = False, None
-    if resume_at != state.resume_at:
-        state = replace(state, resume_at=resume_at)
+        manual, paused_at, resume_at = False, None, None
+    if (paused_at, resume_at) != (state.paused_at, state.resume_at):
+        state = replace(state, paused_at=paused_at, resume_at=resume_at)
     pause = manual or event.to_state in sla.pause.states
     if state.phase is ClockStatus.RUNNING and pause and state.running_since is not None:
         return replace(

@@ -257,12 +257,16 @@ def fire(
         idempotency.remember(
             session, scope, idempotency_key, digest, case_id=case_id, seq=version, now=now
         )
-    scheduling.sync_after_event(session, definition, case=after, previous=case, event=event, now=at)
+    # Timers are planned from the state entry (``at``) but armed now, and related cases change
+    # now: a late report moves no other case's history back.
+    scheduling.sync_after_event(
+        session, definition, case=after, previous=case, event=event, now=now
+    )
     effects = links.after_transition(
         definition, after, result.spawns, entered=result.to_state if moved else None, depth=depth
     )
     if effects:
-        settle(session, effects, now=at)
+        settle(session, effects, now=now)
         after = get_case(session, case_id)  # spawning records events on this case
     allowed = compiled.allowed_triggers(after.state) if after.status == CaseStatus.OPEN else []
     return FireOutcome(after, event, allowed_triggers=tuple(allowed))
@@ -341,10 +345,13 @@ def record_event(
     now: datetime,
     status: CaseStatus | None = None,
     changes: Mapping[str, Any] | None = None,
+    at: datetime | None = None,
+    context: Mapping[str, Any] | None = None,
 ) -> FireOutcome:
     """Append an event that does not move the case (an SLA warning or breach, an operator's
     note or reassignment, a cancellation) and bring the timers in line with it. ``changes``
-    are data fields the event sets (checked against the data schema)."""
+    are data fields the event sets (checked against the data schema). ``at`` is when it
+    counts, if earlier than ``now`` (never before the case's previous event)."""
     case = get_case(session, case_id)
     definition = get_definition(session, case.definition_name, case.definition_version)
     data = dict(case.data)
@@ -368,7 +375,8 @@ def record_event(
         actor=actor.name,
         payload=dict(payload),
         changes=dict(changes or {}),
-        at=now,
+        at=now if at is None else at,
+        context=dict(context) if context else None,
     )
     case_store.write_event(session, case, after, event, doing=f"recording {event_type.value}")
     if after.status not in (case.status, CaseStatus.OPEN.value):

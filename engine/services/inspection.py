@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, and_, cast, exists, func, literal, or_, select
+from sqlalchemy import ColumnElement, Float, and_, cast, exists, func, literal, or_, select, true
 from sqlalchemy.orm import Session
 
 from engine.core.durations import format_timedelta
@@ -161,24 +161,24 @@ def _sla_warning(now: datetime, s: Settings, definition: str | None) -> Any:
 
 
 def _sla_paused(now: datetime, s: Settings, definition: str | None) -> Any:
-    # Paused by an operator, still open; since when the pause began (the row's last change),
-    # and its resume time, if any, in the detail.
+    # Paused by an operator, still open: since the pause began, with its resume time, if any.
+    # ``== true()`` (not IS TRUE) so that both planners match ix_case_slas_paused.
     return (
         select(
             *_CASE_COLUMNS,
-            slas.c.updated_at.label("since"),
+            slas.c.paused_at.label("since"),
             slas.c.sla.label("ref"),
             slas.c.resume_at.label("detail"),
         )
         .join(cases, cases.c.id == slas.c.case_id)
         .where(
+            slas.c.manual_pause == true(),
             slas.c.stopped_at.is_(None),
-            slas.c.manual_pause.is_(True),
             slas.c.phase == "paused",
             cases.c.status == OPEN,
             *_def(definition, slas.c.definition_name),
         )
-        .order_by(slas.c.updated_at)
+        .order_by(slas.c.paused_at)
     )
 
 

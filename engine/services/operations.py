@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -171,14 +171,8 @@ def set_sla_paused(
     say when it ends (``resume_at``): a timer then resumes the clock at that time, so a pause
     cannot be forgotten into a silent stall."""
     reason = _require_reason(reason)
-    if resume_at is not None and (not paused or resume_at <= now):
-        raise OperationInvalid(
-            "A resume time belongs to a pause, and must be later than now."
-            if paused
-            else "A resume time belongs to a pause, not to a resume.",
-            hint="Give resume_at with a pause, as an instant in the future.",
-            case_id=case_id,
-        )
+    if resume_at is not None:
+        resume_at = _resume_time(resume_at, paused=paused, now=now, case_id=case_id)
     case = cases.get_case(session, case_id)
     definition = get_definition(session, case.definition_name, case.definition_version)
     events = cases.history(session, case_id)
@@ -219,6 +213,36 @@ def set_sla_paused(
     if resume_at is not None:
         payload["resume_at"] = resume_at.isoformat()
     return cases.record_event(session, case_id, kind, payload, actor=actor, now=now)
+
+
+MAX_PAUSE = timedelta(days=366)  # a pause with a resume time ends within a year
+
+
+def _resume_time(resume_at: datetime, *, paused: bool, now: datetime, case_id: int) -> datetime:
+    """A pause's resume time, in UTC: later than now and within :data:`MAX_PAUSE` (a pause
+    meant to last longer has no business resuming by itself: leave it without one)."""
+    hint = "Give resume_at with a pause, as an instant in the future within a year."
+    if not paused:
+        raise OperationInvalid(
+            "A resume time belongs to a pause, not to a resume.", hint=hint, case_id=case_id
+        )
+    try:
+        resume_at = resume_at.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:00-14:00 is past the last instant there is
+        resume_at = datetime.max.replace(tzinfo=UTC)
+    if resume_at <= now:
+        raise OperationInvalid(
+            "A resume time belongs to a pause, and must be later than now.",
+            hint=hint,
+            case_id=case_id,
+        )
+    if resume_at - now > MAX_PAUSE:
+        raise OperationInvalid(
+            f"A resume time must be within a year ({MAX_PAUSE.days} days) of now.",
+            hint=hint + " A longer pause is given no resume time; it is listed as sla_paused.",
+            case_id=case_id,
+        )
+    return resume_at
 
 
 def _paused_by_operator(events: Sequence[EventRecord], sla: str) -> bool:

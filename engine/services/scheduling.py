@@ -97,7 +97,9 @@ def arm(
                     payload=dict(plan.payload),
                     calendar=plan.calendar,
                     due_at=plan.due_at,
-                    deliver_at=plan.due_at,
+                    # Armed already due (a state entered in the past by a late report, a
+                    # re-planned clock): expected from now, not hours ago.
+                    deliver_at=max(plan.due_at, now),
                     provisional=plan.provisional,
                     status=TimerStatus.ARMED.value,
                     attempts=0,

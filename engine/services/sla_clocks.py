@@ -82,6 +82,7 @@ def kept_state(row: Row[Any] | None, ruler: Ruler) -> ClockState | None:
         warned=frozenset(float(f) for f in row.warned or ()),
         warned_at=row.warned_at,
         breach_recorded=bool(row.breach_recorded),
+        paused_at=row.paused_at,
         resume_at=row.resume_at,
     )
 
@@ -209,6 +210,7 @@ def _values(
         "warned": sorted(state.warned),
         "warned_at": state.warned_at,
         "breach_recorded": state.breach_recorded,
+        "paused_at": state.paused_at,
         "resume_at": state.resume_at,
         "unit": clock.ruler.unit,
         "calendar": clock.ruler.calendar.name,

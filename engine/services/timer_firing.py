@@ -43,7 +43,7 @@ from engine.errors import (
 )
 from engine.services import cases, scheduling
 from engine.services.definitions import get_definition
-from engine.store import observations
+from engine.store import case_store, observations
 from engine.store.calendar_store import load_calendars
 from engine.store.models import Case, CaseStatus, EventType, Timer, TimerStatus
 
@@ -121,7 +121,8 @@ def fire_due_timer(
         timer_id=timer.id,
         case_id=timer.case_id,
         timer_kind=timer.kind,
-        lag_seconds=(now - timer.due_at).total_seconds(),
+        # Lag from when it could first run: a timer armed already due is not late for that.
+        lag_seconds=(now - max(timer.due_at, timer.created_at)).total_seconds(),
     )
     if timer.kind == SLA_RESUME:
         note = _end_pause(session, timer, case.id, now=now, actor=actor)
@@ -173,7 +174,12 @@ def _fire_sla(session: Session, timer: Timer, case_id: int, *, now: datetime, ac
 
 def _end_pause(session: Session, timer: Timer, case_id: int, *, now: datetime, actor: Actor) -> str:
     """An operator's pause reached the resume time it was given: record ``sla_resumed``, as
-    the operator would have (the clock runs again unless its state pauses it too)."""
+    the operator would have (the clock runs again unless its state pauses it too). It counts
+    at the resume time, not when delivered: a worker outage adds no time to the pause (nor
+    goes back before the case's latest event)."""
+    case = cases.get_case(session, case_id)
+    latest = case_store.event_at(session, case_id, case.version)
+    at = min(now, max(timer.due_at, latest.at))
     cases.record_event(
         session,
         case_id,
@@ -181,6 +187,8 @@ def _end_pause(session: Session, timer: Timer, case_id: int, *, now: datetime, a
         {"sla": timer.sla, "reason": "the pause's resume time was reached"},
         actor=actor,
         now=now,
+        at=at,
+        context={"received_at": now.isoformat()} if at != now else None,
     )
     return f"resumed {timer.sla!r}"
 
@@ -197,7 +205,9 @@ def _rearm_every(session: Session, timer: Timer, *, now: datetime) -> None:
     plan = plan_timer(
         spec,
         entered_at=case.state_entered_at,
-        after=timer.due_at,
+        # The next occurrence after this one, or after now if delivery was behind: missed
+        # occurrences (workers down, a state entered in the past) collapse into this fire.
+        after=max(timer.due_at, now),
         data=case.data,
         params=case.params,
         calendars=load_calendars(session),

@@ -401,9 +401,9 @@ class CaseSla(Base):
         # Clocks an operator paused and nobody resumed: the sla_paused rule, oldest first.
         Index(
             "ix_case_slas_paused",
-            "updated_at",
+            "paused_at",
             postgresql_where=text("manual_pause AND stopped_at IS NULL"),
-            sqlite_where=text("manual_pause AND stopped_at IS NULL"),
+            sqlite_where=text("manual_pause = 1 AND stopped_at IS NULL"),
         ),
     )
 
@@ -432,6 +432,7 @@ class CaseSla(Base):
     warned: Mapped[list[float] | None] = mapped_column(Json, nullable=True)
     warned_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     breach_recorded: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    paused_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     resume_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     unit: Mapped[str | None] = mapped_column(String(8), nullable=True)
     calendar: Mapped[str | None] = mapped_column(String(63), nullable=True)

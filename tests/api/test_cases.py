@@ -4,7 +4,7 @@ and search with filters and cursor pagination."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from api import state
@@ -67,7 +67,10 @@ def test_fire_moves_the_case_and_returns_the_event(
     assert response.status_code == 200 and response.headers["ETag"] == '"2"'
     body = response.get_json()
     assert (body["case"]["state"], body["case"]["version"]) == ("remote_diagnosis", 2)
-    assert body["case"]["data"]["contacted_at"] == "2025-09-30T02:20:00Z"
+    # Reported more than a day late, the call counts when received: so does contacted_at.
+    assert body["event"]["context"]["reported_at"] == "2025-09-30T02:20:00+00:00"
+    contacted = datetime.fromisoformat(body["case"]["data"]["contacted_at"])
+    assert contacted == datetime.fromisoformat(body["event"]["at"]) > T0 + timedelta(days=1)
     assert body["event"]["seq"] == 2 and body["event"]["trigger"] == "contact"
     assert body["event"]["actor"].startswith("token:integrator")
     assert [e.to_state for e in history(case["id"])] == ["logged", "remote_diagnosis"]

@@ -524,6 +524,18 @@ def test_a_pause_given_a_resume_time_on_the_form_is_listed_with_it_and_can_be_re
         dash,
     )
     assert "next monday is not a date and time." in bad
+    before_time = _flash(
+        dash.submit(
+            page,
+            f"/dashboard/cases/{case_id}/sla",
+            sla="response",
+            action="pause",
+            reason="engineer abroad",
+            resume_at="0001-01-01T00:00",  # east of UTC, before the first instant there is
+        ),
+        dash,
+    )
+    assert "0001-01-01T00:00 is not a date and time." in before_time
     paused = dash.submit(
         page,
         f"/dashboard/cases/{case_id}/sla",

@@ -314,7 +314,7 @@ def test_a_pause_with_a_resume_time_is_found_with_it_and_a_bad_one_is_a_clear_42
         422,
         "operation-invalid",
     )
-    assert past["hint"] == "Give resume_at with a pause, as an instant in the future."
+    assert past["hint"] == "Give resume_at with a pause, as an instant in the future within a year."
     assert [e.event_type for e in http.history(case_id)] == ["created"]
 
     resume_at = NOW + 20 * HOUR

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -18,7 +18,7 @@ from engine.core.machine import Actor
 from engine.core.records import CaseRecord, EventRecord, FireOutcome
 from engine.core.sla import BREACH_AFTER, ClockStatus, compute_clocks
 from engine.errors import OperationInvalid, TimerNotFound, TriggerNotPermitted
-from engine.services import cases, operations, timer_firing
+from engine.services import cases, inspection, operations, scheduling, timer_firing
 from engine.services.calendars import LazyCalendars
 from engine.services.definitions import get_definition
 from engine.store.models import CaseSla, TimerStatus
@@ -516,9 +516,93 @@ def test_a_resume_time_must_be_ahead_and_belongs_to_a_pause(
 
     with pytest.raises(OperationInvalid, match="must be later than now") as past:
         pause(True, T0 + HOUR)
-    assert past.value.hint == "Give resume_at with a pause, as an instant in the future."
+    assert (
+        past.value.hint == "Give resume_at with a pause, as an instant in the future within a year."
+    )
     with pytest.raises(OperationInvalid, match="not to a resume"):
         pause(False, T0 + 2 * HOUR)
+    assert _snapshot(sessions, case_id) == before
+
+
+def test_a_resume_timer_delivered_late_resumes_the_clock_at_its_resume_time(
+    sessions: sessionmaker[Session], publish_workflow: Any
+) -> None:
+    """Paused at 1 h (1 h elapsed) until 3 h; the workers were down until 5 h. The outage adds
+    nothing to the pause: at 6 h the clock has run 1 h + 3 h."""
+    publish_workflow(TICKET)
+    case_id = create_ticket(sessions)
+    with sessions() as session, session.begin():
+        operations.set_sla_paused(
+            session,
+            case_id,
+            "response",
+            True,
+            actor=SUPERVISOR,
+            reason="customer away",
+            now=T0 + HOUR,
+            resume_at=T0 + 3 * HOUR,
+        )
+    resume = _timers_by_status(sessions, case_id)["armed"]["sla:response:sla_resume"]
+
+    deliver(sessions, resume.id, T0 + 5 * HOUR)
+
+    last = _snapshot(sessions, case_id).history[-1]
+    assert (last.event_type, last.at) == ("sla_resumed", T0 + 3 * HOUR)
+    assert last.context == {"received_at": (T0 + 5 * HOUR).isoformat()}
+    assert _clocks(sessions, case_id, T0 + 6 * HOUR)["response"].elapsed == 4 * HOUR
+
+
+def test_a_pause_is_found_since_it_began_whatever_re_planned_its_clock_later(
+    sessions: sessionmaker[Session], publish_workflow: Any
+) -> None:
+    publish_workflow(TICKET)
+    case_id = create_ticket(sessions)
+    with sessions() as session, session.begin():
+        operations.set_sla_paused(
+            session,
+            case_id,
+            "response",
+            True,
+            actor=SUPERVISOR,
+            reason="customer away",
+            now=T0 + HOUR,
+            resume_at=T0 + 30 * HOUR,
+        )
+    with sessions() as session, session.begin():
+        case = cases.get_case(session, case_id)
+        definition = get_definition(session, case.definition_name, case.definition_version)
+        scheduling.replan_case(session, definition, case, now=T0 + 20 * HOUR, note="calendar")
+        (found,) = inspection.inspect(
+            session, now=T0 + 21 * HOUR, reasons=[inspection.Reason.SLA_PAUSED]
+        )
+    assert (found.since, found.until) == (T0 + HOUR, T0 + 30 * HOUR)
+
+
+@pytest.mark.parametrize(
+    ("resume_at", "message"),
+    [
+        (datetime(9999, 12, 31, 23, 0, tzinfo=timezone(timedelta(hours=-14))), "within a year"),
+        (T0 + HOUR + timedelta(days=367), "within a year"),
+        (T0 + HOUR, "must be later than now"),
+    ],
+)
+def test_a_resume_time_is_ahead_and_within_a_year(
+    sessions: sessionmaker[Session], publish_workflow: Any, resume_at: datetime, message: str
+) -> None:
+    publish_workflow(TICKET)
+    case_id = create_ticket(sessions)
+    before = _snapshot(sessions, case_id)
+    with pytest.raises(OperationInvalid, match=message), sessions() as session, session.begin():
+        operations.set_sla_paused(
+            session,
+            case_id,
+            "response",
+            True,
+            actor=SUPERVISOR,
+            reason="r",
+            now=T0 + HOUR,
+            resume_at=resume_at,
+        )
     assert _snapshot(sessions, case_id) == before
 
 

@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import Engine, event, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.services import cases, timer_firing
+from engine.services import cases, inspection, operations, timer_firing
 from engine.services.case_detail import case_detail
 from engine.services.definitions import publish
 from engine.store.models import Timer
@@ -146,3 +146,38 @@ def test_hot_paths_use_indexes_before_and_after_statistics(
     with db_engine.begin() as conn:
         conn.execute(text("ANALYZE"))
     _check(db_engine, sessions, tickets[len(tickets) // 3])
+
+
+def test_the_paused_clocks_rule_reads_its_own_partial_index(
+    db_engine: Engine, sessions: sessionmaker[Session], tickets: list[int]
+) -> None:
+    """``stuck`` counts on every dashboard load and /metrics scrape: the sla_paused rule must
+    find the few clocks operators paused through ix_case_slas_paused, on both databases (a
+    condition spelt differently from the index's, such as ``IS true``, is not matched)."""
+    for case_id in tickets[:3]:
+        with sessions() as session, session.begin():
+            operations.set_sla_paused(
+                session,
+                case_id,
+                "first_contact",
+                True,
+                actor=ADMIN,
+                reason="customer asked",
+                now=T0 + timedelta(minutes=20),
+            )
+    with db_engine.begin() as conn:
+        conn.execute(text("ANALYZE"))
+    now = T0 + timedelta(hours=1)
+    with _captured(db_engine) as seen, sessions() as session, session.begin():
+        found = inspection.inspect(session, now=now, reasons=[inspection.Reason.SLA_PAUSED])
+        inspection.count_reason(session, inspection.Reason.SLA_PAUSED, now=now)
+    assert sorted(f.case_id for f in found) == tickets[:3]
+    assert len(seen) == 2
+    for statement, parameters in seen:
+        with db_engine.connect() as conn:
+            if db_engine.dialect.name == "sqlite":
+                rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters).all()
+                plan = " ".join(str(r[3]) for r in rows)
+            else:
+                plan = str(conn.exec_driver_sql(f"EXPLAIN {statement}", parameters).all())
+        assert "ix_case_slas_paused" in plan, plan

@@ -17,8 +17,9 @@ from engine.core.machine import Actor
 from engine.core.records import CaseRecord, EventRecord
 from engine.core.sla import ClockStatus, SlaClock
 from engine.errors import PayloadInvalid
-from engine.services import cases, sla_clocks, timer_firing
+from engine.services import cases, delivery_health, sla_clocks, timer_firing
 from engine.services.definitions import get_definition
+from engine.store import case_store
 from engine.store.models import TimerStatus
 from tests.conftest import T0
 from tests.factories import create_case, deliver, fire
@@ -67,8 +68,11 @@ def _clock(sessions: sessionmaker[Session], case_id: int, name: str, now: dateti
         )
 
 
-def _deliver_due(sessions: sessionmaker[Session], case_id: int, until: datetime) -> list[str]:
-    """Deliver the ticket's timers due by ``until``, each at its due instant; their names."""
+def _deliver_due(
+    sessions: sessionmaker[Session], case_id: int, until: datetime, at: datetime | None = None
+) -> list[str]:
+    """Deliver the case's timers due by ``until``, each at its due instant (or all ``at`` one
+    instant, as workers catching up do); their names."""
     fired = []
     while True:
         with sessions() as session, session.begin():
@@ -80,7 +84,7 @@ def _deliver_due(sessions: sessionmaker[Session], case_id: int, until: datetime)
         if not due:
             return fired
         due_at, timer_id, name = due[0]
-        deliver(sessions, timer_id, due_at)
+        deliver(sessions, timer_id, at or due_at)
         fired.append(name)
 
 
@@ -103,7 +107,7 @@ def test_a_call_logged_late_stops_the_clock_when_it_was_made_and_keeps_both_inst
         made,
         logged,
     )
-    assert case.data["contacted_at"] == made.isoformat()
+    assert case.data["contacted_at"] == "2025-09-30T02:50:00Z"  # `now` in its action
     clock = _clock(sessions, ticket, "first_contact", T0 + 2 * HOUR)
     assert (clock.status, clock.elapsed) == (ClockStatus.MET, 50 * MINUTE)
 
@@ -135,7 +139,8 @@ def test_a_call_logged_after_the_deadline_was_acted_on_counts_after_what_was_don
         "which it cannot precede: counts at that event's instant",
     }
     case, _ = _state(sessions, ticket)
-    assert (case.state, case.data["contacted_at"]) == ("remote_diagnosis", made.isoformat())
+    # The data, like the clock, holds the instant the call counts at; the call's own is above.
+    assert (case.state, case.data["contacted_at"]) == ("remote_diagnosis", "2025-09-30T03:00:01Z")
     clock = _clock(sessions, ticket, "first_contact", logged)
     assert clock.status is ClockStatus.BREACHED
 
@@ -248,3 +253,166 @@ def test_a_complaint_call_logged_late_counts_when_it_was_made(
     assert case.data["contacted_at"] == "2025-09-30T06:00:00Z"  # `now` in its action
     clock = _clock(sessions, case_id, "first_contact", typed)
     assert (clock.status, clock.elapsed) == (ClockStatus.MET, 4 * HOUR)
+
+
+# --- what a late report sets in motion -----------------------------------------------------
+
+JOB = """\
+name: late_job
+title: {en: Job, zh: 工作}
+initial: new
+states:
+  - {name: new, title: {en: New, zh: 新}}
+  - {name: lent, title: {en: Lent, zh: 借出}}
+  - {name: escalated, title: {en: Escalated, zh: 升级}}
+  - {name: back, title: {en: Back, zh: 回}}
+  - {name: closed, title: {en: Closed, zh: 关}, final: true}
+transitions:
+  - trigger: lend
+    source: new
+    dest: lent
+    actions:
+      - spawn: {definition: late_loaner, data: {}}
+  - {trigger: escalate, source: lent, dest: escalated}
+  - {trigger: loaner_returned, source: [lent, escalated], dest: back}
+  - {trigger: close, source: [new, lent, escalated, back], dest: closed}
+slas:
+  - name: get_back
+    title: {en: Get back, zh: 取回}
+    target: 4h
+    start: {states: [escalated]}
+    stop: {triggers: [loaner_returned]}
+"""
+LOANER = """\
+name: late_loaner
+title: {en: Loaner, zh: 备用机}
+initial: out
+states:
+  - {name: out, title: {en: Out, zh: 借出}}
+  - {name: returned, title: {en: Returned, zh: 已归还}, final: true}
+parent:
+  definition: late_job
+  notify: {final: loaner_returned}
+transitions:
+  - trigger: return
+    source: out
+    dest: returned
+    occurred_at: {field: at, within: 24h}
+    payload_schema:
+      type: object
+      properties: {at: {type: string, format: date-time}}
+"""
+VISIT = """\
+name: late_visit
+title: {en: Visit, zh: 上门}
+initial: new
+states:
+  - {name: new, title: {en: New, zh: 新}}
+  - name: visited
+    title: {en: Visited, zh: 已上门}
+    timers:
+      - {name: follow_up, after: 2h, trigger: follow}
+      - {name: hourly, every: "0 * * * *", trigger: ping}
+  - {name: done, title: {en: Done, zh: 完成}, final: true}
+transitions:
+  - trigger: visit
+    source: new
+    dest: visited
+    occurred_at: {field: at, within: 24h}
+    payload_schema:
+      type: object
+      properties: {at: {type: string, format: date-time}}
+    actions:
+      - spawn: {definition: late_loaner_free, data: {}}
+  - {trigger: ping, source: visited, dest: visited}
+  - {trigger: follow, source: visited, dest: visited}
+  - {trigger: close, source: visited, dest: done}
+"""
+FOLLOW_UP = """\
+name: late_loaner_free
+title: {en: Follow-up, zh: 回访}
+initial: open
+states:
+  - {name: open, title: {en: Open, zh: 待回访}}
+  - {name: done, title: {en: Done, zh: 完成}, final: true}
+transitions:
+  - {trigger: finish, source: open, dest: done}
+"""
+
+
+def test_a_late_report_moves_no_other_case_s_history_back(
+    sessions: sessionmaker[Session], publish_workflow: Any
+) -> None:
+    """The loaner's return, made at 10:30, is reported at 13:00; its parent escalated at 12:00
+    (its clock started then). The parent takes the news when it comes: in order, and its
+    clock measures no negative time."""
+    publish_workflow(JOB)
+    publish_workflow(LOANER)
+    job = create_case(sessions, "late_job", {}, now=T0).case.id
+    fire(sessions, job, "lend", {}, now=T0 + 10 * MINUTE)
+    with sessions() as session:
+        (loaner,) = case_store.children_of(session, job)
+    fire(sessions, job, "escalate", {}, now=T0 + 2 * HOUR)
+
+    returned = fire(
+        sessions,
+        loaner.id,
+        "return",
+        {"at": (T0 + 30 * MINUTE).isoformat()},
+        actor=HOTLINE,
+        now=T0 + 3 * HOUR,
+    ).event
+
+    assert returned.at == T0 + 30 * MINUTE
+    parent, history = _state(sessions, job)
+    assert [e.at for e in history] == sorted(e.at for e in history)
+    assert (history[-1].trigger, history[-1].at) == ("loaner_returned", T0 + 3 * HOUR)
+    assert parent.state_entered_at == T0 + 3 * HOUR
+    clock = _clock(sessions, job, "get_back", T0 + 4 * HOUR)
+    assert (clock.status, clock.elapsed) == (ClockStatus.MET, HOUR)
+
+
+def test_timers_of_a_state_entered_in_the_past_are_armed_now_and_catch_up_once(
+    sessions: sessionmaker[Session], publish_workflow: Any
+) -> None:
+    """A visit made at 10:10 is reported at 06:00 the next day: the state's timers count from
+    10:10, so they are due already. They are expected from now (no readiness alarm, no
+    lateness), the child case it spawns begins now, and the hourly timer fires once, not
+    twenty times."""
+    publish_workflow(FOLLOW_UP)
+    publish_workflow(VISIT)
+    case_id = create_case(sessions, "late_visit", {}, now=T0).case.id
+    made, received = T0 + 10 * MINUTE, T0 + 20 * HOUR
+
+    fire(sessions, case_id, "visit", {"at": made.isoformat()}, actor=HOTLINE, now=received)
+
+    with sessions() as session, session.begin():
+        armed = {t.name: t for t in timer_firing.armed_timers(session, case_id)}
+        (child,) = case_store.children_of(session, case_id)
+        case = cases.get_case(session, case_id)
+        overdue = delivery_health.report(session, now=received + timedelta(seconds=1))
+    assert armed["follow_up"].due_at == made + 2 * HOUR
+    assert {t.deliver_at for t in armed.values()} == {received}
+    assert {t.created_at for t in armed.values()} == {received}
+    assert overdue.overdue_seconds < 2  # due hours ago, but armed a moment ago
+    assert (case.updated_at, child.created_at) == (received, received)
+
+    fired = _deliver_due(sessions, case_id, received, at=received)
+    assert sorted(fired) == ["follow_up", "hourly"]
+    with sessions() as session, session.begin():
+        (hourly,) = [t for t in timer_firing.armed_timers(session, case_id) if t.name == "hourly"]
+    assert hourly.due_at == received + HOUR  # 07:00 the next day, on the hour
+
+
+@pytest.mark.parametrize("value", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"])
+def test_an_instant_outside_the_range_of_times_is_a_payload_error(
+    sessions: sessionmaker[Session], ticket: int, value: str
+) -> None:
+    with pytest.raises(PayloadInvalid, match="is not a date and time"):
+        _contact(sessions, ticket, happened=value, received=T0 + 10 * MINUTE)
+
+
+def test_a_long_value_is_quoted_cut_short(sessions: sessionmaker[Session], ticket: int) -> None:
+    with pytest.raises(PayloadInvalid) as refused:
+        _contact(sessions, ticket, happened="x" * 500_000, received=T0 + 10 * MINUTE)
+    assert len(refused.value.message) < 300

@@ -113,7 +113,7 @@ def reference_walk(
     """The clock's state by a plain reading of its rules over the whole history, written
     apart from engine.core.sla.advance: the reference both the engine's paths must match."""
     phase, started, stopped, since = ClockStatus.PENDING, None, None, None
-    banked, manual, resume_at = timedelta(0), False, None
+    banked, manual, paused_at, resume_at = timedelta(0), False, None, None
     for e in events:
         entered = e.event_type in ("created", "transition", "forced") and (
             e.event_type == "created" or e.from_state != e.to_state
@@ -141,11 +141,11 @@ def reference_walk(
             stopped, since = e.at, None
             break
         if e.event_type == "sla_paused" and e.payload.get("sla") == sla.name:
-            manual = True
+            manual, paused_at = True, e.at
             given = e.payload.get("resume_at")
             resume_at = datetime.fromisoformat(given) if given else None
         if e.event_type == "sla_resumed" and e.payload.get("sla") == sla.name:
-            manual, resume_at = False, None
+            manual, paused_at, resume_at = False, None, None
         paused = manual or e.to_state in sla.pause.states
         if phase is ClockStatus.RUNNING and paused and since is not None:
             banked += ruler.between(since, e.at)
@@ -164,6 +164,7 @@ def reference_walk(
         warned=frozenset(float(e.payload["fraction"]) for e in warnings),
         warned_at=min((e.at for e in warnings), default=None),
         breach_recorded=any(e.event_type == "sla_breached" for e in mine),
+        paused_at=paused_at,
         resume_at=resume_at,
     )
 
