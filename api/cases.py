@@ -182,9 +182,9 @@ def _view(case: CaseRecord, *, detail: bool = True) -> dict[str, Any]:
     session = db.session()
     out: dict[str, Any] = dict(case.__dict__)
     if not detail:
-        out["allowed_triggers"] = cases.allowed_triggers(session, case)
+        out["allowed_triggers"] = cases.allowed_triggers(session, case, current_actor())
         return out
-    found = case_detail(session, case, now=g.now)
+    found = case_detail(session, case, now=g.now, actor=current_actor())
     out["allowed_triggers"] = found.allowed_triggers
     out["timers"] = found.timers
     out["sla"] = [c.to_dict() for c in found.clocks]
@@ -444,7 +444,7 @@ class Links(MethodView):
     def get(self, case_id: int) -> dict[str, Any]:
         """The case's parent and its children (e.g. a device file's tickets and visits)."""
         with db.transaction() as session:
-            found = case_detail(session, case_id, now=g.now, relatives=True)
+            found = case_detail(session, case_id, now=g.now, relatives=True, actor=current_actor())
             return {
                 "parent": _view(found.parent, detail=False) if found.parent else None,
                 "children": [_view(c, detail=False) for c in found.children],

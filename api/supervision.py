@@ -276,7 +276,7 @@ def _finding(f: Finding) -> dict[str, Any]:
 
 def _result(session: Session, outcome: FireOutcome) -> tuple[dict[str, Any], int, dict[str, str]]:
     case: dict[str, Any] = dict(outcome.case.__dict__)
-    case["allowed_triggers"] = cases.allowed_triggers(session, outcome.case)
+    case["allowed_triggers"] = cases.allowed_triggers(session, outcome.case, current_actor())
     return {"case": case, "event": outcome.event}, 200, {"ETag": f'"{outcome.case.version}"'}
 
 

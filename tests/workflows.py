@@ -178,9 +178,10 @@ states:
     title: {en: Closed, zh: 已关闭}
     final: true
 transitions:
-  - trigger: remind
+  - trigger: remind  # the timer's, and a supervisor may send one by hand
     source: received
     dest: received
+    roles: [supervisor]
     guard: "data.allowed"
     guard_message: {en: Reminders are not allowed for this ticket., zh: 本工单不允许提醒。}
   - trigger: permit

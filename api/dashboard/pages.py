@@ -179,7 +179,7 @@ def trigger_choices(
     """The triggers allowed now, each with its title in the reader's language."""
     return [
         (trigger, display.trigger_title(definition, trigger, g.lang))
-        for trigger in allowed_triggers(session, case)
+        for trigger in allowed_triggers(session, case, access.current_user().actor)
     ]
 
 

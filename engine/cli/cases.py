@@ -121,7 +121,9 @@ def cases_show(ctx: click.Context, case_id: int, as_json: bool) -> None:
     connect(ctx)
     now = ctx.obj["clock"].now()
     with transaction(ctx) as session:
-        detail = case_detail(session, case_id, now=now, history=True, all_timers=True)
+        detail = case_detail(
+            session, case_id, now=now, history=True, all_timers=True, actor=ctx.obj["actor"]
+        )
         case, allowed, clocks = detail.case, detail.allowed_triggers, detail.clocks
         events = detail.history or []
         timers = detail.timers

@@ -59,6 +59,14 @@ class DurationValue:
     expr: str | None = None
 
 
+# The engine's own role: timers, SLA breaches and a child case's news fire as it. A transition
+# whose roles are exactly [system] is refused to every token, an admin's included: what the
+# engine records (a breach, the ground for a deposit deduction) cannot be forged over HTTP.
+SYSTEM_ROLE = "system"
+# Every role a transition may name: the token roles (engine/services/tokens.py) and the engine's.
+KNOWN_ROLES = frozenset({"process_owner", "integrator", "supervisor", "admin", SYSTEM_ROLE})
+
+
 @dataclass(frozen=True)
 class TimerSpec:
     path: str
@@ -218,6 +226,21 @@ class WorkflowDefinition:
     @property
     def final_states(self) -> frozenset[str]:
         return frozenset(s.name for s in self.states if s.final)
+
+    @cached_property
+    def engine_triggers(self) -> frozenset[str]:
+        """Triggers the engine fires for this definition's own deadlines: its timers' and its
+        SLA breaches'. Their transitions are system-only unless they name roles
+        (docs/definitions.md, "Who may fire a trigger")."""
+        timers = {t.trigger for s in self.states for t in s.timers}
+        return frozenset(timers | {s.breach_trigger for s in self.slas if s.breach_trigger})
+
+    def roles_of(self, transition: TransitionSpec) -> tuple[str, ...]:
+        """Who may fire ``transition``: the roles it names, else only the engine for a trigger
+        the engine fires, else anyone (an empty tuple)."""
+        if transition.roles:
+            return transition.roles
+        return (SYSTEM_ROLE,) if transition.trigger in self.engine_triggers else ()
 
     @cached_property
     def timed_states(self) -> frozenset[str]:

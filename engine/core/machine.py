@@ -23,7 +23,7 @@ import jsonschema
 from cachetools import LRUCache
 from transitions import EventData, Machine
 
-from engine.core.definition import ActionKind, TransitionSpec, WorkflowDefinition
+from engine.core.definition import SYSTEM_ROLE, ActionKind, TransitionSpec, WorkflowDefinition
 from engine.core.expressions import Expression, make_context, to_json_value
 from engine.core.reported_time import OccurredAt
 from engine.core.schemas import SchemaCheck, error_text
@@ -44,17 +44,23 @@ ADMIN_ROLE = "admin"
 
 @dataclass(frozen=True)
 class Actor:
-    """Who fires a trigger. ``admin`` may fire any transition; ``system`` is used by timers."""
+    """Who fires a trigger. ``admin`` may fire any transition open to a person; ``system`` is
+    the engine's own role (timers, SLA breaches, a child case's news)."""
 
     name: str
     roles: frozenset[str] = frozenset()
 
     @classmethod
-    def system(cls, name: str = "system") -> Actor:
-        return cls(name, frozenset({"system"}))
+    def system(cls, name: str = SYSTEM_ROLE) -> Actor:
+        return cls(name, frozenset({SYSTEM_ROLE}))
 
     def may_fire(self, allowed: Sequence[str]) -> bool:
-        return not allowed or ADMIN_ROLE in self.roles or bool(self.roles & set(allowed))
+        """Whether this actor may fire a transition open to ``allowed`` (empty: anyone). The
+        engine fires only what its definition names for it (a timer, a breach, a related
+        case's news), whatever roles the transition opens it to as well."""
+        if not allowed or SYSTEM_ROLE in self.roles or self.roles & set(allowed):
+            return True
+        return ADMIN_ROLE in self.roles and tuple(allowed) != (SYSTEM_ROLE,)
 
 
 @dataclass(frozen=True)
@@ -193,11 +199,14 @@ class CompiledWorkflow:
         self._data_validator = SchemaCheck(definition.data_schema)
         self._field_validators = _field_validators(definition.data_schema)
         self._allowed: dict[str, list[str]] = {}
+        # (state, trigger) -> who may fire it from there: the roles of each of its transitions
+        self._roles: dict[tuple[str, str], list[tuple[str, ...]]] = {}
         for t in definition.transitions:
             for source in t.sources:
                 self._allowed.setdefault(source, [])
                 if t.trigger not in self._allowed[source]:
                     self._allowed[source].append(t.trigger)
+                self._roles.setdefault((source, t.trigger), []).append(definition.roles_of(t))
         self.machine = Machine(
             model=None,
             states=[{"name": s.name, "final": s.final} for s in definition.states],
@@ -235,7 +244,7 @@ class CompiledWorkflow:
                     path=f"{t.path}.payload_schema",
                     errors=[_schema_error_text(e) for e in errors],
                 )
-        if "system" not in view.actor.roles:  # what the engine sends is the definition's own
+        if SYSTEM_ROLE not in view.actor.roles:  # what the engine sends is the definition's own
             self._refuse_unknown_payload(index, view.payload)
         guard = self._guards.get(index)
         if guard is None:
@@ -252,14 +261,8 @@ class CompiledWorkflow:
     def _before(self, index: int, event: EventData) -> None:
         view = cast(_CaseView, event.model)  # the model step() hands the machine
         t = self._transitions[index]
-        if not view.actor.may_fire(t.roles):
-            raise TriggerNotPermitted(
-                f"{view.actor.name!r} may not fire {t.trigger!r}: it needs one of the roles "
-                f"{', '.join(t.roles)}.",
-                hint="Use a token with one of those roles.",
-                trigger=t.trigger,
-                path=f"{t.path}.roles",
-            )
+        if not view.actor.may_fire(self.definition.roles_of(t)):
+            raise _not_permitted(view.actor, t, self.definition.roles_of(t))
         view.chosen = index
         data = dict(view.data)
         for action in t.actions:
@@ -351,9 +354,16 @@ class CompiledWorkflow:
 
     # --- public API ----------------------------------------------------------------------------
 
-    def allowed_triggers(self, state: str) -> list[str]:
-        """Triggers with a transition out of ``state``, guards not evaluated."""
-        return list(self._allowed.get(state, []))
+    def allowed_triggers(self, state: str, actor: Actor | None = None) -> list[str]:
+        """Triggers with a transition out of ``state``, guards not evaluated; with ``actor``,
+        only those it may fire (its roles)."""
+        triggers = self._allowed.get(state, [])
+        if actor is None:
+            return list(triggers)
+        return [t for t in triggers if self._may_fire(actor, state, t)]
+
+    def _may_fire(self, actor: Actor, state: str, trigger: str) -> bool:
+        return any(actor.may_fire(roles) for roles in self._roles.get((state, trigger), []))
 
     def occurred_at(self, trigger: str) -> OccurredAt | None:
         """The payload field that says when ``trigger``'s fact happened, if it declares one
@@ -435,8 +445,18 @@ class CompiledWorkflow:
         event = self.machine.events.get(trigger)
         if event is None or state not in event.transitions:
             raise InvalidTrigger(
-                case_id=case_id, state=state, trigger=trigger, allowed=self.allowed_triggers(state)
+                case_id=case_id,
+                state=state,
+                trigger=trigger,
+                allowed=self.allowed_triggers(state, actor),
             )
+        if not self._may_fire(actor, state, trigger):
+            t = next(
+                t
+                for t in self.definition.transitions
+                if t.trigger == trigger and state in t.sources
+            )
+            raise _not_permitted(actor, t, self.definition.roles_of(t))
         view = _CaseView(
             state,
             dict(data),
@@ -510,3 +530,23 @@ def compile_workflow(definition: WorkflowDefinition) -> CompiledWorkflow:
         with _CACHE_LOCK:
             compiled = _CACHE.setdefault(key, compiled)
     return compiled
+
+
+def _not_permitted(actor: Actor, t: TransitionSpec, roles: Sequence[str]) -> TriggerNotPermitted:
+    if tuple(roles) == (SYSTEM_ROLE,):
+        return TriggerNotPermitted(
+            f"{actor.name!r} may not fire {t.trigger!r}: svcflow fires it itself (a timer, an "
+            "SLA breach or a related case's news), and what it records cannot be sent by a "
+            "caller.",
+            hint="To act on the case by hand, use an operator action (force the state, retry "
+            "or cancel a timer): they are audited. A definition may open the trigger to a role "
+            "with `roles:`.",
+            trigger=t.trigger,
+            path=f"{t.path}.roles",
+        )
+    return TriggerNotPermitted(
+        f"{actor.name!r} may not fire {t.trigger!r}: it needs one of the roles {', '.join(roles)}.",
+        hint="Use a token with one of those roles.",
+        trigger=t.trigger,
+        path=f"{t.path}.roles",
+    )

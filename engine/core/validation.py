@@ -24,7 +24,12 @@ from typing import Any
 import jsonschema
 from croniter import croniter
 
-from engine.core.definition import ANY_SOURCE, WorkflowDefinition, build_definition
+from engine.core.definition import (
+    ANY_SOURCE,
+    KNOWN_ROLES,
+    WorkflowDefinition,
+    build_definition,
+)
 from engine.core.durations import parse_duration
 from engine.core.expressions import Expression, field_references
 from engine.core.schemas import error_text
@@ -466,10 +471,24 @@ class _Checker:
                 )
             self._check_actions(t, path, payload_fields)
             self._check_occurred_at(t, path, payload_fields)
+            self._check_roles(t, path)
             checked.append((i, t, sources))
         self._check_ambiguity(checked)
         self._check_occurred_at_agrees(checked)
         return checked
+
+    def _check_roles(self, t: Mapping[str, Any], path: str) -> None:
+        """Roles are known ones: a misspelt role would let nobody fire the transition."""
+        roles = t.get("roles")
+        for k, role in enumerate(roles if isinstance(roles, list) else []):
+            if isinstance(role, str) and role not in KNOWN_ROLES:
+                self.out.error(
+                    f"{path}.roles[{k}]",
+                    "unknown-role",
+                    f"Role {role!r} is not one svcflow knows.",
+                    _suggest(role, KNOWN_ROLES)
+                    or f"Use one of {', '.join(sorted(KNOWN_ROLES))} (docs/api.md).",
+                )
 
     def _check_occurred_at(
         self, t: Mapping[str, Any], path: str, payload_fields: Mapping[str, Any] | None

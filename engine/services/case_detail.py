@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from engine.core.definition import WorkflowDefinition
-from engine.core.machine import compile_workflow
+from engine.core.machine import Actor, compile_workflow
 from engine.core.records import CaseRecord, EventRecord
 from engine.core.sla import SlaClock
 from engine.services import sla_clocks, timer_firing
@@ -45,13 +45,15 @@ def case_detail(
     history: bool = False,
     all_timers: bool = False,
     relatives: bool = False,
+    actor: Actor | None = None,
 ) -> CaseDetail:
-    """The case (by id, or a record just written) with its detail as of ``now``."""
+    """The case (by id, or a record just written) with its detail as of ``now``; its allowed
+    triggers are those ``actor`` may fire, if given."""
     record = case_store.get_case(session, case) if isinstance(case, int) else case
     definition = get_definition(session, record.definition_name, record.definition_version)
     allowed: list[str] = []
     if record.status == CaseStatus.OPEN.value:
-        allowed = compile_workflow(definition).allowed_triggers(record.state)
+        allowed = compile_workflow(definition).allowed_triggers(record.state, actor)
     events = case_store.events_of(session.connection(), record.id) if history else None
     # From the clocks' kept state: the history is read only when asked for (or for a clock
     # whose state is not kept yet).

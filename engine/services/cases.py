@@ -41,11 +41,13 @@ __all__ = [
 ]
 
 
-def allowed_triggers(session: Session, case: CaseRecord) -> list[str]:
+def allowed_triggers(session: Session, case: CaseRecord, actor: Actor | None = None) -> list[str]:
+    """The triggers the case takes now (guards not evaluated); with ``actor``, only those it
+    may fire."""
     if case.status != CaseStatus.OPEN.value:
         return []
     definition = get_definition(session, case.definition_name, case.definition_version)
-    return compile_workflow(definition).allowed_triggers(case.state)
+    return compile_workflow(definition).allowed_triggers(case.state, actor)
 
 
 def _status(state: str, finals: frozenset[str]) -> str:
@@ -145,7 +147,9 @@ def create_case(
         )
     if not spawned:  # a spawned child's news is told by the spawn, after child_spawned
         settle(session, links.after_create(definition, case, depth), now=now)
-    return FireOutcome(case, event, allowed_triggers=tuple(compiled.allowed_triggers(case.state)))
+    return FireOutcome(
+        case, event, allowed_triggers=tuple(compiled.allowed_triggers(case.state, actor))
+    )
 
 
 # --- firing ------------------------------------------------------------------------------------
@@ -268,7 +272,9 @@ def fire(
     if effects:
         settle(session, effects, now=now)
         after = get_case(session, case_id)  # spawning records events on this case
-    allowed = compiled.allowed_triggers(after.state) if after.status == CaseStatus.OPEN else []
+    allowed = (
+        compiled.allowed_triggers(after.state, actor) if after.status == CaseStatus.OPEN else []
+    )
     return FireOutcome(after, event, allowed_triggers=tuple(allowed))
 
 

@@ -21,7 +21,12 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from engine.core.definition import WorkflowDefinition, build_definition, parse_source
+from engine.core.definition import (
+    SYSTEM_ROLE,
+    WorkflowDefinition,
+    build_definition,
+    parse_source,
+)
 from engine.core.diff import DefinitionDiff, diff_definitions
 from engine.core.durations import parse_duration
 from engine.core.validation import BUILTIN_CALENDARS, ValidationReport, validate
@@ -119,9 +124,37 @@ def publish(
             hint="Publish again; an identical document will resolve to the version stored.",
             definition=definition.name,
         ) from exc
-    return PublishResult(
-        definition.name, version, created=True, warnings=tuple(str(p) for p in report.warnings)
-    )
+    warnings = [str(p) for p in report.warnings] + _news_open_to_callers(session, definition)
+    return PublishResult(definition.name, version, created=True, warnings=tuple(warnings))
+
+
+def _news_open_to_callers(session: Session, published: WorkflowDefinition) -> list[str]:
+    """The triggers a child's ``parent.notify`` sends that its parent lets any caller fire
+    (no ``roles``), between the definition just published and the latest of the others: a
+    caller could forge the news (a loaner delivered, a repair completed). Roles named on
+    purpose (stock booked by hand as well) are the author's decision. Checked at publish,
+    where both documents are known; each document alone cannot tell."""
+    latest = {d.name: d for d in list_definitions(session) if d.name != published.name}
+    pairs: list[tuple[WorkflowDefinition, WorkflowDefinition]] = []  # (child, parent)
+    if published.parent is not None and published.parent.definition in latest:
+        pairs.append((published, get_definition(session, published.parent.definition)))
+    for name in latest:
+        other = get_definition(session, name)
+        if other.parent is not None and other.parent.definition == published.name:
+            pairs.append((other, published))
+    out = []
+    for child, parent in pairs:
+        notify = child.parent
+        assert notify is not None
+        sent = {notify.on_created, notify.on_final, *notify.on_states.values()} - {None}
+        for t in parent.transitions:
+            if t.trigger in sent and not parent.roles_of(t):
+                out.append(
+                    f"{parent.name} {t.path} ({t.trigger!r}) is news {child.name} sends "
+                    "(parent.notify), but any caller may fire it too: give it `roles: "
+                    f"[{SYSTEM_ROLE}]` so that only the engine can, or name the roles that may."
+                )
+    return out
 
 
 # Published versions never change, so a process keeps the ones it uses (per database URL),

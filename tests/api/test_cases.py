@@ -29,7 +29,8 @@ def test_create_returns_the_case_with_etag_location_and_what_may_happen_next(
     assert (case["state"], case["status"], case["version"]) == ("logged", "open", 1)
     assert (case["definition"], case["definition_version"]) == (REPAIR, 1)
     assert case["business_key"] == "HOT-1" and case["data"] == REPAIR_DATA
-    assert {"contact", "contact_overdue"} <= set(case["allowed_triggers"])
+    assert "contact" in case["allowed_triggers"]
+    assert "contact_overdue" not in case["allowed_triggers"]  # the timer's (below)
     assert [t["name"] for t in case["timers"]].count("contact_overdue") == 1
     assert {"first_contact", "arrival"} <= {c["name"] for c in case["sla"]}
     assert [e.event_type for e in history(case["id"])] == ["created"]
@@ -74,6 +75,40 @@ def test_fire_moves_the_case_and_returns_the_event(
     assert body["event"]["seq"] == 2 and body["event"]["trigger"] == "contact"
     assert body["event"]["actor"].startswith("token:integrator")
     assert [e.to_state for e in history(case["id"])] == ["logged", "remote_diagnosis"]
+
+
+def test_triggers_the_engine_fires_are_refused_to_every_token(
+    integrator: Any,
+    supervisor: Any,
+    admin: Any,
+    new_case: Callable[..., dict[str, Any]],
+    history: Any,
+) -> None:
+    """A forged breach would be ground for a deposit deduction (R-REP-12); a forged contact
+    timeout would escalate the ticket. Only the engine fires them (docs/definitions.md)."""
+    case = new_case()
+    fire = f"{BASE}/{case['id']}/fire"
+
+    def refused_to_all(forged: dict[str, Any], engine_triggers: set[str]) -> None:
+        for caller in (integrator, admin):  # supervisors fire through /supervision (below)
+            body = assert_problem(caller.post(fire, json=forged), 403, "trigger-not-permitted")
+            assert "svcflow fires it itself" in body["detail"]
+            assert "operator action" in body["hint"]
+            offered = set(caller.get(f"{BASE}/{case['id']}").get_json()["allowed_triggers"])
+            assert offered and not engine_triggers & offered
+
+    refused_to_all({"trigger": "contact_overdue", "payload": {}}, {"contact_overdue"})
+    assert integrator.post(fire, json=CONTACT).status_code == 200  # now in remote_diagnosis
+    refused_to_all({"trigger": "record_breach", "payload": {"sla": "arrival"}}, {"record_breach"})
+    assert_problem(
+        supervisor.post(
+            f"/api/v1/supervision/cases/{case['id']}/fire",
+            json={"trigger": "record_breach", "payload": {"sla": "arrival"}, "reason": "x"},
+        ),
+        403,
+        "trigger-not-permitted",
+    )
+    assert [e.event_type for e in history(case["id"])] == ["created", "transition"]
 
 
 def test_fire_an_invalid_trigger_is_409_listing_the_allowed_ones(

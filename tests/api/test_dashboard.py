@@ -683,3 +683,15 @@ def test_every_dashboard_string_has_chinese_and_english() -> None:
         for key, entry in table.items():
             assert set(entry) == {"zh", "en"} and all(entry.values()), key
     assert set(i18n.REASONS) == set(i18n.REASON_ACTIONS)
+
+
+def test_the_fire_form_offers_only_what_the_user_may_fire(dash: Dash) -> None:
+    """chase is its timer's trigger (system-only); close is open to people."""
+    case_id = create_ticket(dash.sessions)
+    fire(dash.sessions, case_id, "start")
+    dash.login("supervisor", lang="en")
+
+    page = dash.page(f"/dashboard/cases/{case_id}")
+
+    assert '<option value="close">' in page
+    assert '<option value="chase">' not in page

@@ -241,3 +241,44 @@ def test_the_latest_version_follows_a_publish_by_another_process(
     assert create_case(sessions, "it_versioned").case.definition_version == 2
     with sessions() as session:
         assert get_definition(session, "it_versioned").version == 2
+
+
+NEWS_PARENT = """\
+name: it_news_parent
+title: {en: Parent, zh: 父}
+initial: open
+states:
+  - {name: open, title: {en: Open, zh: 打开}}
+  - {name: done, title: {en: Done, zh: 完成}, final: true}
+transitions:
+  - {trigger: child_done, source: open, dest: done%s}
+"""
+NEWS_CHILD = """\
+name: it_news_child
+title: {en: Child, zh: 子}
+initial: open
+parent: {definition: it_news_parent, notify: {final: child_done}}
+states:
+  - {name: open, title: {en: Open, zh: 打开}}
+  - {name: closed, title: {en: Closed, zh: 关闭}, final: true}
+transitions:
+  - {trigger: close, source: open, dest: closed}
+"""
+
+
+def test_publishing_warns_when_a_childs_news_is_open_to_callers(
+    sessions: sessionmaker[Session],
+) -> None:
+    """A child's parent.notify trigger left open in the parent could be forged by a caller;
+    publishing either side says so, and says nothing once the parent keeps it to the engine."""
+    open_parent = _publish(sessions, NEWS_PARENT % "")
+    child = _publish(sessions, NEWS_CHILD)
+
+    (warning,) = child.warnings
+    assert "it_news_parent transitions[0] ('child_done') is news it_news_child sends" in warning
+    assert "any caller may fire it" in warning and "roles: [system]" in warning
+    assert open_parent.warnings == ()  # the child was not published yet
+
+    assert _publish(sessions, NEWS_PARENT % ", roles: [system]").warnings == ()
+    # roles named on purpose (booked by hand as well) are the author's decision
+    assert _publish(sessions, NEWS_PARENT % ", roles: [integrator]").warnings == ()

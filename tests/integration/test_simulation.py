@@ -87,7 +87,12 @@ def test_an_engine_error_in_a_step_is_a_failed_step_and_ends_the_run(tmp_path: P
 
 def test_expect_error_fails_when_the_step_succeeds(tmp_path: Path) -> None:
     scenario = _complaint(
-        {"expect_error": {"fire": {"case": "c1", "trigger": "answer_overdue"}, "code": "x"}},
+        {
+            "expect_error": {
+                "fire": {"case": "c1", "trigger": "answer", "payload": {"text": "已回电"}},
+                "code": "x",
+            }
+        },
     )
     report = run_scenario_file(_write(tmp_path, scenario))
     (failed,) = report.failures

@@ -185,12 +185,19 @@ def test_a_guard_that_fails_to_evaluate_names_its_element() -> None:
 
 def test_invalid_trigger_lists_the_triggers_allowed_in_that_state() -> None:
     with pytest.raises(InvalidTrigger) as caught:
-        _fire("visit", "new", {"score": 1})
+        _fire("visit", "new", {"score": 1}, actor=SUPERVISOR)
 
     error = caught.value
     assert error.allowed == ["triage", "cancel"]
     assert error.fields["state"] == "new"
     assert "triage, cancel" in (error.hint or "")
+
+
+def test_invalid_trigger_lists_only_what_the_caller_may_fire() -> None:
+    with pytest.raises(InvalidTrigger) as caught:
+        _fire("visit", "new", {"score": 1}, actor=ANYONE)
+
+    assert caught.value.allowed == ["triage"]  # cancel needs a supervisor
 
 
 def test_unknown_trigger_is_invalid_too() -> None:
