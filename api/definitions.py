@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from api.inputs import INT32_MAX
 from api.problems import ProblemSchema, problem
 from engine.core.definition import WorkflowDefinition, parse_source
 from engine.core.diagram import to_dot
-from engine.core.validation import validate
+from engine.core.validation import definition_schema, validate
 from engine.services import definitions
 from engine.services.calendars import calendar_names
 
@@ -220,6 +221,16 @@ class Definitions(MethodView):
                 known_calendars=calendar_names(session),
             )
         return result, 201 if result.created else 200
+
+
+@blp.route("/schema")
+class DocumentSchema(MethodView):
+    @roles(blp, *ALL_ROLES)
+    @blp.response(200, {"type": "object"}, content_type="application/schema+json")
+    def get(self) -> Response:
+        """The JSON Schema of a definition document, for editors (docs/definitions.md)."""
+        body = json.dumps(definition_schema(), ensure_ascii=False, indent=2)
+        return Response(body, mimetype="application/schema+json")
 
 
 @blp.route("/validate")

@@ -14,7 +14,7 @@ from engine.cli.app import connect, main, transaction
 from engine.cli.output import table, ts
 from engine.core.definition import parse_source
 from engine.core.traceability import build_matrix, render_markdown
-from engine.core.validation import validate
+from engine.core.validation import definition_schema, validate
 from engine.errors import SvcflowError
 from engine.services import definitions
 
@@ -80,6 +80,12 @@ def publish_files(ctx: click.Context, files: Sequence[Path]) -> None:
         click.echo(f"{result.name}: {verb}, version {result.version}")
         for warning in result.warnings:
             click.secho(f"  {warning}", fg="yellow")
+
+
+@definitions_group.command("schema")
+def definitions_schema() -> None:
+    """Print the JSON Schema of a definition document, for an editor's YAML language server."""
+    click.echo(json.dumps(definition_schema(), ensure_ascii=False, indent=2))
 
 
 @definitions_group.command("publish")

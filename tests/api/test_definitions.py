@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import yaml
 
+from engine.core.validation import definition_schema
 from tests.api.conftest import API_COUNTER, REPAIR, assert_problem, bundled_workflows, sqlite_only
 
 BASE = "/api/v1/definitions"
@@ -45,6 +47,16 @@ def test_list_shows_each_published_definition_with_its_latest_version(supervisor
     assert bundled | {COUNTER} == set(by_name)
     assert by_name[REPAIR]["latest_version"] == 1
     assert by_name[REPAIR]["title_zh"] == "维修工单"
+
+
+@sqlite_only
+def test_the_document_schema_is_served_for_editors(integrator: Any, client: Any) -> None:
+    response = integrator.get(f"{BASE}/schema")
+
+    assert response.status_code == 200
+    assert response.mimetype == "application/schema+json"
+    assert json.loads(response.get_data(as_text=True)) == definition_schema()
+    assert_problem(client.get(f"{BASE}/schema"), 401)
 
 
 @sqlite_only

@@ -28,6 +28,7 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("GET", DEFS): EVERYONE,
     ("POST", DEFS): {OWNER, ADMIN},
     ("POST", f"{DEFS}/validate"): {OWNER, ADMIN},
+    ("GET", f"{DEFS}/schema"): EVERYONE,
     ("GET", f"{DEFS}/{{name}}/draft"): {OWNER, ADMIN},
     ("PUT", f"{DEFS}/{{name}}/draft"): {OWNER, ADMIN},
     ("POST", f"{DEFS}/{{name}}/draft/publish"): {OWNER, ADMIN},

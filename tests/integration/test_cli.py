@@ -15,6 +15,7 @@ from click.testing import CliRunner, Result
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from engine.cli import main
+from engine.core.validation import definition_schema
 from engine.runtime.embedded_redis import free_port
 from engine.store.database import is_connection_error, unreachable
 from tests.conftest import ROOT, WORKFLOWS
@@ -45,6 +46,13 @@ def test_validate_bundled_workflow(tmp_path: Path) -> None:
 
     assert result.exit_code == 0, result.output
     assert f"{REPAIR}: ok" in result.output
+
+
+def test_definitions_schema_prints_the_schema_the_validator_uses() -> None:
+    result = CliRunner().invoke(main, ["definitions", "schema"])
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == definition_schema()
 
 
 def test_validate_broken_file_prints_every_problem_with_its_path(tmp_path: Path) -> None:
