@@ -28,6 +28,7 @@ from api import db
 from api.auth import SUPERVISOR, current_actor, roles
 from api.cases import FireResultSchema, StrictSchema
 from api.idempotency import IDEMPOTENCY_KEY, idempotent
+from api.inputs import INT64_MAX
 from api.problems import ProblemSchema
 from engine.core.records import FireOutcome
 from engine.services import bulk, cases, inspection, operations
@@ -216,7 +217,7 @@ class BulkSchema(StrictSchema):
         metadata={"description": "Act on at most this many cases"},
     )
     before_id = ma.fields.Integer(
-        validate=ma.validate.Range(min=1),
+        validate=ma.validate.Range(min=1, max=INT64_MAX),  # a database integer, not a 500
         metadata={"description": "Continue below this case id (next_before_id of a result)"},
     )
 
