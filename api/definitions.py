@@ -20,11 +20,10 @@ from api.auth import INTEGRATOR, PROCESS_OWNER, SUPERVISOR, current_actor, roles
 from api.idempotency import IDEMPOTENCY_KEY, idempotent
 from api.inputs import INT32_MAX
 from api.problems import ProblemSchema, problem
-from engine.core.definition import WorkflowDefinition, parse_source
+from engine.core.definition import WorkflowDefinition
 from engine.core.diagram import to_dot
-from engine.core.validation import definition_schema, validate
+from engine.core.validation import definition_schema
 from engine.services import definitions
-from engine.services.calendars import calendar_names
 
 blp = Blueprint(
     "definitions", __name__, url_prefix="/api/v1/definitions", description="Workflow definitions"
@@ -54,6 +53,8 @@ class ProblemItemSchema(ma.Schema):
     code = ma.fields.String()
     message = ma.fields.String()
     hint = ma.fields.String()
+    line = ma.fields.Integer(metadata={"description": "Where the element is written (1-based)"})
+    column = ma.fields.Integer()
 
 
 class ReportSchema(ma.Schema):
@@ -132,7 +133,7 @@ def _source(args: dict[str, Any]) -> str:
 
 
 def _report(source: str) -> dict[str, Any]:
-    report = validate(parse_source(source), known_calendars=calendar_names(db.session()))
+    _document, report = definitions.validate_source(db.session(), source)
     return {
         "ok": report.ok,
         "errors": [p.to_dict() for p in report.errors],
@@ -218,7 +219,6 @@ class Definitions(MethodView):
                 _source(args),
                 actor=current_actor().name,
                 now=g.now,
-                known_calendars=calendar_names(session),
             )
         return result, 201 if result.created else 200
 
@@ -309,7 +309,6 @@ class PublishDraft(MethodView):
                 name,
                 actor=current_actor().name,
                 now=g.now,
-                known_calendars=calendar_names(session),
             )
         return result, 201 if result.created else 200
 

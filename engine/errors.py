@@ -100,26 +100,38 @@ class Severity(str, Enum):
 
 @dataclass(frozen=True)
 class Problem:
-    """One finding of the validator, addressed by its element path (``transitions[4].guard``)."""
+    """One finding of the validator, addressed by its element path (``transitions[4].guard``)
+    and, when it was read from text, by the line and column where that element is written."""
 
     severity: Severity
     path: str
     code: str
     message: str
     hint: str = ""
+    line: int | None = None
+    column: int | None = None
+
+    @property
+    def where(self) -> str:
+        """``line 12, column 5, transitions[4].guard``: the position (if known) and the path."""
+        at = f"line {self.line}, column {self.column}, " if self.line is not None else ""
+        return f"{at}{self.path or '<root>'}"
 
     def __str__(self) -> str:
-        text = f"{self.severity.value}: {self.path or '<root>'}: {self.message}"
+        text = f"{self.severity.value}: {self.where}: {self.message}"
         return f"{text}\n    hint: {self.hint}" if self.hint else text
 
-    def to_dict(self) -> dict[str, str]:
-        return {
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
             "severity": self.severity.value,
             "path": self.path,
             "code": self.code,
             "message": self.message,
             "hint": self.hint,
         }
+        if self.line is not None:
+            out["line"], out["column"] = self.line, self.column
+        return out
 
 
 class DefinitionInvalid(Invalid):
@@ -129,7 +141,7 @@ class DefinitionInvalid(Invalid):
 
     def __init__(self, name: str | None, problems: Sequence[Problem]) -> None:
         errors = [p for p in problems if p.severity is Severity.ERROR]
-        first = f" First: {errors[0].path}: {errors[0].message}" if errors else ""
+        first = f" First: {errors[0].where}: {errors[0].message}" if errors else ""
         super().__init__(
             f"Workflow definition {name or '<unnamed>'!r} has {len(errors)} error(s).{first}",
             hint="Run `svcflow validate FILE` to see every problem with its element path.",

@@ -14,50 +14,97 @@ from engine.cli.app import connect, main, transaction
 from engine.cli.output import table, ts
 from engine.core.definition import parse_source
 from engine.core.traceability import build_matrix, render_markdown
-from engine.core.validation import definition_schema, validate
-from engine.errors import SvcflowError
+from engine.core.validation import ValidationReport, definition_schema, validate_text
+from engine.errors import Problem, Severity, SvcflowError
 from engine.services import definitions
 
 
 @main.command("validate")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--json", "as_json", is_flag=True, help="Print problems as JSON.")
-def validate_command(files: Sequence[str], as_json: bool) -> None:
-    """Check definition files; print every problem with its element path.
+@click.option(
+    "--format",
+    "output",
+    type=click.Choice(["text", "json", "github"]),
+    default="text",
+    show_default=True,
+    help="text: a line per problem, with its hint; json: for tools; github: workflow commands "
+    "that annotate the lines of a pull request (a process owner's CI).",
+)
+@click.option("--json", "as_json", is_flag=True, help="The same as --format json.")
+def validate_command(files: Sequence[str], output: str, as_json: bool) -> None:
+    """Check definition files; print every problem with its line, column and element path,
+    errors first.
 
-    Exits 1 if any file has errors (warnings alone pass)."""
+    Calendars are checked against the built-in ones (a file is checked without a database);
+    publishing checks them against the database's. Exits 1 if any file has errors (warnings
+    alone pass)."""
+    output = "json" if as_json else output
     failed = False
-    report_json: dict[str, Any] = {}
+    found: dict[str, list[Problem]] = {}
     for name in files:
         try:
-            report = validate(parse_source(Path(name).read_text("utf-8"), name))
-        except SvcflowError as exc:
-            failed = True
-            report_json[name] = [exc.to_dict()]
-            if not as_json:
-                click.secho(f"{name}: error: {exc.message}", fg="red")
-            continue
+            _document, report = validate_text(Path(name).read_text("utf-8"), name)
+        except SvcflowError as exc:  # not YAML, or beyond the reader's limits
+            fields = exc.to_dict()
+            line = fields.get("line")
+            problem = Problem(
+                Severity.ERROR,
+                "",
+                exc.code,
+                exc.message,
+                exc.hint or "",
+                line=line,
+                column=fields.get("column"),
+            )
+            report = ValidationReport([problem])
         failed = failed or not report.ok
-        report_json[name] = [p.to_dict() for p in report.problems]
-        if not as_json:
-            _print_report(name, report)
-    if as_json:
-        click.echo(json.dumps(report_json, ensure_ascii=False, indent=2))
+        found[name] = report.problems
+    if output == "json":
+        document = {name: [p.to_dict() for p in problems] for name, problems in found.items()}
+        click.echo(json.dumps(document, ensure_ascii=False, indent=2))
+    elif output == "github":
+        for name, problems in found.items():
+            for problem in problems:
+                click.echo(_github_annotation(name, problem))
+    else:
+        for name, problems in found.items():
+            _print_problems(name, problems)
     sys.exit(1 if failed else 0)
 
 
-def _print_report(name: str, report: Any) -> None:
-    if not report.problems:
+def _print_problems(name: str, problems: Sequence[Problem]) -> None:
+    """``FILE:LINE:COL: error [code] path: message (hint: ...)``, a line each, the way
+    compilers and linters print, so an editor or a terminal can jump to the line."""
+    if not problems:
         click.secho(f"{name}: ok", fg="green")
         return
-    click.echo(f"{name}: {len(report.errors)} error(s), {len(report.warnings)} warning(s)")
-    for problem in report.problems:
-        color = "red" if problem.severity.value == "error" else "yellow"
-        click.secho(
-            f"  {problem.severity.value}: {problem.path or '<root>'}: {problem.message}", fg=color
-        )
-        if problem.hint:
-            click.echo(f"      hint: {problem.hint}")
+    for p in problems:
+        at = name + "".join(f":{n}" for n in (p.line, p.column) if n is not None)
+        path = f" {p.path}" if p.path else ""
+        hint = f" (hint: {p.hint})" if p.hint else ""
+        color = "red" if p.severity is Severity.ERROR else "yellow"
+        click.secho(f"{at}: {p.severity.value} [{p.code}]{path}: {p.message}{hint}", fg=color)
+    errors = sum(p.severity is Severity.ERROR for p in problems)
+    click.echo(f"{name}: {errors} error(s), {len(problems) - errors} warning(s)")
+
+
+def _github_annotation(name: str, p: Problem) -> str:
+    """A GitHub Actions workflow command (``::error file=...,line=...::message``): the problem
+    shows on the line of the pull request's diff."""
+    properties = [f"file={_escape(name, True)}", f"title={_escape(p.code, True)}"]
+    properties[1:1] = [
+        f"{key}={n}" for key, n in (("line", p.line), ("col", p.column)) if n is not None
+    ]
+    text = f"{p.path}: {p.message}" if p.path else p.message
+    if p.hint:
+        text += f" Hint: {p.hint}"
+    return f"::{p.severity.value} {','.join(properties)}::{_escape(text, False)}"
+
+
+def _escape(text: str, in_property: bool) -> str:
+    # As GitHub's toolkit escapes them: % and line breaks always, ':' and ',' in properties.
+    out = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return out.replace(":", "%3A").replace(",", "%2C") if in_property else out
 
 
 @main.group("definitions")

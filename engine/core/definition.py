@@ -296,6 +296,7 @@ def parse_source(text: str, origin: str = "<definition>") -> Any:
             f"{origin} is not valid YAML{where}: {exc.problem}.",
             hint="Check indentation and quoting near that line.",
             line=mark.line + 1 if mark else None,
+            column=mark.column + 1 if mark else None,
         ) from exc
     except yaml.YAMLError as exc:
         raise DefinitionSourceError(f"{origin} is not valid YAML: {exc}.") from exc

@@ -12,6 +12,7 @@ Errors stop a definition from being published; warnings are reported and allowed
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
 from collections import deque
@@ -29,16 +30,20 @@ from engine.core.definition import (
     KNOWN_ROLES,
     WorkflowDefinition,
     build_definition,
+    parse_source,
 )
 from engine.core.durations import parse_duration
 from engine.core.expressions import Expression, field_references
 from engine.core.schemas import error_text
+from engine.core.source_map import SourceMap, locate
+from engine.core.timer_plans import WALL_CLOCK
 from engine.errors import (
     DefinitionInvalid,
     DurationInvalid,
     ExpressionError,
     Problem,
     ProblemList,
+    Severity,
     written,
 )
 
@@ -80,6 +85,24 @@ def _suggest(word: str, candidates: Iterable[str]) -> str:
 @dataclass
 class ValidationReport:
     problems: list[Problem]
+
+    def __post_init__(self) -> None:
+        # Errors first (they block publishing), then warnings; each kind in the order found.
+        self.problems = sorted(self.problems, key=lambda p: p.severity is not Severity.ERROR)
+
+    def located(self, source: SourceMap) -> ValidationReport:
+        """The same problems, each with the line and column its element is written at, in the
+        order they are written (errors still first)."""
+        located = []
+        for problem in self.problems:
+            position = source.find(problem.path)
+            located.append(
+                problem
+                if position is None
+                else dataclasses.replace(problem, line=position.line, column=position.column)
+            )
+        located.sort(key=lambda p: (p.line is None, p.line or 0, p.column or 0))
+        return ValidationReport(located)
 
     @property
     def errors(self) -> list[Problem]:
@@ -149,10 +172,17 @@ def _report_schema_error(error: jsonschema.ValidationError, out: ProblemList) ->
 
 
 class _Checker:
-    def __init__(self, document: Mapping[str, Any], known_calendars: frozenset[str]) -> None:
+    def __init__(
+        self,
+        document: Mapping[str, Any],
+        known_calendars: frozenset[str],
+        *,
+        calendars_complete: bool = False,
+    ) -> None:
         self.doc = document
         self.out = ProblemList()
         self.calendars = known_calendars
+        self.calendars_complete = calendars_complete
         self.states: dict[str, Mapping[str, Any]] = {}
         self.state_paths: dict[str, str] = {}
         self.params: Mapping[str, Any] = (
@@ -253,11 +283,11 @@ class _Checker:
     def _check_duration(self, raw: Any, path: str, calendar: str | None) -> None:
         if isinstance(raw, str):
             try:
-                duration = parse_duration(raw)
+                parse_duration(raw)
             except DurationInvalid as exc:
                 self.out.error(path, "bad-duration", exc.message, exc.hint or "")
                 return
-            if duration.mixed and calendar not in (None, "24x7"):
+            if mixed_on_business_calendar(raw, calendar):
                 self.out.error(
                     path,
                     "mixed-business-duration",
@@ -280,26 +310,42 @@ class _Checker:
                     f"Parameter {raw['param']!r} has type {param.get('type')!r}, not duration.",
                     "Declare it with type: duration and a default like '2h'.",
                 )
+            elif isinstance(param, dict) and isinstance(param.get("default"), str):
+                # The default is a literal used here: the same rules as one written here.
+                name = raw["param"]
+                if mixed_on_business_calendar(param["default"], calendar):
+                    self.out.error(
+                        f"parameters.{name}.default",
+                        "mixed-business-duration",
+                        f"Parameter {name!r} defaults to {param['default']!r}, which mixes days "
+                        f"with hours; {path} uses it on business calendar {calendar!r}.",
+                        "Write whole working days ('3d') or working time ('20h'), not both.",
+                    )
         elif isinstance(raw, dict) and "expr" in raw:
             self._check_expression(raw["expr"], f"{path}.expr", None)
 
     def _check_calendar(self, name: Any, path: str) -> None:
-        if isinstance(name, str) and name not in self.calendars:
-            self.out.warning(
+        if not isinstance(name, str) or name in self.calendars:
+            return
+        if self.calendars_complete:  # at publish: every case entering the state would fail
+            self.out.error(
                 path,
                 "unknown-calendar",
-                f"Calendar {name!r} is neither built in nor known to this validation run.",
-                " ".join(
-                    filter(
-                        None,
-                        [
-                            "Built-in calendars: 24x7, cn-workdays. Create it before "
-                            "publishing, or fix the name.",
-                            _suggest(name, self.calendars),
-                        ],
-                    )
-                ),
+                f"Calendar {name!r} does not exist in this database.",
+                _suggest(name, self.calendars)
+                or f"Calendars here: {', '.join(sorted(self.calendars))}. Create it first "
+                "(`svcflow calendars set`, or POST /api/v1/calendars), or fix the name.",
             )
+            return
+        self.out.warning(
+            path,
+            "unknown-calendar",
+            f"Calendar {name!r} is not built in; publishing checks it against the database's "
+            "calendars and refuses it if it is not there.",
+            _suggest(name, self.calendars)
+            or "Built-in calendars: 24x7, cn-workdays. Create it before publishing, or fix "
+            "the name.",
+        )
 
     # passes ---------------------------------------------------------------------------------
 
@@ -793,9 +839,16 @@ class _Checker:
 
 
 def validate(
-    document: Any, *, known_calendars: Iterable[str] = BUILTIN_CALENDARS
+    document: Any,
+    *,
+    known_calendars: Iterable[str] = BUILTIN_CALENDARS,
+    calendars_complete: bool = False,
 ) -> ValidationReport:
-    """Check a definition document; never raises for bad input, reports it."""
+    """Check a definition document; never raises for bad input, reports it.
+
+    ``calendars_complete``: ``known_calendars`` are all the calendars there are (a database's,
+    at publish), so a calendar not among them is an error; otherwise (a file checked offline)
+    it is a warning."""
     out = ProblemList()
     if not isinstance(document, dict):
         out.error(
@@ -807,12 +860,55 @@ def validate(
         )
         return ValidationReport(out.items)
     _structural(document, out)
-    semantic = _Checker(document, frozenset(known_calendars) | BUILTIN_CALENDARS).run()
+    calendars = frozenset(known_calendars) | BUILTIN_CALENDARS
+    semantic = _Checker(document, calendars, calendars_complete=calendars_complete).run()
     # The structural pass already reports some things the semantic pass sees again (e.g. a bad
     # identifier); keep one problem per (path, code).
     seen = {(p.path, p.code) for p in out.items}
     out.items.extend(p for p in semantic.items if (p.path, p.code) not in seen)
     return ValidationReport(out.items)
+
+
+def mixed_on_business_calendar(value: str, calendar: str | None) -> bool:
+    """Whether duration ``value`` mixes days with hours where ``calendar`` is a business one:
+    ambiguous there (whole working days, or working time?), so refused."""
+    try:
+        duration = parse_duration(value)
+    except DurationInvalid:
+        return False  # reported as a bad duration where it is checked as one
+    return duration.mixed and calendar not in (None, WALL_CLOCK)
+
+
+def business_uses(definition: WorkflowDefinition, parameter: str) -> list[tuple[str, str]]:
+    """Where a duration ``parameter`` is measured on a business calendar: (path, calendar)."""
+    uses = [
+        (f"{timer.path}.after", timer.calendar)
+        for state in definition.states
+        for timer in state.timers
+        if timer.after is not None and timer.after.param == parameter and timer.calendar
+    ]
+    uses += [
+        (f"{sla.path}.target", sla.calendar)
+        for sla in definition.slas
+        if sla.target.param == parameter
+    ]
+    return [(path, cal) for path, cal in uses if cal != WALL_CLOCK]
+
+
+def validate_text(
+    text: str,
+    origin: str = "<definition>",
+    *,
+    known_calendars: Iterable[str] = BUILTIN_CALENDARS,
+    calendars_complete: bool = False,
+) -> tuple[Any, ValidationReport]:
+    """Read and check definition text: the document, and every problem with its element path,
+    line and column. Raises :class:`DefinitionSourceError` only for text that is not YAML."""
+    document = parse_source(text, origin)
+    report = validate(
+        document, known_calendars=known_calendars, calendars_complete=calendars_complete
+    )
+    return document, report.located(locate(text))
 
 
 def load_definition(

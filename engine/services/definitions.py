@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,7 +29,12 @@ from engine.core.definition import (
 )
 from engine.core.diff import DefinitionDiff, diff_definitions
 from engine.core.durations import parse_duration
-from engine.core.validation import BUILTIN_CALENDARS, ValidationReport, validate
+from engine.core.validation import (
+    ValidationReport,
+    business_uses,
+    mixed_on_business_calendar,
+    validate_text,
+)
 from engine.errors import (
     ConcurrencyConflict,
     DefinitionInvalid,
@@ -39,6 +44,7 @@ from engine.errors import (
     ParameterInvalid,
     written,
 )
+from engine.store.calendar_store import load_calendars
 from engine.store.models import DefinitionDraft, DefinitionVersion, ParameterOverride
 
 
@@ -61,10 +67,13 @@ class DefinitionSummary:
 
 
 def validate_source(
-    text: str, origin: str = "<definition>", known_calendars: Iterable[str] = BUILTIN_CALENDARS
-) -> ValidationReport:
-    """Parse and validate definition text (raises only for unreadable YAML)."""
-    return validate(parse_source(text, origin), known_calendars=known_calendars)
+    session: Session, text: str, origin: str = "<definition>"
+) -> tuple[Any, ValidationReport]:
+    """Read and check definition text as publishing would: the document and every problem
+    with its line, column and element path; calendars checked against this database's (an
+    unknown one is an error). Raises only for text that is not YAML."""
+    calendars = load_calendars(session).keys()
+    return validate_text(text, origin, known_calendars=calendars, calendars_complete=True)
 
 
 def publish(
@@ -74,10 +83,8 @@ def publish(
     actor: str,
     now: datetime,
     origin: str = "<definition>",
-    known_calendars: Iterable[str] = BUILTIN_CALENDARS,
 ) -> PublishResult:
-    document = parse_source(source, origin)
-    report = validate(document, known_calendars=known_calendars)
+    document, report = validate_source(session, source, origin)
     if not report.ok:
         name = document.get("name") if isinstance(document, dict) else None
         raise DefinitionInvalid(name if isinstance(name, str) else None, report.problems)
@@ -293,6 +300,17 @@ def _coerce_parameter(definition: WorkflowDefinition, name: str, value: Any) -> 
             parse_duration(value)
         except DurationInvalid as exc:
             raise ParameterInvalid(exc.message, hint=exc.hint, parameter=name) from exc
+        # The same rule as a duration written where the parameter is used.
+        for path, calendar in business_uses(definition, name):
+            if mixed_on_business_calendar(value, calendar):
+                raise ParameterInvalid(
+                    f"Parameter {name!r} of {definition.name!r} cannot be {value!r}: it mixes "
+                    f"days with hours, and {path} measures it on business calendar "
+                    f"{calendar!r}.",
+                    hint="Write whole working days ('3d') or working time ('20h'), not both.",
+                    definition=definition.name,
+                    parameter=name,
+                )
     return value
 
 
@@ -381,7 +399,6 @@ def publish_draft(
     *,
     actor: str,
     now: datetime,
-    known_calendars: Iterable[str] = BUILTIN_CALENDARS,
 ) -> PublishResult:
     """Publish a draft as the next version; the draft is removed once published."""
     draft = get_draft(session, name)
@@ -391,7 +408,6 @@ def publish_draft(
         actor=actor,
         now=now,
         origin=f"draft {name}",
-        known_calendars=known_calendars,
     )
     session.delete(draft)
     session.flush()

@@ -69,8 +69,9 @@ def test_validate_reports_problems_with_element_paths_and_stores_nothing(
     assert ok.status_code == 200 and ok.get_json()["ok"] is True
     report = bad.get_json()
     assert bad.status_code == 200 and report["ok"] is False
-    paths = {p["path"] for p in report["errors"]}
-    assert {"transitions[0].dest", "states[1].name"} <= paths
+    where = {p["path"]: (p["line"], p["column"]) for p in report["errors"]}
+    assert where["states[1].name"] == (7, 5)  # as written in INVALID
+    assert where["transitions[0].dest"] == (12, 5)
     assert all(p["message"] for p in report["errors"])
     assert db_state() == before
 

@@ -82,8 +82,72 @@ def test_validate_unreadable_yaml(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["validate", str(broken)])
 
     assert result.exit_code == 1
-    assert "error:" in result.output
-    assert "line" in result.output
+    first = result.output.splitlines()[0]
+    assert first.startswith(f"{broken}:3:1: error [definition-unreadable]: ")
+    assert first.endswith("(hint: Check indentation and quoting near that line.)")
+
+
+def _broken_ticket(tmp_path: Path) -> Path:
+    """A repair ticket with a warning written before an error: an unknown calendar, then a
+    misspelt trigger in the same SLA's stop."""
+    source = (WORKFLOWS / "repair_ticket.yaml").read_text("utf-8")
+    source = source.replace("calendar: cn-workdays", "calendar: cn_workdays", 1)
+    source = source.replace("stop: {triggers: [deliver_report]}", "stop: {triggers: [deliver]}")
+    broken = tmp_path / "ticket.yaml"
+    broken.write_text(source, "utf-8")
+    return broken
+
+
+def _line_of(path: Path, text: str) -> int:
+    return next(n for n, line in enumerate(path.read_text("utf-8").splitlines(), 1) if text in line)
+
+
+def test_validate_prints_a_line_per_problem_at_its_line_errors_first(tmp_path: Path) -> None:
+    broken = _broken_ticket(tmp_path)
+    stop, calendar = _line_of(broken, "[deliver]"), _line_of(broken, "cn_workdays")
+
+    result = CliRunner().invoke(main, ["validate", str(broken)])
+
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        f"{broken}:{stop}:23: error [unknown-trigger] slas[5].stop.triggers[0]: SLA condition "
+        "names trigger 'deliver', which no transition has. (hint: Did you mean "
+        "'deliver_report'?)",
+        f"{broken}:{calendar}:5: warning [unknown-calendar] slas[5].calendar: Calendar "
+        "'cn_workdays' is not built in; publishing checks it against the database's calendars "
+        "and refuses it if it is not there. (hint: Did you mean 'cn-workdays'?)",
+        f"{broken}: 1 error(s), 1 warning(s)",
+    ]
+    assert calendar < stop  # written first, listed second: errors come first
+
+
+def test_validate_annotates_pull_requests_in_github_format(tmp_path: Path) -> None:
+    broken = _broken_ticket(tmp_path)
+    stop = _line_of(broken, "[deliver]")
+
+    result = CliRunner().invoke(main, ["validate", "--format", "github", str(broken)])
+
+    assert result.exit_code == 1
+    error, warning = result.output.splitlines()
+    assert error == (
+        f"::error file={broken},line={stop},col=23,title=unknown-trigger::"
+        "slas[5].stop.triggers[0]: SLA condition names trigger 'deliver', which no transition "
+        "has. Hint: Did you mean 'deliver_report'?"
+    )
+    assert warning.startswith(f"::warning file={broken},line=")
+
+
+def test_validate_json_carries_line_and_column(tmp_path: Path) -> None:
+    broken = _broken_ticket(tmp_path)
+
+    result = CliRunner().invoke(main, ["validate", "--format", "json", str(broken)])
+
+    (first, _warning) = json.loads(result.output)[str(broken)]
+    assert (first["code"], first["line"], first["column"]) == (
+        "unknown-trigger",
+        _line_of(broken, "[deliver]"),
+        23,
+    )
 
 
 def test_init_is_idempotent(initialised: str) -> None:

@@ -19,6 +19,7 @@ from engine.errors import (
     ParameterInvalid,
 )
 from engine.services import cases
+from engine.services.calendars import save_calendar
 from engine.services.definitions import (
     PublishResult,
     effective_parameters,
@@ -282,3 +283,55 @@ def test_publishing_warns_when_a_childs_news_is_open_to_callers(
     assert _publish(sessions, NEWS_PARENT % ", roles: [system]").warnings == ()
     # roles named on purpose (booked by hand as well) are the author's decision
     assert _publish(sessions, NEWS_PARENT % ", roles: [integrator]").warnings == ()
+
+
+BUSINESS = """\
+name: it_business
+title: {en: Business, zh: 工作时间}
+initial: open
+parameters:
+  answer_within: {type: duration, default: 4h}
+states:
+  - name: open
+    title: {en: Open, zh: 打开}
+    timers:
+      - {after: {param: answer_within}, calendar: %s, trigger: expire}
+  - {name: closed, title: {en: Closed, zh: 关闭}, final: true}
+transitions:
+  - {trigger: expire, source: open, dest: closed}
+  - {trigger: answer, source: open, dest: closed}
+"""
+
+
+def test_publishing_refuses_a_calendar_this_database_does_not_have(
+    sessions: sessionmaker[Session], row_count
+) -> None:
+    """A misspelt calendar used to publish with a warning and then fail every case entering
+    the state; a calendar saved in the database publishes."""
+    with pytest.raises(DefinitionInvalid) as refused:
+        _publish(sessions, BUSINESS % "cn_workdays")
+
+    (problem,) = refused.value.problems
+    assert (problem.code, problem.path) == ("unknown-calendar", "states[0].timers[0].calendar")
+    assert (problem.line, problem.hint) == (10, "Did you mean 'cn-workdays'?")
+    assert row_count(DefinitionVersion) == 0
+
+    with sessions() as session, session.begin():
+        save_calendar(session, "hospital", actor="test", now=T0, overrides={}, base="cn-workdays")
+    assert _publish(sessions, BUSINESS % "hospital").created
+
+
+def test_set_parameter_holds_an_override_to_the_rules_of_the_calendar_it_runs_on(
+    sessions: sessionmaker[Session],
+) -> None:
+    _publish(sessions, BUSINESS % "cn-workdays")
+
+    with pytest.raises(ParameterInvalid) as refused, sessions() as session, session.begin():
+        set_parameter(session, "it_business", "answer_within", "1d4h", actor="test", now=T0)
+
+    assert "states[0].timers[0].after measures it on business calendar 'cn-workdays'" in str(
+        refused.value
+    )
+    with sessions() as session, session.begin():
+        set_parameter(session, "it_business", "answer_within", "1d", actor="test", now=T0)
+        set_parameter(session, "it_business", "answer_within", "6h", actor="test", now=T0)
