@@ -36,6 +36,8 @@ def validate_command(files: Sequence[str], as_json: bool) -> None:
             report_json[name] = [exc.to_dict()]
             if not as_json:
                 click.secho(f"{name}: error: {exc.message}", fg="red")
+                if exc.hint:
+                    click.echo(f"      hint: {exc.hint}")
             continue
         failed = failed or not report.ok
         report_json[name] = [p.to_dict() for p in report.problems]
@@ -189,7 +191,7 @@ def definitions_set_param(ctx: click.Context, name: str, parameter: str, value: 
     connect(ctx)
     try:
         parsed: Any = json.loads(value)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         parsed = value
     with transaction(ctx) as session:
         definitions.set_parameter(
