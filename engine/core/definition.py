@@ -334,6 +334,22 @@ class _StrictLoader(yaml.SafeLoader):
         if depth > YAML_MAX_DEPTH:
             self._refuse(event, f"nests mappings and lists more than {YAML_MAX_DEPTH} deep")
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        """A scalar PyYAML cannot convert (``!!int abc``, an empty ``!!float``, a 5,000-digit
+        integer, a date with month 13) or a list used as a key raises a builtin error from
+        deep inside PyYAML; say where it is instead."""
+        try:
+            return super().construct_object(node, deep)
+        except _UNCONVERTIBLE as exc:
+            mark = node.start_mark
+            raise DefinitionSourceError(
+                f"The value at line {mark.line + 1}, column {mark.column + 1} cannot be read: "
+                f"{_first_line(exc)}.",
+                hint="Quote it to make it text ('...'), or correct it; keys must be text.",
+                line=mark.line + 1,
+                column=mark.column + 1,
+            ) from exc
+
     def _refuse(self, event: yaml.Event, what: str) -> NoReturn:
         mark = event.start_mark
         assert mark is not None  # the parser marks every event it makes
@@ -348,6 +364,17 @@ class _StrictLoader(yaml.SafeLoader):
             column=mark.column + 1,
             path=path or None,
         )
+
+
+# What PyYAML's constructors raise for values they cannot convert (found by the hypothesis
+# test in tests/unit/test_limits.py): int() and float() of bad text, an empty scalar indexed,
+# unhashable keys, datetime() of month 13, a timestamp regex that did not match.
+_UNCONVERTIBLE = (ValueError, TypeError, LookupError, ArithmeticError, AttributeError)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _path_text(parts: list[Any]) -> str:
@@ -410,6 +437,11 @@ def parse_source(text: str, origin: str = "<definition>") -> Any:
         ) from exc
     except yaml.YAMLError as exc:
         raise DefinitionSourceError(f"{origin} is not valid YAML: {exc}.") from exc
+    except _UNCONVERTIBLE as exc:  # anything construct_object did not see
+        raise DefinitionSourceError(
+            f"{origin} has a value that cannot be read: {_first_line(exc)}.",
+            hint="Quote values that are text ('...'); keys must be text.",
+        ) from exc
     except RecursionError as exc:  # flatten_mapping recurses through chains of merge keys
         raise DefinitionTooLarge(
             f"{origin} nests or merges (<<) too deeply to be read.",

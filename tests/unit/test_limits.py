@@ -122,6 +122,22 @@ def test_aliases_cannot_nest_deeper_than_written() -> None:
         parse_source(text)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "x: " + "1" * 5000,
+        "x: !!int abc",
+        "x: !!float abc",
+        "x: 2020-13-45",
+        "{[1]: 2}",
+        "? [a]\n: 1",
+    ],
+)
+def test_a_value_pyyaml_cannot_convert_is_a_source_error_at_its_line(text: str) -> None:
+    with pytest.raises(DefinitionSourceError, match="line 1, column"):
+        parse_source(text)
+
+
 def test_source_size_is_bounded() -> None:
     with pytest.raises(DefinitionTooLarge, match="characters"):
         parse_source("# " + "x" * limits.SOURCE_MAX_CHARS)
@@ -133,11 +149,17 @@ def test_the_bundled_workflows_are_well_within_the_limits() -> None:
 
 
 _YAMLISH = st.lists(
-    st.sampled_from([*"&*ab[]{}:,- \n'\"!<|>#%@`?\\", "&a ", "*a", "<<: *a", "\n  ", "- "])
+    st.sampled_from(
+        [
+            *"&*ab19.[]{}:,- \n'\"!<|>#%@`?\\",
+            *("&a ", "*a", "<<: *a", "\n  ", "- ", "? ", "!!int ", "!!float ", "!!timestamp "),
+            *("!!binary ", "!!str ", "!!map ", "!!seq ", "!!set ", "2020-13-45", "0x", "1" * 5000),
+        ]
+    )
 ).map("".join)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_YAMLISH)
 def test_yaml_abuse_raises_only_definition_errors(text: str) -> None:
     try:
@@ -280,6 +302,14 @@ def test_a_long_expression_is_refused_before_the_compiler_can_overflow_its_stack
     assert refused.value.fields == {"path": "transitions[0].guard", "limit": 4096}
     longest = "+".join(["1"] * (limits.EXPRESSION_MAX_CHARS // 2))
     assert Expression(longest, "x").evaluate({}) == limits.EXPRESSION_MAX_CHARS // 2
+
+
+def test_a_string_parameter_default_is_bounded_like_case_data() -> None:
+    document = _mini()
+    document["parameters"] = {
+        "note": {"type": "string", "default": "x" * (limits.VALUE_MAX_CHARS + 1)}
+    }
+    assert ("parameters.note.default", "parameter-default-too-long") in _codes(document)
 
 
 # --- values at run time -------------------------------------------------------------------------
