@@ -202,6 +202,8 @@ def json_object(value: str | None, what: str) -> dict[str, Any]:
         ) from exc
     except RecursionError:
         raise too_deep from None
+    except ValueError as exc:  # an integer of more digits than Python converts
+        raise click.BadParameter(f"{what} is not usable JSON: {exc}.") from None
     if nesting_depth(parsed, VALUE_MAX_DEPTH) is not None:
         raise too_deep
     if not isinstance(parsed, dict):

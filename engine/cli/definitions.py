@@ -191,7 +191,7 @@ def definitions_set_param(ctx: click.Context, name: str, parameter: str, value: 
     connect(ctx)
     try:
         parsed: Any = json.loads(value)
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # not JSON, an integer too long to read, too deep
         parsed = value
     with transaction(ctx) as session:
         definitions.set_parameter(

@@ -32,7 +32,7 @@ from engine.core.definition import (
 )
 from engine.core.durations import parse_duration
 from engine.core.expressions import Expression, field_references
-from engine.core.limits import SCHEMA_MAX_DEPTH, nesting_depth
+from engine.core.limits import SCHEMA_MAX_DEPTH, VALUE_MAX_CHARS, nesting_depth
 from engine.core.schemas import error_text
 from engine.core.schemas.patterns import REGEX_FORMAT, pattern_problem, unmatchable_keywords
 from engine.errors import (
@@ -418,6 +418,14 @@ class _Checker:
                     "parameter-default-type",
                     f"Default {written(default)} is not of type {kind}.",
                     f"Give a {kind} default.",
+                )
+            elif isinstance(default, str) and len(default) > VALUE_MAX_CHARS:
+                self.out.error(
+                    path,
+                    "parameter-default-too-long",
+                    f"Default has {len(default):,} characters; a string parameter holds at "
+                    f"most {VALUE_MAX_CHARS:,}, as a string in case data.",
+                    "Keep long text elsewhere. docs/definitions.md (Limits).",
                 )
             elif kind == "duration":
                 try:

@@ -157,3 +157,12 @@ def test_deep_json_in_a_payload_or_a_query_is_4xx(
         CASES, query_string={"data_field": "fault", "data_value": "[" * 5000 + "]" * 5000}
     )
     assert response.status_code == 200, response.get_data(as_text=True)
+    # Valid JSON, but an integer longer than Python converts: once a 500.
+    long_number = '{"trigger": "contact", "payload": {"at": ' + "1" * 5000 + "}}"
+    assert_problem(
+        integrator.post(
+            f"{CASES}/{case['id']}/fire", data=long_number, content_type="application/json"
+        ),
+        422,
+        "number-too-long",
+    )

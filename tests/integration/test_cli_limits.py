@@ -8,6 +8,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from engine.cli import main
+from engine.core.limits import VALUE_MAX_CHARS
+from tests.conftest import WORKFLOWS
 
 
 def _bomb(path: Path) -> Path:
@@ -38,3 +40,25 @@ def test_publish_refuses_it_and_stores_nothing(tmp_path: Path) -> None:
     assert "hint:" in result.output
     listed = runner.invoke(main, ["--database-url", url, "definitions", "list"])
     assert "bomb" not in listed.output
+
+
+def test_parameters_and_json_options_are_bounded_like_case_data(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'svcflow.db'}"
+    runner = CliRunner()
+    init = runner.invoke(main, ["--database-url", url, "init", "--workflows", str(WORKFLOWS)])
+    assert init.exit_code == 0, init.output
+    long = "1" * (VALUE_MAX_CHARS + 1)
+    args = ["--database-url", url, "definitions", "set-param", "loaner", "delivery_within", long]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 1
+    assert f"would hold {VALUE_MAX_CHARS + 1:,} characters" in result.output
+    assert "hint:" in result.output
+    for data, said in (
+        ('{"fault": ' + "[" * 5000 + "]" * 5000 + "}", "more than 32 deep"),
+        ('{"fault": ' + "1" * 5000 + "}", "not usable JSON"),
+    ):
+        created = runner.invoke(
+            main, ["--database-url", url, "cases", "create", "loaner", "--data", data]
+        )
+        assert created.exit_code == 2, created.output
+        assert said in created.output
