@@ -273,7 +273,7 @@ class Cases(MethodView):
         if value is not None:
             try:
                 parsed = json.loads(value)
-            except ValueError:
+            except (ValueError, RecursionError):  # JSON nested too deep to read is text too
                 parsed = value  # plain text
             # A number no database column holds can only be meant as text.
             big = isinstance(parsed, int) and not -INT64_MAX <= parsed <= INT64_MAX

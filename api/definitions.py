@@ -22,6 +22,7 @@ from api.inputs import INT32_MAX
 from api.problems import ProblemSchema, problem
 from engine.core.definition import WorkflowDefinition
 from engine.core.diagram import to_dot
+from engine.core.limits import SOURCE_MAX_CHARS
 from engine.core.validation import definition_schema
 from engine.services import definitions
 
@@ -38,7 +39,7 @@ class SourceSchema(ma.Schema):
     class Meta:
         unknown = ma.RAISE
 
-    source = ma.fields.String(validate=ma.validate.Length(1, 512 * 1024))
+    source = ma.fields.String(validate=ma.validate.Length(1, SOURCE_MAX_CHARS))
     document = ma.fields.Dict()
 
     @ma.validates_schema

@@ -24,6 +24,7 @@ INT32_MAX = 2**31 - 1
 # Path ids stored in 32-bit columns; every other id is 64-bit.
 INT32_ARGS = frozenset({"version"})
 TOO_DEEP = f"The request body is nested more than {MAX_DEPTH} levels deep."
+TOO_LONG_NUMBER = "The request body has a number of more than 4,300 digits."
 
 
 def _bad_text(text: str) -> bool:
@@ -89,18 +90,22 @@ def _check_body() -> Response | None:
         return None
     try:
         reason = _walk_body(json.loads(data))
-    except ValueError:
+    except json.JSONDecodeError:
         return None  # not JSON: the view's argument parser answers with 400
+    except ValueError:  # JSON, but an integer longer than Python converts (a 500 in the view)
+        reason = TOO_LONG_NUMBER
     except RecursionError:
         reason = TOO_DEEP
     if reason is None:
         return None
+    code = {TOO_DEEP: "body-too-deep", TOO_LONG_NUMBER: "number-too-long"}
     return problem(
         422,
         "Unprocessable Entity",
         reason,
-        "body-too-deep" if reason == TOO_DEEP else "text-not-allowed",
-        hint="Send UTF-8 text without NUL characters, nested less deeply.",
+        code.get(reason, "text-not-allowed"),
+        hint="Send UTF-8 text without NUL characters, numbers as JSON numbers of a sane "
+        "length, nested less deeply.",
     )
 
 

@@ -161,6 +161,13 @@ class DefinitionSourceError(Invalid):
     code = "definition-unreadable"
 
 
+class DefinitionTooLarge(DefinitionSourceError):
+    """The definition text exceeds a safety limit (size, nesting, aliases or the values they
+    expand to; engine/core/limits.py). Refused while it is read, before it costs more."""
+
+    code = "definition-too-large"
+
+
 class DefinitionNotFound(NotFound):
     """No definition (or no such version, or no draft) under the name asked for."""
 
@@ -183,6 +190,13 @@ class ExpressionError(Invalid):
     """
 
     code = "expression-error"
+
+
+class ExpressionTooCostly(ExpressionError):
+    """A CEL expression exceeds the cost budget checked before it is compiled: too long, too
+    many comprehensions, or comprehensions nested too deep (engine/core/limits.py)."""
+
+    code = "expression-too-costly"
 
 
 class DurationInvalid(Invalid):

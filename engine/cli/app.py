@@ -20,6 +20,7 @@ import click
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from engine.core.limits import VALUE_MAX_DEPTH, nesting_depth
 from engine.core.local_time import DEFAULT_TIMEZONE, display_zone
 from engine.core.machine import ADMIN_ROLE, Actor
 from engine.errors import DefinitionInvalid, SvcflowError
@@ -189,12 +190,22 @@ def json_object(value: str | None, what: str) -> dict[str, Any]:
     if value is None:
         return {}
     text = Path(value[1:]).read_text("utf-8") if value.startswith("@") else value
+    too_deep = click.BadParameter(
+        f"{what} nests objects and arrays more than {VALUE_MAX_DEPTH} deep "
+        "(docs/definitions.md, Limits)."
+    )
     try:
         parsed = json.loads(text)
     except json.JSONDecodeError as exc:
         raise click.BadParameter(
             f"{what} is not valid JSON: {exc.msg} at column {exc.colno}."
         ) from exc
+    except RecursionError:
+        raise too_deep from None
+    except ValueError as exc:  # an integer of more digits than Python converts
+        raise click.BadParameter(f"{what} is not usable JSON: {exc}.") from None
+    if nesting_depth(parsed, VALUE_MAX_DEPTH) is not None:
+        raise too_deep
     if not isinstance(parsed, dict):
         raise click.BadParameter(f"{what} must be a JSON object, e.g. '{{\"field\": 1}}'.")
     return parsed

@@ -49,7 +49,7 @@ def validate_command(files: Sequence[str], output: str, as_json: bool) -> None:
             line = fields.get("line")
             problem = Problem(
                 Severity.ERROR,
-                "",
+                str(fields.get("path") or ""),
                 exc.code,
                 exc.message,
                 exc.hint or "",
@@ -236,7 +236,7 @@ def definitions_set_param(ctx: click.Context, name: str, parameter: str, value: 
     connect(ctx)
     try:
         parsed: Any = json.loads(value)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # not JSON, an integer too long to read, too deep
         parsed = value
     with transaction(ctx) as session:
         definitions.set_parameter(

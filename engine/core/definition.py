@@ -17,13 +17,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import cached_property
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
 from engine.core.durations import parse_duration
+from engine.core.limits import (
+    SOURCE_MAX_CHARS,
+    YAML_MAX_ALIASES,
+    YAML_MAX_DEPTH,
+    YAML_MAX_VALUES,
+)
 from engine.core.reported_time import DEFAULT_WITHIN, OccurredAt
-from engine.errors import DefinitionSourceError
+from engine.errors import DefinitionSourceError, DefinitionTooLarge
 
 ANY_SOURCE = "*"
 
@@ -261,8 +267,128 @@ class WorkflowDefinition:
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys: PyYAML silently keeps the last one, which would
-    hide a process owner's copy-paste mistake (two ``guard:`` lines, two equal state keys)."""
+    """SafeLoader that refuses duplicate keys, and documents beyond the limits of
+    :mod:`engine.core.limits`.
+
+    Duplicate keys: PyYAML silently keeps the last one, which would hide a process owner's
+    copy-paste mistake (two ``guard:`` lines, two equal state keys).
+
+    Limits: an alias repeats the node it names without copying it, so ten aliases of ten
+    aliases of ... cost nothing to compose and explode only later, in every walk over the
+    plain values (validation, the checksum, storage): a 990-byte "billion laughs" document
+    grew a web worker to 2.2 GB. So the composer counts what each node *expands* to as it
+    goes (an anchored node remembers its expanded size and height) and refuses the document
+    at the first alias or node past a limit, before anything is expanded. Nesting is limited
+    while composing too, since PyYAML composes by recursion."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._values = 0  # values composed so far, aliases counted expanded
+        self._aliases = 0
+        self._depth = 0
+        self._deepest = 0  # deepest level reached, aliases counted expanded
+        self._expanded: dict[int, tuple[int, int]] = {}  # id(anchored node) -> (values, height)
+        self._path: list[Any] = []
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        part = index.value if isinstance(index, yaml.ScalarNode) else index
+        self._path.append(part)
+        try:
+            return self._compose_counted(parent, index)
+        finally:
+            self._path.pop()
+
+    def _compose_counted(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event: yaml.Event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent):
+            node = super().compose_node(parent, index)  # the anchored node, or undefined alias
+            self._aliases += 1
+            if self._aliases > YAML_MAX_ALIASES:
+                self._refuse(event, f"uses more than {YAML_MAX_ALIASES} aliases")
+            values, height = self._expanded.get(id(node), (1, 0))
+            self._count(event, values, self._depth + height)
+            return node
+        if isinstance(event, yaml.CollectionStartEvent) and self._depth >= YAML_MAX_DEPTH:
+            self._refuse(event, f"nests mappings and lists more than {YAML_MAX_DEPTH} deep")
+        before, outer_deepest = self._values, self._deepest
+        self._deepest = self._depth
+        self._count(event, 1, self._depth)
+        self._depth += 1
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        if getattr(event, "anchor", None) is not None:  # NodeEvents have one
+            self._expanded[id(node)] = (self._values - before, self._deepest - self._depth)
+        self._deepest = max(self._deepest, outer_deepest)
+        return node
+
+    def _count(self, event: yaml.Event, values: int, depth: int) -> None:
+        self._values += values
+        self._deepest = max(self._deepest, depth)
+        if self._values > YAML_MAX_VALUES:
+            self._refuse(
+                event,
+                f"holds more than {YAML_MAX_VALUES:,} values once its aliases are expanded",
+            )
+        if depth > YAML_MAX_DEPTH:
+            self._refuse(event, f"nests mappings and lists more than {YAML_MAX_DEPTH} deep")
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        """A scalar PyYAML cannot convert (``!!int abc``, an empty ``!!float``, a 5,000-digit
+        integer, a date with month 13) or a list used as a key raises a builtin error from
+        deep inside PyYAML; say where it is instead."""
+        try:
+            return super().construct_object(node, deep)
+        except _UNCONVERTIBLE as exc:
+            mark = node.start_mark
+            raise DefinitionSourceError(
+                f"The value at line {mark.line + 1}, column {mark.column + 1} cannot be read: "
+                f"{_first_line(exc)}.",
+                hint="Quote it to make it text ('...'), or correct it; keys must be text.",
+                line=mark.line + 1,
+                column=mark.column + 1,
+            ) from exc
+
+    def _refuse(self, event: yaml.Event, what: str) -> NoReturn:
+        mark = event.start_mark
+        assert mark is not None  # the parser marks every event it makes
+        path = _path_text(self._path[1:])
+        where = f"line {mark.line + 1}, column {mark.column + 1}"
+        shown = path if len(path) <= 120 else f"…{path[-119:]}"
+        raise DefinitionTooLarge(
+            f"The definition {what}: refused at {where}" + (f" ({shown})." if path else "."),
+            hint="Write the definition out plainly: repeated parts without chains of aliases, "
+            "nested structures flatter. docs/definitions.md (Limits) lists every limit.",
+            line=mark.line + 1,
+            column=mark.column + 1,
+            path=path or None,
+        )
+
+
+# What PyYAML's constructors raise for values they cannot convert (found by the hypothesis
+# test in tests/unit/test_limits.py): int() and float() of bad text, an empty scalar indexed,
+# unhashable keys, datetime() of month 13, a timestamp regex that did not match.
+_UNCONVERTIBLE = (ValueError, TypeError, LookupError, ArithmeticError, AttributeError)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _path_text(parts: list[Any]) -> str:
+    """``['transitions', 4, 'guard']`` -> ``transitions[4].guard`` (mapping keys composed
+    as keys have no place of their own and are left out)."""
+    out = ""
+    for part in parts:
+        if part is None:
+            continue
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
@@ -286,7 +412,19 @@ _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _c
 
 
 def parse_source(text: str, origin: str = "<definition>") -> Any:
-    """Read definition text (YAML, of which JSON is a subset) into plain Python values."""
+    """Read definition text (YAML, of which JSON is a subset) into plain Python values.
+
+    Raises :class:`DefinitionSourceError` for text that is not YAML, and its subclass
+    :class:`DefinitionTooLarge` for text beyond the limits of :mod:`engine.core.limits`."""
+    if len(text) > SOURCE_MAX_CHARS:
+        raise DefinitionTooLarge(
+            f"{origin} has {len(text):,} characters; a definition may have at most "
+            f"{SOURCE_MAX_CHARS:,}.",
+            hint="Split it into several definitions (a parent and child cases), or shorten "
+            "descriptions. docs/definitions.md (Limits) lists every limit.",
+            chars=len(text),
+            limit=SOURCE_MAX_CHARS,
+        )
     try:
         return yaml.load(text, Loader=_StrictLoader)  # SafeLoader subclass: no arbitrary objects
     except yaml.MarkedYAMLError as exc:
@@ -300,6 +438,16 @@ def parse_source(text: str, origin: str = "<definition>") -> Any:
         ) from exc
     except yaml.YAMLError as exc:
         raise DefinitionSourceError(f"{origin} is not valid YAML: {exc}.") from exc
+    except _UNCONVERTIBLE as exc:  # anything construct_object did not see
+        raise DefinitionSourceError(
+            f"{origin} has a value that cannot be read: {_first_line(exc)}.",
+            hint="Quote values that are text ('...'); keys must be text.",
+        ) from exc
+    except RecursionError as exc:  # flatten_mapping recurses through chains of merge keys
+        raise DefinitionTooLarge(
+            f"{origin} nests or merges (<<) too deeply to be read.",
+            hint="Write the definition out plainly. docs/definitions.md (Limits).",
+        ) from exc
 
 
 # --- building the model from a (structurally valid) document -----------------------------------

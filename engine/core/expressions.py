@@ -29,6 +29,7 @@ from typing import Any
 
 import cel
 
+from engine.core.expression_budget import check_budget
 from engine.errors import ExpressionError
 
 ROOT_VARIABLES = frozenset({"data", "payload", "params", "now", "counters", "case"})
@@ -78,6 +79,7 @@ class Expression:
     def __init__(self, source: str, path: str) -> None:
         self.source = source
         self.path = path
+        check_budget(source, path)  # before compiling: the compiler recurses in Rust
         try:
             self._program = cel.compile(source)
         except (ValueError, TypeError) as exc:

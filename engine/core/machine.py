@@ -25,6 +25,13 @@ from transitions import EventData, Machine
 
 from engine.core.definition import SYSTEM_ROLE, ActionKind, TransitionSpec, WorkflowDefinition
 from engine.core.expressions import Expression, make_context, to_json_value
+from engine.core.limits import (
+    VALUE_MAX_CHARS,
+    VALUE_MAX_DEPTH,
+    VALUE_MAX_ITEMS,
+    VALUE_MAX_VALUES,
+    value_excess,
+)
 from engine.core.reported_time import OccurredAt
 from engine.core.schemas import SchemaCheck, error_text
 from engine.errors import (
@@ -151,6 +158,27 @@ def _field_validators(schema: Mapping[str, Any]) -> dict[str, SchemaCheck] | Non
     if any("$ref" in str(sub) for sub in schema["properties"].values()):
         return None
     return {name: SchemaCheck(sub) for name, sub in schema["properties"].items()}
+
+
+def _refuse_excess(
+    value: Any, what: str, error: type[PayloadInvalid | DataInvalid], **fields: Any
+) -> None:
+    """Refuse a payload or case data beyond the limits of :mod:`engine.core.limits`: guards
+    and actions read them inside the write transaction, and the CEL evaluator cannot be
+    interrupted, so their size is what bounds an evaluation's time."""
+    excess = value_excess(value)
+    if excess is None:
+        return
+    raise error(
+        f"{excess.describe(what)}.",
+        hint=f"A payload or case data holds at most {VALUE_MAX_ITEMS} items per list or "
+        f"mapping, {VALUE_MAX_VALUES:,} values in all, strings of {VALUE_MAX_CHARS:,} "
+        f"characters, nested {VALUE_MAX_DEPTH} deep (docs/definitions.md, Limits). Keep large "
+        "documents elsewhere and send a reference.",
+        limit=excess.limit,
+        at=excess.where or None,
+        **fields,
+    )
 
 
 def _schema_error_text(error: jsonschema.ValidationError, prefix: str = "") -> str:
@@ -292,6 +320,8 @@ class CompiledWorkflow:
                 value = current + action.by
             data[action.field] = value
             view.changes[action.field] = value
+        if view.changes:
+            _refuse_excess(data, f"Case data after {t.path}", DataInvalid, trigger=t.trigger)
         self._check_changes(data, view.changes, f"after {t.path}", t.trigger)
         view.data = data
 
@@ -373,11 +403,13 @@ class CompiledWorkflow:
         )
 
     def check_initial_data(self, data: Mapping[str, Any]) -> None:
+        _refuse_excess(data, "The case data", DataInvalid)
         self._refuse_unknown_data(data)
         self._check_data(data, "on creation", None)
 
     def check_data_changes(self, data: Mapping[str, Any], changes: Mapping[str, Any]) -> None:
         """Fields a caller sets on a case (an operator's reassignment): known, and valid."""
+        _refuse_excess(data, "The case data", DataInvalid)
         self._refuse_unknown_data(changes)
         self._check_data(data, "after the change", None)
 
@@ -467,6 +499,8 @@ class CompiledWorkflow:
             counters=dict(counters or {}),
             case={"id": case_id or 0, "definition": self.definition.name, "state": state},
         )
+        # Before any guard reads it: what an evaluation may cost grows with what it is given.
+        _refuse_excess(payload, f"The payload of {trigger!r}", PayloadInvalid, trigger=trigger)
         moved = event.trigger(view)
         if not moved or view.chosen is None:
             raise self._refusal(trigger, state, case_id)

@@ -34,13 +34,16 @@ from engine.core.definition import (
 )
 from engine.core.durations import parse_duration
 from engine.core.expressions import Expression, field_references
+from engine.core.limits import SCHEMA_MAX_DEPTH, VALUE_MAX_CHARS, nesting_depth
 from engine.core.schemas import error_text
+from engine.core.schemas.patterns import REGEX_FORMAT, pattern_problem, unmatchable_keywords
 from engine.core.source_map import SourceMap, locate
 from engine.core.timer_plans import WALL_CLOCK
 from engine.errors import (
     DefinitionInvalid,
     DurationInvalid,
     ExpressionError,
+    ExpressionTooCostly,
     Problem,
     ProblemList,
     Severity,
@@ -206,9 +209,45 @@ class _Checker:
         return props if isinstance(props, dict) else {}
 
     def _check_json_schema(self, schema: Any, path: str) -> bool:
-        try:
-            jsonschema.Draft202012Validator.check_schema(schema)
-        except jsonschema.SchemaError as exc:
+        """A valid draft 2020-12 schema, within the limits, whose patterns RE2 can run."""
+        deep = nesting_depth(schema, SCHEMA_MAX_DEPTH)
+        if deep is not None:
+            self.out.error(
+                format_path([path, *deep[1]]),
+                "schema-too-deep",
+                f"The schema nests mappings and lists more than {SCHEMA_MAX_DEPTH} deep.",
+                "Flatten it: declare nested objects as fields of their own, or leave deep "
+                "parts unchecked (type: object). docs/definitions.md (Limits).",
+            )
+            return False
+        if unmatchable_keywords(schema):
+            self.out.error(
+                path,
+                "schema-keywords-unsupported",
+                "The schema uses unevaluatedProperties and patternProperties together, whose "
+                "patterns svcflow cannot check on its linear-time regex engine.",
+                "Use additionalProperties instead of unevaluatedProperties.",
+            )
+            return False
+        checker = jsonschema.Draft202012Validator(
+            jsonschema.Draft202012Validator.META_SCHEMA, format_checker=REGEX_FORMAT
+        )
+        errors = list(checker.iter_errors(schema))
+        regex_errors = [
+            e for e in errors if e.validator == "format" and e.validator_value == "regex"
+        ]
+        for error in regex_errors:
+            self.out.error(
+                format_path([path, *error.absolute_path]),
+                "pattern-not-linear",
+                f"Pattern {written(error.instance)} cannot run on the linear-time regular "
+                f"expression engine (RE2): {pattern_problem(str(error.instance))}.",
+                "Rewrite it without backreferences (\\1) or lookaround ((?=, (?!, (?<=); RE2's "
+                "syntax: https://github.com/google/re2/wiki/Syntax.",
+            )
+        others = [e for e in errors if e not in regex_errors]
+        if others:
+            exc = jsonschema.exceptions.best_match(others)
             where = format_path([path, *exc.absolute_path]) if exc.absolute_path else path
             self.out.error(
                 where,
@@ -216,14 +255,16 @@ class _Checker:
                 f"Not a valid JSON Schema: {exc.message}",
                 "See https://json-schema.org/understanding-json-schema/ (draft 2020-12).",
             )
-            return False
-        return True
+        return not errors
 
     def _check_expression(
         self, source: str, path: str, payload_fields: Mapping[str, Any] | None
     ) -> Expression | None:
         try:
             expr = Expression(source, path)
+        except ExpressionTooCostly as exc:
+            self.out.error(path, "expression-too-costly", exc.message, exc.hint or "")
+            return None
         except ExpressionError as exc:
             self.out.error(path, "expression-syntax", exc.message, exc.hint or "")
             return None
@@ -423,6 +464,14 @@ class _Checker:
                     "parameter-default-type",
                     f"Default {written(default)} is not of type {kind}.",
                     f"Give a {kind} default.",
+                )
+            elif isinstance(default, str) and len(default) > VALUE_MAX_CHARS:
+                self.out.error(
+                    path,
+                    "parameter-default-too-long",
+                    f"Default has {len(default):,} characters; a string parameter holds at "
+                    f"most {VALUE_MAX_CHARS:,}, as a string in case data.",
+                    "Keep long text elsewhere. docs/definitions.md (Limits).",
                 )
             elif kind == "duration":
                 try:

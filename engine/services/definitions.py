@@ -29,6 +29,7 @@ from engine.core.definition import (
 )
 from engine.core.diff import DefinitionDiff, diff_definitions
 from engine.core.durations import parse_duration
+from engine.core.limits import VALUE_MAX_CHARS
 from engine.core.validation import (
     ValidationReport,
     business_uses,
@@ -292,6 +293,15 @@ def _coerce_parameter(definition: WorkflowDefinition, name: str, value: Any) -> 
             f"Parameter {name!r} of {definition.name!r} takes a {param.type}, "
             f"not {written(value)}.",
             hint=f"Default is {written(param.default)}.",
+            definition=definition.name,
+            parameter=name,
+        )
+    if isinstance(value, str) and len(value) > VALUE_MAX_CHARS:
+        # Expressions read parameters as they read case data, under the same limits.
+        raise ParameterInvalid(
+            f"Parameter {name!r} would hold {len(value):,} characters; a string holds at most "
+            f"{VALUE_MAX_CHARS:,}.",
+            hint="Keep long text elsewhere (docs/definitions.md, Limits).",
             definition=definition.name,
             parameter=name,
         )

@@ -9,10 +9,12 @@ from typing import Any
 import fastjsonschema
 import jsonschema
 
+from engine.core.schemas.patterns import LinearValidator
 from engine.errors import written
 
 # Keywords whose meaning is the same in draft-07 (what fastjsonschema implements) and draft
-# 2020-12 (what svcflow documents and jsonschema checks).
+# 2020-12 (what svcflow documents and jsonschema checks). Not ``pattern``: fastjsonschema
+# matches it with Python's backtracking ``re`` (engine/core/schemas/patterns.py).
 _SHARED_KEYWORDS = frozenset(
     {
         "$schema",
@@ -25,7 +27,6 @@ _SHARED_KEYWORDS = frozenset(
         "const",
         "minLength",
         "maxLength",
-        "pattern",
         "minimum",
         "maximum",
         "exclusiveMinimum",
@@ -64,18 +65,20 @@ class SchemaCheck:
     jsonschema is the authority and writes the error messages, but it is slow for the small
     schemas checked on every fire. When a schema uses only keywords both drafts agree on, a
     fastjsonschema-compiled function answers "valid" first; only a value it rejects is passed
-    to jsonschema, whose verdict stands (fastjsonschema also asserts ``format``, which 2020-12
-    treats as an annotation). So the fast path can only skip work, never change an answer.
+    to jsonschema, whose verdict stands. Formats are annotations in 2020-12, so neither
+    asserts them. So the fast path can only skip work, never change an answer.
+
+    Patterns are matched on RE2 only, in linear time (:mod:`engine.core.schemas.patterns`).
     """
 
     def __init__(self, schema: Mapping[str, Any] | bool) -> None:
-        self._full = jsonschema.Draft202012Validator(schema)
+        self._full: jsonschema.protocols.Validator = LinearValidator(schema)
         self._fast: Callable[[Any], Any] | None = None
         if _shared_only(schema):
             try:
                 # fastjsonschema takes a dict; the top-level copy shares the nested schemas.
                 self._fast = fastjsonschema.compile(
-                    schema if isinstance(schema, bool) else dict(schema)
+                    schema if isinstance(schema, bool) else dict(schema), use_formats=False
                 )
             except fastjsonschema.JsonSchemaDefinitionException:
                 self._fast = None
