@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import cached_property
@@ -353,7 +353,7 @@ class _StrictLoader(yaml.SafeLoader):
     def _refuse(self, event: yaml.Event, what: str) -> NoReturn:
         mark = event.start_mark
         assert mark is not None  # the parser marks every event it makes
-        path = _path_text(self._path[1:])
+        path = format_path(self._path[1:])
         where = f"line {mark.line + 1}, column {mark.column + 1}"
         shown = path if len(path) <= 120 else f"…{path[-119:]}"
         raise DefinitionTooLarge(
@@ -377,9 +377,10 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _path_text(parts: list[Any]) -> str:
-    """``['transitions', 4, 'guard']`` -> ``transitions[4].guard`` (mapping keys composed
-    as keys have no place of their own and are left out)."""
+def format_path(parts: Iterable[Any]) -> str:
+    """``['transitions', 4, 'guard']`` -> ``transitions[4].guard``: an element path as every
+    message spells it (a ``None`` part, a mapping key being composed, has no place of its own
+    and is left out)."""
     out = ""
     for part in parts:
         if part is None:

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from engine.core.definition import format_path
+
 _STEP = re.compile(r"\[(\d+)\]|\.?([^.\[]+)")
 
 
@@ -37,7 +39,7 @@ class SourceMap:
         (a document given as data, not text)."""
         parts = _parts(path)
         while True:
-            found = self.positions.get(_join(parts))
+            found = self.positions.get(format_path(parts))
             if found is not None or not parts:
                 return found
             parts = parts[:-1]
@@ -66,12 +68,12 @@ def _walk(
         for key, value in node.value:
             if isinstance(key, yaml.ScalarNode):
                 child = [*parts, key.value]
-                out.setdefault(_join(child), _position(key))
+                out.setdefault(format_path(child), _position(key))
                 _walk(value, child, out, seen)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             child = [*parts, index]
-            out.setdefault(_join(child), _position(item))
+            out.setdefault(format_path(child), _position(item))
             _walk(item, child, out, seen)
 
 
@@ -85,11 +87,3 @@ def _parts(path: str) -> list[str | int]:
     for index, name in _STEP.findall(path):
         parts.append(int(index) if index else name)
     return parts
-
-
-def _join(parts: list[str | int]) -> str:
-    """The validator's spelling: ``transitions[4].guard``."""
-    out = ""
-    for part in parts:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
-    return out

@@ -30,6 +30,7 @@ from engine.core.definition import (
     KNOWN_ROLES,
     WorkflowDefinition,
     build_definition,
+    format_path,
     parse_source,
 )
 from engine.core.durations import parse_duration
@@ -67,17 +68,6 @@ def definition_schema() -> dict[str, Any]:
     )
     schema: dict[str, Any] = json.loads(text)
     return schema
-
-
-def format_path(parts: Iterable[Any]) -> str:
-    """``['transitions', 4, 'guard']`` -> ``transitions[4].guard``."""
-    out = ""
-    for part in parts:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
 
 
 def _suggest(word: str, candidates: Iterable[str]) -> str:
