@@ -283,18 +283,28 @@ def _op(
         }
         return Op("update_case", target, keep)
     if table == "case_slas":
+        # Built once with bound values (v_<column>, the row by b_id), or per call with literal
+        # values (<column>, the row by id_1) as the engine did before.
+        if "b_id" in params:
+            columns = {k[2:]: v for k, v in values.items() if k.startswith("v_")}
+            return Op("update_case_slas", "case", columns, slas[params["b_id"]])
         columns = {k: v for k, v in values.items() if k != "id_1"}
         return Op("update_case_slas", "case", columns, slas[params["id_1"]])
     if table == "timers":
-        # `id IN (...)`: one list, or its items expanded into id_1_1, id_1_2, ...
+        # `id IN (...)`: one list, or its items expanded into id_1_1, id_1_2, ... (b_ids,
+        # b_ids_1, ... for the statement built once).
         ids: list[int] = []
         for k, v in params.items():
-            if k.startswith("id_"):
+            if k.startswith(("id_", "b_ids")):
                 ids.extend(v if isinstance(v, list | tuple) else [v])
-        set_values = {k: values[k] for k in ("status", "updated_at", "note")}
+        set_values = {
+            "status": values["status"],
+            "updated_at": values["updated_at"] if "updated_at" in values else values["b_now"],
+            "note": values["note"] if "note" in values else values["b_note"],
+        }
         if ids:
             return Op("cancel_timers", "case", set_values, sorted(names[i] for i in ids))
-        if "state_entry_seq_1" in params:
+        if "state_entry_seq_1" in params or "b_entry" in params:
             return Op("cancel_timers", "case", set_values, "$entry")
         return Op("cancel_timers", "case", set_values, "$all")
     if table == "counters":

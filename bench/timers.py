@@ -83,6 +83,7 @@ from rq import Queue, Worker, get_current_job  # noqa: E402
 from sqlalchemy import and_, func, or_, select  # noqa: E402
 
 from bench import journey  # noqa: E402
+from engine.core.sla import BREACH_AFTER  # noqa: E402
 from engine.runtime.delivery import JOB_TIMEOUT, RqDelivery  # noqa: E402
 from engine.runtime.embedded_postgres import EmbeddedPostgres  # noqa: E402
 from engine.runtime.embedded_redis import EmbeddedRedis  # noqa: E402
@@ -363,10 +364,12 @@ class Tickets:
 
     def measured(self) -> Any:
         """The timers measured: the tickets' timers due in the window (the others are due
-        later: their next warning or breach, the resolution clock)."""
+        later: their next warning or breach, the resolution clock). A breach timer is due
+        BREACH_AFTER (1 s) after its deadline: the window reaches that far, or the breaches
+        of the last second's contact_overdue tickets would count as missing."""
         return and_(
             timers.c.case_id.between(self.first_id, self.last_id),
-            timers.c.due_at.between(self.first_due, self.last_due),
+            timers.c.due_at.between(self.first_due, self.last_due + BREACH_AFTER),
         )
 
 

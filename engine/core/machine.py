@@ -224,6 +224,7 @@ class CompiledWorkflow:
             for t in definition.transitions
             if t.payload_schema is not None
         }
+        self._reads_counters: dict[tuple[str, str], bool] = {}
         self._data_validator = SchemaCheck(definition.data_schema)
         self._field_validators = _field_validators(definition.data_schema)
         self._allowed: dict[str, list[str]] = {}
@@ -336,6 +337,29 @@ class CompiledWorkflow:
             raw = self._spawn_exprs[f"{path}.business_key"].evaluate(context)
             key = str(to_json_value(raw, path))
         return SpawnRequest(spec.definition, data, key, path)
+
+    def reads_counters(self, trigger: str, state: str) -> bool:
+        """Whether firing ``trigger`` from ``state`` can read a counter's value: some
+        transition it may take has a guard or an action whose expression reads ``counters``.
+        (A ``count`` action only adds to a counter; it needs no value read.)"""
+        key = (trigger, state)
+        found = self._reads_counters.get(key)
+        if found is None:
+            found = any(
+                "counters" in expression.variables
+                for t in self._transitions_by_trigger(trigger, state)
+                for expression in self._expressions_of(t)
+            )
+            self._reads_counters[key] = found
+        return found
+
+    def _expressions_of(self, t: TransitionSpec) -> list[Expression]:
+        out = [self._guards[t.index]] if t.index in self._guards else []
+        for a in t.actions:
+            if a.path in self._action_exprs:
+                out.append(self._action_exprs[a.path])
+            out += [e for k, e in self._spawn_exprs.items() if k.startswith(f"{a.path}.")]
+        return out
 
     def counter_keys(
         self, data: Mapping[str, Any], params: Mapping[str, Any], now: datetime

@@ -38,6 +38,7 @@ SLA_PAUSED = "sla_paused"
 SLA_RESUMED = "sla_resumed"
 SLA_RESUME = "sla_resume"  # the timer that ends an operator's pause at its resume time
 CASE_ENDING_EVENTS = frozenset({"cancelled"})
+_OWN_EVENTS = frozenset({SLA_WARNING, SLA_BREACHED, SLA_PAUSED, SLA_RESUMED})
 # How long after its deadline instant a breach is recorded: a second, RQ's own grain of time,
 # so that an action at the deadline instant itself keeps the promise ("within 1 hour").
 BREACH_AFTER = timedelta(seconds=1)
@@ -217,6 +218,47 @@ def advance(
             state, phase=ClockStatus.RUNNING, running_since=event.at, manual_pause=manual
         )
     return state if manual == state.manual_pause else replace(state, manual_pause=manual)
+
+
+def touches(
+    phase: ClockStatus,
+    manual_pause: bool,
+    sla: SlaSpec,
+    event: EventRecord,
+    finals: frozenset[str],
+) -> bool:
+    """Whether :func:`advance` could change a clock in ``phase`` (paused by an operator when
+    ``manual_pause``) for ``event``; decided from the definition alone, without a ruler.
+    False only when the event certainly leaves the clock's state as it is: it neither
+    starts, stops, pauses nor resumes it and is no SLA event of its own. Most events of a
+    case with several clocks touch one or none of them."""
+    if event.event_type in _OWN_EVENTS and event.payload.get("sla") == sla.name:
+        return True
+    if phase is ClockStatus.PENDING:
+        return _meets(sla.start, event)
+    if phase is ClockStatus.MET or phase is ClockStatus.CANCELLED:
+        return False
+    if phase is not ClockStatus.RUNNING and phase is not ClockStatus.PAUSED:
+        return True  # not a phase advance keeps: let it decide
+    if event.event_type in CASE_ENDING_EVENTS or _meets(sla.stop, event):
+        return True
+    if event.event_type in ENTERING_EVENTS and event.to_state in finals:
+        return True
+    pause = manual_pause or event.to_state in sla.pause.states
+    return pause if phase is ClockStatus.RUNNING else not pause
+
+
+def measure_of(calendar: str | None, target: Duration | timedelta) -> tuple[float, str]:
+    """The target in seconds and its unit as :class:`Ruler` counts them on the calendar named
+    ``calendar`` (an SLA's), without the calendar itself: only whether it is the wall clock
+    matters. Kept beside :class:`Ruler` so that the two cannot drift apart."""
+    wall = calendar in (None, WALL_CLOCK)
+    days = isinstance(target, Duration) and target.whole_days and not wall
+    if isinstance(target, Duration):
+        amount = timedelta(days=target.days) if days else target.timedelta
+    else:
+        amount = target
+    return amount.total_seconds(), "days" if days else "time"
 
 
 def _instant(value: Any) -> datetime | None:

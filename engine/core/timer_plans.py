@@ -23,7 +23,7 @@ from croniter import croniter
 from engine.core.calendar import BusinessCalendar, Deadline, calendar_24x7
 from engine.core.definition import DurationValue, StateSpec, TimerKind, TimerSpec
 from engine.core.durations import Duration, format_timedelta, parse_duration
-from engine.core.expressions import Expression, make_context
+from engine.core.expressions import compiled, make_context
 from engine.errors import ExpressionError, TimerPlanError, written
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
@@ -77,7 +77,7 @@ def resolve_duration(
     if value.param is not None:
         return parse_duration(params[value.param])
     assert value.expr is not None
-    result = Expression(value.expr, f"{path}.expr").evaluate(make_context(data, {}, params, now))
+    result = compiled(value.expr, f"{path}.expr").evaluate(make_context(data, {}, params, now))
     if not isinstance(result, timedelta) or result <= timedelta(0):
         shown = format_timedelta(result) if isinstance(result, timedelta) else written(result)
         raise ExpressionError(
@@ -155,7 +155,7 @@ def plan_timer(
         return planned(deadline.at, provisional=deadline.provisional)
     if timer.kind is TimerKind.AT:
         assert timer.at is not None
-        value = Expression(timer.at, f"{timer.path}.at").evaluate(
+        value = compiled(timer.at, f"{timer.path}.at").evaluate(
             make_context(data, {}, params, entered_at)
         )
         if not isinstance(value, datetime):

@@ -127,6 +127,7 @@ def save_calendar(
         row.base, row.spec, row.updated_at, row.updated_by = base, spec, now, actor
         row.revision += 1
     session.flush()
+    calendar_store.forget(session)
     scheduling.replan_calendar(session, name, now=now)
     return get_calendar_info(session, name)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -22,7 +23,7 @@ from engine.core.sla import SlaClock
 from engine.services import sla_clocks, timer_firing
 from engine.services.definitions import get_definition
 from engine.store import case_store
-from engine.store.models import CaseStatus, Timer
+from engine.store.models import CaseStatus
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class CaseDetail:
     definition: WorkflowDefinition
     allowed_triggers: list[str]
     clocks: list[SlaClock]
-    timers: Sequence[Timer]  # the armed ones, or all of them when asked
+    timers: Sequence[Any]  # the armed ones, or all of them when asked (a timer's attributes)
     history: list[EventRecord] | None = None  # when asked
     parent: CaseRecord | None = None  # when relatives were asked
     children: list[CaseRecord] = field(default_factory=list)
@@ -58,7 +59,7 @@ def case_detail(
     # From the clocks' kept state: the history is read only when asked for (or for a clock
     # whose state is not kept yet).
     clocks = sla_clocks.clocks(session, definition, record, now=now, history=events)
-    timers: Sequence[Timer] = []
+    timers: Sequence[Any] = []
     if all_timers:
         timers = timer_firing.case_timers(session, record.id)
     elif definition.timed_states or definition.slas:

@@ -167,11 +167,14 @@ def fire(
     idempotency_key: str | None = None,
     depth: int = 0,
     reason: str | None = None,
+    case: CaseRecord | None = None,
 ) -> FireOutcome:
     """Fire ``trigger`` on a case; on any error nothing is written (the caller rolls back).
 
     ``reason`` is an operator's justification, kept in the event's context. ``depth`` counts
-    how deep in a chain of cases (spawns, parent notifications) this fire is."""
+    how deep in a chain of cases (spawns, parent notifications) this fire is. ``case`` is the
+    case as already read in this transaction (a due timer's fire reads it under lock), so
+    that it is not read again; by default it is read here."""
     payload = dict(payload or {})
     scope = f"fire:{case_id}"
     digest = idempotency.fingerprint(trigger, payload) if idempotency_key is not None else ""
@@ -183,7 +186,8 @@ def fire(
             return FireOutcome(case, event, replayed=True)
 
     conn = session.connection()  # resolved once: each lookup costs as much as a statement
-    case = case_store.read_case(conn, case_id)
+    if case is None or case.id != case_id:
+        case = case_store.read_case(conn, case_id)
     if expected_version is not None and case.version != expected_version:
         raise VersionMismatch(
             f"Case {case_id} is at version {case.version}, not {expected_version}.",
@@ -207,7 +211,9 @@ def fire(
     at = counted.at if counted is not None else now
     counter_keys: dict[str, str] = {}
     counter_values: dict[str, int] = {}
-    if definition.counters:
+    # Counters are read (and recorded in the event's context) only for a trigger whose
+    # transitions from this state read them: one statement per counter, on every fire else.
+    if definition.counters and compiled.reads_counters(trigger, case.state):
         counter_keys = compiled.counter_keys(case.data, case.params, at)
         counter_values = counters.read(conn, counter_keys)
     result = compiled.step(
@@ -255,6 +261,8 @@ def fire(
         # Only on closing: a move within the case leaves its case_waits rows to the rules'
         # own checks, and the hot path one statement shorter (see links.clear_waits).
         links.clear_waits(conn, case_id, entered_at=at, closed=True)
+    if result.counter_deltas and not counter_keys:
+        counter_keys = compiled.counter_keys(case.data, case.params, at)
     for name, by in result.counter_deltas.items():
         counters.add(conn, name, counter_keys[name], by, at)
     if idempotency_key is not None:
@@ -353,12 +361,15 @@ def record_event(
     changes: Mapping[str, Any] | None = None,
     at: datetime | None = None,
     context: Mapping[str, Any] | None = None,
+    case: CaseRecord | None = None,
 ) -> FireOutcome:
     """Append an event that does not move the case (an SLA warning or breach, an operator's
     note or reassignment, a cancellation) and bring the timers in line with it. ``changes``
     are data fields the event sets (checked against the data schema). ``at`` is when it
-    counts, if earlier than ``now`` (never before the case's previous event)."""
-    case = get_case(session, case_id)
+    counts, if earlier than ``now`` (never before the case's previous event). ``case``: as
+    already read in this transaction, if it was (see :func:`fire`)."""
+    if case is None or case.id != case_id:
+        case = get_case(session, case_id)
     definition = get_definition(session, case.definition_name, case.definition_version)
     data = dict(case.data)
     if changes:

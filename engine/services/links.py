@@ -36,7 +36,7 @@ from sqlalchemy import Connection, bindparam, delete, insert, or_
 from sqlalchemy.orm import Session
 
 from engine.core.definition import ParentSpec, WorkflowDefinition
-from engine.core.expressions import Expression, make_context
+from engine.core.expressions import compiled, make_context
 from engine.core.machine import ADMIN_ROLE, Actor, SpawnRequest
 from engine.core.records import CaseRecord
 from engine.errors import (
@@ -163,7 +163,7 @@ def parent_by_key(
     """The parent case named by ``parent.attach_by_key``, if it exists."""
     if parent.attach_by_key is None:  # the definition attaches only the children it spawns
         return None
-    key = Expression(parent.attach_by_key, "parent.attach_by_key").evaluate(
+    key = compiled(parent.attach_by_key, "parent.attach_by_key").evaluate(
         make_context(data, {}, params, now)
     )
     return case_store.case_with_key(session, parent.definition, str(key))

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import event, insert, select, update
+from sqlalchemy import bindparam, event, insert, select, update
 from sqlalchemy.orm import Session
 
 from engine.core.definition import TimerKind, WorkflowDefinition
@@ -35,6 +35,46 @@ DELIVERY_KEY = "svcflow.timer_delivery"
 _PENDING_KEY = "svcflow.timers_to_deliver"
 timers = Timer.__table__
 case_slas = CaseSla.__table__
+
+# Built once, values bound per call: building an INSERT or UPDATE per call (and its cache key)
+# cost more than executing it. Bind names differ from column names: an UPDATE reserves those
+# for its SET clause.
+_INSERT_TIMER = insert(timers)
+_ARMED = timers.c.status == TimerStatus.ARMED.value
+_CANCELLED = {
+    "status": TimerStatus.CANCELLED.value,
+    "updated_at": bindparam("b_now"),
+    "note": bindparam("b_note"),
+}
+_CANCEL_ALL = (
+    update(timers).where(_ARMED, timers.c.case_id == bindparam("b_case")).values(_CANCELLED)
+)
+_CANCEL_ENTRY = (
+    update(timers)
+    .where(
+        _ARMED,
+        timers.c.case_id == bindparam("b_case"),
+        timers.c.state_entry_seq == bindparam("b_entry"),
+        timers.c.sla.is_(None),
+    )
+    .values(_CANCELLED)
+)
+_CANCEL_STATE_TIMERS = (
+    update(timers)
+    .where(_ARMED, timers.c.case_id == bindparam("b_case"), timers.c.sla.is_(None))
+    .values(_CANCELLED)
+)
+_CANCEL_IDS = (
+    update(timers)
+    .where(_ARMED, timers.c.id.in_(bindparam("b_ids", expanding=True)))
+    .values(_CANCELLED)
+)
+_FIRED_IN_ENTRY = select(timers.c.name, timers.c.due_at).where(
+    timers.c.case_id == bindparam("b_case"),
+    timers.c.state_entry_seq == bindparam("b_entry"),
+    timers.c.status == TimerStatus.FIRED.value,
+    timers.c.sla.is_(None),
+)
 
 
 @dataclass(frozen=True)
@@ -84,28 +124,31 @@ def arm(
     session: Session, case_id: int, entry_seq: int, plans: Sequence[TimerPlan], now: datetime
 ) -> list[DueTimer]:
     armed = []
+    conn = session.connection() if plans else None
     for plan in plans:
+        assert conn is not None
         timer_id = inserted_id(
-            session.execute(
-                insert(timers).values(
-                    case_id=case_id,
-                    state_entry_seq=entry_seq,
-                    name=plan.name,
-                    kind=plan.kind,
-                    sla=plan.sla,
-                    trigger=plan.trigger,
-                    payload=dict(plan.payload),
-                    calendar=plan.calendar,
-                    due_at=plan.due_at,
+            conn.execute(
+                _INSERT_TIMER,
+                {
+                    "case_id": case_id,
+                    "state_entry_seq": entry_seq,
+                    "name": plan.name,
+                    "kind": plan.kind,
+                    "sla": plan.sla,
+                    "trigger": plan.trigger,
+                    "payload": dict(plan.payload),
+                    "calendar": plan.calendar,
+                    "due_at": plan.due_at,
                     # Armed already due (a state entered in the past by a late report, a
                     # re-planned clock): expected from now, not hours ago.
-                    deliver_at=max(plan.due_at, now),
-                    provisional=plan.provisional,
-                    status=TimerStatus.ARMED.value,
-                    attempts=0,
-                    created_at=now,
-                    updated_at=now,
-                )
+                    "deliver_at": max(plan.due_at, now),
+                    "provisional": plan.provisional,
+                    "status": TimerStatus.ARMED.value,
+                    "attempts": 0,
+                    "created_at": now,
+                    "updated_at": now,
+                },
             )
         )
         armed.append(DueTimer(timer_id, plan.due_at))
@@ -113,24 +156,18 @@ def arm(
     return armed
 
 
-def _cancel(session: Session, *conditions: Any, now: datetime, note: str) -> None:
-    session.execute(
-        update(timers)
-        .where(timers.c.status == TimerStatus.ARMED.value, *conditions)
-        .values(status=TimerStatus.CANCELLED.value, updated_at=now, note=note)
-    )
+def _cancel(session: Session, statement: Any, *, now: datetime, note: str, **where: Any) -> None:
+    """Cancel the armed timers ``statement`` (one of the ``_CANCEL_*``) matches."""
+    session.connection().execute(statement, {"b_now": now, "b_note": note, **where})
 
 
 def _fired_in_entry(session: Session, case_id: int, entry_seq: int) -> dict[str, datetime]:
     """Latest fired due time per timer name in one state entry."""
-    rows = session.execute(
-        select(timers.c.name, timers.c.due_at).where(
-            timers.c.case_id == case_id,
-            timers.c.state_entry_seq == entry_seq,
-            timers.c.status == TimerStatus.FIRED.value,
-            timers.c.sla.is_(None),
-        )
-    ).all()
+    rows = (
+        session.connection()
+        .execute(_FIRED_IN_ENTRY, {"b_case": case_id, "b_entry": entry_seq})
+        .all()
+    )
     fired: dict[str, datetime] = {}
     for name, due in rows:
         fired[name] = max(due, fired.get(name, due))
@@ -186,7 +223,7 @@ def sync_after_event(
     timed = definition.timed_states
     if case.status != CaseStatus.OPEN.value:
         if timed or definition.slas:
-            _cancel(session, timers.c.case_id == case.id, now=now, note=f"case {case.status}")
+            _cancel(session, _CANCEL_ALL, b_case=case.id, now=now, note=f"case {case.status}")
         if definition.slas:
             sla_clocks.sync(session, definition, case, event, now=now)  # stops the clocks
         return
@@ -194,9 +231,9 @@ def sync_after_event(
         if previous is not None and previous.state in timed:
             _cancel(
                 session,
-                timers.c.case_id == case.id,
-                timers.c.state_entry_seq == previous.state_entry_seq,
-                timers.c.sla.is_(None),
+                _CANCEL_ENTRY,
+                b_case=case.id,
+                b_entry=previous.state_entry_seq,
                 now=now,
                 note=f"left state {previous.state!r}",
             )
@@ -215,7 +252,7 @@ def _apply(
     note: str = "SLA re-planned",
 ) -> None:
     if changes.cancel:
-        _cancel(session, timers.c.id.in_(changes.cancel), now=now, note=note)
+        _cancel(session, _CANCEL_IDS, b_ids=list(changes.cancel), now=now, note=note)
     if changes.arm:
         arm(session, case.id, case.state_entry_seq, changes.arm, now)
 
@@ -225,7 +262,7 @@ def replan_case(
 ) -> None:
     """Re-plan every armed timer of a case (after a calendar or state change): its state
     timers afresh, its SLA clocks recomputed from the whole history."""
-    _cancel(session, timers.c.case_id == case.id, timers.c.sla.is_(None), now=now, note=note)
+    _cancel(session, _CANCEL_STATE_TIMERS, b_case=case.id, now=now, note=note)
     if case.status != CaseStatus.OPEN.value:
         return
     arm(session, case.id, case.state_entry_seq, _plan_entry(session, definition, case, now), now)

@@ -7,20 +7,25 @@ from before migration 0007, a target whose unit changed, a calendar edited or sw
 :func:`recompute`), and a hypothesis test checks that both ways always agree.
 
 Only what changed is written: a clock whose state the event left alone costs no statement,
-and its warning and breach timers are replaced only when their due instant moved.
+and its warning and breach timers are replaced only when their due instant moved. A clock the
+event cannot touch (:func:`engine.core.sla.touches`) whose target it cannot move costs no
+work at all: its ruler (target expression, calendar) is not even built.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import Row, bindparam, insert, select, update
+from sqlalchemy import Row, bindparam, event, insert, select, update
 from sqlalchemy.orm import Session
 
 from engine.core.definition import SlaSpec, WorkflowDefinition
+from engine.core.durations import parse_duration
+from engine.core.expressions import compiled
 from engine.core.records import CaseRecord, EventRecord
 from engine.core.sla import (
     SLA_WARNING,
@@ -30,23 +35,90 @@ from engine.core.sla import (
     SlaClock,
     advance,
     clock_at,
+    measure_of,
     plan_clock,
     ruler_for,
+    touches,
     walk,
 )
-from engine.core.timer_plans import Calendars, TimerPlan
+from engine.core.timer_plans import WALL_CLOCK, Calendars, TimerPlan
 from engine.store import case_store
 from engine.store.calendar_store import LazyCalendars
+from engine.store.database import inserted_id
 from engine.store.models import CaseSla, Timer, TimerStatus
 
 case_slas = CaseSla.__table__
 timers = Timer.__table__
 
-_SELECT_ROWS = select(case_slas).where(case_slas.c.case_id == bindparam("case_id"))
+# What a clock's kept state needs (the shown columns, status and elapsed time as of the last
+# write, are written for the supervisors' queries and never read back here).
+_SELECT_ROWS = select(
+    case_slas.c.id,
+    case_slas.c.sla,
+    case_slas.c.target_seconds,
+    case_slas.c.started_at,
+    case_slas.c.stopped_at,
+    case_slas.c.phase,
+    case_slas.c.running_since,
+    case_slas.c.banked_seconds,
+    case_slas.c.manual_pause,
+    case_slas.c.warned,
+    case_slas.c.warned_at,
+    case_slas.c.breach_recorded,
+    case_slas.c.paused_at,
+    case_slas.c.resume_at,
+    case_slas.c.unit,
+    case_slas.c.calendar,
+).where(case_slas.c.case_id == bindparam("case_id"))
 _SELECT_ARMED = select(timers.c.id, timers.c.name, timers.c.sla, timers.c.due_at).where(
     timers.c.case_id == bindparam("case_id"),
     timers.c.status == TimerStatus.ARMED.value,
     timers.c.sla.is_not(None),
+)
+# The columns a clock's write sets; the statements are built once, values bound per call
+# (building an UPDATE of 18 literal values per changed clock cost more than executing it).
+_STATE_COLUMNS = (
+    "status",
+    "target_seconds",
+    "elapsed_seconds",
+    "started_at",
+    "stopped_at",
+    "due_at",
+    "warn_at",
+    "updated_at",
+    "phase",
+    "running_since",
+    "banked_seconds",
+    "manual_pause",
+    "warned",
+    "warned_at",
+    "breach_recorded",
+    "paused_at",
+    "resume_at",
+    "unit",
+    "calendar",
+)
+_KEPT_COLUMNS = (
+    "target_seconds",
+    "started_at",
+    "stopped_at",
+    "phase",
+    "running_since",
+    "banked_seconds",
+    "manual_pause",
+    "warned",
+    "warned_at",
+    "breach_recorded",
+    "paused_at",
+    "resume_at",
+    "unit",
+    "calendar",
+)
+_INSERT_ROW = insert(case_slas)
+_UPDATE_ROW = (
+    update(case_slas)
+    .where(case_slas.c.id == bindparam("b_id"))
+    .values({name: bindparam(f"v_{name}") for name in _STATE_COLUMNS})
 )
 
 
@@ -63,15 +135,19 @@ class _Clock:
     sla: SlaSpec
     ruler: Ruler
     state: ClockState
-    row: Row[Any] | None  # as kept before this event
+    row: Kept | None  # as kept before this event
 
 
-def kept_state(row: Row[Any] | None, ruler: Ruler) -> ClockState | None:
+def kept_state(row: Kept | None, ruler: Ruler) -> ClockState | None:
     """The state a row keeps, if it keeps one measured the way ``ruler`` measures."""
     if row is None or row.phase is None:
         return None
     if row.unit != ruler.unit or row.calendar != ruler.calendar.name:
         return None
+    return _state_of(row)
+
+
+def _state_of(row: Kept) -> ClockState:
     return ClockState(
         phase=ClockStatus(row.phase),
         started_at=row.started_at,
@@ -87,8 +163,60 @@ def kept_state(row: Row[Any] | None, ruler: Ruler) -> ClockState | None:
     )
 
 
-def _rows(session: Session, case_id: int) -> dict[str, Row[Any]]:
-    return {r.sla: r for r in session.connection().execute(_SELECT_ROWS, {"case_id": case_id})}
+@dataclass(frozen=True)
+class _Kept:
+    """A clock's row as this transaction wrote it: what :data:`_SELECT_ROWS` would read."""
+
+    id: int
+    sla: str
+    target_seconds: float
+    started_at: datetime | None
+    stopped_at: datetime | None
+    phase: str
+    running_since: datetime | None
+    banked_seconds: float
+    manual_pause: bool
+    warned: list[float]
+    warned_at: datetime | None
+    breach_recorded: bool
+    paused_at: datetime | None
+    resume_at: datetime | None
+    unit: str
+    calendar: str
+
+
+Kept = Row[Any] | _Kept
+# The clock rows of the cases this transaction wrote, as of the case version they belong to:
+# the next event of the same case in the transaction (a breach and its escalation, a spawn
+# recorded on the parent) and the fire's response start from them instead of reading them
+# again. Only this module writes case_slas, always through :func:`_remember`; a rollback (a
+# savepoint's too) forgets them all.
+_MEMO_KEY = "svcflow.sla_rows"
+
+
+def _rows(session: Session, case_id: int, version: int | None = None) -> dict[str, Kept]:
+    """The case's clock rows; as of ``version`` from what this transaction wrote, if it did."""
+    if version is not None:
+        memo = session.info.get(_MEMO_KEY, {}).get(case_id)
+        if memo is not None and memo[0] == version:
+            return dict(memo[1])
+    found = session.connection().execute(_SELECT_ROWS, {"case_id": case_id})
+    return {r.sla: cast(Kept, r) for r in found}
+
+
+def _remember(session: Session, case_id: int, version: int, rows: dict[str, Kept]) -> None:
+    session.info.setdefault(_MEMO_KEY, {})[case_id] = (version, rows)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_after_rollback(session: Session, _previous: Any) -> None:
+    session.info.pop(_MEMO_KEY, None)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_at_end(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:
+        session.info.pop(_MEMO_KEY, None)
 
 
 def sync(
@@ -103,11 +231,21 @@ def sync(
     """Advance the case's clocks by ``event`` (just appended), or recompute them from the
     history when ``full`` or their state is not kept; write what changed and return the
     timer changes it implies."""
-    rows = _rows(session, case.id)
+    if full:
+        rows = _rows(session, case.id)
+    elif event.event_type == "created":
+        rows = {}  # the case was inserted just now: no clock of it is kept yet
+    else:
+        rows = _rows(session, case.id, case.version - 1)
     calendars = LazyCalendars(session)
     history: list[EventRecord] | None = None
     changed: list[_Clock] = []
     for sla in definition.slas:
+        row = rows.get(sla.name)
+        if not full and _untouched(
+            sla, row, case=case, event=event, definition=definition, now=now
+        ):
+            continue
         ruler = ruler_for(sla, data=case.data, params=case.params, now=now, calendars=calendars)
         row = rows.get(sla.name)
         before = None if full else kept_state(row, ruler)
@@ -121,10 +259,57 @@ def sync(
         if before is None or after != before or moved_target:
             changed.append(_Clock(sla, ruler, after, row))
     if not changed:
+        _remember(session, case.id, case.version, rows)
         return TimerChanges()
     changes = _timer_changes(session, case.id, changed)
-    _write(session, definition, case, changed, now=now)
+    rows.update(_write(session, definition, case, changed, now=now))
+    _remember(session, case.id, case.version, rows)
     return changes
+
+
+def _untouched(
+    sla: SlaSpec,
+    row: Kept | None,
+    *,
+    case: CaseRecord,
+    event: EventRecord,
+    definition: WorkflowDefinition,
+    now: datetime,
+) -> bool:
+    """True when ``event`` certainly leaves this clock's kept row as it is: the row keeps a
+    state on the SLA's calendar, the event does not touch that state, and the target (and
+    with it the unit) cannot have moved. Decided without building the clock's ruler.
+
+    A target written as a literal or a parameter is the case's for life (parameters are
+    fixed when the case is created), so it is compared with the row directly. A target
+    written as an expression moves only with the inputs it reads: its ``data`` fields, which
+    change only by events (``changes``), each of which passes here; one that reads ``now``,
+    or reads ``data`` in a way that names no field, is evaluated again on every event."""
+    if row is None or row.phase is None or row.calendar != (sla.calendar or WALL_CLOCK):
+        return False
+    phase = ClockStatus(row.phase)
+    if touches(phase, bool(row.manual_pause), sla, event, definition.final_states):
+        return False
+    if sla.target.expr is None:
+        text = sla.target.literal
+        if text is None:
+            assert sla.target.param is not None
+            text = case.params.get(sla.target.param)
+        if not isinstance(text, str):
+            return False  # not a duration's text: let the ruler say what is wrong
+        return (row.target_seconds, row.unit) == _measure(sla.calendar, text)
+    expression = compiled(sla.target.expr, f"{sla.path}.target.expr")
+    fields = expression.data_fields
+    if "now" in expression.variables or fields is None or not fields.isdisjoint(event.changes):
+        return False
+    return bool(row.unit == "time")  # an expression's target is always working time
+
+
+@functools.lru_cache(maxsize=1024)
+def _measure(calendar: str | None, text: str) -> tuple[float, str]:
+    """A literal or parameter target's seconds and unit on ``calendar`` (parsing is pure;
+    a few texts per SLA of each definition in use)."""
+    return measure_of(calendar, parse_duration(text))
 
 
 def recompute(
@@ -163,19 +348,39 @@ def _write(
     changed: Sequence[_Clock],
     *,
     now: datetime,
-) -> None:
+) -> dict[str, Kept]:
+    """Write the changed clocks; returns their rows as written."""
     conn = session.connection()
+    written: dict[str, Kept] = {}
     for clock in changed:
         shown = clock_at(clock.sla, clock.state, clock.ruler, now)
         values = _values(clock, shown, _warn_at(clock), now)
         if clock.row is None:
-            conn.execute(
-                insert(case_slas).values(
-                    case_id=case.id, definition_name=definition.name, sla=clock.sla.name, **values
+            row_id = inserted_id(
+                conn.execute(
+                    _INSERT_ROW,
+                    {
+                        **values,
+                        "case_id": case.id,
+                        "definition_name": definition.name,
+                        "sla": clock.sla.name,
+                    },
                 )
             )
         else:
-            conn.execute(update(case_slas).where(case_slas.c.id == clock.row.id).values(**values))
+            row_id = clock.row.id
+            conn.execute(_UPDATE_ROW, {"b_id": row_id, **{f"v_{k}": v for k, v in values.items()}})
+        written[clock.sla.name] = _Kept(
+            id=row_id,
+            sla=clock.sla.name,
+            **{name: _as_read(values[name]) for name in _KEPT_COLUMNS},
+        )
+    return written
+
+
+def _as_read(value: Any) -> Any:
+    """A value as the database gives it back (instants in UTC)."""
+    return value.astimezone(UTC) if isinstance(value, datetime) else value
 
 
 def _warn_at(clock: _Clock) -> datetime | None:
@@ -230,7 +435,7 @@ def clocks(
     clock without one)."""
     if not definition.slas:
         return []
-    rows = _rows(session, case.id)
+    rows = _rows(session, case.id, case.version)
     calendars = calendars if calendars is not None else LazyCalendars(session)
     out = []
     for sla in definition.slas:

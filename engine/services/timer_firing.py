@@ -19,12 +19,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from engine.core.definition import TimerKind
 from engine.core.machine import Actor
+from engine.core.records import CaseRecord
 from engine.core.sla import SLA_BREACHED, SLA_RESUME, SLA_WARNING
 from engine.core.timer_plans import plan_timer
 from engine.errors import (
@@ -86,35 +88,77 @@ def _lock(session: Session, timer_id: int) -> Timer | None:
     ).scalar_one_or_none()
 
 
-def _lock_case_of(session: Session, timer_id: int) -> None:
-    """Lock the timer's case row before the timer row: the order a fire of the case takes (it
-    updates the case, then cancels its timers). Holding the timer row while waiting for the
-    case row deadlocks with a user's fire of that case on PostgreSQL."""
-    case_id = select(timers.c.case_id).where(timers.c.id == timer_id).scalar_subquery()
-    session.execute(select(Case.id).where(Case.id == case_id).with_for_update())
+# A due timer's fire, the hot path of the workers: Core statements built once, the case read
+# once (locked, through its timer) and handed to the fire instead of being read again.
+cases_table = Case.__table__
+_LOCK_CASE = (
+    select(cases_table)
+    .where(
+        cases_table.c.id
+        == select(timers.c.case_id).where(timers.c.id == bindparam("b_timer")).scalar_subquery()
+    )
+    .with_for_update()
+)
+_LOCK_TIMER = select(timers).where(timers.c.id == bindparam("b_timer")).with_for_update()
+_MARK_FIRED = (
+    update(timers)
+    .where(timers.c.id == bindparam("b_timer"))
+    .values(
+        status=TimerStatus.FIRED.value,
+        attempts=bindparam("b_attempts"),
+        updated_at=bindparam("b_now"),
+        fired_at=bindparam("b_now"),
+    )
+)
+_MARK_STALE = (
+    update(timers)
+    .where(timers.c.id == bindparam("b_timer"))
+    .values(
+        status=TimerStatus.CANCELLED.value,
+        attempts=bindparam("b_attempts"),
+        updated_at=bindparam("b_now"),
+        note=bindparam("b_note"),
+    )
+)
+
+
+def _lock_case_of(session: Session, timer_id: int) -> CaseRecord | None:
+    """Lock the timer's case row before the timer row, and read it: the order a fire of the
+    case takes (it updates the case, then cancels its timers). Holding the timer row while
+    waiting for the case row deadlocks with a user's fire of that case on PostgreSQL."""
+    row = session.connection().execute(_LOCK_CASE, {"b_timer": timer_id}).one_or_none()
+    return case_store.case_record(row) if row is not None else None
+
+
+def _mark(session: Session, timer: Row[Any], statement: Any, now: datetime, **more: Any) -> None:
+    session.connection().execute(
+        statement, {"b_timer": timer.id, "b_attempts": timer.attempts + 1, "b_now": now, **more}
+    )
+    loaded = session.identity_map.get(session.identity_key(Timer, timer.id))
+    if loaded is not None:  # an ORM copy read earlier in this session is now out of date
+        session.expire(loaded)
 
 
 def fire_due_timer(
     session: Session, timer_id: int, *, now: datetime, actor: Actor = TIMER_ACTOR
 ) -> TimerOutcome:
     """Fire one timer if it is armed, due and still relevant. Domain errors propagate."""
-    _lock_case_of(session, timer_id)
-    timer = _lock(session, timer_id)
-    if timer is None:
+    case = _lock_case_of(session, timer_id)
+    timer = session.connection().execute(_LOCK_TIMER, {"b_timer": timer_id}).one_or_none()
+    if timer is None or case is None:
         return TimerOutcome(timer_id, FireResult.MISSING, "no such timer")
     if timer.status != TimerStatus.ARMED.value:
         return TimerOutcome(timer_id, FireResult.STALE, f"timer is {timer.status}", timer.due_at)
     if timer.due_at > now:
         return TimerOutcome(timer_id, FireResult.NOT_DUE, "delivered early", timer.due_at)
-    case = cases.get_case(session, timer.case_id)
     if case.status != CaseStatus.OPEN.value or (
         timer.sla is None and case.state_entry_seq != timer.state_entry_seq
     ):
         note = f"stale delivery at {now.isoformat()}: case is {case.status} in {case.state!r}"
-        _finish(session, timer, TimerStatus.CANCELLED, now, note=note)
+        _mark(session, timer, _MARK_STALE, now, b_note=note)
         return TimerOutcome(timer_id, FireResult.STALE, note, timer.due_at)
 
-    _finish(session, timer, TimerStatus.FIRED, now)
+    _mark(session, timer, _MARK_FIRED, now)
     observations.note(
         session,
         "timer_fired",
@@ -125,40 +169,33 @@ def fire_due_timer(
         lag_seconds=(now - max(timer.due_at, timer.created_at)).total_seconds(),
     )
     if timer.kind == SLA_RESUME:
-        note = _end_pause(session, timer, case.id, now=now, actor=actor)
+        note = _end_pause(session, timer, case, now=now, actor=actor)
     elif timer.kind in (SLA_WARNING, SLA_BREACHED):
-        note = _fire_sla(session, timer, case.id, now=now, actor=actor)
+        note = _fire_sla(session, timer, case, now=now, actor=actor)
     else:
         assert timer.trigger is not None
-        cases.fire(session, case.id, timer.trigger, timer.payload, actor=actor, now=now)
+        fired = cases.fire(
+            session, case.id, timer.trigger, timer.payload, actor=actor, now=now, case=case
+        )
         note = f"fired {timer.trigger!r}"
         if timer.kind == TimerKind.EVERY.value:
-            _rearm_every(session, timer, now=now)
+            _rearm_every(session, timer, fired.case, now=now)
     return TimerOutcome(timer_id, FireResult.FIRED, note, timer.due_at)
 
 
-def _finish(
-    session: Session, timer: Timer, status: TimerStatus, now: datetime, note: str | None = None
-) -> None:
-    timer.status = status.value
-    timer.attempts += 1
-    timer.updated_at = now
-    if status is TimerStatus.FIRED:
-        timer.fired_at = now
-    if note:
-        timer.note = note
-    session.flush()
-
-
-def _fire_sla(session: Session, timer: Timer, case_id: int, *, now: datetime, actor: Actor) -> str:
+def _fire_sla(
+    session: Session, timer: Row[Any], case: CaseRecord, *, now: datetime, actor: Actor
+) -> str:
     """Record the warning or breach in the history; on a breach, fire the SLA's trigger when
     the case's current state allows it (the escalation is recorded either way)."""
     event_type = EventType.SLA_WARNING if timer.kind == SLA_WARNING else EventType.SLA_BREACHED
     payload = {**timer.payload, "due_at": timer.due_at.isoformat()}
-    cases.record_event(session, case_id, event_type, payload, actor=actor, now=now)
+    recorded = cases.record_event(
+        session, case.id, event_type, payload, actor=actor, now=now, case=case
+    )
     if event_type is not EventType.SLA_BREACHED or not timer.trigger:
         return f"recorded {event_type.value}"
-    case = cases.get_case(session, case_id)
+    case = recorded.case  # as the breach left it, in this transaction
     allowed = cases.allowed_triggers(session, case)
     if timer.trigger not in allowed:
         return f"recorded breach; {timer.trigger!r} not allowed in {case.state!r}"
@@ -166,36 +203,46 @@ def _fire_sla(session: Session, timer: Timer, case_id: int, *, now: datetime, ac
         # The breach is recorded whatever happens to its escalation trigger: a guard or a
         # payload schema that rejects it must not roll the breach record back with it.
         with session.begin_nested():
-            cases.fire(session, case_id, timer.trigger, {"sla": timer.sla}, actor=actor, now=now)
+            cases.fire(
+                session,
+                case.id,
+                timer.trigger,
+                {"sla": timer.sla},
+                actor=actor,
+                now=now,
+                case=case,
+            )
     except PERMANENT_ERRORS as exc:
         return f"recorded breach; {timer.trigger!r} was refused: {exc.message}"
     return f"recorded breach and fired {timer.trigger!r}"
 
 
-def _end_pause(session: Session, timer: Timer, case_id: int, *, now: datetime, actor: Actor) -> str:
+def _end_pause(
+    session: Session, timer: Row[Any], case: CaseRecord, *, now: datetime, actor: Actor
+) -> str:
     """An operator's pause reached the resume time it was given: record ``sla_resumed``, as
     the operator would have (the clock runs again unless its state pauses it too). It counts
     at the resume time, not when delivered: a worker outage adds no time to the pause (nor
     goes back before the case's latest event)."""
-    case = cases.get_case(session, case_id)
-    latest = case_store.event_at(session, case_id, case.version)
+    latest = case_store.event_at(session, case.id, case.version)
     at = min(now, max(timer.due_at, latest.at))
     cases.record_event(
         session,
-        case_id,
+        case.id,
         EventType.SLA_RESUMED,
         {"sla": timer.sla, "reason": "the pause's resume time was reached"},
         actor=actor,
         now=now,
         at=at,
         context={"received_at": now.isoformat()} if at != now else None,
+        case=case,
     )
     return f"resumed {timer.sla!r}"
 
 
-def _rearm_every(session: Session, timer: Timer, *, now: datetime) -> None:
-    """Arm the next occurrence of a cron timer while the case stays in the same state entry."""
-    case = cases.get_case(session, timer.case_id)
+def _rearm_every(session: Session, timer: Row[Any], case: CaseRecord, *, now: datetime) -> None:
+    """Arm the next occurrence of a cron timer while the case stays in the same state entry
+    (``case``: as the fire left it)."""
     if case.status != CaseStatus.OPEN.value or case.state_entry_seq != timer.state_entry_seq:
         return
     definition = get_definition(session, case.definition_name, case.definition_version)
@@ -407,16 +454,17 @@ def case_timers(session: Session, case_id: int) -> Sequence[Timer]:
     )
 
 
-def armed_timers(session: Session, case_id: int) -> Sequence[Timer]:
-    return (
-        session.execute(
-            select(Timer)
-            .where(Timer.case_id == case_id, Timer.status == TimerStatus.ARMED.value)
-            .order_by(Timer.due_at, Timer.id)
-        )
-        .scalars()
-        .all()
-    )
+_ARMED_OF_CASE = (
+    select(timers)
+    .where(timers.c.case_id == bindparam("b_case"), timers.c.status == TimerStatus.ARMED.value)
+    .order_by(timers.c.due_at, timers.c.id)
+)
+
+
+def armed_timers(session: Session, case_id: int) -> Sequence[Row[Any]]:
+    """The case's armed timers, earliest first: rows with a timer's attributes (a Core
+    statement built once; a case read and every fire's response ask for them)."""
+    return session.connection().execute(_ARMED_OF_CASE, {"b_case": case_id}).all()
 
 
 def failed_timers(session: Session, limit: int = 500) -> Sequence[Timer]:

@@ -5,6 +5,11 @@
 (``cn-workdays`` with next year's State Council schedule, a company's extra days off) or
 defines a whole custom calendar. Built calendars are kept in a bounded cache: their arithmetic
 index is costly to build and a calendar only changes by a save.
+
+The rows themselves are read once per transaction (one small Core SELECT, the first time a
+business calendar is asked for) and kept in the session until the transaction ends: an edit
+made by another process is therefore seen by the next transaction that needs a calendar, as
+before, and an edit in this transaction (:func:`forget`) by the rest of it.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from datetime import date
 from typing import Any
 
 from cachetools import LRUCache
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from engine.core.calendar import BusinessCalendar, apply_overrides, calendar_24x7, cn_workdays
@@ -81,7 +86,8 @@ def on_base(base: str, name: str, parsed: Mapping[str, Any]) -> BusinessCalendar
     return calendar if calendar.name == name else dataclasses.replace(calendar, name=name)
 
 
-def _build(row: CalendarRecord) -> BusinessCalendar:
+def _build(row: Any) -> BusinessCalendar:
+    """A calendar from its stored row (a ``CalendarRecord`` or a Core row of its columns)."""
     if row.base in BUILTIN_BASES:
         return on_base(row.base, row.name, parse_overrides(row.spec, row.name))
     return BusinessCalendar.from_dict(row.spec)
@@ -90,6 +96,10 @@ def _build(row: CalendarRecord) -> BusinessCalendar:
 # (name, revision, stored content) -> calendar; a few per database, a few databases per process
 _BUILT: LRUCache[tuple[Any, ...], BusinessCalendar] = LRUCache(maxsize=64)
 _LOCK = threading.Lock()
+_table = CalendarRecord.__table__
+_SELECT_ROWS = select(_table.c.name, _table.c.revision, _table.c.base, _table.c.spec)
+# The calendars read in the session's current transaction (see the module docstring).
+_MEMO_KEY = "svcflow.calendars"
 
 
 def load_calendars(session: Session) -> dict[str, BusinessCalendar]:
@@ -100,14 +110,30 @@ def load_calendars(session: Session) -> dict[str, BusinessCalendar]:
     because revisions count per database, and one process may use several (the simulator makes
     a scratch database per scenario): revision 1 of ``cn-workdays`` in one is not in another.
     """
+    memo: dict[str, BusinessCalendar] | None = session.info.get(_MEMO_KEY)
+    if memo is not None:
+        return dict(memo)
     calendars = {
         name: _cached((name, 0), functools.partial(_builtin, name)) for name in BUILTIN_BASES
     }
-    for row in session.execute(select(CalendarRecord)).scalars():
+    for row in session.connection().execute(_SELECT_ROWS):
         content = json.dumps([row.base, row.spec], sort_keys=True)
         key = (row.name, row.revision, content)
         calendars[row.name] = _cached(key, functools.partial(_build, row))
-    return calendars
+    session.info[_MEMO_KEY] = calendars
+    return dict(calendars)
+
+
+def forget(session: Session) -> None:
+    """Drop the calendars kept for this transaction (a calendar was just saved in it)."""
+    session.info.pop(_MEMO_KEY, None)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_at_transaction_end(session: Session, _transaction: Any) -> None:
+    # Any end, a savepoint's included (what was read inside it may have been read after a
+    # write it undid); the next read in the enclosing transaction reads again.
+    session.info.pop(_MEMO_KEY, None)
 
 
 def _cached(key: tuple[Any, ...], build: Callable[[], BusinessCalendar]) -> BusinessCalendar:

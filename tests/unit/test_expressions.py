@@ -5,12 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import cel
 import pytest
 
+from engine.core import expressions
 from engine.core.expressions import (
     Expression,
     FieldRef,
+    compiled,
     field_references,
+    fields_read,
     make_context,
     to_json_value,
 )
@@ -183,3 +187,73 @@ def test_results_json_cannot_hold_are_refused_with_the_element_path(source: str)
         to_json_value(value, "transitions[2].actions[0].set.x")
 
     assert caught.value.fields["path"] == "transitions[2].actions[0].set.x"
+
+
+# --- what an expression is handed, and compiling once -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("data.priority == 'emergency'", frozenset({"priority"})),
+        ("has(data.x) && data['y'] > 1", frozenset({"x", "y"})),
+        ("'data.z' == params.k", frozenset()),  # inside a string: no read
+        ("size(data) > 1", None),  # the whole map
+        ("data[params.k] == 1", None),  # a computed key names no field
+        ("data.items.exists(i, i.ok)", frozenset({"items"})),
+    ],
+)
+def test_the_data_fields_an_expression_reads(source: str, expected: frozenset[str] | None) -> None:
+    assert fields_read(source, "data") == expected
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "data.a + 1",
+        "has(data.missing)",
+        "!has(data.missing) ? 'none' : data.missing",
+        "data['b'] == 'x' && payload.who == 'eli'",
+        "size(data) == 4",
+        "data[params.key] == 1",
+        "data.items.exists(i, i > 2) && params.n == 3",
+        "now > timestamp('2025-01-01T00:00:00Z') && case.state == 'open'",
+    ],
+)
+def test_handing_only_what_is_read_gives_what_the_whole_context_gives(source: str) -> None:
+    """An expression is evaluated on the fields it reads only (CEL converts whatever it is
+    handed); the value must be the one the whole context gives."""
+    context = make_context(
+        {"a": 1, "b": "x", "items": [1, 2, 3], "other": {"deep": list(range(50))}},
+        {"who": "eli", "more": 1},
+        {"key": "a", "n": 3, "unused": "2h"},
+        NOW,
+        case={"id": 7, "definition": "d", "state": "open"},
+    )
+    whole = cel.compile(source).execute(dict(context))
+    assert Expression(source, "p").evaluate(context) == whole
+
+
+def test_a_missing_field_fails_the_same_way_when_only_read_fields_are_handed() -> None:
+    with pytest.raises(ExpressionError, match="reads 'missing', which is not set"):
+        _eval("data.missing > 1", {"present": 1})
+
+
+def test_an_expression_outside_a_machine_is_compiled_once_per_source_and_path() -> None:
+    first = compiled("duration(params.x)", "slas[0].target.expr")
+    assert compiled("duration(params.x)", "slas[0].target.expr") is first
+    assert compiled("duration(params.x)", "slas[1].target.expr") is not first  # errors name it
+    with pytest.raises(ExpressionError, match=r"slas\[0\]"):
+        compiled("duration(", "slas[0].target.expr")
+
+
+def test_the_compile_cache_is_bounded_and_keeps_the_recent_ones() -> None:
+    """Expressions compiled outside a machine are kept in a bounded cache (a process serving
+    many definitions must not grow without end): the oldest go first."""
+    limit = expressions._COMPILED.maxsize
+    first = compiled("data.n + 0", "bounded")
+    for n in range(1, limit + 10):
+        latest = compiled(f"data.n + {n}", "bounded")
+    assert len(expressions._COMPILED) == limit
+    assert compiled(f"data.n + {limit + 9}", "bounded") is latest
+    assert compiled("data.n + 0", "bounded") is not first  # evicted, compiled again

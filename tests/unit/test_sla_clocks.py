@@ -14,21 +14,29 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.core.calendar import BusinessCalendar, calendar_24x7, cn_workdays
 from engine.core.definition import parse_source
+from engine.core.durations import parse_duration
 from engine.core.records import EventRecord
 from engine.core.sla import (
     BREACH_AFTER,
+    ClockState,
     ClockStatus,
+    Ruler,
     SlaClock,
+    advance,
     compute_clock,
     compute_clocks,
+    measure_of,
     plan_sla_timers,
+    ruler_for,
+    touches,
 )
-from engine.core.timer_plans import TimerPlan
+from engine.core.timer_plans import TimerPlan, get_calendar
 from engine.core.validation import load_definition
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -645,3 +653,102 @@ def test_the_deadline_instant_is_in_time_and_the_instant_after_it_is_not() -> No
         if p.name == "sla:arrival:sla_breached:1.0"
     ]
     assert breach.due_at == due + timedelta(seconds=1)
+
+
+# --- which events can touch a clock -------------------------------------------------------------
+
+STATE_NAMES = [s.name for s in DEFINITION.states]
+EVENT_TYPES = [
+    "created",
+    "transition",
+    "forced",
+    "cancelled",
+    "sla_warning",
+    "sla_breached",
+    "sla_paused",
+    "sla_resumed",
+    "note",
+    "child_spawned",
+]
+
+
+@st.composite
+def kept_states(draw: st.DrawFn) -> ClockState:
+    phase = draw(st.sampled_from([p for p in ClockStatus if p is not ClockStatus.BREACHED]))
+    started = T0 if phase is not ClockStatus.PENDING else None
+    return ClockState(
+        phase=phase,
+        started_at=started,
+        stopped_at=T0 + timedelta(hours=1)
+        if phase in (ClockStatus.MET, ClockStatus.CANCELLED)
+        else None,
+        running_since=draw(st.sampled_from([None, T0])) if phase is ClockStatus.RUNNING else None,
+        banked=timedelta(minutes=draw(st.integers(0, 600))),
+        manual_pause=draw(st.booleans()),
+        warned=frozenset(draw(st.sets(st.sampled_from([0.5, 0.75])))),
+        warned_at=draw(st.sampled_from([None, T0])),
+        breach_recorded=draw(st.booleans()),
+        paused_at=draw(st.sampled_from([None, T0 + timedelta(minutes=30)])),
+        resume_at=draw(st.sampled_from([None, T0 + timedelta(hours=3)])),
+    )
+
+
+@st.composite
+def events(draw: st.DrawFn) -> EventRecord:
+    event_type = draw(st.sampled_from(EVENT_TYPES))
+    source = None if event_type == "created" else draw(st.sampled_from(STATE_NAMES))
+    moves = event_type in ("created", "transition", "forced")
+    dest = draw(st.sampled_from(STATE_NAMES)) if moves else source
+    payload: dict[str, Any] = {}
+    if event_type.startswith("sla_"):
+        payload["sla"] = draw(st.sampled_from([*SLAS, "other"]))
+        payload["fraction"] = draw(st.sampled_from([0.5, 0.75, "x"]))
+        payload["resume_at"] = draw(st.sampled_from([None, (T0 + timedelta(hours=5)).isoformat()]))
+    return EventRecord(
+        case_id=1,
+        seq=2,
+        event_type=event_type,
+        trigger=draw(st.sampled_from([*DEST, None])) if event_type == "transition" else None,
+        from_state=source,
+        to_state=dest or "logged",
+        actor="test",
+        payload=payload,
+        changes={},
+        at=T0 + timedelta(hours=2),
+    )
+
+
+@settings(max_examples=600, deadline=None)
+@given(state=kept_states(), name=st.sampled_from(sorted(SLAS)), event=events())
+def test_an_event_that_does_not_touch_a_clock_leaves_its_state_as_it_is(
+    state: ClockState, name: str, event: EventRecord
+) -> None:
+    """The engine skips a clock an event cannot touch (no ruler, no write): for any kept
+    state and any event, touches() False must mean advance() gives the same state."""
+    sla = SLAS[name]
+    ruler = ruler_for(sla, data={}, params=PARAMS, now=T0, calendars=CALENDARS)
+    finals = DEFINITION.final_states
+    if not touches(state.phase, state.manual_pause, sla, event, finals):
+        assert advance(state, sla, event, ruler, finals) == state
+
+
+def test_the_events_that_touch_a_dispatched_ticket_s_clocks() -> None:
+    history = dispatched()
+    running = ClockState(phase=ClockStatus.RUNNING, started_at=T0, running_since=T0)
+    finals = DEFINITION.final_states
+    escalate = history.fire("escalate", T0 + timedelta(minutes=1)).events[-1]
+    hold = history.fire("hold", T0 + timedelta(minutes=2)).events[-1]
+    assert not touches(running.phase, False, SLAS["arrival"], escalate, finals)  # a self-loop
+    assert touches(running.phase, False, SLAS["arrival"], hold, finals)  # enters a pause state
+    assert not touches(ClockStatus.MET, False, SLAS["contact"], hold, finals)  # runs once
+
+
+@pytest.mark.parametrize("calendar", [None, "24x7", "cn-workdays"])
+@pytest.mark.parametrize("text", ["90m", "2h", "1d", "3d", "1d12h", "36h"])
+def test_a_target_is_measured_without_its_calendar_as_its_ruler_measures_it(
+    calendar: str | None, text: str
+) -> None:
+    """The fast path compares a kept clock's target and unit with measure_of(), which needs
+    no calendar; it must agree with the Ruler the full path builds."""
+    ruler = Ruler(get_calendar(CALENDARS, calendar, "slas[0].calendar"), parse_duration(text))
+    assert measure_of(calendar, parse_duration(text)) == (ruler.target.total_seconds(), ruler.unit)
