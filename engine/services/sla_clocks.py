@@ -52,52 +52,6 @@ timers = Timer.__table__
 
 # What a clock's kept state needs (the shown columns, status and elapsed time as of the last
 # write, are written for the supervisors' queries and never read back here).
-_SELECT_ROWS = select(
-    case_slas.c.id,
-    case_slas.c.sla,
-    case_slas.c.target_seconds,
-    case_slas.c.started_at,
-    case_slas.c.stopped_at,
-    case_slas.c.phase,
-    case_slas.c.running_since,
-    case_slas.c.banked_seconds,
-    case_slas.c.manual_pause,
-    case_slas.c.warned,
-    case_slas.c.warned_at,
-    case_slas.c.breach_recorded,
-    case_slas.c.paused_at,
-    case_slas.c.resume_at,
-    case_slas.c.unit,
-    case_slas.c.calendar,
-).where(case_slas.c.case_id == bindparam("case_id"))
-_SELECT_ARMED = select(timers.c.id, timers.c.name, timers.c.sla, timers.c.due_at).where(
-    timers.c.case_id == bindparam("case_id"),
-    timers.c.status == TimerStatus.ARMED.value,
-    timers.c.sla.is_not(None),
-)
-# The columns a clock's write sets; the statements are built once, values bound per call
-# (building an UPDATE of 18 literal values per changed clock cost more than executing it).
-_STATE_COLUMNS = (
-    "status",
-    "target_seconds",
-    "elapsed_seconds",
-    "started_at",
-    "stopped_at",
-    "due_at",
-    "warn_at",
-    "updated_at",
-    "phase",
-    "running_since",
-    "banked_seconds",
-    "manual_pause",
-    "warned",
-    "warned_at",
-    "breach_recorded",
-    "paused_at",
-    "resume_at",
-    "unit",
-    "calendar",
-)
 _KEPT_COLUMNS = (
     "target_seconds",
     "started_at",
@@ -114,6 +68,18 @@ _KEPT_COLUMNS = (
     "unit",
     "calendar",
 )
+_SELECT_ROWS = select(
+    case_slas.c.id, case_slas.c.sla, *(case_slas.c[name] for name in _KEPT_COLUMNS)
+).where(case_slas.c.case_id == bindparam("case_id"))
+_SELECT_ARMED = select(timers.c.id, timers.c.name, timers.c.sla, timers.c.due_at).where(
+    timers.c.case_id == bindparam("case_id"),
+    timers.c.status == TimerStatus.ARMED.value,
+    timers.c.sla.is_not(None),
+)
+# The columns a clock's write sets: the kept state and the shown columns; the statements are
+# built once, values bound per call (building an UPDATE of 18 literal values per changed clock
+# cost more than executing it).
+_STATE_COLUMNS = ("status", "elapsed_seconds", "due_at", "warn_at", "updated_at", *_KEPT_COLUMNS)
 _INSERT_ROW = insert(case_slas)
 _UPDATE_ROW = (
     update(case_slas)
