@@ -161,7 +161,8 @@ def _version_view(d: WorkflowDefinition) -> dict[str, Any]:
             {
                 "trigger": t.trigger,
                 "sources": list(t.sources),
-                "dest": t.dest,
+                "dest": t.dest,  # null: the case stays in its state
+                "reenter": t.reenter,
                 "guard": t.guard,
                 "roles": list(t.roles),
             }

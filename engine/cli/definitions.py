@@ -206,7 +206,14 @@ def definitions_show(ctx: click.Context, name: str, version: int | None, source:
     table(
         ["#", "trigger", "from", "to", "guard", "roles"],
         [
-            [t.index, t.trigger, ",".join(t.sources), t.dest, t.guard or "", ",".join(t.roles)]
+            [
+                t.index,
+                t.trigger,
+                ",".join(t.sources),
+                t.dest_text,
+                t.guard or "",
+                ",".join(t.roles),
+            ]
             for t in definition.transitions
         ],
     )

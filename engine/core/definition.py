@@ -159,7 +159,7 @@ class TransitionSpec:
     index: int
     trigger: str
     sources: tuple[str, ...]
-    dest: str
+    dest: str | None  # None: the case stays in whichever source state it is in
     guard: str | None = None
     actions: tuple[ActionSpec, ...] = ()
     payload_schema: Mapping[str, Any] | None = None
@@ -168,10 +168,25 @@ class TransitionSpec:
     title: Label | None = None
     guard_message: Label | None = None  # what the guard requires, for a person
     occurred_at: OccurredAt | None = None  # the payload field saying when it happened
+    reenter: bool = False  # staying, the case leaves and re-enters: its state timers restart
 
     @property
     def path(self) -> str:
         return f"transitions[{self.index}]"
+
+    def target(self, source: str) -> str:
+        """The state a case in ``source`` is in after this transition."""
+        return source if self.dest is None else self.dest
+
+    def stays(self, source: str) -> bool:
+        return self.target(source) == source
+
+    @property
+    def dest_text(self) -> str:
+        """The destination as people read it in listings, diffs and traceability."""
+        if self.dest is not None:
+            return self.dest
+        return "(re-enters)" if self.reenter else "(stays)"
 
 
 @dataclass(frozen=True)
@@ -548,7 +563,7 @@ def _transition(
         index=index,
         trigger=raw["trigger"],
         sources=sources,
-        dest=raw["dest"],
+        dest=raw.get("dest"),
         guard=raw.get("guard"),
         actions=_actions(raw.get("actions", []), f"transitions[{index}]"),
         payload_schema=raw.get("payload_schema"),
@@ -557,6 +572,7 @@ def _transition(
         title=_label(raw.get("title")),
         guard_message=_label(raw.get("guard_message")),
         occurred_at=_occurred_at(raw.get("occurred_at")),
+        reenter=bool(raw.get("reenter", False)),
     )
 
 

@@ -49,7 +49,9 @@ def to_dot(
         lines.append(f"  {_quote(state.name)} [{', '.join(attrs)}];")
     for t in definition.transitions:
         text = t.trigger + (f" [{t.guard}]" if t.guard else "")
+        text += " (re-enter)" if t.reenter else ""
         for source in t.sources:
-            lines.append(f"  {_quote(source)} -> {_quote(t.dest)} [label={_quote(text)}];")
+            target = t.target(source)
+            lines.append(f"  {_quote(source)} -> {_quote(target)} [label={_quote(text)}];")
     lines.append("}")
     return "\n".join(lines) + "\n"

@@ -21,7 +21,7 @@ class DefinitionDiff:
 
 def _transition_keys(definition: WorkflowDefinition) -> dict[str, dict[str, Any]]:
     return {
-        f"{t.trigger}: {','.join(t.sources)} -> {t.dest}": {
+        f"{t.trigger}: {','.join(t.sources)} -> {t.dest_text}": {
             "guard": t.guard,
             "roles": list(t.roles),
             "actions": [(a.kind.value, a.field, a.expr, a.by) for a in t.actions],

@@ -92,6 +92,13 @@ class StepResult:
     transition_index: int
     counter_deltas: dict[str, int] = field(default_factory=dict)
     spawns: tuple[SpawnRequest, ...] = ()
+    # The case stayed in its state but left and re-entered it (``reenter: true``).
+    reentered: bool = False
+
+    @property
+    def entered(self) -> bool:
+        """Whether the case (re-)entered a state: its state timers start from this step."""
+        return self.reentered or self.to_state != self.from_state
 
 
 @dataclass
@@ -537,6 +544,7 @@ class CompiledWorkflow:
             transition_index=view.chosen,
             counter_deltas=view.counter_deltas,
             spawns=tuple(view.spawns),
+            reentered=view.state == state and self._transitions[view.chosen].reenter,
         )
 
     def _transitions_by_trigger(self, trigger: str, state: str) -> list[TransitionSpec]:

@@ -65,7 +65,10 @@ def definition_elements(document: Mapping[str, Any]) -> Iterable[tuple[str, str]
         for rid in _cites(t.get("requirements")):
             yield (
                 rid,
-                (f"`{name}` transitions[{i}] `{t.get('trigger')}`: {sources} -> {t.get('dest')}"),
+                (
+                    f"`{name}` transitions[{i}] `{t.get('trigger')}`: {sources} -> "
+                    f"{t.get('dest', '(stays)')}"
+                ),
             )
     for sla in document.get("slas") or []:
         for rid in _cites(sla.get("requirements")):

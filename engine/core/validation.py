@@ -524,8 +524,9 @@ class _Checker:
                 self.out.error(
                     where,
                     "final-state-has-exit",
-                    f"State {name!r} is final but this transition leaves it.",
-                    "Remove the transition, or make the state non-final.",
+                    f"State {name!r} is final and takes no more triggers, but this "
+                    "transition starts from it.",
+                    "Remove the state from the sources, or make it non-final.",
                 )
             else:
                 valid.append(name)
@@ -544,6 +545,17 @@ class _Checker:
                     f"Destination state {dest!r} is not declared.",
                     _suggest(dest, self.states) or "Declare it under states.",
                 )
+            if t.get("reenter") is True and isinstance(dest, str):
+                leaving = [s for s in sources if s != dest]
+                if leaving:
+                    self.out.error(
+                        f"{path}.reenter",
+                        "reenter-without-stay",
+                        f"reenter restarts the state a case stays in, but this transition "
+                        f"moves it from {leaving[0]!r} to {dest!r}.",
+                        "Remove reenter (moving always enters the destination afresh), or "
+                        "remove dest so the case stays where it is.",
+                    )
             payload_fields = self._check_payload_schema(t, path)
             if isinstance(t.get("guard"), str):
                 self._check_expression(t["guard"], f"{path}.guard", payload_fields)
@@ -744,10 +756,10 @@ class _Checker:
             for source in sources:
                 if isinstance(dest, str) and dest in self.states:
                     edges[source].add(dest)
+        # A transition that keeps the case where it is (no dest) is no way out of a state.
+        leaving = {source for _, t, srcs in checked if "dest" in t for source in srcs}
         for name, state in self.states.items():
-            if not state.get("final") and not any(
-                source == name for _, _, srcs in checked for source in srcs
-            ):
+            if not state.get("final") and name not in leaving:
                 self.out.error(
                     self.state_paths[name],
                     "dead-end-state",

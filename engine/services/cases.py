@@ -228,6 +228,7 @@ def fire(
         counters=counter_values,
     )
     moved = result.to_state != case.state
+    entered = result.entered  # moved, or stayed with ``reenter``: the state's timers restart
     version = case.version + 1
     after = dataclasses.replace(
         case,
@@ -236,9 +237,9 @@ def fire(
         data=result.data,
         version=version,
         updated_at=now,
-        # A self-loop keeps the state entry, so its timers keep running.
-        state_entered_at=at if moved else case.state_entered_at,
-        state_entry_seq=version if moved else case.state_entry_seq,
+        # Staying keeps the state entry, so its timers keep running (unless it re-enters).
+        state_entered_at=at if entered else case.state_entered_at,
+        state_entry_seq=version if entered else case.state_entry_seq,
     )
     event = EventRecord(
         case_id=case_id,
@@ -252,7 +253,7 @@ def fire(
         changes=result.changes,
         at=at,
         idempotency_key=idempotency_key,
-        context=_context(counter_values, reason, counted),
+        context=_context(counter_values, reason, counted, reentered=result.reentered),
     )
     case_store.write_event(
         session, case, after, event, doing=f"{trigger!r} was being fired", conn=conn
@@ -316,9 +317,15 @@ def _counted_instant(
 
 
 def _context(
-    counter_values: Mapping[str, int], reason: str | None, counted: CountedInstant | None = None
+    counter_values: Mapping[str, int],
+    reason: str | None,
+    counted: CountedInstant | None = None,
+    *,
+    reentered: bool = False,
 ) -> dict[str, Any] | None:
     out: dict[str, Any] = {}
+    if reentered:
+        out["reentered"] = True  # from_state == to_state, yet the state was entered again
     if counter_values:
         out["counters"] = dict(counter_values)
     if reason:
