@@ -93,6 +93,9 @@ class ClockSchema(ma.Schema):
     warnings_reached = ma.fields.List(ma.fields.Float())
     calendar = ma.fields.String()
     unit = ma.fields.String()
+    round = ma.fields.Integer(
+        metadata={"description": "1, or which round of an SLA with rounds: repeat"}
+    )
 
 
 class CaseSchema(ma.Schema):

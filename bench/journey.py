@@ -368,7 +368,9 @@ CANCEL_BY_ENTRY = (
 )
 CANCEL_ALL = update(timers).where(timers.c.case_id == bindparam("b_id"), _ARMED).values(_TIMER_SET)
 UPDATE_SLA = update(case_slas).where(
-    case_slas.c.case_id == bindparam("b_id"), case_slas.c.sla == bindparam("b_sla")
+    case_slas.c.case_id == bindparam("b_id"),
+    case_slas.c.sla == bindparam("b_sla"),
+    case_slas.c.round == bindparam("b_round"),  # one row per round of a repeating SLA
 )
 ADD_COUNTER = (
     update(counters)
@@ -401,7 +403,10 @@ def replay(conn: Connection, step: Step, ticket: Any, now: datetime) -> dict[str
         elif op.kind in ("insert_case_events", "insert_timers", "insert_case_slas"):
             state.insert(conn, op, values)
         elif op.kind == "update_case_slas":
-            conn.execute(UPDATE_SLA, {**values, "b_id": ticket.id, "b_sla": op.key})
+            conn.execute(
+                UPDATE_SLA,
+                {**values, "b_id": ticket.id, "b_sla": op.key, "b_round": values.get("round", 1)},
+            )
         elif op.kind == "cancel_timers":
             state.cancel(conn, op, values)
         elif op.kind == "add_counter":

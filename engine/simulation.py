@@ -317,28 +317,32 @@ class Simulator:
                 )
         if "sla" in body:
             definition = get_definition(session, case.definition_name, case.definition_version)
-            clocks = {
-                c.name: c
-                for c in compute_clocks(
-                    definition,
-                    history,
-                    data=case.data,
-                    params=case.params,
-                    now=self.clock.now(),
-                    calendars=load_calendars(session),
-                )
-            }
+            rounds: dict[str, list[str]] = {}
+            for c in compute_clocks(
+                definition,
+                history,
+                data=case.data,
+                params=case.params,
+                now=self.clock.now(),
+                calendars=load_calendars(session),
+            ):
+                rounds.setdefault(c.name, []).append(c.status.value)
             for name, expected in body["sla"].items():
-                clock = clocks.get(name)
-                if clock is None:
-                    problems.append(
-                        f"SLA {name} does not exist in the definition; expected {written(expected)}"
-                    )
-                elif clock.status.value != expected:
-                    problems.append(
-                        f"SLA {name} is {written(clock.status.value)}, expected {written(expected)}"
-                    )
+                problems += _sla_problems(name, rounds.get(name), expected)
         return problems
+
+
+def _sla_problems(name: str, statuses: list[str] | None, expected: Any) -> list[str]:
+    """An ``sla`` expectation: a status is the clock's latest round's; a list gives every
+    round's status, first to latest (``[breached, met]``)."""
+    if statuses is None:
+        return [f"SLA {name} does not exist in the definition; expected {written(expected)}"]
+    if isinstance(expected, list):
+        if statuses != expected:
+            return [f"SLA {name}'s rounds are {written(statuses)}, expected {written(expected)}"]
+    elif statuses[-1] != expected:
+        return [f"SLA {name} is {written(statuses[-1])}, expected {written(expected)}"]
+    return []
 
 
 def _check_body(kind: str, body: Any, where: str) -> None:

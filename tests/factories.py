@@ -8,7 +8,7 @@ take a session and never commit; these are their callers.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -90,3 +90,62 @@ def ticket_with_failed_reminder(
     """A ticket created at ``now`` whose reminder failed two hours later: (case id, timer id)."""
     case_id = create_ticket(sessions, now=now, allowed=False)
     return case_id, fail_reminder(sessions, case_id)
+
+
+def deliver_due(sessions: sessionmaker[Session], case_id: int, now: datetime) -> None:
+    """Deliver every armed timer of the case due by ``now``, each at its due instant and in
+    due order, as workers that keep up would."""
+    while True:
+        with sessions() as session:
+            due = [t for t in timer_firing.armed_timers(session, case_id) if t.due_at <= now]
+        if not due:
+            return
+        deliver(sessions, due[0].id, due[0].due_at)
+
+
+# A complaint answered at fault whose rectification took two rounds (times in Beijing, a
+# working week of March 2025): the first result, finished Thursday 20 March 16:00, was due
+# back by Monday 24 March 16:00 and was sent back late, on Tuesday 25 March 09:00; the second,
+# finished that day at 14:00, was fed back on Wednesday 26 March 10:00, in time.
+COMPLAINT = {
+    "customer": "洛阳市中心医院",
+    "description": "磁共振维修后图像伪影",
+    "category": "quality",
+    "severity": "serious",
+}
+COMPLAINT_ROUNDS = {
+    name: datetime.fromisoformat(f"2025-03-{day}+08:00").astimezone(UTC)
+    for name, day in {
+        "created": "17T09:00:00",
+        "first_finished": "20T16:00:00",
+        "first_due": "24T16:00:00",
+        "sent_back": "25T09:00:00",
+        "second_finished": "25T14:00:00",
+        "second_due": "27T14:00:00",
+        "fed_back": "26T10:00:00",
+    }.items()
+}
+
+
+def complaint_with_two_rectification_rounds(sessions: sessionmaker[Session]) -> int:
+    """The complaint above, verified after its second round (COMPLAINT_ROUNDS); its id."""
+    at = COMPLAINT_ROUNDS
+    created = at["created"]
+    case_id = create_case(sessions, "complaint", COMPLAINT, now=created).case.id
+    contact = {"manager": "王建国", "complaint_form": "TS-1"}
+    fire(sessions, case_id, "contact", contact, now=created + timedelta(hours=1))
+    answer = {
+        "team": {"manager": "王建国", "expert": "李工", "regional_lead": "张主任"},
+        "responsibility": "线圈接头松动",
+        "answer_ref": "DF-1",
+        "plan": "更换线圈接头",
+        "rectify_by": "2025-03-28T18:00:00+08:00",
+    }
+    fire(sessions, case_id, "conclude_at_fault", answer, now=created + timedelta(days=1))
+    done = {"result": "已更换"}
+    fire(sessions, case_id, "finish_rectification", done, now=at["first_finished"])
+    deliver_due(sessions, case_id, at["sent_back"])  # the first round's feedback breaches
+    fire(sessions, case_id, "rework", {"reason": "伪影仍可见"}, now=at["sent_back"])
+    fire(sessions, case_id, "finish_rectification", done, now=at["second_finished"])
+    fire(sessions, case_id, "feed_back", {"verified_by": "陈主任"}, now=at["fed_back"])
+    return case_id

@@ -197,6 +197,7 @@ STRINGS: dict[str, Mapping[str, str]] = {
     "sla_clocks": {"en": "SLA clocks", "zh": "服务时限"},
     "no_slas": {"en": "This workflow has no SLA.", "zh": "该流程没有服务时限。"},
     "elapsed": {"en": "elapsed", "zh": "已用"},
+    "round": {"en": "round", "zh": "轮次"},
     "target": {"en": "Target", "zh": "目标"},
     "due": {"en": "due", "zh": "截止"},
     "timers": {"en": "Timers", "zh": "定时器"},

@@ -267,6 +267,9 @@ def _clock_row(definition: WorkflowDefinition, clock: SlaClock) -> dict[str, Any
     title = display.sla_title(definition, clock.name, g.lang)
     return {
         "name": clock.name,
+        "round": clock.round,
+        # Rounds are shown for an SLA that has them, its first round included.
+        "repeats": any(s.repeats for s in definition.slas if s.name == clock.name),
         "title": title,
         "choice": (clock.name, title),
         "status": clock.status.value,

@@ -125,6 +125,7 @@ def cases_show(ctx: click.Context, case_id: int, as_json: bool) -> None:
             session, case_id, now=now, history=True, all_timers=True, actor=ctx.obj["actor"]
         )
         case, allowed, clocks = detail.case, detail.allowed_triggers, detail.clocks
+        repeating = {s.name for s in detail.definition.slas if s.repeats}
         events = detail.history or []
         timers = detail.timers
     if as_json:
@@ -167,7 +168,7 @@ def cases_show(ctx: click.Context, case_id: int, as_json: bool) -> None:
             ["sla", "status", "elapsed", "remaining", "due"],
             [
                 [
-                    c.name,
+                    c.name + (f" (round {c.round})" if c.name in repeating else ""),
                     c.status.value + (" (provisional)" if c.provisional else ""),
                     format_timedelta(c.elapsed),
                     format_timedelta(c.remaining),

@@ -195,6 +195,13 @@ class SlaCondition:
     triggers: tuple[str, ...] = ()
 
 
+class SlaRounds(str, Enum):
+    """How often an SLA's promise is made in one case (``rounds`` in the definition)."""
+
+    ONCE = "once"  # the clock runs once: after it stops it stays stopped
+    REPEAT = "repeat"  # each time its start condition happens after it stopped: a new round
+
+
 @dataclass(frozen=True)
 class SlaSpec:
     path: str
@@ -209,6 +216,11 @@ class SlaSpec:
     escalate: bool = True
     title: Label | None = None
     requirements: tuple[str, ...] = ()
+    rounds: SlaRounds = SlaRounds.ONCE
+
+    @property
+    def repeats(self) -> bool:
+        return self.rounds is SlaRounds.REPEAT
 
 
 @dataclass(frozen=True)
@@ -605,6 +617,7 @@ def _sla(raw: Mapping[str, Any], index: int) -> SlaSpec:
         escalate=bool(breach.get("escalate", True)),
         title=_label(raw.get("title")),
         requirements=tuple(raw.get("requirements", ())),
+        rounds=SlaRounds(raw.get("rounds", SlaRounds.ONCE.value)),
     )
 
 

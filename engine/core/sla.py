@@ -9,7 +9,13 @@ from the history and business time from the calendar, a clock recomputed from th
 after a calendar or target change is exact: no paused time is lost, which is what goes wrong
 in service desks that store a running total.
 
-A clock runs once: after it stops it stays stopped, even if the case re-enters a start state.
+A clock runs once (``rounds: once``, the default): after it stops it stays stopped, even if
+the case re-enters a start state. With ``rounds: repeat`` the start condition happening again
+after the clock stopped starts a new *round* (a second rectification, a re-dispatch): each
+round is a clock of its own, with its own start, stop, pauses, warnings and breach, and the
+warnings and breach events name their round (``payload.round``). An event that stops a round
+and meets the start condition too (a re-dispatch that ends one arrival and begins the next)
+starts the next round at once; a start condition met while a round runs changes nothing.
 A case that reaches a final state or is cancelled stops its running clocks there.
 
 Elapsed and remaining time are measured the way the target is written: a target of whole days
@@ -67,6 +73,8 @@ class SlaClock:
     warnings_reached: tuple[float, ...] = ()
     calendar: str = WALL_CLOCK
     unit: str = "time"  # "time" (working time) or "days" (working days)
+    round: int = 1  # 1 for a clock that runs once; counts up with ``rounds: repeat``
+    manual_pause: bool = False  # paused by an operator (sla_paused), not only by its state
 
     @property
     def fraction(self) -> float:
@@ -90,6 +98,7 @@ class SlaClock:
             "warnings_reached": list(self.warnings_reached),
             "calendar": self.calendar,
             "unit": self.unit,
+            "round": self.round,
         }
 
 
@@ -138,6 +147,12 @@ def _is_for(event: EventRecord, sla: SlaSpec, kind: str) -> bool:
     return event.event_type == kind and event.payload.get("sla") == sla.name
 
 
+def _of_round(event: EventRecord, state: ClockState) -> bool:
+    """Whether a warning or breach event is the current round's: it names its round, or
+    (every clock that runs once, and histories from before rounds) none, meaning the first."""
+    return bool(event.payload.get("round", 1) == state.round)
+
+
 @dataclass(frozen=True)
 class ClockState:
     """A clock's progress after a prefix of the history: all the next event needs.
@@ -159,18 +174,20 @@ class ClockState:
     breach_recorded: bool = False
     paused_at: datetime | None = None  # when the operator's pause in force began
     resume_at: datetime | None = None  # when an operator's pause ends by itself
+    round: int = 1  # which round of the SLA this state is (always 1 with ``rounds: once``)
 
 
 def advance(
     state: ClockState, sla: SlaSpec, event: EventRecord, ruler: Ruler, finals: frozenset[str]
 ) -> ClockState:
-    """The clock after ``event``, given its state before it."""
-    if _is_for(event, sla, SLA_WARNING):
+    """The clock's current round after ``event``, given its state before it. A round that
+    stops stays stopped; the next one, if ``event`` starts it, is :func:`next_round`'s."""
+    if _is_for(event, sla, SLA_WARNING) and _of_round(event, state):
         fraction = event.payload.get("fraction")
         if isinstance(fraction, int | float):
             first = event.at if state.warned_at is None else min(state.warned_at, event.at)
             state = replace(state, warned=state.warned | {float(fraction)}, warned_at=first)
-    elif _is_for(event, sla, SLA_BREACHED):
+    elif _is_for(event, sla, SLA_BREACHED) and _of_round(event, state):
         state = replace(state, breach_recorded=True)
     if state.phase is ClockStatus.PENDING:
         if not _meets(sla.start, event):
@@ -181,7 +198,7 @@ def advance(
             state, phase=ClockStatus.RUNNING, started_at=event.at, running_since=event.at
         )
     if state.phase in (ClockStatus.MET, ClockStatus.CANCELLED):
-        return state  # a clock runs once
+        return state  # a round runs once
     cancelled = event.event_type in CASE_ENDING_EVENTS
     finished = event.event_type in ENTERING_EVENTS and event.to_state in finals
     if _meets(sla.stop, event) or cancelled or finished:
@@ -220,6 +237,27 @@ def advance(
     return state if manual == state.manual_pause else replace(state, manual_pause=manual)
 
 
+def _ends_case(event: EventRecord, finals: frozenset[str]) -> bool:
+    return event.event_type in CASE_ENDING_EVENTS or (
+        event.event_type in ENTERING_EVENTS and event.to_state in finals
+    )
+
+
+def next_round(
+    state: ClockState, sla: SlaSpec, event: EventRecord, ruler: Ruler, finals: frozenset[str]
+) -> ClockState | None:
+    """The round ``event`` starts, given the current round as ``event`` left it
+    (:func:`advance`), or None. Only an SLA with ``rounds: repeat`` has more than one: its
+    next round starts at an event that meets the start condition once the current round has
+    stopped (met, in time or late), including the event that stopped it; never at an event
+    that ends the case (a final state, a cancellation)."""
+    if not sla.repeats or state.phase is not ClockStatus.MET:
+        return None
+    if not _meets(sla.start, event) or _ends_case(event, finals):
+        return None
+    return advance(ClockState(round=state.round + 1), sla, event, ruler, finals)
+
+
 def touches(
     phase: ClockStatus,
     manual_pause: bool,
@@ -230,13 +268,15 @@ def touches(
     """Whether :func:`advance` could change a clock in ``phase`` (paused by an operator when
     ``manual_pause``) for ``event``; decided from the definition alone, without a ruler.
     False only when the event certainly leaves the clock's state as it is: it neither
-    starts, stops, pauses nor resumes it and is no SLA event of its own. Most events of a
-    case with several clocks touch one or none of them."""
+    starts, stops, pauses nor resumes it, starts no new round (:func:`next_round`) and is no
+    SLA event of its own. Most events of a case with several clocks touch one or none."""
     if event.event_type in _OWN_EVENTS and event.payload.get("sla") == sla.name:
         return True
     if phase is ClockStatus.PENDING:
         return _meets(sla.start, event)
-    if phase is ClockStatus.MET or phase is ClockStatus.CANCELLED:
+    if phase is ClockStatus.MET:
+        return sla.repeats and _meets(sla.start, event) and not _ends_case(event, finals)
+    if phase is ClockStatus.CANCELLED:
         return False
     if phase is not ClockStatus.RUNNING and phase is not ClockStatus.PAUSED:
         return True  # not a phase advance keeps: let it decide
@@ -266,14 +306,25 @@ def _instant(value: Any) -> datetime | None:
     return datetime.fromisoformat(value) if isinstance(value, str) else None
 
 
+def walk_rounds(
+    sla: SlaSpec, events: Sequence[EventRecord], ruler: Ruler, finals: frozenset[str]
+) -> list[ClockState]:
+    """Every round of the clock after the whole history (recomputation from scratch), the
+    first first; at least one (pending, if its start condition never happened)."""
+    rounds = [ClockState()]
+    for event in events:
+        rounds[-1] = advance(rounds[-1], sla, event, ruler, finals)
+        started = next_round(rounds[-1], sla, event, ruler, finals)
+        if started is not None:
+            rounds.append(started)
+    return rounds
+
+
 def walk(
     sla: SlaSpec, events: Sequence[EventRecord], ruler: Ruler, finals: frozenset[str]
 ) -> ClockState:
-    """The clock's state after the whole history (recomputation from scratch)."""
-    state = ClockState()
-    for event in events:
-        state = advance(state, sla, event, ruler, finals)
-    return state
+    """The clock's current (latest) round after the whole history."""
+    return walk_rounds(sla, events, ruler, finals)[-1]
 
 
 def ruler_for(
@@ -318,6 +369,8 @@ def clock_at(sla: SlaSpec, state: ClockState, ruler: Ruler, now: datetime) -> Sl
         warnings_reached=reached,
         calendar=ruler.calendar.name,
         unit=ruler.unit,
+        round=state.round,
+        manual_pause=state.manual_pause,
     )
 
 
@@ -331,8 +384,25 @@ def compute_clock(
     calendars: Calendars,
     finals: frozenset[str] = frozenset(),
 ) -> SlaClock:
+    """The clock's current (latest) round as of ``now``."""
+    return compute_rounds(
+        sla, events, data=data, params=params, now=now, calendars=calendars, finals=finals
+    )[-1]
+
+
+def compute_rounds(
+    sla: SlaSpec,
+    events: Sequence[EventRecord],
+    *,
+    data: Mapping[str, Any],
+    params: Mapping[str, Any],
+    now: datetime,
+    calendars: Calendars,
+    finals: frozenset[str] = frozenset(),
+) -> list[SlaClock]:
+    """Every round of the clock as of ``now``, the first first (one for ``rounds: once``)."""
     ruler = ruler_for(sla, data=data, params=params, now=now, calendars=calendars)
-    return clock_at(sla, walk(sla, events, ruler, finals), ruler, now)
+    return [clock_at(sla, state, ruler, now) for state in walk_rounds(sla, events, ruler, finals)]
 
 
 def compute_clocks(
@@ -344,8 +414,12 @@ def compute_clocks(
     now: datetime,
     calendars: Calendars,
 ) -> list[SlaClock]:
+    """Every round of every SLA of the definition, in the definition's order, each SLA's
+    rounds first to latest (a clock that runs once has exactly one)."""
     return [
-        compute_clock(
+        clock
+        for sla in definition.slas
+        for clock in compute_rounds(
             sla,
             events,
             data=data,
@@ -354,7 +428,6 @@ def compute_clocks(
             calendars=calendars,
             finals=definition.final_states,
         )
-        for sla in definition.slas
     ]
 
 
@@ -367,8 +440,9 @@ def plan_sla_timers(
     now: datetime,
     calendars: Calendars,
 ) -> list[TimerPlan]:
-    """Timers for the warnings and breaches still ahead of each running clock, from the whole
-    history (the incremental path plans from kept states with :func:`plan_clock`)."""
+    """Timers for the warnings and breaches still ahead of each running clock (its current
+    round), from the whole history (the incremental path plans from kept states with
+    :func:`plan_clock`)."""
     plans: list[TimerPlan] = []
     for sla in definition.slas:
         ruler = ruler_for(sla, data=data, params=params, now=now, calendars=calendars)
@@ -381,7 +455,11 @@ def plan_clock(sla: SlaSpec, state: ClockState, ruler: Ruler) -> list[TimerPlan]
     end of an operator's pause given a resume time.
 
     Warnings and breaches already recorded in the history are not planned again, so
-    re-planning after an event never repeats one."""
+    re-planning after an event never repeats one. The timers of an SLA with rounds name
+    their round in their payload, which the events they record keep."""
+    own: dict[str, Any] = {"sla": sla.name}
+    if sla.repeats:
+        own["round"] = state.round
     if state.phase is ClockStatus.PAUSED and state.manual_pause and state.resume_at:
         return [
             TimerPlan(
@@ -389,7 +467,7 @@ def plan_clock(sla: SlaSpec, state: ClockState, ruler: Ruler) -> list[TimerPlan]
                 kind=SLA_RESUME,
                 trigger=None,
                 due_at=state.resume_at,
-                payload={"sla": sla.name},
+                payload=dict(own),
                 calendar=sla.calendar,
                 provisional=False,
                 sla=sla.name,
@@ -409,7 +487,7 @@ def plan_clock(sla: SlaSpec, state: ClockState, ruler: Ruler) -> list[TimerPlan]
         # The promise is "within" the target: what happens at the deadline instant is in
         # time, so the breach is recorded at the first instant after it.
         due = deadline.at + BREACH_AFTER if kind == SLA_BREACHED else deadline.at
-        payload: dict[str, Any] = {"sla": sla.name}
+        payload = dict(own)
         if kind == SLA_WARNING:
             payload["fraction"] = fraction
         plans.append(

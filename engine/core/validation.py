@@ -158,6 +158,10 @@ def _report_schema_error(error: jsonschema.ValidationError, out: ProblemList) ->
         best = jsonschema.exceptions.best_match(error.context)
         _report_schema_error(best, out)
         return
+    if error.validator == "enum":
+        choices = ", ".join(json.dumps(v, ensure_ascii=False) for v in schema.get("enum", ()))
+        out.error(path, "schema-enum", error_text(error), f"Write one of: {choices}.")
+        return
     out.error(path, f"schema-{error.validator}", error_text(error), "")
 
 
@@ -874,6 +878,8 @@ class _Checker:
                             _suggest(trig, all_triggers)
                             or f"Triggers of this definition: {', '.join(sorted(all_triggers))}.",
                         )
+            if sla.get("rounds") == "repeat":
+                self._check_rounds(sla, path, checked)
             breach = sla.get("on_breach")
             if (
                 isinstance(breach, dict)
@@ -887,6 +893,32 @@ class _Checker:
                     _suggest(breach["trigger"], all_triggers)
                     or f"Triggers of this definition: {', '.join(sorted(all_triggers))}.",
                 )
+
+    def _check_rounds(
+        self,
+        sla: Mapping[str, Any],
+        path: str,
+        checked: Sequence[tuple[int, Mapping[str, Any], list[str]]],
+    ) -> None:
+        """``rounds: repeat`` whose start can happen only once (states that no transition
+        enters, only the creation, and no trigger) runs once: say so, the author meant more."""
+        start = sla.get("start")
+        if not isinstance(start, dict) or start.get("triggers"):
+            return
+        entered = {
+            str(t.get("dest")) for _, t, sources in checked if set(sources) - {t.get("dest")}
+        }
+        states = start.get("states")
+        if isinstance(states, list) and states and entered.isdisjoint(map(str, states)):
+            self.out.warning(
+                f"{path}.rounds",
+                "sla-rounds-once",
+                f"SLA {sla.get('name')!r} repeats, but its start states "
+                f"{', '.join(map(str, states))} are entered only when a case is created: "
+                "it can have one round only.",
+                "Start it on a state that transitions enter again, or on a trigger; or "
+                "remove rounds: repeat.",
+            )
 
 
 def validate(

@@ -137,7 +137,8 @@ class _Month:
 
     def sla_kpi(self, name: str, spec: Mapping[str, Any]) -> list[KpiRow]:
         """Share of finished clocks that met their target (a running clock past due counts
-        as breached already)."""
+        as breached already). Each round of an SLA with ``rounds: repeat`` is a clock of its
+        own (a row of ``case_slas``): met and breached are counted per round."""
         rows = self.session.execute(
             select(cases.c.data, slas.c.status, slas.c.due_at)
             .join(slas, slas.c.case_id == cases.c.id)

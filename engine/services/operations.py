@@ -11,7 +11,6 @@ reassignment of the definition's ``assignee`` field (``reassigned``).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -176,6 +175,7 @@ def set_sla_paused(
     case = cases.get_case(session, case_id)
     definition = get_definition(session, case.definition_name, case.definition_version)
     events = cases.history(session, case_id)
+    # By name, the latest round last: an operator pauses or resumes a clock's current round.
     clocks = {
         c.name: c
         for c in compute_clocks(
@@ -200,7 +200,7 @@ def set_sla_paused(
             f"{needed.value} clock can be {'paused' if paused else 'resumed'}.",
             case_id=case_id,
         )
-    if not paused and not _paused_by_operator(events, sla):
+    if not paused and not clock.manual_pause:
         # Recording a resume here would change nothing: the clock follows the state.
         raise OperationInvalid(
             f"SLA {sla!r} of case {case_id} is paused by its state {case.state!r}, not by an "
@@ -243,15 +243,6 @@ def _resume_time(resume_at: datetime, *, paused: bool, now: datetime, case_id: i
             case_id=case_id,
         )
     return resume_at
-
-
-def _paused_by_operator(events: Sequence[EventRecord], sla: str) -> bool:
-    marks = [
-        e.event_type
-        for e in events
-        if e.event_type in (SLA_PAUSED, SLA_RESUMED) and e.payload.get("sla") == sla
-    ]
-    return bool(marks) and marks[-1] == SLA_PAUSED
 
 
 def reassign(

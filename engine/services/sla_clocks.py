@@ -10,6 +10,10 @@ Only what changed is written: a clock whose state the event left alone costs no 
 and its warning and breach timers are replaced only when their due instant moved. A clock the
 event cannot touch (:func:`engine.core.sla.touches`) whose target it cannot move costs no
 work at all: its ruler (target expression, calendar) is not even built.
+
+An SLA with ``rounds: repeat`` keeps one row per round (``round`` 1, 2, ...). Only the latest
+round can change: an event advances it and, when it starts the next round, inserts that
+round's row; the rows of stopped rounds stay as their last event left them.
 """
 
 from __future__ import annotations
@@ -36,10 +40,11 @@ from engine.core.sla import (
     advance,
     clock_at,
     measure_of,
+    next_round,
     plan_clock,
     ruler_for,
     touches,
-    walk,
+    walk_rounds,
 )
 from engine.core.timer_plans import WALL_CLOCK, Calendars, TimerPlan
 from engine.store import case_store
@@ -53,6 +58,7 @@ timers = Timer.__table__
 # What a clock's kept state needs (the shown columns, status and elapsed time as of the last
 # write, are written for the supervisors' queries and never read back here).
 _KEPT_COLUMNS = (
+    "round",
     "target_seconds",
     "started_at",
     "stopped_at",
@@ -68,9 +74,11 @@ _KEPT_COLUMNS = (
     "unit",
     "calendar",
 )
-_SELECT_ROWS = select(
-    case_slas.c.id, case_slas.c.sla, *(case_slas.c[name] for name in _KEPT_COLUMNS)
-).where(case_slas.c.case_id == bindparam("case_id"))
+_SELECT_ROWS = (
+    select(case_slas.c.id, case_slas.c.sla, *(case_slas.c[name] for name in _KEPT_COLUMNS))
+    .where(case_slas.c.case_id == bindparam("case_id"))
+    .order_by(case_slas.c.sla, case_slas.c.round)
+)
 _SELECT_ARMED = select(timers.c.id, timers.c.name, timers.c.sla, timers.c.due_at).where(
     timers.c.case_id == bindparam("case_id"),
     timers.c.status == TimerStatus.ARMED.value,
@@ -101,7 +109,7 @@ class _Clock:
     sla: SlaSpec
     ruler: Ruler
     state: ClockState
-    row: Kept | None  # as kept before this event
+    row: Kept | None  # the round's row as kept before this event (None: a new round)
 
 
 def kept_state(row: Kept | None, ruler: Ruler) -> ClockState | None:
@@ -126,6 +134,7 @@ def _state_of(row: Kept) -> ClockState:
         breach_recorded=bool(row.breach_recorded),
         paused_at=row.paused_at,
         resume_at=row.resume_at,
+        round=row.round,
     )
 
 
@@ -135,6 +144,7 @@ class _Kept:
 
     id: int
     sla: str
+    round: int
     target_seconds: float
     started_at: datetime | None
     stopped_at: datetime | None
@@ -152,6 +162,8 @@ class _Kept:
 
 
 Kept = Row[Any] | _Kept
+# A case's clock rows by SLA name, each SLA's rounds in order (the latest last).
+Rows = dict[str, list[Kept]]
 # The clock rows of the cases this transaction wrote, as of the case version they belong to:
 # the next event of the same case in the transaction (a breach and its escalation, a spawn
 # recorded on the parent) and the fire's response start from them instead of reading them
@@ -160,17 +172,24 @@ Kept = Row[Any] | _Kept
 _MEMO_KEY = "svcflow.sla_rows"
 
 
-def _rows(session: Session, case_id: int, version: int | None = None) -> dict[str, Kept]:
+def _rows(session: Session, case_id: int, version: int | None = None) -> Rows:
     """The case's clock rows; as of ``version`` from what this transaction wrote, if it did."""
     if version is not None:
         memo = session.info.get(_MEMO_KEY, {}).get(case_id)
         if memo is not None and memo[0] == version:
-            return dict(memo[1])
-    found = session.connection().execute(_SELECT_ROWS, {"case_id": case_id})
-    return {r.sla: cast(Kept, r) for r in found}
+            return {name: list(rounds) for name, rounds in memo[1].items()}
+    rows: Rows = {}
+    for row in session.connection().execute(_SELECT_ROWS, {"case_id": case_id}):
+        rows.setdefault(row.sla, []).append(cast(Kept, row))
+    return rows
 
 
-def _remember(session: Session, case_id: int, version: int, rows: dict[str, Kept]) -> None:
+def _latest(rows: Rows, sla: str) -> Kept | None:
+    rounds = rows.get(sla)
+    return rounds[-1] if rounds else None
+
+
+def _remember(session: Session, case_id: int, version: int, rows: Rows) -> None:
     session.info.setdefault(_MEMO_KEY, {})[case_id] = (version, rows)
 
 
@@ -206,29 +225,41 @@ def sync(
     calendars = LazyCalendars(session)
     history: list[EventRecord] | None = None
     changed: list[_Clock] = []
+    finals = definition.final_states
     for sla in definition.slas:
-        row = rows.get(sla.name)
+        row = _latest(rows, sla.name)
         if not full and _untouched(
             sla, row, case=case, event=event, definition=definition, now=now
         ):
             continue
         ruler = ruler_for(sla, data=case.data, params=case.params, now=now, calendars=calendars)
-        row = rows.get(sla.name)
         before = None if full else kept_state(row, ruler)
         if before is None:
             if history is None:
                 history = case_store.events_of(session.connection(), case.id)
-            after = walk(sla, history, ruler, definition.final_states)
-        else:
-            after = advance(before, sla, event, ruler, definition.final_states)
+            # Every round afresh; a round's row is matched by its number.
+            kept = {r.round: r for r in rows.get(sla.name, [])}
+            for state in walk_rounds(sla, history, ruler, finals):
+                changed.append(_Clock(sla, ruler, state, kept.get(state.round)))
+            continue
+        after = advance(before, sla, event, ruler, finals)
         moved_target = row is None or row.target_seconds != ruler.target.total_seconds()
-        if before is None or after != before or moved_target:
+        if after != before or moved_target:
             changed.append(_Clock(sla, ruler, after, row))
+        started = next_round(after, sla, event, ruler, finals)
+        if started is not None:
+            changed.append(_Clock(sla, ruler, started, None))
     if not changed:
         _remember(session, case.id, case.version, rows)
         return TimerChanges()
     changes = _timer_changes(session, case.id, changed)
-    rows.update(_write(session, definition, case, changed, now=now))
+    for written in _write(session, definition, case, changed, now=now):
+        rounds = rows.setdefault(written.sla, [])
+        index = next((i for i, r in enumerate(rounds) if r.round == written.round), None)
+        if index is None:
+            rounds.append(written)
+        else:
+            rounds[index] = written
     _remember(session, case.id, case.version, rows)
     return changes
 
@@ -291,7 +322,8 @@ def recompute(
 
 def _timer_changes(session: Session, case_id: int, changed: Sequence[_Clock]) -> TimerChanges:
     """Keep each armed timer whose plan is unchanged (same name, same due instant); cancel
-    the others of the changed clocks, arm the plans not already armed."""
+    the others of the changed clocks, arm the plans not already armed. Only an SLA's latest
+    round can plan a timer: the rounds before it have stopped."""
     names = {c.sla.name for c in changed}
     armed = [
         r
@@ -314,10 +346,10 @@ def _write(
     changed: Sequence[_Clock],
     *,
     now: datetime,
-) -> dict[str, Kept]:
+) -> list[_Kept]:
     """Write the changed clocks; returns their rows as written."""
     conn = session.connection()
-    written: dict[str, Kept] = {}
+    written: list[_Kept] = []
     for clock in changed:
         shown = clock_at(clock.sla, clock.state, clock.ruler, now)
         values = _values(clock, shown, _warn_at(clock), now)
@@ -336,10 +368,12 @@ def _write(
         else:
             row_id = clock.row.id
             conn.execute(_UPDATE_ROW, {"b_id": row_id, **{f"v_{k}": v for k, v in values.items()}})
-        written[clock.sla.name] = _Kept(
-            id=row_id,
-            sla=clock.sla.name,
-            **{name: _as_read(values[name]) for name in _KEPT_COLUMNS},
+        written.append(
+            _Kept(
+                id=row_id,
+                sla=clock.sla.name,
+                **{name: _as_read(values[name]) for name in _KEPT_COLUMNS},
+            )
         )
     return written
 
@@ -366,6 +400,7 @@ def _values(
 ) -> dict[str, Any]:
     state = clock.state
     return {
+        "round": state.round,
         "status": shown.status.value,
         "target_seconds": shown.target.total_seconds(),
         "elapsed_seconds": shown.elapsed.total_seconds(),
@@ -397,8 +432,8 @@ def clocks(
     history: Sequence[EventRecord] | None = None,
     calendars: Calendars | None = None,
 ) -> list[SlaClock]:
-    """The case's clocks as of ``now``, from the state kept (the history is read only for a
-    clock without one)."""
+    """The case's clocks as of ``now``, every round of each SLA (first to latest), from the
+    state kept (the history is read only for a clock without one)."""
     if not definition.slas:
         return []
     rows = _rows(session, case.id, case.version)
@@ -406,10 +441,10 @@ def clocks(
     out = []
     for sla in definition.slas:
         ruler = ruler_for(sla, data=case.data, params=case.params, now=now, calendars=calendars)
-        state = kept_state(rows.get(sla.name), ruler)
-        if state is None:
+        states = [kept_state(row, ruler) for row in rows.get(sla.name, [])]
+        if not states or None in states:
             if history is None:
                 history = case_store.events_of(session.connection(), case.id)
-            state = walk(sla, history, ruler, definition.final_states)
-        out.append(clock_at(sla, state, ruler, now))
+            states = list(walk_rounds(sla, history, ruler, definition.final_states))
+        out += [clock_at(sla, state, ruler, now) for state in states if state is not None]
     return out

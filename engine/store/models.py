@@ -384,11 +384,14 @@ class CaseSla(Base):
     cases are breached or past their warning" with an index. A running clock's status
     changes with time alone: queries treat ``running`` with ``due_at`` in the past as
     breached, and ``elapsed_seconds`` is as of ``updated_at``.
+
+    One row per round: a clock that runs once has round 1 only; an SLA with ``rounds:
+    repeat`` adds a row each time it starts again, and only its latest round is ever open.
     """
 
     __tablename__ = "case_slas"
     __table_args__ = (
-        UniqueConstraint("case_id", "sla", name="uq_case_slas_case_id_sla"),
+        UniqueConstraint("case_id", "sla", "round", name="uq_case_slas_case_id_sla_round"),
         Index("ix_case_slas_status_due", "status", "due_at"),
         Index("ix_case_slas_status_warn", "status", "warn_at"),
         # Clocks still open: what the sla_breached rule reads, without the stopped history.
@@ -413,6 +416,7 @@ class CaseSla(Base):
     )
     definition_name: Mapped[str] = mapped_column(String(63), nullable=False)
     sla: Mapped[str] = mapped_column(String(63), nullable=False)
+    round: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
     status: Mapped[str] = mapped_column(String(16), nullable=False)
     target_seconds: Mapped[float] = mapped_column(Float, nullable=False)
     elapsed_seconds: Mapped[float] = mapped_column(Float, nullable=False)

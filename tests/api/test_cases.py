@@ -7,10 +7,13 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.orm import Session, sessionmaker
+
 from api import state
 from engine.runtime.clock import ManualClock
 from tests.api.conftest import REPAIR, REPAIR_DATA, assert_problem, sqlite_only
 from tests.conftest import T0
+from tests.factories import complaint_with_two_rectification_rounds
 
 BASE = "/api/v1/cases"
 CONTACT = {"trigger": "contact", "payload": {"at": "2025-09-30T02:20:00Z"}}
@@ -290,3 +293,26 @@ def test_a_call_logged_late_counts_when_it_was_made_and_one_in_the_future_is_a_4
     assert [e.at for e in history(case["id"])] == [T0, T0 + timedelta(minutes=20)]
     (clock_row,) = [c for c in body["case"]["sla"] if c["name"] == "first_contact"]
     assert (clock_row["status"], clock_row["elapsed_seconds"]) == ("met", 20 * 60)
+
+
+def test_a_case_lists_every_round_of_a_repeating_clock(
+    supervisor: Any, sessions: sessionmaker[Session]
+) -> None:
+    """A complaint whose rectification took two rounds: its feedback clock shows twice, each
+    round with its own start, stop and status; a clock that runs once shows as round 1."""
+    case_id = complaint_with_two_rectification_rounds(sessions)
+
+    response = supervisor.get(f"{BASE}/{case_id}")
+
+    assert response.status_code == 200
+    clocks = response.get_json()["sla"]
+    feedback = [
+        (c["round"], c["status"], c["started_at"], c["stopped_at"])
+        for c in clocks
+        if c["name"] == "feedback"
+    ]
+    assert feedback == [
+        (1, "breached", "2025-03-20T08:00:00Z", "2025-03-25T01:00:00Z"),
+        (2, "met", "2025-03-25T06:00:00Z", "2025-03-26T02:00:00Z"),
+    ]
+    assert [c["round"] for c in clocks if c["name"] == "rectification"] == [1]

@@ -34,7 +34,13 @@ from engine.services import cases
 from engine.services.tokens import revoke_token
 from tests.api.conftest import DASHBOARD_NOW, REPAIR_DATA, build_dashboard_app, make_tokens
 from tests.conftest import T0
-from tests.factories import create_case, create_ticket, fire, ticket_with_failed_reminder
+from tests.factories import (
+    complaint_with_two_rectification_rounds,
+    create_case,
+    create_ticket,
+    fire,
+    ticket_with_failed_reminder,
+)
 from tests.workflows import TICKET
 
 HOUR = timedelta(hours=1)
@@ -353,6 +359,23 @@ def test_the_case_page_shows_timeline_timers_clocks_and_links(dash: Dash) -> Non
     assert "工单 " + str(case_id) in zh and "已受理 → 维修中" in zh and "开始维修" in zh
     assert "响应时限" in zh and "已达成" in zh and "历史记录" in zh
     assert dash.client.get("/dashboard/cases/999999").status_code == 404
+
+
+def test_the_case_page_shows_each_round_of_a_repeating_clock(dash: Dash) -> None:
+    case_id = complaint_with_two_rectification_rounds(dash.sessions)
+    dash.login("supervisor", lang="en")
+
+    body = dash.page(f"/dashboard/cases/{case_id}")
+    assert 'data-sla="feedback" data-status="breached" data-round="1"' in body
+    assert 'data-sla="feedback" data-status="met" data-round="2"' in body
+    text = _text(body)
+    assert "Result fed back round 1 breached" in text
+    assert "Result fed back round 2 met 20 h 0 min / 2 d 0 h" in text
+    # A clock that runs once is not labelled with a round.
+    assert "Rectification by its deadline met" in text
+    dash.set_language("zh")
+    zh = _text(dash.page(f"/dashboard/cases/{case_id}"))
+    assert "整改结果反馈 轮次 2" in zh
 
 
 def test_the_device_file_lists_every_case_of_the_device_newest_first(dash: Dash) -> None:

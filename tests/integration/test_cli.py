@@ -17,8 +17,14 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from engine.cli import main
 from engine.core.validation import definition_schema
 from engine.runtime.embedded_redis import free_port
-from engine.store.database import is_connection_error, unreachable
+from engine.store.database import (
+    create_db_engine,
+    is_connection_error,
+    session_factory,
+    unreachable,
+)
 from tests.conftest import ROOT, WORKFLOWS
+from tests.factories import complaint_with_two_rectification_rounds
 
 REPAIR = str(WORKFLOWS / "repair_ticket.yaml")
 TICKET = {
@@ -212,6 +218,27 @@ def test_create_fire_show(initialised: str) -> None:
     contacted = datetime.fromisoformat(document["case"]["data"]["contacted_at"])
     assert contacted == datetime.fromisoformat(document["history"][1]["at"])
     assert document["history"][1]["context"]["reported_at"] == "2025-09-30T02:10:00+00:00"
+
+
+def test_cases_show_lists_each_round_of_a_repeating_clock(initialised: str) -> None:
+    engine = create_db_engine(initialised)
+    try:
+        case_id = complaint_with_two_rectification_rounds(session_factory(engine))
+    finally:
+        engine.dispose()
+
+    shown = svcflow(initialised, "cases", "show", str(case_id))
+
+    assert shown.exit_code == 0, shown.output
+    clocks = [line.split() for line in shown.output.splitlines()]
+    feedback = [row[:4] for row in clocks if row[:1] == ["feedback"]]
+    assert feedback == [
+        ["feedback", "(round", "1)", "breached"],
+        ["feedback", "(round", "2)", "met"],
+    ]
+    assert [row[:2] for row in clocks if row[:1] == ["rectification"]] == [
+        ["rectification", "met"]  # a clock that runs once has no round to tell
+    ]
 
 
 def test_domain_error_prints_message_and_hint(initialised: str) -> None:

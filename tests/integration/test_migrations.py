@@ -7,6 +7,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from engine.errors import DatabaseNotReady
 from engine.services import cases
@@ -93,6 +94,53 @@ def test_downgrade_to_base_and_upgrade_again(db_engine: Engine) -> None:
     migrate.ensure_current(db_engine)
     assert _differences(db_engine) == []
     _works(db_engine)
+
+
+_INSERT_CLOCK = """
+    INSERT INTO case_slas (case_id, definition_name, sla, {round_column} status, target_seconds,
+        elapsed_seconds, updated_at)
+    VALUES (:case_id, 'plain', 'reply', {round_value} :status, 3600, 60, :at)
+"""
+
+
+def _insert_clock(engine: Engine, status: str, round_: int | None = None) -> None:
+    statement = _INSERT_CLOCK.format(
+        round_column="" if round_ is None else "round,",
+        round_value="" if round_ is None else f"{round_},",
+    )
+    with engine.begin() as conn:
+        conn.execute(text(statement), {"case_id": 1, "status": status, "at": T0})
+
+
+def _clock_rounds(engine: Engine) -> list[tuple[int, str]]:
+    with engine.connect() as conn:
+        return [
+            (r.round, r.status)
+            for r in conn.execute(text("SELECT round, status FROM case_slas ORDER BY round"))
+        ]
+
+
+def test_sla_rounds_migration_makes_every_clock_a_first_round(db_engine: Engine) -> None:
+    """0010_sla_rounds: a clock kept before rounds is round 1 of its SLA, later rounds are
+    rows beside it (one per round), and rolling back drops the later rounds (the history
+    keeps their events) and keeps the first."""
+    _works(db_engine)
+    migrate.downgrade(db_engine, "0009")
+    _insert_clock(db_engine, "met")
+    migrate.upgrade(db_engine)
+    assert _clock_rounds(db_engine) == [(1, "met")]
+
+    _insert_clock(db_engine, "running", round_=2)
+    assert _clock_rounds(db_engine) == [(1, "met"), (2, "running")]
+    with pytest.raises(IntegrityError):
+        _insert_clock(db_engine, "running", round_=2)  # one row per round
+
+    migrate.downgrade(db_engine, "0009")
+    with db_engine.connect() as conn:
+        assert conn.execute(text("SELECT status FROM case_slas")).scalars().all() == ["met"]
+    migrate.upgrade(db_engine)
+    assert _clock_rounds(db_engine) == [(1, "met")]
+    assert _differences(db_engine) == []
 
 
 def test_unmigrated_database_is_refused_with_a_hint(unmigrated_url: str) -> None:

@@ -2,8 +2,9 @@
 with clocks recomputed from the whole history, whatever a case goes through: transitions in
 and out of pause states, self-loops, operator pauses and resumes, warnings and breaches fired
 by their timers, cancellation, time passing in random steps across working and non-working
-hours, and a calendar edited half-way. The armed SLA timers are exactly the plans of the
-recomputed clocks, and a timer row is replaced only when its due instant moves.
+hours, and a calendar edited half-way; for clocks with rounds, every round. The armed SLA
+timers are exactly the plans of the recomputed clocks, and a timer row is replaced only when
+its due instant moves.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from engine.core.sla import (
     compute_clocks,
     plan_sla_timers,
     ruler_for,
-    walk,
+    walk_rounds,
 )
 from engine.services import cases, operations, sla_clocks, timer_firing
 from engine.services.calendars import save_calendar
@@ -124,10 +125,28 @@ slas:
     pause: {{states: [waiting]}}
     stop: {{states: [done]}}
     warn_at: [0.5]
+  # Rounds: a spell of work is clocked each time the case enters ``working`` (a new round
+  # after each wait), and ``reprioritise`` ends one round of ``redo`` and begins the next.
+  - name: spell
+    title: {{en: Spell of work, zh: 一段处理}}
+    target: 3h
+    calendar: cn-workdays
+    rounds: repeat
+    start: {{states: [working]}}
+    stop: {{triggers: [wait]}}
+    warn_at: [0.5]
+    on_breach: {{trigger: escalate}}
+  - name: redo
+    title: {{en: Redo, zh: 重做}}
+    target: 1h
+    rounds: repeat
+    start: {{triggers: [start, reprioritise]}}
+    pause: {{states: [waiting]}}
+    stop: {{triggers: [reprioritise]}}
 """
 USER = Actor("prop", frozenset({"admin"}))
 TRIGGERS = ["start", "wait", "resume", "note", "finish", "reprioritise"]
-CLOCKS = ["response", "resolution", "hours", "answer", "fix"]
+CLOCKS = ["response", "resolution", "hours", "answer", "fix", "spell", "redo"]
 
 step = st.one_of(
     st.tuples(st.just("fire"), st.sampled_from(TRIGGERS)),
@@ -149,13 +168,31 @@ step = st.one_of(
 )
 
 
-def reference_walk(
+def reference_rounds(
     sla: SlaSpec, events: Sequence[EventRecord], ruler: Ruler, finals: frozenset[str]
-) -> ClockState:
-    """The clock's state by a plain reading of its rules over the whole history, written
-    apart from engine.core.sla.advance: the reference both the engine's paths must match."""
-    phase, started, stopped, since = ClockStatus.PENDING, None, None, None
-    banked, manual, paused_at, resume_at = timedelta(0), False, None, None
+) -> list[ClockState]:
+    """The clock's rounds by a plain reading of its rules over the whole history, written
+    apart from engine.core.sla.advance: the reference both the engine's paths must match. A
+    round starts at the start condition (the first, or with ``rounds: repeat`` any met once
+    the round before has stopped, the stopping event included, unless that event ends the
+    case), is paused in a pause state or by an operator, and stops at the stop condition, a
+    final state or a cancellation."""
+    done: list[dict[str, Any]] = []
+    current: dict[str, Any] | None = None
+
+    def begin(e: EventRecord) -> dict[str, Any]:
+        paused = e.to_state in sla.pause.states
+        return {
+            "phase": ClockStatus.PAUSED if paused else ClockStatus.RUNNING,
+            "started": e.at,
+            "stopped": None,
+            "since": None if paused else e.at,
+            "banked": timedelta(0),
+            "manual": False,
+            "paused_at": None,
+            "resume_at": None,
+        }
+
     for e in events:
         entered = e.event_type in ("created", "transition", "forced") and (
             e.event_type == "created" or e.from_state != e.to_state
@@ -166,49 +203,72 @@ def reference_walk(
                 e.event_type == "transition" and e.trigger in condition.triggers
             )
 
-        if phase is ClockStatus.PENDING:
-            if meets(sla.start):
-                started = e.at
-                phase, since = (
-                    (ClockStatus.PAUSED, None)
-                    if e.to_state in sla.pause.states
-                    else (ClockStatus.RUNNING, e.at)
-                )
-            continue
         ends = e.event_type == "cancelled" or (entered and e.to_state in finals)
+        again = sla.repeats and meets(sla.start) and not ends
+        if current is None:
+            if not done and meets(sla.start):
+                current = begin(e)
+            continue
+        if current["phase"] in (ClockStatus.MET, ClockStatus.CANCELLED):
+            if again and current["phase"] is ClockStatus.MET:
+                done.append(current)
+                current = begin(e)
+            continue
         if meets(sla.stop) or ends:
-            if since is not None:
-                banked += ruler.between(since, e.at)
-            phase = ClockStatus.CANCELLED if e.event_type == "cancelled" else ClockStatus.MET
-            stopped, since = e.at, None
-            break
+            if current["since"] is not None:
+                current["banked"] += ruler.between(current["since"], e.at)
+            current["phase"] = (
+                ClockStatus.CANCELLED if e.event_type == "cancelled" else ClockStatus.MET
+            )
+            current["stopped"], current["since"] = e.at, None
+            if again:
+                done.append(current)
+                current = begin(e)
+            continue
         if e.event_type == "sla_paused" and e.payload.get("sla") == sla.name:
-            manual, paused_at = True, e.at
+            current["manual"], current["paused_at"] = True, e.at
             given = e.payload.get("resume_at")
-            resume_at = datetime.fromisoformat(given) if given else None
+            current["resume_at"] = datetime.fromisoformat(given) if given else None
         if e.event_type == "sla_resumed" and e.payload.get("sla") == sla.name:
-            manual, paused_at, resume_at = False, None, None
-        paused = manual or e.to_state in sla.pause.states
-        if phase is ClockStatus.RUNNING and paused and since is not None:
-            banked += ruler.between(since, e.at)
-            phase, since = ClockStatus.PAUSED, None
-        elif phase is ClockStatus.PAUSED and not paused:
-            phase, since = ClockStatus.RUNNING, e.at
-    mine = [e for e in events if e.payload.get("sla") == sla.name]
-    warnings = [e for e in mine if e.event_type == "sla_warning"]
-    return ClockState(
-        phase=phase,
-        started_at=started,
-        stopped_at=stopped,
-        running_since=since,
-        banked=banked,
-        manual_pause=manual,
-        warned=frozenset(float(e.payload["fraction"]) for e in warnings),
-        warned_at=min((e.at for e in warnings), default=None),
-        breach_recorded=any(e.event_type == "sla_breached" for e in mine),
-        paused_at=paused_at,
-        resume_at=resume_at,
-    )
+            current["manual"], current["paused_at"], current["resume_at"] = False, None, None
+        paused = current["manual"] or e.to_state in sla.pause.states
+        if current["phase"] is ClockStatus.RUNNING and paused and current["since"] is not None:
+            current["banked"] += ruler.between(current["since"], e.at)
+            current["phase"], current["since"] = ClockStatus.PAUSED, None
+        elif current["phase"] is ClockStatus.PAUSED and not paused:
+            current["phase"], current["since"] = ClockStatus.RUNNING, e.at
+    rounds = [*done, current] if current is not None else []
+    states = []
+    for number, fields in enumerate(rounds or [None], start=1):
+        mine = [
+            e
+            for e in events
+            if e.payload.get("sla") == sla.name and e.payload.get("round", 1) == number
+        ]
+        warnings = [e for e in mine if e.event_type == "sla_warning"]
+        recorded = {
+            "warned": frozenset(float(e.payload["fraction"]) for e in warnings),
+            "warned_at": min((e.at for e in warnings), default=None),
+            "breach_recorded": any(e.event_type == "sla_breached" for e in mine),
+            "round": number,
+        }
+        if fields is None:  # never started
+            states.append(ClockState(**recorded))
+            continue
+        states.append(
+            ClockState(
+                phase=fields["phase"],
+                started_at=fields["started"],
+                stopped_at=fields["stopped"],
+                running_since=fields["since"],
+                banked=fields["banked"],
+                manual_pause=fields["manual"],
+                paused_at=fields["paused_at"],
+                resume_at=fields["resume_at"],
+                **recorded,
+            )
+        )
+    return states
 
 
 def _armed_sla_timers(session: Session, case_id: int) -> set[tuple[str, datetime]]:
@@ -227,23 +287,29 @@ def _check(session: Session, case_id: int, now: datetime) -> None:
     definition = get_definition(session, case.definition_name, case.definition_version)
     history = case_store.events_of(session.connection(), case_id)
     calendars = LazyCalendars(session)
-    rows = {
-        r.sla: r
-        for r in session.execute(select(CaseSla).where(CaseSla.case_id == case_id)).scalars()
-    }
     for sla in definition.slas:
         ruler = ruler_for(sla, data=case.data, params=case.params, now=now, calendars=calendars)
-        recomputed = walk(sla, history, ruler, definition.final_states)
-        assert recomputed == reference_walk(sla, history, ruler, definition.final_states)
-        row = session.connection().execute(
-            select(CaseSla.__table__).where(CaseSla.case_id == case_id, CaseSla.sla == sla.name)
+        recomputed = walk_rounds(sla, history, ruler, definition.final_states)
+        assert recomputed == reference_rounds(sla, history, ruler, definition.final_states)
+        rows = (
+            session.connection()
+            .execute(
+                select(CaseSla.__table__)
+                .where(CaseSla.case_id == case_id, CaseSla.sla == sla.name)
+                .order_by(CaseSla.round)
+            )
+            .all()
         )
-        kept = sla_clocks.kept_state(row.one(), ruler)
+        kept = [sla_clocks.kept_state(row, ruler) for row in rows]
         assert kept == recomputed, (
             sla.name,
             [(e.event_type, e.trigger, e.to_state) for e in history],
         )
-        assert rows[sla.name].phase == recomputed.phase.value
+        assert [(r.round, r.phase) for r in rows] == [
+            (state.round, state.phase.value) for state in recomputed
+        ]
+        if not sla.repeats:
+            assert len(recomputed) == 1
     kept_clocks = sla_clocks.clocks(session, definition, case, now=now)
     assert kept_clocks == compute_clocks(
         definition, history, data=case.data, params=case.params, now=now, calendars=calendars
@@ -330,6 +396,23 @@ def _fire_due_sla_timers(sessions: sessionmaker[Session], case_id: int, now: dat
         ("fire", "resume"),
     ]
 )
+# Rounds: spell breached in its first round, a second spell after the wait; redo restarted by
+# each reprioritise, one of its rounds paused by an operator when it stops, then breached.
+@example(
+    steps=[
+        ("fire", "start"),
+        ("wait", 6 * 3600),
+        ("fire", "wait"),
+        ("fire", "resume"),
+        ("fire", "reprioritise"),
+        ("pause", "redo"),
+        ("fire", "reprioritise"),
+        ("wait", 2 * 3600),
+        ("fire", "wait"),
+        ("fire", "resume"),
+        ("fire", "finish"),
+    ]
+)
 def test_clocks_kept_by_events_agree_with_clocks_recomputed_from_history(
     sessions: sessionmaker[Session], steps: list[tuple[str, Any]]
 ) -> None:
@@ -406,8 +489,8 @@ def test_self_loops_add_no_timer_rows_and_read_no_history(
             cases.fire(session, case_id, "note", {}, actor=USER, now=T0 + timedelta(minutes=n))
 
     assert timer_rows() == before
-    # resolution 0.5, 0.8, 1; hours 0.75, 1; answer 0.5, 1; fix 0.5, 1
-    assert len([s for _, s in before if s == "armed"]) == 9
+    # resolution 0.5, 0.8, 1; hours 0.75, 1; answer 0.5, 1; fix 0.5, 1; spell 0.5, 1; redo 1
+    assert len([s for _, s in before if s == "armed"]) == 12
 
 
 def test_a_calendar_edit_re_derives_a_paused_clock_and_leaves_a_stopped_one_as_recorded(

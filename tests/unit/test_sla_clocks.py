@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.core.calendar import BusinessCalendar, calendar_24x7, cn_workdays
-from engine.core.definition import parse_source
+from engine.core.definition import SlaCondition, SlaRounds, SlaSpec, parse_source
 from engine.core.durations import parse_duration
 from engine.core.records import EventRecord
 from engine.core.sla import (
@@ -31,10 +31,14 @@ from engine.core.sla import (
     advance,
     compute_clock,
     compute_clocks,
+    compute_rounds,
     measure_of,
+    next_round,
+    plan_clock,
     plan_sla_timers,
     ruler_for,
     touches,
+    walk_rounds,
 )
 from engine.core.timer_plans import TimerPlan, get_calendar
 from engine.core.validation import load_definition
@@ -93,9 +97,27 @@ slas:
     warn_at: [0.5]
 """
 DEFINITION = load_definition(parse_source(SOURCE))
-SLAS = {s.name: s for s in DEFINITION.slas}
 PARAMS = DEFINITION.default_params()
 DEST = {t.trigger: t.dest for t in DEFINITION.transitions}
+# Clocks with rounds (not in DEFINITION, whose clocks the tests above list): ``visit`` is the
+# arrival promise made again at every re-dispatch; ``leg`` restarts at the very event that
+# stops it (``hold`` ends one leg and begins the next), and ``close`` meets its start too but
+# ends the case, so it starts none.
+ROUNDS = {
+    "visit": dataclasses.replace(
+        DEFINITION.slas[1], name="visit", path="slas[4]", rounds=SlaRounds.REPEAT
+    ),
+    "leg": SlaSpec(
+        path="slas[5]",
+        name="leg",
+        target=DEFINITION.slas[1].target,
+        start=SlaCondition(triggers=("dispatch", "hold", "close")),
+        stop=SlaCondition(triggers=("hold",)),
+        warn_at=(0.5,),
+        rounds=SlaRounds.REPEAT,
+    ),
+}
+SLAS: dict[str, SlaSpec] = {s.name: s for s in DEFINITION.slas} | ROUNDS
 
 
 def sh(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
@@ -359,6 +381,177 @@ def test_a_clock_runs_once_even_when_the_start_state_is_entered_again() -> None:
     assert again.status is ClockStatus.MET
     assert (again.started_at, again.stopped_at) == (T0, T0 + timedelta(minutes=30))
     assert again.elapsed == timedelta(minutes=30)
+
+
+# --- rounds --------------------------------------------------------------------------------------
+
+
+def rounds(name: str, history: History, now: datetime) -> list[SlaClock]:
+    return compute_rounds(
+        SLAS[name],
+        history.events,
+        data={},
+        params=PARAMS,
+        now=now,
+        calendars=CALENDARS,
+        finals=DEFINITION.final_states,
+    )
+
+
+def test_a_repeating_clock_starts_a_round_of_its_own_at_each_re_dispatch() -> None:
+    history = (
+        dispatched()
+        .fire("arrive", T0 + timedelta(minutes=30))
+        .fire("redispatch", T0 + timedelta(hours=1))
+    )
+    first, second = rounds("visit", history, T0 + timedelta(hours=1, minutes=20))
+    assert (first.round, first.status, first.started_at, first.stopped_at, first.elapsed) == (
+        1,
+        ClockStatus.MET,
+        T0,
+        T0 + timedelta(minutes=30),
+        timedelta(minutes=30),
+    )
+    assert (second.round, second.status, second.started_at, second.stopped_at) == (
+        2,
+        ClockStatus.RUNNING,
+        T0 + timedelta(hours=1),
+        None,
+    )
+    # The second promise is two hours from the re-dispatch, not what the first left over.
+    assert (second.elapsed, second.due_at) == (timedelta(minutes=20), T0 + timedelta(hours=3))
+    assert second.to_dict()["round"] == 2
+    # The same history on a clock that runs once: one round, stopped at the first arrival.
+    assert [(c.round, c.status) for c in rounds("arrival", history, T0)] == [(1, ClockStatus.MET)]
+    # compute_clock gives the latest round.
+    assert clock("visit", history, T0 + timedelta(hours=1, minutes=20)) == second
+
+
+def test_each_round_pauses_warns_and_breaches_on_its_own() -> None:
+    history = (
+        dispatched()
+        .fire("arrive", T0 + timedelta(hours=3))  # round 1: late
+        .fire("redispatch", T0 + timedelta(hours=4))
+        .fire("hold", T0 + timedelta(hours=4, minutes=30))
+        .fire("release", T0 + timedelta(hours=5, minutes=30))
+        .fire("arrive", T0 + timedelta(hours=6))  # round 2: 1 h counted of 2
+    )
+    first, second = rounds("visit", history, T0 + timedelta(hours=7))
+    assert (first.status, first.elapsed) == (ClockStatus.BREACHED, timedelta(hours=3))
+    assert (second.status, second.elapsed) == (ClockStatus.MET, timedelta(hours=1))
+    # A third dispatch is a third round.
+    history.fire("redispatch", T0 + timedelta(hours=8))
+    assert [c.status for c in rounds("visit", history, T0 + timedelta(hours=8))] == [
+        ClockStatus.BREACHED,
+        ClockStatus.MET,
+        ClockStatus.RUNNING,
+    ]
+
+
+def test_a_round_s_warnings_and_breach_are_its_own() -> None:
+    """Events name their round: the first round's breach does not make the second breached,
+    nor its warning keep the second from warning."""
+    history = (
+        dispatched()
+        .record("sla_warning", T0 + timedelta(hours=1), sla="visit", fraction=0.5, round=1)
+        .record("sla_breached", T0 + timedelta(hours=2, seconds=1), sla="visit", round=1)
+        .fire("arrive", T0 + timedelta(hours=2, minutes=30))
+        .fire("redispatch", T0 + timedelta(hours=3))
+    )
+    now = T0 + timedelta(hours=3, minutes=10)
+    first, second = rounds("visit", history, now)
+    assert first.status is ClockStatus.BREACHED
+    assert second.status is ClockStatus.RUNNING
+    sla = SLAS["visit"]
+    ruler = ruler_for(sla, data={}, params=PARAMS, now=now, calendars=CALENDARS)
+    state = walk_rounds(sla, history.events, ruler, DEFINITION.final_states)[-1]
+    assert (state.round, state.warned, state.breach_recorded) == (2, frozenset(), False)
+    planned = {p.name: p for p in plan_clock(sla, state, ruler)}
+    breach = planned["sla:visit:sla_breached:1.0"]
+    assert breach.payload == {"sla": "visit", "round": 2}
+    assert breach.due_at == T0 + timedelta(hours=5) + BREACH_AFTER
+    assert planned["sla:visit:sla_warning:0.5"].payload == {
+        "sla": "visit",
+        "round": 2,
+        "fraction": 0.5,
+    }
+    # Its own breach, recorded, breaches the second round (and plans no breach again).
+    history.record("sla_breached", T0 + timedelta(hours=5, seconds=1), sla="visit", round=2)
+    later = T0 + timedelta(hours=5, seconds=1)
+    assert [c.status for c in rounds("visit", history, later)] == [ClockStatus.BREACHED] * 2
+
+
+def test_an_event_that_stops_a_round_and_meets_the_start_starts_the_next_at_once() -> None:
+    history = (
+        dispatched()
+        .fire("hold", T0 + timedelta(minutes=40))  # ends leg 1, begins leg 2
+        .fire("release", T0 + timedelta(hours=1))
+    )
+    first, second = rounds("leg", history, T0 + timedelta(hours=2))
+    assert (first.status, first.stopped_at, first.elapsed) == (
+        ClockStatus.MET,
+        T0 + timedelta(minutes=40),
+        timedelta(minutes=40),
+    )
+    assert (second.started_at, second.status, second.elapsed) == (
+        T0 + timedelta(minutes=40),
+        ClockStatus.RUNNING,
+        timedelta(minutes=80),
+    )
+    # ``close`` meets the start too, but ends the case: it stops leg 2 and starts nothing.
+    history.fire("close", T0 + timedelta(hours=2))
+    assert [(c.round, c.status) for c in rounds("leg", history, T0 + timedelta(hours=3))] == [
+        (1, ClockStatus.MET),
+        (2, ClockStatus.MET),
+    ]
+
+
+def test_a_start_condition_met_while_a_round_runs_changes_nothing() -> None:
+    # Released from hold, the case enters ``dispatched`` again: round 1 resumes, no round 2.
+    history = (
+        dispatched()
+        .fire("hold", T0 + timedelta(minutes=10))
+        .fire("release", T0 + timedelta(minutes=20))
+    )
+    (only,) = rounds("visit", history, T0 + timedelta(minutes=30))
+    assert (only.round, only.status, only.elapsed) == (
+        1,
+        ClockStatus.RUNNING,
+        timedelta(minutes=20),
+    )
+
+
+def test_an_operator_s_pause_belongs_to_its_round() -> None:
+    history = (
+        dispatched()
+        .record("sla_paused", T0 + timedelta(minutes=10), sla="visit", reason="site closed")
+        .fire("arrive", T0 + timedelta(minutes=30))
+        .fire("redispatch", T0 + timedelta(hours=1))
+    )
+    first, second = rounds("visit", history, T0 + timedelta(hours=1, minutes=30))
+    assert (first.elapsed, first.manual_pause) == (timedelta(minutes=10), True)
+    assert (second.status, second.manual_pause) == (ClockStatus.RUNNING, False)
+    assert second.elapsed == timedelta(minutes=30)
+
+
+def test_compute_clocks_lists_every_round_of_each_sla() -> None:
+    definition = dataclasses.replace(DEFINITION, slas=(*DEFINITION.slas, ROUNDS["visit"]))
+    history = (
+        dispatched()
+        .fire("arrive", T0 + timedelta(minutes=30))
+        .fire("redispatch", T0 + timedelta(hours=1))
+    )
+    clocks = compute_clocks(
+        definition, history.events, data={}, params=PARAMS, now=T0, calendars=CALENDARS
+    )
+    assert [(c.name, c.round) for c in clocks] == [
+        ("contact", 1),
+        ("arrival", 1),
+        ("arrival_worktime", 1),
+        ("report", 1),
+        ("visit", 1),
+        ("visit", 2),
+    ]
 
 
 # --- business calendars ------------------------------------------------------------------------
@@ -690,6 +883,7 @@ def kept_states(draw: st.DrawFn) -> ClockState:
         breach_recorded=draw(st.booleans()),
         paused_at=draw(st.sampled_from([None, T0 + timedelta(minutes=30)])),
         resume_at=draw(st.sampled_from([None, T0 + timedelta(hours=3)])),
+        round=draw(st.integers(1, 3)),
     )
 
 
@@ -704,6 +898,9 @@ def events(draw: st.DrawFn) -> EventRecord:
         payload["sla"] = draw(st.sampled_from([*SLAS, "other"]))
         payload["fraction"] = draw(st.sampled_from([0.5, 0.75, "x"]))
         payload["resume_at"] = draw(st.sampled_from([None, (T0 + timedelta(hours=5)).isoformat()]))
+        round_ = draw(st.sampled_from([None, 1, 2, 3]))
+        if round_ is not None:
+            payload["round"] = round_
     return EventRecord(
         case_id=1,
         seq=2,
@@ -724,12 +921,15 @@ def test_an_event_that_does_not_touch_a_clock_leaves_its_state_as_it_is(
     state: ClockState, name: str, event: EventRecord
 ) -> None:
     """The engine skips a clock an event cannot touch (no ruler, no write): for any kept
-    state and any event, touches() False must mean advance() gives the same state."""
+    state and any event, touches() False must mean advance() gives the same state and no
+    new round starts."""
     sla = SLAS[name]
     ruler = ruler_for(sla, data={}, params=PARAMS, now=T0, calendars=CALENDARS)
     finals = DEFINITION.final_states
     if not touches(state.phase, state.manual_pause, sla, event, finals):
-        assert advance(state, sla, event, ruler, finals) == state
+        after = advance(state, sla, event, ruler, finals)
+        assert after == state
+        assert next_round(after, sla, event, ruler, finals) is None
 
 
 def test_the_events_that_touch_a_dispatched_ticket_s_clocks() -> None:
@@ -741,6 +941,14 @@ def test_the_events_that_touch_a_dispatched_ticket_s_clocks() -> None:
     assert not touches(running.phase, False, SLAS["arrival"], escalate, finals)  # a self-loop
     assert touches(running.phase, False, SLAS["arrival"], hold, finals)  # enters a pause state
     assert not touches(ClockStatus.MET, False, SLAS["contact"], hold, finals)  # runs once
+    redispatch = (
+        history.fire("release", T0 + timedelta(minutes=3))
+        .fire("arrive", T0 + timedelta(minutes=4))
+        .fire("redispatch", T0 + timedelta(minutes=5))
+        .events[-1]
+    )
+    assert not touches(ClockStatus.MET, False, SLAS["arrival"], redispatch, finals)
+    assert touches(ClockStatus.MET, False, SLAS["visit"], redispatch, finals)  # a new round
 
 
 @pytest.mark.parametrize("calendar", [None, "24x7", "cn-workdays"])
