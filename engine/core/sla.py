@@ -28,6 +28,7 @@ from typing import Any
 from engine.core.calendar import BusinessCalendar, Deadline
 from engine.core.definition import SlaCondition, SlaSpec, WorkflowDefinition
 from engine.core.durations import Duration
+from engine.core.expressions import DecisionSource
 from engine.core.records import EventRecord
 from engine.core.timer_plans import WALL_CLOCK, Calendars, TimerPlan, get_calendar, resolve_duration
 
@@ -283,11 +284,17 @@ def ruler_for(
     params: Mapping[str, Any],
     now: datetime,
     calendars: Calendars,
+    decisions: DecisionSource | None = None,
 ) -> Ruler:
     """How ``sla`` measures time for a case (its calendar, and its target in its unit)."""
     calendar = get_calendar(calendars, sla.calendar, f"{sla.path}.calendar")
     target = resolve_duration(
-        sla.target, data=data, params=params, now=now, path=f"{sla.path}.target"
+        sla.target,
+        data=data,
+        params=params,
+        now=now,
+        path=f"{sla.path}.target",
+        decisions=decisions,
     )
     return Ruler(calendar, target)
 
@@ -330,8 +337,11 @@ def compute_clock(
     now: datetime,
     calendars: Calendars,
     finals: frozenset[str] = frozenset(),
+    decisions: DecisionSource | None = None,
 ) -> SlaClock:
-    ruler = ruler_for(sla, data=data, params=params, now=now, calendars=calendars)
+    ruler = ruler_for(
+        sla, data=data, params=params, now=now, calendars=calendars, decisions=decisions
+    )
     return clock_at(sla, walk(sla, events, ruler, finals), ruler, now)
 
 
@@ -353,6 +363,7 @@ def compute_clocks(
             now=now,
             calendars=calendars,
             finals=definition.final_states,
+            decisions=definition.decisions,
         )
         for sla in definition.slas
     ]
@@ -371,7 +382,14 @@ def plan_sla_timers(
     history (the incremental path plans from kept states with :func:`plan_clock`)."""
     plans: list[TimerPlan] = []
     for sla in definition.slas:
-        ruler = ruler_for(sla, data=data, params=params, now=now, calendars=calendars)
+        ruler = ruler_for(
+            sla,
+            data=data,
+            params=params,
+            now=now,
+            calendars=calendars,
+            decisions=definition.decisions,
+        )
         plans += plan_clock(sla, walk(sla, events, ruler, definition.final_states), ruler)
     return plans
 
