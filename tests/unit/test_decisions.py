@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from engine.core.decisions import Condition, Decisions, build_decisions
 from engine.core.definition import parse_source
 from engine.core.diagram import to_dot
+from engine.core.diff import diff_definitions
 from engine.core.expressions import Expression, compiled, make_context
 from engine.core.machine import ADMIN_ROLE, Actor, compile_workflow
 from engine.core.timer_plans import resolve_duration
@@ -411,3 +412,28 @@ def test_the_diagram_draws_each_table_with_its_rules_and_renders() -> None:
     ).stdout.decode()
     assert ">params.arrival_same_city<" in svg
     assert ">Decision tables<" in svg
+
+
+# --- versions -------------------------------------------------------------------------------------
+
+
+def test_a_diff_between_versions_names_the_tables_added_removed_and_changed() -> None:
+    text = (WORKFLOWS / "repair_ticket.yaml").read_text("utf-8")
+    changed = (
+        text.replace(
+            "distance: remote}\n        then: {param: arrival_remote}",
+            "distance: remote}\n        then: 48h",
+        )
+        .replace("  resolution_target:\n", "  repair_target:\n")
+        .replace("decisions.resolution_target", "decisions.repair_target")
+    )
+    assert changed.count("then: 48h") == 1
+    new = load_definition(parse_source(changed), version=2)
+
+    changes = diff_definitions(REPAIR, new, text, changed).changes["decisions"]
+
+    assert changes == {
+        "added": ["repair_target"],
+        "removed": ["resolution_target"],
+        "changed": ["arrival_target"],
+    }
