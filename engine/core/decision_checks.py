@@ -6,8 +6,10 @@ partition of each input's values into *atoms*, pieces no condition of the table 
 value of an enum or boolean data field (and "not set" when the field is optional); for a
 number, every bound a rule writes and the open stretches between them, cut to the field's
 ``minimum`` and ``maximum`` (stretches holding no whole number are dropped for an integer).
-A condition matches an atom entirely or not at all, so checking one sample value per atom
-with the matcher the engine runs (:meth:`Condition.matches`) is exact.
+A condition matches an atom entirely or not at all, so one sample value per atom decides
+exactly (found by value and by numeric order, as :meth:`Condition.matches` decides at run
+time; tests/unit/test_decisions.py holds the verdicts to brute force). Rules and atoms are
+then bit sets, so an overlap or a gap is a few ANDs.
 
 An input the validator cannot enumerate (free text, a computed expression) gets an atom per
 value the rules name and one for "any other value". Overlaps are found there too (two rules
@@ -17,9 +19,10 @@ reported: the validator does not know the input can take it.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -449,67 +452,39 @@ class DecisionChecker:
         domains: Mapping[str, _Domain],
         conditions: Sequence[Mapping[str, Condition]],
     ) -> None:
-        columns = list(domains)
-        everything = Condition()
-        grid = [[rule.get(column, everything) for column in columns] for rule in conditions]
-        atoms = [_atoms(domains[c], [row[k] for row in grid]) for k, c in enumerate(columns)]
-        unique = table.get("hit_policy", "unique") == "unique"
-        if unique:
-            self._overlaps(base, columns, grid, atoms)
+        grid = _Grid(list(domains), domains, conditions)
+        if table.get("hit_policy", "unique") == "unique":
+            self._overlaps(base, grid)
         else:
-            self._unreachable(base, columns, grid, atoms)
+            self._unreachable(base, grid)
         if "default" not in table:
-            self._gaps(base, columns, grid, atoms)
+            self._gaps(base, grid)
 
-    def _overlaps(
-        self,
-        base: str,
-        columns: Sequence[str],
-        grid: Sequence[Sequence[Condition]],
-        atoms: Sequence[Sequence[_Atom]],
-    ) -> None:
-        for j, later in enumerate(grid):
-            for i, earlier in enumerate(grid[:j]):
-                shared = [
-                    next(
-                        (
-                            a
-                            for a in column
-                            if earlier[k].matches(a.sample) and later[k].matches(a.sample)
-                        ),
-                        None,
-                    )
-                    for k, column in enumerate(atoms)
-                ]
-                if all(a is not None for a in shared):
-                    example = _combination(columns, [a for a in shared if a is not None])
+    def _overlaps(self, base: str, grid: _Grid) -> None:
+        for j in range(len(grid.rules)):
+            for i in range(j):
+                shared = grid.shared(i, j)
+                if shared is not None:
                     self.out.error(
                         f"{base}.rules[{j}]",
                         "decision-overlap",
-                        f"rules[{j}] and rules[{i}] both match {example}; hit policy unique "
-                        "wants exactly one rule to match.",
+                        f"rules[{j}] and rules[{i}] both match {grid.describe(shared)}; hit "
+                        "policy unique wants exactly one rule to match.",
                         "Narrow one of the two rules, or set hit_policy: first to let the "
                         "earlier rule win.",
                     )
                     break  # one overlap per rule is enough to act on
 
-    def _unreachable(
-        self,
-        base: str,
-        columns: Sequence[str],
-        grid: Sequence[Sequence[Condition]],
-        atoms: Sequence[Sequence[_Atom]],
-    ) -> None:
-        for j, rule in enumerate(grid):
-            mine = [
-                [a for a in column if rule[k].matches(a.sample)] for k, column in enumerate(atoms)
-            ]
-            if math.prod(len(m) for m in mine) > DECISION_COMBINATIONS_MAX:
-                continue
-            if all(
-                any(_matches(earlier, combo) for earlier in grid[:j])
-                for combo in itertools.product(*mine)
-            ):
+    def _unreachable(self, base: str, grid: _Grid) -> None:
+        budget = DECISION_COMBINATIONS_MAX
+        for j in range(1, len(grid.rules)):
+            mine = [grid.atoms_of(j, k) for k in range(len(grid.columns))]
+            size = math.prod(len(m) for m in mine)
+            if size > budget:
+                continue  # advice only: not worth the time on a table this large
+            budget -= size
+            earlier = (1 << j) - 1
+            if all(grid.rules_matching(combo) & earlier for combo in itertools.product(*mine)):
                 self.out.warning(
                     f"{base}.rules[{j}]",
                     "decision-rule-unreachable",
@@ -518,14 +493,8 @@ class DecisionChecker:
                     "Move it above the rules that hide it, or remove it.",
                 )
 
-    def _gaps(
-        self,
-        base: str,
-        columns: Sequence[str],
-        grid: Sequence[Sequence[Condition]],
-        atoms: Sequence[Sequence[_Atom]],
-    ) -> None:
-        known = [[a for a in column if a.known] for column in atoms]
+    def _gaps(self, base: str, grid: _Grid) -> None:
+        known = [[a for a, atom in enumerate(column) if atom.known] for column in grid.atoms]
         total = math.prod(len(k) for k in known)
         if total > DECISION_COMBINATIONS_MAX:
             self.out.warning(
@@ -536,14 +505,10 @@ class DecisionChecker:
                 "Add a default, or split the table.",
             )
             return
-        missing = [
-            combo
-            for combo in itertools.product(*known)
-            if not any(_matches(rule, combo) for rule in grid)
-        ]
+        missing = [combo for combo in itertools.product(*known) if not grid.rules_matching(combo)]
         if not missing:
             return
-        shown = "; ".join(_combination(columns, combo) for combo in missing[:GAPS_SHOWN])
+        shown = "; ".join(grid.describe(combo) for combo in missing[:GAPS_SHOWN])
         more = len(missing) - GAPS_SHOWN
         self.out.error(
             f"{base}.rules",
@@ -556,16 +521,124 @@ class DecisionChecker:
         )
 
 
+class _Grid:
+    """The rules against the atoms, as bit sets: which atoms of each input a rule matches,
+    and which rules match each atom. Every question of coverage is then a few ANDs, so a
+    table of 200 rules over 8 inputs is checked in about a second."""
+
+    def __init__(
+        self,
+        columns: list[str],
+        domains: Mapping[str, _Domain],
+        conditions: Sequence[Mapping[str, Condition]],
+    ) -> None:
+        everything = Condition()
+        self.columns = columns
+        self.rules = [[rule.get(c, everything) for c in columns] for rule in conditions]
+        self.atoms = [
+            _atoms(domains[c], [row[k] for row in self.rules]) for k, c in enumerate(columns)
+        ]
+        # atoms_matched[r][k]: the atoms of input k rule r matches (bit a: atom a)
+        indexes = [_AtomIndex(column) for column in self.atoms]
+        self.atoms_matched = [
+            [indexes[k].matched_by(condition) for k, condition in enumerate(row)]
+            for row in self.rules
+        ]
+        # rules_at[k][a]: the rules that match atom a of input k (bit r: rule r)
+        self.rules_at = [[0] * len(column) for column in self.atoms]
+        for r, row in enumerate(self.atoms_matched):
+            for k, bits in enumerate(row):
+                for a in _bits(bits):
+                    self.rules_at[k][a] |= 1 << r
+
+    def atoms_of(self, rule: int, column: int) -> list[int]:
+        return list(_bits(self.atoms_matched[rule][column]))
+
+    def rules_matching(self, combo: Sequence[int]) -> int:
+        """The rules that match one atom of each input (bit r: rule r)."""
+        found = -1  # every bit set
+        for k, a in enumerate(combo):
+            found &= self.rules_at[k][a]
+            if not found:
+                break
+        return found
+
+    def shared(self, i: int, j: int) -> list[int] | None:
+        """An input both rules match (an atom per input), or None."""
+        example = []
+        for k in range(len(self.columns)):
+            both = self.atoms_matched[i][k] & self.atoms_matched[j][k]
+            if not both:
+                return None
+            example.append((both & -both).bit_length() - 1)  # the lowest atom in common
+        return example
+
+    def describe(self, combo: Sequence[int]) -> str:
+        return ", ".join(
+            f"{c} {self.atoms[k][a].text}"
+            for k, (c, a) in enumerate(zip(self.columns, combo, strict=True))
+        )
+
+
+def _bits(mask: int) -> Iterator[int]:
+    """The positions of the bits set in ``mask``, lowest first."""
+    while mask:
+        low = mask & -mask
+        yield low.bit_length() - 1
+        mask ^= low
+
+
+class _AtomIndex:
+    """One input's atoms, found by value and by numeric order: which atoms a condition
+    matches, without trying each (a table of 200 ranges cuts a number into 800 atoms)."""
+
+    def __init__(self, atoms: Sequence[_Atom]) -> None:
+        self.size = len(atoms)
+        self.by_value: dict[tuple[str, Any], int] = {}
+        numbers = []
+        for a, atom in enumerate(atoms):
+            key = _value_key(atom.sample)
+            if key is not None:
+                self.by_value[key] = self.by_value.get(key, 0) | 1 << a
+            if is_number(atom.sample):
+                numbers.append((float(atom.sample), a))
+        numbers.sort()
+        self.samples = [n for n, _ in numbers]
+        self.positions = [a for _, a in numbers]
+
+    def matched_by(self, condition: Condition) -> int:
+        """The atoms ``condition`` matches, as :meth:`Condition.matches` decides (bit a)."""
+        if condition.values is not None:
+            bits = 0
+            for value in condition.values:
+                key = _value_key(value)
+                bits |= self.by_value.get(key, 0) if key is not None else 0
+            return bits
+        if not condition.is_range:
+            return (1 << self.size) - 1
+        first, last = 0, len(self.samples)
+        if condition.low is not None:
+            find = bisect.bisect_right if condition.low_open else bisect.bisect_left
+            first = find(self.samples, condition.low)
+        if condition.high is not None:
+            find = bisect.bisect_left if condition.high_open else bisect.bisect_right
+            last = find(self.samples, condition.high)
+        return sum(1 << a for a in self.positions[first:last])
+
+
+def _value_key(value: Any) -> tuple[str, Any] | None:
+    """Equal keys for the values :func:`same_value` holds equal: true is not 1, 2 is 2.0."""
+    if isinstance(value, bool):
+        return ("boolean", value)
+    if is_number(value):
+        return ("number", float(value))
+    if value is None or isinstance(value, str):
+        return (type(value).__name__, value)
+    return None  # a value no rule can name (the "other values" atom)
+
+
 def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, dict) else {}
-
-
-def _matches(rule: Sequence[Condition], combo: Sequence[_Atom]) -> bool:
-    return all(c.matches(a.sample) for c, a in zip(rule, combo, strict=True))
-
-
-def _combination(columns: Sequence[str], combo: Sequence[_Atom]) -> str:
-    return ", ".join(f"{c} {a.text}" for c, a in zip(columns, combo, strict=True))
 
 
 def _equal(a: Any, b: Any) -> bool:
