@@ -462,3 +462,52 @@ def test_a_diff_between_versions_names_the_tables_added_removed_and_changed() ->
         "removed": ["resolution_target"],
         "changed": ["arrival_target"],
     }
+
+
+# --- the documentation's example ----------------------------------------------------------------
+
+
+def test_the_example_in_definitions_doc_validates_and_decides() -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "definitions.md").read_text("utf-8")
+    (example,) = [
+        block.split("```")[0]
+        for block in text.split("```yaml\n")[1:]
+        if block.startswith("# Arrival target by priority")
+    ]
+    document = parse_source(example) | {
+        "name": "doc_example",
+        "title": {"en": "Doc example", "zh": "文档示例"},
+        "initial": "dispatched",
+        "parameters": {
+            name: {"type": "duration", "default": default}
+            for name, default in [
+                ("arrival_emergency", "1h"),
+                ("arrival_normal", "2h"),
+                ("arrival_remote", "48h"),
+            ]
+        },
+        "data_schema": {
+            "type": "object",
+            "required": ["priority"],
+            "properties": {
+                "priority": {"enum": ["emergency", "normal"]},
+                "distance_class": {"enum": ["same_city", "other_city", "remote"]},
+            },
+        },
+        "states": [
+            {"name": "dispatched", "title": {"en": "Dispatched", "zh": "已派工"}},
+            {"name": "on_site", "title": {"en": "On site", "zh": "到场"}, "final": True},
+        ],
+        "transitions": [{"trigger": "arrive", "source": "dispatched", "dest": "on_site"}],
+    }
+    assert validate(document).problems == []
+    definition = load_definition(document)
+    params = definition.default_params()
+
+    def target(**data: Any) -> Any:
+        return _decide(definition.decisions, "arrival_target", data, **params)
+
+    assert target(priority="emergency", distance_class="remote") == timedelta(hours=1)
+    assert target(priority="normal") == timedelta(hours=2)
+    assert target(priority="normal", distance_class="other_city") == timedelta(hours=3)
+    assert target(priority="normal", distance_class="remote") == timedelta(hours=48)
