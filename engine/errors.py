@@ -199,6 +199,14 @@ class ExpressionTooCostly(ExpressionError):
     code = "expression-too-costly"
 
 
+class DecisionError(ExpressionError):
+    """A decision table could not choose a value: no rule matched the inputs (and it has no
+    default), several matched under hit policy unique, or a parameter it gives is not of the
+    table's output type. ``path`` is the table (``decisions.arrival_target``)."""
+
+    code = "decision-error"
+
+
 class DurationInvalid(Invalid):
     """A duration (``2h``, ``3d``, ...) in a definition or a scenario cannot be read."""
 

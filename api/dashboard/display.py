@@ -9,7 +9,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from api.dashboard import i18n
-from engine.core.definition import Label, WorkflowDefinition
+from engine.core.definition import WorkflowDefinition
+from engine.core.labels import Label
 from engine.core.local_time import DEFAULT_TIMEZONE
 
 ZONE = ZoneInfo(DEFAULT_TIMEZONE)  # the KPI board's default month (kpiboard.py)

@@ -21,7 +21,9 @@ from typing import Any, NoReturn
 
 import yaml
 
+from engine.core.decisions import Decisions, build_decisions
 from engine.core.durations import parse_duration
+from engine.core.labels import Label
 from engine.core.limits import (
     SOURCE_MAX_CHARS,
     YAML_MAX_ALIASES,
@@ -32,12 +34,6 @@ from engine.core.reported_time import DEFAULT_WITHIN, OccurredAt
 from engine.errors import DefinitionSourceError, DefinitionTooLarge
 
 ANY_SOURCE = "*"
-
-
-@dataclass(frozen=True)
-class Label:
-    en: str
-    zh: str
 
 
 @dataclass(frozen=True)
@@ -243,6 +239,7 @@ class WorkflowDefinition:
     # "refuse" (default): a caller's data or payload field the schema does not declare is an
     # error naming it; "keep": stored or passed on as sent (docs/definitions.md).
     unknown_fields: str = "refuse"
+    decisions: Decisions = field(default_factory=Decisions)
     version: int | None = None
     document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -670,6 +667,7 @@ def build_definition(document: Mapping[str, Any], version: int | None = None) ->
         description=document.get("description", ""),
         requirements=tuple(document.get("requirements", ())),
         unknown_fields=document.get("unknown_fields", "refuse"),
+        decisions=build_decisions(document.get("decisions")),
         version=version,
         document=document,
     )

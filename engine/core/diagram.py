@@ -1,13 +1,17 @@
 """State diagrams of definitions as Graphviz DOT. Pure: the caller renders DOT to SVG.
 
 ``counts`` (cases per state) and ``highlight`` (states to mark, e.g. with stuck cases) let a
-dashboard draw live numbers on the same diagram.
+dashboard draw live numbers on the same diagram. A definition's decision tables are drawn
+beside the states, each as the table it is (inputs, rules, output), so the reader of the
+diagram sees which value a guard or an SLA target reads as ``decisions.<name>``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from html import escape
 
+from engine.core.decisions import DecisionTable
 from engine.core.definition import WorkflowDefinition
 
 
@@ -53,5 +57,46 @@ def to_dot(
         for source in t.sources:
             target = t.target(source)
             lines.append(f"  {_quote(source)} -> {_quote(target)} [label={_quote(text)}];")
+    tables = definition.decisions.tables.values()
+    if tables:
+        lines += [
+            "  subgraph cluster_decisions {",
+            f"    label={_quote(label('Decision tables', '决策表'))};",
+            '    style=dashed; fontname="Helvetica";',
+        ]
+        lines += [
+            f"    {_quote(t.path)} [shape=plaintext, label=<{_table_html(t, lang)}>];"
+            for t in tables
+        ]
+        lines.append("  }")
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _table_html(table: DecisionTable, lang: str) -> str:
+    """A table as a Graphviz HTML-like label: a heading, the inputs and the output, a row per
+    rule (``any`` where a rule names no condition), then the default."""
+    title = (
+        table.title.zh if lang == "zh" and table.title else table.title.en if table.title else ""
+    )
+    heading = f"{title} ({table.path}, {table.hit_policy})" if title else table.path
+    width = len(table.inputs) + 1
+
+    def row(cells: list[str], bold: bool = False) -> str:
+        shown = [f"<b>{escape(c)}</b>" if bold else escape(c) for c in cells]
+        return "<tr>" + "".join(f"<td>{c}</td>" for c in shown) + "</tr>"
+
+    rows = [
+        f'<tr><td colspan="{width}"><b>{escape(heading)}</b></td></tr>',
+        row([*table.inputs, f"=> {table.output}"], bold=True),
+    ]
+    for rule in table.rules:
+        conditions = [rule.when[n].describe() if n in rule.when else "any" for n in table.inputs]
+        rows.append(row([*conditions, rule.then.describe()]))
+    if table.default is not None:
+        otherwise = "否则" if lang == "zh" else "otherwise"
+        rows.append(
+            f'<tr><td colspan="{width - 1}"><i>{otherwise}</i></td>'
+            f"<td>{escape(table.default.describe())}</td></tr>"
+        )
+    return '<table border="0" cellborder="1" cellspacing="0">' + "".join(rows) + "</table>"

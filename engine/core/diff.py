@@ -1,5 +1,6 @@
 """What changed between two versions of a definition: the source text diff, and a structural
-summary a process owner can read (states, transitions, parameters, SLAs added or removed)."""
+summary a process owner can read (states, transitions, parameters, SLAs, decision tables added,
+removed or changed)."""
 
 from __future__ import annotations
 
@@ -47,6 +48,7 @@ def diff_definitions(
     )
     old_t, new_t = _transition_keys(old), _transition_keys(new)
     changed_t = sorted(k for k in set(old_t) & set(new_t) if old_t[k] != new_t[k])
+    old_d, new_d = old.decisions.tables, new.decisions.tables
     old_p = {k: p.default for k, p in old.parameters.items()}
     new_p = {k: p.default for k, p in new.parameters.items()}
     changes = {
@@ -57,6 +59,10 @@ def diff_definitions(
             "default_changed": sorted(k for k in set(old_p) & set(new_p) if old_p[k] != new_p[k]),
         },
         "slas": _added_removed({s.name for s in old.slas}, {s.name for s in new.slas}),
+        "decisions": {
+            **_added_removed(set(old_d), set(new_d)),
+            "changed": sorted(k for k in set(old_d) & set(new_d) if old_d[k] != new_d[k]),
+        },
         "initial_changed": old.initial != new.initial,
         "data_schema_changed": dict(old.data_schema) != dict(new.data_schema),
     }

@@ -12,6 +12,8 @@ Every expression sees the same variables:
 ``now``      the engine clock's instant (a CEL timestamp), never the wall clock
 ``counters`` the definition's declared cross-case counters, as read in this transaction
 ``case``     the case itself: ``id``, ``definition``, ``state`` (``id`` is 0 before creation)
+``decisions`` the values of the definition's decision tables (engine/core/decisions.py), each
+           decided when an expression reads it
 
 The CEL bindings report which *variables* an expression reads but not which fields; the
 validator needs the fields (``data.priority``) to check them against the data schema, so
@@ -26,7 +28,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import cel
 from cachetools import LRUCache
@@ -34,8 +36,9 @@ from cachetools import LRUCache
 from engine.core.expression_budget import check_budget
 from engine.errors import ExpressionError
 
-ROOT_VARIABLES = frozenset({"data", "payload", "params", "now", "counters", "case"})
-_MAPS = frozenset({"data", "payload", "params", "counters"})  # the variables that are maps
+ROOT_VARIABLES = frozenset({"data", "payload", "params", "now", "counters", "case", "decisions"})
+# the variables that are maps, handed to an expression with only the fields it reads
+_MAPS = frozenset({"data", "payload", "params", "counters", "decisions"})
 
 # String literals (raw/bytes prefixes, triple or single quoted) blanked before scanning for
 # field references, so that "data.x" inside a string does not count as a read of data.x.
@@ -45,8 +48,10 @@ _STRING = re.compile(
     r""")""",
     re.DOTALL,
 )
-_FIELD = re.compile(r"(?<![\w.])(data|payload|params|counters)\s*\.\s*([A-Za-z_]\w*)")
-_INDEXED = re.compile(r"(?<![\w.])(data|payload|params|counters)\s*\[\s*(['\"])([^'\"]+)\2\s*\]")
+_FIELD = re.compile(r"(?<![\w.])(data|payload|params|counters|decisions)\s*\.\s*([A-Za-z_]\w*)")
+_INDEXED = re.compile(
+    r"(?<![\w.])(data|payload|params|counters|decisions)\s*\[\s*(['\"])([^'\"]+)\2\s*\]"
+)
 _MACRO_VAR = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
 _DATA = re.compile(r"(?<![\w.])data(?!\w)")
 
@@ -62,7 +67,8 @@ def _blank_strings(source: str) -> str:
 
 
 def field_references(source: str) -> set[FieldRef]:
-    """The top-level fields of ``data``, ``payload`` and ``params`` an expression reads."""
+    """The top-level fields of ``data``, ``payload``, ``params``, ``counters`` and
+    ``decisions`` (the tables) an expression reads."""
     # Indexed reads are matched on the original text (their key is itself a string literal), so
     # skip those whose root lies inside another string literal ("see data['x']").
     strings = [m.span() for m in _STRING.finditer(source)]
@@ -184,6 +190,13 @@ def compiled(source: str, path: str) -> Expression:
     return found
 
 
+class DecisionSource(Protocol):
+    """A definition's decision tables (:class:`engine.core.decisions.Decisions`), which decide
+    their values in an expression's context."""
+
+    def values_in(self, context: Mapping[str, Any]) -> Mapping[str, Any]: ...
+
+
 def make_context(
     data: Mapping[str, Any],
     payload: Mapping[str, Any],
@@ -192,12 +205,15 @@ def make_context(
     *,
     counters: Mapping[str, int] | None = None,
     case: Mapping[str, Any] | None = None,
+    decisions: DecisionSource | None = None,
 ) -> dict[str, Any]:
+    """The variables an expression sees. ``decisions``: the definition's tables, read as
+    ``decisions.<name>`` (a definition's expressions must be given its tables)."""
     if now.tzinfo is None:
         raise ExpressionError(
             "The engine clock gave a naive datetime.", hint="Pass aware UTC datetimes."
         )
-    return {
+    context: dict[str, Any] = {
         "data": dict(data),
         "payload": dict(payload),
         "params": dict(params),
@@ -205,6 +221,8 @@ def make_context(
         "counters": dict(counters or {}),
         "case": dict(case or {"id": 0, "definition": "", "state": ""}),
     }
+    context["decisions"] = decisions.values_in(context) if decisions is not None else {}
+    return context
 
 
 def to_json_value(value: Any, path: str) -> Any:

@@ -87,6 +87,11 @@ class Excess:
         return f"{what} {texts[self.limit]}"
 
 
+# Input combinations of one decision table checked for gaps (engine/core/decision_checks.py):
+# the check enumerates them, so its time grows with their number. The bundled tables have 8.
+DECISION_COMBINATIONS_MAX = 20_000
+
+
 def value_excess(value: Any) -> Excess | None:
     """The first limit ``value`` (JSON-like: dict, list, scalars) exceeds, or None.
 

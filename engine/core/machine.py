@@ -23,6 +23,7 @@ import jsonschema
 from cachetools import LRUCache
 from transitions import EventData, Machine
 
+from engine.core.decisions import Decisions
 from engine.core.definition import SYSTEM_ROLE, ActionKind, TransitionSpec, WorkflowDefinition
 from engine.core.expressions import Expression, make_context, to_json_value
 from engine.core.limits import (
@@ -113,6 +114,7 @@ class _CaseView:
     actor: Actor
     counters: dict[str, int] = field(default_factory=dict)
     case: Mapping[str, Any] = field(default_factory=dict)
+    decisions: Decisions = field(default_factory=Decisions)
     changes: dict[str, Any] = field(default_factory=dict)
     counter_deltas: dict[str, int] = field(default_factory=dict)
     spawns: list[SpawnRequest] = field(default_factory=list)
@@ -126,6 +128,7 @@ class _CaseView:
             self.now,
             counters=self.counters,
             case=self.case,
+            decisions=self.decisions,
         )
 
 
@@ -353,7 +356,7 @@ class CompiledWorkflow:
         found = self._reads_counters.get(key)
         if found is None:
             found = any(
-                "counters" in expression.variables
+                "counters" in self.definition.decisions.variables_read(expression)
                 for t in self._transitions_by_trigger(trigger, state)
                 for expression in self._expressions_of(t)
             )
@@ -372,7 +375,7 @@ class CompiledWorkflow:
         self, data: Mapping[str, Any], params: Mapping[str, Any], now: datetime
     ) -> dict[str, str]:
         """Which counter of each declared name this case's data points at."""
-        context = make_context(data, {}, params, now)
+        context = make_context(data, {}, params, now, decisions=self.definition.decisions)
         return {
             name: str(to_json_value(expr.evaluate(context), expr.path))
             for name, expr in self._counter_keys.items()
@@ -529,6 +532,7 @@ class CompiledWorkflow:
             actor,
             counters=dict(counters or {}),
             case={"id": case_id or 0, "definition": self.definition.name, "state": state},
+            decisions=self.definition.decisions,
         )
         # Before any guard reads it: what an evaluation may cost grows with what it is given.
         _refuse_excess(payload, f"The payload of {trigger!r}", PayloadInvalid, trigger=trigger)

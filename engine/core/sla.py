@@ -34,6 +34,7 @@ from typing import Any
 from engine.core.calendar import BusinessCalendar, Deadline
 from engine.core.definition import SlaCondition, SlaSpec, WorkflowDefinition
 from engine.core.durations import Duration
+from engine.core.expressions import DecisionSource
 from engine.core.records import EventRecord
 from engine.core.timer_plans import WALL_CLOCK, Calendars, TimerPlan, get_calendar, resolve_duration
 
@@ -334,11 +335,17 @@ def ruler_for(
     params: Mapping[str, Any],
     now: datetime,
     calendars: Calendars,
+    decisions: DecisionSource | None = None,
 ) -> Ruler:
     """How ``sla`` measures time for a case (its calendar, and its target in its unit)."""
     calendar = get_calendar(calendars, sla.calendar, f"{sla.path}.calendar")
     target = resolve_duration(
-        sla.target, data=data, params=params, now=now, path=f"{sla.path}.target"
+        sla.target,
+        data=data,
+        params=params,
+        now=now,
+        path=f"{sla.path}.target",
+        decisions=decisions,
     )
     return Ruler(calendar, target)
 
@@ -383,10 +390,18 @@ def compute_clock(
     now: datetime,
     calendars: Calendars,
     finals: frozenset[str] = frozenset(),
+    decisions: DecisionSource | None = None,
 ) -> SlaClock:
     """The clock's current (latest) round as of ``now``."""
     return compute_rounds(
-        sla, events, data=data, params=params, now=now, calendars=calendars, finals=finals
+        sla,
+        events,
+        data=data,
+        params=params,
+        now=now,
+        calendars=calendars,
+        finals=finals,
+        decisions=decisions,
     )[-1]
 
 
@@ -399,9 +414,12 @@ def compute_rounds(
     now: datetime,
     calendars: Calendars,
     finals: frozenset[str] = frozenset(),
+    decisions: DecisionSource | None = None,
 ) -> list[SlaClock]:
     """Every round of the clock as of ``now``, the first first (one for ``rounds: once``)."""
-    ruler = ruler_for(sla, data=data, params=params, now=now, calendars=calendars)
+    ruler = ruler_for(
+        sla, data=data, params=params, now=now, calendars=calendars, decisions=decisions
+    )
     return [clock_at(sla, state, ruler, now) for state in walk_rounds(sla, events, ruler, finals)]
 
 
@@ -427,6 +445,7 @@ def compute_clocks(
             now=now,
             calendars=calendars,
             finals=definition.final_states,
+            decisions=definition.decisions,
         )
     ]
 
@@ -445,7 +464,14 @@ def plan_sla_timers(
     :func:`plan_clock`)."""
     plans: list[TimerPlan] = []
     for sla in definition.slas:
-        ruler = ruler_for(sla, data=data, params=params, now=now, calendars=calendars)
+        ruler = ruler_for(
+            sla,
+            data=data,
+            params=params,
+            now=now,
+            calendars=calendars,
+            decisions=definition.decisions,
+        )
         plans += plan_clock(sla, walk(sla, events, ruler, definition.final_states), ruler)
     return plans
 

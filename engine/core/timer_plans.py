@@ -23,7 +23,7 @@ from croniter import croniter
 from engine.core.calendar import BusinessCalendar, Deadline, calendar_24x7
 from engine.core.definition import DurationValue, StateSpec, TimerKind, TimerSpec
 from engine.core.durations import Duration, format_timedelta, parse_duration
-from engine.core.expressions import compiled, make_context
+from engine.core.expressions import DecisionSource, compiled, make_context
 from engine.errors import ExpressionError, TimerPlanError, written
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
@@ -69,6 +69,7 @@ def resolve_duration(
     params: Mapping[str, Any],
     now: datetime,
     path: str,
+    decisions: DecisionSource | None = None,
 ) -> Duration | timedelta:
     """A literal or parameter gives a :class:`Duration` (days keep their working-day meaning);
     an expression gives a ``timedelta`` (always working time)."""
@@ -77,7 +78,8 @@ def resolve_duration(
     if value.param is not None:
         return parse_duration(params[value.param])
     assert value.expr is not None
-    result = compiled(value.expr, f"{path}.expr").evaluate(make_context(data, {}, params, now))
+    context = make_context(data, {}, params, now, decisions=decisions)
+    result = compiled(value.expr, f"{path}.expr").evaluate(context)
     if not isinstance(result, timedelta) or result <= timedelta(0):
         shown = format_timedelta(result) if isinstance(result, timedelta) else written(result)
         raise ExpressionError(
@@ -127,6 +129,7 @@ def plan_timer(
     data: Mapping[str, Any],
     params: Mapping[str, Any],
     calendars: Calendars,
+    decisions: DecisionSource | None = None,
 ) -> TimerPlan:
     """Plan one timer of a state entry that began at ``entered_at``.
 
@@ -149,14 +152,19 @@ def plan_timer(
     if timer.kind is TimerKind.AFTER:
         assert timer.after is not None
         duration = resolve_duration(
-            timer.after, data=data, params=params, now=entered_at, path=f"{timer.path}.after"
+            timer.after,
+            data=data,
+            params=params,
+            now=entered_at,
+            path=f"{timer.path}.after",
+            decisions=decisions,
         )
         deadline = add_duration(calendar, entered_at, duration)
         return planned(deadline.at, provisional=deadline.provisional)
     if timer.kind is TimerKind.AT:
         assert timer.at is not None
         value = compiled(timer.at, f"{timer.path}.at").evaluate(
-            make_context(data, {}, params, entered_at)
+            make_context(data, {}, params, entered_at, decisions=decisions)
         )
         if not isinstance(value, datetime):
             raise ExpressionError(
@@ -177,6 +185,7 @@ def plan_state_timers(
     data: Mapping[str, Any],
     params: Mapping[str, Any],
     calendars: Calendars,
+    decisions: DecisionSource | None = None,
 ) -> list[TimerPlan]:
     """Every timer of ``state`` for an entry at ``entered_at``."""
     return [
@@ -187,6 +196,7 @@ def plan_state_timers(
             data=data,
             params=params,
             calendars=calendars,
+            decisions=decisions,
         )
         for timer in state.timers
     ]

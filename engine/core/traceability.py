@@ -1,8 +1,8 @@
 """Traceability from the requirements catalog to definitions and tests.
 
 Every definition element (the definition, a parameter, state, timer, transition, SLA, counter,
-parent link) cites the requirement IDs it implements in ``requirements:``; tests and scenarios
-cite IDs in their text. :func:`build_matrix` maps each catalog ID to both, and
+decision table, parent link) cites the requirement IDs it implements in ``requirements:``;
+tests and scenarios cite IDs in their text. :func:`build_matrix` maps each catalog ID to both, and
 :func:`render_markdown` writes docs/requirements.md. An ID that nothing cites must be
 explained under ``elsewhere:`` in workflows/catalog/requirements.yaml. Pure: callers pass file
 texts.
@@ -76,6 +76,9 @@ def definition_elements(document: Mapping[str, Any]) -> Iterable[tuple[str, str]
     for cname, counter in (document.get("counters") or {}).items():
         for rid in _cites(counter.get("requirements")):
             yield rid, f"`{name}` counter `{cname}`"
+    for tname, table in (document.get("decisions") or {}).items():
+        for rid in _cites(table.get("requirements")):
+            yield rid, f"`{name}` decision table `{tname}`"
     parent = document.get("parent") or {}
     for rid in _cites(parent.get("requirements")):
         yield rid, f"`{name}` parent link to `{parent.get('definition')}`"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import re
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from typing import Any
 import jsonschema
 from croniter import croniter
 
+from engine.core.decision_checks import DecisionChecker
 from engine.core.definition import (
     ANY_SOURCE,
     KNOWN_ROLES,
@@ -34,7 +36,7 @@ from engine.core.definition import (
     parse_source,
 )
 from engine.core.durations import parse_duration
-from engine.core.expressions import Expression, field_references
+from engine.core.expressions import ROOT_VARIABLES, Expression, field_references, fields_read
 from engine.core.limits import SCHEMA_MAX_DEPTH, VALUE_MAX_CHARS, nesting_depth
 from engine.core.schemas import error_text
 from engine.core.schemas.patterns import REGEX_FORMAT, pattern_problem, unmatchable_keywords
@@ -52,6 +54,7 @@ from engine.errors import (
 )
 
 BUILTIN_CALENDARS = frozenset({"24x7", "cn-workdays"})
+_DECISION_READ = re.compile(r"^\s*decisions\s*\.\s*([A-Za-z_]\w*)\s*$")
 _PARAM_TYPES: dict[str, tuple[type, ...]] = {
     "integer": (int,),
     "number": (int, float),
@@ -189,6 +192,8 @@ class _Checker:
         self.data_schema: Mapping[str, Any] = data_schema if isinstance(data_schema, dict) else {}
         counters = document.get("counters")
         self.counters: Mapping[str, Any] = counters if isinstance(counters, dict) else {}
+        decisions = document.get("decisions")
+        self.decisions: Mapping[str, Any] = decisions if isinstance(decisions, dict) else {}
 
     # helpers -------------------------------------------------------------------------------
 
@@ -267,8 +272,15 @@ class _Checker:
                 path,
                 "expression-unknown-variable",
                 f"Expression reads {name!r}, which is not a variable.",
-                "Expressions see data, payload, params and now. "
-                + _suggest(name, ["data", "payload", "params", "now"]),
+                "Expressions see data, payload, params, now, counters, case and decisions. "
+                + _suggest(name, sorted(ROOT_VARIABLES)),
+            )
+        if "decisions" in expr.variables and fields_read(source, "decisions") is None:
+            self.out.error(
+                path,
+                "decision-not-named",
+                "Expression reads decisions without naming a table.",
+                "Read one table's value: decisions.<name>, e.g. decisions.arrival_target.",
             )
         for ref in sorted(field_references(source), key=lambda r: (r.root, r.field)):
             self._check_field_ref(ref.root, ref.field, path, payload_fields)
@@ -298,6 +310,13 @@ class _Checker:
                 "undeclared-counter",
                 f"Expression reads counters.{name}, which is not a declared counter.",
                 _suggest(name, self.counters) or f"Declare {name!r} under counters.",
+            )
+        elif root == "decisions" and name not in self.decisions:
+            self.out.error(
+                path,
+                "undeclared-decision",
+                f"Expression reads decisions.{name}, which is not a declared decision table.",
+                _suggest(name, self.decisions) or f"Declare {name!r} under decisions.",
             )
         elif root == "payload" and payload_fields is not None and name not in payload_fields:
             self.out.error(
@@ -358,6 +377,20 @@ class _Checker:
                     )
         elif isinstance(raw, dict) and "expr" in raw:
             self._check_expression(raw["expr"], f"{path}.expr", None)
+            self._check_decision_type(raw["expr"], f"{path}.expr", "duration")
+
+    def _check_decision_type(self, source: Any, path: str, wanted: str) -> None:
+        """An expression that is one table's value (decisions.x) gives the table's type."""
+        plain = _DECISION_READ.match(source) if isinstance(source, str) else None
+        table = self.decisions.get(plain[1]) if plain else None
+        output = table.get("output") if isinstance(table, dict) else None
+        if plain and isinstance(output, str) and output != wanted:
+            self.out.error(
+                path,
+                "decision-output-type",
+                f"Decision table {plain[1]!r} gives a {output}; a {wanted} is needed here.",
+                f"Read a table whose output is {wanted}, or change this table's output.",
+            )
 
     def _check_calendar(self, name: Any, path: str) -> None:
         if not isinstance(name, str) or name in self.calendars:
@@ -388,6 +421,7 @@ class _Checker:
         self.check_schemas()
         self.check_parameters()
         self.check_counters_and_parent()
+        self.check_decisions()
         self.check_assignee()
         self.check_states()
         transitions = self.check_transitions()
@@ -409,6 +443,15 @@ class _Checker:
                 "Case data is a map, so data_schema must have type: object.",
                 "Set type: object and list the fields under properties.",
             )
+
+    def check_decisions(self) -> None:
+        DecisionChecker(
+            data_schema=self.data_schema,
+            params=self.params,
+            out=self.out,
+            check_expression=self._check_expression,
+            suggest=_suggest,
+        ).run(self.doc.get("decisions"))
 
     def check_assignee(self) -> None:
         field = self.doc.get("assignee")

@@ -99,7 +99,9 @@ def create_case(
     params = effective_parameters(session, definition)
     spawned = parent_id is not None
     if not spawned and definition.parent and definition.parent.attach_by_key:
-        parent_id = links.parent_by_key(session, definition.parent, data, params, now)
+        parent_id = links.parent_by_key(
+            session, definition.parent, data, params, now, decisions=definition.decisions
+        )
     values: dict[str, Any] = {
         "definition_name": definition.name,
         "definition_version": definition.version,

@@ -36,7 +36,7 @@ from sqlalchemy import Connection, bindparam, delete, insert, or_
 from sqlalchemy.orm import Session
 
 from engine.core.definition import ParentSpec, WorkflowDefinition
-from engine.core.expressions import compiled, make_context
+from engine.core.expressions import DecisionSource, compiled, make_context
 from engine.core.machine import ADMIN_ROLE, Actor, SpawnRequest
 from engine.core.records import CaseRecord
 from engine.errors import (
@@ -159,12 +159,15 @@ def parent_by_key(
     data: Mapping[str, Any],
     params: Mapping[str, Any],
     now: datetime,
+    *,
+    decisions: DecisionSource | None = None,
 ) -> int | None:
-    """The parent case named by ``parent.attach_by_key``, if it exists."""
+    """The parent case named by ``parent.attach_by_key``, if it exists (``decisions``: the
+    child definition's tables, which the key may read)."""
     if parent.attach_by_key is None:  # the definition attaches only the children it spawns
         return None
     key = compiled(parent.attach_by_key, "parent.attach_by_key").evaluate(
-        make_context(data, {}, params, now)
+        make_context(data, {}, params, now, decisions=decisions)
     )
     return case_store.case_with_key(session, parent.definition, str(key))
 

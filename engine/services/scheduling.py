@@ -199,6 +199,7 @@ def _plan_entry(
                 data=case.data,
                 params=case.params,
                 calendars=calendars,
+                decisions=definition.decisions,
             )
         )
     return plans

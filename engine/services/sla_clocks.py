@@ -232,7 +232,14 @@ def sync(
             sla, row, case=case, event=event, definition=definition, now=now
         ):
             continue
-        ruler = ruler_for(sla, data=case.data, params=case.params, now=now, calendars=calendars)
+        ruler = ruler_for(
+            sla,
+            data=case.data,
+            params=case.params,
+            now=now,
+            calendars=calendars,
+            decisions=definition.decisions,
+        )
         before = None if full else kept_state(row, ruler)
         if before is None:
             if history is None:
@@ -296,8 +303,10 @@ def _untouched(
             return False  # not a duration's text: let the ruler say what is wrong
         return (row.target_seconds, row.unit) == _measure(sla.calendar, text)
     expression = compiled(sla.target.expr, f"{sla.path}.target.expr")
-    fields = expression.data_fields
-    if "now" in expression.variables or fields is None or not fields.isdisjoint(event.changes):
+    # A decision table it reads moves with the table's inputs.
+    fields = definition.decisions.data_fields_read(expression)
+    reads_now = "now" in definition.decisions.variables_read(expression)
+    if reads_now or fields is None or not fields.isdisjoint(event.changes):
         return False
     return bool(row.unit == "time")  # an expression's target is always working time
 
@@ -440,7 +449,14 @@ def clocks(
     calendars = calendars if calendars is not None else LazyCalendars(session)
     out = []
     for sla in definition.slas:
-        ruler = ruler_for(sla, data=case.data, params=case.params, now=now, calendars=calendars)
+        ruler = ruler_for(
+            sla,
+            data=case.data,
+            params=case.params,
+            now=now,
+            calendars=calendars,
+            decisions=definition.decisions,
+        )
         states = [kept_state(row, ruler) for row in rows.get(sla.name, [])]
         if not states or None in states:
             if history is None:

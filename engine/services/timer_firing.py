@@ -258,6 +258,7 @@ def _rearm_every(session: Session, timer: Row[Any], case: CaseRecord, *, now: da
         data=case.data,
         params=case.params,
         calendars=load_calendars(session),
+        decisions=definition.decisions,
     )
     scheduling.arm(session, case.id, case.state_entry_seq, [plan], now)
 

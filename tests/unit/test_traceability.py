@@ -27,6 +27,7 @@ DEFINITION = {
         {"trigger": "replace", "source": ["a", "b"], "dest": "c", "requirements": ["R-TST-07"]}
     ],
     "counters": {"device_repairs": {"key": "data.serial", "requirements": ["R-TST-07"]}},
+    "decisions": {"replace_after": {"inputs": {}, "requirements": ["R-TST-07"]}},
 }
 TEST_MODULE = '''"""Module about R-TST-02."""
 def test_contact_deadline():
@@ -67,6 +68,7 @@ def test_matrix_maps_every_kind_of_element_and_status() -> None:
     assert traces["R-TST-07"].elements == [
         "`repair_ticket` transitions[0] `replace`: a,b -> c",
         "`repair_ticket` counter `device_repairs`",
+        "`repair_ticket` decision table `replace_after`",
     ]
     assert traces["R-TST-04"].status == "not a case life cycle"
     assert traces["R-TST-09"].status == "NOT COVERED"
