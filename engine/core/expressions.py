@@ -13,6 +13,9 @@ Every expression sees the same variables:
 ``counters`` the definition's declared cross-case counters, as read in this transaction
 ``case``     the case itself: ``id``, ``definition``, ``state`` (``id`` is 0 before creation)
 
+and may call the business-time functions of :mod:`engine.core.business_time` (working days,
+working time, calendar months) on the calendars its caller hands :func:`make_context`.
+
 The CEL bindings report which *variables* an expression reads but not which fields; the
 validator needs the fields (``data.priority``) to check them against the data schema, so
 :func:`field_references` finds them in the source with string literals blanked out.
@@ -31,11 +34,16 @@ from typing import Any
 import cel
 from cachetools import LRUCache
 
+from engine.core.business_time import FUNCTION_NAMES, bind, builtin_calendars
+from engine.core.calendar import BusinessCalendar
 from engine.core.expression_budget import check_budget
 from engine.errors import ExpressionError
 
 ROOT_VARIABLES = frozenset({"data", "payload", "params", "now", "counters", "case"})
 _MAPS = frozenset({"data", "payload", "params", "counters"})  # the variables that are maps
+# Where make_context keeps the calendars for the business-time functions: not an identifier,
+# so no expression can read it as a variable.
+CALENDARS_KEY = "@calendars"
 
 # String literals (raw/bytes prefixes, triple or single quoted) blanked before scanning for
 # field references, so that "data.x" inside a string does not count as a read of data.x.
@@ -99,7 +107,7 @@ def data_fields_read(source: str) -> frozenset[str] | None:
 class Expression:
     """A compiled CEL expression tied to the definition element that holds it."""
 
-    __slots__ = ("_program", "_reads", "path", "source", "variables")
+    __slots__ = ("_program", "_reads", "business_functions", "path", "source", "variables")
 
     def __init__(self, source: str, path: str) -> None:
         self.source = source
@@ -117,6 +125,9 @@ class Expression:
             ) from exc
         bound = set(_MACRO_VAR.findall(source))
         self.variables = frozenset(set(self._program.variables()) - bound)
+        # The business-time functions it calls: bound to calendars at evaluation, and only
+        # then (an expression that calls none is executed on a plain dict, as before).
+        self.business_functions = frozenset(set(self._program.functions()) & FUNCTION_NAMES)
         # What it reads of each variable: the fields of a map (None: the whole of it). CEL
         # converts every value it is handed, and a case's whole data, parameters and payload
         # cost ten times the evaluation itself; it is handed only what it reads.
@@ -143,6 +154,8 @@ class Expression:
             if fields is not None and isinstance(value, Mapping):
                 value = {f: value[f] for f in fields if f in value}
             given[name] = value
+        if self.business_functions:
+            return self._evaluate_with_calendars(given, context.get(CALENDARS_KEY))
         try:
             return self._program.execute(given)
         except KeyError as exc:
@@ -156,6 +169,28 @@ class Expression:
             raise ExpressionError(
                 f"Expression at {self.path} failed: {_first_line(exc)}",
                 hint="Check the types of the values it combines; CEL does not coerce int/double.",
+                path=self.path,
+                expression=self.source,
+            ) from exc
+
+    def _evaluate_with_calendars(
+        self, given: dict[str, Any], calendars: Mapping[str, BusinessCalendar] | None
+    ) -> Any:
+        functions, found = bind(calendars if calendars is not None else builtin_calendars())
+        try:
+            return self._program.execute(cel.Context(variables=given, functions=functions))
+        except Exception as exc:  # the CEL runtime wraps what a function raised
+            if found.error is not None:
+                raise ExpressionError(
+                    f"Expression at {self.path} failed: {found.error.message}",
+                    hint=found.error.hint,
+                    path=self.path,
+                    expression=self.source,
+                ) from exc
+            raise ExpressionError(
+                f"Expression at {self.path} failed: {_first_line(exc)}",
+                hint="Check the types of the values it combines; CEL does not coerce "
+                "int/double. Business-time functions: docs/definitions.md.",
                 path=self.path,
                 expression=self.source,
             ) from exc
@@ -192,7 +227,10 @@ def make_context(
     *,
     counters: Mapping[str, int] | None = None,
     case: Mapping[str, Any] | None = None,
+    calendars: Mapping[str, BusinessCalendar] | None = None,
 ) -> dict[str, Any]:
+    """The variables every expression sees; ``calendars`` are those the business-time
+    functions may use (None: the built-in ones, as a pure caller without a database has)."""
     if now.tzinfo is None:
         raise ExpressionError(
             "The engine clock gave a naive datetime.", hint="Pass aware UTC datetimes."
@@ -204,6 +242,7 @@ def make_context(
         "now": now,
         "counters": dict(counters or {}),
         "case": dict(case or {"id": 0, "definition": "", "state": ""}),
+        CALENDARS_KEY: calendars,
     }
 
 

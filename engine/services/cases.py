@@ -25,6 +25,7 @@ from engine.errors import BusinessKeyTaken, CaseClosed, VersionMismatch
 from engine.services import counters, idempotency, links, scheduling
 from engine.services.definitions import effective_parameters, get_definition
 from engine.store import case_store
+from engine.store.calendar_store import LazyCalendars
 from engine.store.case_store import find_case, get_case, history
 from engine.store.models import CaseStatus, EventType
 
@@ -226,6 +227,7 @@ def fire(
         actor=actor,
         case_id=case_id,
         counters=counter_values,
+        calendars=LazyCalendars(session),
     )
     moved = result.to_state != case.state
     entered = result.entered  # moved, or stayed with ``reenter``: the state's timers restart
