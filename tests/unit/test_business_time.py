@@ -24,9 +24,14 @@ from engine.core.calendar import (
     calendar_24x7,
     cn_workdays,
 )
+from engine.core.definition import WorkflowDefinition, parse_source
 from engine.core.durations import calendar_problem, parse_duration
 from engine.core.expressions import Expression, compiled, make_context
-from engine.errors import CalendarError, DurationInvalid, ExpressionError
+from engine.core.records import EventRecord
+from engine.core.sla import BREACH_AFTER, compute_clock, plan_sla_timers
+from engine.core.timer_plans import plan_state_timers
+from engine.core.validation import load_definition, validate_text
+from engine.errors import CalendarError, DurationInvalid, ExpressionError, Severity
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CN = cn_workdays()
@@ -330,3 +335,236 @@ def test_add_months_in_cel_is_the_calendar_modules(start: datetime, months: int,
     assert run(f"add_months(now, {months}, params.c)", start, c=name) == add_months(
         start, months, zone
     )
+
+
+# --- in definitions: timers, SLA targets, calendar parameters -----------------------------------
+
+SOURCE = """
+name: business_values
+title: {en: Business values, zh: 工作时间取值}
+initial: lent
+parameters:
+  turnover: {type: duration, default: 12 months}
+  loaner_within: {type: duration, default: 5 working days}
+  loaner_calendar: {type: calendar, default: cn-workdays}
+  remind_after: {type: duration, default: 3 working hours}
+states:
+  - name: lent
+    title: {en: Lent, zh: 借出}
+    timers:
+      - {name: turnover, after: {param: turnover}, trigger: overdue}
+      - name: remind
+        after: {param: remind_after}
+        calendar: {param: loaner_calendar}
+        trigger: remind
+      - {name: fixed, after: 1 working day, calendar: cn-workdays, trigger: remind}
+  - {name: paused, title: {en: Paused, zh: 暂停}}
+  - {name: back, title: {en: Back, zh: 归还}, final: true}
+transitions:
+  - {trigger: remind, source: lent, dest: lent}
+  - {trigger: overdue, source: lent, dest: lent}
+  - {trigger: pause, source: lent, dest: paused}
+  - {trigger: resume, source: paused, dest: lent}
+  - {trigger: give_back, source: [lent, paused], dest: back}
+slas:
+  - name: turnover
+    target: {param: turnover}
+    start: {states: [lent]}
+    pause: {states: [paused]}
+    stop: {states: [back]}
+  - name: loaner
+    target: {param: loaner_within}
+    calendar: {param: loaner_calendar}
+    start: {states: [lent]}
+    stop: {states: [back]}
+"""
+
+
+def _definition() -> WorkflowDefinition:
+    return load_definition(parse_source(SOURCE))
+
+
+def _lent(at: datetime, *later: tuple[str, str, datetime]) -> list[EventRecord]:
+    events = [
+        EventRecord(1, 1, "created", None, None, "lent", "t", {}, {}, at),
+    ]
+    state = "lent"
+    for seq, (trigger, dest, when) in enumerate(later, start=2):
+        events.append(EventRecord(1, seq, "transition", trigger, state, dest, "t", {}, {}, when))
+        state = dest
+    return events
+
+
+def test_timers_take_words_months_and_a_calendar_parameter() -> None:
+    definition = _definition()
+    entered = sh(2028, 2, 29, 15)  # a Tuesday
+    plans = {
+        p.name: p
+        for p in plan_state_timers(
+            definition.state("lent"),
+            entered_at=entered,
+            data={},
+            params=definition.default_params(),
+            calendars=CALENDARS,
+        )
+    }
+
+    assert plans["turnover"].due_at == sh(2029, 2, 28, 15)
+    assert plans["remind"].due_at == CN.add_working_time(entered, timedelta(hours=3)).at
+    assert plans["remind"].calendar == "cn-workdays"
+    assert plans["fixed"].due_at == sh(2028, 3, 1, 15)
+
+    on_plant = {**definition.default_params(), "loaner_calendar": "plant-b"}
+    remind = plan_state_timers(
+        definition.state("lent"), entered_at=entered, data={}, params=on_plant, calendars=CALENDARS
+    )[1]
+    assert (remind.calendar, remind.due_at) == (
+        "plant-b",
+        PLANT.add_working_time(entered, timedelta(hours=3)).at,
+    )
+
+
+def test_a_twelve_month_sla_across_29_february_2028() -> None:
+    definition = _definition()
+    turnover = definition.slas[0]
+    params = definition.default_params()
+
+    def clock(events: list[Any], now: datetime) -> Any:
+        return compute_clock(
+            turnover,
+            events,
+            data={},
+            params=params,
+            now=now,
+            calendars=CALENDARS,
+            finals=definition.final_states,
+        )
+
+    leap = clock(_lent(sh(2028, 2, 29, 15)), sh(2028, 6, 1))
+    assert (leap.target, leap.due_at) == (timedelta(days=365), sh(2029, 2, 28, 15))
+    before = clock(_lent(sh(2027, 3, 1, 9)), sh(2027, 6, 1))
+    assert (before.target, before.due_at) == (timedelta(days=366), sh(2028, 3, 1, 9))
+    # Paused time moves the end, as for any wall-clock target.
+    paused = _lent(
+        sh(2027, 3, 1, 9), ("pause", "paused", sh(2027, 4, 1)), ("resume", "lent", sh(2027, 4, 3))
+    )
+    assert clock(paused, sh(2027, 6, 1)).due_at == sh(2028, 3, 3, 9)
+    assert clock(_lent(sh(2027, 3, 1, 9)), sh(2028, 3, 1, 9)).status.value == "running"
+    assert clock(_lent(sh(2027, 3, 1, 9)), sh(2028, 3, 1, 9, 1)).status.value == "breached"
+
+    plans = plan_sla_timers(
+        definition,
+        _lent(sh(2028, 2, 29, 15)),
+        data={},
+        params=params,
+        now=sh(2028, 3, 1),
+        calendars=CALENDARS,
+    )
+    breach = next(p for p in plans if p.sla == "turnover")
+    assert breach.due_at == sh(2029, 2, 28, 15) + BREACH_AFTER
+
+
+def test_an_sla_on_a_calendar_parameter_counts_working_days_there() -> None:
+    definition = _definition()
+    loaner = definition.slas[1]
+    start = sh(2025, 9, 30, 10)
+    clock = compute_clock(
+        loaner,
+        _lent(start),
+        data={},
+        params=definition.default_params(),
+        now=start,
+        calendars=CALENDARS,
+        finals=definition.final_states,
+    )
+
+    assert (clock.calendar, clock.unit) == ("cn-workdays", "days")
+    # 9, 10, 11 (a make-up Saturday), 13 and 14 October: National Day is not counted.
+    assert clock.due_at == CN.add_working_days(start, 5).at == sh(2025, 10, 14, 10)
+
+
+# --- validation: the same rules for literals and defaults, at their line and column -------------
+
+
+def _problems(source: str, **options: Any) -> list[tuple[str, str, int | None, int | None]]:
+    _document, report = validate_text(source, "business.yaml", **options)
+    return [(p.code, p.path, p.line, p.column) for p in report.problems]
+
+
+def test_the_bundled_example_validates() -> None:
+    assert _problems(SOURCE) == []
+
+
+def test_working_time_on_the_wall_clock_is_an_error_where_it_is_written() -> None:
+    source = SOURCE.replace(
+        "      - {name: fixed, after: 1 working day, calendar: cn-workdays, trigger: remind}",
+        "      - {name: fixed, after: 1 working day, trigger: remind}",
+    )
+
+    assert _problems(source) == [
+        ("working-time-on-wall-clock", "states[0].timers[2].after", 19, 23)
+    ]
+
+
+def test_months_on_a_business_calendar_are_refused() -> None:
+    source = SOURCE.replace(
+        "      - {name: turnover, after: {param: turnover}, trigger: overdue}",
+        "      - {name: turnover, after: 12 months, calendar: cn-workdays, trigger: overdue}",
+    )
+
+    assert _problems(source) == [
+        ("months-on-business-calendar", "states[0].timers[0].after", 14, 26)
+    ]
+
+
+def test_a_default_is_checked_on_the_default_of_the_calendar_parameter() -> None:
+    source = SOURCE.replace(
+        "loaner_calendar: {type: calendar, default: cn-workdays}",
+        "loaner_calendar: {type: calendar, default: 24x7}",
+    )
+
+    found = _problems(source)
+
+    assert [(code, path, line) for code, path, line, _ in found] == [
+        ("working-time-on-wall-clock", "parameters.loaner_within.default", 7),
+        ("working-time-on-wall-clock", "parameters.remind_after.default", 9),
+    ]
+
+
+def test_a_calendar_parameter_must_be_declared_a_calendar_with_a_known_default() -> None:
+    wrong_type = SOURCE.replace(
+        "calendar: {param: loaner_calendar}\n    start", "calendar: {param: turnover}\n    start"
+    )
+    undeclared = SOURCE.replace(
+        "calendar: {param: loaner_calendar}\n        trigger",
+        "calendar: {param: loaner_calender}\n        trigger",
+    )
+    misspelt = SOURCE.replace("default: cn-workdays}", "default: cn_workdays}")
+
+    assert _problems(wrong_type) == [("parameter-not-calendar", "slas[1].calendar.param", 36, 16)]
+    assert _problems(undeclared)[0][:2] == (
+        "undeclared-parameter",
+        "states[0].timers[1].calendar.param",
+    )
+    offline = _problems(misspelt)
+    assert offline == [("unknown-calendar", "parameters.loaner_calendar.default", 8, 37)]
+    _document, report = validate_text(
+        misspelt, "business.yaml", known_calendars={"plant-b"}, calendars_complete=True
+    )
+    assert [(p.severity, p.hint) for p in report.problems] == [
+        (Severity.ERROR, "Did you mean 'cn-workdays'?")
+    ]
+
+
+def test_a_duration_that_does_not_say_which_days_count_is_refused_with_a_hint() -> None:
+    source = SOURCE.replace("default: 5 working days", "default: 5 days")
+
+    _document, report = validate_text(source, "business.yaml")
+
+    (problem,) = report.problems
+    assert (problem.code, problem.path, problem.line) == (
+        "bad-duration",
+        "parameters.loaner_within.default",
+        7,
+    )
+    assert "5 working days" in (problem.hint or "")
