@@ -372,10 +372,14 @@ class CompiledWorkflow:
         return out
 
     def counter_keys(
-        self, data: Mapping[str, Any], params: Mapping[str, Any], now: datetime
+        self,
+        data: Mapping[str, Any],
+        params: Mapping[str, Any],
+        now: datetime,
+        calendars: Mapping[str, BusinessCalendar] | None = None,
     ) -> dict[str, str]:
         """Which counter of each declared name this case's data points at."""
-        context = make_context(data, {}, params, now)
+        context = make_context(data, {}, params, now, calendars=calendars)
         return {
             name: str(to_json_value(expr.evaluate(context), expr.path))
             for name, expr in self._counter_keys.items()

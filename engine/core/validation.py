@@ -652,9 +652,19 @@ class _Checker:
             )
         if "within" in spec:
             try:
-                parse_duration(spec["within"])
+                # How far back a report may reach is wall time: the same rule as on 24x7.
+                problem = calendar_problem(parse_duration(spec["within"]), WALL_CLOCK)
+                if problem is None and parse_duration(spec["within"]).months:
+                    problem = CalendarMismatch(
+                        "bad-duration",
+                        f"occurred_at.within is {spec['within']!r}, in calendar months.",
+                        "Write a fixed length of time, e.g. '30d'.",
+                    )
             except DurationInvalid as exc:
                 self.out.error(f"{where}.within", "bad-duration", exc.message, exc.hint or "")
+            else:
+                if problem is not None:
+                    self.out.error(f"{where}.within", problem.code, problem.message, problem.hint)
 
     def _check_occurred_at_agrees(
         self, checked: Sequence[tuple[int, Mapping[str, Any], list[str]]]

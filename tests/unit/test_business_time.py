@@ -568,3 +568,26 @@ def test_a_duration_that_does_not_say_which_days_count_is_refused_with_a_hint() 
         7,
     )
     assert "5 working days" in (problem.hint or "")
+
+
+@pytest.mark.parametrize(
+    ("within", "code"),
+    [
+        ("12 months", "bad-duration"),
+        ("5 working days", "working-time-on-wall-clock"),
+        ("30d", None),
+    ],
+)
+def test_how_late_a_report_may_be_is_wall_time(within: str, code: str | None) -> None:
+    source = SOURCE.replace(
+        "  - {trigger: give_back, source: [lent, paused], dest: back}",
+        "  - trigger: give_back\n"
+        "    source: [lent, paused]\n"
+        "    dest: back\n"
+        "    payload_schema: {type: object, properties: {at: {type: string, format: date-time}}}\n"
+        f"    occurred_at: {{field: at, within: {within}}}",
+    )
+
+    found = [(c, path) for c, path, _, _ in _problems(source)]
+
+    assert found == ([(code, "transitions[4].occurred_at.within")] if code else [])
