@@ -25,7 +25,9 @@ each evaluation, which costs a few microseconds and only for expressions that ca
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from types import MappingProxyType
@@ -202,3 +204,113 @@ def bind(
         "add_months": months_later,
     }
     return {name: found.guarded(f) for name, f in functions.items()}, found
+
+
+# --- what the validator reads of a call ---------------------------------------------------------
+
+#: Each function's arity (the fewest and most arguments) and which argument is the calendar.
+SIGNATURES: dict[str, tuple[int, int, int]] = {
+    "add_working": (3, 3, 2),
+    "working_time_between": (3, 3, 2),
+    "working_days_between": (3, 3, 2),
+    "is_working_day": (2, 2, 1),
+    "add_months": (2, 3, 2),
+}
+USAGE = {
+    "add_working": "add_working(ts, amount, calendar)",
+    "working_time_between": "working_time_between(a, b, calendar)",
+    "working_days_between": "working_days_between(a, b, calendar)",
+    "is_working_day": "is_working_day(ts, calendar)",
+    "add_months": "add_months(ts, n) or add_months(ts, n, calendar)",
+}
+_QUOTES = "'\""
+
+
+@dataclass(frozen=True)
+class Call:
+    """A call of a business-time function as written: its name and argument texts."""
+
+    name: str
+    arguments: tuple[str, ...]
+
+    @property
+    def calendar(self) -> str | None:
+        """The calendar argument's text, if the call has one."""
+        index = SIGNATURES[self.name][2]
+        return self.arguments[index] if index < len(self.arguments) else None
+
+    @property
+    def amount(self) -> str | None:
+        """``add_working``'s amount argument's text."""
+        return self.arguments[1] if self.name == "add_working" and len(self.arguments) > 1 else None
+
+
+def calls(source: str) -> list[Call]:
+    """The business-time calls in ``source`` (a CEL expression that compiles), with their
+    arguments split at the top-level commas: enough for the validator to check a calendar or
+    an amount written literally, which CEL itself sees only at run time."""
+    found: list[Call] = []
+    for match in _CALL.finditer(source):
+        if _inside_string(source, match.start()):
+            continue
+        arguments = _arguments(source, match.end())
+        if arguments is not None:
+            found.append(Call(match.group(1), arguments))
+    return found
+
+
+def literal_text(argument: str) -> str | None:
+    """The text of a plain quoted CEL string literal (``'cn-workdays'``), else None."""
+    text = argument.strip()
+    if len(text) >= 2 and text[0] in _QUOTES and text[-1] == text[0]:
+        inner = text[1:-1]
+        if text[0] not in inner and "\\" not in inner:
+            return inner
+    return None
+
+
+_CALL = re.compile(r"(?<![\w.])(" + "|".join(sorted(SIGNATURES)) + r")\s*\(")
+
+
+def _inside_string(source: str, index: int) -> bool:
+    quote: str | None = None
+    escaped = False
+    for char in source[:index]:
+        if escaped:
+            escaped = False
+        elif char == "\\" and quote:
+            escaped = True
+        elif quote and char == quote:
+            quote = None
+        elif not quote and char in _QUOTES:
+            quote = char
+    return quote is not None
+
+
+def _arguments(source: str, start: int) -> tuple[str, ...] | None:
+    """The arguments of the call whose ``(`` ends just before ``start``."""
+    depth, quote, escaped = 0, None, False
+    parts: list[str] = []
+    current = start
+    for index in range(start, len(source)):
+        char = source[index]
+        if escaped:
+            escaped = False
+        elif quote:
+            if char == "\\":
+                escaped = True
+            elif char == quote:
+                quote = None
+        elif char in _QUOTES:
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            if depth == 0:
+                parts.append(source[current:index])
+                return tuple(p.strip() for p in parts) if any(p.strip() for p in parts) else ()
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append(source[current:index])
+            current = index + 1
+    return None

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import re
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from typing import Any
 import jsonschema
 from croniter import croniter
 
+from engine.core.business_time import SIGNATURES, USAGE, Call, literal_text
+from engine.core.business_time import calls as business_calls
 from engine.core.definition import (
     ANY_SOURCE,
     KNOWN_ROLES,
@@ -54,6 +57,7 @@ from engine.errors import (
 )
 
 BUILTIN_CALENDARS = frozenset({"24x7", "cn-workdays"})
+_PARAM_ARGUMENT = re.compile(r"^params\s*\.\s*([A-Za-z_]\w*)$")
 _PARAM_TYPES: dict[str, tuple[type, ...]] = {
     "integer": (int,),
     "number": (int, float),
@@ -271,7 +275,54 @@ class _Checker:
             )
         for ref in sorted(field_references(source), key=lambda r: (r.root, r.field)):
             self._check_field_ref(ref.root, ref.field, path, payload_fields)
+        if expr.business_functions:
+            for call in business_calls(source):
+                self._check_business_call(call, path)
         return expr
+
+    def _check_business_call(self, call: Call, path: str) -> None:
+        """A business-time call's arity, and a calendar or amount it names literally or by a
+        parameter: checked here as where they are written in a timer or an SLA."""
+        fewest, most, _ = SIGNATURES[call.name]
+        if not fewest <= len(call.arguments) <= most:
+            self.out.error(
+                path,
+                "business-function-arguments",
+                f"{call.name}() is given {len(call.arguments)} argument(s).",
+                f"Call it as {USAGE[call.name]}.",
+            )
+            return
+        if call.calendar is not None:
+            name = literal_text(call.calendar)
+            if name is not None:
+                self._check_calendar(name, path)
+            self._check_param_type(call.calendar, "calendar", path, "'cn-workdays'")
+        if call.amount is not None:
+            text = literal_text(call.amount)
+            if text is not None:
+                try:
+                    if parse_duration(text).months:
+                        self.out.error(
+                            path,
+                            "bad-duration",
+                            f"add_working() counts business time; {text!r} is calendar months.",
+                            "Use add_months(ts, n) for calendar months.",
+                        )
+                except DurationInvalid as exc:
+                    self.out.error(path, "bad-duration", exc.message, exc.hint or "")
+            self._check_param_type(call.amount, "duration", path, "'5 working days'")
+
+    def _check_param_type(self, argument: str, kind: str, path: str, example: str) -> None:
+        """An argument that is just ``params.x`` reads a parameter of type ``kind``."""
+        match = _PARAM_ARGUMENT.match(argument)
+        spec = self.params.get(match.group(1)) if match else None
+        if match and isinstance(spec, dict) and spec.get("type") != kind:
+            self.out.error(
+                path,
+                f"parameter-not-{kind}",
+                f"Parameter {match.group(1)!r} has type {spec.get('type')!r}, not {kind}.",
+                f"Declare it with type: {kind} and a default like {example}.",
+            )
 
     def _check_field_ref(
         self, root: str, name: str, path: str, payload_fields: Mapping[str, Any] | None

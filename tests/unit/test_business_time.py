@@ -591,3 +591,35 @@ def test_how_late_a_report_may_be_is_wall_time(within: str, code: str | None) ->
     found = [(c, path) for c, path, _, _ in _problems(source)]
 
     assert found == ([(code, "transitions[4].occurred_at.within")] if code else [])
+
+
+def _with_guard(guard: str) -> str:
+    return SOURCE.replace(
+        "  - {trigger: pause, source: lent, dest: paused}",
+        f'  - {{trigger: pause, source: lent, dest: paused, guard: "{guard}"}}',
+    )
+
+
+@pytest.mark.parametrize(
+    ("guard", "code"),
+    [
+        ("is_working_day(now, 'cn-workdays')", None),
+        ("add_working(now, params.loaner_within, params.loaner_calendar) > now", None),
+        ("add_months(now, 12) > now && add_months(now, 1, 'cn-workdays') > now", None),
+        ("is_working_day(now, 'cn_workdays')", "unknown-calendar"),
+        ("is_working_day(now)", "business-function-arguments"),
+        ("add_working(now, '5 days', 'cn-workdays') > now", "bad-duration"),
+        ("add_working(now, '12 months', 'cn-workdays') > now", "bad-duration"),
+        ("add_working(now, params.loaner_calendar, 'cn-workdays') > now", "parameter-not-duration"),
+        ("is_working_day(now, params.turnover)", "parameter-not-calendar"),
+        ("'is_working_day(now)' != ''", None),  # inside a string: not a call
+    ],
+)
+def test_business_time_calls_are_checked_where_they_are_written(
+    guard: str, code: str | None
+) -> None:
+    found = _problems(_with_guard(guard))
+
+    assert [(c, path, line) for c, path, line, _ in found] == (
+        [(code, "transitions[2].guard", 25)] if code else []
+    )
