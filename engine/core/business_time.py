@@ -245,7 +245,7 @@ class Call:
         return self.arguments[1] if self.name == "add_working" and len(self.arguments) > 1 else None
 
 
-def calls(source: str) -> list[Call]:
+def calls_in(source: str) -> list[Call]:
     """The business-time calls in ``source`` (a CEL expression that compiles), with their
     arguments split at the top-level commas: enough for the validator to check a calendar or
     an amount written literally, which CEL itself sees only at run time."""

@@ -26,8 +26,7 @@ from typing import Any
 import jsonschema
 from croniter import croniter
 
-from engine.core.business_time import SIGNATURES, USAGE, Call, literal_text
-from engine.core.business_time import calls as business_calls
+from engine.core.business_time import SIGNATURES, USAGE, Call, calls_in, literal_text
 from engine.core.definition import (
     ANY_SOURCE,
     KNOWN_ROLES,
@@ -276,7 +275,7 @@ class _Checker:
         for ref in sorted(field_references(source), key=lambda r: (r.root, r.field)):
             self._check_field_ref(ref.root, ref.field, path, payload_fields)
         if expr.business_functions:
-            for call in business_calls(source):
+            for call in calls_in(source):
                 self._check_business_call(call, path)
         return expr
 
