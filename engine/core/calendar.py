@@ -40,6 +40,9 @@ from engine.errors import CalendarError, written
 
 #: Years of local time the arithmetic accepts and produces; zones are checked over them.
 SUPPORTED_YEARS = range(2000, 2200)
+#: The zone the wall clock (``24x7``, whose own zone is UTC) counts calendar months and cron
+#: schedules in: the local dates of the service contracts, not Greenwich's.
+DEFAULT_TIMEZONE = "Asia/Shanghai"
 
 _DAY = 86_400_000_000  # microseconds; all arithmetic is on exact integer microseconds
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -161,6 +164,10 @@ class BusinessCalendar:
     def is_working_day(self, day: date) -> bool:
         """True when ``day`` has at least one working window (holidays and 调休 applied)."""
         return bool(self._windows(day))
+
+    def local_date(self, t: datetime) -> date:
+        """The day the instant ``t`` falls on in the calendar's zone."""
+        return _local_date(self._local_us(t, "t"))
 
     def working_intervals(self, day: date) -> list[tuple[datetime, datetime]]:
         """The working windows of local ``day`` as aware UTC ``[start, end)`` pairs."""
@@ -436,6 +443,43 @@ class _Axis:
         while self._pattern_prefix(days) < target:
             days += 1
         return days
+
+
+# --- calendar months --------------------------------------------------------------------------
+
+
+def add_months(start: datetime, months: int, timezone: str = DEFAULT_TIMEZONE) -> datetime:
+    """``start`` moved by ``months`` calendar months (back for a negative number) in the local
+    time of ``timezone``: the same local time of day on the same day of the month, or on the
+    month's last day when it has no such day (31 January + 1 month = 28 or 29 February; 29
+    February 2028 + 12 months = 28 February 2029). Months are not additive at month ends
+    (31 Jan + 1 + 1 = 28 Mar, 31 Jan + 2 = 31 Mar): a period is always added to its start.
+
+    Pure, like the rest of the module; the result is an aware UTC datetime."""
+    if isinstance(months, bool) or not isinstance(months, int):
+        raise CalendarError(
+            f"months must be a whole number, got {written(months)}.",
+            hint="Give a number of calendar months, e.g. 12.",
+        )
+    if not isinstance(start, datetime) or start.utcoffset() is None:
+        raise CalendarError(
+            f"start is {start!r}, not an aware datetime.",
+            hint="Pass an aware UTC datetime, e.g. datetime(2028, 2, 29, tzinfo=UTC).",
+        )
+    offset = timedelta(microseconds=_fixed_offset_us(timezone))
+    local = start.astimezone(UTC).replace(tzinfo=None) + offset
+    year, month0 = divmod(local.year * 12 + local.month - 1 + months, 12)
+    if year not in SUPPORTED_YEARS:
+        raise CalendarError(
+            f"{start.isoformat()} + {months} months lies outside the years "
+            f"{SUPPORTED_YEARS.start}-{SUPPORTED_YEARS.stop - 1} that calendars support.",
+            hint="Check the number of months for a typo.",
+        )
+    first = date(year, month0 + 1, 1)
+    month_days = (date(year + (month0 + 1) // 12, (month0 + 1) % 12 + 1, 1) - first).days
+    day = min(local.day, month_days)
+    moved = local.replace(year=year, month=month0 + 1, day=day)
+    return (moved - offset).replace(tzinfo=UTC)
 
 
 # --- constructors -----------------------------------------------------------------------------

@@ -61,6 +61,21 @@ class DurationValue:
     expr: str | None = None
 
 
+@dataclass(frozen=True)
+class CalendarValue:
+    """A calendar named literally (``cn-workdays``) or by a parameter of type calendar."""
+
+    literal: str | None = None
+    param: str | None = None
+
+    def name(self, params: Mapping[str, Any]) -> str | None:
+        """The calendar's name for a case with ``params`` (None: not given, the wall clock)."""
+        if self.param is not None:
+            value = params.get(self.param)
+            return value if isinstance(value, str) else None
+        return self.literal
+
+
 # The engine's own role: timers, SLA breaches and a child case's news fire as it. A transition
 # whose roles are exactly [system] is refused to every token, an admin's included: what the
 # engine records (a breach, the ground for a deposit deduction) cannot be forged over HTTP.
@@ -78,9 +93,14 @@ class TimerSpec:
     after: DurationValue | None = None
     at: str | None = None
     every: str | None = None
-    calendar: str | None = None
+    calendar: str | None = None  # written literally; see calendar_param
     payload: Mapping[str, Any] = field(default_factory=dict)
     requirements: tuple[str, ...] = ()
+    calendar_param: str | None = None  # the parameter naming the calendar
+
+    def calendar_for(self, params: Mapping[str, Any]) -> str | None:
+        """The calendar this timer counts on for a case with ``params`` (None: wall clock)."""
+        return CalendarValue(self.calendar, self.calendar_param).name(params)
 
 
 @dataclass(frozen=True)
@@ -206,7 +226,7 @@ class SlaSpec:
     start: SlaCondition
     stop: SlaCondition
     pause: SlaCondition = SlaCondition()
-    calendar: str = "24x7"
+    calendar: str = "24x7"  # written literally; see calendar_param
     warn_at: tuple[float, ...] = ()
     breach_trigger: str | None = None
     escalate: bool = True
@@ -217,6 +237,11 @@ class SlaSpec:
     @property
     def repeats(self) -> bool:
         return self.rounds is SlaRounds.REPEAT
+    calendar_param: str | None = None  # the parameter naming the calendar
+
+    def calendar_for(self, params: Mapping[str, Any]) -> str:
+        """The calendar this SLA is measured on for a case with ``params``."""
+        return CalendarValue(self.calendar, self.calendar_param).name(params) or "24x7"
 
 
 @dataclass(frozen=True)
@@ -490,8 +515,15 @@ def _duration_value(raw: Any) -> DurationValue:
     return DurationValue(expr=raw["expr"])
 
 
+def _calendar_value(raw: Any) -> CalendarValue:
+    if isinstance(raw, Mapping):
+        return CalendarValue(param=raw["param"])
+    return CalendarValue(literal=raw)
+
+
 def _timer(raw: Mapping[str, Any], path: str, index: int) -> TimerSpec:
     kind = next(k for k in TimerKind if k.value in raw)
+    calendar = _calendar_value(raw.get("calendar"))
     return TimerSpec(
         path=path,
         kind=kind,
@@ -500,9 +532,10 @@ def _timer(raw: Mapping[str, Any], path: str, index: int) -> TimerSpec:
         after=_duration_value(raw["after"]) if "after" in raw else None,
         at=raw.get("at"),
         every=raw.get("every"),
-        calendar=raw.get("calendar"),
+        calendar=calendar.literal,
         payload=raw.get("payload", {}),
         requirements=tuple(raw.get("requirements", ())),
+        calendar_param=calendar.param,
     )
 
 
@@ -601,6 +634,7 @@ def _condition(raw: Mapping[str, Any] | None) -> SlaCondition:
 
 def _sla(raw: Mapping[str, Any], index: int) -> SlaSpec:
     breach = raw.get("on_breach", {})
+    calendar = _calendar_value(raw.get("calendar", "24x7"))
     return SlaSpec(
         path=f"slas[{index}]",
         name=raw["name"],
@@ -608,7 +642,8 @@ def _sla(raw: Mapping[str, Any], index: int) -> SlaSpec:
         start=_condition(raw["start"]),
         stop=_condition(raw["stop"]),
         pause=_condition(raw.get("pause")),
-        calendar=raw.get("calendar", "24x7"),
+        calendar=calendar.literal or "24x7",
+        calendar_param=calendar.param,
         warn_at=tuple(sorted(raw.get("warn_at", ()))),
         breach_trigger=breach.get("trigger"),
         escalate=bool(breach.get("escalate", True)),

@@ -15,6 +15,9 @@ Every expression sees the same variables:
 ``decisions`` the values of the definition's decision tables (engine/core/decisions.py), each
            decided when an expression reads it
 
+and may call the business-time functions of :mod:`engine.core.business_time` (working days,
+working time, calendar months) on the calendars its caller hands :func:`make_context`.
+
 The CEL bindings report which *variables* an expression reads but not which fields; the
 validator needs the fields (``data.priority``) to check them against the data schema, so
 :func:`field_references` finds them in the source with string literals blanked out.
@@ -33,12 +36,17 @@ from typing import Any, Protocol
 import cel
 from cachetools import LRUCache
 
+from engine.core.business_time import FUNCTION_NAMES, bind, builtin_calendars
+from engine.core.calendar import BusinessCalendar
 from engine.core.expression_budget import check_budget
 from engine.errors import ExpressionError
 
 ROOT_VARIABLES = frozenset({"data", "payload", "params", "now", "counters", "case", "decisions"})
 # the variables that are maps, handed to an expression with only the fields it reads
 _MAPS = frozenset({"data", "payload", "params", "counters", "decisions"})
+# Where make_context keeps the calendars for the business-time functions: not an identifier,
+# so no expression can read it as a variable.
+CALENDARS_KEY = "@calendars"
 
 # String literals (raw/bytes prefixes, triple or single quoted) blanked before scanning for
 # field references, so that "data.x" inside a string does not count as a read of data.x.
@@ -105,7 +113,7 @@ def data_fields_read(source: str) -> frozenset[str] | None:
 class Expression:
     """A compiled CEL expression tied to the definition element that holds it."""
 
-    __slots__ = ("_program", "_reads", "path", "source", "variables")
+    __slots__ = ("_program", "_reads", "business_functions", "path", "source", "variables")
 
     def __init__(self, source: str, path: str) -> None:
         self.source = source
@@ -123,6 +131,9 @@ class Expression:
             ) from exc
         bound = set(_MACRO_VAR.findall(source))
         self.variables = frozenset(set(self._program.variables()) - bound)
+        # The business-time functions it calls: bound to calendars at evaluation, and only
+        # then (an expression that calls none is executed on a plain dict, as before).
+        self.business_functions = frozenset(set(self._program.functions()) & FUNCTION_NAMES)
         # What it reads of each variable: the fields of a map (None: the whole of it). CEL
         # converts every value it is handed, and a case's whole data, parameters and payload
         # cost ten times the evaluation itself; it is handed only what it reads.
@@ -149,6 +160,8 @@ class Expression:
             if fields is not None and isinstance(value, Mapping):
                 value = {f: value[f] for f in fields if f in value}
             given[name] = value
+        if self.business_functions:
+            return self._evaluate_with_calendars(given, context.get(CALENDARS_KEY))
         try:
             return self._program.execute(given)
         except KeyError as exc:
@@ -162,6 +175,28 @@ class Expression:
             raise ExpressionError(
                 f"Expression at {self.path} failed: {_first_line(exc)}",
                 hint="Check the types of the values it combines; CEL does not coerce int/double.",
+                path=self.path,
+                expression=self.source,
+            ) from exc
+
+    def _evaluate_with_calendars(
+        self, given: dict[str, Any], calendars: Mapping[str, BusinessCalendar] | None
+    ) -> Any:
+        functions, found = bind(calendars if calendars is not None else builtin_calendars())
+        try:
+            return self._program.execute(cel.Context(variables=given, functions=functions))
+        except Exception as exc:  # the CEL runtime wraps what a function raised
+            if found.error is not None:
+                raise ExpressionError(
+                    f"Expression at {self.path} failed: {found.error.message}",
+                    hint=found.error.hint,
+                    path=self.path,
+                    expression=self.source,
+                ) from exc
+            raise ExpressionError(
+                f"Expression at {self.path} failed: {_first_line(exc)}",
+                hint="Check the types of the values it combines; CEL does not coerce "
+                "int/double. Business-time functions: docs/definitions.md.",
                 path=self.path,
                 expression=self.source,
             ) from exc
@@ -206,9 +241,12 @@ def make_context(
     counters: Mapping[str, int] | None = None,
     case: Mapping[str, Any] | None = None,
     decisions: DecisionSource | None = None,
+    calendars: Mapping[str, BusinessCalendar] | None = None,
 ) -> dict[str, Any]:
     """The variables an expression sees. ``decisions``: the definition's tables, read as
-    ``decisions.<name>`` (a definition's expressions must be given its tables)."""
+    ``decisions.<name>`` (a definition's expressions must be given its tables);
+    ``calendars``: those the business-time functions may use (None: the built-in ones, as a
+    pure caller without a database has)."""
     if now.tzinfo is None:
         raise ExpressionError(
             "The engine clock gave a naive datetime.", hint="Pass aware UTC datetimes."
@@ -220,6 +258,7 @@ def make_context(
         "now": now,
         "counters": dict(counters or {}),
         "case": dict(case or {"id": 0, "definition": "", "state": ""}),
+        CALENDARS_KEY: calendars,
     }
     context["decisions"] = decisions.values_in(context) if decisions is not None else {}
     return context

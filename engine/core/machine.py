@@ -24,6 +24,7 @@ from cachetools import LRUCache
 from transitions import EventData, Machine
 
 from engine.core.decisions import Decisions
+from engine.core.calendar import BusinessCalendar
 from engine.core.definition import SYSTEM_ROLE, ActionKind, TransitionSpec, WorkflowDefinition
 from engine.core.expressions import Expression, make_context, to_json_value
 from engine.core.limits import (
@@ -119,6 +120,7 @@ class _CaseView:
     counter_deltas: dict[str, int] = field(default_factory=dict)
     spawns: list[SpawnRequest] = field(default_factory=list)
     chosen: int | None = None
+    calendars: Mapping[str, BusinessCalendar] | None = None
 
     def context(self, data: Mapping[str, Any] | None = None) -> dict[str, Any]:
         return make_context(
@@ -129,6 +131,7 @@ class _CaseView:
             counters=self.counters,
             case=self.case,
             decisions=self.decisions,
+            calendars=self.calendars,
         )
 
 
@@ -372,10 +375,21 @@ class CompiledWorkflow:
         return out
 
     def counter_keys(
-        self, data: Mapping[str, Any], params: Mapping[str, Any], now: datetime
+        self,
+        data: Mapping[str, Any],
+        params: Mapping[str, Any],
+        now: datetime,
+        calendars: Mapping[str, BusinessCalendar] | None = None,
     ) -> dict[str, str]:
         """Which counter of each declared name this case's data points at."""
-        context = make_context(data, {}, params, now, decisions=self.definition.decisions)
+        context = make_context(
+            data,
+            {},
+            params,
+            now,
+            decisions=self.definition.decisions,
+            calendars=calendars,
+        )
         return {
             name: str(to_json_value(expr.evaluate(context), expr.path))
             for name, expr in self._counter_keys.items()
@@ -496,11 +510,14 @@ class CompiledWorkflow:
         actor: Actor,
         case_id: int | None = None,
         counters: Mapping[str, int] | None = None,
+        calendars: Mapping[str, BusinessCalendar] | None = None,
     ) -> StepResult:
         """Fire ``trigger`` from ``state``; raise a domain error and change nothing on failure.
 
         ``counters`` are the current values of the definition's counters for this case; the
-        result's ``counter_deltas`` and ``spawns`` are effects the caller applies."""
+        result's ``counter_deltas`` and ``spawns`` are effects the caller applies.
+        ``calendars`` are those guards and actions may compute business time on (None: the
+        built-in ones; the services hand the database's)."""
         if state in self.definition.final_states:
             raise CaseClosed(
                 f"Case is in final state {state!r} and takes no more triggers.",
@@ -533,6 +550,7 @@ class CompiledWorkflow:
             counters=dict(counters or {}),
             case={"id": case_id or 0, "definition": self.definition.name, "state": state},
             decisions=self.definition.decisions,
+            calendars=calendars,
         )
         # Before any guard reads it: what an evaluation may cost grows with what it is given.
         _refuse_excess(payload, f"The payload of {trigger!r}", PayloadInvalid, trigger=trigger)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from engine.core.calendar import BusinessCalendar
 from engine.core.machine import ADMIN_ROLE, Actor, CompiledWorkflow
 from engine.core.records import EventRecord
 from engine.errors import ReplayError
@@ -46,7 +47,10 @@ def fold(events: Iterable[EventRecord]) -> tuple[str, dict[str, Any]]:
 
 
 def reexecute(
-    compiled: CompiledWorkflow, events: Sequence[EventRecord], params: Mapping[str, Any]
+    compiled: CompiledWorkflow,
+    events: Sequence[EventRecord],
+    params: Mapping[str, Any],
+    calendars: Mapping[str, BusinessCalendar] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     if not events or events[0].event_type != CREATED:
         raise ReplayError("A case history starts with its creation event.")
@@ -65,6 +69,7 @@ def reexecute(
                 actor=replayer,
                 case_id=event.case_id,
                 counters=(event.context or {}).get("counters"),
+                calendars=calendars,
             )
             state, data = result.to_state, result.data
         else:

@@ -19,24 +19,34 @@ starts the next round at once; a start condition met while a round runs changes 
 A case that reaches a final state or is cancelled stops its running clocks there.
 
 Elapsed and remaining time are measured the way the target is written: a target of whole days
-on a business calendar counts working days (``3d`` = three working days), anything else counts
-working time inside the calendar's windows; on ``24x7`` both are wall time.
+on a business calendar counts working days (``3d``, ``3 working days``), anything else counts
+working time inside the calendar's windows; on ``24x7`` both are wall time. A target in
+calendar months (``12 months``) is wall time too, as long as the months from the clock's start
+are (12 months from 29 Feb 2028 are 365 days, from 1 Mar 2027 366): paused time moves the end.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from engine.core.calendar import BusinessCalendar, Deadline
+from engine.core.calendar import BusinessCalendar, Deadline, add_months
 from engine.core.definition import SlaCondition, SlaSpec, WorkflowDefinition
 from engine.core.durations import Duration
 from engine.core.expressions import DecisionSource
 from engine.core.records import EventRecord
-from engine.core.timer_plans import WALL_CLOCK, Calendars, TimerPlan, get_calendar, resolve_duration
+from engine.core.timer_plans import (
+    WALL_CLOCK,
+    Calendars,
+    TimerPlan,
+    get_calendar,
+    months_zone,
+    resolve_duration,
+)
 
 ENTERING_EVENTS = frozenset({"created", "transition", "forced"})
 SLA_WARNING = "sla_warning"
@@ -104,16 +114,42 @@ class SlaClock:
 
 
 class Ruler:
-    """Measures and adds time the way an SLA's target is counted."""
+    """Measures and adds time the way an SLA's target is counted.
 
-    def __init__(self, calendar: BusinessCalendar, target: Duration | timedelta) -> None:
+    A target in calendar months has no length of its own: ``now`` gives the length it has
+    from now (for a clock not started yet), :meth:`started` the length from the clock's
+    start."""
+
+    def __init__(
+        self,
+        calendar: BusinessCalendar,
+        target: Duration | timedelta,
+        now: datetime | None = None,
+    ) -> None:
         self.calendar = calendar
-        self.wall = calendar.name == WALL_CLOCK
+        self.months = target.months if isinstance(target, Duration) else 0
+        self.wall = calendar.name == WALL_CLOCK or self.months > 0
         self.days = isinstance(target, Duration) and target.whole_days and not self.wall
-        if isinstance(target, Duration):
+        if self.months:
+            if now is None:
+                raise ValueError("a target in calendar months needs the instant it runs from")
+            self.target = self._months_from(now)
+        elif isinstance(target, Duration):
             self.target = timedelta(days=target.days) if self.days else target.timedelta
         else:
             self.target = target
+
+    def _months_from(self, start: datetime) -> timedelta:
+        return add_months(start, self.months, months_zone(self.calendar)) - start
+
+    def started(self, started_at: datetime | None) -> Ruler:
+        """This ruler for a clock that started at ``started_at``: the same, unless its target
+        is in months, whose length depends on the start."""
+        if not self.months or started_at is None:
+            return self
+        moved = copy.copy(self)
+        moved.target = self._months_from(started_at)
+        return moved
 
     @property
     def unit(self) -> str:
@@ -289,10 +325,13 @@ def touches(
     return pause if phase is ClockStatus.RUNNING else not pause
 
 
-def measure_of(calendar: str | None, target: Duration | timedelta) -> tuple[float, str]:
+def measure_of(calendar: str | None, target: Duration | timedelta) -> tuple[float, str] | None:
     """The target in seconds and its unit as :class:`Ruler` counts them on the calendar named
     ``calendar`` (an SLA's), without the calendar itself: only whether it is the wall clock
-    matters. Kept beside :class:`Ruler` so that the two cannot drift apart."""
+    matters. None for a target in months, whose length depends on the clock's start. Kept
+    beside :class:`Ruler` so that the two cannot drift apart."""
+    if isinstance(target, Duration) and target.months:
+        return None
     wall = calendar in (None, WALL_CLOCK)
     days = isinstance(target, Duration) and target.whole_days and not wall
     if isinstance(target, Duration):
@@ -338,7 +377,7 @@ def ruler_for(
     decisions: DecisionSource | None = None,
 ) -> Ruler:
     """How ``sla`` measures time for a case (its calendar, and its target in its unit)."""
-    calendar = get_calendar(calendars, sla.calendar, f"{sla.path}.calendar")
+    calendar = get_calendar(calendars, sla.calendar_for(params), f"{sla.path}.calendar")
     target = resolve_duration(
         sla.target,
         data=data,
@@ -346,12 +385,14 @@ def ruler_for(
         now=now,
         path=f"{sla.path}.target",
         decisions=decisions,
+        calendars=calendars,
     )
-    return Ruler(calendar, target)
+    return Ruler(calendar, target, now)
 
 
 def clock_at(sla: SlaSpec, state: ClockState, ruler: Ruler, now: datetime) -> SlaClock:
     """The clock as of ``now``, from its state after the history so far."""
+    ruler = ruler.started(state.started_at)
     elapsed = state.banked
     due: Deadline | None = None
     if state.phase is ClockStatus.RUNNING and state.running_since is not None:
@@ -494,13 +535,14 @@ def plan_clock(sla: SlaSpec, state: ClockState, ruler: Ruler) -> list[TimerPlan]
                 trigger=None,
                 due_at=state.resume_at,
                 payload=dict(own),
-                calendar=sla.calendar,
+                calendar=ruler.calendar.name,
                 provisional=False,
                 sla=sla.name,
             )
         ]
     if state.phase is not ClockStatus.RUNNING or state.running_since is None:
         return []
+    ruler = ruler.started(state.started_at)
     marks: list[tuple[str, float]] = [
         (SLA_WARNING, f) for f in sla.warn_at if f not in state.warned
     ]
@@ -523,7 +565,7 @@ def plan_clock(sla: SlaSpec, state: ClockState, ruler: Ruler) -> list[TimerPlan]
                 trigger=sla.breach_trigger if kind == SLA_BREACHED else None,
                 due_at=due,
                 payload=payload,
-                calendar=sla.calendar,
+                calendar=ruler.calendar.name,
                 provisional=deadline.provisional,
                 sla=sla.name,
             )

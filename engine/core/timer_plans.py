@@ -4,7 +4,8 @@ A state's timers are armed when a case enters the state and cancelled when it le
 persistence side (engine/services/timers.py) stores the plans this module computes. Three kinds:
 
 ``after``  a duration from the state entry: wall time, or business time on a named calendar
-           (whole days = working days, otherwise working time; see docs/calendars.md);
+           (whole days = working days, otherwise working time; see docs/calendars.md), or
+           calendar months on the wall clock ("12 months", month-end aware);
 ``at``     a CEL expression giving an instant (e.g. ``timestamp(data.warranty_until)``);
 ``every``  a cron schedule (croniter) in the calendar's time zone, Asia/Shanghai by default;
            after each occurrence fires, the next one is armed while the case stays in the state.
@@ -20,14 +21,19 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
-from engine.core.calendar import BusinessCalendar, Deadline, calendar_24x7
+from engine.core.calendar import (
+    DEFAULT_TIMEZONE,
+    BusinessCalendar,
+    Deadline,
+    add_months,
+    calendar_24x7,
+)
 from engine.core.definition import DurationValue, StateSpec, TimerKind, TimerSpec
-from engine.core.durations import Duration, format_timedelta, parse_duration
+from engine.core.durations import WALL_CLOCK, Duration, format_timedelta, parse_duration
 from engine.core.expressions import DecisionSource, compiled, make_context
 from engine.errors import ExpressionError, TimerPlanError, written
 
-DEFAULT_TIMEZONE = "Asia/Shanghai"
-WALL_CLOCK = "24x7"
+__all__ = ["DEFAULT_TIMEZONE", "WALL_CLOCK"]  # re-exported: callers import them from here
 
 
 @dataclass(frozen=True)
@@ -70,15 +76,17 @@ def resolve_duration(
     now: datetime,
     path: str,
     decisions: DecisionSource | None = None,
+    calendars: Calendars | None = None,
 ) -> Duration | timedelta:
     """A literal or parameter gives a :class:`Duration` (days keep their working-day meaning);
-    an expression gives a ``timedelta`` (always working time)."""
+    an expression gives a ``timedelta`` (always working time). ``calendars`` are those an
+    expression's business-time functions may use."""
     if value.literal is not None:
         return parse_duration(value.literal)
     if value.param is not None:
         return parse_duration(params[value.param])
     assert value.expr is not None
-    context = make_context(data, {}, params, now, decisions=decisions)
+    context = make_context(data, {}, params, now, decisions=decisions, calendars=calendars)
     result = compiled(value.expr, f"{path}.expr").evaluate(context)
     if not isinstance(result, timedelta) or result <= timedelta(0):
         shown = format_timedelta(result) if isinstance(result, timedelta) else written(result)
@@ -93,7 +101,10 @@ def resolve_duration(
 def add_duration(
     calendar: BusinessCalendar, start: datetime, duration: Duration | timedelta
 ) -> Deadline:
-    """``start`` + ``duration`` on ``calendar``: wall time on 24x7, else business time."""
+    """``start`` + ``duration`` on ``calendar``: wall time on 24x7, else business time;
+    calendar months on the wall clock in the calendar's zone (Asia/Shanghai for 24x7)."""
+    if isinstance(duration, Duration) and duration.months:
+        return Deadline(at=add_months(start, duration.months, months_zone(calendar)))
     if calendar.name == WALL_CLOCK:
         delta = duration.timedelta if isinstance(duration, Duration) else duration
         return Deadline(at=start + delta)
@@ -103,11 +114,17 @@ def add_duration(
     return calendar.add_working_time(start, delta)
 
 
+def months_zone(calendar: BusinessCalendar) -> str:
+    """The zone calendar months are counted in on ``calendar``: its own, or for the wall clock
+    (whose zone is UTC) the service contracts' local time, as ``every`` schedules are."""
+    return DEFAULT_TIMEZONE if calendar.name == WALL_CLOCK else calendar.timezone
+
+
 def elapsed(
     calendar: BusinessCalendar, start: datetime, end: datetime, duration: Duration | timedelta
 ) -> timedelta:
     """Business time between two instants, measured the way ``duration`` is counted."""
-    if calendar.name == WALL_CLOCK:
+    if calendar.name == WALL_CLOCK or (isinstance(duration, Duration) and duration.months):
         return end - start
     if isinstance(duration, Duration) and duration.whole_days:
         return calendar.working_days_between(start, end)
@@ -136,7 +153,8 @@ def plan_timer(
     ``after`` is the instant the plan is made at; an ``every`` timer's next occurrence is the
     first one after it (so re-arming after a firing moves on to the next occurrence).
     """
-    calendar = get_calendar(calendars, timer.calendar, f"{timer.path}.calendar")
+    calendar_name = timer.calendar_for(params)
+    calendar = get_calendar(calendars, calendar_name, f"{timer.path}.calendar")
 
     def planned(due_at: datetime, *, provisional: bool = False) -> TimerPlan:
         return TimerPlan(
@@ -145,7 +163,7 @@ def plan_timer(
             trigger=timer.trigger,
             due_at=due_at,
             payload=dict(timer.payload),
-            calendar=timer.calendar,
+            calendar=calendar_name,
             provisional=provisional,
         )
 
@@ -158,13 +176,14 @@ def plan_timer(
             now=entered_at,
             path=f"{timer.path}.after",
             decisions=decisions,
+            calendars=calendars,
         )
         deadline = add_duration(calendar, entered_at, duration)
         return planned(deadline.at, provisional=deadline.provisional)
     if timer.kind is TimerKind.AT:
         assert timer.at is not None
         value = compiled(timer.at, f"{timer.path}.at").evaluate(
-            make_context(data, {}, params, entered_at, decisions=decisions)
+            make_context(data, {}, params, entered_at, decisions=decisions, calendars=calendars)
         )
         if not isinstance(value, datetime):
             raise ExpressionError(
@@ -174,7 +193,7 @@ def plan_timer(
             )
         return planned(value.astimezone(UTC))
     assert timer.every is not None
-    zone = calendar.timezone if timer.calendar not in (None, WALL_CLOCK) else DEFAULT_TIMEZONE
+    zone = calendar.timezone if calendar_name not in (None, WALL_CLOCK) else DEFAULT_TIMEZONE
     return planned(next_occurrence(timer.every, after, zone))
 
 

@@ -26,16 +26,19 @@ from typing import Any
 import jsonschema
 from croniter import croniter
 
+from engine.core.business_time import SIGNATURES, USAGE, Call, calls_in, literal_text
 from engine.core.decision_checks import DecisionChecker
 from engine.core.definition import (
     ANY_SOURCE,
     KNOWN_ROLES,
+    CalendarValue,
+    DurationValue,
     WorkflowDefinition,
     build_definition,
     format_path,
     parse_source,
 )
-from engine.core.durations import parse_duration
+from engine.core.durations import CalendarMismatch, Duration, calendar_problem, parse_duration
 from engine.core.expressions import ROOT_VARIABLES, Expression, field_references, fields_read
 from engine.core.limits import SCHEMA_MAX_DEPTH, VALUE_MAX_CHARS, nesting_depth
 from engine.core.schemas import error_text
@@ -55,12 +58,14 @@ from engine.errors import (
 
 BUILTIN_CALENDARS = frozenset({"24x7", "cn-workdays"})
 _DECISION_READ = re.compile(r"^\s*decisions\s*\.\s*([A-Za-z_]\w*)\s*$")
+_PARAM_ARGUMENT = re.compile(r"^params\s*\.\s*([A-Za-z_]\w*)$")
 _PARAM_TYPES: dict[str, tuple[type, ...]] = {
     "integer": (int,),
     "number": (int, float),
     "string": (str,),
     "boolean": (bool,),
     "duration": (str,),
+    "calendar": (str,),
 }
 
 
@@ -284,7 +289,54 @@ class _Checker:
             )
         for ref in sorted(field_references(source), key=lambda r: (r.root, r.field)):
             self._check_field_ref(ref.root, ref.field, path, payload_fields)
+        if expr.business_functions:
+            for call in calls_in(source):
+                self._check_business_call(call, path)
         return expr
+
+    def _check_business_call(self, call: Call, path: str) -> None:
+        """A business-time call's arity, and a calendar or amount it names literally or by a
+        parameter: checked here as where they are written in a timer or an SLA."""
+        fewest, most, _ = SIGNATURES[call.name]
+        if not fewest <= len(call.arguments) <= most:
+            self.out.error(
+                path,
+                "business-function-arguments",
+                f"{call.name}() is given {len(call.arguments)} argument(s).",
+                f"Call it as {USAGE[call.name]}.",
+            )
+            return
+        if call.calendar is not None:
+            name = literal_text(call.calendar)
+            if name is not None:
+                self._check_calendar(name, path)
+            self._check_param_type(call.calendar, "calendar", path, "'cn-workdays'")
+        if call.amount is not None:
+            text = literal_text(call.amount)
+            if text is not None:
+                try:
+                    if parse_duration(text).months:
+                        self.out.error(
+                            path,
+                            "bad-duration",
+                            f"add_working() counts business time; {text!r} is calendar months.",
+                            "Use add_months(ts, n) for calendar months.",
+                        )
+                except DurationInvalid as exc:
+                    self.out.error(path, "bad-duration", exc.message, exc.hint or "")
+            self._check_param_type(call.amount, "duration", path, "'5 working days'")
+
+    def _check_param_type(self, argument: str, kind: str, path: str, example: str) -> None:
+        """An argument that is just ``params.x`` reads a parameter of type ``kind``."""
+        match = _PARAM_ARGUMENT.match(argument)
+        spec = self.params.get(match.group(1)) if match else None
+        if match and isinstance(spec, dict) and spec.get("type") != kind:
+            self.out.error(
+                path,
+                f"parameter-not-{kind}",
+                f"Parameter {match.group(1)!r} has type {spec.get('type')!r}, not {kind}.",
+                f"Declare it with type: {kind} and a default like {example}.",
+            )
 
     def _check_field_ref(
         self, root: str, name: str, path: str, payload_fields: Mapping[str, Any] | None
@@ -334,20 +386,30 @@ class _Checker:
                 "Add a payload_schema with the fields the trigger carries.",
             )
 
-    def _check_duration(self, raw: Any, path: str, calendar: str | None) -> None:
+    def _calendars_of(self, calendar: Any) -> list[str | None]:
+        """The calendars a duration is measured on where ``calendar`` is written: the literal,
+        or the default of the calendar parameter it names (overrides are checked by
+        ``set-param``). Empty when the calendar is itself in error (reported there)."""
+        if isinstance(calendar, dict):
+            spec = self.params.get(str(calendar.get("param")))
+            if isinstance(spec, dict) and spec.get("type") == "calendar":
+                default = spec.get("default")
+                return [default] if isinstance(default, str) else []
+            return []
+        return [calendar] if calendar is None or isinstance(calendar, str) else []
+
+    def _check_duration(self, raw: Any, path: str, calendar: Any) -> None:
+        where = " or ".join(repr(c or WALL_CLOCK) for c in self._calendars_of(calendar))
         if isinstance(raw, str):
             try:
-                parse_duration(raw)
+                duration = parse_duration(raw)
             except DurationInvalid as exc:
                 self.out.error(path, "bad-duration", exc.message, exc.hint or "")
                 return
-            if mixed_on_business_calendar(raw, calendar):
-                self.out.error(
-                    path,
-                    "mixed-business-duration",
-                    f"Duration {raw!r} mixes days with hours on business calendar {calendar!r}.",
-                    "Write whole working days ('3d') or working time ('20h'), not both.",
-                )
+            for name in self._calendars_of(calendar):
+                problem = calendar_problem(duration, name)
+                if problem is not None:
+                    self.out.error(path, problem.code, problem.message, problem.hint)
         elif isinstance(raw, dict) and isinstance(raw.get("param"), str):
             param = self.params.get(raw["param"])
             if param is None:
@@ -362,19 +424,25 @@ class _Checker:
                     f"{path}.param",
                     "parameter-not-duration",
                     f"Parameter {raw['param']!r} has type {param.get('type')!r}, not duration.",
-                    "Declare it with type: duration and a default like '2h'.",
+                    "Declare it with type: duration and a default like '2h' or '5 working days'.",
                 )
             elif isinstance(param, dict) and isinstance(param.get("default"), str):
                 # The default is a literal used here: the same rules as one written here.
                 name = raw["param"]
-                if mixed_on_business_calendar(param["default"], calendar):
-                    self.out.error(
-                        f"parameters.{name}.default",
-                        "mixed-business-duration",
-                        f"Parameter {name!r} defaults to {param['default']!r}, which mixes days "
-                        f"with hours; {path} uses it on business calendar {calendar!r}.",
-                        "Write whole working days ('3d') or working time ('20h'), not both.",
-                    )
+                try:
+                    duration = parse_duration(param["default"])
+                except DurationInvalid:
+                    return  # reported at the parameter's default
+                for calendar_name in self._calendars_of(calendar):
+                    problem = calendar_problem(duration, calendar_name)
+                    if problem is not None:
+                        self.out.error(
+                            f"parameters.{name}.default",
+                            problem.code,
+                            f"Parameter {name!r} defaults to {param['default']!r}, used at "
+                            f"{path} on calendar {where}: {problem.message}",
+                            problem.hint,
+                        )
         elif isinstance(raw, dict) and "expr" in raw:
             self._check_expression(raw["expr"], f"{path}.expr", None)
             self._check_decision_type(raw["expr"], f"{path}.expr", "duration")
@@ -390,6 +458,30 @@ class _Checker:
                 "decision-output-type",
                 f"Decision table {plain[1]!r} gives a {output}; a {wanted} is needed here.",
                 f"Read a table whose output is {wanted}, or change this table's output.",
+            )
+
+    def _check_calendar_value(self, value: Any, path: str) -> None:
+        """A calendar written literally, or ``{param: name}`` naming a calendar parameter."""
+        if not isinstance(value, dict):
+            self._check_calendar(value, path)
+            return
+        name = value.get("param")
+        if not isinstance(name, str):
+            return  # the structural pass reports it
+        spec = self.params.get(name)
+        if spec is None:
+            self.out.error(
+                f"{path}.param",
+                "undeclared-parameter",
+                f"Parameter {name!r} is not declared.",
+                _suggest(name, self.params) or "Declare it under parameters with type: calendar.",
+            )
+        elif isinstance(spec, dict) and spec.get("type") != "calendar":
+            self.out.error(
+                f"{path}.param",
+                "parameter-not-calendar",
+                f"Parameter {name!r} has type {spec.get('type')!r}, not calendar.",
+                "Declare it with type: calendar and a default like 'cn-workdays'.",
             )
 
     def _check_calendar(self, name: Any, path: str) -> None:
@@ -515,6 +607,8 @@ class _Checker:
                     parse_duration(default)
                 except DurationInvalid as exc:
                     self.out.error(path, "bad-duration", exc.message, exc.hint or "")
+            elif kind == "calendar":
+                self._check_calendar(default, path)
 
     def check_states(self) -> None:
         for i, state in self._list("states"):
@@ -654,9 +748,19 @@ class _Checker:
             )
         if "within" in spec:
             try:
-                parse_duration(spec["within"])
+                # How far back a report may reach is wall time: the same rule as on 24x7.
+                problem = calendar_problem(parse_duration(spec["within"]), WALL_CLOCK)
+                if problem is None and parse_duration(spec["within"]).months:
+                    problem = CalendarMismatch(
+                        "bad-duration",
+                        f"occurred_at.within is {spec['within']!r}, in calendar months.",
+                        "Write a fixed length of time, e.g. '30d'.",
+                    )
             except DurationInvalid as exc:
                 self.out.error(f"{where}.within", "bad-duration", exc.message, exc.hint or "")
+            else:
+                if problem is not None:
+                    self.out.error(f"{where}.within", problem.code, problem.message, problem.hint)
 
     def _check_occurred_at_agrees(
         self, checked: Sequence[tuple[int, Mapping[str, Any], list[str]]]
@@ -859,7 +963,7 @@ class _Checker:
                 "after: a duration; at: a CEL timestamp; every: a cron schedule.",
             )
         calendar = timer.get("calendar")
-        self._check_calendar(calendar, f"{path}.calendar")
+        self._check_calendar_value(calendar, f"{path}.calendar")
         if "after" in timer:
             self._check_duration(timer["after"], f"{path}.after", calendar)
         if isinstance(timer.get("at"), str):
@@ -895,7 +999,7 @@ class _Checker:
                     )
                 names.add(name)
             calendar = sla.get("calendar", "24x7")
-            self._check_calendar(calendar, f"{path}.calendar")
+            self._check_calendar_value(calendar, f"{path}.calendar")
             if "target" in sla:
                 self._check_duration(sla["target"], f"{path}.target", calendar)
             for part in ("start", "pause", "stop"):
@@ -995,30 +1099,59 @@ def validate(
     return ValidationReport(out.items)
 
 
-def mixed_on_business_calendar(value: str, calendar: str | None) -> bool:
-    """Whether duration ``value`` mixes days with hours where ``calendar`` is a business one:
-    ambiguous there (whole working days, or working time?), so refused."""
-    try:
-        duration = parse_duration(value)
-    except DurationInvalid:
-        return False  # reported as a bad duration where it is checked as one
-    return duration.mixed and calendar not in (None, WALL_CLOCK)
+@dataclass(frozen=True)
+class DurationUse:
+    """A duration measured on a calendar: a timer's ``after`` or an SLA's ``target``."""
+
+    path: str
+    duration: DurationValue
+    calendar: CalendarValue
 
 
-def business_uses(definition: WorkflowDefinition, parameter: str) -> list[tuple[str, str]]:
-    """Where a duration ``parameter`` is measured on a business calendar: (path, calendar)."""
+def duration_uses(definition: WorkflowDefinition) -> list[DurationUse]:
+    """Every timer ``after`` and SLA ``target`` of ``definition`` with its calendar."""
     uses = [
-        (f"{timer.path}.after", timer.calendar)
+        DurationUse(
+            f"{timer.path}.after", timer.after, CalendarValue(timer.calendar, timer.calendar_param)
+        )
         for state in definition.states
         for timer in state.timers
-        if timer.after is not None and timer.after.param == parameter and timer.calendar
+        if timer.after is not None
     ]
     uses += [
-        (f"{sla.path}.target", sla.calendar)
+        DurationUse(
+            f"{sla.path}.target",
+            sla.target,
+            CalendarValue(None if sla.calendar_param else sla.calendar, sla.calendar_param),
+        )
         for sla in definition.slas
-        if sla.target.param == parameter
     ]
-    return [(path, cal) for path, cal in uses if cal != WALL_CLOCK]
+    return uses
+
+
+def parameter_problems(
+    definition: WorkflowDefinition, params: Mapping[str, Any], parameter: str
+) -> list[tuple[DurationUse, CalendarMismatch]]:
+    """Where ``parameter`` (a duration or a calendar) takes part in measuring a duration
+    that cannot be measured that way with ``params``: the rule literals follow
+    (:func:`~engine.core.durations.calendar_problem`), for a deployment's overrides."""
+    found: list[tuple[DurationUse, CalendarMismatch]] = []
+    for use in duration_uses(definition):
+        if parameter not in (use.duration.param, use.calendar.param):
+            continue
+        text = use.duration.literal
+        if use.duration.param is not None:
+            text = params.get(use.duration.param)
+        if not isinstance(text, str):
+            continue  # an expression: its value is known only when a case runs
+        try:
+            duration: Duration = parse_duration(text)
+        except DurationInvalid:
+            continue  # a bad duration is refused where it is set
+        problem = calendar_problem(duration, use.calendar.name(params))
+        if problem is not None:
+            found.append((use, problem))
+    return found
 
 
 def validate_text(

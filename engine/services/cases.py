@@ -25,6 +25,7 @@ from engine.errors import BusinessKeyTaken, CaseClosed, VersionMismatch
 from engine.services import counters, idempotency, links, scheduling
 from engine.services.definitions import effective_parameters, get_definition
 from engine.store import case_store
+from engine.store.calendar_store import LazyCalendars
 from engine.store.case_store import find_case, get_case, history
 from engine.store.models import CaseStatus, EventType
 
@@ -211,12 +212,15 @@ def fire(
     # is when svcflow received it. They differ only for a report made late (occurred_at).
     counted = _counted_instant(session, compiled, case, trigger, payload, received=now)
     at = counted.at if counted is not None else now
+    # What guards, actions and counter keys may compute business time on: read from the
+    # database only if an expression calls a business-time function.
+    calendars = LazyCalendars(session)
     counter_keys: dict[str, str] = {}
     counter_values: dict[str, int] = {}
     # Counters are read (and recorded in the event's context) only for a trigger whose
     # transitions from this state read them: one statement per counter, on every fire else.
     if definition.counters and compiled.reads_counters(trigger, case.state):
-        counter_keys = compiled.counter_keys(case.data, case.params, at)
+        counter_keys = compiled.counter_keys(case.data, case.params, at, calendars)
         counter_values = counters.read(conn, counter_keys)
     result = compiled.step(
         state=case.state,
@@ -228,6 +232,7 @@ def fire(
         actor=actor,
         case_id=case_id,
         counters=counter_values,
+        calendars=calendars,
     )
     moved = result.to_state != case.state
     entered = result.entered  # moved, or stayed with ``reenter``: the state's timers restart
@@ -265,7 +270,7 @@ def fire(
         # own checks, and the hot path one statement shorter (see links.clear_waits).
         links.clear_waits(conn, case_id, entered_at=at, closed=True)
     if result.counter_deltas and not counter_keys:
-        counter_keys = compiled.counter_keys(case.data, case.params, at)
+        counter_keys = compiled.counter_keys(case.data, case.params, at, calendars)
     for name, by in result.counter_deltas.items():
         counters.add(conn, name, counter_keys[name], by, at)
     if idempotency_key is not None:

@@ -30,12 +30,7 @@ from engine.core.definition import (
 from engine.core.diff import DefinitionDiff, diff_definitions
 from engine.core.durations import parse_duration
 from engine.core.limits import VALUE_MAX_CHARS
-from engine.core.validation import (
-    ValidationReport,
-    business_uses,
-    mixed_on_business_calendar,
-    validate_text,
-)
+from engine.core.validation import ValidationReport, parameter_problems, validate_text
 from engine.errors import (
     ConcurrencyConflict,
     DefinitionInvalid,
@@ -272,7 +267,9 @@ def list_versions(session: Session, name: str) -> list[tuple[int, datetime, str]
 # --- deployment parameters ---------------------------------------------------------------------
 
 
-def _coerce_parameter(definition: WorkflowDefinition, name: str, value: Any) -> Any:
+def _coerce_parameter(
+    session: Session, definition: WorkflowDefinition, name: str, value: Any
+) -> Any:
     param = definition.parameters.get(name)
     if param is None:
         raise ParameterInvalid(
@@ -287,6 +284,7 @@ def _coerce_parameter(definition: WorkflowDefinition, name: str, value: Any) -> 
         "string": isinstance(value, str),
         "boolean": isinstance(value, bool),
         "duration": isinstance(value, str),
+        "calendar": isinstance(value, str),
     }[param.type]
     if not ok:
         raise ParameterInvalid(
@@ -310,17 +308,34 @@ def _coerce_parameter(definition: WorkflowDefinition, name: str, value: Any) -> 
             parse_duration(value)
         except DurationInvalid as exc:
             raise ParameterInvalid(exc.message, hint=exc.hint, parameter=name) from exc
-        # The same rule as a duration written where the parameter is used.
-        for path, calendar in business_uses(definition, name):
-            if mixed_on_business_calendar(value, calendar):
-                raise ParameterInvalid(
-                    f"Parameter {name!r} of {definition.name!r} cannot be {value!r}: it mixes "
-                    f"days with hours, and {path} measures it on business calendar "
-                    f"{calendar!r}.",
-                    hint="Write whole working days ('3d') or working time ('20h'), not both.",
-                    definition=definition.name,
-                    parameter=name,
-                )
+    if param.type == "calendar" and value not in load_calendars(session):
+        known = sorted(load_calendars(session))
+        raise ParameterInvalid(
+            f"Parameter {name!r} of {definition.name!r} cannot be {value!r}: no calendar has "
+            "that name in this database.",
+            hint=f"Calendars here: {', '.join(known)}. Create it first (`svcflow calendars "
+            "set`, or POST /api/v1/calendars), or fix the name.",
+            definition=definition.name,
+            parameter=name,
+        )
+    # The same rules as a duration written where the parameter is used, with this
+    # deployment's other parameters as they are.
+    params = {**effective_parameters(session, definition), name: value}
+    problems = parameter_problems(definition, params, name)
+    if problems:
+        use, problem = problems[0]
+        raise ParameterInvalid(
+            f"Parameter {name!r} of {definition.name!r} cannot be {value!r}: at {use.path}, "
+            f"{problem.message}",
+            hint=problem.hint
+            + (
+                " Change the calendar parameter first when both change."
+                if use.calendar.param is not None and use.calendar.param != name
+                else ""
+            ),
+            definition=definition.name,
+            parameter=name,
+        )
     return value
 
 
@@ -328,7 +343,7 @@ def set_parameter(
     session: Session, definition_name: str, name: str, value: Any, *, actor: str, now: datetime
 ) -> None:
     """Override a parameter for this deployment; cases created afterwards use the value."""
-    value = _coerce_parameter(get_definition(session, definition_name), name, value)
+    value = _coerce_parameter(session, get_definition(session, definition_name), name, value)
     row = session.execute(
         select(ParameterOverride).where(
             ParameterOverride.definition_name == definition_name, ParameterOverride.name == name

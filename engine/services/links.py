@@ -48,6 +48,7 @@ from engine.errors import (
     TriggerNotPermitted,
 )
 from engine.store import case_store
+from engine.store.calendar_store import LazyCalendars
 from engine.store.models import CaseStatus, CaseWait
 
 MAX_DEPTH = 8  # a chain of cases notifying each other deeper than this is a definition bug
@@ -167,7 +168,9 @@ def parent_by_key(
     if parent.attach_by_key is None:  # the definition attaches only the children it spawns
         return None
     key = compiled(parent.attach_by_key, "parent.attach_by_key").evaluate(
-        make_context(data, {}, params, now, decisions=decisions)
+        make_context(
+            data, {}, params, now, decisions=decisions, calendars=LazyCalendars(session)
+        )
     )
     return case_store.case_with_key(session, parent.definition, str(key))
 

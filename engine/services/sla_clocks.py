@@ -46,7 +46,7 @@ from engine.core.sla import (
     touches,
     walk_rounds,
 )
-from engine.core.timer_plans import WALL_CLOCK, Calendars, TimerPlan
+from engine.core.timer_plans import Calendars, TimerPlan
 from engine.store import case_store
 from engine.store.calendar_store import LazyCalendars
 from engine.store.database import inserted_id
@@ -250,7 +250,8 @@ def sync(
                 changed.append(_Clock(sla, ruler, state, kept.get(state.round)))
             continue
         after = advance(before, sla, event, ruler, finals)
-        moved_target = row is None or row.target_seconds != ruler.target.total_seconds()
+        target = ruler.started(after.started_at).target  # months: as long as from its start
+        moved_target = row is None or row.target_seconds != target.total_seconds()
         if after != before or moved_target:
             changed.append(_Clock(sla, ruler, after, row))
         started = next_round(after, sla, event, ruler, finals)
@@ -289,7 +290,8 @@ def _untouched(
     written as an expression moves only with the inputs it reads: its ``data`` fields, which
     change only by events (``changes``), each of which passes here; one that reads ``now``,
     or reads ``data`` in a way that names no field, is evaluated again on every event."""
-    if row is None or row.phase is None or row.calendar != (sla.calendar or WALL_CLOCK):
+    calendar = sla.calendar_for(case.params)
+    if row is None or row.phase is None or row.calendar != calendar:
         return False
     phase = ClockStatus(row.phase)
     if touches(phase, bool(row.manual_pause), sla, event, definition.final_states):
@@ -301,7 +303,7 @@ def _untouched(
             text = case.params.get(sla.target.param)
         if not isinstance(text, str):
             return False  # not a duration's text: let the ruler say what is wrong
-        return (row.target_seconds, row.unit) == _measure(sla.calendar, text)
+        return (row.target_seconds, row.unit) == _measure(calendar, text)
     expression = compiled(sla.target.expr, f"{sla.path}.target.expr")
     # A decision table it reads moves with the table's inputs.
     fields = definition.decisions.data_fields_read(expression)
@@ -312,9 +314,10 @@ def _untouched(
 
 
 @functools.lru_cache(maxsize=1024)
-def _measure(calendar: str | None, text: str) -> tuple[float, str]:
+def _measure(calendar: str | None, text: str) -> tuple[float, str] | None:
     """A literal or parameter target's seconds and unit on ``calendar`` (parsing is pure;
-    a few texts per SLA of each definition in use)."""
+    a few texts per SLA of each definition in use); None for months, whose length depends on
+    the clock's start (such a clock is re-measured on each event that reaches this test)."""
     return measure_of(calendar, parse_duration(text))
 
 

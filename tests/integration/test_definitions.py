@@ -329,8 +329,9 @@ def test_set_parameter_holds_an_override_to_the_rules_of_the_calendar_it_runs_on
     with pytest.raises(ParameterInvalid) as refused, sessions() as session, session.begin():
         set_parameter(session, "it_business", "answer_within", "1d4h", actor="test", now=T0)
 
-    assert "states[0].timers[0].after measures it on business calendar 'cn-workdays'" in str(
-        refused.value
+    assert (
+        "at states[0].timers[0].after, Duration '1d4h' mixes days with hours on business "
+        "calendar 'cn-workdays'" in str(refused.value)
     )
     with sessions() as session, session.begin():
         set_parameter(session, "it_business", "answer_within", "1d", actor="test", now=T0)

@@ -143,10 +143,18 @@ slas:
     start: {{triggers: [start, reprioritise]}}
     pause: {{states: [waiting]}}
     stop: {{triggers: [reprioritise]}}
+  # A target in calendar months: its length depends on when the clock starts.
+  - name: loan
+    title: {{en: Loan, zh: 借用}}
+    target: 1 month
+    start: {{states: [working]}}
+    pause: {{states: [waiting]}}
+    stop: {{states: [done]}}
+    warn_at: [0.5]
 """
 USER = Actor("prop", frozenset({"admin"}))
 TRIGGERS = ["start", "wait", "resume", "note", "finish", "reprioritise"]
-CLOCKS = ["response", "resolution", "hours", "answer", "fix", "spell", "redo"]
+CLOCKS = ["response", "resolution", "hours", "answer", "fix", "spell", "redo", "loan"]
 
 step = st.one_of(
     st.tuples(st.just("fire"), st.sampled_from(TRIGGERS)),
@@ -489,8 +497,9 @@ def test_self_loops_add_no_timer_rows_and_read_no_history(
             cases.fire(session, case_id, "note", {}, actor=USER, now=T0 + timedelta(minutes=n))
 
     assert timer_rows() == before
-    # resolution 0.5, 0.8, 1; hours 0.75, 1; answer 0.5, 1; fix 0.5, 1; spell 0.5, 1; redo 1
-    assert len([s for _, s in before if s == "armed"]) == 12
+    # resolution 0.5, 0.8, 1; hours 0.75, 1; answer 0.5, 1; fix 0.5, 1; spell 0.5, 1; redo 1;
+    # loan 0.5, 1
+    assert len([s for _, s in before if s == "armed"]) == 14
 
 
 def test_a_calendar_edit_re_derives_a_paused_clock_and_leaves_a_stopped_one_as_recorded(

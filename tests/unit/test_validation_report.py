@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from engine.core.source_map import Position, locate
-from engine.core.validation import business_uses, load_definition, validate, validate_text
+from engine.core.validation import load_definition, parameter_problems, validate, validate_text
 from engine.errors import Severity
 
 SOURCE = """\
@@ -105,14 +105,23 @@ def test_an_unknown_calendar_warns_offline_and_is_an_error_where_calendars_are_k
     assert "does not exist in this database" in known[0].message
 
 
-def test_business_uses_name_where_a_parameter_is_measured_on_a_business_calendar() -> None:
+def test_parameter_problems_name_where_an_override_is_measured_on_a_business_calendar() -> None:
     document = yaml.safe_load(SOURCE.replace("1d4h", "4h").replace("dest: clossed", "dest: closed"))
     document["states"].pop(1)  # lonely
     document["transitions"][1]["source"] = ["open"]
     plain = copy.deepcopy(document)
     plain["states"][0]["timers"][0].pop("calendar")
 
-    assert business_uses(load_definition(document), "answer_within") == [
-        ("states[0].timers[0].after", "cn-workdays")
+    found = parameter_problems(
+        load_definition(document), {"answer_within": "1d4h"}, "answer_within"
+    )
+    assert [(use.path, problem.code) for use, problem in found] == [
+        ("states[0].timers[0].after", "mixed-business-duration")
     ]
-    assert business_uses(load_definition(plain), "answer_within") == []
+    assert (
+        parameter_problems(load_definition(plain), {"answer_within": "1d4h"}, "answer_within") == []
+    )
+    assert (
+        parameter_problems(load_definition(document), {"answer_within": "4h"}, "answer_within")
+        == []
+    )
