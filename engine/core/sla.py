@@ -28,6 +28,7 @@ from typing import Any
 from engine.core.calendar import BusinessCalendar, Deadline
 from engine.core.definition import SlaCondition, SlaSpec, WorkflowDefinition
 from engine.core.durations import Duration
+from engine.core.migration import as_current
 from engine.core.records import EventRecord
 from engine.core.timer_plans import WALL_CLOCK, Calendars, TimerPlan, get_calendar, resolve_duration
 
@@ -269,9 +270,11 @@ def _instant(value: Any) -> datetime | None:
 def walk(
     sla: SlaSpec, events: Sequence[EventRecord], ruler: Ruler, finals: frozenset[str]
 ) -> ClockState:
-    """The clock's state after the whole history (recomputation from scratch)."""
+    """The clock's state after the whole history (recomputation from scratch); the events
+    before a migration are read with their states renamed as it mapped them, so a clock of
+    the version the case is on now measures its past (engine/core/migration.py)."""
     state = ClockState()
-    for event in events:
+    for event in as_current(events):
         state = advance(state, sla, event, ruler, finals)
     return state
 
