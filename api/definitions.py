@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import marshmallow as ma
@@ -24,13 +20,14 @@ from engine.core.definition import WorkflowDefinition
 from engine.core.diagram import to_dot
 from engine.core.limits import SOURCE_MAX_CHARS
 from engine.core.validation import definition_schema
+from engine.errors import DiagramUnavailable
+from engine.runtime import diagrams
 from engine.services import definitions
 
 blp = Blueprint(
     "definitions", __name__, url_prefix="/api/v1/definitions", description="Workflow definitions"
 )
 ALL_ROLES = (PROCESS_OWNER, INTEGRATOR, SUPERVISOR)
-RENDER_TIMEOUT = 20  # seconds for graphviz-pure to lay out one diagram
 
 
 class SourceSchema(ma.Schema):
@@ -173,27 +170,11 @@ def _version_view(d: WorkflowDefinition) -> dict[str, Any]:
 
 
 def render_svg(dot: str) -> str:
-    """Lay out DOT with graphviz-pure (a pip-installed Graphviz port, no system package)."""
-    binary = shutil.which("graphviz-pure", path=str(Path(sys.executable).parent)) or "graphviz-pure"
+    """The diagram as SVG (engine/runtime/diagrams.py), or a 503 problem response."""
     try:
-        done = subprocess.run(
-            [binary, "-Tsvg"],
-            input=dot.encode("utf-8"),
-            capture_output=True,
-            timeout=RENDER_TIMEOUT,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError) as exc:
-        abort(
-            problem(
-                503,
-                "Service Unavailable",
-                f"The diagram could not be rendered: {exc}.",
-                "diagram-unavailable",
-                hint="Ask for format=dot and render it yourself.",
-            )
-        )
-    return done.stdout.decode("utf-8")
+        return diagrams.render_svg(dot)
+    except DiagramUnavailable as exc:
+        abort(problem(503, "Service Unavailable", exc.message, exc.code, hint=exc.hint))
 
 
 @blp.route("")

@@ -418,6 +418,12 @@ class RedisUnavailable(Unavailable):
     code = "redis-unavailable"
 
 
+class DiagramUnavailable(Unavailable):
+    """graphviz-pure, which lays diagrams out as SVG, could not be run."""
+
+    code = "diagram-unavailable"
+
+
 class PortInUse(Unavailable):
     """A port the local run was told to use (the web port, the embedded Redis's) is taken;
     the message names what holds it (``port``, ``occupant``)."""

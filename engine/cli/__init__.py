@@ -12,6 +12,7 @@ from engine.cli import (  # noqa: F401 (each module registers its commands)
     supervision,
     timers,
     tokens,
+    versions,
 )
 from engine.cli.app import main
 
