@@ -22,7 +22,7 @@ from engine.core.limits import SOURCE_MAX_CHARS
 from engine.core.validation import definition_schema
 from engine.errors import DiagramUnavailable
 from engine.runtime import diagrams
-from engine.services import definitions
+from engine.services import definitions, versions
 
 blp = Blueprint(
     "definitions", __name__, url_prefix="/api/v1/definitions", description="Workflow definitions"
@@ -94,6 +94,18 @@ class VersionSchema(ma.Schema):
     transitions = ma.fields.List(ma.fields.Dict())
     parameters = ma.fields.Dict()
     document = ma.fields.Dict()
+
+
+class VersionEntrySchema(VersionSchema):
+    """A version as listed: its document, and when, by whom, whether current or retired, and
+    its cases."""
+
+    published_at = ma.fields.DateTime()
+    published_by = ma.fields.String()
+    current = ma.fields.Boolean(metadata={"description": "The version new cases get"})
+    retired_at = ma.fields.DateTime(allow_none=True)
+    running_by_state = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
+    cases_by_status = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
 
 
 class DiffQuerySchema(ma.Schema):
@@ -298,16 +310,22 @@ class PublishDraft(MethodView):
 @blp.route("/<name>/versions")
 class Versions(MethodView):
     @roles(blp, *ALL_ROLES)
-    @blp.response(200, VersionSchema(many=True))
+    @blp.response(200, VersionEntrySchema(many=True))
     @blp.alt_response(404, schema=ProblemSchema)
     def get(self, name: str) -> list[dict[str, Any]]:
-        """Every published version of a definition."""
+        """Every published version of a definition, with its cases by state."""
         with db.transaction() as session:
-            versions = definitions.list_versions(session, name)
-            if not versions:
-                definitions.get_definition(session, name)  # raises 404
             return [
-                _version_view(definitions.get_definition(session, name, v)) for v, _, _ in versions
+                {
+                    **_version_view(definitions.get_definition(session, name, v.version)),
+                    "published_at": v.published_at,
+                    "published_by": v.published_by,
+                    "current": v.current,
+                    "retired_at": v.retired_at,
+                    "running_by_state": v.open_by_state,
+                    "cases_by_status": v.by_status,
+                }
+                for v in versions.versions(session, name)
             ]
 
 
