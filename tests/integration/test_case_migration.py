@@ -6,6 +6,7 @@ that cannot move said with their reasons.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -19,6 +20,8 @@ from engine.core.sla import BREACH_AFTER
 from engine.errors import ConcurrencyConflict, MigrationInvalid
 from engine.services import case_migration, cases, timer_firing
 from engine.services.case_migration import CaseMove, MoveOutcome
+from engine.services.definitions import set_parameter
+from engine.store import case_store
 from engine.store.models import Case, CaseEvent, CaseSla, Timer, TimerStatus
 from tests.conftest import ADMIN, T0
 from tests.factories import create_case, deliver, fire
@@ -328,3 +331,155 @@ def test_a_plan_wrong_for_every_case_is_refused_with_every_problem(
     assert any("no data field 'colour'" in p for p in problems)
     assert any("does not compile" in p for p in problems)
     assert any("reason is required" in p for p in problems)
+
+
+# A parent that lends a child case and waits for its news; the child tells it when it ends.
+PARENT = """\
+name: mig_parent
+title: {en: Parent, zh: 父}
+initial: open
+states:
+  - name: open
+    title: {en: Open, zh: 开}
+  - name: waiting
+    title: {en: Waiting, zh: 等}
+  - name: done
+    title: {en: Done, zh: 完}
+    final: true
+transitions:
+  - trigger: lend
+    source: open
+    dest: waiting
+    actions:
+      - spawn: {definition: mig_child, data: {}}
+  - trigger: child_done
+    source: waiting
+    dest: done
+    roles: [system]
+"""
+CHILD = """\
+name: mig_child
+title: {en: Child, zh: 子}
+initial: out
+parent:
+  definition: mig_parent
+  notify: {final: child_done}
+states:
+  - name: out
+    title: {en: Out, zh: 出}
+  - name: back
+    title: {en: Back, zh: 回}
+    final: true
+transitions:
+  - trigger: give_back
+    source: out
+    dest: back
+"""
+
+
+def test_parent_and_child_links_stay_intact_or_the_case_is_refused(
+    sessions: sessionmaker[Session], publish_workflow: Callable[[str], int]
+) -> None:
+    publish_workflow(PARENT)
+    publish_workflow(CHILD)
+    parent = create_case(sessions, "mig_parent").case.id
+    fire(sessions, parent, "lend")
+    with sessions() as session, session.begin():
+        (child,) = [c.id for c in case_store.children_of(session, parent)]
+    # Version 2 of the parent renames the news the child sends: the child could not reach it.
+    assert publish_workflow(PARENT.replace("child_done", "loan_back")) == 2
+    plan = MigrationPlan("mig_parent", 1, 2, ParamsChoice.KEEP, reason="rename the news")
+    (refused,) = _run(sessions, plan, now=T0 + HOUR)
+    assert refused.outcome is MoveOutcome.REFUSED
+    assert f"running child case {child} (mig_child) sends child_done" in refused.reasons[0]
+    # Version 3 keeps it: the parent moves, and the child's news still reaches it.
+    assert publish_workflow(PARENT.replace("en: Parent,", "en: Parent 3,")) == 3
+    (moved,) = _run(sessions, dataclasses.replace(plan, to_version=3), now=T0 + HOUR)
+    assert moved.outcome is MoveOutcome.MOVED
+    fire(sessions, child, "give_back", now=T0 + 2 * HOUR)
+    after = _case(sessions, parent)
+    assert (after.definition_version, after.state) == (3, "done")
+    assert _case(sessions, child).parent_id == parent
+
+    # A child moved to a version that names no parent would lose its link.
+    other = create_case(sessions, "mig_parent").case.id
+    fire(sessions, other, "lend")
+    orphan_v2 = CHILD.replace(
+        "parent:\n  definition: mig_parent\n  notify: {final: child_done}\n", ""
+    )
+    assert publish_workflow(orphan_v2) == 2
+    child_plan = MigrationPlan("mig_child", 1, 2, ParamsChoice.KEEP, reason="no parent")
+    moves = _run(sessions, child_plan, now=T0 + 3 * HOUR)
+    assert {m.outcome for m in moves} == {MoveOutcome.REFUSED}
+    assert "does not name that parent" in moves[0].reasons[0]
+
+
+PARAMS_V1 = """\
+name: mig_params
+title: {en: Params, zh: 参数}
+initial: open
+parameters:
+  limit: {type: integer, default: 3}
+states:
+  - name: open
+    title: {en: Open, zh: 开}
+  - name: done
+    title: {en: Done, zh: 完}
+    final: true
+transitions:
+  - trigger: finish
+    source: open
+    dest: done
+    guard: "params.limit > 0"
+"""
+
+
+def test_parameters_are_kept_or_snapshotted_as_the_plan_says(
+    sessions: sessionmaker[Session], publish_workflow: Callable[[str], int]
+) -> None:
+    publish_workflow(PARAMS_V1)
+    kept, fresh = (create_case(sessions, "mig_params").case.id for _ in range(2))
+    with sessions() as session, session.begin():
+        set_parameter(session, "mig_params", "limit", 5, actor="owner", now=T0)
+    v2 = PARAMS_V1.replace(
+        "  limit: {type: integer, default: 3}\n",
+        "  limit: {type: integer, default: 3}\n  window: {type: duration, default: 2h}\n",
+    )
+    assert publish_workflow(v2) == 2
+    keep = MigrationPlan(
+        "mig_params", 1, 2, ParamsChoice.KEEP, reason="r", where=f"case.id == {kept}"
+    )
+    _run(sessions, keep, now=T0 + HOUR)
+    snapshot = dataclasses.replace(keep, params=ParamsChoice.SNAPSHOT, where=None)
+    _run(sessions, snapshot, now=T0 + HOUR)
+    assert _case(sessions, kept).params == {"limit": 3, "window": "2h"}
+    assert _case(sessions, fresh).params == {"limit": 5, "window": "2h"}
+    assert _history(sessions, fresh)[-1].payload["params"] == "snapshot"
+
+
+@pytest.mark.usefixtures("two_versions")
+def test_a_fire_that_lands_between_the_migrations_read_and_write_wins_and_is_kept(
+    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The migration read the case, a trigger committed, then the migration wrote: the
+    version guard refuses that write, and the case is read again and moved from where the
+    trigger took it, with nothing of the first attempt left behind."""
+    case_id = _v1_ticket(sessions)
+    stale = _case(sessions, case_id)
+    fire(sessions, case_id, "hold", now=T0 + HOUR)  # committed after the migration's read
+    reads = iter([stale])
+    real = case_store.get_case
+
+    def read_once_stale(session: Session, wanted: int) -> Any:
+        return next(reads, None) or real(session, wanted)
+
+    monkeypatch.setattr(case_migration.case_store, "get_case", read_once_stale)
+    (move,) = _run(sessions, _plan(), now=T0 + 2 * HOUR)
+    assert (move.outcome, move.from_state, move.to_state) == (
+        MoveOutcome.MOVED,
+        "on_hold",
+        "waiting",
+    )
+    history = _history(sessions, case_id)
+    assert [e.event_type for e in history] == ["created", "transition", "migrated"]
+    assert history[1].trigger == "hold"
