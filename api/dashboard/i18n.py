@@ -330,6 +330,7 @@ EVENTS: dict[str, Mapping[str, str]] = {
     "reassigned": {"en": "reassigned", "zh": "改派"},
     "timer_retried": {"en": "timer retried", "zh": "重试定时器"},
     "timer_cancelled": {"en": "failed timer dismissed", "zh": "失败定时器已撤销"},
+    "migrated": {"en": "moved to another version", "zh": "迁移到新版本"},
 }
 
 STATUSES: dict[str, Mapping[str, str]] = {
