@@ -187,7 +187,12 @@ def definitions_show(ctx: click.Context, name: str, version: int | None, source:
     click.echo(
         f"{definition.name} v{definition.version}: {definition.title.en} / {definition.title.zh}"
     )
-    click.echo(f"versions: {', '.join(str(v) for v, _, _ in versions)}")
+    zone = ctx.obj["zone"]
+    click.echo(
+        "versions: "
+        + ", ".join(f"{v} ({ts(at, zone)}, {by})" for v, at, by in versions)
+        + f"  (cases per version: `svcflow definitions versions {name}`)"
+    )
     click.echo(f"initial: {definition.initial}")
     click.echo("\nstates:")
     table(
