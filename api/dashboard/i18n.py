@@ -104,6 +104,43 @@ STRINGS: dict[str, Mapping[str, str]] = {
     "open_cases": {"en": "open cases", "zh": "在办工单"},
     "stuck_cases": {"en": "stuck", "zh": "停滞"},
     "version": {"en": "version", "zh": "版本"},
+    "versions_title": {"en": "Versions of {name}", "zh": "{name} 的版本"},
+    "versions_intro": {
+        "en": "Each published version, the cases on it, and what changed between two versions. "
+        "New cases get the current version.",
+        "zh": "每个已发布的版本及其工单，以及两个版本之间的变化。新工单使用当前版本。",
+    },
+    "versions_link": {"en": "versions", "zh": "版本"},
+    "published_at": {"en": "Published", "zh": "发布时间"},
+    "published_by": {"en": "By", "zh": "发布人"},
+    "current_version": {"en": "current", "zh": "当前"},
+    "retired_version": {"en": "retired", "zh": "已停用"},
+    "definition_retired": {
+        "en": "This definition is retired: it takes no new cases.",
+        "zh": "该流程已停用：不再创建新工单。",
+    },
+    "running_by_state": {"en": "Running (by state)", "zh": "办理中（按状态）"},
+    "completed_cases": {"en": "Completed", "zh": "已完成"},
+    "cancelled_cases": {"en": "Cancelled", "zh": "已取消"},
+    "show_version": {"en": "Diagram of version", "zh": "查看版本流程图"},
+    "compare": {"en": "Compare", "zh": "比较"},
+    "changes_between": {
+        "en": "Changes from version {old} to {new}",
+        "zh": "版本 {old} 到 {new} 的变化",
+    },
+    "text_diff": {"en": "Text of the documents", "zh": "文档文本差异"},
+    "decisions": {"en": "Decisions", "zh": "版本决定"},
+    "promote": {"en": "Make current", "zh": "设为当前版本"},
+    "promote_why": {"en": "Reason (kept in the definition's audit)", "zh": "原因（记入流程审计）"},
+    "promoted": {
+        "en": "New cases of {name} now get version {version}.",
+        "zh": "{name} 的新工单现在使用版本 {version}。",
+    },
+    "bad_version": {"en": "{value!r} is not a version number.", "zh": "{value!r} 不是版本号。"},
+    "unknown_version": {
+        "en": "{name} has no version {version}.",
+        "zh": "{name} 没有版本 {version}。",
+    },
     "diagram_unavailable": {
         "en": "The diagram could not be drawn: {detail}",
         "zh": "无法绘制状态图：{detail}",

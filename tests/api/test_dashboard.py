@@ -695,3 +695,54 @@ def test_the_fire_form_offers_only_what_the_user_may_fire(dash: Dash) -> None:
 
     assert '<option value="close">' in page
     assert '<option value="chase">' not in page
+
+
+# --- the definitions page ------------------------------------------------------------------------
+
+TICKET_V2 = TICKET.replace("warn_at: [0.5]", "warn_at: [0.75]")
+
+
+def test_definition_page_shows_versions_counts_diagram_and_changes(
+    dash: Dash, publish_workflow: Any
+) -> None:
+    create_ticket(dash.sessions)
+    assert publish_workflow(TICKET_V2) == 2
+    dash.login("supervisor", lang="en")
+
+    page = dash.page("/dashboard/definitions/service_ticket")
+
+    rows = re.findall(r'<tr data-version="(\d)">(.*?)</tr>', page, re.DOTALL)
+    assert [n for n, _ in rows] == ["1", "2"]
+    assert "1 (received 1)" in rows[0][1] and "current" in rows[1][1]
+    assert "<svg" in page
+    assert "warn_at: [0.5] -&gt; [0.75]" in page  # the summary, from v1 to v2
+    assert 'action="/dashboard/definitions/service_ticket/promote"' not in page  # admins only
+    assert "/dashboard/definitions/service_ticket" in dash.page("/dashboard/")
+    one = dash.page("/dashboard/definitions/service_ticket?version=1&from=2&to=1")
+    assert "Changes from version 2 to 1" in one
+    assert dash.client.get("/dashboard/definitions/service_ticket?version=9").status_code == 404
+    assert dash.client.get("/dashboard/definitions/service_ticket?version=x").status_code == 400
+    assert dash.client.get("/dashboard/definitions/nothing").status_code == 404
+
+
+def test_an_administrator_promotes_a_version_from_the_page(
+    dash: Dash, publish_workflow: Any
+) -> None:
+    assert publish_workflow(TICKET_V2) == 2
+    path = "/dashboard/definitions/service_ticket"
+    dash.login("supervisor", lang="en")
+    refused = dash.submit(path, f"{path}/promote", version="1", reason="rollback")
+    assert refused.status_code == 403
+    dash.login("admin", lang="zh")
+
+    done = dash.submit(path, f"{path}/promote", version="1", reason="v2 的预警太晚")
+
+    assert done.status_code == 302
+    page = dash.page(path)
+    assert "service_ticket 的新工单现在使用版本 1。" in page
+    assert "v2 的预警太晚" in page  # the decision, with its reason
+    assert dash.case(create_ticket(dash.sessions)).definition_version == 1
+    no_reason = dash.submit(path, f"{path}/promote", version="2", reason="")
+    assert no_reason.status_code == 302
+    assert "Say why you are promoting service_ticket version 2" in dash.page(path)
+    assert dash.case(create_ticket(dash.sessions)).definition_version == 1  # nothing changed
