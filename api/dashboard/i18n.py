@@ -136,6 +136,45 @@ STRINGS: dict[str, Mapping[str, str]] = {
         "en": "New cases of {name} now get version {version}.",
         "zh": "{name} 的新工单现在使用版本 {version}。",
     },
+    "migrate_title": {
+        "en": "Move running cases to another version",
+        "zh": "将办理中的工单迁移到其他版本",
+    },
+    "migrate_intro": {
+        "en": "A dry run first: it writes nothing and says what would happen to each case. "
+        "Each case moves in a transaction of its own with a 'migrated' history event; "
+        "submitting the same plan again moves only the cases still on the old version.",
+        "zh": "请先试运行：试运行不写入任何数据，只说明每个工单将会如何。每个工单单独迁移，"
+        "并在历史中记录“迁移”事件；再次提交同一计划只迁移仍在旧版本的工单。",
+    },
+    "migrate_from": {"en": "From version", "zh": "从版本"},
+    "migrate_to": {"en": "To version", "zh": "到版本"},
+    "migrate_map": {"en": "States OLD=NEW, one a line", "zh": "状态映射 旧=新，每行一个"},
+    "migrate_set": {"en": "Data FIELD=CEL, one a line", "zh": "数据 字段=CEL，每行一个"},
+    "migrate_drop": {"en": "Fields to drop", "zh": "删除的字段"},
+    "migrate_where": {"en": "Only cases where (CEL)", "zh": "仅限满足条件的工单（CEL）"},
+    "migrate_params": {"en": "Parameters", "zh": "参数"},
+    "params_keep": {"en": "keep each case's own", "zh": "保留工单原有参数"},
+    "params_snapshot": {"en": "take the new version's", "zh": "采用新版本的参数"},
+    "migrate_apply": {
+        "en": "Apply (unticked: a dry run that writes nothing)",
+        "zh": "执行迁移（不勾选则为试运行，不写入任何数据）",
+    },
+    "migrate_run": {"en": "Run", "zh": "运行"},
+    "migrate_dry_run": {
+        "en": "Dry run: nothing was written.",
+        "zh": "试运行：未写入任何数据。",
+    },
+    "migrate_outcome": {"en": "Outcome", "zh": "结果"},
+    "migrate_detail": {"en": "Changes or reasons", "zh": "变更或原因"},
+    "migrate_none": {
+        "en": "No running case on the old version.",
+        "zh": "旧版本没有办理中的工单。",
+    },
+    "migrate_more": {
+        "en": "More cases remain: submit the same plan again to continue.",
+        "zh": "还有工单未处理：再次提交同一计划即可继续。",
+    },
     "bad_version": {"en": "{value!r} is not a version number.", "zh": "{value!r} 不是版本号。"},
     "unknown_version": {
         "en": "{name} has no version {version}.",

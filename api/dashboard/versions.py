@@ -1,9 +1,12 @@
 """The definitions page: a definition's versions (published when and by whom, current or
 retired, running cases by state), the diagram of one version with its live counts, what
-changed between two versions, and, for administrators, promoting a version (the same
-service as ``svcflow definitions promote`` and the API, audited with the reason)."""
+changed between two versions, and, for administrators, promoting a version and migrating
+running cases (the same services as ``svcflow definitions promote``, ``svcflow cases
+migrate`` and the API)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from flask import abort, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
@@ -12,8 +15,9 @@ from api import db
 from api.dashboard import access, bp, display, queries
 from api.dashboard.pages import diagram
 from engine.core.diff import render_text
+from engine.core.migration import MigrationPlan, ParamsChoice, parse_pairs
 from engine.errors import FormError, SvcflowError
-from engine.services import definitions, versions
+from engine.services import case_migration, definitions, versions
 
 
 def _version_arg(name: str) -> int | None:
@@ -79,3 +83,75 @@ def promote(name: str) -> Response:
         return redirect(back)
     access.say(access.t("promoted", name=name, version=version), "success")
     return redirect(back)
+
+
+def _lines(name: str) -> list[str]:
+    text = request.form.get(name) or ""
+    if len(text) > 20_000 or "\x00" in text:
+        raise FormError(access.t("too_long", field=name, limit=20_000))
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _plan(name: str) -> MigrationPlan:
+    from_version = request.form.get("from_version", type=int)
+    to_version = request.form.get("to_version", type=int)
+    params = request.form.get("params") or ""
+    if from_version is None or to_version is None:
+        raise FormError(access.t("field_required", field="version"))
+    if params not in {c.value for c in ParamsChoice}:
+        raise FormError(access.t("field_required", field="params"))
+    where = (request.form.get("where") or "").strip()
+    drops = (request.form.get("drop") or "").replace(",", " ").split()
+    return MigrationPlan(
+        definition=name,
+        from_version=from_version,
+        to_version=to_version,
+        params=ParamsChoice(params),
+        state_map=parse_pairs(_lines("map_state"), "--map-state"),
+        sets=parse_pairs(_lines("set"), "--set"),
+        drops=tuple(drops),
+        where=where or None,
+        reason=(request.form.get("reason") or "").strip()[:1000],
+    )
+
+
+@bp.post("/definitions/<name>/migrate")
+def migrate(name: str) -> Any:
+    """A dry run (the default) or one batch of a migration, each case in a transaction of its
+    own; the page lists what happened to each case. Administrators only."""
+    user = access.current_user()
+    if not user.is_admin:
+        abort(403, access.t("admin_only"))
+    dry_run = request.form.get("apply") != "yes"
+    try:
+        plan = _plan(name)
+        with db.transaction() as session:
+            checked = case_migration.check(session, plan)
+            in_use = case_migration.states_in_use(session, checked)
+            batch = case_migration.next_batch(
+                session, checked, after_id=0, limit=case_migration.MAX_BATCH
+            )
+        moves = []
+        for case_id in batch:
+            with db.transaction() as session:  # each case in a transaction of its own
+                if dry_run:
+                    moves.append(case_migration.preview_case(session, checked, case_id, now=g.now))
+                else:
+                    moves.append(
+                        case_migration.migrate_case(
+                            session, checked, case_id, actor=user.actor, now=g.now
+                        )
+                    )
+    except SvcflowError as exc:
+        access.say(access.error_text(exc), "error", exc.hint)
+        return redirect(url_for("dashboard.definition_page", name=name))
+    return render_template(
+        "dashboard/migration.html",
+        name=name,
+        plan=plan,
+        dry_run=dry_run,
+        in_use=in_use,
+        moves=moves,
+        more=len(batch) == case_migration.MAX_BATCH,
+        form=request.form,
+    )

@@ -746,3 +746,41 @@ def test_an_administrator_promotes_a_version_from_the_page(
     assert no_reason.status_code == 302
     assert "Say why you are promoting service_ticket version 2" in dash.page(path)
     assert dash.case(create_ticket(dash.sessions)).definition_version == 1  # nothing changed
+
+
+def test_an_administrator_migrates_cases_from_the_page_after_a_dry_run(
+    dash: Dash, publish_workflow: Any
+) -> None:
+    held = create_ticket(dash.sessions)
+    fire(dash.sessions, held, "hold")
+    renamed = TICKET.replace("on_hold", "waiting")
+    assert publish_workflow(renamed) == 2
+    path = "/dashboard/definitions/service_ticket"
+    plan = {
+        "from_version": "1",
+        "to_version": "2",
+        "map_state": "on_hold=waiting\n",
+        "params": "keep",
+        "reason": "rename on_hold",
+    }
+    dash.login("supervisor", lang="en")
+    assert 'action="/dashboard/definitions/service_ticket/migrate"' not in dash.page(path)
+    assert dash.submit(path, f"{path}/migrate", **plan).status_code == 403
+    dash.login("admin", lang="en")
+    assert 'action="/dashboard/definitions/service_ticket/migrate"' in dash.page(path)
+
+    dry = dash.submit(path, f"{path}/migrate", **plan)
+    text = dry.get_data(as_text=True)
+    assert dry.status_code == 200 and 'data-testid="dry-run"' in text
+    assert f'data-case="{held}" data-outcome="would_move"' in text
+    assert dash.case(held).definition_version == 1  # nothing written
+
+    done = dash.submit(path, f"{path}/migrate", **plan, apply="yes").get_data(as_text=True)
+    assert f'data-case="{held}" data-outcome="moved"' in done
+    case = dash.case(held)
+    assert (case.definition_version, case.state) == (2, "waiting")
+    assert dash.history(held)[-1].event_type == "migrated"
+
+    wrong = dash.submit(path, f"{path}/migrate", **{**plan, "map_state": "on_hold=limbo"})
+    assert wrong.status_code == 302
+    assert "version 2 has no state &#39;limbo&#39;" in dash.page(path)
