@@ -106,6 +106,10 @@ class MoveSchema(ma.Schema):
     changes = ma.fields.Dict()
     dropped = ma.fields.List(ma.fields.String())
     event_seq = ma.fields.Integer(allow_none=True)
+    warnings = ma.fields.List(
+        ma.fields.String(),
+        metadata={"description": "Past transitions the new version has none for (not refused)"},
+    )
 
 
 class MigrationResultSchema(ma.Schema):

@@ -143,7 +143,8 @@ def _summary(counts: Counter[str]) -> str:
 
 def _changes(move: CaseMove) -> str:
     text = json.dumps(dict(move.changes), ensure_ascii=False, sort_keys=True)
-    return text + (f" dropped: {', '.join(move.dropped)}" if move.dropped else "")
+    text += f" dropped: {', '.join(move.dropped)}" if move.dropped else ""
+    return text + "".join(f" | past: {w}" for w in move.warnings)
 
 
 def _print_moves(moves: Sequence[CaseMove], as_json: bool) -> None:

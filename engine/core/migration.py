@@ -178,3 +178,31 @@ def _renamed(event: EventRecord, mapping: Mapping[str, str]) -> EventRecord:
         from_state=mapping.get(source, source) if source is not None else None,
         to_state=mapping.get(event.to_state, event.to_state),
     )
+
+
+PAST_SHOWN = 5  # transitions of a case's past said per case
+
+
+def past_not_allowed(
+    events: Sequence[EventRecord], plan: MigrationPlan, new: WorkflowDefinition
+) -> list[str]:
+    """The transitions of a case's past the new version has no transition for (its states
+    renamed as the plan maps them), at most :data:`PAST_SHOWN`: not a reason to refuse the
+    move, which changes no past, but what a process owner should know about cases whose
+    history the new version would not have allowed. Guards are not evaluated: they read data
+    as it was then."""
+    moves = {(source, t.trigger, t.dest) for t in new.transitions for source in t.sources}
+    notes: list[str] = []
+    for event in as_current(events):
+        if event.event_type != "transition" or event.trigger is None:
+            continue
+        source = plan.target_state(event.from_state or "")
+        dest = plan.target_state(event.to_state)
+        if (source, event.trigger, dest) not in moves:
+            notes.append(
+                f"event {event.seq}: {event.trigger!r} from {source!r} to {dest!r} is not a "
+                f"transition of version {plan.to_version}"
+            )
+            if len(notes) == PAST_SHOWN:
+                break
+    return notes

@@ -36,6 +36,7 @@ from engine.core.migration import (
     MigrationPlan,
     ParamsChoice,
     check_plan,
+    past_not_allowed,
     unmapped_states,
 )
 from engine.core.records import CaseRecord, EventRecord
@@ -78,6 +79,9 @@ class CaseMove:
     changes: Mapping[str, Any] = field(default_factory=dict)
     dropped: tuple[str, ...] = ()
     event_seq: int | None = None
+    # Transitions of the case's past the new version has none for (engine/core/migration.py
+    # past_not_allowed): said, never a reason to refuse.
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -90,6 +94,7 @@ class CaseMove:
             "changes": dict(self.changes),
             "dropped": list(self.dropped),
             "event_seq": self.event_seq,
+            "warnings": list(self.warnings),
         }
 
 
@@ -157,6 +162,7 @@ class _Move:
     after: CaseRecord
     changes: dict[str, Any]
     dropped: tuple[str, ...]
+    warnings: tuple[str, ...] = ()
 
 
 def preview_case(
@@ -243,6 +249,7 @@ def _report(move: _Move, outcome: MoveOutcome, event_seq: int | None = None) -> 
         changes=move.changes,
         dropped=move.dropped,
         event_seq=event_seq,
+        warnings=move.warnings,
     )
 
 
@@ -323,7 +330,8 @@ def _compute(
         version=case.version + 1,
         updated_at=now,
     )
-    return _Move(case, after, changes, dropped)
+    history = case_store.events_of(session.connection(), case.id)
+    return _Move(case, after, changes, dropped, tuple(past_not_allowed(history, plan, new)))
 
 
 def _params(

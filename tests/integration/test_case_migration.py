@@ -483,3 +483,25 @@ def test_a_fire_that_lands_between_the_migrations_read_and_write_wins_and_is_kep
     history = _history(sessions, case_id)
     assert [e.event_type for e in history] == ["created", "transition", "migrated"]
     assert history[1].trigger == "hold"
+
+
+@pytest.mark.usefixtures("two_versions")
+def test_a_past_the_new_version_would_not_have_allowed_is_said_not_refused(
+    sessions: sessionmaker[Session], publish_workflow: Callable[[str], int]
+) -> None:
+    started = _v1_ticket(sessions)
+    fire(sessions, started, "start", now=T0 + HOUR)
+    only_after_waiting = TICKET_V2.replace(
+        "  - trigger: start\n    source: received\n", "  - trigger: start\n    source: waiting\n"
+    )
+    assert publish_workflow(only_after_waiting) == 3
+    plan = dataclasses.replace(_plan(), to_version=3, where=f"case.id == {started}")
+
+    (move,) = _run(sessions, plan, now=T0 + 2 * HOUR, dry_run=True)
+
+    assert move.outcome is MoveOutcome.WOULD_MOVE
+    assert move.warnings == (
+        "event 2: 'start' from 'received' to 'repairing' is not a transition of version 3",
+    )
+    (fine,) = _run(sessions, dataclasses.replace(plan, to_version=2), now=T0, dry_run=True)
+    assert fine.warnings == ()
