@@ -175,6 +175,35 @@ STRINGS: dict[str, Mapping[str, str]] = {
         "en": "More cases remain: submit the same plan again to continue.",
         "zh": "还有工单未处理：再次提交同一计划即可继续。",
     },
+    "draft_title": {"en": "Draft of {name}", "zh": "{name} 的草稿"},
+    "draft_intro": {
+        "en": "Edit the definition here; saving checks it as publishing would and shows every "
+        "problem at its line. Publishing stores it as the next version.",
+        "zh": "在此编辑流程定义；保存时按发布的标准检查，并在对应行显示每个问题。"
+        "发布后成为下一个版本。",
+    },
+    "draft_saved_at": {"en": "saved", "zh": "保存于"},
+    "draft_report": {
+        "en": "{errors} error(s), {warnings} warning(s)",
+        "zh": "{errors} 个错误，{warnings} 个警告",
+    },
+    "line": {"en": "line", "zh": "行"},
+    "save_draft": {"en": "Save and check", "zh": "保存并检查"},
+    "publish_draft": {"en": "Publish the saved draft", "zh": "发布已保存的草稿"},
+    "edit_draft": {"en": "Edit a draft", "zh": "编辑草稿"},
+    "draft_saved": {"en": "Draft of {name} saved.", "zh": "{name} 的草稿已保存。"},
+    "draft_renamed": {
+        "en": "The draft names itself {name}: it was saved as that definition's draft.",
+        "zh": "草稿中的名称是 {name}：已保存为该流程的草稿。",
+    },
+    "draft_published": {
+        "en": "{name} published as version {version}.",
+        "zh": "{name} 已发布为版本 {version}。",
+    },
+    "draft_unchanged": {
+        "en": "{name}: the draft is identical to version {version}; nothing was published.",
+        "zh": "{name}：草稿与版本 {version} 相同，未发布新版本。",
+    },
     "bad_version": {"en": "{value!r} is not a version number.", "zh": "{value!r} 不是版本号。"},
     "unknown_version": {
         "en": "{name} has no version {version}.",

@@ -6,6 +6,7 @@ migrate`` and the API)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from flask import abort, g, redirect, render_template, request, url_for
@@ -15,8 +16,9 @@ from api import db
 from api.dashboard import access, bp, display, queries
 from api.dashboard.pages import diagram
 from engine.core.diff import render_text
+from engine.core.limits import SOURCE_MAX_CHARS
 from engine.core.migration import MigrationPlan, ParamsChoice, parse_pairs
-from engine.errors import FormError, SvcflowError
+from engine.errors import DefinitionNotFound, FormError, Problem, Severity, SvcflowError
 from engine.services import case_migration, definitions, versions
 
 
@@ -155,3 +157,86 @@ def migrate(name: str) -> Any:
         more=len(batch) == case_migration.MAX_BATCH,
         form=request.form,
     )
+
+
+# --- drafts ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Line:
+    number: int
+    text: str
+    problems: tuple[Problem, ...]
+
+
+def _draft_view(session: Any, name: str, source: str) -> dict[str, Any]:
+    """The draft's lines, each with the problems found at it, and those found at no line."""
+    try:
+        _document, report = definitions.validate_source(session, source, f"draft {name}")
+        problems = list(report.problems)
+        unreadable = None
+    except SvcflowError as exc:  # not YAML, or beyond the reader's limits
+        problems, unreadable = [], exc
+    at: dict[int, list[Problem]] = {}
+    for p in problems:
+        at.setdefault(p.line or 0, []).append(p)
+    lines = [
+        _Line(n, text, tuple(at.get(n, ()))) for n, text in enumerate(source.splitlines(), start=1)
+    ]
+    return {
+        "lines": lines,
+        "elsewhere": at.get(0, []),
+        "errors": sum(p.severity is Severity.ERROR for p in problems),
+        "warnings": sum(p.severity is Severity.WARNING for p in problems),
+        "unreadable": unreadable,
+    }
+
+
+@bp.get("/definitions/<name>/draft")
+def draft_page(name: str) -> str:
+    """The draft (or, without one, the current version's source to start from), validated as
+    publishing would validate it: every problem shown at its line."""
+    if not access.current_user().is_admin:
+        abort(403, access.t("admin_only"))
+    with queries.reading() as session:
+        try:
+            draft = definitions.get_draft(session, name)
+            source, saved = draft.source, draft.updated_at
+        except DefinitionNotFound:
+            current = versions.current_version(session, name)
+            source, saved = definitions.get_source(session, name, current), None
+        return render_template(
+            "dashboard/draft.html",
+            name=name,
+            source=source,
+            saved=saved,
+            **_draft_view(session, name, source),
+        )
+
+
+@bp.post("/definitions/<name>/draft")
+def save_draft(name: str) -> Response:
+    """Save the text area as the draft (stored even if invalid) or publish the saved draft."""
+    user = access.current_user()
+    if not user.is_admin:
+        abort(403, access.t("admin_only"))
+    back = url_for("dashboard.draft_page", name=name)
+    try:
+        if request.form.get("action") == "publish":
+            with db.transaction() as session:
+                result = definitions.publish_draft(session, name, actor=user.actor.name, now=g.now)
+            verb = "published" if result.created else "unchanged"
+            access.say(access.t(f"draft_{verb}", name=name, version=result.version), "success")
+            return redirect(url_for("dashboard.definition_page", name=name))
+        source = request.form.get("source") or ""
+        if len(source) > SOURCE_MAX_CHARS:
+            raise FormError(access.t("too_long", field="source", limit=SOURCE_MAX_CHARS))
+        with db.transaction() as session:
+            stored = definitions.save_draft(session, source, actor=user.actor.name, now=g.now)
+        if stored != name:
+            access.say(access.t("draft_renamed", name=stored), "error")
+            return redirect(url_for("dashboard.draft_page", name=stored))
+        access.say(access.t("draft_saved", name=name), "success")
+    except SvcflowError as exc:
+        access.say(access.error_text(exc), "error", exc.hint)
+    return redirect(back)

@@ -784,3 +784,32 @@ def test_an_administrator_migrates_cases_from_the_page_after_a_dry_run(
     wrong = dash.submit(path, f"{path}/migrate", **{**plan, "map_state": "on_hold=limbo"})
     assert wrong.status_code == 302
     assert "version 2 has no state &#39;limbo&#39;" in dash.page(path)
+
+
+def test_an_administrator_edits_a_draft_sees_errors_at_their_lines_and_publishes(
+    dash: Dash,
+) -> None:
+    path = "/dashboard/definitions/service_ticket/draft"
+    dash.login("supervisor", lang="en")
+    assert dash.client.get(path).status_code == 403
+    dash.login("admin", lang="en")
+    start = dash.page(path)
+    assert "name: service_ticket" in start  # the current version's source to start from
+
+    broken = TICKET.replace("    dest: repairing\n", "    dest: nowhere\n", 1)
+    line = broken.splitlines().index("    dest: nowhere") + 1
+    assert dash.submit(path, path, action="save", source=broken).status_code == 302
+    page = dash.page(path)
+    assert "Draft of service_ticket saved." in page
+    assert f'data-line="{line}"' in page and "nowhere" in page
+    assert "1 error(s)" in page
+    assert re.search(r'value="publish" disabled', page)
+
+    fixed = TICKET.replace("warn_at: [0.5]", "warn_at: [0.6]")
+    dash.submit(path, path, action="save", source=fixed)
+    assert "0 error(s)" in dash.page(path)
+    published = dash.submit(path, path, action="publish")
+    assert published.status_code == 302
+    assert "service_ticket published as version 2." in dash.page(
+        "/dashboard/definitions/service_ticket"
+    )
