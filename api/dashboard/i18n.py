@@ -204,6 +204,17 @@ STRINGS: dict[str, Mapping[str, str]] = {
         "en": "{name}: the draft is identical to version {version}; nothing was published.",
         "zh": "{name}：草稿与版本 {version} 相同，未发布新版本。",
     },
+    "simulate_title": {"en": "Try the draft on a scenario", "zh": "用场景试运行草稿"},
+    "simulate_intro": {
+        "en": "A scenario (docs/simulation.md) runs against the saved draft on a scratch "
+        "database and a virtual clock: this deployment's data is not touched.",
+        "zh": "场景（见 docs/simulation.md）在临时数据库和虚拟时钟上运行已保存的草稿，"
+        "不会影响本系统的数据。",
+    },
+    "simulate_run": {"en": "Simulate", "zh": "试运行"},
+    "simulate_ok": {"en": "Every step passed.", "zh": "所有步骤均通过。"},
+    "simulate_failed": {"en": "{failed} step(s) failed.", "zh": "{failed} 个步骤未通过。"},
+    "simulate_timers": {"en": "{count} timer(s) fired", "zh": "触发了 {count} 个定时器"},
     "bad_version": {"en": "{value!r} is not a version number.", "zh": "{value!r} 不是版本号。"},
     "unknown_version": {
         "en": "{name} has no version {version}.",

@@ -6,7 +6,9 @@ migrate`` and the API)."""
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from flask import abort, g, redirect, render_template, request, url_for
@@ -15,11 +17,20 @@ from werkzeug.wrappers import Response
 from api import db
 from api.dashboard import access, bp, display, queries
 from api.dashboard.pages import diagram
+from engine.core.definition import parse_source
 from engine.core.diff import render_text
 from engine.core.limits import SOURCE_MAX_CHARS
 from engine.core.migration import MigrationPlan, ParamsChoice, parse_pairs
-from engine.errors import DefinitionNotFound, FormError, Problem, Severity, SvcflowError
+from engine.errors import (
+    DefinitionNotFound,
+    FormError,
+    Problem,
+    ScenarioError,
+    Severity,
+    SvcflowError,
+)
 from engine.services import case_migration, definitions, versions
+from engine.simulation import run_scenario
 
 
 def _version_arg(name: str) -> int | None:
@@ -240,3 +251,39 @@ def save_draft(name: str) -> Response:
     except SvcflowError as exc:
         access.say(access.error_text(exc), "error", exc.hint)
     return redirect(back)
+
+
+@bp.post("/definitions/<name>/draft/simulate")
+def simulate_draft(name: str) -> Any:
+    """Run a scenario (docs/simulation.md) against the saved draft on a scratch database and
+    virtual time: nothing of it touches this deployment's data. The scenario's own
+    ``definitions`` are ignored; the draft is its definition."""
+    user = access.current_user()
+    if not user.is_admin:
+        abort(403, access.t("admin_only"))
+    text = request.form.get("scenario") or ""
+    try:
+        if len(text) > SOURCE_MAX_CHARS:
+            raise FormError(access.t("too_long", field="scenario", limit=SOURCE_MAX_CHARS))
+        with queries.reading() as session:
+            draft = definitions.get_draft(session, name)
+            source, saved = draft.source, draft.updated_at
+            view = _draft_view(session, name, source)
+        scenario = parse_source(text, "scenario")
+        if not isinstance(scenario, dict):
+            raise ScenarioError("A scenario is a mapping with start and steps.")
+        with tempfile.TemporaryDirectory(prefix="svcflow-draft-") as directory:
+            (Path(directory) / "draft.yaml").write_text(source, "utf-8")
+            report = run_scenario({**scenario, "definitions": ["draft.yaml"]}, Path(directory))
+    except SvcflowError as exc:
+        access.say(access.error_text(exc), "error", exc.hint)
+        return redirect(url_for("dashboard.draft_page", name=name))
+    return render_template(
+        "dashboard/draft.html",
+        name=name,
+        source=source,
+        saved=saved,
+        scenario=text,
+        report=report,
+        **view,
+    )

@@ -31,6 +31,7 @@ from engine.core.local_time import DEFAULT_TIMEZONE
 from engine.core.records import CaseRecord, EventRecord
 from engine.errors import SettingInvalid
 from engine.services import cases
+from engine.services.search import CaseFilter, search_cases
 from engine.services.tokens import revoke_token
 from tests.api.conftest import DASHBOARD_NOW, REPAIR_DATA, build_dashboard_app, make_tokens
 from tests.conftest import T0
@@ -813,3 +814,31 @@ def test_an_administrator_edits_a_draft_sees_errors_at_their_lines_and_publishes
     assert "service_ticket published as version 2." in dash.page(
         "/dashboard/definitions/service_ticket"
     )
+
+
+def test_a_scenario_runs_against_the_saved_draft_on_virtual_time(dash: Dash) -> None:
+    path = "/dashboard/definitions/service_ticket/draft"
+    dash.login("admin", lang="en")
+    dash.submit(path, path, action="save", source=TICKET)
+    scenario = """\
+start: 2025-09-30T10:00:00+08:00
+steps:
+  - create: {case: t1, definition: service_ticket, data: {allowed: true}}
+  - advance: 3h
+  - expect: {case: t1, state: received, triggers: [remind]}
+  - expect: {case: t1, state: closed}
+"""
+    response = dash.submit(path, f"{path}/simulate", scenario=scenario)
+
+    text = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "1 step(s) failed." in text and "2 timer(s) fired" in text  # remind, the SLA warning
+    assert re.search(r'data-step="3" class="error"', text)
+    assert 'data-step="2" class="ok"' in text
+    with dash.sessions() as session, session.begin():  # nothing reached this database
+        found, _ = search_cases(
+            session, CaseFilter(definition="service_ticket"), now=T0, before_id=None, limit=5
+        )
+    assert found == []
+    bad = dash.submit(path, f"{path}/simulate", scenario="steps: [")
+    assert bad.status_code == 302
