@@ -169,3 +169,16 @@ def test_diff_summary_text_and_diagram(db_url: str, tmp_path: Path) -> None:
         db_url, "definitions", "diagram", "service_ticket", "--version", "1", "--format", "dot"
     )
     assert dot.output.startswith('digraph "service_ticket"') and "on_hold" in dot.output
+
+
+@pytest.mark.usefixtures("two_versions")
+def test_republishing_an_earlier_document_says_how_to_roll_back(
+    db_url: str, tmp_path: Path
+) -> None:
+    v1 = tmp_path / "ticket.yaml"
+    v1.write_text(TICKET, "utf-8")
+    result = svcflow(db_url, "definitions", "publish", str(v1))
+    assert result.exit_code == 0, result.output
+    assert "service_ticket: unchanged, version 1" in result.output
+    assert "new cases get version 2" in result.output
+    assert "svcflow definitions promote service_ticket 1" in result.output
