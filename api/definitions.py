@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import marshmallow as ma
@@ -24,13 +20,14 @@ from engine.core.definition import WorkflowDefinition
 from engine.core.diagram import to_dot
 from engine.core.limits import SOURCE_MAX_CHARS
 from engine.core.validation import definition_schema
-from engine.services import definitions
+from engine.errors import DiagramUnavailable
+from engine.runtime import diagrams
+from engine.services import definitions, versions
 
 blp = Blueprint(
     "definitions", __name__, url_prefix="/api/v1/definitions", description="Workflow definitions"
 )
 ALL_ROLES = (PROCESS_OWNER, INTEGRATOR, SUPERVISOR)
-RENDER_TIMEOUT = 20  # seconds for graphviz-pure to lay out one diagram
 
 
 class SourceSchema(ma.Schema):
@@ -97,6 +94,18 @@ class VersionSchema(ma.Schema):
     transitions = ma.fields.List(ma.fields.Dict())
     parameters = ma.fields.Dict()
     document = ma.fields.Dict()
+
+
+class VersionEntrySchema(VersionSchema):
+    """A version as listed: its document, and when, by whom, whether current or retired, and
+    its cases."""
+
+    published_at = ma.fields.DateTime()
+    published_by = ma.fields.String()
+    current = ma.fields.Boolean(metadata={"description": "The version new cases get"})
+    retired_at = ma.fields.DateTime(allow_none=True)
+    running_by_state = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
+    cases_by_status = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
 
 
 class DiffQuerySchema(ma.Schema):
@@ -174,27 +183,11 @@ def _version_view(d: WorkflowDefinition) -> dict[str, Any]:
 
 
 def render_svg(dot: str) -> str:
-    """Lay out DOT with graphviz-pure (a pip-installed Graphviz port, no system package)."""
-    binary = shutil.which("graphviz-pure", path=str(Path(sys.executable).parent)) or "graphviz-pure"
+    """The diagram as SVG (engine/runtime/diagrams.py), or a 503 problem response."""
     try:
-        done = subprocess.run(
-            [binary, "-Tsvg"],
-            input=dot.encode("utf-8"),
-            capture_output=True,
-            timeout=RENDER_TIMEOUT,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError) as exc:
-        abort(
-            problem(
-                503,
-                "Service Unavailable",
-                f"The diagram could not be rendered: {exc}.",
-                "diagram-unavailable",
-                hint="Ask for format=dot and render it yourself.",
-            )
-        )
-    return done.stdout.decode("utf-8")
+        return diagrams.render_svg(dot)
+    except DiagramUnavailable as exc:
+        abort(problem(503, "Service Unavailable", exc.message, exc.code, hint=exc.hint))
 
 
 @blp.route("")
@@ -318,16 +311,22 @@ class PublishDraft(MethodView):
 @blp.route("/<name>/versions")
 class Versions(MethodView):
     @roles(blp, *ALL_ROLES)
-    @blp.response(200, VersionSchema(many=True))
+    @blp.response(200, VersionEntrySchema(many=True))
     @blp.alt_response(404, schema=ProblemSchema)
     def get(self, name: str) -> list[dict[str, Any]]:
-        """Every published version of a definition."""
+        """Every published version of a definition, with its cases by state."""
         with db.transaction() as session:
-            versions = definitions.list_versions(session, name)
-            if not versions:
-                definitions.get_definition(session, name)  # raises 404
             return [
-                _version_view(definitions.get_definition(session, name, v)) for v, _, _ in versions
+                {
+                    **_version_view(definitions.get_definition(session, name, v.version)),
+                    "published_at": v.published_at,
+                    "published_by": v.published_by,
+                    "current": v.current,
+                    "retired_at": v.retired_at,
+                    "running_by_state": v.open_by_state,
+                    "cases_by_status": v.by_status,
+                }
+                for v in versions.versions(session, name)
             ]
 
 

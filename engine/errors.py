@@ -174,6 +174,26 @@ class DefinitionNotFound(NotFound):
     code = "definition-not-found"
 
 
+class DefinitionRetired(Conflict):
+    """The definition, or the version asked for, is retired: it takes no new cases (its
+    running cases continue)."""
+
+    code = "definition-retired"
+
+
+class DefinitionInUse(Conflict):
+    """A definition version cannot be deleted while cases use it."""
+
+    code = "definition-in-use"
+
+
+class MigrationInvalid(Invalid):
+    """A plan to move running cases to another version is wrong whatever the case: an unknown
+    version or state, a field the new version does not declare, CEL that does not compile."""
+
+    code = "migration-invalid"
+
+
 class ParameterInvalid(Invalid):
     """A deployment override of a definition parameter has the wrong name or type."""
 
@@ -404,6 +424,12 @@ class RedisUnavailable(Unavailable):
     """The embedded redis-server cannot be started (no free port, or it did not come up)."""
 
     code = "redis-unavailable"
+
+
+class DiagramUnavailable(Unavailable):
+    """graphviz-pure, which lays diagrams out as SVG, could not be run."""
+
+    code = "diagram-unavailable"
 
 
 class PortInUse(Unavailable):

@@ -104,6 +104,122 @@ STRINGS: dict[str, Mapping[str, str]] = {
     "open_cases": {"en": "open cases", "zh": "在办工单"},
     "stuck_cases": {"en": "stuck", "zh": "停滞"},
     "version": {"en": "version", "zh": "版本"},
+    "versions_title": {"en": "Versions of {name}", "zh": "{name} 的版本"},
+    "versions_intro": {
+        "en": "Each published version, the cases on it, and what changed between two versions. "
+        "New cases get the current version.",
+        "zh": "每个已发布的版本及其工单，以及两个版本之间的变化。新工单使用当前版本。",
+    },
+    "versions_link": {"en": "versions", "zh": "版本"},
+    "published_at": {"en": "Published", "zh": "发布时间"},
+    "published_by": {"en": "By", "zh": "发布人"},
+    "current_version": {"en": "current", "zh": "当前"},
+    "retired_version": {"en": "retired", "zh": "已停用"},
+    "definition_retired": {
+        "en": "This definition is retired: it takes no new cases.",
+        "zh": "该流程已停用：不再创建新工单。",
+    },
+    "running_by_state": {"en": "Running (by state)", "zh": "办理中（按状态）"},
+    "completed_cases": {"en": "Completed", "zh": "已完成"},
+    "cancelled_cases": {"en": "Cancelled", "zh": "已取消"},
+    "show_version": {"en": "Diagram of version", "zh": "查看版本流程图"},
+    "compare": {"en": "Compare", "zh": "比较"},
+    "changes_between": {
+        "en": "Changes from version {old} to {new}",
+        "zh": "版本 {old} 到 {new} 的变化",
+    },
+    "text_diff": {"en": "Text of the documents", "zh": "文档文本差异"},
+    "decisions": {"en": "Decisions", "zh": "版本决定"},
+    "promote": {"en": "Make current", "zh": "设为当前版本"},
+    "promote_why": {"en": "Reason (kept in the definition's audit)", "zh": "原因（记入流程审计）"},
+    "promoted": {
+        "en": "New cases of {name} now get version {version}.",
+        "zh": "{name} 的新工单现在使用版本 {version}。",
+    },
+    "migrate_title": {
+        "en": "Move running cases to another version",
+        "zh": "将办理中的工单迁移到其他版本",
+    },
+    "migrate_intro": {
+        "en": "A dry run first: it writes nothing and says what would happen to each case. "
+        "Each case moves in a transaction of its own with a 'migrated' history event; "
+        "submitting the same plan again moves only the cases still on the old version.",
+        "zh": "请先试运行：试运行不写入任何数据，只说明每个工单将会如何。每个工单单独迁移，"
+        "并在历史中记录“迁移”事件；再次提交同一计划只迁移仍在旧版本的工单。",
+    },
+    "migrate_from": {"en": "From version", "zh": "从版本"},
+    "migrate_to": {"en": "To version", "zh": "到版本"},
+    "migrate_map": {"en": "States OLD=NEW, one a line", "zh": "状态映射 旧=新，每行一个"},
+    "migrate_set": {"en": "Data FIELD=CEL, one a line", "zh": "数据 字段=CEL，每行一个"},
+    "migrate_drop": {"en": "Fields to drop", "zh": "删除的字段"},
+    "migrate_where": {"en": "Only cases where (CEL)", "zh": "仅限满足条件的工单（CEL）"},
+    "migrate_params": {"en": "Parameters", "zh": "参数"},
+    "params_keep": {"en": "keep each case's own", "zh": "保留工单原有参数"},
+    "params_snapshot": {"en": "take the new version's", "zh": "采用新版本的参数"},
+    "migrate_apply": {
+        "en": "Apply (unticked: a dry run that writes nothing)",
+        "zh": "执行迁移（不勾选则为试运行，不写入任何数据）",
+    },
+    "migrate_run": {"en": "Run", "zh": "运行"},
+    "migrate_dry_run": {
+        "en": "Dry run: nothing was written.",
+        "zh": "试运行：未写入任何数据。",
+    },
+    "migrate_outcome": {"en": "Outcome", "zh": "结果"},
+    "migrate_detail": {"en": "Changes or reasons", "zh": "变更或原因"},
+    "migrate_none": {
+        "en": "No running case on the old version.",
+        "zh": "旧版本没有办理中的工单。",
+    },
+    "migrate_more": {
+        "en": "More cases remain: submit the same plan again to continue.",
+        "zh": "还有工单未处理：再次提交同一计划即可继续。",
+    },
+    "draft_title": {"en": "Draft of {name}", "zh": "{name} 的草稿"},
+    "draft_intro": {
+        "en": "Edit the definition here; saving checks it as publishing would and shows every "
+        "problem at its line. Publishing stores it as the next version.",
+        "zh": "在此编辑流程定义；保存时按发布的标准检查，并在对应行显示每个问题。"
+        "发布后成为下一个版本。",
+    },
+    "draft_saved_at": {"en": "saved", "zh": "保存于"},
+    "draft_report": {
+        "en": "{errors} error(s), {warnings} warning(s)",
+        "zh": "{errors} 个错误，{warnings} 个警告",
+    },
+    "line": {"en": "line", "zh": "行"},
+    "save_draft": {"en": "Save and check", "zh": "保存并检查"},
+    "publish_draft": {"en": "Publish the saved draft", "zh": "发布已保存的草稿"},
+    "edit_draft": {"en": "Edit a draft", "zh": "编辑草稿"},
+    "draft_saved": {"en": "Draft of {name} saved.", "zh": "{name} 的草稿已保存。"},
+    "draft_renamed": {
+        "en": "The draft names itself {name}: it was saved as that definition's draft.",
+        "zh": "草稿中的名称是 {name}：已保存为该流程的草稿。",
+    },
+    "draft_published": {
+        "en": "{name} published as version {version}.",
+        "zh": "{name} 已发布为版本 {version}。",
+    },
+    "draft_unchanged": {
+        "en": "{name}: the draft is identical to version {version}; nothing was published.",
+        "zh": "{name}：草稿与版本 {version} 相同，未发布新版本。",
+    },
+    "simulate_title": {"en": "Try the draft on a scenario", "zh": "用场景试运行草稿"},
+    "simulate_intro": {
+        "en": "A scenario (docs/simulation.md) runs against the saved draft on a scratch "
+        "database and a virtual clock: this deployment's data is not touched.",
+        "zh": "场景（见 docs/simulation.md）在临时数据库和虚拟时钟上运行已保存的草稿，"
+        "不会影响本系统的数据。",
+    },
+    "simulate_run": {"en": "Simulate", "zh": "试运行"},
+    "simulate_ok": {"en": "Every step passed.", "zh": "所有步骤均通过。"},
+    "simulate_failed": {"en": "{failed} step(s) failed.", "zh": "{failed} 个步骤未通过。"},
+    "simulate_timers": {"en": "{count} timer(s) fired", "zh": "触发了 {count} 个定时器"},
+    "bad_version": {"en": "{value!r} is not a version number.", "zh": "{value!r} 不是版本号。"},
+    "unknown_version": {
+        "en": "{name} has no version {version}.",
+        "zh": "{name} 没有版本 {version}。",
+    },
     "diagram_unavailable": {
         "en": "The diagram could not be drawn: {detail}",
         "zh": "无法绘制状态图：{detail}",
@@ -331,6 +447,7 @@ EVENTS: dict[str, Mapping[str, str]] = {
     "reassigned": {"en": "reassigned", "zh": "改派"},
     "timer_retried": {"en": "timer retried", "zh": "重试定时器"},
     "timer_cancelled": {"en": "failed timer dismissed", "zh": "失败定时器已撤销"},
+    "migrated": {"en": "moved to another version", "zh": "迁移到新版本"},
 }
 
 STATUSES: dict[str, Mapping[str, str]] = {

@@ -6,11 +6,13 @@ from engine.cli import (  # noqa: F401 (each module registers its commands)
     cases,
     definitions,
     kpis,
+    migrations,
     project,
     run,
     supervision,
     timers,
     tokens,
+    versions,
 )
 from engine.cli.app import main
 

@@ -16,7 +16,7 @@ from engine.core.definition import parse_source
 from engine.core.traceability import build_matrix, render_markdown
 from engine.core.validation import ValidationReport, definition_schema, validate_text
 from engine.errors import Problem, Severity, SvcflowError
-from engine.services import definitions
+from engine.services import definitions, versions
 
 
 @main.command("validate")
@@ -123,8 +123,16 @@ def publish_files(ctx: click.Context, files: Sequence[Path]) -> None:
                 now=now,
                 origin=str(path),
             )
+            current = versions.current_version(session, result.name)
         verb = "published" if result.created else "unchanged"
         click.echo(f"{result.name}: {verb}, version {result.version}")
+        if current != result.version:
+            # Republishing an earlier document is not a roll back: say what is.
+            click.secho(
+                f"  new cases get version {current}; to give them version {result.version}: "
+                f"svcflow definitions promote {result.name} {result.version} --reason ...",
+                fg="yellow",
+            )
         for warning in result.warnings:
             click.secho(f"  {warning}", fg="yellow")
 
@@ -187,7 +195,12 @@ def definitions_show(ctx: click.Context, name: str, version: int | None, source:
     click.echo(
         f"{definition.name} v{definition.version}: {definition.title.en} / {definition.title.zh}"
     )
-    click.echo(f"versions: {', '.join(str(v) for v, _, _ in versions)}")
+    zone = ctx.obj["zone"]
+    click.echo(
+        "versions: "
+        + ", ".join(f"{v} ({ts(at, zone)}, {by})" for v, at, by in versions)
+        + f"  (cases per version: `svcflow definitions versions {name}`)"
+    )
     click.echo(f"initial: {definition.initial}")
     click.echo("\nstates:")
     table(

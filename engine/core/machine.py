@@ -461,6 +461,13 @@ class CompiledWorkflow:
         self._refuse_unknown_data(changes)
         self._check_data(data, "after the change", None)
 
+    def check_migrated_data(self, data: Mapping[str, Any]) -> None:
+        """A running case's whole data as it would be on this version (a migration): no field
+        this version does not declare, and valid against its data_schema."""
+        _refuse_excess(data, "The case data", DataInvalid)
+        self._refuse_unknown_data(data)
+        self._check_data(data, f"under version {self.definition.version}", None)
+
     # --- unknown fields (docs/definitions.md, unknown_fields) ----------------------------------
 
     def _refuse_unknown_data(self, data: Mapping[str, Any]) -> None:

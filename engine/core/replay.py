@@ -15,6 +15,7 @@ from typing import Any
 
 from engine.core.calendar import BusinessCalendar
 from engine.core.machine import ADMIN_ROLE, Actor, CompiledWorkflow
+from engine.core.migration import DROPPED_KEY, MIGRATED
 from engine.core.records import EventRecord
 from engine.errors import ReplayError
 
@@ -40,6 +41,9 @@ def fold(events: Iterable[EventRecord]) -> tuple[str, dict[str, Any]]:
             data = dict(event.changes)
         else:
             data.update(event.changes)
+        if event.event_type == MIGRATED:  # fields the new version no longer has
+            for name in event.payload.get(DROPPED_KEY) or ():
+                data.pop(name, None)
         state = event.to_state
     if state is None:
         raise ReplayError("A case history needs at least its creation event.")

@@ -38,6 +38,7 @@ from engine.core.calendar import BusinessCalendar, Deadline, add_months
 from engine.core.definition import SlaCondition, SlaSpec, WorkflowDefinition
 from engine.core.durations import Duration
 from engine.core.expressions import DecisionSource
+from engine.core.migration import as_current
 from engine.core.records import EventRecord
 from engine.core.timer_plans import (
     WALL_CLOCK,
@@ -352,7 +353,9 @@ def walk_rounds(
     """Every round of the clock after the whole history (recomputation from scratch), the
     first first; at least one (pending, if its start condition never happened)."""
     rounds = [ClockState()]
-    for event in events:
+    # Events before a migration are read with their states renamed as it mapped them, so a
+    # clock of the version the case is on now measures its past (engine/core/migration.py).
+    for event in as_current(events):
         rounds[-1] = advance(rounds[-1], sla, event, ruler, finals)
         started = next_round(rounds[-1], sla, event, ruler, finals)
         if started is not None:

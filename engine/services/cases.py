@@ -22,7 +22,7 @@ from engine.core.machine import Actor, CompiledWorkflow, compile_workflow
 from engine.core.records import CaseRecord, EventRecord, FireOutcome
 from engine.core.reported_time import CountedInstant, count_reported, parse_reported
 from engine.errors import BusinessKeyTaken, CaseClosed, VersionMismatch
-from engine.services import counters, idempotency, links, scheduling
+from engine.services import counters, idempotency, links, scheduling, versions
 from engine.services.definitions import effective_parameters, get_definition
 from engine.store import case_store
 from engine.store.calendar_store import LazyCalendars
@@ -85,6 +85,8 @@ def create_case(
             return FireOutcome(case, case_store.event_at(session, case.id, 1), replayed=True)
 
     definition = get_definition(session, definition_name, version)
+    assert definition.version is not None
+    versions.check_takes_new_cases(session, definition.name, definition.version)
     compiled = compile_workflow(definition)
     compiled.check_initial_data(data)
     if business_key is not None:

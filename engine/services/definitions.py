@@ -41,7 +41,13 @@ from engine.errors import (
     written,
 )
 from engine.store.calendar_store import load_calendars
-from engine.store.models import DefinitionDraft, DefinitionVersion, ParameterOverride
+from engine.store.models import (
+    DefinitionAudit,
+    DefinitionDraft,
+    DefinitionHead,
+    DefinitionVersion,
+    ParameterOverride,
+)
 
 
 @dataclass(frozen=True)
@@ -96,7 +102,13 @@ def publish(
     latest = session.execute(
         select(func.max(DefinitionVersion.version)).where(DefinitionVersion.name == definition.name)
     ).scalar_one()
-    version = (latest or 0) + 1
+    deleted = session.execute(
+        select(func.max(DefinitionAudit.version)).where(
+            DefinitionAudit.name == definition.name, DefinitionAudit.action == "deleted"
+        )
+    ).scalar_one()
+    # A deleted version's number is never given again: processes cache versions by number.
+    version = max(latest or 0, deleted or 0) + 1
     row = DefinitionVersion(
         name=definition.name,
         version=version,
@@ -127,6 +139,11 @@ def publish(
             hint="Publish again; an identical document will resolve to the version stored.",
             definition=definition.name,
         ) from exc
+    # A new version becomes the one new cases get: a promotion pinned earlier gives way to it
+    # (docs/versions.md); republishing an existing document changes nothing.
+    head = session.get(DefinitionHead, definition.name)
+    if head is not None and head.current_version is not None:
+        head.current_version, head.updated_at, head.updated_by = None, now, actor
     warnings = [str(p) for p in report.warnings] + _news_open_to_callers(session, definition)
     return PublishResult(definition.name, version, created=True, warnings=tuple(warnings))
 
@@ -166,16 +183,29 @@ _CACHE: LRUCache[tuple[str, str, int], WorkflowDefinition] = LRUCache(maxsize=51
 _CACHE_LOCK = threading.Lock()
 
 
+# The version new cases get: the one promoted, else the latest not retired (else, for reading
+# a definition all of whose versions are retired, the latest).
+_PROMOTED = (
+    select(DefinitionHead.current_version)
+    .where(DefinitionHead.name == bindparam("name"))
+    .scalar_subquery()
+)
+_LATEST_ACTIVE = (
+    select(func.max(DefinitionVersion.version))
+    .where(DefinitionVersion.name == bindparam("name"), DefinitionVersion.retired_at.is_(None))
+    .scalar_subquery()
+)
 _LATEST = (
     select(func.max(DefinitionVersion.version))
     .where(DefinitionVersion.name == bindparam("name"))
     .scalar_subquery()
 )
-_SELECT_LATEST = select(_LATEST)
+_SELECT_LATEST = select(func.coalesce(_PROMOTED, _LATEST_ACTIVE, _LATEST))
 
 
 def get_definition(session: Session, name: str, version: int | None = None) -> WorkflowDefinition:
-    """A published version (the latest when ``version`` is None).
+    """A published version (when ``version`` is None, the current one: promoted, else the
+    latest not retired; engine/services/versions.py).
 
     Versions never change, so each is built once per process and database. Which version is
     the latest can change at any time (another process publishes), so it is asked every time:
@@ -337,6 +367,11 @@ def _coerce_parameter(
             parameter=name,
         )
     return value
+
+
+def check_parameter(definition: WorkflowDefinition, name: str, value: Any) -> Any:
+    """``value`` for parameter ``name`` of ``definition``, or ParameterInvalid saying why not."""
+    return _coerce_parameter(definition, name, value)
 
 
 def set_parameter(

@@ -46,6 +46,11 @@ _UPDATE_CASE = (
         state_entry_seq=bindparam("entry_seq"),
     )
 )
+# A migration also moves the case to another definition version and parameter snapshot; the
+# same guard, kept apart so that a fire does not bind (and serialise) the parameters.
+_UPDATE_CASE_AND_DEFINITION = _UPDATE_CASE.values(
+    definition_version=bindparam("new_definition_version"), params=bindparam("new_params")
+)
 _INSERT_EVENT = insert(events)
 _SELECT_HISTORY = (
     select(events).where(events.c.case_id == bindparam("case_id")).order_by(events.c.seq)
@@ -201,7 +206,8 @@ def write_event(
 ) -> None:
     """Move the case row from ``before`` to ``after`` and append ``event``, or raise.
 
-    ``after.version`` must be ``before.version + 1`` and ``event.seq`` equal to it. The
+    ``after.version`` must be ``before.version + 1`` and ``event.seq`` equal to it. A
+    migration changes the definition version and parameters as well (given as ``after``'s). The
     UPDATE only matches while the row is still at ``before.version``; when another change got
     there first nothing is written and :class:`ConcurrencyConflict` says what was being done
     (``doing``, e.g. "'contact' was being fired") and where the case is now.
@@ -209,9 +215,17 @@ def write_event(
     if not after.version == event.seq == before.version + 1:
         raise ValueError("a case event must take the case to its next version")
     conn = conn if conn is not None else session.connection()
+    statement, extra = _UPDATE_CASE, {}
+    if after.definition_version != before.definition_version or after.params is not before.params:
+        statement = _UPDATE_CASE_AND_DEFINITION
+        extra = {
+            "new_definition_version": after.definition_version,
+            "new_params": dict(after.params),
+        }
     updated = conn.execute(
-        _UPDATE_CASE,
+        statement,
         {
+            **extra,
             "case_id": before.id,
             "read_version": before.version,
             "new_state": after.state,

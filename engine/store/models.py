@@ -96,6 +96,7 @@ class EventType(str, Enum):
     REASSIGNED = "reassigned"
     TIMER_RETRIED = "timer_retried"
     TIMER_CANCELLED = "timer_cancelled"  # a failed timer dismissed: its case had moved on
+    MIGRATED = "migrated"  # moved to another version of its definition (engine/core/migration.py)
 
 
 class TimerStatus(str, Enum):
@@ -124,6 +125,39 @@ class DefinitionVersion(Base):
     fingerprint: Mapped[str] = mapped_column(String(64), nullable=False)
     published_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
     published_by: Mapped[str] = mapped_column(String(200), nullable=False)
+    # A retired version takes no new cases; its running cases continue (docs/versions.md).
+    retired_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    retired_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class DefinitionHead(Base):
+    """Which version of a definition new cases get, and whether the definition takes new
+    cases at all. No row, or ``current_version`` NULL: the latest version not retired."""
+
+    __tablename__ = "definition_heads"
+
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    current_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    retired: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    updated_by: Mapped[str] = mapped_column(String(200), nullable=False)
+
+
+class DefinitionAudit(Base):
+    """What a process owner did to a definition's versions (promoted, retired, restored,
+    deleted), by whom, when and why. Deleted versions' numbers stay here, so a number is
+    never given to another document (processes cache versions by number)."""
+
+    __tablename__ = "definition_audit"
+    __table_args__ = (Index("ix_definition_audit_name_at", "name", "at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(63), nullable=False)
+    version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    action: Mapped[str] = mapped_column(String(16), nullable=False)
+    actor: Mapped[str] = mapped_column(String(200), nullable=False)
+    reason: Mapped[str] = mapped_column(Text, nullable=False)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
 
 
 class ParameterOverride(Base):

@@ -31,6 +31,7 @@ from engine.core.local_time import DEFAULT_TIMEZONE
 from engine.core.records import CaseRecord, EventRecord
 from engine.errors import SettingInvalid
 from engine.services import cases
+from engine.services.search import CaseFilter, search_cases
 from engine.services.tokens import revoke_token
 from tests.api.conftest import DASHBOARD_NOW, REPAIR_DATA, build_dashboard_app, make_tokens
 from tests.conftest import T0
@@ -718,3 +719,149 @@ def test_the_fire_form_offers_only_what_the_user_may_fire(dash: Dash) -> None:
 
     assert '<option value="close">' in page
     assert '<option value="chase">' not in page
+
+
+# --- the definitions page ------------------------------------------------------------------------
+
+TICKET_V2 = TICKET.replace("warn_at: [0.5]", "warn_at: [0.75]")
+
+
+def test_definition_page_shows_versions_counts_diagram_and_changes(
+    dash: Dash, publish_workflow: Any
+) -> None:
+    create_ticket(dash.sessions)
+    assert publish_workflow(TICKET_V2) == 2
+    dash.login("supervisor", lang="en")
+
+    page = dash.page("/dashboard/definitions/service_ticket")
+
+    rows = re.findall(r'<tr data-version="(\d)">(.*?)</tr>', page, re.DOTALL)
+    assert [n for n, _ in rows] == ["1", "2"]
+    assert "1 (received 1)" in rows[0][1] and "current" in rows[1][1]
+    assert "<svg" in page
+    assert "warn_at: [0.5] -&gt; [0.75]" in page  # the summary, from v1 to v2
+    assert 'action="/dashboard/definitions/service_ticket/promote"' not in page  # admins only
+    assert "/dashboard/definitions/service_ticket" in dash.page("/dashboard/")
+    one = dash.page("/dashboard/definitions/service_ticket?version=1&from=2&to=1")
+    assert "Changes from version 2 to 1" in one
+    assert dash.client.get("/dashboard/definitions/service_ticket?version=9").status_code == 404
+    assert dash.client.get("/dashboard/definitions/service_ticket?version=x").status_code == 400
+    assert dash.client.get("/dashboard/definitions/nothing").status_code == 404
+
+
+def test_an_administrator_promotes_a_version_from_the_page(
+    dash: Dash, publish_workflow: Any
+) -> None:
+    assert publish_workflow(TICKET_V2) == 2
+    path = "/dashboard/definitions/service_ticket"
+    dash.login("supervisor", lang="en")
+    refused = dash.submit(path, f"{path}/promote", version="1", reason="rollback")
+    assert refused.status_code == 403
+    dash.login("admin", lang="zh")
+
+    done = dash.submit(path, f"{path}/promote", version="1", reason="v2 的预警太晚")
+
+    assert done.status_code == 302
+    page = dash.page(path)
+    assert "service_ticket 的新工单现在使用版本 1。" in page
+    assert "v2 的预警太晚" in page  # the decision, with its reason
+    assert dash.case(create_ticket(dash.sessions)).definition_version == 1
+    no_reason = dash.submit(path, f"{path}/promote", version="2", reason="")
+    assert no_reason.status_code == 302
+    assert "Say why you are promoting service_ticket version 2" in dash.page(path)
+    assert dash.case(create_ticket(dash.sessions)).definition_version == 1  # nothing changed
+
+
+def test_an_administrator_migrates_cases_from_the_page_after_a_dry_run(
+    dash: Dash, publish_workflow: Any
+) -> None:
+    held = create_ticket(dash.sessions)
+    fire(dash.sessions, held, "hold")
+    renamed = TICKET.replace("on_hold", "waiting")
+    assert publish_workflow(renamed) == 2
+    path = "/dashboard/definitions/service_ticket"
+    plan = {
+        "from_version": "1",
+        "to_version": "2",
+        "map_state": "on_hold=waiting\n",
+        "params": "keep",
+        "reason": "rename on_hold",
+    }
+    dash.login("supervisor", lang="en")
+    assert 'action="/dashboard/definitions/service_ticket/migrate"' not in dash.page(path)
+    assert dash.submit(path, f"{path}/migrate", **plan).status_code == 403
+    dash.login("admin", lang="en")
+    assert 'action="/dashboard/definitions/service_ticket/migrate"' in dash.page(path)
+
+    dry = dash.submit(path, f"{path}/migrate", **plan)
+    text = dry.get_data(as_text=True)
+    assert dry.status_code == 200 and 'data-testid="dry-run"' in text
+    assert f'data-case="{held}" data-outcome="would_move"' in text
+    assert dash.case(held).definition_version == 1  # nothing written
+
+    done = dash.submit(path, f"{path}/migrate", **plan, apply="yes").get_data(as_text=True)
+    assert f'data-case="{held}" data-outcome="moved"' in done
+    case = dash.case(held)
+    assert (case.definition_version, case.state) == (2, "waiting")
+    assert dash.history(held)[-1].event_type == "migrated"
+
+    wrong = dash.submit(path, f"{path}/migrate", **{**plan, "map_state": "on_hold=limbo"})
+    assert wrong.status_code == 302
+    assert "version 2 has no state &#39;limbo&#39;" in dash.page(path)
+
+
+def test_an_administrator_edits_a_draft_sees_errors_at_their_lines_and_publishes(
+    dash: Dash,
+) -> None:
+    path = "/dashboard/definitions/service_ticket/draft"
+    dash.login("supervisor", lang="en")
+    assert dash.client.get(path).status_code == 403
+    dash.login("admin", lang="en")
+    start = dash.page(path)
+    assert "name: service_ticket" in start  # the current version's source to start from
+
+    broken = TICKET.replace("    dest: repairing\n", "    dest: nowhere\n", 1)
+    line = broken.splitlines().index("    dest: nowhere") + 1
+    assert dash.submit(path, path, action="save", source=broken).status_code == 302
+    page = dash.page(path)
+    assert "Draft of service_ticket saved." in page
+    assert f'data-line="{line}"' in page and "nowhere" in page
+    assert "1 error(s)" in page
+    assert re.search(r'value="publish" disabled', page)
+
+    fixed = TICKET.replace("warn_at: [0.5]", "warn_at: [0.6]")
+    dash.submit(path, path, action="save", source=fixed)
+    assert "0 error(s)" in dash.page(path)
+    published = dash.submit(path, path, action="publish")
+    assert published.status_code == 302
+    assert "service_ticket published as version 2." in dash.page(
+        "/dashboard/definitions/service_ticket"
+    )
+
+
+def test_a_scenario_runs_against_the_saved_draft_on_virtual_time(dash: Dash) -> None:
+    path = "/dashboard/definitions/service_ticket/draft"
+    dash.login("admin", lang="en")
+    dash.submit(path, path, action="save", source=TICKET)
+    scenario = """\
+start: 2025-09-30T10:00:00+08:00
+steps:
+  - create: {case: t1, definition: service_ticket, data: {allowed: true}}
+  - advance: 3h
+  - expect: {case: t1, state: received, triggers: [remind]}
+  - expect: {case: t1, state: closed}
+"""
+    response = dash.submit(path, f"{path}/simulate", scenario=scenario)
+
+    text = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "1 step(s) failed." in text and "2 timer(s) fired" in text  # remind, the SLA warning
+    assert re.search(r'data-step="3" class="error"', text)
+    assert 'data-step="2" class="ok"' in text
+    with dash.sessions() as session, session.begin():  # nothing reached this database
+        found, _ = search_cases(
+            session, CaseFilter(definition="service_ticket"), now=T0, before_id=None, limit=5
+        )
+    assert found == []
+    bad = dash.submit(path, f"{path}/simulate", scenario="steps: [")
+    assert bad.status_code == 302

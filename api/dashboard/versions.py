@@ -1,0 +1,289 @@
+"""The definitions page: a definition's versions (published when and by whom, current or
+retired, running cases by state), the diagram of one version with its live counts, what
+changed between two versions, and, for administrators, promoting a version and migrating
+running cases (the same services as ``svcflow definitions promote``, ``svcflow cases
+migrate`` and the API)."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flask import abort, g, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from api import db
+from api.dashboard import access, bp, display, queries
+from api.dashboard.pages import diagram
+from engine.core.definition import parse_source
+from engine.core.diff import render_text
+from engine.core.limits import SOURCE_MAX_CHARS
+from engine.core.migration import MigrationPlan, ParamsChoice, parse_pairs
+from engine.errors import (
+    DefinitionNotFound,
+    FormError,
+    Problem,
+    ScenarioError,
+    Severity,
+    SvcflowError,
+)
+from engine.services import case_migration, definitions, versions
+from engine.simulation import run_scenario
+
+
+def _version_arg(name: str) -> int | None:
+    value = request.args.get(name) or None
+    if value is None:
+        return None
+    if not value.isdigit() or len(value) > 9:
+        abort(400, access.t("bad_version", value=value))
+    return int(value)
+
+
+@bp.get("/definitions/<name>")
+def definition_page(name: str) -> str:
+    shown, old, new = _version_arg("version"), _version_arg("from"), _version_arg("to")
+    with queries.reading() as session:
+        found = versions.versions(session, name)
+        current = next(v.version for v in found if v.current)
+        shown = shown or current
+        by_version = {v.version: v for v in found}
+        if shown not in by_version:
+            abort(404, access.t("unknown_version", name=name, version=shown))
+        definition = definitions.get_definition(session, name, shown)
+        svg, error = diagram(definition, g.lang, dict(by_version[shown].open_by_state), frozenset())
+        numbers = sorted(by_version)
+        new = new or shown
+        old = old or max((n for n in numbers if n < new), default=new)
+        diff = definitions.diff_versions(session, name, old, new)
+        return render_template(
+            "dashboard/definition.html",
+            name=name,
+            title=display.definition_title(definition, g.lang),
+            versions=found,
+            retired=versions.is_retired(session, name),
+            audit=versions.audit(session, name),
+            shown=shown,
+            svg=svg,
+            error=error,
+            numbers=numbers,
+            old=old,
+            new=new,
+            summary=render_text(diff),
+            source_diff=diff.source_diff,
+        )
+
+
+@bp.post("/definitions/<name>/promote")
+def promote(name: str) -> Response:
+    user = access.current_user()
+    if not user.is_admin:  # read-only for supervisors, whatever the form says
+        abort(403, access.t("admin_only"))
+    back = url_for("dashboard.definition_page", name=name)
+    try:
+        version = request.form.get("version", type=int)
+        reason = (request.form.get("reason") or "").strip()[:1000]
+        if version is None:
+            raise FormError(access.t("field_required", field="version"))
+        with db.transaction() as session:
+            versions.promote(
+                session, name, version, actor=user.actor.name, reason=reason, now=g.now
+            )
+    except SvcflowError as exc:
+        access.say(access.error_text(exc), "error", exc.hint)
+        return redirect(back)
+    access.say(access.t("promoted", name=name, version=version), "success")
+    return redirect(back)
+
+
+def _lines(name: str) -> list[str]:
+    text = request.form.get(name) or ""
+    if len(text) > 20_000 or "\x00" in text:
+        raise FormError(access.t("too_long", field=name, limit=20_000))
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _plan(name: str) -> MigrationPlan:
+    from_version = request.form.get("from_version", type=int)
+    to_version = request.form.get("to_version", type=int)
+    params = request.form.get("params") or ""
+    if from_version is None or to_version is None:
+        raise FormError(access.t("field_required", field="version"))
+    if params not in {c.value for c in ParamsChoice}:
+        raise FormError(access.t("field_required", field="params"))
+    where = (request.form.get("where") or "").strip()
+    drops = (request.form.get("drop") or "").replace(",", " ").split()
+    return MigrationPlan(
+        definition=name,
+        from_version=from_version,
+        to_version=to_version,
+        params=ParamsChoice(params),
+        state_map=parse_pairs(_lines("map_state"), "--map-state"),
+        sets=parse_pairs(_lines("set"), "--set"),
+        drops=tuple(drops),
+        where=where or None,
+        reason=(request.form.get("reason") or "").strip()[:1000],
+    )
+
+
+@bp.post("/definitions/<name>/migrate")
+def migrate(name: str) -> Any:
+    """A dry run (the default) or one batch of a migration, each case in a transaction of its
+    own; the page lists what happened to each case. Administrators only."""
+    user = access.current_user()
+    if not user.is_admin:
+        abort(403, access.t("admin_only"))
+    dry_run = request.form.get("apply") != "yes"
+    try:
+        plan = _plan(name)
+        with db.transaction() as session:
+            checked = case_migration.check(session, plan)
+            in_use = case_migration.states_in_use(session, checked)
+            batch = case_migration.next_batch(
+                session, checked, after_id=0, limit=case_migration.MAX_BATCH
+            )
+        moves = []
+        for case_id in batch:
+            with db.transaction() as session:  # each case in a transaction of its own
+                if dry_run:
+                    moves.append(case_migration.preview_case(session, checked, case_id, now=g.now))
+                else:
+                    moves.append(
+                        case_migration.migrate_case(
+                            session, checked, case_id, actor=user.actor, now=g.now
+                        )
+                    )
+    except SvcflowError as exc:
+        access.say(access.error_text(exc), "error", exc.hint)
+        return redirect(url_for("dashboard.definition_page", name=name))
+    return render_template(
+        "dashboard/migration.html",
+        name=name,
+        plan=plan,
+        dry_run=dry_run,
+        in_use=in_use,
+        moves=moves,
+        more=len(batch) == case_migration.MAX_BATCH,
+        form=request.form,
+    )
+
+
+# --- drafts ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Line:
+    number: int
+    text: str
+    problems: tuple[Problem, ...]
+
+
+def _draft_view(session: Any, name: str, source: str) -> dict[str, Any]:
+    """The draft's lines, each with the problems found at it, and those found at no line."""
+    try:
+        _document, report = definitions.validate_source(session, source, f"draft {name}")
+        problems = list(report.problems)
+        unreadable = None
+    except SvcflowError as exc:  # not YAML, or beyond the reader's limits
+        problems, unreadable = [], exc
+    at: dict[int, list[Problem]] = {}
+    for p in problems:
+        at.setdefault(p.line or 0, []).append(p)
+    lines = [
+        _Line(n, text, tuple(at.get(n, ()))) for n, text in enumerate(source.splitlines(), start=1)
+    ]
+    return {
+        "lines": lines,
+        "elsewhere": at.get(0, []),
+        "errors": sum(p.severity is Severity.ERROR for p in problems),
+        "warnings": sum(p.severity is Severity.WARNING for p in problems),
+        "unreadable": unreadable,
+    }
+
+
+@bp.get("/definitions/<name>/draft")
+def draft_page(name: str) -> str:
+    """The draft (or, without one, the current version's source to start from), validated as
+    publishing would validate it: every problem shown at its line."""
+    if not access.current_user().is_admin:
+        abort(403, access.t("admin_only"))
+    with queries.reading() as session:
+        try:
+            draft = definitions.get_draft(session, name)
+            source, saved = draft.source, draft.updated_at
+        except DefinitionNotFound:
+            current = versions.current_version(session, name)
+            source, saved = definitions.get_source(session, name, current), None
+        return render_template(
+            "dashboard/draft.html",
+            name=name,
+            source=source,
+            saved=saved,
+            **_draft_view(session, name, source),
+        )
+
+
+@bp.post("/definitions/<name>/draft")
+def save_draft(name: str) -> Response:
+    """Save the text area as the draft (stored even if invalid) or publish the saved draft."""
+    user = access.current_user()
+    if not user.is_admin:
+        abort(403, access.t("admin_only"))
+    back = url_for("dashboard.draft_page", name=name)
+    try:
+        if request.form.get("action") == "publish":
+            with db.transaction() as session:
+                result = definitions.publish_draft(session, name, actor=user.actor.name, now=g.now)
+            verb = "published" if result.created else "unchanged"
+            access.say(access.t(f"draft_{verb}", name=name, version=result.version), "success")
+            return redirect(url_for("dashboard.definition_page", name=name))
+        source = request.form.get("source") or ""
+        if len(source) > SOURCE_MAX_CHARS:
+            raise FormError(access.t("too_long", field="source", limit=SOURCE_MAX_CHARS))
+        with db.transaction() as session:
+            stored = definitions.save_draft(session, source, actor=user.actor.name, now=g.now)
+        if stored != name:
+            access.say(access.t("draft_renamed", name=stored), "error")
+            return redirect(url_for("dashboard.draft_page", name=stored))
+        access.say(access.t("draft_saved", name=name), "success")
+    except SvcflowError as exc:
+        access.say(access.error_text(exc), "error", exc.hint)
+    return redirect(back)
+
+
+@bp.post("/definitions/<name>/draft/simulate")
+def simulate_draft(name: str) -> Any:
+    """Run a scenario (docs/simulation.md) against the saved draft on a scratch database and
+    virtual time: nothing of it touches this deployment's data. The scenario's own
+    ``definitions`` are ignored; the draft is its definition."""
+    user = access.current_user()
+    if not user.is_admin:
+        abort(403, access.t("admin_only"))
+    text = request.form.get("scenario") or ""
+    try:
+        if len(text) > SOURCE_MAX_CHARS:
+            raise FormError(access.t("too_long", field="scenario", limit=SOURCE_MAX_CHARS))
+        with queries.reading() as session:
+            draft = definitions.get_draft(session, name)
+            source, saved = draft.source, draft.updated_at
+            view = _draft_view(session, name, source)
+        scenario = parse_source(text, "scenario")
+        if not isinstance(scenario, dict):
+            raise ScenarioError("A scenario is a mapping with start and steps.")
+        with tempfile.TemporaryDirectory(prefix="svcflow-draft-") as directory:
+            (Path(directory) / "draft.yaml").write_text(source, "utf-8")
+            report = run_scenario({**scenario, "definitions": ["draft.yaml"]}, Path(directory))
+    except SvcflowError as exc:
+        access.say(access.error_text(exc), "error", exc.hint)
+        return redirect(url_for("dashboard.draft_page", name=name))
+    return render_template(
+        "dashboard/draft.html",
+        name=name,
+        source=source,
+        saved=saved,
+        scenario=text,
+        report=report,
+        **view,
+    )
