@@ -237,6 +237,7 @@ class SlaSpec:
     @property
     def repeats(self) -> bool:
         return self.rounds is SlaRounds.REPEAT
+
     calendar_param: str | None = None  # the parameter naming the calendar
 
     def calendar_for(self, params: Mapping[str, Any]) -> str:

@@ -7,8 +7,8 @@ Edges are labelled with the transition's title in the page's language (its trigg
 it has none). A transition a state's timer fires is drawn dashed with the timer's duration,
 apart from those people fire. A guard longer than :data:`GUARD_SHOWN` characters is cut short
 on the edge; the whole guard, what it requires in words and who may fire are in its tooltip
-(a hover in the SVG). The SLAs are listed in a note beside the states. A definition's decision tables
-are drawn beside the states, each as the table it is (inputs, rules, output).
+(a hover in the SVG). The SLAs are listed in a note beside the states. A definition's
+decision tables are drawn beside the states, each as the table it is (inputs, rules, output).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """What changed between two versions of a definition: the source text diff, and a structural
 summary a process owner can read.
 
-Each kind of element (states, transitions, timers, SLAs, parameters, roles, decision tables) is reported as
+Each kind of element (states, transitions, timers, SLAs, parameters, roles, decision tables)
+is reported as
 ``added``, ``removed`` and ``changed``; a changed element lists each of its fields that
 differ as ``{"from": ..., "to": ...}``. Elements are matched by what names them (a state, a
 timer, an SLA, a parameter by name; a transition by its trigger and source states), so a
@@ -65,7 +66,7 @@ def _sla_fields(sla: SlaSpec) -> dict[str, Any]:
         "start": _condition(sla.start),
         "stop": _condition(sla.stop),
         "pause": _condition(sla.pause),
-        "calendar": sla.calendar_param and f"params.{sla.calendar_param}" or sla.calendar,
+        "calendar": (sla.calendar_param and f"params.{sla.calendar_param}") or sla.calendar,
         "rounds": sla.rounds.value,
         "warn_at": list(sla.warn_at),
         "breach_trigger": sla.breach_trigger,
@@ -81,7 +82,7 @@ def _timer_fields(timer: TimerSpec) -> dict[str, Any]:
         "after": _duration(timer.after),
         "at": timer.at,
         "every": timer.every,
-        "calendar": timer.calendar_param and f"params.{timer.calendar_param}" or timer.calendar,
+        "calendar": (timer.calendar_param and f"params.{timer.calendar_param}") or timer.calendar,
         "payload": dict(timer.payload),
     }
 

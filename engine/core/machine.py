@@ -23,8 +23,8 @@ import jsonschema
 from cachetools import LRUCache
 from transitions import EventData, Machine
 
-from engine.core.decisions import Decisions
 from engine.core.calendar import BusinessCalendar
+from engine.core.decisions import Decisions
 from engine.core.definition import SYSTEM_ROLE, ActionKind, TransitionSpec, WorkflowDefinition
 from engine.core.expressions import Expression, make_context, to_json_value
 from engine.core.limits import (

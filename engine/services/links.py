@@ -168,9 +168,7 @@ def parent_by_key(
     if parent.attach_by_key is None:  # the definition attaches only the children it spawns
         return None
     key = compiled(parent.attach_by_key, "parent.attach_by_key").evaluate(
-        make_context(
-            data, {}, params, now, decisions=decisions, calendars=LazyCalendars(session)
-        )
+        make_context(data, {}, params, now, decisions=decisions, calendars=LazyCalendars(session))
     )
     return case_store.case_with_key(session, parent.definition, str(key))
 
