@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010_versions"
-down_revision = "0009"
+revision = "0011_versions"
+down_revision = "0010_sla_rounds"
 branch_labels = None
 depends_on = None
 
