@@ -1,8 +1,8 @@
 """Versions a process owner steers: which version new cases get (promote), retired versions
 and definitions, and the audit of those decisions (docs/versions.md).
 
-Revision ID: 0010_versions
-Revises: 0009
+Revision ID: 0011_versions
+Revises: 0010_sla_rounds
 Create Date: 2026-12-06
 """
 
