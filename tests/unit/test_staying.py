@@ -131,6 +131,6 @@ def test_a_stay_from_a_final_state_is_refused() -> None:
 def test_the_diagram_draws_a_stay_as_a_loop_on_each_source() -> None:
     dot = to_dot(load_definition(copy.deepcopy(DOCUMENT), version=1))
 
-    assert '"open" -> "open" [label="note"];' in dot
-    assert '"waiting" -> "waiting" [label="note"];' in dot
-    assert '"waiting" -> "waiting" [label="remind (re-enter)"];' in dot
+    assert '"open" -> "open" [label="note", tooltip="note: open -> open"];' in dot
+    assert '"waiting" -> "waiting" [label="note", tooltip="note: waiting -> waiting"];' in dot
+    assert '"waiting" -> "waiting" [label="remind (re-enter)",' in dot
