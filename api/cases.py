@@ -136,6 +136,13 @@ class EventSchema(ma.Schema):
             "elsewhere, counted_at and counted_because"
         },
     )
+    hash = ma.fields.String(
+        metadata={
+            "description": "SHA-256 chaining the event to the case's previous one: "
+            "docs/audit.md says how to verify a history",
+            "example": "3f0c6f3e0b9c4be1a7d6f1b0c0a4e7d2b9e1c5a3f7d8e2b6c4a1f0e9d8c7b6a5",
+        }
+    )
 
 
 class FireResultSchema(ma.Schema):
