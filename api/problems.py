@@ -23,6 +23,7 @@ from engine.errors import (
     NotFound,
     SvcflowError,
     Unavailable,
+    UnknownTrigger,
     VersionMismatch,
 )
 
@@ -42,6 +43,8 @@ STATUS: dict[type[SvcflowError], int] = {
     Conflict: 409,
     # A conflict the client stated as a precondition (If-Match): RFC 9110 says 412.
     VersionMismatch: 412,
+    # A trigger the definition does not have: the request is wrong whatever the case's state.
+    UnknownTrigger: 422,
     Invalid: 422,
     Unavailable: 503,
 }

@@ -157,16 +157,25 @@ def test_searching_data_compares_json_types_and_never_fails(
 
 
 @sqlite_only
-def test_invalid_trigger_is_409_with_the_allowed_ones(
+def test_an_unknown_trigger_is_422_and_not_allowed_now_is_409_each_with_its_code(
     integrator: Any, case: dict[str, Any]
 ) -> None:
-    body = assert_problem(
+    unknown = assert_problem(
         integrator.post(f"{CASES}/{case['id']}/fire", json={"trigger": "explode"}),
+        422,
+        "unknown-trigger",
+    )
+    assert "contact" in unknown["allowed"] and "explode" not in unknown["allowed"]
+    assert (unknown["state"], unknown["trigger"]) == ("logged", "explode")
+    assert unknown["detail"] == "The definition has no trigger 'explode'."
+    assert "sign" in unknown["hint"]  # every trigger it defines is listed
+
+    not_now = assert_problem(
+        integrator.post(f"{CASES}/{case['id']}/fire", json={"trigger": "sign"}),
         409,
         "invalid-trigger",
     )
-    assert "contact" in body["allowed"] and "explode" not in body["allowed"]
-    assert (body["state"], body["trigger"]) == ("logged", "explode")
+    assert not_now["detail"] == "Trigger 'sign' cannot fire in state 'logged'."
 
 
 @sqlite_only
