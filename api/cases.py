@@ -11,12 +11,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Any
+from typing import Any, NoReturn
 
 import marshmallow as ma
 from flask import Response, abort, g, request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from sqlalchemy.orm import Session
+from werkzeug.http import parse_etags
 
 from api import db
 from api.auth import INTEGRATOR, SUPERVISOR, current_actor, roles
@@ -203,27 +205,62 @@ def _with_etag(response: Response, case: CaseRecord) -> Response:
     return response
 
 
-def _expected_version() -> int | None:
+def _bad_if_match(header: str, why: str) -> NoReturn:
+    abort(
+        problem(
+            400,
+            "Bad Request",
+            f"If-Match {header!r} {why}.",
+            "bad-if-match",
+            hint='Send the ETag the case was read with, e.g. "3".',
+        )
+    )
+
+
+def _if_match_versions() -> set[int] | None:
+    """The case versions If-Match accepts, or None when it accepts any (absent or ``*``).
+
+    RFC 9110 compares If-Match strongly: a weak ETag (``W/"2"``) never matches, so a header
+    of weak tags only fails the precondition (412) instead of being taken as ``"2"``."""
     header = request.headers.get("If-Match")
-    if header is None or header.strip() == "*":
+    if header is None:
         return None
-    text = header.strip().removeprefix("W/").strip('"')
-    if not text.isdigit():
+    tags = parse_etags(header)
+    if tags.star_tag:
+        return None
+    strong = tags.as_set()
+    if not tags.as_set(include_weak=True) or not all(tag.isdigit() for tag in strong):
+        _bad_if_match(header, "is not an ETag of a case")
+    if not strong:
         abort(
             problem(
-                400,
-                "Bad Request",
-                f"If-Match {header!r} is not an ETag of a case.",
-                "bad-if-match",
-                hint='Send the ETag the case was read with, e.g. "3".',
+                412,
+                "Precondition Failed",
+                f"If-Match {header!r} has only weak ETags, which never match: If-Match "
+                "compares ETags strongly (RFC 9110, section 13.1.1).",
+                "precondition-failed",
+                hint='Send the ETag the case was read with as is, e.g. "3".',
             )
         )
-    return int(text)
+    return {int(tag) for tag in strong}
+
+
+def _expected_version(session: Session, case_id: int, accepted: set[int] | None) -> int | None:
+    """The one version the fire is conditional on: of several ETags, the case's own if it is
+    among them (the UPDATE still checks it), else any, which then fails with 412."""
+    if accepted is None:
+        return None
+    if len(accepted) > 1:
+        current = cases.get_case(session, case_id).version
+        if current in accepted:
+            return current
+    return min(accepted)
 
 
 def _fire(case_id: int, args: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
-    expected = _expected_version()
+    accepted = _if_match_versions()
     with db.transaction() as session:
+        expected = _expected_version(session, case_id, accepted)
         outcome = cases.fire(
             session,
             case_id,

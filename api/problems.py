@@ -174,13 +174,18 @@ def from_http(error: HTTPException) -> Response:
         detail = "The request body is larger than the 1 MiB limit."
     if status == 500:
         detail = "An unexpected error happened; it has been logged."
+    headers = dict(data.get("headers") or {})
+    valid = getattr(error, "valid_methods", None)
+    if status == 405 and valid:  # RFC 9110: a 405 lists the methods the resource has
+        headers["Allow"] = ", ".join(sorted(valid))
+        detail = f"{detail} Methods allowed here: {headers['Allow']}."
     return problem(
         status,
         error.name,
         str(detail),
         _http_code(status),
         errors=errors,
-        headers=data.get("headers"),
+        headers=headers or None,
     )
 
 

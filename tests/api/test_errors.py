@@ -201,8 +201,16 @@ def test_if_match_must_match_the_current_version(
     assert_problem(
         integrator.post(url, json=CONTACT, headers={"If-Match": "yesterday"}), 400, "bad-if-match"
     )
+    # If-Match compares strongly (RFC 9110): a weak ETag never matches, even the right one.
+    weak = assert_problem(
+        integrator.post(url, json=CONTACT, headers={"If-Match": 'W/"1"'}),
+        412,
+        "precondition-failed",
+    )
+    assert "weak" in weak["detail"]
     assert len(history(case["id"])) == 1
-    assert integrator.post(url, json=CONTACT, headers={"If-Match": 'W/"1"'}).status_code == 200
+    # A list matches when the case's version is in it.
+    assert integrator.post(url, json=CONTACT, headers={"If-Match": '"0", "1"'}).status_code == 200
     assert (
         integrator.post(
             url,
@@ -211,6 +219,29 @@ def test_if_match_must_match_the_current_version(
         ).status_code
         == 200
     )
+
+
+def test_a_body_that_is_not_json_is_415_and_changes_nothing(
+    integrator: Any, case: dict[str, Any], history: Any
+) -> None:
+    url = f"{CASES}/{case['id']}/fire"
+    for headers in ({"Content-Type": "text/plain"}, {}):
+        body = assert_problem(
+            integrator.post(url, data='{"trigger": "contact"}', headers=headers),
+            415,
+            "unsupported-media-type",
+        )
+        assert "Content-Type: application/json" in body["hint"]
+    assert len(history(case["id"])) == 1
+
+
+def test_a_method_the_resource_does_not_have_is_405_with_allow(
+    integrator: Any, case: dict[str, Any]
+) -> None:
+    response = integrator.delete(f"{CASES}/{case['id']}/fire")
+
+    assert_problem(response, 405, "method-not-allowed")
+    assert set(response.headers["Allow"].replace(" ", "").split(",")) == {"POST", "OPTIONS"}
 
 
 def test_a_taken_business_key_is_409(integrator: Any, case: dict[str, Any]) -> None:
