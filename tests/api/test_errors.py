@@ -190,6 +190,21 @@ def test_payload_not_matching_its_schema_is_422(
     assert len(history(case["id"])) == 1
 
 
+def test_a_date_time_that_is_not_an_instant_is_422_naming_the_field(
+    integrator: Any, case: dict[str, Any], history: Any
+) -> None:
+    for bad in ("yesterday", "2025-09-30"):
+        body = assert_problem(
+            integrator.post(
+                f"{CASES}/{case['id']}/fire", json={"trigger": "contact", "payload": {"at": bad}}
+            ),
+            422,
+            "payload-invalid",
+        )
+        assert f'at "{bad}" is not a date and time' in body["detail"]
+    assert len(history(case["id"])) == 1  # nothing stored
+
+
 def test_if_match_must_match_the_current_version(
     integrator: Any, case: dict[str, Any], history: Any
 ) -> None:
