@@ -193,7 +193,7 @@ def test_payload_not_matching_its_schema_is_422(
 def test_a_date_time_that_is_not_an_instant_is_422_naming_the_field(
     integrator: Any, case: dict[str, Any], history: Any
 ) -> None:
-    for bad in ("yesterday", "2025-09-30"):
+    for bad, why in (("yesterday", "is not a date and time"), ("2025-09-30", "has no UTC offset")):
         body = assert_problem(
             integrator.post(
                 f"{CASES}/{case['id']}/fire", json={"trigger": "contact", "payload": {"at": bad}}
@@ -201,7 +201,7 @@ def test_a_date_time_that_is_not_an_instant_is_422_naming_the_field(
             422,
             "payload-invalid",
         )
-        assert f'at "{bad}" is not a date and time' in body["detail"]
+        assert body["detail"].startswith("payload.at") and why in body["detail"]
     assert len(history(case["id"])) == 1  # nothing stored
 
 
