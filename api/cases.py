@@ -398,6 +398,51 @@ class Fire(MethodView):
         return _fire(case_id, args)
 
 
+class KeyQuerySchema(StrictSchema):
+    definition = ma.fields.String(required=True, validate=ma.validate.Length(1, 63))
+    business_key = ma.fields.String(
+        required=True,
+        validate=ma.validate.Length(1, 200),
+        metadata={"description": "Any business key, '/' and '?' included (URL-encoded)"},
+    )
+
+
+@blp.route("/by-key")
+class CaseByKeyQuery(MethodView):
+    @roles(blp, *READERS)
+    @blp.arguments(KeyQuerySchema, location="query")
+    @blp.response(200, CaseSchema)
+    @blp.alt_response(404, schema=ProblemSchema)
+    def get(self, query: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
+        """A case found by its definition and business key, given as query parameters: the
+        form for every key, including those with '/' that cannot be a path segment."""
+        with db.transaction() as session:
+            case = cases.find_case(session, query["definition"], query["business_key"])
+            body = _view(case)
+        return body, 200, {"ETag": _etag(case)}
+
+
+@blp.route("/by-key/fire")
+class FireByKeyQuery(MethodView):
+    @roles(blp, INTEGRATOR)
+    @idempotent
+    @blp.arguments(KeyQuerySchema, location="query")
+    @blp.arguments(FireSchema)
+    @blp.response(200, FireResultSchema)
+    @blp.alt_response(404, schema=ProblemSchema)
+    @blp.alt_response(409, schema=ProblemSchema)
+    @blp.alt_response(412, schema=ProblemSchema)
+    @blp.alt_response(422, schema=ProblemSchema)
+    @blp.doc(parameters=[IDEMPOTENCY_KEY, IF_MATCH])
+    def post(
+        self, query: dict[str, Any], args: dict[str, Any]
+    ) -> tuple[dict[str, Any], int, dict[str, str]]:
+        """Fire a trigger on the case with this business key (query form: any key)."""
+        with db.transaction() as session:
+            case_id = cases.find_case(session, query["definition"], query["business_key"]).id
+            return _fire(case_id, args)
+
+
 @blp.route("/by-key/<definition>/<business_key>")
 class CaseByKey(MethodView):
     @roles(blp, *READERS)
