@@ -19,7 +19,7 @@ from flask_smorest import Blueprint
 from api import state
 from api.problems import problem
 from engine.core.machine import ADMIN_ROLE, Actor
-from engine.services.tokens import Role, TokenIdentity, authenticate
+from engine.services.tokens import Role, TokenIdentity, authenticate, record_use
 
 F = TypeVar("F", bound=Callable[..., Any])
 SECURITY = [{"bearerAuth": []}]
@@ -39,8 +39,11 @@ def _identity(token: str) -> TokenIdentity | None:
         if key in app.tokens:
             cached: TokenIdentity | None = app.tokens[key]
             return cached
-    with app.runtime.sessions() as session:
+    with app.runtime.sessions() as session, session.begin():
         found = authenticate(session, token)
+        if found is not None and not found.expired(g.now):
+            # Once per cache period per process: last_used_at is that precise.
+            record_use(session, found.id, now=g.now)
     with app.lock:
         app.tokens[key] = found
     return found
@@ -77,6 +80,19 @@ def roles(blp: Blueprint, *allowed: str) -> Callable[[F], F]:
                     "The API token is unknown or revoked.",
                     "unauthorized",
                     headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+                )
+            if identity.expired(g.now):
+                assert identity.expires_at is not None
+                return problem(
+                    401,
+                    "Unauthorized",
+                    f"The API token expired at {identity.expires_at.isoformat()}.",
+                    "token-expired",
+                    hint="Ask an administrator for a new token (POST /api/v1/tokens).",
+                    headers={
+                        "WWW-Authenticate": 'Bearer error="invalid_token", '
+                        'error_description="The token expired"'
+                    },
                 )
             if identity.role.value not in permitted:
                 return problem(

@@ -380,6 +380,12 @@ class TokenError(Invalid):
     code = "token-error"
 
 
+class TokenNotFound(NotFound):
+    """No API token has that name."""
+
+    code = "token-not-found"
+
+
 class KpiError(Invalid):
     """A KPI report was asked for a malformed period or an unknown grouping."""
 

@@ -375,6 +375,10 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
     created_by: Mapped[str] = mapped_column(String(200), nullable=False)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # When it stops working (None: when revoked); checked on every request (api/auth.py).
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # When a request last authenticated with it, to within the API's token cache period.
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
 class DefinitionDraft(Base):
