@@ -17,7 +17,8 @@ from flask import g, request
 from flask_smorest import Blueprint
 
 from api import state
-from api.problems import problem
+from api.apidocs import operation_id
+from api.problems import ProblemSchema, problem
 from engine.core.machine import ADMIN_ROLE, Actor
 from engine.services.tokens import Role, TokenIdentity, authenticate, record_use
 
@@ -105,6 +106,22 @@ def roles(blp: Blueprint, *allowed: str) -> Callable[[F], F]:
             g.identity = identity
             return func(*args, **kwargs)
 
-        return blp.doc(security=SECURITY, **{"x-roles": sorted(permitted)})(wrapper)  # type: ignore[no-any-return]
+        wrapper = blp.alt_response(
+            401,
+            schema=ProblemSchema,
+            description="No bearer token, or an unknown, revoked or expired one "
+            "(code unauthorized or token-expired)",
+        )(wrapper)
+        wrapper = blp.alt_response(
+            403,
+            schema=ProblemSchema,
+            description=f"The token's role may not call this operation (allowed: "
+            f"{', '.join(sorted(permitted))}), or may not fire this transition",
+        )(wrapper)
+        return blp.doc(  # type: ignore[no-any-return]
+            security=SECURITY,
+            operationId=operation_id(blp.name, func.__qualname__),
+            **{"x-roles": sorted(permitted)},
+        )(wrapper)
 
     return decorate

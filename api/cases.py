@@ -26,9 +26,16 @@ from api.idempotency import IDEMPOTENCY_KEY, idempotent
 from api.inputs import INT32_MAX, INT64_MAX
 from api.problems import ProblemSchema, problem
 from engine.core.records import CaseRecord, EventRecord
+from engine.core.sla import ClockStatus
 from engine.services import cases, timer_firing
 from engine.services.case_detail import case_detail
 from engine.services.search import CaseFilter, search_cases
+from engine.store.models import CaseStatus, EventType, TimerStatus
+
+CASE_STATUSES = [s.value for s in CaseStatus]
+EVENT_TYPES = [t.value for t in EventType]
+TIMER_STATUSES = [s.value for s in TimerStatus]
+CLOCK_STATUSES = [s.value for s in ClockStatus]
 
 blp = Blueprint("cases", __name__, url_prefix="/api/v1/cases", description="Cases")
 READERS = (INTEGRATOR, SUPERVISOR)
@@ -50,19 +57,52 @@ class StrictSchema(ma.Schema):
 
 
 class CreateCaseSchema(StrictSchema):
-    definition = ma.fields.String(required=True, validate=ma.validate.Length(1, 63))
-    version = ma.fields.Integer(validate=ma.validate.Range(1, INT32_MAX))
-    business_key = ma.fields.String(validate=ma.validate.Length(1, 200))
-    data = ma.fields.Dict(keys=ma.fields.String(), load_default=dict)
+    definition = ma.fields.String(
+        required=True, validate=ma.validate.Length(1, 63), metadata={"example": "repair_ticket"}
+    )
+    version = ma.fields.Integer(
+        validate=ma.validate.Range(1, INT32_MAX),
+        metadata={"description": "Default: the latest published version"},
+    )
+    business_key = ma.fields.String(
+        validate=ma.validate.Length(1, 200), metadata={"example": "WX-20250930-0042"}
+    )
+    data = ma.fields.Dict(
+        keys=ma.fields.String(),
+        load_default=dict,
+        metadata={
+            "description": "Must match the definition's data_schema",
+            "example": {
+                "customer": "Xiangya Hospital",
+                "device_serial": "CT-2025-0042",
+                "fault": "Gantry does not rotate",
+                "priority": "normal",
+            },
+        },
+    )
 
 
 class FireSchema(StrictSchema):
-    trigger = ma.fields.String(required=True, validate=ma.validate.Length(1, 63))
-    payload = ma.fields.Dict(keys=ma.fields.String(), load_default=dict)
+    trigger = ma.fields.String(
+        required=True, validate=ma.validate.Length(1, 63), metadata={"example": "contact"}
+    )
+    payload = ma.fields.Dict(
+        keys=ma.fields.String(),
+        load_default=dict,
+        metadata={
+            "description": "Must match the trigger's payload_schema: GET "
+            "/api/v1/definitions/{name}/versions/{version}/triggers lists them",
+            "example": {"at": "2025-09-30T10:20:00+08:00"},
+        },
+    )
 
 
 class CancelSchema(StrictSchema):
-    reason = ma.fields.String(required=True, validate=ma.validate.Length(1, 1000))
+    reason = ma.fields.String(
+        required=True,
+        validate=ma.validate.Length(1, 1000),
+        metadata={"example": "Duplicate of WX-20250930-0041"},
+    )
 
 
 class TimerSchema(ma.Schema):
@@ -72,7 +112,7 @@ class TimerSchema(ma.Schema):
     kind = ma.fields.String()
     sla = ma.fields.String(allow_none=True)
     trigger = ma.fields.String(allow_none=True)
-    status = ma.fields.String()
+    status = ma.fields.String(validate=ma.validate.OneOf(TIMER_STATUSES))
     due_at = ma.fields.DateTime()
     provisional = ma.fields.Boolean()
     attempts = ma.fields.Integer()
@@ -82,8 +122,8 @@ class TimerSchema(ma.Schema):
 
 
 class ClockSchema(ma.Schema):
-    name = ma.fields.String()
-    status = ma.fields.String()
+    name = ma.fields.String(metadata={"example": "first_contact"})
+    status = ma.fields.String(validate=ma.validate.OneOf(CLOCK_STATUSES))
     target_seconds = ma.fields.Float()
     elapsed_seconds = ma.fields.Float()
     remaining_seconds = ma.fields.Float()
@@ -98,12 +138,16 @@ class ClockSchema(ma.Schema):
 
 
 class CaseSchema(ma.Schema):
-    id = ma.fields.Integer()
-    definition = ma.fields.String(attribute="definition_name")
-    definition_version = ma.fields.Integer()
-    business_key = ma.fields.String(allow_none=True)
-    state = ma.fields.String()
-    status = ma.fields.String()
+    id = ma.fields.Integer(metadata={"example": 42})
+    definition = ma.fields.String(
+        attribute="definition_name", metadata={"example": "repair_ticket"}
+    )
+    definition_version = ma.fields.Integer(metadata={"example": 1})
+    business_key = ma.fields.String(allow_none=True, metadata={"example": "WX-20250930-0042"})
+    state = ma.fields.String(
+        metadata={"description": "One of the definition's states", "example": "logged"}
+    )
+    status = ma.fields.String(validate=ma.validate.OneOf(CASE_STATUSES))
     data = ma.fields.Dict()
     version = ma.fields.Integer()
     created_at = ma.fields.DateTime()
@@ -115,8 +159,8 @@ class CaseSchema(ma.Schema):
 
 
 class EventSchema(ma.Schema):
-    seq = ma.fields.Integer()
-    event_type = ma.fields.String()
+    seq = ma.fields.Integer(metadata={"example": 2})
+    event_type = ma.fields.String(validate=ma.validate.OneOf(EVENT_TYPES))
     trigger = ma.fields.String(allow_none=True)
     from_state = ma.fields.String(allow_none=True)
     to_state = ma.fields.String()
@@ -160,7 +204,7 @@ class CaseListSchema(ma.Schema):
 class CaseQuerySchema(StrictSchema):
     definition = ma.fields.String()
     state = ma.fields.String()
-    status = ma.fields.String(validate=ma.validate.OneOf(["open", "completed", "cancelled"]))
+    status = ma.fields.String(validate=ma.validate.OneOf(CASE_STATUSES))
     business_key = ma.fields.String()
     data_field = ma.fields.String(validate=ma.validate.Regexp(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"))
     data_value = ma.fields.String(metadata={"description": 'JSON value (5, true, "x") or text'})
@@ -407,6 +451,12 @@ class KeyQuerySchema(StrictSchema):
     )
 
 
+KEY_QUERY = [
+    {"name": name, "in": "query", "required": True, "schema": {"type": "string"}}
+    for name in ("definition", "business_key")
+]
+
+
 @blp.route("/by-key")
 class CaseByKeyQuery(MethodView):
     @roles(blp, *READERS)
@@ -433,7 +483,8 @@ class FireByKeyQuery(MethodView):
     @blp.alt_response(409, schema=ProblemSchema)
     @blp.alt_response(412, schema=ProblemSchema)
     @blp.alt_response(422, schema=ProblemSchema)
-    @blp.doc(parameters=[IDEMPOTENCY_KEY, IF_MATCH])
+    # Listed by hand: a doc's parameters replace those flask-smorest takes from the schema.
+    @blp.doc(parameters=[*KEY_QUERY, IDEMPOTENCY_KEY, IF_MATCH])
     def post(
         self, query: dict[str, Any], args: dict[str, Any]
     ) -> tuple[dict[str, Any], int, dict[str, str]]:
