@@ -100,9 +100,20 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         log.exception("unhandled error")
         return problems.internal_error()
 
-    from api import calendars, cases, definitions, health, kpis, supervision, timers, versions
+    from api import (
+        calendars,
+        cases,
+        definitions,
+        health,
+        kpis,
+        supervision,
+        timers,
+        tokens,
+        versions,
+    )
 
-    for module in (health, definitions, versions, cases, calendars, timers, supervision, kpis):
+    modules = (health, definitions, versions, cases, calendars, timers, supervision, kpis, tokens)
+    for module in modules:
         api.register_blueprint(module.blp)
 
     from api import dashboard  # server-rendered pages under /dashboard (docs/dashboard.md)

@@ -17,9 +17,10 @@ from flask import g, request
 from flask_smorest import Blueprint
 
 from api import state
-from api.problems import problem
+from api.apidocs import operation_id
+from api.problems import ProblemSchema, problem
 from engine.core.machine import ADMIN_ROLE, Actor
-from engine.services.tokens import Role, TokenIdentity, authenticate
+from engine.services.tokens import Role, TokenIdentity, authenticate, record_use
 
 F = TypeVar("F", bound=Callable[..., Any])
 SECURITY = [{"bearerAuth": []}]
@@ -39,8 +40,11 @@ def _identity(token: str) -> TokenIdentity | None:
         if key in app.tokens:
             cached: TokenIdentity | None = app.tokens[key]
             return cached
-    with app.runtime.sessions() as session:
+    with app.runtime.sessions() as session, session.begin():
         found = authenticate(session, token)
+        if found is not None and not found.expired(g.now):
+            # Once per cache period per process: last_used_at is that precise.
+            record_use(session, found.id, now=g.now)
     with app.lock:
         app.tokens[key] = found
     return found
@@ -78,6 +82,19 @@ def roles(blp: Blueprint, *allowed: str) -> Callable[[F], F]:
                     "unauthorized",
                     headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
                 )
+            if identity.expired(g.now):
+                assert identity.expires_at is not None
+                return problem(
+                    401,
+                    "Unauthorized",
+                    f"The API token expired at {identity.expires_at.isoformat()}.",
+                    "token-expired",
+                    hint="Ask an administrator for a new token (POST /api/v1/tokens).",
+                    headers={
+                        "WWW-Authenticate": 'Bearer error="invalid_token", '
+                        'error_description="The token expired"'
+                    },
+                )
             if identity.role.value not in permitted:
                 return problem(
                     403,
@@ -89,6 +106,22 @@ def roles(blp: Blueprint, *allowed: str) -> Callable[[F], F]:
             g.identity = identity
             return func(*args, **kwargs)
 
-        return blp.doc(security=SECURITY, **{"x-roles": sorted(permitted)})(wrapper)  # type: ignore[no-any-return]
+        wrapper = blp.alt_response(
+            401,
+            schema=ProblemSchema,
+            description="No bearer token, or an unknown, revoked or expired one "
+            "(code unauthorized or token-expired)",
+        )(wrapper)
+        wrapper = blp.alt_response(
+            403,
+            schema=ProblemSchema,
+            description=f"The token's role may not call this operation (allowed: "
+            f"{', '.join(sorted(permitted))}), or may not fire this transition",
+        )(wrapper)
+        return blp.doc(  # type: ignore[no-any-return]
+            security=SECURITY,
+            operationId=operation_id(blp.name, func.__qualname__),
+            **{"x-roles": sorted(permitted)},
+        )(wrapper)
 
     return decorate

@@ -11,12 +11,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Any
+from typing import Any, NoReturn
 
 import marshmallow as ma
 from flask import Response, abort, g, request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from sqlalchemy.orm import Session
+from werkzeug.http import parse_etags
 
 from api import db
 from api.auth import INTEGRATOR, SUPERVISOR, current_actor, roles
@@ -24,9 +26,16 @@ from api.idempotency import IDEMPOTENCY_KEY, idempotent
 from api.inputs import INT32_MAX, INT64_MAX
 from api.problems import ProblemSchema, problem
 from engine.core.records import CaseRecord, EventRecord
+from engine.core.sla import ClockStatus
 from engine.services import cases, timer_firing
 from engine.services.case_detail import case_detail
 from engine.services.search import CaseFilter, search_cases
+from engine.store.models import CaseStatus, EventType, TimerStatus
+
+CASE_STATUSES = [s.value for s in CaseStatus]
+EVENT_TYPES = [t.value for t in EventType]
+TIMER_STATUSES = [s.value for s in TimerStatus]
+CLOCK_STATUSES = [s.value for s in ClockStatus]
 
 blp = Blueprint("cases", __name__, url_prefix="/api/v1/cases", description="Cases")
 READERS = (INTEGRATOR, SUPERVISOR)
@@ -48,19 +57,52 @@ class StrictSchema(ma.Schema):
 
 
 class CreateCaseSchema(StrictSchema):
-    definition = ma.fields.String(required=True, validate=ma.validate.Length(1, 63))
-    version = ma.fields.Integer(validate=ma.validate.Range(1, INT32_MAX))
-    business_key = ma.fields.String(validate=ma.validate.Length(1, 200))
-    data = ma.fields.Dict(keys=ma.fields.String(), load_default=dict)
+    definition = ma.fields.String(
+        required=True, validate=ma.validate.Length(1, 63), metadata={"example": "repair_ticket"}
+    )
+    version = ma.fields.Integer(
+        validate=ma.validate.Range(1, INT32_MAX),
+        metadata={"description": "Default: the latest published version"},
+    )
+    business_key = ma.fields.String(
+        validate=ma.validate.Length(1, 200), metadata={"example": "WX-20250930-0042"}
+    )
+    data = ma.fields.Dict(
+        keys=ma.fields.String(),
+        load_default=dict,
+        metadata={
+            "description": "Must match the definition's data_schema",
+            "example": {
+                "customer": "Xiangya Hospital",
+                "device_serial": "CT-2025-0042",
+                "fault": "Gantry does not rotate",
+                "priority": "normal",
+            },
+        },
+    )
 
 
 class FireSchema(StrictSchema):
-    trigger = ma.fields.String(required=True, validate=ma.validate.Length(1, 63))
-    payload = ma.fields.Dict(keys=ma.fields.String(), load_default=dict)
+    trigger = ma.fields.String(
+        required=True, validate=ma.validate.Length(1, 63), metadata={"example": "contact"}
+    )
+    payload = ma.fields.Dict(
+        keys=ma.fields.String(),
+        load_default=dict,
+        metadata={
+            "description": "Must match the trigger's payload_schema: GET "
+            "/api/v1/definitions/{name}/versions/{version}/triggers lists them",
+            "example": {"at": "2025-09-30T10:20:00+08:00"},
+        },
+    )
 
 
 class CancelSchema(StrictSchema):
-    reason = ma.fields.String(required=True, validate=ma.validate.Length(1, 1000))
+    reason = ma.fields.String(
+        required=True,
+        validate=ma.validate.Length(1, 1000),
+        metadata={"example": "Duplicate of WX-20250930-0041"},
+    )
 
 
 class TimerSchema(ma.Schema):
@@ -70,7 +112,7 @@ class TimerSchema(ma.Schema):
     kind = ma.fields.String()
     sla = ma.fields.String(allow_none=True)
     trigger = ma.fields.String(allow_none=True)
-    status = ma.fields.String()
+    status = ma.fields.String(validate=ma.validate.OneOf(TIMER_STATUSES))
     due_at = ma.fields.DateTime()
     provisional = ma.fields.Boolean()
     attempts = ma.fields.Integer()
@@ -80,8 +122,8 @@ class TimerSchema(ma.Schema):
 
 
 class ClockSchema(ma.Schema):
-    name = ma.fields.String()
-    status = ma.fields.String()
+    name = ma.fields.String(metadata={"example": "first_contact"})
+    status = ma.fields.String(validate=ma.validate.OneOf(CLOCK_STATUSES))
     target_seconds = ma.fields.Float()
     elapsed_seconds = ma.fields.Float()
     remaining_seconds = ma.fields.Float()
@@ -99,12 +141,16 @@ class ClockSchema(ma.Schema):
 
 
 class CaseSchema(ma.Schema):
-    id = ma.fields.Integer()
-    definition = ma.fields.String(attribute="definition_name")
-    definition_version = ma.fields.Integer()
-    business_key = ma.fields.String(allow_none=True)
-    state = ma.fields.String()
-    status = ma.fields.String()
+    id = ma.fields.Integer(metadata={"example": 42})
+    definition = ma.fields.String(
+        attribute="definition_name", metadata={"example": "repair_ticket"}
+    )
+    definition_version = ma.fields.Integer(metadata={"example": 1})
+    business_key = ma.fields.String(allow_none=True, metadata={"example": "WX-20250930-0042"})
+    state = ma.fields.String(
+        metadata={"description": "One of the definition's states", "example": "logged"}
+    )
+    status = ma.fields.String(validate=ma.validate.OneOf(CASE_STATUSES))
     data = ma.fields.Dict()
     version = ma.fields.Integer()
     created_at = ma.fields.DateTime()
@@ -116,8 +162,8 @@ class CaseSchema(ma.Schema):
 
 
 class EventSchema(ma.Schema):
-    seq = ma.fields.Integer()
-    event_type = ma.fields.String()
+    seq = ma.fields.Integer(metadata={"example": 2})
+    event_type = ma.fields.String(validate=ma.validate.OneOf(EVENT_TYPES))
     trigger = ma.fields.String(allow_none=True)
     from_state = ma.fields.String(allow_none=True)
     to_state = ma.fields.String()
@@ -139,6 +185,13 @@ class EventSchema(ma.Schema):
             "elsewhere, counted_at and counted_because"
         },
     )
+    hash = ma.fields.String(
+        metadata={
+            "description": "SHA-256 chaining the event to the case's previous one: "
+            "docs/audit.md says how to verify a history",
+            "example": "3f0c6f3e0b9c4be1a7d6f1b0c0a4e7d2b9e1c5a3f7d8e2b6c4a1f0e9d8c7b6a5",
+        }
+    )
 
 
 class FireResultSchema(ma.Schema):
@@ -154,7 +207,7 @@ class CaseListSchema(ma.Schema):
 class CaseQuerySchema(StrictSchema):
     definition = ma.fields.String()
     state = ma.fields.String()
-    status = ma.fields.String(validate=ma.validate.OneOf(["open", "completed", "cancelled"]))
+    status = ma.fields.String(validate=ma.validate.OneOf(CASE_STATUSES))
     business_key = ma.fields.String()
     data_field = ma.fields.String(validate=ma.validate.Regexp(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"))
     data_value = ma.fields.String(metadata={"description": 'JSON value (5, true, "x") or text'})
@@ -199,27 +252,62 @@ def _with_etag(response: Response, case: CaseRecord) -> Response:
     return response
 
 
-def _expected_version() -> int | None:
+def _bad_if_match(header: str, why: str) -> NoReturn:
+    abort(
+        problem(
+            400,
+            "Bad Request",
+            f"If-Match {header!r} {why}.",
+            "bad-if-match",
+            hint='Send the ETag the case was read with, e.g. "3".',
+        )
+    )
+
+
+def _if_match_versions() -> set[int] | None:
+    """The case versions If-Match accepts, or None when it accepts any (absent or ``*``).
+
+    RFC 9110 compares If-Match strongly: a weak ETag (``W/"2"``) never matches, so a header
+    of weak tags only fails the precondition (412) instead of being taken as ``"2"``."""
     header = request.headers.get("If-Match")
-    if header is None or header.strip() == "*":
+    if header is None:
         return None
-    text = header.strip().removeprefix("W/").strip('"')
-    if not text.isdigit():
+    tags = parse_etags(header)
+    if tags.star_tag:
+        return None
+    strong = tags.as_set()
+    if not tags.as_set(include_weak=True) or not all(tag.isdigit() for tag in strong):
+        _bad_if_match(header, "is not an ETag of a case")
+    if not strong:
         abort(
             problem(
-                400,
-                "Bad Request",
-                f"If-Match {header!r} is not an ETag of a case.",
-                "bad-if-match",
-                hint='Send the ETag the case was read with, e.g. "3".',
+                412,
+                "Precondition Failed",
+                f"If-Match {header!r} has only weak ETags, which never match: If-Match "
+                "compares ETags strongly (RFC 9110, section 13.1.1).",
+                "precondition-failed",
+                hint='Send the ETag the case was read with as is, e.g. "3".',
             )
         )
-    return int(text)
+    return {int(tag) for tag in strong}
+
+
+def _expected_version(session: Session, case_id: int, accepted: set[int] | None) -> int | None:
+    """The one version the fire is conditional on: of several ETags, the case's own if it is
+    among them (the UPDATE still checks it), else any, which then fails with 412."""
+    if accepted is None:
+        return None
+    if len(accepted) > 1:
+        current = cases.get_case(session, case_id).version
+        if current in accepted:
+            return current
+    return min(accepted)
 
 
 def _fire(case_id: int, args: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
-    expected = _expected_version()
+    accepted = _if_match_versions()
     with db.transaction() as session:
+        expected = _expected_version(session, case_id, accepted)
         outcome = cases.fire(
             session,
             case_id,
@@ -355,6 +443,58 @@ class Fire(MethodView):
     ) -> tuple[dict[str, Any], int, dict[str, str]]:
         """Fire a trigger on a case."""
         return _fire(case_id, args)
+
+
+class KeyQuerySchema(StrictSchema):
+    definition = ma.fields.String(required=True, validate=ma.validate.Length(1, 63))
+    business_key = ma.fields.String(
+        required=True,
+        validate=ma.validate.Length(1, 200),
+        metadata={"description": "Any business key, '/' and '?' included (URL-encoded)"},
+    )
+
+
+KEY_QUERY = [
+    {"name": name, "in": "query", "required": True, "schema": {"type": "string"}}
+    for name in ("definition", "business_key")
+]
+
+
+@blp.route("/by-key")
+class CaseByKeyQuery(MethodView):
+    @roles(blp, *READERS)
+    @blp.arguments(KeyQuerySchema, location="query")
+    @blp.response(200, CaseSchema)
+    @blp.alt_response(404, schema=ProblemSchema)
+    def get(self, query: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
+        """A case found by its definition and business key, given as query parameters: the
+        form for every key, including those with '/' that cannot be a path segment."""
+        with db.transaction() as session:
+            case = cases.find_case(session, query["definition"], query["business_key"])
+            body = _view(case)
+        return body, 200, {"ETag": _etag(case)}
+
+
+@blp.route("/by-key/fire")
+class FireByKeyQuery(MethodView):
+    @roles(blp, INTEGRATOR)
+    @idempotent
+    @blp.arguments(KeyQuerySchema, location="query")
+    @blp.arguments(FireSchema)
+    @blp.response(200, FireResultSchema)
+    @blp.alt_response(404, schema=ProblemSchema)
+    @blp.alt_response(409, schema=ProblemSchema)
+    @blp.alt_response(412, schema=ProblemSchema)
+    @blp.alt_response(422, schema=ProblemSchema)
+    # Listed by hand: a doc's parameters replace those flask-smorest takes from the schema.
+    @blp.doc(parameters=[*KEY_QUERY, IDEMPOTENCY_KEY, IF_MATCH])
+    def post(
+        self, query: dict[str, Any], args: dict[str, Any]
+    ) -> tuple[dict[str, Any], int, dict[str, str]]:
+        """Fire a trigger on the case with this business key (query form: any key)."""
+        with db.transaction() as session:
+            case_id = cases.find_case(session, query["definition"], query["business_key"]).id
+            return _fire(case_id, args)
 
 
 @blp.route("/by-key/<definition>/<business_key>")

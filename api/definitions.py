@@ -16,7 +16,7 @@ from api.auth import INTEGRATOR, PROCESS_OWNER, SUPERVISOR, current_actor, roles
 from api.idempotency import IDEMPOTENCY_KEY, idempotent
 from api.inputs import INT32_MAX
 from api.problems import ProblemSchema, problem
-from engine.core.definition import WorkflowDefinition
+from engine.core.definition import SYSTEM_ROLE, WorkflowDefinition
 from engine.core.diagram import to_dot
 from engine.core.limits import SOURCE_MAX_CHARS
 from engine.core.validation import definition_schema
@@ -108,6 +108,59 @@ class VersionEntrySchema(VersionSchema):
     cases_by_status = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
 
 
+class LabelSchema(ma.Schema):
+    en = ma.fields.String()
+    zh = ma.fields.String()
+
+
+class TriggerTransitionSchema(ma.Schema):
+    sources = ma.fields.List(ma.fields.String(), metadata={"example": ["logged"]})
+    dest = ma.fields.String(
+        allow_none=True,
+        metadata={
+            "example": "remote_diagnosis",
+            "description": "null: the case stays in its state (reenter says whether it "
+            "re-enters it, restarting the state's timers)",
+        },
+    )
+    reenter = ma.fields.Boolean()
+    guard = ma.fields.String(allow_none=True, metadata={"description": "A CEL condition"})
+    guard_message = ma.fields.Nested(LabelSchema, allow_none=True)
+    roles = ma.fields.List(
+        ma.fields.String(),
+        metadata={
+            "description": "Roles that may fire it (admin always may, except svcflow's own "
+            "'system' triggers); empty: any caller of a fire operation",
+            "example": ["integrator"],
+        },
+    )
+    payload_schema = ma.fields.Dict(
+        allow_none=True,
+        metadata={"description": "JSON Schema (draft 2020-12) the payload must match"},
+    )
+    occurred_at = ma.fields.String(
+        allow_none=True,
+        metadata={"description": "The payload field that says when it happened, if any"},
+    )
+
+
+class TriggerSchema(ma.Schema):
+    trigger = ma.fields.String(metadata={"example": "contact"})
+    title = ma.fields.Nested(LabelSchema, allow_none=True)
+    fired_by = ma.fields.String(
+        validate=ma.validate.OneOf(["callers", "svcflow"]),
+        metadata={
+            "description": "svcflow: only the engine fires it (a timer, an SLA breach, a "
+            "related case's news); callers: tokens with the roles below"
+        },
+    )
+    payload_schema = ma.fields.Dict(
+        allow_none=True,
+        metadata={"description": "The payload schema when every transition has the same one"},
+    )
+    transitions = ma.fields.List(ma.fields.Nested(TriggerTransitionSchema))
+
+
 class DiffQuerySchema(ma.Schema):
     class Meta:
         unknown = ma.RAISE
@@ -149,6 +202,42 @@ def _report(source: str) -> dict[str, Any]:
         "errors": [p.to_dict() for p in report.errors],
         "warnings": [p.to_dict() for p in report.warnings],
     }
+
+
+def _label(label: Any) -> dict[str, str] | None:
+    return {"en": label.en, "zh": label.zh} if label is not None else None
+
+
+def _triggers_view(d: WorkflowDefinition) -> list[dict[str, Any]]:
+    """Each trigger of a version once, with its transitions in the definition's order."""
+    by_trigger: dict[str, list[Any]] = {}
+    for t in d.transitions:
+        by_trigger.setdefault(t.trigger, []).append(t)
+    out = []
+    for trigger, transitions in by_trigger.items():
+        roles = [list(d.roles_of(t)) for t in transitions]
+        schemas = [dict(t.payload_schema) if t.payload_schema else None for t in transitions]
+        out.append(
+            {
+                "trigger": trigger,
+                "title": next((_label(t.title) for t in transitions if t.title), None),
+                "fired_by": "svcflow" if all(r == [SYSTEM_ROLE] for r in roles) else "callers",
+                "payload_schema": schemas[0] if all(x == schemas[0] for x in schemas) else None,
+                "transitions": [
+                    {
+                        "sources": list(t.sources),
+                        "dest": t.dest,
+                        "guard": t.guard,
+                        "guard_message": _label(t.guard_message),
+                        "roles": role_list,
+                        "payload_schema": schema,
+                        "occurred_at": t.occurred_at.field if t.occurred_at else None,
+                    }
+                    for t, role_list, schema in zip(transitions, roles, schemas, strict=True)
+                ],
+            }
+        )
+    return out
 
 
 def _version_view(d: WorkflowDefinition) -> dict[str, Any]:
@@ -339,6 +428,18 @@ class Version(MethodView):
         """One version: states, transitions, parameters and the whole document."""
         with db.transaction() as session:
             return _version_view(definitions.get_definition(session, name, version))
+
+
+@blp.route("/<name>/versions/<int:version>/triggers")
+class Triggers(MethodView):
+    @roles(blp, *ALL_ROLES)
+    @blp.response(200, TriggerSchema(many=True))
+    @blp.alt_response(404, schema=ProblemSchema)
+    def get(self, name: str, version: int) -> list[dict[str, Any]]:
+        """Every trigger of a version: where it goes from where, who may fire it, and the
+        payload it takes (its JSON Schema), so a client knows what to send."""
+        with db.transaction() as session:
+            return _triggers_view(definitions.get_definition(session, name, version))
 
 
 @blp.route("/<name>/versions/<int:version>/source")

@@ -47,6 +47,7 @@ class ReadinessSchema(ma.Schema):
 
 @blp.route("/healthz")
 class Liveness(MethodView):
+    @blp.doc(operationId="liveness")
     @blp.response(200, LivenessSchema)
     def get(self) -> dict[str, Any]:
         """Liveness: 200 while this process answers (it checks no dependency)."""
@@ -55,6 +56,7 @@ class Liveness(MethodView):
 
 @blp.route("/readyz")
 class Readiness(MethodView):
+    @blp.doc(operationId="readiness")
     @blp.response(200, ReadinessSchema)
     @blp.alt_response(
         503,

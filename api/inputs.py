@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from flask import Response, request
+from flask import Response, current_app, request
 
 from api.problems import problem
 
@@ -109,6 +109,31 @@ def _check_body() -> Response | None:
     )
 
 
+def _takes_json_body() -> bool:
+    """Whether the view about to run reads a JSON body (declared with ``blp.arguments``)."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    method = getattr(getattr(view, "view_class", None), request.method.lower(), None)
+    documented = getattr(method, "_apidoc", {}).get("arguments", {}).get("parameters", [])
+    return any(p.get("in") == "json" for p in documented)
+
+
+def _check_media_type() -> Response | None:
+    """415 for a body sent as anything but JSON to an operation that reads JSON: otherwise
+    the JSON parser sees no body and the client is told its fields are missing."""
+    if request.is_json or not (request.content_length or request.mimetype):
+        return None  # JSON, or no body at all (the schema says what is missing)
+    if not _takes_json_body():
+        return None
+    sent = request.mimetype or "no Content-Type"
+    return problem(
+        415,
+        "Unsupported Media Type",
+        f"The body was sent as {sent}; this operation reads JSON.",
+        "unsupported-media-type",
+        hint="Send the body as JSON with the header Content-Type: application/json.",
+    )
+
+
 def check_request() -> Response | None:
     """A ``before_request`` hook: a problem response for input no view could store."""
-    return _check_url() or _check_body()
+    return _check_url() or _check_media_type() or _check_body()

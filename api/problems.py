@@ -23,6 +23,7 @@ from engine.errors import (
     NotFound,
     SvcflowError,
     Unavailable,
+    UnknownTrigger,
     VersionMismatch,
 )
 
@@ -42,6 +43,8 @@ STATUS: dict[type[SvcflowError], int] = {
     Conflict: 409,
     # A conflict the client stated as a precondition (If-Match): RFC 9110 says 412.
     VersionMismatch: 412,
+    # A trigger the definition does not have: the request is wrong whatever the case's state.
+    UnknownTrigger: 422,
     Invalid: 422,
     Unavailable: 503,
 }
@@ -171,13 +174,18 @@ def from_http(error: HTTPException) -> Response:
         detail = "The request body is larger than the 1 MiB limit."
     if status == 500:
         detail = "An unexpected error happened; it has been logged."
+    headers = dict(data.get("headers") or {})
+    valid = getattr(error, "valid_methods", None)
+    if status == 405 and valid:  # RFC 9110: a 405 lists the methods the resource has
+        headers["Allow"] = ", ".join(sorted(valid))
+        detail = f"{detail} Methods allowed here: {headers['Allow']}."
     return problem(
         status,
         error.name,
         str(detail),
         _http_code(status),
         errors=errors,
-        headers=data.get("headers"),
+        headers=headers or None,
     )
 
 

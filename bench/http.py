@@ -99,6 +99,7 @@ from sqlalchemy import bindparam, func, insert, select, update  # noqa: E402
 
 from bench import journey  # noqa: E402
 from bench.databases import DATABASES  # noqa: E402
+from engine.core.history_chain import ChainedEvent, event_hash  # noqa: E402
 from engine.core.machine import Actor  # noqa: E402
 from engine.runtime.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
 from engine.services.cases import create_case, fire  # noqa: E402
@@ -150,9 +151,9 @@ events = Base.metadata.tables["case_events"]
 
 # Built once, as the engine builds its hot-path statements. The guard's parameters have names of
 # their own because SQLAlchemy reserves column names for the SET clause.
-BARE_SELECT = select(cases.c.id, cases.c.state, cases.c.data, cases.c.version).where(
-    cases.c.id == bindparam("case_id")
-)
+BARE_SELECT = select(
+    cases.c.id, cases.c.state, cases.c.data, cases.c.version, cases.c.history_head
+).where(cases.c.id == bindparam("case_id"))
 BARE_UPDATE = update(cases).where(
     cases.c.id == bindparam("guard_id"), cases.c.version == bindparam("guard_version")
 )
@@ -192,8 +193,6 @@ def create_bare_app(database_url: str | None = None, plan: journey.Plan | None =
                 "version": version,
                 "updated_at": now,
             }
-            if conn.execute(BARE_UPDATE, guarded).rowcount != 1:
-                return {"error": "conflict", "case_id": case_id}, 409
             event = {
                 "case_id": case_id,
                 "seq": version,
@@ -207,6 +206,11 @@ def create_bare_app(database_url: str | None = None, plan: journey.Plan | None =
                 "at": now,
                 "idempotency_key": None,
             }
+            # The history's chain (docs/audit.md): a floor for a fire writes it too.
+            event["hash"] = event_hash(ChainedEvent(**event, context=None), row.history_head)
+            guarded["history_head"] = event["hash"]
+            if conn.execute(BARE_UPDATE, guarded).rowcount != 1:
+                return {"error": "conflict", "case_id": case_id}, 409
             conn.execute(BARE_INSERT, event)
         return {
             "case": {"id": case_id, "state": row.state, "data": data, "version": version},

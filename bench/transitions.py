@@ -45,6 +45,7 @@ from sqlalchemy import Engine, bindparam, func, insert, select, update  # noqa: 
 from sqlalchemy.orm import Session  # noqa: E402
 
 from bench.databases import DATABASES  # noqa: E402
+from engine.core.history_chain import GENESIS, ChainedEvent, event_hash  # noqa: E402
 from engine.core.machine import Actor  # noqa: E402
 from engine.services import cases  # noqa: E402
 from engine.services.definitions import publish  # noqa: E402
@@ -148,15 +149,10 @@ def engine_batch(session: Session, cursor: Cursor, n: int) -> Callable[[], None]
 def baseline_batch(engine: Engine, cursor: Cursor, n: int) -> Callable[[], None]:
     """``n`` times the writes a fire makes, with every value computed in advance."""
     work = []
+    # The chain hash is a value like the others, computed in advance (the bench does not verify
+    # chains; the engine's hashing is part of what it measures).
+    head = GENESIS
     for trigger, from_state, to_state, version, count, now in cursor.plan(n):
-        row = {
-            "guard_id": cursor.case_id,
-            "guard_version": version - 1,
-            "state": to_state,
-            "data": {"label": "baseline", "count": count},
-            "version": version,
-            "updated_at": now,
-        }
         event = {
             "case_id": cursor.case_id,
             "seq": version,
@@ -169,6 +165,17 @@ def baseline_batch(engine: Engine, cursor: Cursor, n: int) -> Callable[[], None]
             "changes": {"count": count},
             "at": now,
             "idempotency_key": None,
+        }
+        head = event_hash(ChainedEvent(**event, context=None), head)
+        event["hash"] = head
+        row = {
+            "guard_id": cursor.case_id,
+            "guard_version": version - 1,
+            "state": to_state,
+            "data": {"label": "baseline", "count": count},
+            "version": version,
+            "updated_at": now,
+            "history_head": head,
         }
         work.append((row, event))
 

@@ -280,6 +280,36 @@ class InvalidTrigger(Conflict):
         self.allowed = list(allowed)
 
 
+class UnknownTrigger(InvalidTrigger):
+    """The definition has no trigger of that name in any state: the request is wrong, not the
+    moment (``invalid-trigger`` is a trigger that exists but cannot fire now)."""
+
+    code = "unknown-trigger"
+
+    def __init__(
+        self,
+        *,
+        case_id: int | None,
+        state: str,
+        trigger: str,
+        allowed: Sequence[str],
+        defined: Sequence[str],
+    ) -> None:
+        allowed_text = ", ".join(allowed) if allowed else "none"
+        Conflict.__init__(
+            self,
+            f"The definition has no trigger {trigger!r}.",
+            hint=f"Triggers it defines: {', '.join(defined)}; allowed in {state!r} now: "
+            f"{allowed_text}. GET /api/v1/definitions/{{name}}/versions/{{version}}/triggers "
+            "lists them with their payloads and roles.",
+            case_id=case_id,
+            state=state,
+            trigger=trigger,
+            allowed=list(allowed),
+        )
+        self.allowed = list(allowed)
+
+
 class GuardRejected(Conflict):
     """Every transition for the trigger has a guard, and none of them held."""
 
@@ -376,6 +406,12 @@ class TokenError(Invalid):
     token)."""
 
     code = "token-error"
+
+
+class TokenNotFound(NotFound):
+    """No API token has that name."""
+
+    code = "token-not-found"
 
 
 class KpiError(Invalid):

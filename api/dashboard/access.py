@@ -110,9 +110,10 @@ def _signed_in() -> User | None:
                 ApiToken.id == stored.get("id"),
                 ApiToken.name == stored.get("name"),
                 ApiToken.revoked_at.is_(None),
+                ApiToken.expires_at.is_(None) | (ApiToken.expires_at > g.now),
             )
         ).scalar_one_or_none()
-    if role is None:  # revoked (or deleted) since sign-in
+    if role is None:  # revoked, expired (or deleted) since sign-in
         session.pop(USER_KEY, None)
         return None
     return User(int(stored["id"]), str(stored["name"]), str(role))
@@ -191,6 +192,8 @@ def login() -> Any:
         return render_template("dashboard/login.html", next=target, error=t("login_empty")), 400
     with queries.reading() as s:
         identity = authenticate(s, token)
+    if identity is not None and identity.expired(g.now):
+        identity = None  # an expired token signs nobody in
     if identity is None:
         return render_template("dashboard/login.html", next=target, error=t("login_unknown")), 401
     if identity.role.value not in ALLOWED_ROLES:

@@ -2,6 +2,7 @@
 group defined in :mod:`engine.cli.app`."""
 
 from engine.cli import (  # noqa: F401 (each module registers its commands)
+    audit,
     calendars,
     cases,
     definitions,

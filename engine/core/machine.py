@@ -45,6 +45,7 @@ from engine.errors import (
     InvalidTrigger,
     PayloadInvalid,
     TriggerNotPermitted,
+    UnknownTrigger,
     written,
 )
 
@@ -533,7 +534,15 @@ class CompiledWorkflow:
                 trigger=trigger,
             )
         event = self.machine.events.get(trigger)
-        if event is None or state not in event.transitions:
+        if event is None:
+            raise UnknownTrigger(
+                case_id=case_id,
+                state=state,
+                trigger=trigger,
+                allowed=self.allowed_triggers(state, actor),
+                defined=sorted({t.trigger for t in self.definition.transitions}),
+            )
+        if state not in event.transitions:
             raise InvalidTrigger(
                 case_id=case_id,
                 state=state,

@@ -28,6 +28,8 @@ class CaseRecord:
     state_entered_at: datetime
     state_entry_seq: int = 1
     parent_id: int | None = None
+    # The hash of the case's latest event (engine/core/history_chain.py); None until read.
+    history_head: str | None = None
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,8 @@ class EventRecord:
     at: datetime
     idempotency_key: str | None = None
     context: Mapping[str, Any] | None = None
+    # The event's link in its case's hash chain (docs/audit.md); None until it is stored.
+    hash: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The periodic duties every worker process shares, so that none depends on one process
 staying alive: a heartbeat in the database, the timer sweep (one worker at a time, through
-a lease), the hourly dwell statistics for the `dwelling` rule, and on SQLite the hourly
-statistics of its query planner.
+a lease), the hourly dwell statistics for the `dwelling` rule, the hourly anchor of the
+case history (docs/audit.md), and on SQLite the hourly statistics of its query planner.
 
 A worker runs :meth:`Housekeeper.run_once` every ``SWEEP_INTERVAL`` in a thread of its own
 (workers/worker.py). Whoever holds the sweep lease sweeps; if it dies, its lease expires
@@ -25,7 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from engine.runtime import delivery
 from engine.runtime.resources import Runtime
-from engine.services import delivery_health, inspection
+from engine.services import audit, delivery_health, inspection
 from engine.store import leases, migrate
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 LEASE_TTL = 3 * delivery_health.SWEEP_INTERVAL  # a holder that misses three runs loses it
 DWELL_LEASE = "dwell-stats"
 DWELL_EVERY = timedelta(hours=1)  # dwell percentiles move slowly
+ANCHOR_LEASE = "history-anchor"
+ANCHOR_EVERY = timedelta(hours=1)  # how much history a rewrite could hide before it is fixed
 PLANNER_LEASE = "planner-statistics"
 PLANNER_EVERY = timedelta(hours=1)
 T = TypeVar("T")
@@ -57,6 +59,7 @@ class Housekeeper:
         if redis_ok:  # a sweep needs both: it hands timers over to Redis
             self._guard("sweep", now, lambda: self._sweep(now))
         self._guard("dwell statistics", now, lambda: self._dwell(now))
+        self._guard("history anchor", now, lambda: self._anchor(now))
         self._guard("planner statistics", now, lambda: self._planner(now))
 
     def stop(self) -> None:
@@ -110,6 +113,24 @@ class Housekeeper:
                 return
             rows = inspection.refresh_dwell_stats(session, now=now)
             leases.record_run(session, DWELL_LEASE, self.name, now=now, outcome={"rows": rows})
+
+    def _anchor(self, now: datetime) -> None:
+        with self.runtime.sessions() as session, session.begin():
+            last = leases.get(session, ANCHOR_LEASE)
+            if last is not None and last.last_run_at and now - last.last_run_at < ANCHOR_EVERY:
+                return
+            if not leases.take(session, ANCHOR_LEASE, self.name, now=now, ttl=ANCHOR_EVERY):
+                return
+        # The point is fixed under a short lock and committed; the digest is taken after it.
+        with self.runtime.sessions() as session, session.begin():
+            through = audit.anchor_point(session)
+        with self.runtime.sessions() as session, session.begin():
+            anchor = audit.take_anchor(
+                session, through_event_id=through, now=now, actor=f"worker:{self.name}"
+            )
+            leases.record_run(
+                session, ANCHOR_LEASE, self.name, now=now, outcome=audit.published(anchor)
+            )
 
     def _planner(self, now: datetime) -> None:
         if self.runtime.engine.dialect.name != "sqlite":

@@ -133,13 +133,13 @@ def create_case(
         at=now,
         idempotency_key=idempotency_key,
     )
-    case_id = case_store.insert_case(session, values, created)
-    event = dataclasses.replace(created, case_id=case_id)
+    case_id, head = case_store.insert_case(session, values, created)
+    event = dataclasses.replace(created, case_id=case_id, hash=head)
     if idempotency_key is not None:
         idempotency.remember(
             session, scope, idempotency_key, digest, case_id=case_id, seq=1, now=now
         )
-    case = CaseRecord(id=case_id, **values)
+    case = CaseRecord(id=case_id, **values, history_head=head)
     scheduling.sync_after_event(session, definition, case=case, previous=None, event=event, now=now)
     if parent_id is not None and not spawned:
         record_event(
@@ -264,9 +264,11 @@ def fire(
         idempotency_key=idempotency_key,
         context=_context(counter_values, reason, counted, reentered=result.reentered),
     )
-    case_store.write_event(
+    head = case_store.write_event(
         session, case, after, event, doing=f"{trigger!r} was being fired", conn=conn
     )
+    after = dataclasses.replace(after, history_head=head)
+    event = dataclasses.replace(event, hash=head)
     if after.status != CaseStatus.OPEN.value:
         # Only on closing: a move within the case leaves its case_waits rows to the rules'
         # own checks, and the hot path one statement shorter (see links.clear_waits).
@@ -411,7 +413,11 @@ def record_event(
         at=now if at is None else at,
         context=dict(context) if context else None,
     )
-    case_store.write_event(session, case, after, event, doing=f"recording {event_type.value}")
+    head = case_store.write_event(
+        session, case, after, event, doing=f"recording {event_type.value}"
+    )
+    after = dataclasses.replace(after, history_head=head)
+    event = dataclasses.replace(event, hash=head)
     if after.status not in (case.status, CaseStatus.OPEN.value):
         links.clear_waits(session.connection(), case_id, entered_at=now, closed=True)
         if after.status == CaseStatus.CANCELLED.value:

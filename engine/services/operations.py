@@ -138,7 +138,9 @@ def force_state(
         changes={},
         at=now,
     )
-    case_store.write_event(session, case, moved, event, doing="it was being forced")
+    head = case_store.write_event(session, case, moved, event, doing="it was being forced")
+    moved = dataclasses.replace(moved, history_head=head)
+    event = dataclasses.replace(event, hash=head)
     links.clear_waits(
         session.connection(), case_id, entered_at=now, closed=status != CaseStatus.OPEN.value
     )

@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Row, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from engine.core.history_chain import GENESIS, ChainedEvent, event_hash
 from engine.core.records import CaseRecord, EventRecord
 from engine.errors import BusinessKeyTaken, CaseNotFound, ConcurrencyConflict
 from engine.store import observations
@@ -35,8 +36,13 @@ events = CaseEvent.__table__
 _SELECT_CASE = select(cases).where(cases.c.id == bindparam("case_id"))
 _UPDATE_CASE = (
     update(cases)
-    .where(cases.c.id == bindparam("case_id"), cases.c.version == bindparam("read_version"))
+    .where(
+        cases.c.id == bindparam("case_id"),
+        cases.c.version == bindparam("read_version"),
+        cases.c.history_head == bindparam("read_head"),
+    )
     .values(
+        history_head=bindparam("new_head"),
         state=bindparam("new_state"),
         status=bindparam("new_status"),
         data=bindparam("new_data"),
@@ -52,6 +58,12 @@ _UPDATE_CASE_AND_DEFINITION = _UPDATE_CASE.values(
     definition_version=bindparam("new_definition_version"), params=bindparam("new_params")
 )
 _INSERT_EVENT = insert(events)
+_SELECT_HEAD = select(cases.c.history_head).where(cases.c.id == bindparam("case_id"))
+_SET_HEAD = (
+    update(cases)
+    .where(cases.c.id == bindparam("case_id"))
+    .values(history_head=bindparam("new_head"))
+)
 _SELECT_HISTORY = (
     select(events).where(events.c.case_id == bindparam("case_id")).order_by(events.c.seq)
 )
@@ -73,6 +85,7 @@ def case_record(row: Row[Any]) -> CaseRecord:
         state_entered_at=row.state_entered_at,
         state_entry_seq=row.state_entry_seq,
         parent_id=row.parent_id,
+        history_head=row.history_head,
     )
 
 
@@ -90,6 +103,7 @@ def event_record(row: Row[Any]) -> EventRecord:
         at=row.at,
         idempotency_key=row.idempotency_key,
         context=row.context,
+        hash=row.hash,
     )
 
 
@@ -179,10 +193,15 @@ def status_of(session: Session, case_id: int) -> str | None:
 # --- writing -----------------------------------------------------------------------------------
 
 
-def insert_case(session: Session, values: Mapping[str, Any], created: EventRecord) -> int:
-    """Insert a new case row (version 1) and its ``created`` event; returns the case id."""
+def insert_case(
+    session: Session, values: Mapping[str, Any], created: EventRecord
+) -> tuple[int, str]:
+    """Insert a new case row (version 1) and its ``created`` event; returns the case id and
+    the event's hash (the case's history head)."""
     try:
-        case_id = inserted_id(session.execute(insert(cases).values(**values)))
+        # The head is set once the created event has its hash, which covers the new id.
+        row = {**values, "history_head": ""}
+        case_id = inserted_id(session.execute(insert(cases).values(**row)))
     except IntegrityError as exc:
         raise BusinessKeyTaken(
             f"A {values['definition_name']!r} case with business key "
@@ -191,8 +210,10 @@ def insert_case(session: Session, values: Mapping[str, Any], created: EventRecor
             business_key=values["business_key"],
         ) from exc
     event = dataclasses.replace(created, case_id=case_id)
-    _append(session, session.connection(), event, values["definition_name"])
-    return case_id
+    conn = session.connection()
+    head = _append(session, conn, event, values["definition_name"], previous=GENESIS)
+    conn.execute(_SET_HEAD, {"case_id": case_id, "new_head": head})
+    return case_id, head
 
 
 def write_event(
@@ -203,14 +224,20 @@ def write_event(
     *,
     doing: str,
     conn: Connection | None = None,
-) -> None:
-    """Move the case row from ``before`` to ``after`` and append ``event``, or raise.
+) -> str:
+    """Move the case row from ``before`` to ``after`` and append ``event``, or raise; returns
+    the event's hash, the case's new history head (a record the caller keeps using in this
+    transaction must carry it: the next event chains to it).
 
     ``after.version`` must be ``before.version + 1`` and ``event.seq`` equal to it. A
     migration changes the definition version and parameters as well (given as ``after``'s). The
     UPDATE only matches while the row is still at ``before.version``; when another change got
     there first nothing is written and :class:`ConcurrencyConflict` says what was being done
     (``doing``, e.g. "'contact' was being fired") and where the case is now.
+
+    The event is chained to the previous one (engine/core/history_chain.py): its hash covers
+    the hash ``before`` read as the case's history head, and the UPDATE matches only while
+    the row still has that head, so the chain cannot fork.
     """
     if not after.version == event.seq == before.version + 1:
         raise ValueError("a case event must take the case to its next version")
@@ -222,12 +249,18 @@ def write_event(
             "new_definition_version": after.definition_version,
             "new_params": dict(after.params),
         }
+    previous = before.history_head
+    if previous is None:  # a record built by hand, not read: the row knows
+        previous = conn.execute(_SELECT_HEAD, {"case_id": before.id}).scalar_one_or_none() or ""
+    head = event_hash(_chained(event), previous)
     updated = conn.execute(
         statement,
         {
             **extra,
             "case_id": before.id,
             "read_version": before.version,
+            "read_head": previous,
+            "new_head": head,
             "new_state": after.state,
             "new_status": after.status,
             "new_data": after.data,
@@ -248,10 +281,38 @@ def write_event(
             version=current.version,
             trigger=event.trigger,
         )
-    _append(session, conn, event, after.definition_name)
+    return _append(session, conn, event, after.definition_name, previous=previous, head=head)
 
 
-def _append(session: Session, conn: Connection, event: EventRecord, definition: str) -> None:
+def _chained(event: EventRecord) -> ChainedEvent:
+    return ChainedEvent(
+        case_id=event.case_id,
+        seq=event.seq,
+        event_type=event.event_type,
+        trigger=event.trigger,
+        from_state=event.from_state,
+        to_state=event.to_state,
+        actor=event.actor,
+        payload=event.payload,
+        changes=event.changes,
+        at=event.at,
+        idempotency_key=event.idempotency_key,
+        context=event.context or None,
+    )
+
+
+def _append(
+    session: Session,
+    conn: Connection,
+    event: EventRecord,
+    definition: str,
+    *,
+    previous: str,
+    head: str | None = None,
+) -> str:
+    """Insert ``event`` chained to ``previous``; returns its hash."""
+    if head is None:
+        head = event_hash(_chained(event), previous)
     conn.execute(
         _INSERT_EVENT,
         {
@@ -267,6 +328,7 @@ def _append(session: Session, conn: Connection, event: EventRecord, definition: 
             "at": event.at,
             "idempotency_key": event.idempotency_key,
             "context": dict(event.context) if event.context else None,
+            "hash": head,
         },
     )
     observations.note(
@@ -282,3 +344,4 @@ def _append(session: Session, conn: Connection, event: EventRecord, definition: 
         actor=event.actor,
         sla=event.payload.get("sla") if event.event_type.startswith("sla_") else None,
     )
+    return head

@@ -209,6 +209,9 @@ class Case(Base):
     parent_id: Mapped[int | None] = mapped_column(
         Id, ForeignKey("cases.id", ondelete="RESTRICT"), nullable=True, index=True
     )
+    # The hash of the latest event (engine/core/history_chain.py): the next event chains to
+    # it without reading the history, and the version guard keeps the two in step.
+    history_head: Mapped[str] = mapped_column(String(64), nullable=False)
 
 
 class CaseEvent(Base):
@@ -239,6 +242,31 @@ class CaseEvent(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
     # What the step read besides data and payload (counter values), so replay is exact.
     context: Mapped[dict[str, Any] | None] = mapped_column(Json, nullable=True)
+    # SHA-256 over this event's content and the previous event's hash (docs/audit.md).
+    hash: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class HistoryAnchor(Base):
+    """A digest over every case's latest event hash at one moment (docs/audit.md).
+
+    Published outside the system, an anchor fixes the history up to ``through_event_id``: an
+    edit that re-hashes a chain, or the removal of a case's last events, no longer matches it.
+    Anchors chain to each other like events, so one cannot be dropped or rewritten unseen.
+    """
+
+    __tablename__ = "history_anchors"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    anchored_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    anchored_by: Mapped[str] = mapped_column(String(200), nullable=False)
+    # Every event with an id up to this one was committed when the anchor was taken.
+    through_event_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    cases: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    events: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    heads_digest: Mapped[str] = mapped_column(String(64), nullable=False)
+    previous_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    # SHA-256 over the fields above (docs/audit.md): what is published.
+    hash: Mapped[str] = mapped_column(String(64), nullable=False)
 
 
 class IdempotencyRecord(Base):
@@ -381,6 +409,10 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
     created_by: Mapped[str] = mapped_column(String(200), nullable=False)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # When it stops working (None: when revoked); checked on every request (api/auth.py).
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # When a request last authenticated with it, to within the API's token cache period.
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
 class DefinitionDraft(Base):

@@ -268,6 +268,9 @@ def as_role(client: FlaskClient, tokens: Tokens) -> Callable[..., Any]:
         def put(self, url: str, **kwargs: Any) -> Any:
             return self.open("PUT", url, **kwargs)
 
+        def delete(self, url: str, **kwargs: Any) -> Any:
+            return self.open("DELETE", url, **kwargs)
+
     return _Caller
 
 

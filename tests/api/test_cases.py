@@ -141,6 +141,23 @@ def test_fire_by_business_key(
     assert_problem(integrator.post(f"{BASE}/by-key/{REPAIR}/WX-none/fire", json=CONTACT), 404)
 
 
+def test_any_business_key_is_addressable_in_the_query_form(
+    integrator: Any, supervisor: Any, new_case: Callable[..., dict[str, Any]]
+) -> None:
+    key = "WX/2025/09 #7?a=b&c"  # what a hotline's ticket numbers can look like
+    case = new_case(key)
+    where = {"definition": REPAIR, "business_key": key}
+    found = supervisor.get(f"{BASE}/by-key", query_string=where)
+    assert found.status_code == 200 and found.get_json()["id"] == case["id"]
+    fired = integrator.post(f"{BASE}/by-key/fire", query_string=where, json=CONTACT)
+    assert fired.status_code == 200, fired.get_json()
+    assert fired.get_json()["case"]["id"] == case["id"]
+    assert fired.headers["ETag"] == '"2"'
+    missing = {"definition": REPAIR, "business_key": "WX/none"}
+    assert_problem(supervisor.get(f"{BASE}/by-key", query_string=missing), 404, "case-not-found")
+    assert_problem(supervisor.get(f"{BASE}/by-key", query_string={"definition": REPAIR}), 422)
+
+
 def test_history_lists_every_event_in_order(
     integrator: Any, supervisor: Any, new_case: Callable[..., dict[str, Any]]
 ) -> None:

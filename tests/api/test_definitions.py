@@ -202,3 +202,24 @@ def test_diagram_as_svg_and_dot(integrator: Any) -> None:
     assert text.startswith('digraph "repair_ticket"') and "已登记" in text
     assert_problem(integrator.get(f"{BASE}/{REPAIR}/versions/1/diagram?format=png"), 422)
     assert_problem(integrator.get(f"{BASE}/{REPAIR}/versions/5/diagram"), 404)
+
+
+def test_a_versions_triggers_say_what_to_send_and_who_may(integrator: Any) -> None:
+    response = integrator.get(f"/api/v1/definitions/{REPAIR}/versions/1/triggers")
+
+    assert response.status_code == 200
+    triggers = {t["trigger"]: t for t in response.get_json()}
+    contact = triggers["contact"]
+    assert contact["fired_by"] == "callers"
+    assert contact["payload_schema"]["properties"]["at"] == {
+        "type": "string",
+        "format": "date-time",
+    }
+    assert [(t["sources"], t["dest"]) for t in contact["transitions"]] == [
+        (["logged", "contact_late"], "remote_diagnosis"),
+        (["logged", "contact_late"], "replacement_pending"),
+    ]
+    assert contact["transitions"][0]["occurred_at"] == "at"
+    overdue = triggers["contact_overdue"]
+    assert (overdue["fired_by"], overdue["transitions"][0]["roles"]) == ("svcflow", ["system"])
+    assert_problem(integrator.get(f"/api/v1/definitions/{REPAIR}/versions/99/triggers"), 404)

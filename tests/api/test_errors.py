@@ -157,16 +157,25 @@ def test_searching_data_compares_json_types_and_never_fails(
 
 
 @sqlite_only
-def test_invalid_trigger_is_409_with_the_allowed_ones(
+def test_an_unknown_trigger_is_422_and_not_allowed_now_is_409_each_with_its_code(
     integrator: Any, case: dict[str, Any]
 ) -> None:
-    body = assert_problem(
+    unknown = assert_problem(
         integrator.post(f"{CASES}/{case['id']}/fire", json={"trigger": "explode"}),
+        422,
+        "unknown-trigger",
+    )
+    assert "contact" in unknown["allowed"] and "explode" not in unknown["allowed"]
+    assert (unknown["state"], unknown["trigger"]) == ("logged", "explode")
+    assert unknown["detail"] == "The definition has no trigger 'explode'."
+    assert "sign" in unknown["hint"]  # every trigger it defines is listed
+
+    not_now = assert_problem(
+        integrator.post(f"{CASES}/{case['id']}/fire", json={"trigger": "sign"}),
         409,
         "invalid-trigger",
     )
-    assert "contact" in body["allowed"] and "explode" not in body["allowed"]
-    assert (body["state"], body["trigger"]) == ("logged", "explode")
+    assert not_now["detail"] == "Trigger 'sign' cannot fire in state 'logged'."
 
 
 @sqlite_only
@@ -181,6 +190,21 @@ def test_payload_not_matching_its_schema_is_422(
     assert len(history(case["id"])) == 1
 
 
+def test_a_date_time_that_is_not_an_instant_is_422_naming_the_field(
+    integrator: Any, case: dict[str, Any], history: Any
+) -> None:
+    for bad, why in (("yesterday", "is not a date and time"), ("2025-09-30", "has no UTC offset")):
+        body = assert_problem(
+            integrator.post(
+                f"{CASES}/{case['id']}/fire", json={"trigger": "contact", "payload": {"at": bad}}
+            ),
+            422,
+            "payload-invalid",
+        )
+        assert body["detail"].startswith("payload.at") and why in body["detail"]
+    assert len(history(case["id"])) == 1  # nothing stored
+
+
 def test_if_match_must_match_the_current_version(
     integrator: Any, case: dict[str, Any], history: Any
 ) -> None:
@@ -192,8 +216,16 @@ def test_if_match_must_match_the_current_version(
     assert_problem(
         integrator.post(url, json=CONTACT, headers={"If-Match": "yesterday"}), 400, "bad-if-match"
     )
+    # If-Match compares strongly (RFC 9110): a weak ETag never matches, even the right one.
+    weak = assert_problem(
+        integrator.post(url, json=CONTACT, headers={"If-Match": 'W/"1"'}),
+        412,
+        "precondition-failed",
+    )
+    assert "weak" in weak["detail"]
     assert len(history(case["id"])) == 1
-    assert integrator.post(url, json=CONTACT, headers={"If-Match": 'W/"1"'}).status_code == 200
+    # A list matches when the case's version is in it.
+    assert integrator.post(url, json=CONTACT, headers={"If-Match": '"0", "1"'}).status_code == 200
     assert (
         integrator.post(
             url,
@@ -202,6 +234,29 @@ def test_if_match_must_match_the_current_version(
         ).status_code
         == 200
     )
+
+
+def test_a_body_that_is_not_json_is_415_and_changes_nothing(
+    integrator: Any, case: dict[str, Any], history: Any
+) -> None:
+    url = f"{CASES}/{case['id']}/fire"
+    for headers in ({"Content-Type": "text/plain"}, {}):
+        body = assert_problem(
+            integrator.post(url, data='{"trigger": "contact"}', headers=headers),
+            415,
+            "unsupported-media-type",
+        )
+        assert "Content-Type: application/json" in body["hint"]
+    assert len(history(case["id"])) == 1
+
+
+def test_a_method_the_resource_does_not_have_is_405_with_allow(
+    integrator: Any, case: dict[str, Any]
+) -> None:
+    response = integrator.delete(f"{CASES}/{case['id']}/fire")
+
+    assert_problem(response, 405, "method-not-allowed")
+    assert set(response.headers["Allow"].replace(" ", "").split(",")) == {"POST", "OPTIONS"}
 
 
 def test_a_taken_business_key_is_409(integrator: Any, case: dict[str, Any]) -> None:

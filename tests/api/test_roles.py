@@ -43,12 +43,15 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("POST", f"{DEFS}/{{name}}/versions/{{version}}/delete"): {OWNER, ADMIN},
     ("GET", f"{DEFS}/{{name}}/audit"): EVERYONE,
     ("POST", f"{DEFS}/{{name}}/migrations"): {OWNER, ADMIN},
+    ("GET", f"{DEFS}/{{name}}/versions/{{version}}/triggers"): EVERYONE,
     ("GET", CASES): {INTEGRATOR, SUPERVISOR, ADMIN},
     ("POST", CASES): {INTEGRATOR, ADMIN},
     ("GET", f"{CASES}/{{case_id}}"): {INTEGRATOR, SUPERVISOR, ADMIN},
     ("POST", f"{CASES}/{{case_id}}/fire"): {INTEGRATOR, ADMIN},
     ("GET", f"{CASES}/by-key/{{definition}}/{{business_key}}"): {INTEGRATOR, SUPERVISOR, ADMIN},
     ("POST", f"{CASES}/by-key/{{definition}}/{{business_key}}/fire"): {INTEGRATOR, ADMIN},
+    ("GET", f"{CASES}/by-key"): {INTEGRATOR, SUPERVISOR, ADMIN},
+    ("POST", f"{CASES}/by-key/fire"): {INTEGRATOR, ADMIN},
     ("GET", f"{CASES}/{{case_id}}/history"): {INTEGRATOR, SUPERVISOR, ADMIN},
     ("POST", f"{CASES}/{{case_id}}/cancel"): {INTEGRATOR, ADMIN},
     ("GET", f"{CASES}/{{case_id}}/timers"): {INTEGRATOR, SUPERVISOR, ADMIN},
@@ -70,6 +73,10 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("POST", f"{OPS}/cases/{{case_id}}/reassign"): {SUPERVISOR, ADMIN},
     ("POST", f"{OPS}/timers/{{timer_id}}/retry"): {SUPERVISOR, ADMIN},
     ("POST", f"{OPS}/bulk"): {SUPERVISOR, ADMIN},
+    ("GET", "/api/v1/tokens"): {ADMIN},
+    ("POST", "/api/v1/tokens"): {ADMIN},
+    ("GET", "/api/v1/tokens/{name}"): {ADMIN},
+    ("DELETE", "/api/v1/tokens/{name}"): {ADMIN},
 }
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz")}
 
@@ -91,7 +98,9 @@ BODIES: dict[tuple[str, str], Callable[[dict[str, Any]], Any]] = {
     ("POST", f"{CASES}/by-key/{{definition}}/{{business_key}}/fire"): lambda ctx: {
         "trigger": "ping"
     },
+    ("POST", f"{CASES}/by-key/fire"): lambda ctx: {"trigger": "ping"},
     ("POST", f"{CASES}/{{case_id}}/cancel"): lambda ctx: {"reason": "role matrix"},
+    ("POST", "/api/v1/tokens"): lambda ctx: {"name": "role-matrix", "role": "integrator"},
     ("POST", "/api/v1/calendars"): lambda ctx: {"name": "hospital-new", "overrides": {}},
     ("PUT", "/api/v1/calendars/{name}"): lambda ctx: {"overrides": {}},
     ("POST", f"{OPS}/cases/{{case_id}}/fire"): lambda ctx: {"trigger": "ping", "reason": "x"},
@@ -110,6 +119,8 @@ BODIES: dict[tuple[str, str], Callable[[dict[str, Any]], Any]] = {
 QUERIES = {
     ("GET", f"{DEFS}/{{name}}/diff"): "?from=1&to=1",
     ("GET", f"{DEFS}/{{name}}/versions/{{version}}/diagram"): "?format=dot",
+    ("GET", f"{CASES}/by-key"): "?definition=api_counter&business_key=MX-1",
+    ("POST", f"{CASES}/by-key/fire"): "?definition=api_counter&business_key=MX-1",
 }
 API_DOC = """\
 name: api_matrix

@@ -486,3 +486,31 @@ def test_a_pause_with_a_resume_time_is_listed_as_paused_until_then(initialised: 
         soon.isoformat(),
     )
     assert finding["detail"] == "SLA first_contact paused by an operator until its resume time"
+
+
+def test_tokens_may_expire_and_the_list_says_when_and_whether_they_still_work(
+    initialised: str,
+) -> None:
+    created = svcflow(
+        initialised,
+        "tokens", "create", "--role", "integrator", "--name", "erp",
+        "--expires-at", "2099-06-30T00:00:00+08:00",
+    )  # fmt: skip
+    assert created.exit_code == 0, created.output
+    assert created.output.startswith("svcf_")
+    assert (
+        svcflow(initialised, "tokens", "create", "--role", "admin", "--name", "ops").exit_code == 0
+    )
+    svcflow(initialised, "tokens", "revoke", "ops")
+
+    listed = svcflow(initialised, "--timezone", "Asia/Shanghai", "tokens", "list")
+
+    assert listed.exit_code == 0, listed.output
+    lines = {line.split()[0]: line for line in listed.output.splitlines()[1:] if line.strip()}
+    assert "active" in lines["erp"] and "2099-06-30 00:00:00+08:00" in lines["erp"]
+    assert "revoked" in lines["ops"]
+    naive = svcflow(
+        initialised,
+        "tokens", "create", "--role", "integrator", "--name", "x", "--expires-at", "2099-01-01",
+    )  # fmt: skip
+    assert naive.exit_code == 2 and "has no UTC offset" in naive.output

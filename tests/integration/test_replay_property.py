@@ -52,7 +52,9 @@ def expected_outcome(
     }
     if state == "done":
         return errors.CaseClosed
-    if state not in sources.get(trigger, set()):
+    if trigger not in sources:
+        return errors.UnknownTrigger
+    if state not in sources[trigger]:
         return errors.InvalidTrigger
     data = dict(data)
     if trigger == "ping":

@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.runtime.clock import ManualClock
 from engine.runtime.embedded_redis import free_port
-from engine.runtime.housekeeping import LEASE_TTL, Housekeeper
+from engine.runtime.housekeeping import ANCHOR_EVERY, LEASE_TTL, Housekeeper
 from engine.runtime.resources import Runtime
-from engine.services import delivery_health, timer_firing
+from engine.services import audit, delivery_health, timer_firing
 from engine.services.definitions import publish
 from engine.store import leases
 from engine.store.models import Timer
@@ -198,3 +198,26 @@ def test_an_outage_is_logged_when_it_starts_and_when_it_ends_not_at_every_round(
         (worker,) = delivery_health.report(session, now=clock.now()).workers
     assert worker.redis_ok is True
     runtime.close()
+
+
+def test_workers_anchor_the_history_hourly_one_at_a_time(runtime: Runtime, timer_id: int) -> None:
+    clock = runtime.clock
+    assert isinstance(clock, ManualClock)
+    first, second = Housekeeper(runtime, "worker-1"), Housekeeper(runtime, "worker-2")
+
+    first.run_once()
+    second.run_once()
+    clock.advance(ANCHOR_EVERY - SECOND)
+    second.run_once()  # not yet an hour since the anchor
+    with runtime.sessions() as session:
+        assert [(a.anchored_by, a.events) for a in audit.list_anchors(session)] == [
+            ("worker:worker-1", 1)
+        ]
+
+    clock.advance(2 * SECOND)
+    second.run_once()
+    with runtime.sessions() as session:
+        taken = audit.list_anchors(session)
+        assert [a.anchored_by for a in taken] == ["worker:worker-2", "worker:worker-1"]
+        assert taken[0].previous_hash == taken[1].hash
+        assert audit.verify(session).intact

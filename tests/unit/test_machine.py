@@ -517,3 +517,46 @@ def test_replay_needs_the_creation_event() -> None:
         reexecute(_compiled(), events[1:], PARAMS)
     with pytest.raises(ReplayError):
         fold([])
+
+
+# --- formats ------------------------------------------------------------------------------------
+
+
+def _with_instants() -> CompiledWorkflow:
+    document = copy.deepcopy(DOCUMENT)
+    document["data_schema"]["properties"]["due"] = {"type": "string", "format": "date-time"}
+    assign = document["transitions"][2]
+    assign["payload_schema"]["properties"]["at"] = {"type": "string", "format": "date-time"}
+    return _compiled(document)
+
+
+@pytest.mark.parametrize(
+    "bad", ["yesterday", "2025-09-30", "2025-09-30 10:00:00", "2025-02-30T00:00:00Z"]
+)
+def test_date_time_is_enforced_in_payload_and_data_naming_the_field(bad: str) -> None:
+    compiled = _with_instants()
+
+    with pytest.raises(PayloadInvalid) as payload:
+        compiled.step(
+            state="fast",
+            data={"score": 1},
+            trigger="assign",
+            payload={"engineer": "Li", "at": bad},
+            params=PARAMS,
+            now=T0,
+            actor=SUPERVISOR,
+        )
+    assert f'at: "{bad}" is not a "date-time"' in payload.value.message
+    with pytest.raises(DataInvalid) as data:
+        compiled.check_initial_data({"score": 1, "due": bad})
+    assert f'due: "{bad}" is not a "date-time"' in data.value.message
+
+
+def test_rfc_3339_instants_pass_with_any_offset() -> None:
+    compiled = _with_instants()
+    for good in (
+        "2025-09-30T10:00:00Z",
+        "2025-09-30T10:00:00.5+08:00",
+        "2025-09-30T02:00:00-05:30",
+    ):
+        compiled.check_initial_data({"score": 1, "due": good})

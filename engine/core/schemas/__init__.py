@@ -8,6 +8,7 @@ from typing import Any
 
 import fastjsonschema
 import jsonschema
+from rfc3339_validator import validate_rfc3339
 
 from engine.core.schemas.patterns import LinearValidator
 from engine.errors import written
@@ -45,6 +46,18 @@ _SHARED_KEYWORDS = frozenset(
 )
 
 
+#: The formats svcflow asserts in payload and data schemas. ``date-time`` is RFC 3339's
+#: (``2025-09-30T10:20:00+08:00``, ``...Z``), the form CEL's ``timestamp()`` reads: a date
+#: alone or a word stored as an instant fails later, in a guard or a timer, far from the
+#: request that brought it. Other formats stay annotations, as draft 2020-12 has them.
+ASSERTED_FORMATS: dict[str, Callable[[str], bool]] = {"date-time": validate_rfc3339}
+VALUE_FORMATS = jsonschema.FormatChecker(formats=())
+for _name, _check in ASSERTED_FORMATS.items():
+    VALUE_FORMATS.checks(_name)(
+        lambda value, check=_check: not isinstance(value, str) or check(value)
+    )
+
+
 def _shared_only(schema: Any) -> bool:
     if isinstance(schema, bool):
         return True
@@ -65,20 +78,24 @@ class SchemaCheck:
     jsonschema is the authority and writes the error messages, but it is slow for the small
     schemas checked on every fire. When a schema uses only keywords both drafts agree on, a
     fastjsonschema-compiled function answers "valid" first; only a value it rejects is passed
-    to jsonschema, whose verdict stands. Formats are annotations in 2020-12, so neither
-    asserts them. So the fast path can only skip work, never change an answer.
+    to jsonschema, whose verdict stands. Both assert the formats in :data:`ASSERTED_FORMATS`
+    with the same function (fastjsonschema also checks some others jsonschema then accepts).
+    So the fast path can only skip work, never change an answer.
 
     Patterns are matched on RE2 only, in linear time (:mod:`engine.core.schemas.patterns`).
     """
 
     def __init__(self, schema: Mapping[str, Any] | bool) -> None:
-        self._full: jsonschema.protocols.Validator = LinearValidator(schema)
+        self._full: jsonschema.protocols.Validator = LinearValidator(
+            schema, format_checker=VALUE_FORMATS
+        )
         self._fast: Callable[[Any], Any] | None = None
         if _shared_only(schema):
             try:
                 # fastjsonschema takes a dict; the top-level copy shares the nested schemas.
                 self._fast = fastjsonschema.compile(
-                    schema if isinstance(schema, bool) else dict(schema), use_formats=False
+                    schema if isinstance(schema, bool) else dict(schema),
+                    formats=ASSERTED_FORMATS,
                 )
             except fastjsonschema.JsonSchemaDefinitionException:
                 self._fast = None
