@@ -185,6 +185,8 @@ class CaseEvent(Base):
         UniqueConstraint("case_id", "seq", name="uq_case_events_case_id_seq"),
         # Rare event types (child_update, sla_breached) are found without scanning history.
         Index("ix_case_events_type", "event_type", "case_id"),
+        # The event feed reads in position order (engine/store/event_feed.py).
+        Index("ix_case_events_position", "position", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -205,6 +207,22 @@ class CaseEvent(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
     # What the step read besides data and payload (counter values), so replay is exact.
     context: Mapped[dict[str, Any] | None] = mapped_column(Json, nullable=True)
+    # The event's place in the global feed, assigned just before its transaction commits
+    # (engine/store/event_feed.py): increasing in commit order, never NULL once committed.
+    position: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class EventFeedHead(Base):
+    """The last position handed out to a committed event: one row, the feed's counter.
+
+    A transaction takes its events' positions by updating this row just before it commits,
+    and holds the row's lock until it has; so positions become visible in order, and a feed
+    reader that has seen position N will never later find a committed event below N."""
+
+    __tablename__ = "event_feed_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    position: Mapped[int] = mapped_column(BigInteger, nullable=False)
 
 
 class IdempotencyRecord(Base):
