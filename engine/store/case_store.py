@@ -48,7 +48,6 @@ _UPDATE_CASE = (
         state_entry_seq=bindparam("entry_seq"),
     )
 )
-_INSERT_EVENT = insert(events)
 _SELECT_HISTORY = (
     select(events).where(events.c.case_id == bindparam("case_id")).order_by(events.c.seq)
 )
@@ -248,9 +247,11 @@ def write_event(
 
 
 def _append(session: Session, conn: Connection, event: EventRecord, definition: str) -> None:
+    statement, feed_params = event_feed.insert_statement(session, conn)
     written = conn.execute(
-        _INSERT_EVENT,
+        statement,
         {
+            **feed_params,
             "case_id": event.case_id,
             "seq": event.seq,
             "event_type": event.event_type,

@@ -1,9 +1,13 @@
 """The event feed: a global, commit-ordered position for every case event (the outbox).
 
-Every case event is written by :mod:`engine.store.case_store`, which notes the new row here
-(:func:`note_written`). Just before the transaction commits, a ``before_commit`` hook takes the
-transaction's positions from the one-row counter ``event_feed_head`` (``UPDATE ... SET position
-= position + n RETURNING position``) and stamps them on the rows, in the same transaction.
+Every case event is written by :mod:`engine.store.case_store`, with the INSERT this module
+gives it (:func:`insert_statement`), and noted here (:func:`note_written`). Just before the
+transaction commits, a ``before_commit`` hook takes the transaction's positions from the
+one-row counter ``event_feed_head`` and stamps them on the rows, in the same transaction: on
+PostgreSQL one statement does both (:data:`_TAKE_AND_STAMP`); on SQLite, where the writer has
+held the write lock since ``BEGIN IMMEDIATE``, each event already took "head + its rank" when
+it was inserted and the hook only moves the head. Either way a committing transaction that
+wrote events pays one statement more.
 
 Why a counter row and not the id sequence: on PostgreSQL a sequence hands out numbers in the
 order transactions *ask*, not the order they *commit*; a reader could see id 11 committed while
@@ -11,11 +15,12 @@ id 10 is still in flight, move its cursor past 10, and never see it. The counter
 held from the moment positions are taken until the transaction has committed, so a transaction
 that takes later positions waits for every one that took earlier positions to commit (or roll
 back). Hence, at any instant, the committed positions are exactly those up to the committed
-value of the counter, minus gaps that will never be filled (a rolled-back savepoint's events).
+value of the counter, minus holes that will never be filled (a rolled-back savepoint's events).
 Readers rely on that: they read the head first and never return anything past it
 (:func:`read_after`), so a cursor never skips an event that commits later. Taking positions at
 the very end keeps the lock for the commit only, not for the whole transaction. On SQLite the
-writers are serialised by ``BEGIN IMMEDIATE`` anyway; the same code is correct there.
+writers are serialised from ``BEGIN IMMEDIATE`` on, so nothing can move the head between an
+event's INSERT and its commit.
 
 Positions increase in commit order; they are not gap-free. After commit, the hook hands the
 new head to the session's :class:`FeedNotifier` (Redis pub/sub in the runtime), which wakes the
@@ -30,8 +35,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, bindparam, event, select, update
+from sqlalchemy import Connection, bindparam, event, insert, select, text, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import Insert
 
 from engine.store.models import Case, CaseEvent, EventFeedHead
 
@@ -39,6 +45,7 @@ log = logging.getLogger(__name__)
 
 NOTIFIER_KEY = "svcflow.feed_notifier"  # session.info: a FeedNotifier, set by the runtime
 _UNPOSITIONED = "svcflow.unpositioned_events"
+_RANKED = "svcflow.ranked_events"  # SQLite: how many events of this transaction hold a rank
 _HEAD_AFTER_COMMIT = "svcflow.feed_head"
 _HEAD_ROW = 1
 
@@ -46,14 +53,34 @@ events = CaseEvent.__table__
 cases = Case.__table__
 head = EventFeedHead.__table__
 
+_READ_HEAD = select(head.c.position).where(head.c.id == _HEAD_ROW)
 _ADVANCE_HEAD = (
     update(head)
     .where(head.c.id == _HEAD_ROW)
     .values(position=head.c.position + bindparam("b_count"))
     .returning(head.c.position)
 )
-_STAMP = update(events).where(events.c.id == bindparam("b_id")).values(position=bindparam("b_pos"))
-_READ_HEAD = select(head.c.position).where(head.c.id == _HEAD_ROW)
+# SQLite: the writer holds the database's write lock from BEGIN IMMEDIATE to COMMIT, so the
+# head cannot move under it; each event takes "head + its rank in the transaction" as it is
+# inserted, and the commit moves the head past them.
+INSERT_RANKED = insert(events).values(
+    position=_READ_HEAD.scalar_subquery() + bindparam("b_feed_rank")
+)
+INSERT_UNRANKED = insert(events)
+# PostgreSQL: take the positions and stamp them on the transaction's events in one statement,
+# at commit, while the counter row's lock orders the committing transactions.
+_TAKE_AND_STAMP = text(
+    """
+    WITH head AS (
+        UPDATE event_feed_head SET position = position + :b_count WHERE id = 1
+        RETURNING position
+    )
+    UPDATE case_events SET position = head.position - :b_count + ranked.rank
+    FROM head, unnest(CAST(:b_ids AS BIGINT[])) WITH ORDINALITY AS ranked(id, rank)
+    WHERE case_events.id = ranked.id
+    RETURNING head.position
+    """
+)
 
 
 class FeedNotifier(Protocol):
@@ -115,6 +142,16 @@ class FeedPage:
 # --- writing -----------------------------------------------------------------------------------
 
 
+def insert_statement(session: Session, conn: Connection) -> tuple[Insert, dict[str, int]]:
+    """The INSERT for the next case event of this transaction, and the parameters it needs
+    besides the event's own columns (see :data:`INSERT_RANKED`)."""
+    if conn.dialect.name != "sqlite":
+        return INSERT_UNRANKED, {}
+    rank = session.info.get(_RANKED, 0) + 1
+    session.info[_RANKED] = rank
+    return INSERT_RANKED, {"b_feed_rank": rank}
+
+
 def note_written(session: Session, event_id: int) -> None:
     """Remember a case event written in this transaction: it gets its position at commit."""
     session.info.setdefault(_UNPOSITIONED, []).append(event_id)
@@ -123,18 +160,20 @@ def note_written(session: Session, event_id: int) -> None:
 @event.listens_for(Session, "before_commit")
 def _take_positions(session: Session) -> None:
     pending = session.info.pop(_UNPOSITIONED, None)
+    ranked = session.info.pop(_RANKED, 0)
     if not pending:
         return
-    # Flush first, so nothing that may wait on another transaction's lock runs while this
-    # one holds the counter (that would make every writer queue behind the slowest).
-    session.flush()
-    ids = list(dict.fromkeys(pending))  # SQLite may reuse a rolled-back savepoint's rowid
     conn = session.connection()
-    last = int(conn.execute(_ADVANCE_HEAD, {"b_count": len(ids)}).scalar_one())
-    first = last - len(ids) + 1
-    # A row of a rolled-back savepoint matches nothing: its position stays an unused gap.
-    conn.execute(_STAMP, [{"b_id": i, "b_pos": first + n} for n, i in enumerate(ids)])
-    session.info[_HEAD_AFTER_COMMIT] = last
+    if ranked:  # SQLite: the events hold their positions already; move the head past them
+        last = conn.execute(_ADVANCE_HEAD, {"b_count": ranked}).scalar_one()
+    else:
+        # Flush first, so nothing that may wait on another transaction's lock runs while
+        # this one holds the counter (every committing writer would queue behind it).
+        session.flush()
+        # A row of a rolled-back savepoint matches nothing: its position stays a hole.
+        last = conn.execute(_TAKE_AND_STAMP, {"b_count": len(pending), "b_ids": pending}).scalar()
+    if last is not None:
+        session.info[_HEAD_AFTER_COMMIT] = int(last)
 
 
 @event.listens_for(Session, "after_commit")
@@ -152,6 +191,7 @@ def _notify(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _forget(session: Session) -> None:
     session.info.pop(_UNPOSITIONED, None)
+    session.info.pop(_RANKED, None)
     session.info.pop(_HEAD_AFTER_COMMIT, None)
 
 
