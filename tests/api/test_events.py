@@ -12,8 +12,8 @@ from flask import Flask
 
 from api import state
 from engine.services import cases
-from tests.conftest import ADMIN, T0
 from tests.api.conftest import assert_problem, sqlite_only
+from tests.conftest import ADMIN, T0
 
 FEED = "/api/v1/events"
 
@@ -63,7 +63,7 @@ def test_filters_by_definition_and_type(integrator: Any, new_case: Any) -> None:
 )
 def test_bad_feed_parameters_are_refused_with_the_field_named(integrator: Any, query: str) -> None:
     body = assert_problem(integrator.get(f"{FEED}?{query}"), 422)
-    assert query.split("=")[0] in str(body)
+    assert query.split("=", maxsplit=1)[0] in str(body)
 
 
 @sqlite_only
@@ -120,9 +120,7 @@ def test_history_after_seq(integrator: Any, new_case: Any) -> None:
 def _sse_events(text: str) -> list[dict[str, str]]:
     found = []
     for block in text.split("\n\n"):
-        fields = dict(
-            line.split(": ", 1) for line in block.splitlines() if line and not line[0] == ":"
-        )
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if line and line[0] != ":")
         if "id" in fields:
             found.append(fields)
     return found
