@@ -221,24 +221,7 @@ def read_after(
     """
     top = head_position(conn)
     query = (
-        select(
-            events.c.position,
-            events.c.case_id,
-            events.c.seq,
-            cases.c.definition_name,
-            cases.c.definition_version,
-            cases.c.business_key,
-            events.c.event_type,
-            events.c.trigger,
-            events.c.from_state,
-            events.c.to_state,
-            events.c.actor,
-            events.c.payload,
-            events.c.changes,
-            events.c.at,
-        )
-        .join(cases, cases.c.id == events.c.case_id)
-        .where(events.c.position > after, events.c.position <= top)
+        _FEED_SELECT.where(events.c.position > after, events.c.position <= top)
         .order_by(events.c.position)
         .limit(limit)
     )
@@ -248,25 +231,52 @@ def read_after(
         query = query.where(events.c.event_type.in_(list(types)))
     if case_id is not None:
         query = query.where(events.c.case_id == case_id)
-    items = [
-        FeedEvent(
-            position=int(r.position),
-            case_id=r.case_id,
-            seq=r.seq,
-            definition=r.definition_name,
-            definition_version=r.definition_version,
-            business_key=r.business_key,
-            event_type=r.event_type,
-            trigger=r.trigger,
-            from_state=r.from_state,
-            to_state=r.to_state,
-            actor=r.actor,
-            payload=dict(r.payload),
-            changes=dict(r.changes),
-            at=r.at,
-        )
-        for r in conn.execute(query)
-    ]
+    items = [_feed_event(r) for r in conn.execute(query)]
     if len(items) == limit:
         return FeedPage(items, items[-1].position)
     return FeedPage(items, max(top, after))
+
+
+def events_at(conn: Connection, positions: Sequence[int]) -> dict[int, FeedEvent]:
+    """The committed events at these positions, by position."""
+    if not positions:
+        return {}
+    query = _FEED_SELECT.where(events.c.position.in_(list(positions)))
+    return {int(r.position): _feed_event(r) for r in conn.execute(query)}
+
+
+_FEED_SELECT = select(
+    events.c.position,
+    events.c.case_id,
+    events.c.seq,
+    cases.c.definition_name,
+    cases.c.definition_version,
+    cases.c.business_key,
+    events.c.event_type,
+    events.c.trigger,
+    events.c.from_state,
+    events.c.to_state,
+    events.c.actor,
+    events.c.payload,
+    events.c.changes,
+    events.c.at,
+).join(cases, cases.c.id == events.c.case_id)
+
+
+def _feed_event(r: Any) -> FeedEvent:
+    return FeedEvent(
+        position=int(r.position),
+        case_id=r.case_id,
+        seq=r.seq,
+        definition=r.definition_name,
+        definition_version=r.definition_version,
+        business_key=r.business_key,
+        event_type=r.event_type,
+        trigger=r.trigger,
+        from_state=r.from_state,
+        to_state=r.to_state,
+        actor=r.actor,
+        payload=dict(r.payload),
+        changes=dict(r.changes),
+        at=r.at,
+    )

@@ -225,6 +225,67 @@ class EventFeedHead(Base):
     position: Mapped[int] = mapped_column(BigInteger, nullable=False)
 
 
+class WebhookStatus(str, Enum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+
+
+class DeliveryStatus(str, Enum):
+    PENDING = "pending"  # to be sent (again) at next_attempt_at
+    DELIVERED = "delivered"  # the receiver answered 2xx
+    DEAD = "dead"  # failed for the whole retry window: waits for a redeliver
+
+
+class WebhookSubscription(Base):
+    """Where to POST which events. ``cursor`` is the feed position up to which deliveries
+    were made for it: the feed is the source of truth, and a paused subscription simply
+    stops advancing its cursor (engine/services/webhooks.py)."""
+
+    __tablename__ = "webhook_subscriptions"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    url: Mapped[str] = mapped_column(String(2000), nullable=False)
+    events: Mapped[list[str]] = mapped_column(Json, nullable=False)
+    definition: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    # The signing key (whsec_...), kept as given to the subscriber: HMAC needs it in clear.
+    secret: Mapped[str] = mapped_column(String(100), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    cursor: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    owner: Mapped[str] = mapped_column(String(200), nullable=False)  # the actor who made it
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+
+
+class WebhookDelivery(Base):
+    """One event for one subscription: the outbox row the sender works from."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint(
+            "subscription_id", "position", name="uq_webhook_deliveries_subscription_id"
+        ),
+        # What the sender reads: a subscription's pending rows in feed order.
+        Index("ix_webhook_deliveries_pending", "subscription_id", "status", "position"),
+        Index("ix_webhook_deliveries_status_updated", "status", "updated_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    subscription_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"), nullable=False
+    )
+    position: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    case_id: Mapped[int] = mapped_column(Id, nullable=False)
+    event_type: Mapped[str] = mapped_column(String(32), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    # Retries go on until this plus the retry window; a redeliver starts a new window.
+    retry_from: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
 class IdempotencyRecord(Base):
     """The first outcome of a request that carried an idempotency key.
 
