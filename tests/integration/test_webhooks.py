@@ -14,8 +14,8 @@ from redis import Redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.errors import DeliveryNotDead, WebhookInvalid, WebhookNotFound
 from engine.core.machine import Actor
+from engine.errors import DeliveryNotDead, WebhookInvalid, WebhookNotFound
 from engine.runtime.clock import ManualClock
 from engine.runtime.feed import FeedWaiter
 from engine.runtime.webhook_sender import LEASE_TTL, WebhookSender, drain
@@ -90,7 +90,7 @@ def test_signed_deliveries_arrive_once_each_in_order_per_case(
     assert receiver.by_case() == {a: [1, 2, 3, 4], b: [1, 2, 3, 4], before: [2]}
     ids = [r.webhook_id for r in receiver.received]
     assert len(set(ids)) == len(ids) == 9
-    assert all(i == f"evt_{r.body['data']['position']}" for i, r in zip(ids, receiver.received))
+    assert ids == [f"evt_{r.body['data']['position']}" for r in receiver.received]
     assert receiver.received[0].body["type"] == "created"
     assert set(_statuses(sessions).values()) == {"delivered"}
     assert drain(sender) == 0  # nothing is sent twice
