@@ -100,9 +100,29 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         log.exception("unhandled error")
         return problems.internal_error()
 
-    from api import calendars, cases, definitions, events, health, kpis, supervision, timers
+    from api import (
+        calendars,
+        cases,
+        definitions,
+        events,
+        health,
+        kpis,
+        supervision,
+        timers,
+        webhooks,
+    )
 
-    for module in (health, definitions, cases, events, calendars, timers, supervision, kpis):
+    for module in (
+        health,
+        definitions,
+        cases,
+        events,
+        webhooks,
+        calendars,
+        timers,
+        supervision,
+        kpis,
+    ):
         api.register_blueprint(module.blp)
 
     from api import dashboard  # server-rendered pages under /dashboard (docs/dashboard.md)

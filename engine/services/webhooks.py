@@ -455,7 +455,7 @@ def redeliver(
             f"Delivery {delivery_id} is {row.status}, not dead-lettered.",
             hint="Only dead letters are redelivered; a pending one is retried by itself.",
             delivery_id=delivery_id,
-            status=row.status,
+            delivery_status=row.status,
         )
     session.execute(
         update(deliveries)
