@@ -11,6 +11,7 @@ from engine.cli import (  # noqa: F401 (each module registers its commands)
     supervision,
     timers,
     tokens,
+    webhooks,
 )
 from engine.cli.app import main
 
