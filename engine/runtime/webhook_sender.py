@@ -26,17 +26,18 @@ destination host is checked against the allow-list again at every send (docs/eve
 
 from __future__ import annotations
 
-import itertools
+import functools
 import json
 import logging
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 import requests
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from standardwebhooks.webhooks import Webhook
 
@@ -45,6 +46,8 @@ from engine.runtime.clock import Clock, SystemClock
 from engine.runtime.feed import FeedWaiter
 from engine.services import webhooks
 from engine.store import leases
+from engine.store.database import read_only_session
+from engine.store.event_feed import head_position
 
 log = logging.getLogger(__name__)
 
@@ -117,12 +120,27 @@ class WebhookSender:
         (or :data:`IDLE_SECONDS`). Errors of a round are logged and the loop goes on."""
         while not stopping.is_set():
             try:
+                # The head before the round: an event committed during the round, whose
+                # doorbell rang before the wait below subscribed, still ends that wait at once.
+                seen = self._head()
                 outcome = self.run_once()
             except Exception:  # a database outage, a bug: log it, keep the loop alive
                 log.warning("webhook sender: round failed", exc_info=True)
-                outcome = RoundOutcome(held=False)
+                seen, outcome = None, RoundOutcome(held=False)
             if not outcome.busy:
-                waiter.wait_for(_after_first_look(stopping), IDLE_SECONDS)
+                waiter.wait_for(functools.partial(self._moved, seen, stopping), IDLE_SECONDS)
+
+    def _head(self) -> int:
+        with read_only_session(self.sessions) as session:
+            return head_position(session.connection())
+
+    def _moved(self, seen: int | None, stopping: threading.Event) -> bool:
+        if stopping.is_set():
+            return True
+        try:
+            return seen is None or self._head() > seen
+        except SQLAlchemyError:
+            return False  # the database is away: wait out the poll, the round will say
 
     # --- sending ------------------------------------------------------------------------------
 
@@ -211,13 +229,6 @@ class WebhookSender:
                 dead,
             )
         return RoundOutcome(True, made, len(delivered), len(failed), dead)
-
-
-def _after_first_look(stopping: threading.Event) -> Callable[[], bool]:
-    """For FeedWaiter.wait_for: False at its first look, True at the next (a wake-up or the
-    poll), or as soon as the loop is being stopped."""
-    looks = itertools.count()
-    return lambda: next(looks) > 0 or stopping.is_set()
 
 
 def drain(sender: WebhookSender, *, rounds: int = 1000) -> int:
