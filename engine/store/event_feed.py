@@ -159,6 +159,8 @@ def note_written(session: Session, event_id: int) -> None:
 
 @event.listens_for(Session, "before_commit")
 def _take_positions(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint's release: positions are taken at the real commit only
     pending = session.info.pop(_UNPOSITIONED, None)
     ranked = session.info.pop(_RANKED, 0)
     if not pending:

@@ -249,3 +249,21 @@ def test_the_feed_head_counts_every_position_handed_out(
     fire(sessions, case_id, "ping")
     with sessions() as session:
         assert event_feed.head_position(session.connection()) == 2
+
+
+@PG_ONLY
+def test_positions_are_taken_at_the_commit_not_when_a_savepoint_is_released(
+    sessions: sessionmaker[Session], publish_workflow
+) -> None:
+    """Taking them at the savepoint would hold the counter's lock, and so every other
+    committing writer, for the rest of the transaction."""
+    publish_workflow(COUNTER)
+    case_id = create_case(sessions, "it_counter", {"count": 0}).case.id
+    with sessions() as session, session.begin():
+        with session.begin_nested():
+            cases.fire(session, case_id, "ping", actor=ADMIN, now=T0)
+        unstamped = session.execute(
+            select(CaseEvent.position).where(CaseEvent.case_id == case_id, CaseEvent.seq == 2)
+        ).scalar_one()
+        assert unstamped is None
+    assert _positions(sessions) == [(case_id, 1, 1), (case_id, 2, 2)]
