@@ -56,12 +56,15 @@ from engine.runtime.resources import Runtime  # noqa: E402
 from engine.runtime.webhook_sender import SEND_THREADS, WebhookSender, drain  # noqa: E402
 from engine.services import cases, webhooks  # noqa: E402
 from engine.services.definitions import publish  # noqa: E402
-from engine.store import migrate  # noqa: E402
-from engine.store.event_feed import cases as case_table  # noqa: E402
-from engine.store.event_feed import events as event_table  # noqa: E402
+from engine.store import (
+    event_feed,
+    migrate,
+)
 from engine.store.models import WebhookSubscription  # noqa: E402
 
 ROOT = _BENCH.parent
+case_table = event_feed.cases
+event_table = event_feed.events
 LAG_TARGET_SECONDS = 2.0
 PAGE = 1000
 ACTOR = Actor("bench", frozenset({ADMIN_ROLE}))

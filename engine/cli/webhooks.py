@@ -8,18 +8,18 @@ import click
 from engine.cli.app import connect, main, transaction
 from engine.cli.output import table, ts
 from engine.runtime.webhook_sender import allowed_hosts
-from engine.services import webhooks as service
+from engine.services import webhooks
 from engine.store.models import DeliveryStatus, EventType, WebhookStatus
 
-EVENT_CHOICES = [service.ALL_EVENTS] + [t.value for t in EventType]
+EVENT_CHOICES = [webhooks.ALL_EVENTS] + [t.value for t in EventType]
 
 
-@main.group()
-def webhooks() -> None:
+@main.group("webhooks")
+def webhooks_group() -> None:
     """Webhook subscriptions: signed POSTs of case events to an integrator's URL."""
 
 
-@webhooks.command("create")
+@webhooks_group.command("create")
 @click.option("--url", required=True, help="http(s) URL; its host must be allowed.")
 @click.option(
     "--event",
@@ -41,7 +41,7 @@ def webhooks_create(
     """Subscribe URL to events and print the subscription's signing secret (shown once)."""
     connect(ctx)
     with transaction(ctx) as session:
-        made, secret = service.create_subscription(
+        made, secret = webhooks.create_subscription(
             session,
             url=url,
             events=list(events),
@@ -55,7 +55,7 @@ def webhooks_create(
     click.echo("Keep the secret: the receiver verifies signatures with it; it is not shown again.")
 
 
-@webhooks.command("list")
+@webhooks_group.command("list")
 @click.pass_context
 def webhooks_list(ctx: click.Context) -> None:
     """List subscriptions."""
@@ -73,7 +73,7 @@ def webhooks_list(ctx: click.Context) -> None:
                 s.cursor,
                 ts(s.created_at, zone),
             ]
-            for s in service.list_subscriptions(session, actor=None)
+            for s in webhooks.list_subscriptions(session, actor=None)
         ]
     table(["id", "status", "url", "events", "definition", "owner", "cursor", "created"], rows)
 
@@ -81,11 +81,11 @@ def webhooks_list(ctx: click.Context) -> None:
 def _set(ctx: click.Context, subscription_id: int, status: WebhookStatus) -> None:
     connect(ctx)
     with transaction(ctx) as session:
-        service.set_status(session, subscription_id, status, actor=None)
+        webhooks.set_status(session, subscription_id, status, actor=None)
     click.echo(f"webhook {subscription_id} {status.value}")
 
 
-@webhooks.command("pause")
+@webhooks_group.command("pause")
 @click.argument("subscription_id", type=int)
 @click.pass_context
 def webhooks_pause(ctx: click.Context, subscription_id: int) -> None:
@@ -93,7 +93,7 @@ def webhooks_pause(ctx: click.Context, subscription_id: int) -> None:
     _set(ctx, subscription_id, WebhookStatus.PAUSED)
 
 
-@webhooks.command("resume")
+@webhooks_group.command("resume")
 @click.argument("subscription_id", type=int)
 @click.pass_context
 def webhooks_resume(ctx: click.Context, subscription_id: int) -> None:
@@ -101,18 +101,18 @@ def webhooks_resume(ctx: click.Context, subscription_id: int) -> None:
     _set(ctx, subscription_id, WebhookStatus.ACTIVE)
 
 
-@webhooks.command("delete")
+@webhooks_group.command("delete")
 @click.argument("subscription_id", type=int)
 @click.pass_context
 def webhooks_delete(ctx: click.Context, subscription_id: int) -> None:
     """Delete SUBSCRIPTION_ID and its deliveries."""
     connect(ctx)
     with transaction(ctx) as session:
-        service.delete_subscription(session, subscription_id, actor=None)
+        webhooks.delete_subscription(session, subscription_id, actor=None)
     click.echo(f"webhook {subscription_id} deleted")
 
 
-@webhooks.command("deliveries")
+@webhooks_group.command("deliveries")
 @click.option("--status", type=click.Choice([s.value for s in DeliveryStatus]))
 @click.option("--limit", type=click.IntRange(1, 500), default=50, show_default=True)
 @click.pass_context
@@ -132,7 +132,7 @@ def webhooks_deliveries(ctx: click.Context, status: str | None, limit: int) -> N
                 ts(d.next_attempt_at, zone) if d.status == "pending" else "",
                 (d.last_error or "")[:60],
             ]
-            for d in service.list_deliveries(
+            for d in webhooks.list_deliveries(
                 session,
                 actor=None,
                 status=DeliveryStatus(status) if status else None,
@@ -142,12 +142,12 @@ def webhooks_deliveries(ctx: click.Context, status: str | None, limit: int) -> N
     table(["id", "webhook", "case", "event", "status", "attempts", "next", "last error"], rows)
 
 
-@webhooks.command("redeliver")
+@webhooks_group.command("redeliver")
 @click.argument("delivery_id", type=int)
 @click.pass_context
 def webhooks_redeliver(ctx: click.Context, delivery_id: int) -> None:
     """Send dead-lettered DELIVERY_ID again (a fresh retry window)."""
     connect(ctx)
     with transaction(ctx) as session:
-        service.redeliver(session, delivery_id, actor=None, now=ctx.obj["clock"].now())
+        webhooks.redeliver(session, delivery_id, actor=None, now=ctx.obj["clock"].now())
     click.echo(f"delivery {delivery_id} queued again")
