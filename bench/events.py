@@ -56,10 +56,7 @@ from engine.runtime.resources import Runtime  # noqa: E402
 from engine.runtime.webhook_sender import SEND_THREADS, WebhookSender, drain  # noqa: E402
 from engine.services import cases, webhooks  # noqa: E402
 from engine.services.definitions import publish  # noqa: E402
-from engine.store import (
-    event_feed,
-    migrate,
-)
+from engine.store import event_feed, migrate  # noqa: E402
 from engine.store.models import WebhookSubscription  # noqa: E402
 
 ROOT = _BENCH.parent
