@@ -2,7 +2,7 @@
 
 An integrator manages its own subscriptions (the token that made one owns it); an admin sees
 and manages all. The signing secret is in the answer to the POST that creates a subscription,
-and never again.
+and never again (but for a retry of that POST with its Idempotency-Key, which replays it).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from flask_smorest import Blueprint
 
 from api import db
 from api.auth import INTEGRATOR, current_actor, roles
+from api.idempotency import IDEMPOTENCY_KEY, idempotent
 from api.inputs import INT64_MAX
 from api.problems import ProblemSchema
 from engine.runtime.webhook_sender import allowed_hosts
@@ -103,9 +104,11 @@ class Webhooks(MethodView):
             ]
 
     @roles(blp, INTEGRATOR)
+    @idempotent
     @blp.arguments(CreateWebhookSchema)
     @blp.response(201, CreatedWebhookSchema)
     @blp.alt_response(422, schema=ProblemSchema, description="URL, host or event type refused")
+    @blp.doc(parameters=[IDEMPOTENCY_KEY])
     def post(self, args: dict[str, Any]) -> Any:
         """Subscribe a URL to events; the answer holds the signing secret, this once."""
         with db.transaction() as session:
@@ -148,8 +151,10 @@ def _set_status(subscription_id: int, status: WebhookStatus) -> Any:
 @blp.route("/<int:subscription_id>/pause")
 class Pause(MethodView):
     @roles(blp, INTEGRATOR)
+    @idempotent
     @blp.response(200, WebhookSchema)
     @blp.alt_response(404, schema=ProblemSchema)
+    @blp.doc(parameters=[IDEMPOTENCY_KEY])
     def post(self, subscription_id: int) -> Any:
         """Stop sending; events that commit meanwhile are sent after resume."""
         return _set_status(subscription_id, WebhookStatus.PAUSED)
@@ -158,8 +163,10 @@ class Pause(MethodView):
 @blp.route("/<int:subscription_id>/resume")
 class Resume(MethodView):
     @roles(blp, INTEGRATOR)
+    @idempotent
     @blp.response(200, WebhookSchema)
     @blp.alt_response(404, schema=ProblemSchema)
+    @blp.doc(parameters=[IDEMPOTENCY_KEY])
     def post(self, subscription_id: int) -> Any:
         """Send again, starting with what committed while paused."""
         return _set_status(subscription_id, WebhookStatus.ACTIVE)
@@ -187,9 +194,11 @@ class Deliveries(MethodView):
 @blp.route("/deliveries/<int:delivery_id>/redeliver")
 class Redeliver(MethodView):
     @roles(blp, INTEGRATOR)
+    @idempotent
     @blp.response(200, DeliverySchema)
     @blp.alt_response(404, schema=ProblemSchema)
     @blp.alt_response(409, schema=ProblemSchema, description="Not dead-lettered")
+    @blp.doc(parameters=[IDEMPOTENCY_KEY])
     def post(self, delivery_id: int) -> Any:
         """Send a dead-lettered delivery again (a fresh 24-hour retry window)."""
         with db.transaction() as session:
