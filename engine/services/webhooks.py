@@ -34,6 +34,7 @@ from engine.core.machine import ADMIN_ROLE, Actor
 from engine.errors import DeliveryNotDead, DeliveryNotFound, WebhookInvalid, WebhookNotFound
 from engine.store.event_feed import FeedEvent, events_at, head_position, read_after
 from engine.store.models import (
+    DefinitionVersion,
     DeliveryStatus,
     EventType,
     WebhookDelivery,
@@ -164,6 +165,12 @@ def create_subscription(
     It receives the events that commit from now on: its cursor starts at the feed's head."""
     checked_url = check_url(url, allowed_hosts)
     wanted = _check_events(events)
+    if definition is not None and not _published(session, definition):
+        raise WebhookInvalid(
+            f"No definition named {definition!r} is published: the webhook would never fire.",
+            hint="Check the name (GET /api/v1/definitions lists them), or leave definition out.",
+            definition=definition,
+        )
     secret = SECRET_PREFIX + base64.b64encode(secrets.token_bytes(24)).decode()
     conn = session.connection()
     new_id = conn.execute(
@@ -181,6 +188,13 @@ def create_subscription(
         .returning(subscriptions.c.id)
     ).scalar_one()
     return get_subscription(session, int(new_id), actor=None), secret
+
+
+def _published(session: Session, name: str) -> bool:
+    found = session.execute(
+        select(DefinitionVersion.id).where(DefinitionVersion.name == name).limit(1)
+    ).first()
+    return found is not None
 
 
 def _subscription(row: Any) -> Subscription:

@@ -74,6 +74,10 @@ def test_bad_subscriptions_are_refused_with_what_is_wrong(integrator: Any, app: 
     assert_problem(integrator.post(HOOKS, json={"url": URL, "events": ["exploded"]}), 422)
     assert_problem(integrator.post(HOOKS, json={"url": URL, "events": []}), 422)
     assert_problem(integrator.post(HOOKS, json={"url": URL}), 422)
+    unknown = assert_problem(
+        integrator.post(HOOKS, json={"url": URL, "events": ["*"], "definition": "repair"}), 422
+    )
+    assert "'repair'" in unknown["detail"]
     app.config["WEBHOOK_ALLOWED_HOSTS"] = "*.hospital.example, erp.example"
     refused = assert_problem(
         integrator.post(HOOKS, json={"url": "http://169.254.169.254/", "events": ["*"]}),
