@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import marshmallow as ma
-from flask import Response, current_app, request, stream_with_context
+from flask import Response, current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -23,6 +23,7 @@ from api.auth import INTEGRATOR, SUPERVISOR, roles
 from api.inputs import INT64_MAX
 from api.problems import ProblemSchema, problem
 from engine.runtime.feed import MAX_WAIT_SECONDS, read_page, read_waiting
+from engine.runtime.resources import Runtime
 from engine.store.models import EventType
 
 blp = Blueprint("events", __name__, url_prefix="/api/v1/events", description="Event feed")
@@ -127,9 +128,11 @@ class EventStream(MethodView):
                 )
             after = int(last_id)
         seconds = min(query["wait"] or MAX_WAIT_SECONDS, _max_wait())
-        body = _stream(after, query, seconds)
+        # The generator gets the runtime itself, not the request context: it runs after the
+        # view has returned, and may be closed unread.
+        body = _stream(state.runtime(), after, query, seconds)
         return Response(
-            stream_with_context(body),
+            body,
             mimetype="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
@@ -141,8 +144,7 @@ def _max_wait() -> float:
     return min(float(current_app.config.get("FEED_MAX_WAIT", MAX_WAIT_SECONDS)), MAX_WAIT_SECONDS)
 
 
-def _stream(after: int, query: dict[str, Any], seconds: float) -> Iterator[str]:
-    runtime = state.runtime()
+def _stream(runtime: Runtime, after: int, query: dict[str, Any], seconds: float) -> Iterator[str]:
     waiter = runtime.feed_waiter
     deadline = waiter.monotonic() + seconds
     yield f"retry: {SSE_RETRY_MS}\n\n"
@@ -165,10 +167,10 @@ def _stream(after: int, query: dict[str, Any], seconds: float) -> Iterator[str]:
             return
         if not page.items:
             yield ": waiting\n\n"  # a heartbeat: proxies keep an idle connection open
-            moved = functools.partial(_head_moved, after)
+            moved = functools.partial(_head_moved, runtime, after)
             waiter.wait_for(moved, min(remaining, HEARTBEAT_SECONDS))
 
 
-def _head_moved(after: int) -> bool:
+def _head_moved(runtime: Runtime, after: int) -> bool:
     """Whether any event committed after ``after`` (matching the filters or not)."""
-    return read_page(state.runtime().sessions, after, limit=1).next > after
+    return read_page(runtime.sessions, after, limit=1).next > after
