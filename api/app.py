@@ -104,16 +104,29 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         calendars,
         cases,
         definitions,
+        events,
         health,
         kpis,
         supervision,
         timers,
         tokens,
         versions,
+        webhooks,
     )
 
-    modules = (health, definitions, versions, cases, calendars, timers, supervision, kpis, tokens)
-    for module in modules:
+    for module in (
+        health,
+        definitions,
+        versions,
+        cases,
+        events,
+        webhooks,
+        calendars,
+        timers,
+        supervision,
+        kpis,
+        tokens,
+    ):
         api.register_blueprint(module.blp)
 
     from api import dashboard  # server-rendered pages under /dashboard (docs/dashboard.md)

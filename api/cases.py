@@ -530,15 +530,24 @@ class FireByKey(MethodView):
             return _fire(case_id, args)
 
 
+class HistoryQuerySchema(StrictSchema):
+    after_seq = ma.fields.Integer(
+        load_default=0,
+        validate=ma.validate.Range(0, INT32_MAX),
+        metadata={"description": "Only events after this seq (the last one already read)"},
+    )
+
+
 @blp.route("/<int:case_id>/history")
 class History(MethodView):
     @roles(blp, *READERS)
+    @blp.arguments(HistoryQuerySchema, location="query")
     @blp.response(200, EventSchema(many=True))
     @blp.alt_response(404, schema=ProblemSchema)
-    def get(self, case_id: int) -> list[EventRecord]:
-        """Every event of the case, in order (seq 1, 2, 3 ...)."""
+    def get(self, query: dict[str, Any], case_id: int) -> list[EventRecord]:
+        """The case's events in order (seq 1, 2, 3 ...); with `after_seq`, only the newer."""
         with db.transaction() as session:
-            return cases.history(session, case_id)
+            return cases.history(session, case_id, after_seq=query["after_seq"])
 
 
 @blp.route("/<int:case_id>/cancel")

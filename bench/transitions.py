@@ -4,8 +4,9 @@ Each engine iteration is one ``with session.begin(): fire(...)`` on a case that 
 open -> working -> open, with a counter increment so the data changes every time; it does all
 a fire does (read the case, step the machine, write, and whatever else fire brings along).
 The baseline is what a fire cannot do without: the UPDATE of the case row (state, data,
-version, updated_at, guarded by the old version) and the INSERT of one history row, as
-statements built once with values computed in advance, in its own ``with engine.begin()`` per
+version, updated_at, guarded by the old version), the INSERT of one history row, and that
+row's feed position taken from the counter row (docs/events.md), as statements built once
+with values computed in advance, in its own ``with engine.begin()`` per
 iteration. Both sides run on the same database and engine (so the same pool, and on SQLite
 the same WAL and ``BEGIN IMMEDIATE`` setup), on two cases of the same definition.
 
@@ -93,13 +94,22 @@ T0 = datetime(2025, 9, 30, 2, 0, tzinfo=UTC)
 
 case_table = Base.metadata.tables["cases"]
 events = Base.metadata.tables["case_events"]
-# The baseline's two statements, built once. The SET and VALUES columns come from the keys of
-# the parameters passed at execution; the guard's parameters get names of their own because
+feed_head = Base.metadata.tables["event_feed_head"]
+# The baseline's three statements, built once. The SET and VALUES columns come from the keys
+# of the parameters passed at execution; the guard's parameters get names of their own because
 # SQLAlchemy reserves column names for the SET clause.
 BASELINE_UPDATE = update(case_table).where(
     case_table.c.id == bindparam("guard_id"), case_table.c.version == bindparam("guard_version")
 )
 BASELINE_INSERT = insert(events)
+# Every event carries its feed position (issue 15, docs/events.md): the least a hand-written
+# outbox does is take the next one from the counter row in the same transaction.
+BASELINE_POSITION = (
+    update(feed_head)
+    .where(feed_head.c.id == 1)
+    .values(position=feed_head.c.position + 1)
+    .returning(feed_head.c.position)
+)
 
 
 @dataclass
@@ -184,7 +194,8 @@ def baseline_batch(engine: Engine, cursor: Cursor, n: int) -> Callable[[], None]
             with engine.begin() as conn:
                 if conn.execute(BASELINE_UPDATE, row).rowcount != 1:
                     raise RuntimeError(f"baseline lost its version guard at {row['version']}")
-                conn.execute(BASELINE_INSERT, event)
+                position = conn.execute(BASELINE_POSITION).scalar_one()
+                conn.execute(BASELINE_INSERT, {**event, "position": position})
 
     return run
 

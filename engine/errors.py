@@ -391,6 +391,34 @@ class TimerNotFound(NotFound):
     code = "timer-not-found"
 
 
+# --- webhooks ----------------------------------------------------------------------------------
+
+
+class WebhookNotFound(NotFound):
+    """No webhook subscription with that id (or none the caller may see)."""
+
+    code = "webhook-not-found"
+
+
+class WebhookInvalid(Invalid):
+    """A webhook subscription cannot be made as asked: a URL that is not http(s), a host
+    outside the allow-list, an unknown event type."""
+
+    code = "webhook-invalid"
+
+
+class DeliveryNotFound(NotFound):
+    """No webhook delivery with that id (or none the caller may see)."""
+
+    code = "delivery-not-found"
+
+
+class DeliveryNotDead(Conflict):
+    """Only a dead-lettered delivery can be redelivered; this one is still on its way."""
+
+    code = "delivery-not-dead"
+
+
 # --- operations, tokens, KPIs, scenarios, dashboard forms -------------------------------------
 
 

@@ -43,6 +43,8 @@ Healing without a human
 - Housekeeping: every non-burst worker runs the shared duties in a thread
   (engine/runtime/housekeeping.py): its heartbeat in the database, the timer sweep when it
   holds the sweep lease, the hourly dwell statistics. No separate cron process exists to die.
+- Webhooks: every non-burst worker also runs the webhook sender's loop in a thread; the one
+  holding the sender lease sends (engine/runtime/webhook_sender.py, docs/events.md).
 - Redis away: a worker waits for Redis before registering, rides out errors of its
   suspension check, and retries the dequeue with backoff capped at
   :data:`REDIS_RETRY_SECONDS` (RQ's default cap is 60 s, too long for a 60 s promise).
@@ -55,6 +57,7 @@ Healing without a human
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
@@ -68,10 +71,14 @@ from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.scheduler import RQScheduler
 from rq.utils import now
 from rq.worker import SimpleWorker
+from sqlalchemy.exc import SQLAlchemyError
 
 from engine.runtime.housekeeping import Housekeeper
+from engine.runtime.webhook_sender import WebhookSender, allowed_hosts
 from engine.services.delivery_health import SWEEP_INTERVAL
 from workers import jobs
+
+log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.1
 PUBSUB_WAIT_SECONDS = 1.0  # longest wait of the command thread between checks of its flag
@@ -140,6 +147,31 @@ class Housekeeping(threading.Thread):
         self.join(timeout=2 * SCHEDULER_STOP_SECONDS)
 
 
+class WebhookSending(threading.Thread):
+    """Runs the webhook sender's loop (engine/runtime/webhook_sender.py) until stopped; one
+    worker at a time sends, through the sender's lease, the others stand by."""
+
+    def __init__(self, worker_name: str) -> None:
+        super().__init__(name="webhooks", daemon=True)
+        self.worker_name = worker_name
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        runtime = jobs.current()
+        sender = WebhookSender(
+            runtime.sessions, runtime.clock, self.worker_name, hosts=allowed_hosts()
+        )
+        sender.run(self.stopping, runtime.feed_waiter)
+        try:
+            sender.release()  # the next worker takes over now, not after the lease runs out
+        except SQLAlchemyError as exc:
+            log.warning("webhooks: could not release the sender lease (%s)", exc)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(timeout=2 * SCHEDULER_STOP_SECONDS)
+
+
 class Worker(SimpleWorker):
     """``SimpleWorker`` whose ``--with-scheduler`` process is a :class:`Scheduler`, which
     shares the housekeeping and rides out Redis outages (module docstring)."""
@@ -147,6 +179,7 @@ class Worker(SimpleWorker):
     scheduler_class = Scheduler
     max_connection_wait_time = REDIS_RETRY_SECONDS
     housekeeping: Housekeeping | None = None
+    webhook_sending: WebhookSending | None = None
     keeps_house = False
 
     @property
@@ -167,6 +200,8 @@ class Worker(SimpleWorker):
         try:
             super().teardown()
         finally:
+            if self.webhook_sending is not None:
+                self.webhook_sending.stop()
             if self.housekeeping is not None:
                 self.housekeeping.stop()
 
@@ -206,6 +241,8 @@ class Worker(SimpleWorker):
         if self.keeps_house:
             self.housekeeping = Housekeeping(self.name)
             self.housekeeping.start()
+            self.webhook_sending = WebhookSending(self.name)
+            self.webhook_sending.start()
 
     def _stop_once_started(self, signum: int, frame: FrameType | None) -> None:
         self.log.info("Worker %s: stop requested while starting", self.name)

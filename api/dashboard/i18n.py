@@ -19,6 +19,7 @@ STRINGS: dict[str, Mapping[str, str]] = {
     "nav_overview": {"en": "Overview", "zh": "总览"},
     "nav_stuck": {"en": "Stuck cases", "zh": "停滞工单"},
     "nav_kpis": {"en": "KPIs", "zh": "考核指标"},
+    "nav_webhooks": {"en": "Webhooks", "zh": "Webhook 推送"},
     "find_placeholder": {"en": "Case id or device serial", "zh": "工单号或设备序列号"},
     "find": {"en": "Open", "zh": "打开"},
     "logout": {"en": "Log out", "zh": "退出登录"},
@@ -273,6 +274,31 @@ STRINGS: dict[str, Mapping[str, str]] = {
     "no_triggers": {
         "en": "No trigger is allowed in this state.",
         "zh": "当前状态下没有可触发的操作。",
+    },
+    # --- webhooks ------------------------------------------------------------------------------
+    "webhooks_title": {"en": "Webhook deliveries", "zh": "Webhook 推送"},
+    "delivery_pending": {"en": "pending", "zh": "待发送"},
+    "delivery_delivered": {"en": "delivered", "zh": "已送达"},
+    "delivery_dead": {"en": "dead letters", "zh": "死信"},
+    "dead_letters": {
+        "en": "Dead letters: failed for 24 hours, no longer retried",
+        "zh": "死信：连续失败 24 小时，已停止重试",
+    },
+    "delivery": {"en": "Delivery", "zh": "推送"},
+    "webhook_url": {"en": "Receiver URL", "zh": "接收地址"},
+    "redeliver": {"en": "Redeliver", "zh": "重新推送"},
+    "redeliver_done": {
+        "en": "Delivery {id} will be sent again.",
+        "zh": "推送 {id} 将重新发送。",
+    },
+    "redeliver_failed": {
+        "en": "Delivery {id} was not redelivered: {message}",
+        "zh": "推送 {id} 未能重新发送：{message}",
+    },
+    "no_dead_letters": {"en": "No dead letters.", "zh": "没有死信。"},
+    "dead_letters_capped": {
+        "en": "The {limit} most recent dead letters are shown.",
+        "zh": "仅显示最近的 {limit} 条死信。",
     },
     "action_done": {
         "en": "{action} done on case {case_id}.",

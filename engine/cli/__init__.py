@@ -14,6 +14,7 @@ from engine.cli import (  # noqa: F401 (each module registers its commands)
     timers,
     tokens,
     versions,
+    webhooks,
 )
 from engine.cli.app import main
 

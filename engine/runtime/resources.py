@@ -1,6 +1,6 @@
 """What a running process uses: the database engine, sessions that hand armed timers to RQ
-after commit, the Redis connection, the queue, and the clock. Built from ``SVCFLOW_*``
-environment variables unless given explicitly.
+and ring the event feed's doorbell after commit, the Redis connection, the queue, and the
+clock. Built from ``SVCFLOW_*`` environment variables unless given explicitly.
 
 A :class:`Runtime` is a plain value that its owner keeps: the web app in ``app.extensions``,
 an RQ worker process in :mod:`workers.jobs`, a CLI command for its own duration. Nothing
@@ -21,8 +21,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.runtime.clock import Clock, SystemClock
 from engine.runtime.delivery import RqDelivery
+from engine.runtime.feed import FeedWaiter, RedisFeedNotifier
 from engine.services.scheduling import DELIVERY_KEY
 from engine.store.database import create_db_engine, session_factory
+from engine.store.event_feed import NOTIFIER_KEY
 
 QUEUE_NAME = "svcflow"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -53,8 +55,18 @@ class Runtime:
     @cached_property
     def sessions(self) -> sessionmaker[Session]:
         factory = session_factory(self.engine)
-        factory.configure(info={DELIVERY_KEY: RqDelivery(self.queue, self._now)})
+        factory.configure(
+            info={
+                DELIVERY_KEY: RqDelivery(self.queue, self._now),
+                NOTIFIER_KEY: RedisFeedNotifier(self.redis),
+            }
+        )
         return factory
+
+    @cached_property
+    def feed_waiter(self) -> FeedWaiter:
+        """How this process's feed readers wait for new events (Redis wake-ups, polling)."""
+        return FeedWaiter(self.redis)
 
     def _now(self) -> datetime:
         # Read through the runtime, not bound once: tests and benchmarks swap ``clock``.

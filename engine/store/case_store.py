@@ -2,10 +2,12 @@
 
 Every change to a case is one UPDATE of its row guarded by the version the change was computed
 from (optimistic locking), plus one INSERT into its history with ``seq`` equal to the new
-version, in the caller's transaction (:func:`write_event`). So history is contiguous by
-construction, and of two concurrent changes computed from the same version exactly one wins;
-the other gets :class:`ConcurrencyConflict` and nothing of it is written. Fires, recorded
-events (SLA breaches, operator notes, cancellations) and forced states all go through it.
+version, in the caller's transaction (:func:`write_event`); the event's global feed position
+is stamped just before that transaction commits (:mod:`engine.store.event_feed`). So history
+is contiguous by construction, and of two concurrent changes computed from the same version
+exactly one wins; the other gets :class:`ConcurrencyConflict` and nothing of it is written.
+Fires, recorded events (SLA breaches, operator notes, cancellations) and forced states all go
+through it.
 
 The statements are Core, built once: a fire is two statements after the read, and building
 and cache-keying a statement per call cost more than the state machine step itself
@@ -26,7 +28,7 @@ from sqlalchemy.orm import Session
 from engine.core.history_chain import GENESIS, ChainedEvent, event_hash
 from engine.core.records import CaseRecord, EventRecord
 from engine.errors import BusinessKeyTaken, CaseNotFound, ConcurrencyConflict
-from engine.store import observations
+from engine.store import event_feed, observations
 from engine.store.database import inserted_id
 from engine.store.models import Case, CaseEvent
 
@@ -57,7 +59,6 @@ _UPDATE_CASE = (
 _UPDATE_CASE_AND_DEFINITION = _UPDATE_CASE.values(
     definition_version=bindparam("new_definition_version"), params=bindparam("new_params")
 )
-_INSERT_EVENT = insert(events)
 _SELECT_HEAD = select(cases.c.history_head).where(cases.c.id == bindparam("case_id"))
 _SET_HEAD = (
     update(cases)
@@ -156,10 +157,18 @@ def case_with_key(session: Session, definition_name: str, business_key: str) -> 
     return int(found) if found is not None else None
 
 
-def history(session: Session, case_id: int) -> list[EventRecord]:
-    """The case's events in order (its existence checked: an unknown id is CaseNotFound)."""
+def history(session: Session, case_id: int, *, after_seq: int = 0) -> list[EventRecord]:
+    """The case's events in order (its existence checked: an unknown id is CaseNotFound);
+    with ``after_seq``, only those after it, so a reader fetches what is new."""
     get_case(session, case_id)
-    return events_of(session.connection(), case_id)
+    if after_seq <= 0:
+        return events_of(session.connection(), case_id)
+    rows = session.connection().execute(
+        select(events)
+        .where(events.c.case_id == case_id, events.c.seq > after_seq)
+        .order_by(events.c.seq)
+    )
+    return [event_record(r) for r in rows]
 
 
 def events_of(conn: Connection, case_id: int) -> list[EventRecord]:
@@ -313,9 +322,11 @@ def _append(
     """Insert ``event`` chained to ``previous``; returns its hash."""
     if head is None:
         head = event_hash(_chained(event), previous)
-    conn.execute(
-        _INSERT_EVENT,
+    statement, feed_params = event_feed.insert_statement(session, conn)
+    written = conn.execute(
+        statement,
         {
+            **feed_params,
             "case_id": event.case_id,
             "seq": event.seq,
             "event_type": event.event_type,
@@ -331,6 +342,8 @@ def _append(
             "hash": head,
         },
     )
+    # Its feed position is taken when the transaction commits (engine/store/event_feed.py).
+    event_feed.note_written(session, inserted_id(written))
     observations.note(
         session,
         "event",

@@ -222,6 +222,8 @@ class CaseEvent(Base):
         UniqueConstraint("case_id", "seq", name="uq_case_events_case_id_seq"),
         # Rare event types (child_update, sla_breached) are found without scanning history.
         Index("ix_case_events_type", "event_type", "case_id"),
+        # The event feed reads in position order (engine/store/event_feed.py).
+        Index("ix_case_events_position", "position", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -244,6 +246,9 @@ class CaseEvent(Base):
     context: Mapped[dict[str, Any] | None] = mapped_column(Json, nullable=True)
     # SHA-256 over this event's content and the previous event's hash (docs/audit.md).
     hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    # The event's place in the global feed, assigned just before its transaction commits
+    # (engine/store/event_feed.py): increasing in commit order, never NULL once committed.
+    position: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class HistoryAnchor(Base):
@@ -267,6 +272,80 @@ class HistoryAnchor(Base):
     previous_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     # SHA-256 over the fields above (docs/audit.md): what is published.
     hash: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class EventFeedHead(Base):
+    """The last position handed out to a committed event: one row, the feed's counter.
+
+    A transaction takes its events' positions by updating this row just before it commits,
+    and holds the row's lock until it has; so positions become visible in order, and a feed
+    reader that has seen position N will never later find a committed event below N."""
+
+    __tablename__ = "event_feed_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    position: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class WebhookStatus(str, Enum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+
+
+class DeliveryStatus(str, Enum):
+    PENDING = "pending"  # to be sent (again) at next_attempt_at
+    DELIVERED = "delivered"  # the receiver answered 2xx
+    DEAD = "dead"  # failed for the whole retry window: waits for a redeliver
+
+
+class WebhookSubscription(Base):
+    """Where to POST which events. ``cursor`` is the feed position up to which deliveries
+    were made for it: the feed is the source of truth, and a paused subscription simply
+    stops advancing its cursor (engine/services/webhooks.py)."""
+
+    __tablename__ = "webhook_subscriptions"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    url: Mapped[str] = mapped_column(String(2000), nullable=False)
+    events: Mapped[list[str]] = mapped_column(Json, nullable=False)
+    definition: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    # The signing key (whsec_...), kept as given to the subscriber: HMAC needs it in clear.
+    secret: Mapped[str] = mapped_column(String(100), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    cursor: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    owner: Mapped[str] = mapped_column(String(200), nullable=False)  # the actor who made it
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+
+
+class WebhookDelivery(Base):
+    """One event for one subscription: the outbox row the sender works from."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint(
+            "subscription_id", "position", name="uq_webhook_deliveries_subscription_id"
+        ),
+        # What the sender reads: a subscription's pending rows in feed order.
+        Index("ix_webhook_deliveries_pending", "subscription_id", "status", "position"),
+        Index("ix_webhook_deliveries_status_updated", "status", "updated_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    subscription_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"), nullable=False
+    )
+    position: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    case_id: Mapped[int] = mapped_column(Id, nullable=False)
+    event_type: Mapped[str] = mapped_column(String(32), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    # Retries go on until this plus the retry window; a redeliver starts a new window.
+    retry_from: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
 class IdempotencyRecord(Base):

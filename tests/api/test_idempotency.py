@@ -149,6 +149,7 @@ def test_every_post_replays_and_changes_nothing_the_second_time(
         f"{CASES}/by-key/api_counter/IDEM-1/fire": ("integrator", {"trigger": "ping"}),
         f"{CASES}/{case['id']}/cancel": ("integrator", {"reason": "test"}),
         "/api/v1/calendars": ("process_owner", {"name": "idem-cal", "overrides": {}}),
+        "/api/v1/webhooks": ("integrator", {"url": "https://erp.example/h", "events": ["*"]}),
     }
     spec = client.get("/api/openapi.json").get_json()
     # Creating a token is not replayed: the stored response would keep the token in clear

@@ -22,6 +22,7 @@ EVERYONE = {OWNER, INTEGRATOR, SUPERVISOR, ADMIN}
 DEFS = "/api/v1/definitions"
 CASES = "/api/v1/cases"
 OPS = "/api/v1/supervision"
+HOOKS = "/api/v1/webhooks"
 
 # The intended policy. A change here is a security decision, so the spec must match it.
 POLICY: dict[tuple[str, str], set[str]] = {
@@ -77,6 +78,17 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/tokens"): {ADMIN},
     ("GET", "/api/v1/tokens/{name}"): {ADMIN},
     ("DELETE", "/api/v1/tokens/{name}"): {ADMIN},
+    ("GET", "/api/v1/events"): {INTEGRATOR, SUPERVISOR, ADMIN},
+    ("GET", "/api/v1/events/stream"): {INTEGRATOR, SUPERVISOR, ADMIN},
+    # Subscriptions send data out of the network: integrators (their own) and admins only.
+    ("GET", HOOKS): {INTEGRATOR, ADMIN},
+    ("POST", HOOKS): {INTEGRATOR, ADMIN},
+    ("GET", f"{HOOKS}/{{subscription_id}}"): {INTEGRATOR, ADMIN},
+    ("DELETE", f"{HOOKS}/{{subscription_id}}"): {INTEGRATOR, ADMIN},
+    ("POST", f"{HOOKS}/{{subscription_id}}/pause"): {INTEGRATOR, ADMIN},
+    ("POST", f"{HOOKS}/{{subscription_id}}/resume"): {INTEGRATOR, ADMIN},
+    ("GET", f"{HOOKS}/deliveries"): {INTEGRATOR, ADMIN},
+    ("POST", f"{HOOKS}/deliveries/{{delivery_id}}/redeliver"): {INTEGRATOR, ADMIN},
 }
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz")}
 

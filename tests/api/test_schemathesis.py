@@ -88,6 +88,7 @@ def api_schema(app: Flask, tokens: Tokens) -> Any:
     is tested in test_health.py)."""
     runtime = state.of(app).runtime
     runtime.clock = ManualClock(datetime.now(UTC))
+    app.config["FEED_MAX_WAIT"] = 0.05  # generated waits must not hold the run for minutes
     Housekeeper(runtime, "schemathesis-worker").run_once()
     client = app.test_client()
     for n in range(3):
