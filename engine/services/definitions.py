@@ -369,9 +369,7 @@ def _coerce_parameter(
     return value
 
 
-def check_parameter(
-    session: Session, definition: WorkflowDefinition, name: str, value: Any
-) -> Any:
+def check_parameter(session: Session, definition: WorkflowDefinition, name: str, value: Any) -> Any:
     """``value`` for parameter ``name`` of ``definition``, or ParameterInvalid saying why not
     (checked against the calendars this database has)."""
     return _coerce_parameter(session, definition, name, value)
