@@ -39,6 +39,7 @@ from sqlalchemy import (
     and_,
     cast,
     exists,
+    false,
     func,
     literal,
     or_,
@@ -443,6 +444,50 @@ def inspect(
             for r in rows
         ]
     return findings
+
+
+def cases_found(
+    session: Session,
+    reason: Reason,
+    *,
+    now: datetime,
+    settings: Settings = Settings(),
+    definition: str | None = None,
+) -> Select[Any]:
+    """The ids of the open cases one rule finds, as a query to filter cases by (the
+    workbench's reason filter); unordered and unbounded."""
+    if reason is Reason.DWELLING:
+        over = [
+            and_(
+                cases.c.definition_name == stat.definition_name,
+                cases.c.definition_version == stat.definition_version,
+                cases.c.state == stat.state,
+                cases.c.state_entered_at < now - timedelta(seconds=stat.p95_seconds),
+            )
+            for stat in _dwell_stats(session, settings, definition, expected_waits(session))
+        ]
+        return select(cases.c.id).where(cases.c.status == OPEN, or_(false(), *over))
+    query: Select[Any] = RULES[reason](now, settings, definition)
+    if reason is Reason.SILENT_STALL:
+        query = _outside(query, expected_waits(session, definition))
+    return query.with_only_columns(cases.c.id).order_by(None)
+
+
+def reasons_of(
+    session: Session, case_ids: Iterable[int], *, now: datetime, settings: Settings = Settings()
+) -> dict[int, list[Reason]]:
+    """Why each of these cases is stuck (one query per rule, by primary key), for a page of
+    the workbench; cases stuck for no reason are left out."""
+    wanted = sorted(set(case_ids))
+    found: dict[int, list[Reason]] = {}
+    if not wanted:
+        return found
+    for reason in Reason:
+        query = cases_found(session, reason, now=now, settings=settings)
+        for case_id in session.execute(query.where(cases.c.id.in_(wanted))).scalars():
+            if reason not in found.setdefault(case_id, []):
+                found[case_id].append(reason)
+    return found
 
 
 COUNT_CAP = 10_000  # counts() counts dwelling cases up to this many

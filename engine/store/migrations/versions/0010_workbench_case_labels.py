@@ -51,9 +51,9 @@ def _fill_in() -> None:
     for name, version, stored in bind.execute(sa.select(versions)).all():
         document = stored if isinstance(stored, dict) else {}
         section = document.get("supervision") or {}
-        paths = {label: section.get(label) for label in ("customer", "team", "priority")}
-        paths["assignee"] = document.get("assignee")
-        paths = {label: path for label, path in paths.items() if path}
+        named = {label: section.get(label) for label in ("customer", "team", "priority")}
+        named["assignee"] = document.get("assignee")
+        paths = {label: str(path) for label, path in named.items() if path}
         if not paths:
             continue
         rows = bind.execute(
