@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from api.dashboard.workbench_words import WORKBENCH_WORDS
+
 LANGUAGES = ("zh", "en")
 DEFAULT = "zh"
 
@@ -298,6 +300,8 @@ REASONS: dict[str, Mapping[str, str]] = {
     "orphaned_wait": {"en": "Child news not taken", "zh": "下级工单消息未处理"},
     "waiting_on_cancelled": {"en": "Waiting on a cancelled child", "zh": "等待已取消的下级工单"},
 }
+STRINGS.update(WORKBENCH_WORDS)
+
 REASON_ACTIONS: dict[str, Mapping[str, str]] = {
     "sla_breached": {
         "zh": "立即处理：推进工单的下一步或升级处理；超时已记入历史，可作为扣款依据（R-REP-12）。"
