@@ -5,6 +5,7 @@ from engine.cli import (  # noqa: F401 (each module registers its commands)
     calendars,
     cases,
     definitions,
+    demo,
     kpis,
     project,
     run,
