@@ -10,6 +10,7 @@ when its "Actions" is opened (static/workbench.js), which keeps a page of 200 ro
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -89,6 +90,7 @@ def _size() -> int:
 def workbench_page() -> str:
     q = read_query(request.args)
     size = _size()
+    links = RowLinks.for_view(request.full_path.rstrip("?"))
     with queries.reading() as session:
         summaries = list_definitions(session)
         if q.definition is not None and q.definition not in {s.name for s in summaries}:
@@ -103,7 +105,10 @@ def workbench_page() -> str:
             size=size,
             sizes=workbench.PAGE_SIZES,
             result=result,
-            rows=[row_view(r) for r in result.rows],
+            rows=[row_view(r, links) for r in result.rows],
+            heads={key: access.t(key) for key in HEADS},
+            actions_label=access.t("load_actions"),
+            open_label=access.t("open_case"),
             definitions=[(s.name, s.title_zh if g.lang == "zh" else s.title_en) for s in summaries],
             states=state_choices(chosen, g.lang) if chosen else [],
             offered=chosen.supervision.filters if chosen else (),
@@ -121,7 +126,34 @@ def workbench_page() -> str:
         )
 
 
-def row_view(row: WorkbenchRow) -> dict[str, Any]:
+# The column titles every row repeats (as labels of the phone layout's cards).
+HEADS = ("business_key", "customer", "team", "assignee_column", "priority", "state")
+HEADS += ("urgent_sla", "stuck_reason")
+_MARK = 987654321  # a case id no URL holds otherwise: where a row's id goes in its links
+
+
+@dataclass(frozen=True)
+class RowLinks:
+    """A row's links, built once per page (url_for for each of 200 rows is measurable)."""
+
+    case: str
+    actions: str
+
+    @classmethod
+    def for_view(cls, here: str) -> RowLinks:
+        case = url_for("dashboard.case_page", case_id=_MARK)
+        actions = url_for("dashboard.case_actions", case_id=_MARK, next=here)
+        return cls(case, actions)
+
+    def of(self, case_id: int) -> dict[str, str]:
+        mark = str(_MARK)
+        return {
+            "case_url": self.case.replace(mark, str(case_id)),
+            "actions_url": self.actions.replace(mark, str(case_id), 1),
+        }
+
+
+def row_view(row: WorkbenchRow, links: RowLinks | None = None) -> dict[str, Any]:
     """What one row shows, in the reader's language."""
     lang = g.lang
     urgent = row.urgent
@@ -147,6 +179,7 @@ def row_view(row: WorkbenchRow) -> dict[str, Any]:
         "overdue": due_in is not None and due_in.total_seconds() < 0,
         "due_text": due_text,
         "reasons": [r.value for r in row.reasons],
+        **(links.of(row.case.id) if links else {}),
     }
 
 

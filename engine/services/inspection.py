@@ -37,6 +37,7 @@ from sqlalchemy import (
     Float,
     Select,
     and_,
+    bindparam,
     cast,
     exists,
     false,
@@ -299,6 +300,9 @@ def _def(definition: str | None, column: Any) -> list[ColumnElement[bool]]:
 
 
 ExpectedWaits = frozenset[tuple[str, int, str]]  # (definition, version, state)
+# Per session, by the versions published: a page asks once per rule, and building each
+# version's definition (even from its cache) costs more than the query of the versions.
+_WAITS_KEY = "svcflow.expected_waits"
 
 
 def expected_waits(session: Session, definition: str | None = None) -> ExpectedWaits:
@@ -308,19 +312,24 @@ def expected_waits(session: Session, definition: str | None = None) -> ExpectedW
     query = select(DefinitionVersion.name, DefinitionVersion.version).where(
         *_def(definition, DefinitionVersion.name)
     )
-    found: set[tuple[str, int, str]] = set()
-    for name, version in session.execute(query).all():
-        spec = get_definition(session, name, version)
-        found.update((name, version, state) for state in spec.supervision.expected_waits)
-    return frozenset(found)
+    versions = tuple(sorted((name, version) for name, version in session.execute(query).all()))
+    memo: dict[tuple[tuple[str, int], ...], ExpectedWaits] = session.info.setdefault(_WAITS_KEY, {})
+    if versions not in memo:
+        memo[versions] = frozenset(
+            (name, version, state)
+            for name, version in versions
+            for state in get_definition(session, name, version).supervision.expected_waits
+        )
+    return memo[versions]
 
 
 def _outside(query: Select[Any], waits: ExpectedWaits) -> Select[Any]:
-    """``query`` (over ``cases``) without the cases resting in an expected wait."""
+    """``query`` (over ``cases``) without the cases resting in an expected wait. The pairs
+    are bound as one expanding parameter: coercing each literal costs more than the query."""
     if not waits:
         return query
     where = tuple_(cases.c.definition_name, cases.c.definition_version, cases.c.state)
-    return query.where(where.not_in(sorted(waits)))
+    return query.where(where.not_in(bindparam("expected_waits", sorted(waits), expanding=True)))
 
 
 RULES = {
@@ -482,9 +491,10 @@ def reasons_of(
     found: dict[int, list[Reason]] = {}
     if not wanted:
         return found
+    ids: Any = bindparam("page_ids", wanted, expanding=True)
     for reason in Reason:
         query = cases_found(session, reason, now=now, settings=settings)
-        for case_id in session.execute(query.where(cases.c.id.in_(wanted))).scalars():
+        for case_id in session.execute(query.where(cases.c.id.in_(ids))).scalars():
             if reason not in found.setdefault(case_id, []):
                 found[case_id].append(reason)
     return found

@@ -297,21 +297,21 @@ def _rows(
     session: Session, rows: Sequence[Any], now: datetime, settings: inspection.Settings
 ) -> list[WorkbenchRow]:
     reasons = inspection.reasons_of(session, (r.id for r in rows), now=now, settings=settings)
-    out = []
-    for row in rows:
-        case = case_record(row)
-        definition = get_definition(session, case.definition_name, case.definition_version)
-        clocks = sla_clocks.clocks(session, definition, case, now=now)
-        out.append(
-            WorkbenchRow(
-                case=case,
-                definition=definition,
-                labels={label: getattr(row, label) for label in LABELS},
-                urgent=most_urgent(clocks),
-                reasons=tuple(reasons.get(case.id, ())),
-            )
+    shown = [case_record(row) for row in rows]
+    definitions = [
+        get_definition(session, case.definition_name, case.definition_version) for case in shown
+    ]
+    clocks = sla_clocks.open_clocks(session, list(zip(definitions, shown, strict=True)), now=now)
+    return [
+        WorkbenchRow(
+            case=case,
+            definition=definition,
+            labels={label: getattr(row, label) for label in LABELS},
+            urgent=most_urgent(clocks[case.id]),
+            reasons=tuple(reasons.get(case.id, ())),
         )
-    return out
+        for row, case, definition in zip(rows, shown, definitions, strict=True)
+    ]
 
 
 def most_urgent(clocks: Sequence[SlaClock]) -> SlaClock | None:
