@@ -21,7 +21,10 @@ STRINGS: dict[str, Mapping[str, str]] = {
     "nav_overview": {"en": "Overview", "zh": "总览"},
     "nav_stuck": {"en": "Stuck cases", "zh": "停滞工单"},
     "nav_kpis": {"en": "KPIs", "zh": "考核指标"},
-    "find_placeholder": {"en": "Case id or device serial", "zh": "工单号或设备序列号"},
+    "find_placeholder": {
+        "en": "Case id, business key, customer or serial",
+        "zh": "工单号、业务编号、客户或设备序列号",
+    },
     "find": {"en": "Open", "zh": "打开"},
     "logout": {"en": "Log out", "zh": "退出登录"},
     "signed_in_as": {"en": "Signed in as", "zh": "当前用户"},

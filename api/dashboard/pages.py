@@ -23,7 +23,7 @@ from engine.core.definition import WorkflowDefinition
 from engine.core.diagram import to_dot
 from engine.core.records import CaseRecord, EventRecord
 from engine.core.sla import ClockStatus, SlaClock
-from engine.services import inspection
+from engine.services import inspection, search
 from engine.services.case_detail import case_detail
 from engine.services.cases import allowed_triggers
 from engine.services.definitions import get_definition, list_definitions
@@ -314,13 +314,26 @@ def device_page(serial: str) -> str:
 
 
 @bp.get("/find")
-def find() -> Response:
-    """The search box: a number opens that case, anything else that device's file."""
+def find() -> Response | str:
+    """The search box: a case id, a business key (``T-2026-0001``), a customer's name (the
+    workbench for that customer) or a device serial (its file)."""
     query = (request.args.get("q") or "").strip().lstrip("#")
     if not query:
         return redirect(url_for("dashboard.overview"))
     if query.isdigit() and len(query) < 19:
         return redirect(url_for("dashboard.case_page", case_id=int(query)))
+    device_definition = str(current_app.config.get("DASHBOARD_DEVICE_DEFINITION", "device"))
+    with queries.reading() as session:
+        keyed = search.with_business_key(session, query[:200])
+        customers = [] if keyed else search.customers_named(session, query[:200])
+    if any(c.definition_name == device_definition for c in keyed):
+        return redirect(url_for("dashboard.device_page", serial=query))
+    if keyed:
+        return redirect(url_for("dashboard.case_page", case_id=keyed[0].id))
+    if len(customers) == 1:
+        return redirect(url_for("dashboard.workbench_page", customer=customers[0]))
+    if customers:
+        return render_template("dashboard/find.html", query=query, customers=customers)
     return redirect(url_for("dashboard.device_page", serial=query))
 
 

@@ -54,6 +54,11 @@ WORKBENCH_WORDS: dict[str, Mapping[str, str]] = {
         "zh": "{sort!r} 不是可用的排序方式：请选择 {choices} 之一。",
     },
     "bad_size": {"en": "{size!r} is not a page size.", "zh": "{size!r} 不是有效的每页行数。"},
+    "find_title": {"en": "Customers matching {query!r}", "zh": "与 {query!r} 匹配的客户"},
+    "find_intro": {
+        "en": "Several customers of open cases match; choose one to see its cases.",
+        "zh": "有多个在办工单的客户与之匹配，请选择一个查看其工单。",
+    },
     # --- bulk actions --------------------------------------------------------------------------
     "bulk_title": {"en": "Act on many cases", "zh": "批量处理"},
     "bulk_action": {"en": "Action", "zh": "操作"},

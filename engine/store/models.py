@@ -158,6 +158,8 @@ class Case(Base):
         Index("ix_cases_status_team", "status", "team"),
         Index("ix_cases_status_customer", "status", "customer"),
         Index("ix_cases_status_assignee", "status", "assignee"),
+        # The search box: a business key (T-2026-0001) of whichever workflow.
+        Index("ix_cases_business_key", "business_key"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)

@@ -213,3 +213,33 @@ def test_bulk_needs_a_selection_or_a_filter_and_force_needs_an_administrator(
     )
     assert forced.status_code == 403
     assert all(dash.case(c).status == "open" for c in made)
+
+
+def test_the_search_box_finds_business_keys_customers_and_serials(dash: Dash) -> None:
+    made = _tickets(dash, 4)
+    create_case(
+        dash.sessions,
+        "device",
+        {"device_serial": "MR-7", "customer": "Hospital 9"},
+        business_key="MR-7",
+        now=T0,
+    )
+    dash.login("supervisor", lang="en")
+
+    def found(q: str) -> str:
+        response = dash.client.get("/dashboard/find", query_string={"q": q})
+        assert response.status_code == 302, response.get_data(as_text=True)[:300]
+        return response.headers["Location"]
+
+    assert found("T-2026-0003") == f"/dashboard/cases/{made[2]}"
+    assert found(f"#{made[1]}") == f"/dashboard/cases/{made[1]}"
+    assert found("MR-7") == "/dashboard/devices/MR-7"  # a device file's key is its serial
+    assert found("Hospital 2") == "/dashboard/work?customer=Hospital+2"
+    # Part of a name: several customers of open cases contain it, so they are listed.
+    several = dash.client.get("/dashboard/find?q=Hospital").get_data(as_text=True)
+    assert "/dashboard/work?customer=Hospital+0" in several
+    assert "/dashboard/work?customer=Hospital+1" in several
+    assert found("ital 1") == "/dashboard/work?customer=Hospital+1"
+    assert found("CT-404") == "/dashboard/devices/CT-404"  # anything else: a serial
+    # LIKE's wildcards are text here: "%" matches no customer.
+    assert found("%") == "/dashboard/devices/%25"

@@ -1,5 +1,6 @@
 """The case row keeps what supervisors see of it (customer, team, priority, assignee), so the
-workbench filters, sorts and exports open cases by them without reading their data.
+workbench filters, sorts and exports open cases by them without reading their data; and a
+business key is found whatever its workflow (the dashboard's search box).
 
 Existing cases are filled in from their data, by the fields their definition version names
 (versions published before the ``supervision`` section existed name only the assignee).
@@ -30,6 +31,8 @@ def upgrade() -> None:
             batch.add_column(sa.Column(label, sa.String(200), nullable=True))
     for label in ("team", "customer", "assignee"):
         op.create_index(f"ix_cases_status_{label}", "cases", ["status", label])
+    # The search box finds a case by business key whatever its workflow.
+    op.create_index("ix_cases_business_key", "cases", ["business_key"])
     _fill_in()
 
 
@@ -77,6 +80,7 @@ def _label(data: Any, path: str) -> str | None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_cases_business_key", table_name="cases")
     for label in ("team", "customer", "assignee"):
         op.drop_index(f"ix_cases_status_{label}", table_name="cases")
     with op.batch_alter_table("cases") as batch:
