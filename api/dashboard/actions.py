@@ -61,6 +61,13 @@ def _reason() -> str:
     return _text("reason", limit=MAX_REASON)
 
 
+def _confirmed() -> None:
+    """Cancel and force cannot be undone: their forms carry a box to tick, and a post
+    without it (a script, a stale form) is refused before anything is read."""
+    if request.form.get("confirm") != "yes":
+        raise FormError(access.t("confirm_required"))
+
+
 def _payload() -> dict[str, Any]:
     text = _text("payload", required=False, limit=64 * 1024)
     if not text:
@@ -138,6 +145,7 @@ def cancel(case_id: int) -> Response:
 
     def build() -> Callable[[Session], FireOutcome]:
         reason = _reason()
+        _confirmed()
         return lambda s: operations.cancel(s, case_id, actor=user.actor, reason=reason, now=g.now)
 
     return _act(access.t("cancel_case"), case_id, build)
@@ -179,6 +187,7 @@ def force(case_id: int) -> Response:
 
     def build() -> Callable[[Session], FireOutcome]:
         state, reason = _text("state", limit=63), _reason()
+        _confirmed()
         return lambda s: operations.force_state(
             s, case_id, state, actor=user.actor, reason=reason, now=g.now
         )

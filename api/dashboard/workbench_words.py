@@ -59,6 +59,14 @@ WORKBENCH_WORDS: dict[str, Mapping[str, str]] = {
         "en": "Several customers of open cases match; choose one to see its cases.",
         "zh": "有多个在办工单的客户与之匹配，请选择一个查看其工单。",
     },
+    "confirm_case": {
+        "en": "Yes, case {id}: this cannot be undone",
+        "zh": "确认对工单 {id} 执行（不可撤销）",
+    },
+    "confirm_required": {
+        "en": "Tick the confirmation box: cancelling or forcing a case cannot be undone.",
+        "zh": "请勾选确认框：取消或强制设置工单状态后无法撤销。",
+    },
     # --- bulk actions --------------------------------------------------------------------------
     "bulk_title": {"en": "Act on many cases", "zh": "批量处理"},
     "bulk_action": {"en": "Action", "zh": "操作"},

@@ -11,7 +11,9 @@ from typing import Any
 
 import openpyxl
 
+from api.dashboard.error_words import ERROR_ZH
 from engine.core.records import EventRecord
+from engine.errors import SvcflowError
 from tests.api import test_dashboard as dashboard_tests
 from tests.api.conftest import REPAIR_DATA
 from tests.api.test_dashboard import Dash, _text, csrf
@@ -243,3 +245,30 @@ def test_the_search_box_finds_business_keys_customers_and_serials(dash: Dash) ->
     assert found("CT-404") == "/dashboard/devices/CT-404"  # anything else: a serial
     # LIKE's wildcards are text here: "%" matches no customer.
     assert found("%") == "/dashboard/devices/%25"
+
+
+def _codes(kind: type[SvcflowError]) -> set[str]:
+    found = set()
+    for sub in kind.__subclasses__():
+        if sub.code != SvcflowError.code:
+            found.add(sub.code)
+        found |= _codes(sub)
+    return found
+
+
+def test_every_engine_error_code_has_a_chinese_meaning() -> None:
+    codes = _codes(SvcflowError)
+    assert len(codes) > 30  # the walk found the tree
+    assert sorted(codes - set(ERROR_ZH)) == []
+    assert sorted(set(ERROR_ZH) - codes) == []  # and none for codes that are gone
+
+
+def test_a_chinese_page_says_what_a_refusal_means_in_chinese(dash: Dash) -> None:
+    (case_id,) = _tickets(dash, 1)
+    dash.login("supervisor", lang="zh")
+    page = f"/dashboard/cases/{case_id}"
+    refused = dash.submit(page, f"/dashboard/cases/{case_id}/fire", trigger="close", reason="x")
+    assert refused.status_code == 302
+    text = _text(dash.page(page))
+    assert "工单当前状态不允许该操作（invalid-trigger）" in text
+    assert "'close'" in text  # the engine's own detail follows
