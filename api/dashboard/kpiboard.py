@@ -54,6 +54,12 @@ def current_month(now: datetime) -> str:
     return now.astimezone(display.ZONE).strftime("%Y-%m")
 
 
+def last_full_month(now: datetime) -> str:
+    """The month the KPI page opens on: the bids' targets are judged on whole months, and
+    the current one is partial."""
+    return months_until(current_month(now), 2)[0]
+
+
 def months_until(month: str, count: int) -> list[str]:
     """The ``count`` months ending with ``month``, oldest first."""
     year, number = (int(p) for p in month.split("-"))

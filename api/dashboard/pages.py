@@ -342,7 +342,7 @@ def find() -> Response | str:
 
 @bp.get("/kpis")
 def kpi_page() -> str:
-    month = request.args.get("month") or kpiboard.current_month(g.now)
+    month = request.args.get("month") or kpiboard.last_full_month(g.now)
     group = request.args.get("by") or None
     if not kpiboard.valid_month(month):
         abort(400, access.t("bad_month", month=month))

@@ -404,7 +404,9 @@ def test_the_kpi_page_charts_the_month_against_targets_and_six_months(
     fire(dash.sessions, on_time, "start", now=T0 + HOUR)
     dash.login("supervisor", lang="en")
 
-    body = dash.page("/dashboard/kpis")  # this month (2025-09 in Beijing) by default
+    # The last full month by default (it is 2025-09 in Beijing): the current one is partial.
+    assert 'name="month" value="2025-08"' in dash.page("/dashboard/kpis")
+    body = dash.page("/dashboard/kpis?month=2025-09")
     assert 'name="month" value="2025-09"' in body
     kpi = body[body.index('data-kpi="response_timeliness"') :]
     text = _text(kpi)

@@ -5,16 +5,17 @@ stuck-case rules leave cases in an expected wait alone while still finding their
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.services import inspection, links, operations
+from engine.core.definition import parse_source
+from engine.services import inspection, kpis, links, operations
 from engine.services.inspection import Reason, Settings
 from engine.store.models import Case, DwellStat
-from tests.conftest import ADMIN, T0
+from tests.conftest import ADMIN, T0, WORKFLOWS
 from tests.factories import create_case, fire
 
 HOUR = timedelta(hours=1)
@@ -249,3 +250,35 @@ def test_expected_waits_belong_to_the_definition_version_that_lists_them(
         }
     assert stalled == {old}
     assert new not in stalled
+
+
+def test_kpis_group_complaints_and_surveys_by_the_team_responsible(
+    sessions: sessionmaker[Session], publish_workflow: Any
+) -> None:
+    """A complaint's team is an object of three people; a survey has no team of its own.
+    Grouped by the case's label, both count for the team a supervisor means."""
+    config = parse_source((WORKFLOWS / "catalog" / "kpis.yaml").read_text("utf-8"))
+    start = datetime(2025, 10, 13, 1, 0, tzinfo=UTC)
+    for name in ("complaint", "satisfaction_survey"):
+        publish_workflow(f"{name}.yaml")
+    team = {"manager": "Zhao", "expert": "Chen", "regional_lead": "East"}
+    complaint = {"customer": "A", "category": "quality", "severity": "minor", "description": "x"}
+    create_case(sessions, "complaint", {**complaint, "team": team}, now=start)
+    create_case(sessions, "complaint", complaint, now=start)  # no team answered yet
+    survey = create_case(
+        sessions, "satisfaction_survey", {"customer": "A", "service_definition": "x"}, now=start
+    ).case.id
+    # The team a survey spawned by an East ticket inherits (see the inheritance test above).
+    with sessions() as session, session.begin():
+        session.execute(Case.__table__.update().where(Case.id == survey).values(team="East"))
+    fire(sessions, survey, "score", {"score": 5}, now=start + HOUR)
+
+    with sessions() as session, session.begin():
+        rows = kpis.monthly_kpis(
+            session, config, month="2025-10", group_by="team", now=start + 30 * DAY
+        )
+    groups = {(r.kpi, r.group) for r in rows}
+    assert ("complaint_deadlines", "East") in groups
+    assert ("complaint_deadlines", "(none)") in groups
+    assert not any(g.startswith("{") for _, g in groups)  # no object as a group name
+    assert ("satisfaction", "East") in groups
