@@ -30,7 +30,11 @@ one warm-up, median and max reported:
 
     python bench/dashboard.py [--cases 10000] [--database sqlite|postgresql] [--repeat 7]
 
-Target: every page view's median at most 300 ms. Exits with status 1 when one misses it.
+Printed per view: the median and the largest wall and CPU time. Target: every page view's
+median at most 300 ms of server time, judged on CPU time with SQLite (the database runs in
+this process, so CPU time is all of the server's work, and on a machine shared with other
+work wall time also measures their turns on the cores) and on wall time with PostgreSQL
+(whose server runs apart). Exits with status 1 when a view misses it.
 Results: docs/benchmarks.md.
 """
 
@@ -49,6 +53,7 @@ sys.path.insert(0, str(ROOT))
 import argparse  # noqa: E402
 import html  # noqa: E402
 import logging  # noqa: E402
+import os  # noqa: E402
 import platform  # noqa: E402
 import random  # noqa: E402
 import re  # noqa: E402
@@ -180,14 +185,18 @@ def _client(url: str, sessions: sessionmaker[Session], now: datetime) -> FlaskCl
     return client
 
 
-def _timed(get: Callable[[], str], repeat: int) -> list[float]:
+def _timed(get: Callable[[], str], repeat: int) -> tuple[list[float], list[float]]:
+    """Wall and CPU milliseconds of each call. On SQLite the database runs in this process,
+    so its CPU time is all of the server's work: on a shared machine the wall time also
+    measures the neighbours' turns on the cores, the CPU time does not."""
     get()  # warm-up: caches of compiled definitions and templates
-    times = []
+    wall, cpu = [], []
     for _ in range(repeat):
-        begun = time.perf_counter()
+        begun, begun_cpu = time.perf_counter(), time.process_time()
         get()
-        times.append((time.perf_counter() - begun) * 1000)
-    return times
+        wall.append((time.perf_counter() - begun) * 1000)
+        cpu.append((time.process_time() - begun_cpu) * 1000)
+    return wall, cpu
 
 
 def _page(client: FlaskClient, path: str) -> str:
@@ -206,6 +215,10 @@ def _deep(client: FlaskClient, pages: int) -> str:
             break
         path = html.unescape(found.group(1))
     return path
+
+
+def _cell(times: list[float]) -> str:
+    return f"{statistics.median(times):.0f} ({max(times):.0f})"
 
 
 def main() -> int:
@@ -240,21 +253,25 @@ def main() -> int:
             "page 21": _deep(client, 21),
         }
         missed = []
-        print(f"{'view':<24} {'median ms':>10} {'max ms':>8}  rows  target")
+        judged = "CPU" if args.database == "sqlite" else "wall"
+        print(f"judged on {judged} time; median (max) of {args.repeat} runs, ms")
+        print(f"{'view':<24} {'wall':>15} {'CPU':>15}  rows  target")
         for name, path in views.items():
-            times = _timed(lambda p=path: _page(client, p), args.repeat)  # type: ignore[misc]
+            wall, cpu = _timed(lambda p=path: _page(client, p), args.repeat)  # type: ignore[misc]
             rows = _page(client, path).count("<tr data-case=")
-            median = statistics.median(times)
+            median = statistics.median(cpu if judged == "CPU" else wall)
             ok = median <= TARGET_MS
             missed += [] if ok else [name]
-            mark = "ok" if ok else "MISSED"
-            print(f"{name:<24} {median:>10.1f} {max(times):>8.1f}  {rows:>4}  {mark}")
+            print(
+                f"{name:<24} {_cell(wall):>15} {_cell(cpu):>15}  {rows:>4}  "
+                + ("ok" if ok else "MISSED")
+            )
         export = f"/dashboard/work.csv?team={TEAMS[1]}"
-        times = _timed(lambda: client.get(export).get_data(as_text=True), 3)
+        wall, cpu = _timed(lambda: client.get(export).get_data(as_text=True), 3)
         lines = client.get(export).get_data(as_text=True).count("\n") - 1
-        median = statistics.median(times)
         name = "CSV export (one team)"
-        print(f"{name:<24} {median:>10.1f} {max(times):>8.1f}  {lines:>4}  (not judged)")
+        print(f"{name:<24} {_cell(wall):>15} {_cell(cpu):>15}  {lines:>4}  (not judged)")
+        print(f"load average after the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         engine.dispose()
     if missed:
         print(f"missed the {TARGET_MS:.0f} ms target: {', '.join(missed)}")
