@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 WORKBENCH_WORDS: dict[str, Mapping[str, str]] = {
     "nav_workbench": {"en": "Workbench", "zh": "工作台"},
+    "skip_to_content": {"en": "Skip to the page's content", "zh": "跳到正文"},
     "workbench_title": {"en": "Case workbench", "zh": "工单工作台"},
     "workbench_intro": {
         "en": "Open cases, most urgent first. The filter is in the address: bookmark a view "
