@@ -174,7 +174,8 @@ def row_view(row: WorkbenchRow, links: RowLinks | None = None) -> dict[str, Any]
         "state": row.case.state,
         **row.labels,
         "sla_title": display.sla_title(row.definition, urgent.name, lang) if urgent else None,
-        "share": display.share(urgent.fraction, 0) if urgent else None,
+        # Whole percent; display.share trims trailing zeros, which would make 500% read 5%.
+        "share": f"{round(urgent.fraction * 100)}%" if urgent else None,
         "percent": round(min(urgent.fraction, 1.0) * 100) if urgent else 0,
         "overdue": due_in is not None and due_in.total_seconds() < 0,
         "due_text": due_text,

@@ -62,6 +62,7 @@ def test_the_workbench_shows_who_which_customer_and_how_late(dash: Dash) -> None
     assert "T-2026-0001" in text and "Hospital 1" in text and "Engineer 2" in text
     assert "East" in text and "West" in text
     assert "overdue by" in text  # clocks started at T0 are late at NOW
+    assert "First contact · 500%" in text  # 5 hours of a 1-hour promise used
     assert "6 open cases match." in text
     # Rows carry no action forms: each is fetched when opened.
     assert 'class="action fire"' not in body
