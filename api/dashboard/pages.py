@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from api.dashboard import access, bp, display, i18n, kpiboard, queries
+from api.dashboard import payload_forms as payload_forms_of
 from api.definitions import render_svg
 from engine.core.definition import WorkflowDefinition
 from engine.core.diagram import to_dot
@@ -183,6 +184,20 @@ def trigger_choices(
     ]
 
 
+def payload_forms(
+    definition: WorkflowDefinition, state: str, allowed: list[tuple[str, str]]
+) -> list[tuple[str, str, list[payload_forms_of.Field]]]:
+    """A form per allowed trigger, its fields from the transition's payload schema."""
+    return [
+        (
+            trigger,
+            title,
+            payload_forms_of.fields_of(payload_forms_of.payload_schema(definition, state, trigger)),
+        )
+        for trigger, title in allowed
+    ]
+
+
 def state_choices(definition: WorkflowDefinition, lang: str) -> list[tuple[str, str]]:
     return [(s.name, display.label(s.title, lang, s.name)) for s in definition.states]
 
@@ -219,6 +234,7 @@ def case_page(case_id: int) -> str:
             if t.status in SHOWN_TIMERS
         ]
         related = definitions_of(session, [c for c in (parent, *children) if c is not None])
+        allowed = trigger_choices(session, case, definition)
         return render_template(
             "dashboard/case.html",
             case=case,
@@ -230,7 +246,8 @@ def case_page(case_id: int) -> str:
             timers=timers,
             parent=_case_row(parent, related) if parent else None,
             children=[_case_row(c, related) for c in children],
-            allowed=trigger_choices(session, case, definition),
+            allowed=allowed,
+            payload_forms=payload_forms(definition, case.state, allowed),
             serial=case.data.get(queries.DEVICE_FIELD),
             state_choices=state_choices(definition, lang),
         )

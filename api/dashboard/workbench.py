@@ -21,7 +21,7 @@ from werkzeug.wrappers import Response
 from api import db
 from api.dashboard import access, bp, display, exports, queries
 from api.dashboard.actions import _payload, _reason, _text
-from api.dashboard.pages import state_choices, trigger_choices
+from api.dashboard.pages import payload_forms, state_choices, trigger_choices
 from engine.errors import SvcflowError
 from engine.services import bulk, workbench
 from engine.services.definitions import get_definition, list_definitions
@@ -213,11 +213,13 @@ def case_actions(case_id: int) -> str:
             abort(404, access.t("not_found_detail"))
         definition = get_definition(session, case.definition_name, case.definition_version)
         clocks = [(s.name, display.sla_title(definition, s.name, g.lang)) for s in definition.slas]
+        allowed = trigger_choices(session, case, definition)
         return render_template(
             "dashboard/_row_actions.html",
             case=case,
             definition=definition,
-            allowed=trigger_choices(session, case, definition),
+            allowed=allowed,
+            payload_forms=payload_forms(definition, case.state, allowed),
             slas=clocks,
             states=state_choices(definition, g.lang) if access.current_user().is_admin else [],
             here=back,

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 
 WORKBENCH_WORDS: dict[str, Mapping[str, str]] = {
     "nav_workbench": {"en": "Workbench", "zh": "工作台"},
+    "yes": {"en": "yes", "zh": "是"},
+    "no": {"en": "no", "zh": "否"},
     "skip_to_content": {"en": "Skip to the page's content", "zh": "跳到正文"},
     "workbench_title": {"en": "Case workbench", "zh": "工单工作台"},
     "workbench_intro": {

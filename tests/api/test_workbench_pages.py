@@ -273,3 +273,39 @@ def test_a_chinese_page_says_what_a_refusal_means_in_chinese(dash: Dash) -> None
     text = _text(dash.page(page))
     assert "工单当前状态不允许该操作（invalid-trigger）" in text
     assert "'close'" in text  # the engine's own detail follows
+
+
+def test_fire_forms_are_generated_from_the_payload_schema_and_typed_back(dash: Dash) -> None:
+    (case_id,) = _tickets(dash, 1)
+    dash.login("supervisor", lang="en")
+    page = f"/dashboard/cases/{case_id}"
+    body = dash.page(page)
+    # contact requires the instant of the first contact: a date-and-time input.
+    form = body[body.index('data-trigger="contact"') :]
+    form = form[: form.index("</details>")]
+    assert 'type="datetime-local"' in form and 'name="p.at"' in form and "required" in form
+    assert 'name="payload_form" value="1"' in form
+
+    refused = dash.submit(
+        page,
+        f"/dashboard/cases/{case_id}/fire",
+        trigger="contact",
+        payload_form="1",
+        **{"p.at": "not a time"},
+        reason="called back",
+    )
+    assert refused.status_code == 302
+    assert "is not a datetime value" in _text(dash.page(page))
+    assert dash.case(case_id).state == "logged"
+
+    done = dash.submit(
+        page,
+        f"/dashboard/cases/{case_id}/fire",
+        trigger="contact",
+        payload_form="1",
+        **{"p.at": "2025-09-30T10:20"},  # Beijing wall time, as the page shows times
+        reason="called back",
+    )
+    assert done.status_code == 302
+    last = dash.history(case_id)[-1]
+    assert (last.trigger, last.payload["at"]) == ("contact", "2025-09-30T02:20:00Z")
