@@ -50,6 +50,19 @@ def valid_month(month: str) -> bool:
     return bool(_MONTH.match(month))
 
 
+# KPIs whose numerator and denominator are seconds of device time, not counts of cases.
+SECONDS_KPIS = frozenset({"device_uptime"})
+
+
+def counted(name: str, numerator: float, denominator: float, lang: str) -> str:
+    """What a KPI's value was computed from, as a person reads it: cases as whole numbers,
+    device time in hours ('2.25818e+08 / 2.48832e+08' meant 62,727 h of 69,120 h)."""
+    if name in SECONDS_KPIS:
+        unit = "小时" if lang == "zh" else " h"
+        return f"{numerator / 3600:,.0f}{unit} / {denominator / 3600:,.0f}{unit}"
+    return f"{numerator:,.0f} / {denominator:,.0f}"
+
+
 def current_month(now: datetime) -> str:
     return now.astimezone(display.ZONE).strftime("%Y-%m")
 
@@ -151,7 +164,7 @@ def _chart(
                 "group": group,
                 "value": fmt(r.value),
                 "status": status,
-                "counted": f"{r.numerator:g} / {r.denominator:g}",
+                "counted": counted(name, r.numerator, r.denominator, lang),
             }
         )
     if mine:

@@ -309,3 +309,11 @@ def test_fire_forms_are_generated_from_the_payload_schema_and_typed_back(dash: D
     assert done.status_code == 302
     last = dash.history(case_id)[-1]
     assert (last.trigger, last.payload["at"]) == ("contact", "2025-09-30T02:20:00Z")
+
+
+def test_kpi_counts_read_as_cases_and_device_time_as_hours() -> None:
+    from api.dashboard.kpiboard import counted
+
+    assert counted("device_uptime", 2.25818e8, 2.48832e8, "en") == "62,727 h / 69,120 h"
+    assert counted("device_uptime", 2.25818e8, 2.48832e8, "zh") == "62,727小时 / 69,120小时"
+    assert counted("timely_resolution", 1234, 1250, "en") == "1,234 / 1,250"
