@@ -37,6 +37,7 @@ def test_a_supervisor_reassigns_from_a_workbench_row_on_desktop_and_phone(
         )
         page.set_default_timeout(TIMEOUT_MS)
         try:
+            page.clock.install()  # the page's timers run on a clock the test moves
             page.goto(f"{live.url}/dashboard/login?next=/dashboard/work%3Fteam%3DEast")
             page.fill("input[name=token]", live.tokens["supervisor"])
             page.click("button[type=submit].primary")
@@ -46,6 +47,13 @@ def test_a_supervisor_reassigns_from_a_workbench_row_on_desktop_and_phone(
             expect(row).to_contain_text("First contact · 500%")  # 5 h of a 1 h promise
             expect(row.locator("form")).to_have_count(0)  # no forms until asked for
             page.screenshot(path=str(tmp_path / "workbench-1366.png"), full_page=True)
+
+            # A case opened meanwhile shows up by itself within a minute.
+            later = {**data, "engineer": "Zhao"}
+            create_case(live.sessions, "repair_ticket", later, business_key="T-2026-0043", now=T0)
+            expect(page.locator("tr[data-case]")).to_have_count(1)
+            page.clock.run_for(61_000)
+            expect(page.locator("tr[data-case]")).to_have_count(2)
 
             row.locator("details.row-actions summary").click()
             reassign = row.locator("form.reassign")

@@ -27,3 +27,21 @@ document.addEventListener("toggle", function (event) {
       details.appendChild(note);
     });
 }, true);
+
+// The list refreshes itself every minute, unless the supervisor is in the middle of
+// something on it: a row's actions open, a field focused or filled, a case ticked.
+var REFRESH_MS = 60000;
+function busy() {
+  if (document.querySelector("details.row-actions[open]")) return true;
+  var active = document.activeElement;
+  if (active && /^(INPUT|SELECT|TEXTAREA)$/.test(active.tagName)) return true;
+  if (document.querySelector('input[form="bulk"]:checked')) return true;
+  var typed = document.querySelectorAll('section.bulk input[type="text"], section.bulk input:not([type])');
+  for (var i = 0; i < typed.length; i++) if (typed[i].value) return true;
+  return false;
+}
+if (document.querySelector("table.workbench")) {
+  setInterval(function () {
+    if (!busy()) window.location.reload();
+  }, REFRESH_MS);
+}
