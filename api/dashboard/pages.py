@@ -17,14 +17,14 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from api.dashboard import access, bp, display, i18n, kpiboard, queries
+from api.dashboard import access, bp, display, exports, i18n, kpiboard, queries
 from api.dashboard import payload_forms as payload_forms_of
 from api.definitions import render_svg
 from engine.core.definition import WorkflowDefinition
 from engine.core.diagram import to_dot
 from engine.core.records import CaseRecord, EventRecord
 from engine.core.sla import ClockStatus, SlaClock
-from engine.services import inspection, search
+from engine.services import inspection, kpis, search
 from engine.services.case_detail import case_detail
 from engine.services.cases import allowed_triggers
 from engine.services.definitions import get_definition, list_definitions
@@ -370,3 +370,36 @@ def kpi_page() -> str:
         return render_template(
             "dashboard/kpis.html", board=board, month=month, group=group, groups=kpiboard.GROUPS
         )
+
+
+@bp.get("/kpis.xlsx")
+def kpi_export() -> Response:
+    """The month's KPI table as an XLSX file, in the reader's language: what the page shows,
+    for a report to the customer."""
+    month = request.args.get("month") or kpiboard.last_full_month(g.now)
+    group = request.args.get("by") or None
+    if not kpiboard.valid_month(month):
+        abort(400, access.t("bad_month", month=month))
+    if group not in (None, *kpiboard.GROUPS):
+        abort(400, access.t("bad_group", group=group))
+    config, message = kpiboard.load_config(g.lang)
+    if config is None:
+        abort(404, message)
+    with queries.reading() as session:
+        rows = kpis.monthly_kpis(session, config, month=month, group_by=group, now=g.now)
+    lang = g.lang
+    header = [access.t(k) for k in ("kpi_column", "kpi_group", "kpi_counted", "kpi_value")]
+    header += [access.t("target"), access.t("verdict_column")]
+    cells = [
+        [
+            kpiboard.title(r.kpi, config, lang),
+            access.t("all_groups") if r.group == kpis.TOTAL else r.group,
+            kpiboard.counted(r.kpi, r.numerator, r.denominator, lang),
+            kpiboard.formatter(r.kpi)(r.value),
+            kpiboard.formatter(r.kpi)(r.target) if r.target is not None else "",
+            {True: access.t("met"), False: access.t("not_met"), None: ""}[r.met],
+        ]
+        for r in rows
+    ]
+    name = f"svcflow-kpis-{month}{'-' + group if group else ''}.xlsx"
+    return exports.download(exports.xlsx_bytes((header, cells), sheet=month), name, "xlsx")

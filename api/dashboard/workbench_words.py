@@ -8,6 +8,12 @@ from collections.abc import Mapping
 WORKBENCH_WORDS: dict[str, Mapping[str, str]] = {
     "nav_workbench": {"en": "Workbench", "zh": "工作台"},
     "yes": {"en": "yes", "zh": "是"},
+    "kpi_column": {"en": "KPI", "zh": "指标"},
+    "kpi_group": {"en": "Group", "zh": "分组"},
+    "kpi_counted": {"en": "Counted", "zh": "计数"},
+    "kpi_value": {"en": "Value", "zh": "数值"},
+    "verdict_column": {"en": "Against target", "zh": "是否达标"},
+    "export_kpis": {"en": "Export Excel", "zh": "导出 Excel"},
     "no": {"en": "no", "zh": "否"},
     "skip_to_content": {"en": "Skip to the page's content", "zh": "跳到正文"},
     "workbench_title": {"en": "Case workbench", "zh": "工单工作台"},

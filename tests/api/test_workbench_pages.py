@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from pathlib import Path
 from typing import Any
 
 import openpyxl
@@ -18,7 +19,7 @@ from tests.api import test_dashboard as dashboard_tests
 from tests.api.conftest import REPAIR_DATA
 from tests.api.test_dashboard import Dash, _text, csrf
 from tests.conftest import T0
-from tests.factories import create_case
+from tests.factories import create_case, create_ticket
 
 # The dashboard tests' fixtures: SQLite with the bundled workflows, a signed-in test client.
 db_url, kpi_config, dash = dashboard_tests.db_url, dashboard_tests.kpi_config, dashboard_tests.dash
@@ -317,3 +318,22 @@ def test_kpi_counts_read_as_cases_and_device_time_as_hours() -> None:
     assert counted("device_uptime", 2.25818e8, 2.48832e8, "en") == "62,727 h / 69,120 h"
     assert counted("device_uptime", 2.25818e8, 2.48832e8, "zh") == "62,727小时 / 69,120小时"
     assert counted("timely_resolution", 1234, 1250, "en") == "1,234 / 1,250"
+
+
+def test_the_kpi_table_exports_as_xlsx_in_the_readers_language(
+    dash: Dash, kpi_config: Path
+) -> None:
+    kpi_config.write_text(dashboard_tests.KPI_CONFIG, "utf-8")
+    create_ticket(dash.sessions, team="north")  # its 4 h response clock has run out by NOW
+    dash.login("supervisor", lang="zh")
+    assert "/dashboard/kpis.xlsx?month=2025-08" in dash.page("/dashboard/kpis")
+    got = dash.client.get("/dashboard/kpis.xlsx?month=2025-09&by=team")
+    assert got.status_code == 200
+    sheet = openpyxl.load_workbook(io.BytesIO(got.get_data())).active
+    assert sheet is not None
+    cells = [[c.value for c in row] for row in sheet.iter_rows()]
+    assert cells[0] == ["指标", "分组", "计数", "数值", "目标", "是否达标"]
+    north = next(row for row in cells if row[1] == "north")
+    assert north[0] == "响应及时率" and north[2] == "0 / 1" and north[3] == "0%"
+    assert north[5] == "未达标"
+    assert dash.client.get("/dashboard/kpis.xlsx?month=2025-13").status_code == 400
