@@ -454,6 +454,13 @@ class ScenarioError(Invalid):
     code = "scenario-invalid"
 
 
+class WorkbenchQueryInvalid(Invalid):
+    """A workbench filter, sort or page cursor that cannot be read (an unknown sort, a data
+    field the definition does not offer as a filter, a cursor from another sort)."""
+
+    code = "workbench-query-invalid"
+
+
 class FormError(Invalid):
     """A form field the engine is not asked about: a blank reason, broken JSON, text the
     databases cannot store. Reported like an engine refusal."""

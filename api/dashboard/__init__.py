@@ -27,9 +27,9 @@ bp = Blueprint(
 )
 
 # The views register their routes on ``bp``; they import it from here, so they come after it.
-from api.dashboard import access, actions, pages, versions, webhooks  # noqa: E402
+from api.dashboard import access, actions, pages, versions, webhooks, workbench  # noqa: E402
 
-__all__ = ["access", "actions", "bp", "init_app", "pages", "versions", "webhooks"]
+__all__ = ["access", "actions", "bp", "init_app", "pages", "versions", "webhooks", "workbench"]
 
 
 def init_app(app: Flask) -> None:

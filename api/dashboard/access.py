@@ -37,6 +37,7 @@ from wtforms import ValidationError
 from api import outages, state
 from api.auth import ADMIN, SUPERVISOR
 from api.dashboard import bp, display, i18n, queries
+from api.dashboard.error_words import ERROR_ZH
 from api.problems import RETRY_AFTER_SECONDS, status_of
 from engine.core.machine import Actor
 from engine.errors import SvcflowError
@@ -262,11 +263,13 @@ def _engine_error(error: SvcflowError) -> Any:
 
 def error_text(error: SvcflowError) -> str:
     """An engine error for the reader of this page: in the definition's own words and the
-    page's language when it gives them (a guard's message), else the engine's message."""
+    page's language when it gives them (a guard's message), else the engine's message, on a
+    Chinese page after what its code means in Chinese (error_words.py)."""
     reasons = error.fields.get("reasons") or []
     if reasons:
         return "; ".join(str(r.get(g.lang) or r["en"]) for r in reasons)
-    return error.message
+    meaning = ERROR_ZH.get(error.code) if g.lang == "zh" else None
+    return f"{meaning}（{error.code}）：{error.message}" if meaning else error.message
 
 
 @bp.errorhandler(DBAPIError)

@@ -20,10 +20,11 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from api import db, state
-from api.dashboard import access, bp
+from api.dashboard import access, bp, payload_forms, queries
 from engine.core.records import FireOutcome
 from engine.errors import FormError, SvcflowError
-from engine.services import operations
+from engine.services import cases, operations
+from engine.services.definitions import get_definition
 
 MAX_REASON = 1000
 
@@ -59,6 +60,22 @@ def _text(name: str, *, required: bool = True, limit: int = 200) -> str:
 
 def _reason() -> str:
     return _text("reason", limit=MAX_REASON)
+
+
+def _typed_payload(case_id: int, trigger: str) -> dict[str, Any]:
+    """The payload of a form generated from the transition's schema (payload_forms.py)."""
+    with queries.reading() as session:
+        case = cases.get_case(session, case_id)
+        definition = get_definition(session, case.definition_name, case.definition_version)
+    fields = payload_forms.fields_of(payload_forms.payload_schema(definition, case.state, trigger))
+    return payload_forms.payload_from(fields, request.form, state.current().zone)
+
+
+def _confirmed() -> None:
+    """Cancel and force cannot be undone: their forms carry a box to tick, and a post
+    without it (a script, a stale form) is refused before anything is read."""
+    if request.form.get("confirm") != "yes":
+        raise FormError(access.t("confirm_required"))
 
 
 def _payload() -> dict[str, Any]:
@@ -124,7 +141,10 @@ def fire(case_id: int) -> Response:
     user = access.current_user()
 
     def build() -> Callable[[Session], FireOutcome]:
-        trigger, payload, reason = _text("trigger", limit=63), _payload(), _reason()
+        trigger, reason = _text("trigger", limit=63), _reason()
+        payload = (
+            _typed_payload(case_id, trigger) if request.form.get("payload_form") else _payload()
+        )
         return lambda s: operations.fire(
             s, case_id, trigger, payload, actor=user.actor, reason=reason, now=g.now
         )
@@ -138,6 +158,7 @@ def cancel(case_id: int) -> Response:
 
     def build() -> Callable[[Session], FireOutcome]:
         reason = _reason()
+        _confirmed()
         return lambda s: operations.cancel(s, case_id, actor=user.actor, reason=reason, now=g.now)
 
     return _act(access.t("cancel_case"), case_id, build)
@@ -179,6 +200,7 @@ def force(case_id: int) -> Response:
 
     def build() -> Callable[[Session], FireOutcome]:
         state, reason = _text("state", limit=63), _reason()
+        _confirmed()
         return lambda s: operations.force_state(
             s, case_id, state, actor=user.actor, reason=reason, now=g.now
         )

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from api.dashboard.workbench_words import WORKBENCH_WORDS
+
 LANGUAGES = ("zh", "en")
 DEFAULT = "zh"
 
@@ -20,7 +22,10 @@ STRINGS: dict[str, Mapping[str, str]] = {
     "nav_stuck": {"en": "Stuck cases", "zh": "停滞工单"},
     "nav_kpis": {"en": "KPIs", "zh": "考核指标"},
     "nav_webhooks": {"en": "Webhooks", "zh": "Webhook 推送"},
-    "find_placeholder": {"en": "Case id or device serial", "zh": "工单号或设备序列号"},
+    "find_placeholder": {
+        "en": "Case id, business key, customer or serial",
+        "zh": "工单号、业务编号、客户或设备序列号",
+    },
     "find": {"en": "Open", "zh": "打开"},
     "logout": {"en": "Log out", "zh": "退出登录"},
     "signed_in_as": {"en": "Signed in as", "zh": "当前用户"},
@@ -441,6 +446,8 @@ REASONS: dict[str, Mapping[str, str]] = {
     "orphaned_wait": {"en": "Child news not taken", "zh": "下级工单消息未处理"},
     "waiting_on_cancelled": {"en": "Waiting on a cancelled child", "zh": "等待已取消的下级工单"},
 }
+STRINGS.update(WORKBENCH_WORDS)
+
 REASON_ACTIONS: dict[str, Mapping[str, str]] = {
     "sla_breached": {
         "zh": "立即处理：推进工单的下一步或升级处理；超时已记入历史，可作为扣款依据（R-REP-12）。"

@@ -50,8 +50,27 @@ def valid_month(month: str) -> bool:
     return bool(_MONTH.match(month))
 
 
+# KPIs whose numerator and denominator are seconds of device time, not counts of cases.
+SECONDS_KPIS = frozenset({"device_uptime"})
+
+
+def counted(name: str, numerator: float, denominator: float, lang: str) -> str:
+    """What a KPI's value was computed from, as a person reads it: cases as whole numbers,
+    device time in hours ('2.25818e+08 / 2.48832e+08' meant 62,727 h of 69,120 h)."""
+    if name in SECONDS_KPIS:
+        unit = "小时" if lang == "zh" else " h"
+        return f"{numerator / 3600:,.0f}{unit} / {denominator / 3600:,.0f}{unit}"
+    return f"{numerator:,.0f} / {denominator:,.0f}"
+
+
 def current_month(now: datetime) -> str:
     return now.astimezone(display.ZONE).strftime("%Y-%m")
+
+
+def last_full_month(now: datetime) -> str:
+    """The month the KPI page opens on: the bids' targets are judged on whole months, and
+    the current one is partial."""
+    return months_until(current_month(now), 2)[0]
 
 
 def months_until(month: str, count: int) -> list[str]:
@@ -145,7 +164,7 @@ def _chart(
                 "group": group,
                 "value": fmt(r.value),
                 "status": status,
-                "counted": f"{r.numerator:g} / {r.denominator:g}",
+                "counted": counted(name, r.numerator, r.denominator, lang),
             }
         )
     if mine:

@@ -17,13 +17,14 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from api.dashboard import access, bp, display, i18n, kpiboard, queries
+from api.dashboard import access, bp, display, exports, i18n, kpiboard, queries
+from api.dashboard import payload_forms as payload_forms_of
 from api.definitions import render_svg
 from engine.core.definition import WorkflowDefinition
 from engine.core.diagram import to_dot
 from engine.core.records import CaseRecord, EventRecord
 from engine.core.sla import ClockStatus, SlaClock
-from engine.services import inspection
+from engine.services import inspection, kpis, search
 from engine.services.case_detail import case_detail
 from engine.services.cases import allowed_triggers
 from engine.services.definitions import get_definition, list_definitions
@@ -183,6 +184,20 @@ def trigger_choices(
     ]
 
 
+def payload_forms(
+    definition: WorkflowDefinition, state: str, allowed: list[tuple[str, str]]
+) -> list[tuple[str, str, list[payload_forms_of.Field]]]:
+    """A form per allowed trigger, its fields from the transition's payload schema."""
+    return [
+        (
+            trigger,
+            title,
+            payload_forms_of.fields_of(payload_forms_of.payload_schema(definition, state, trigger)),
+        )
+        for trigger, title in allowed
+    ]
+
+
 def state_choices(definition: WorkflowDefinition, lang: str) -> list[tuple[str, str]]:
     return [(s.name, display.label(s.title, lang, s.name)) for s in definition.states]
 
@@ -219,6 +234,7 @@ def case_page(case_id: int) -> str:
             if t.status in SHOWN_TIMERS
         ]
         related = definitions_of(session, [c for c in (parent, *children) if c is not None])
+        allowed = trigger_choices(session, case, definition)
         return render_template(
             "dashboard/case.html",
             case=case,
@@ -230,7 +246,8 @@ def case_page(case_id: int) -> str:
             timers=timers,
             parent=_case_row(parent, related) if parent else None,
             children=[_case_row(c, related) for c in children],
-            allowed=trigger_choices(session, case, definition),
+            allowed=allowed,
+            payload_forms=payload_forms(definition, case.state, allowed),
             serial=case.data.get(queries.DEVICE_FIELD),
             state_choices=state_choices(definition, lang),
         )
@@ -317,13 +334,26 @@ def device_page(serial: str) -> str:
 
 
 @bp.get("/find")
-def find() -> Response:
-    """The search box: a number opens that case, anything else that device's file."""
+def find() -> Response | str:
+    """The search box: a case id, a business key (``T-2026-0001``), a customer's name (the
+    workbench for that customer) or a device serial (its file)."""
     query = (request.args.get("q") or "").strip().lstrip("#")
     if not query:
         return redirect(url_for("dashboard.overview"))
     if query.isdigit() and len(query) < 19:
         return redirect(url_for("dashboard.case_page", case_id=int(query)))
+    device_definition = str(current_app.config.get("DASHBOARD_DEVICE_DEFINITION", "device"))
+    with queries.reading() as session:
+        keyed = search.with_business_key(session, query[:200])
+        customers = [] if keyed else search.customers_named(session, query[:200])
+    if any(c.definition_name == device_definition for c in keyed):
+        return redirect(url_for("dashboard.device_page", serial=query))
+    if keyed:
+        return redirect(url_for("dashboard.case_page", case_id=keyed[0].id))
+    if len(customers) == 1:
+        return redirect(url_for("dashboard.workbench_page", customer=customers[0]))
+    if customers:
+        return render_template("dashboard/find.html", query=query, customers=customers)
     return redirect(url_for("dashboard.device_page", serial=query))
 
 
@@ -332,7 +362,7 @@ def find() -> Response:
 
 @bp.get("/kpis")
 def kpi_page() -> str:
-    month = request.args.get("month") or kpiboard.current_month(g.now)
+    month = request.args.get("month") or kpiboard.last_full_month(g.now)
     group = request.args.get("by") or None
     if not kpiboard.valid_month(month):
         abort(400, access.t("bad_month", month=month))
@@ -343,3 +373,36 @@ def kpi_page() -> str:
         return render_template(
             "dashboard/kpis.html", board=board, month=month, group=group, groups=kpiboard.GROUPS
         )
+
+
+@bp.get("/kpis.xlsx")
+def kpi_export() -> Response:
+    """The month's KPI table as an XLSX file, in the reader's language: what the page shows,
+    for a report to the customer."""
+    month = request.args.get("month") or kpiboard.last_full_month(g.now)
+    group = request.args.get("by") or None
+    if not kpiboard.valid_month(month):
+        abort(400, access.t("bad_month", month=month))
+    if group not in (None, *kpiboard.GROUPS):
+        abort(400, access.t("bad_group", group=group))
+    config, message = kpiboard.load_config(g.lang)
+    if config is None:
+        abort(404, message)
+    with queries.reading() as session:
+        rows = kpis.monthly_kpis(session, config, month=month, group_by=group, now=g.now)
+    lang = g.lang
+    header = [access.t(k) for k in ("kpi_column", "kpi_group", "kpi_counted", "kpi_value")]
+    header += [access.t("target"), access.t("verdict_column")]
+    cells = [
+        [
+            kpiboard.title(r.kpi, config, lang),
+            access.t("all_groups") if r.group == kpis.TOTAL else r.group,
+            kpiboard.counted(r.kpi, r.numerator, r.denominator, lang),
+            kpiboard.formatter(r.kpi)(r.value),
+            kpiboard.formatter(r.kpi)(r.target) if r.target is not None else "",
+            {True: access.t("met"), False: access.t("not_met"), None: ""}[r.met],
+        ]
+        for r in rows
+    ]
+    name = f"svcflow-kpis-{month}{'-' + group if group else ''}.xlsx"
+    return exports.download(exports.xlsx_bytes((header, cells), sheet=month), name, "xlsx")

@@ -6,6 +6,7 @@ from engine.cli import (  # noqa: F401 (each module registers its commands)
     calendars,
     cases,
     definitions,
+    demo,
     kpis,
     migrations,
     project,

@@ -246,6 +246,21 @@ class SlaSpec:
 
 
 @dataclass(frozen=True)
+class Supervision:
+    """What supervisors see of a case (docs/definitions.md, "Supervision").
+
+    ``customer``, ``team`` and ``priority`` are data paths (``customer``, ``team.regional_lead``);
+    ``expected_waits`` maps each state where waiting is normal to why, so the stuck-case rules
+    leave it alone."""
+
+    customer: str | None = None
+    team: str | None = None
+    priority: str | None = None
+    filters: tuple[str, ...] = ()
+    expected_waits: Mapping[str, Label] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class WorkflowDefinition:
     """A validated definition. ``version`` is None until published."""
 
@@ -260,6 +275,7 @@ class WorkflowDefinition:
     counters: Mapping[str, CounterSpec] = field(default_factory=dict)
     parent: ParentSpec | None = None
     assignee: str | None = None
+    supervision: Supervision = Supervision()
     description: str = ""
     requirements: tuple[str, ...] = ()
     # "refuse" (default): a caller's data or payload field the schema does not declare is an
@@ -654,6 +670,17 @@ def _sla(raw: Mapping[str, Any], index: int) -> SlaSpec:
     )
 
 
+def _supervision(raw: Mapping[str, Any] | None) -> Supervision:
+    raw = raw or {}
+    return Supervision(
+        customer=raw.get("customer"),
+        team=raw.get("team"),
+        priority=raw.get("priority"),
+        filters=tuple(raw.get("filters", ())),
+        expected_waits={w["state"]: Label(**w["reason"]) for w in raw.get("expected_waits", ())},
+    )
+
+
 def build_definition(document: Mapping[str, Any], version: int | None = None) -> WorkflowDefinition:
     """Build the model from a document that passed :func:`engine.core.validation.validate`."""
     states = tuple(_state(s, i) for i, s in enumerate(document["states"]))
@@ -700,6 +727,7 @@ def build_definition(document: Mapping[str, Any], version: int | None = None) ->
         },
         parent=parent,
         assignee=document.get("assignee"),
+        supervision=_supervision(document.get("supervision")),
         description=document.get("description", ""),
         requirements=tuple(document.get("requirements", ())),
         unknown_fields=document.get("unknown_fields", "refuse"),

@@ -515,6 +515,7 @@ class _Checker:
         self.check_counters_and_parent()
         self.check_decisions()
         self.check_assignee()
+        self.check_supervision()
         self.check_states()
         transitions = self.check_transitions()
         self.check_graph(transitions)
@@ -553,6 +554,83 @@ class _Checker:
                 "undeclared-data-field",
                 f"assignee names data.{field}, which data_schema does not declare.",
                 _suggest(field, self._data_fields()) or f"Declare {field!r} with type: string.",
+            )
+
+    def check_supervision(self) -> None:
+        """Each named field is a declared data field holding one value (a text, a number, an
+        enum), and each expected wait a state a case can rest in."""
+        section = self.doc.get("supervision")
+        if not isinstance(section, dict):
+            return
+        named = [(key, section.get(key)) for key in ("customer", "team", "priority")]
+        filters = section.get("filters")
+        if isinstance(filters, list):
+            named += [(f"filters[{i}]", path) for i, path in enumerate(filters)]
+        for key, path in named:
+            if isinstance(path, str):
+                self._check_supervised_field(f"supervision.{key}", path)
+        states = {s.get("name"): s for _, s in self._list("states")}
+        waits = section.get("expected_waits")
+        seen: set[str] = set()
+        for i, wait in enumerate(waits if isinstance(waits, list) else ()):
+            state = wait.get("state") if isinstance(wait, dict) else None
+            if not isinstance(state, str):
+                continue
+            where = f"supervision.expected_waits[{i}].state"
+            if state not in states:
+                self.out.error(
+                    where,
+                    "unknown-state",
+                    f"Expected wait names state {state!r}, which is not declared.",
+                    _suggest(state, [str(s) for s in states]) or "Declare it under states.",
+                )
+            elif states[state].get("final"):
+                self.out.error(
+                    where,
+                    "expected-wait-final",
+                    f"State {state!r} is final: a closed case waits for nothing.",
+                    "List only states an open case rests in.",
+                )
+            elif state in seen:
+                self.out.error(
+                    where,
+                    "duplicate-expected-wait",
+                    f"State {state!r} is listed twice.",
+                    "Keep one entry with one reason.",
+                )
+            seen.add(state)
+
+    def _check_supervised_field(self, where: str, path: str) -> None:
+        root, _, leaf = path.partition(".")
+        fields = self._data_fields()
+        if root not in fields:
+            self.out.error(
+                where,
+                "undeclared-data-field",
+                f"{where} names data.{root}, which data_schema does not declare.",
+                _suggest(root, fields) or f"Declare {root!r} in data_schema.",
+            )
+            return
+        schema = fields[root] if isinstance(fields[root], dict) else {}
+        if leaf:
+            inner = schema.get("properties")
+            inner = inner if isinstance(inner, dict) else {}
+            if leaf not in inner:
+                self.out.error(
+                    where,
+                    "undeclared-data-field",
+                    f"{where} names data.{path}, but data.{root} declares no field {leaf!r}.",
+                    _suggest(leaf, inner) or f"Declare {leaf!r} under data.{root}.properties.",
+                )
+                return
+            schema = inner[leaf] if isinstance(inner[leaf], dict) else {}
+        if schema.get("type") in ("object", "array"):
+            self.out.error(
+                where,
+                "supervised-field-not-scalar",
+                f"{where} names data.{path}, which holds a {schema['type']}, not one value.",
+                "Name a field holding a text, a number or an enum "
+                "(for an object, one of its fields: team.regional_lead).",
             )
 
     def check_counters_and_parent(self) -> None:

@@ -22,7 +22,7 @@ from engine.core.machine import Actor, CompiledWorkflow, compile_workflow
 from engine.core.records import CaseRecord, EventRecord, FireOutcome
 from engine.core.reported_time import CountedInstant, count_reported, parse_reported
 from engine.errors import BusinessKeyTaken, CaseClosed, VersionMismatch
-from engine.services import counters, idempotency, links, scheduling, versions
+from engine.services import case_labels, counters, idempotency, links, scheduling, versions
 from engine.services.definitions import effective_parameters, get_definition
 from engine.store import case_store
 from engine.store.calendar_store import LazyCalendars
@@ -133,7 +133,8 @@ def create_case(
         at=now,
         idempotency_key=idempotency_key,
     )
-    case_id, head = case_store.insert_case(session, values, created)
+    labels = case_labels.initial_labels(session, definition, data, parent_id)
+    case_id, head = case_store.insert_case(session, {**values, **labels}, created)
     event = dataclasses.replace(created, case_id=case_id, hash=head)
     if idempotency_key is not None:
         idempotency.remember(

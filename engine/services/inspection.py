@@ -11,6 +11,10 @@ Every finding has a reason code, the case, since when, and the suggested action.
 ``silent_stall``            an open case with no armed timer and no activity for a while
 ``dwelling``                in a state longer than the 95th percentile of that state's dwell
                             time for the definition version (statistics from the history)
+
+Neither of those two is raised for a case resting in a state its definition version lists
+under ``supervision.expected_waits`` (a loaner in use, a device file in warranty): waiting
+there is the case's normal life, not a stall.
 ``orphaned_wait``           a child's news reached the parent, which could not take it and has
                             not moved since
 ``waiting_on_cancelled``    an open parent whose child was cancelled and that has not moved
@@ -28,16 +32,33 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, and_, cast, exists, func, literal, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Select,
+    and_,
+    bindparam,
+    cast,
+    exists,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    tuple_,
+)
 from sqlalchemy.orm import Session
 
 from engine.core.durations import format_timedelta
+from engine.services.definitions import get_definition
 from engine.store.models import (
     Case,
     CaseEvent,
     CaseSla,
     CaseStatus,
     CaseWait,
+    DefinitionVersion,
     DwellStat,
     EventType,
     Timer,
@@ -278,6 +299,39 @@ def _def(definition: str | None, column: Any) -> list[ColumnElement[bool]]:
     return [column == definition] if definition else []
 
 
+ExpectedWaits = frozenset[tuple[str, int, str]]  # (definition, version, state)
+# Per session, by the versions published: a page asks once per rule, and building each
+# version's definition (even from its cache) costs more than the query of the versions.
+_WAITS_KEY = "svcflow.expected_waits"
+
+
+def expected_waits(session: Session, definition: str | None = None) -> ExpectedWaits:
+    """The states each published definition version lists as expected waits. Versions are
+    few and each is built once per process (get_definition's cache), so this is one small
+    query of the versions table."""
+    query = select(DefinitionVersion.name, DefinitionVersion.version).where(
+        *_def(definition, DefinitionVersion.name)
+    )
+    versions = tuple(sorted((name, version) for name, version in session.execute(query).all()))
+    memo: dict[tuple[tuple[str, int], ...], ExpectedWaits] = session.info.setdefault(_WAITS_KEY, {})
+    if versions not in memo:
+        memo[versions] = frozenset(
+            (name, version, state)
+            for name, version in versions
+            for state in get_definition(session, name, version).supervision.expected_waits
+        )
+    return memo[versions]
+
+
+def _outside(query: Select[Any], waits: ExpectedWaits) -> Select[Any]:
+    """``query`` (over ``cases``) without the cases resting in an expected wait. The pairs
+    are bound as one expanding parameter: coercing each literal costs more than the query."""
+    if not waits:
+        return query
+    where = tuple_(cases.c.definition_name, cases.c.definition_version, cases.c.state)
+    return query.where(where.not_in(bindparam("expected_waits", sorted(waits), expanding=True)))
+
+
 RULES = {
     Reason.SLA_BREACHED: _sla_breached,
     Reason.SLA_WARNING: _sla_warning,
@@ -312,15 +366,26 @@ def _detail(reason: Reason, row: Any) -> str:
     return "no activity and no timer armed"
 
 
+def _dwell_stats(
+    session: Session, s: Settings, definition: str | None, waits: ExpectedWaits
+) -> list[Any]:
+    """The statistics to compare against: enough samples, and not an expected wait."""
+    query = select(stats).where(
+        stats.c.samples >= s.min_dwell_samples, *_def(definition, stats.c.definition_name)
+    )
+    return [
+        stat
+        for stat in session.execute(query).all()
+        if (stat.definition_name, stat.definition_version, stat.state) not in waits
+    ]
+
+
 def _dwelling(
     session: Session, now: datetime, s: Settings, definition: str | None, limit: int
 ) -> list[Finding]:
     """One indexed query per (definition version, state) with statistics."""
     found: list[Finding] = []
-    query = select(stats).where(
-        stats.c.samples >= s.min_dwell_samples, *_def(definition, stats.c.definition_name)
-    )
-    for stat in session.execute(query).all():
+    for stat in _dwell_stats(session, s, definition, expected_waits(session, definition)):
         threshold = now - timedelta(seconds=stat.p95_seconds)
         rows = session.execute(
             select(*_CASE_COLUMNS, cases.c.state_entered_at.label("since"))
@@ -370,7 +435,10 @@ def inspect(
         if reason is Reason.DWELLING:
             findings += _dwelling(session, now, settings, definition, limit)
             continue
-        rows = session.execute(RULES[reason](now, settings, definition).limit(limit)).all()
+        query = RULES[reason](now, settings, definition)
+        if reason is Reason.SILENT_STALL:
+            query = _outside(query, expected_waits(session, definition))
+        rows = session.execute(query.limit(limit)).all()
         findings += [
             Finding(
                 reason,
@@ -385,6 +453,51 @@ def inspect(
             for r in rows
         ]
     return findings
+
+
+def cases_found(
+    session: Session,
+    reason: Reason,
+    *,
+    now: datetime,
+    settings: Settings = Settings(),
+    definition: str | None = None,
+) -> Select[Any]:
+    """The ids of the open cases one rule finds, as a query to filter cases by (the
+    workbench's reason filter); unordered and unbounded."""
+    if reason is Reason.DWELLING:
+        over = [
+            and_(
+                cases.c.definition_name == stat.definition_name,
+                cases.c.definition_version == stat.definition_version,
+                cases.c.state == stat.state,
+                cases.c.state_entered_at < now - timedelta(seconds=stat.p95_seconds),
+            )
+            for stat in _dwell_stats(session, settings, definition, expected_waits(session))
+        ]
+        return select(cases.c.id).where(cases.c.status == OPEN, or_(false(), *over))
+    query: Select[Any] = RULES[reason](now, settings, definition)
+    if reason is Reason.SILENT_STALL:
+        query = _outside(query, expected_waits(session, definition))
+    return query.with_only_columns(cases.c.id).order_by(None)
+
+
+def reasons_of(
+    session: Session, case_ids: Iterable[int], *, now: datetime, settings: Settings = Settings()
+) -> dict[int, list[Reason]]:
+    """Why each of these cases is stuck (one query per rule, by primary key), for a page of
+    the workbench; cases stuck for no reason are left out."""
+    wanted = sorted(set(case_ids))
+    found: dict[int, list[Reason]] = {}
+    if not wanted:
+        return found
+    ids: Any = bindparam("page_ids", wanted, expanding=True)
+    for reason in Reason:
+        query = cases_found(session, reason, now=now, settings=settings)
+        for case_id in session.execute(query.where(cases.c.id.in_(ids))).scalars():
+            if reason not in found.setdefault(case_id, []):
+                found[case_id].append(reason)
+    return found
 
 
 COUNT_CAP = 10_000  # counts() counts dwelling cases up to this many
@@ -409,7 +522,10 @@ def count_reason(
             timers.c.due_at < now - settings.timer_tolerance,
         )
         return int(session.execute(query).scalar_one())
-    sub = RULES[reason](now, settings, definition).order_by(None).subquery()
+    query = RULES[reason](now, settings, definition)
+    if reason is Reason.SILENT_STALL:
+        query = _outside(query, expected_waits(session, definition))
+    sub = query.order_by(None).subquery()
     return int(session.execute(select(func.count()).select_from(sub)).scalar_one())
 
 
@@ -418,10 +534,7 @@ def _count_dwelling(
 ) -> int:
     """``len(_dwelling(..., cap))`` without building the findings: a count per statistic."""
     total = 0
-    query = select(stats).where(
-        stats.c.samples >= s.min_dwell_samples, *_def(definition, stats.c.definition_name)
-    )
-    for stat in session.execute(query).all():
+    for stat in _dwell_stats(session, s, definition, expected_waits(session, definition)):
         threshold = now - timedelta(seconds=stat.p95_seconds)
         matching = (
             select(literal(1).label("one"))

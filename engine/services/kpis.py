@@ -80,10 +80,16 @@ def month_bounds(month: str, timezone: str) -> tuple[datetime, datetime]:
     )
 
 
-def _group(data: Mapping[str, Any], field: str | None) -> str:
+# A group field ``case.team`` or ``case.customer`` reads the case row's label (the field the
+# definition names under ``supervision``, a child's inherited from its parent) instead of a
+# data field: a complaint's team, a survey's team (its ticket's) group as people mean them.
+CASE_LABELS = {"case.team": "team", "case.customer": "customer"}
+
+
+def _group(row: Any, field: str | None) -> str:
     if field is None:
         return TOTAL
-    value = data.get(field)
+    value = getattr(row, CASE_LABELS[field]) if field in CASE_LABELS else row.data.get(field)
     return str(value) if value not in (None, "") else "(none)"
 
 
@@ -127,6 +133,8 @@ class _Month:
                 cases.c.created_at,
                 cases.c.updated_at,
                 cases.c.state,
+                cases.c.team,
+                cases.c.customer,
             ).where(
                 cases.c.definition_name == definition,
                 cases.c.created_at >= self.start,
@@ -140,7 +148,7 @@ class _Month:
         as breached already). Each round of an SLA with ``rounds: repeat`` is a clock of its
         own (a row of ``case_slas``): met and breached are counted per round."""
         rows = self.session.execute(
-            select(cases.c.data, slas.c.status, slas.c.due_at)
+            select(cases.c.data, cases.c.team, cases.c.customer, slas.c.status, slas.c.due_at)
             .join(slas, slas.c.case_id == cases.c.id)
             .where(
                 cases.c.definition_name == spec["definition"],
@@ -150,11 +158,12 @@ class _Month:
             )
         ).all()
         tallies: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
-        for data, status, due in rows:
+        for row in rows:
+            status, due = row.status, row.due_at
             late_running = status in ("running", "paused") and due is not None and due <= self.now
             if status not in ("met", "breached") and not late_running:
                 continue  # still in progress: not decided yet
-            for group in {_group(data, self.field), TOTAL}:
+            for group in {_group(row, self.field), TOTAL}:
                 tallies[group][1] += 1
                 tallies[group][0] += 1 if status == "met" else 0
         return _rows(name, tallies, spec.get("target"))
@@ -167,7 +176,7 @@ class _Month:
             score = row.data.get(field)
             if not isinstance(score, int | float):
                 continue
-            for group in {_group(row.data, self.field), TOTAL}:
+            for group in {_group(row, self.field), TOTAL}:
                 average[group][0] += score
                 average[group][1] += 1
                 satisfied[group][0] += 1 if score >= threshold else 0
@@ -187,7 +196,7 @@ class _Month:
                 continue
             visits = row.data.get(field, 0)
             first_time = isinstance(visits, int | float) and visits <= most
-            for group in {_group(row.data, self.field), TOTAL}:
+            for group in {_group(row, self.field), TOTAL}:
                 tallies[group][1] += 1
                 tallies[group][0] += 1 if first_time else 0
         return _rows("fix_rate", tallies, spec.get("target"))

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from engine.core.definition import TimerKind, WorkflowDefinition
 from engine.core.records import CaseRecord, EventRecord
 from engine.core.timer_plans import TimerPlan, plan_timer
-from engine.services import sla_clocks
+from engine.services import case_labels, sla_clocks
 from engine.services.definitions import get_definition
 from engine.store import case_store
 from engine.store.calendar_store import LazyCalendars
@@ -214,13 +214,17 @@ def sync_after_event(
     event: EventRecord,
     now: datetime,
 ) -> None:
-    """Bring the case's armed timers in line with ``event``, just appended.
+    """Bring the case's armed timers (and its supervisor labels) in line with ``event``, just
+    appended.
 
     This runs inside every fire, so it issues no statement that cannot matter: a definition
     without SLAs and a transition between states without timers cost nothing here, and SLA
     clocks are advanced by the one event (engine/services/sla_clocks.py), their timers
-    touched only when a due instant moves.
+    touched only when a due instant moves; labels are written only when the event set one
+    of their fields (a new case gets them in its INSERT).
     """
+    if previous is not None:
+        case_labels.relabel(session, definition, case, event)
     timed = definition.timed_states
     if case.status != CaseStatus.OPEN.value:
         if timed or definition.slas:

@@ -132,3 +132,37 @@ def collect_cases(
     # Exactly ``limit`` found: whether another one matches decides the cursor.
     more, _ = search_cases(session, f, now=now, before_id=found[-1].id, limit=1)
     return found, (found[-1].id if more else None)
+
+
+SEARCH_CHOICES = 20  # customers a search box lists at most
+
+
+def with_business_key(session: Session, key: str) -> list[CaseRecord]:
+    """The cases of every workflow whose business key is ``key`` (unique per workflow, so
+    at most one each), oldest first."""
+    rows = session.execute(
+        select(cases).where(cases.c.business_key == key).order_by(cases.c.id)
+    ).all()
+    return [case_record(r) for r in rows]
+
+
+def customers_named(session: Session, text: str) -> list[str]:
+    """The customers a search for ``text`` means: the one named exactly, else those of open
+    cases whose name contains it (at most :data:`SEARCH_CHOICES`, alphabetically)."""
+    exact = session.execute(
+        select(cases.c.customer).where(cases.c.customer == text).limit(1)
+    ).scalar_one_or_none()
+    if exact is not None:
+        return [exact]
+    pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    found = session.execute(
+        select(cases.c.customer)
+        .where(
+            cases.c.status == CaseStatus.OPEN.value,
+            cases.c.customer.like(pattern, escape="\\"),
+        )
+        .distinct()
+        .order_by(cases.c.customer)
+        .limit(SEARCH_CHOICES)
+    ).scalars()
+    return [name for name in found if name is not None]

@@ -467,3 +467,48 @@ def clocks(
             states = list(walk_rounds(sla, history, ruler, definition.final_states))
         out += [clock_at(sla, state, ruler, now) for state in states if state is not None]
     return out
+
+
+_SELECT_OPEN_ROWS = select(
+    case_slas.c.case_id, case_slas.c.id, case_slas.c.sla, *(case_slas.c[n] for n in _KEPT_COLUMNS)
+).where(
+    case_slas.c.case_id.in_(bindparam("case_ids", expanding=True)),
+    case_slas.c.stopped_at.is_(None),
+    case_slas.c.status.in_(
+        [ClockStatus.RUNNING.value, ClockStatus.PAUSED.value, ClockStatus.BREACHED.value]
+    ),
+)
+
+
+def open_clocks(
+    session: Session,
+    of: Sequence[tuple[WorkflowDefinition, CaseRecord]],
+    *,
+    now: datetime,
+) -> dict[int, list[SlaClock]]:
+    """The clocks started and not stopped of many cases (a page of the workbench), as of
+    ``now``: the rows of all of them in one query, a clock computed only for those. A row that
+    keeps no state (or not in the unit measured now) is recomputed from its case's history,
+    as :func:`clocks` does."""
+    found: dict[int, dict[str, Kept]] = {}
+    if of:
+        ids = sorted({case.id for _, case in of})
+        for row in session.connection().execute(_SELECT_OPEN_ROWS, {"case_ids": ids}):
+            found.setdefault(row.case_id, {})[row.sla] = cast(Kept, row)
+    calendars = LazyCalendars(session)
+    out: dict[int, list[SlaClock]] = {}
+    for definition, case in of:
+        rows = found.get(case.id, {})
+        history: Sequence[EventRecord] | None = None
+        out[case.id] = []
+        for sla in definition.slas:
+            if sla.name not in rows:
+                continue
+            ruler = ruler_for(sla, data=case.data, params=case.params, now=now, calendars=calendars)
+            state = kept_state(rows[sla.name], ruler)
+            if state is None:
+                if history is None:
+                    history = case_store.events_of(session.connection(), case.id)
+                state = walk(sla, history, ruler, definition.final_states)
+            out[case.id].append(clock_at(sla, state, ruler, now))
+    return out

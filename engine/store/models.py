@@ -187,6 +187,13 @@ class Case(Base):
         Index("ix_cases_definition_state", "definition_name", "state"),
         Index("ix_cases_status_updated", "status", "updated_at"),
         Index("ix_cases_dwell", "status", "definition_name", "state", "state_entered_at"),
+        # The workbench's filters (docs/dashboard.md): open cases of one team, customer or
+        # assignee without reading the others.
+        Index("ix_cases_status_team", "status", "team"),
+        Index("ix_cases_status_customer", "status", "customer"),
+        Index("ix_cases_status_assignee", "status", "assignee"),
+        # The search box: a business key (T-2026-0001) of whichever workflow.
+        Index("ix_cases_business_key", "business_key"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -212,6 +219,12 @@ class Case(Base):
     # The hash of the latest event (engine/core/history_chain.py): the next event chains to
     # it without reading the history, and the version guard keeps the two in step.
     history_head: Mapped[str] = mapped_column(String(64), nullable=False)
+    # What supervisors see of the case, from the data fields its definition names
+    # (engine/core/supervision.py), kept by engine/services/case_labels.py.
+    customer: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    team: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    priority: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    assignee: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class CaseEvent(Base):

@@ -221,7 +221,7 @@ def test_a_form_post_without_its_csrf_token_is_refused_and_changes_nothing(dash:
     dash.login("supervisor", lang="en")
     before = dash.history(case_id)
     for token in (None, "forged"):
-        data = {"reason": "customer asked", "next": "/dashboard/"}
+        data = {"reason": "customer asked", "confirm": "yes", "next": "/dashboard/"}
         if token:
             data["csrf_token"] = token
         refused = dash.client.post(f"/dashboard/cases/{case_id}/cancel", data=data)
@@ -428,7 +428,9 @@ def test_the_kpi_page_charts_the_month_against_targets_and_six_months(
     fire(dash.sessions, on_time, "start", now=T0 + HOUR)
     dash.login("supervisor", lang="en")
 
-    body = dash.page("/dashboard/kpis")  # this month (2025-09 in Beijing) by default
+    # The last full month by default (it is 2025-09 in Beijing): the current one is partial.
+    assert 'name="month" value="2025-08"' in dash.page("/dashboard/kpis")
+    body = dash.page("/dashboard/kpis?month=2025-09")
     assert 'name="month" value="2025-09"' in body
     kpi = body[body.index('data-kpi="response_timeliness"') :]
     text = _text(kpi)
@@ -518,7 +520,12 @@ def test_operator_actions_from_the_forms_record_their_reason(dash: Dash) -> None
     assert dash.case(case_id).data["engineer"] == "Li Wei"
     assert events[3].context == {"reason": "engineer on site already"}
 
-    cancelled = dash.submit(page, f"/dashboard/cases/{case_id}/cancel", reason="duplicate")
+    unconfirmed = dash.submit(page, f"/dashboard/cases/{case_id}/cancel", reason="duplicate")
+    assert "Tick the confirmation box" in _flash(unconfirmed, dash)
+    assert dash.case(case_id).status == "open"  # nothing without the box ticked
+    cancelled = dash.submit(
+        page, f"/dashboard/cases/{case_id}/cancel", reason="duplicate", confirm="yes"
+    )
     assert "Cancel case done" in _flash(cancelled, dash)
     assert dash.case(case_id).status == "cancelled"
     assert dash.history(case_id)[-1].payload == {"reason": "duplicate"}
@@ -686,6 +693,7 @@ def test_a_supervisor_cannot_force_a_state_but_an_administrator_can(dash: Dash) 
         f"/dashboard/cases/{case_id}/force",
         state="repairing",
         reason="fixed by phone, recorded late",
+        confirm="yes",
     )
     assert "Force state (administrators) done" in _flash(forced, dash)
     last = dash.history(case_id)[-1]
