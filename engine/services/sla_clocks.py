@@ -44,6 +44,7 @@ from engine.core.sla import (
     plan_clock,
     ruler_for,
     touches,
+    walk,
     walk_rounds,
 )
 from engine.core.timer_plans import Calendars, TimerPlan
@@ -504,7 +505,14 @@ def open_clocks(
         for sla in definition.slas:
             if sla.name not in rows:
                 continue
-            ruler = ruler_for(sla, data=case.data, params=case.params, now=now, calendars=calendars)
+            ruler = ruler_for(
+                sla,
+                data=case.data,
+                params=case.params,
+                now=now,
+                calendars=calendars,
+                decisions=definition.decisions,
+            )
             state = kept_state(rows[sla.name], ruler)
             if state is None:
                 if history is None:
