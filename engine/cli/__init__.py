@@ -4,6 +4,7 @@ group defined in :mod:`engine.cli.app`."""
 from engine.cli import (  # noqa: F401 (each module registers its commands)
     calendars,
     cases,
+    contracts,
     definitions,
     kpis,
     project,

@@ -28,6 +28,8 @@ class CaseRecord:
     state_entered_at: datetime
     state_entry_seq: int = 1
     parent_id: int | None = None
+    contract_name: str | None = None  # the contract whose terms ``params`` took, if any
+    contract_version: int | None = None
 
 
 @dataclass(frozen=True)

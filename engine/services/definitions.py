@@ -324,6 +324,12 @@ def _coerce_parameter(definition: WorkflowDefinition, name: str, value: Any) -> 
     return value
 
 
+def check_parameter_value(definition: WorkflowDefinition, name: str, value: Any) -> Any:
+    """The value ``name`` takes in ``definition`` when a deployment or a contract sets it
+    (``set-param``, a contract's terms): one rule for both. Raises :class:`ParameterInvalid`."""
+    return _coerce_parameter(definition, name, value)
+
+
 def set_parameter(
     session: Session, definition_name: str, name: str, value: Any, *, actor: str, now: datetime
 ) -> None:

@@ -68,6 +68,8 @@ def case_record(row: Row[Any]) -> CaseRecord:
         state_entered_at=row.state_entered_at,
         state_entry_seq=row.state_entry_seq,
         parent_id=row.parent_id,
+        contract_name=row.contract_name,
+        contract_version=row.contract_version,
     )
 
 
