@@ -100,9 +100,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         log.exception("unhandled error")
         return problems.internal_error()
 
-    from api import calendars, cases, definitions, health, kpis, supervision, timers
+    from api import calendars, cases, contracts, definitions, health, kpis, supervision, timers
 
-    for module in (health, definitions, cases, calendars, timers, supervision, kpis):
+    for module in (health, definitions, cases, calendars, timers, supervision, kpis, contracts):
         api.register_blueprint(module.blp)
 
     from api import dashboard  # server-rendered pages under /dashboard (docs/dashboard.md)

@@ -52,6 +52,13 @@ class CreateCaseSchema(StrictSchema):
     version = ma.fields.Integer(validate=ma.validate.Range(1, INT32_MAX))
     business_key = ma.fields.String(validate=ma.validate.Length(1, 200))
     data = ma.fields.Dict(keys=ma.fields.String(), load_default=dict)
+    contract = ma.fields.String(
+        validate=ma.validate.Length(1, 63),
+        metadata={
+            "description": "The service contract whose terms the case takes (default: its "
+            "parent's, or the one covering its customer or device, or none; docs/contracts.md)"
+        },
+    )
 
 
 class FireSchema(StrictSchema):
@@ -108,6 +115,13 @@ class CaseSchema(ma.Schema):
     updated_at = ma.fields.DateTime()
     state_entered_at = ma.fields.DateTime()
     allowed_triggers = ma.fields.List(ma.fields.String())
+    contract = ma.fields.Dict(
+        allow_none=True,
+        metadata={
+            "description": "The contract the case was created under: id and version; on one "
+            "case also its title and the terms it set (parameter values the case took)"
+        },
+    )
     timers = ma.fields.List(ma.fields.Nested(TimerSchema))
     sla = ma.fields.List(ma.fields.Nested(ClockSchema))
 
@@ -181,10 +195,20 @@ def _view(case: CaseRecord, *, detail: bool = True) -> dict[str, Any]:
     (engine/services/case_detail.py, which reads only what the definition can have)."""
     session = db.session()
     out: dict[str, Any] = dict(case.__dict__)
+    out["contract"] = (
+        {"id": case.contract_name, "version": case.contract_version}
+        if case.contract_name is not None
+        else None
+    )
     if not detail:
         out["allowed_triggers"] = cases.allowed_triggers(session, case, current_actor())
         return out
     found = case_detail(session, case, now=g.now, actor=current_actor())
+    if found.contract is not None:
+        out["contract"] |= {
+            "title": {"en": found.contract.title_en, "zh": found.contract.title_zh},
+            "terms": found.terms,
+        }
     out["allowed_triggers"] = found.allowed_triggers
     out["timers"] = found.timers
     out["sla"] = [c.to_dict() for c in found.clocks]
@@ -318,6 +342,7 @@ class Cases(MethodView):
                 version=args.get("version"),
                 business_key=args.get("business_key"),
                 idempotency_key=g.get("idempotency_key"),
+                contract=args.get("contract"),
             )
             body = _view(outcome.case)
         location = url_for("cases.Case", case_id=outcome.case.id)

@@ -96,12 +96,19 @@ class StuckQuerySchema(InspectQuerySchema):
         validate=ma.validate.Range(1, 1000),
         metadata={"description": "At most this many findings per reason"},
     )
+    contract = ma.fields.String(
+        validate=ma.validate.Length(1, 63),
+        metadata={"description": "Only the cases created under this service contract"},
+    )
 
 
 class FindingSchema(ma.Schema):
     reason = ma.fields.String(metadata={"enum": REASONS})
     case_id = ma.fields.Integer()
     definition = ma.fields.String()
+    contract = ma.fields.String(
+        allow_none=True, metadata={"description": "The case's service contract, if any"}
+    )
     state = ma.fields.String()
     since = ma.fields.DateTime(allow_none=True)
     detail = ma.fields.String()
@@ -272,6 +279,7 @@ def _finding(f: Finding) -> dict[str, Any]:
         "action": f.action,
         "ref": f.ref,
         "until": f.until,
+        "contract": f.contract,
     }
 
 
@@ -301,6 +309,7 @@ class Stuck(MethodView):
                 reasons=wanted,
                 definition=query.get("definition"),
                 limit=query["limit"],
+                contract=query.get("contract"),
             )
         return [_finding(f) for f in findings]
 

@@ -27,9 +27,9 @@ bp = Blueprint(
 )
 
 # The views register their routes on ``bp``; they import it from here, so they come after it.
-from api.dashboard import access, actions, pages  # noqa: E402
+from api.dashboard import access, actions, contract_pages, pages  # noqa: E402
 
-__all__ = ["access", "actions", "bp", "init_app", "pages"]
+__all__ = ["access", "actions", "bp", "contract_pages", "init_app", "pages"]
 
 
 def init_app(app: Flask) -> None:

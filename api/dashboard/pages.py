@@ -26,6 +26,7 @@ from engine.core.sla import ClockStatus, SlaClock
 from engine.services import inspection
 from engine.services.case_detail import case_detail
 from engine.services.cases import allowed_triggers
+from engine.services.contracts import latest_contracts
 from engine.services.definitions import get_definition, list_definitions
 from engine.services.inspection import Finding, Reason
 from engine.store.models import TimerStatus
@@ -118,11 +119,15 @@ def overview() -> str:
 def stuck() -> str:
     reason = request.args.get("reason") or None
     name = request.args.get("definition") or None
+    contract = request.args.get("contract") or None
     if reason is not None and reason not in REASONS:
         abort(400, access.t("bad_reason", reason=reason))
     with queries.reading() as session:
         summaries = list_definitions(session)
         if name is not None and name not in {s.name for s in summaries}:
+            abort(404)
+        contract_ids = [c.id for c in latest_contracts(session)]
+        if contract is not None and contract not in contract_ids:
             abort(404)
         findings = inspection.inspect(
             session,
@@ -130,6 +135,7 @@ def stuck() -> str:
             definition=name,
             reasons=[Reason(reason)] if reason else None,
             limit=FINDINGS_LIMIT,
+            contract=contract,
         )
         counts = inspection.counts(session, now=g.now, definition=name)
         cases = queries.cases_by_id(session, (f.case_id for f in findings))
@@ -148,6 +154,8 @@ def stuck() -> str:
             reason=reason,
             definition=name,
             definitions=choices,
+            contract=contract,
+            contracts=contract_ids,
             limit=FINDINGS_LIMIT,
         )
 
@@ -233,6 +241,8 @@ def case_page(case_id: int) -> str:
             allowed=trigger_choices(session, case, definition),
             serial=case.data.get(queries.DEVICE_FIELD),
             state_choices=state_choices(definition, lang),
+            contract=detail.contract,
+            terms=detail.terms,
         )
 
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import click
 
 from engine.cli.app import connect, main, transaction
 from engine.cli.output import table, ts
-from engine.services import contracts
+from engine.core.durations import format_timedelta
+from engine.services import compliance, contracts
 
 
 @main.group("contracts")
@@ -118,3 +120,61 @@ def contracts_show(
             for name, value in values.items()
         ],
     )
+
+
+@contracts_group.command("report")
+@click.argument("contract_id")
+@click.option("--month", required=True, help="YYYY-MM, in the display time zone.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "html"]),
+    default="table",
+    show_default=True,
+    help="html: a page to print and sign; csv: one row per promise, then per breach.",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write to this file instead of the terminal.",
+)
+@click.pass_context
+def contracts_report(
+    ctx: click.Context, contract_id: str, month: str, fmt: str, output: Path | None
+) -> None:
+    """The month's compliance report of a contract (R-REP-12): each promise (SLA) with its
+    met and breached counts, and every breach with its due and actual instants and the
+    case's history: the evidence for a deposit-deduction dispute."""
+    connect(ctx)
+    zone = ctx.obj["zone"]
+    with transaction(ctx) as session:
+        report = compliance.compliance_report(
+            session, contract_id, month=month, now=ctx.obj["clock"].now(), timezone=zone.key
+        )
+    if fmt == "table":
+        _print_report(report, zone)
+        return
+    text = compliance.to_csv(report, zone) if fmt == "csv" else compliance.to_html(report, zone)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, "utf-8")
+        click.echo(f"wrote {output}")
+
+
+def _print_report(report: compliance.ComplianceReport, zone: ZoneInfo) -> None:
+    contract = report.contract
+    click.echo(f"{contract.id} v{contract.version} {contract.title_zh}: {report.month}")
+    table(
+        ["definition", "sla", "met", "breached"],
+        [[p.definition, p.sla, p.met, p.breached] for p in report.promises],
+    )
+    for b in report.breaches:
+        actual = ts(b.actual_at, zone) if b.actual_at else "not yet"
+        click.echo(
+            f"\ncase {b.case_id} {b.definition} SLA {b.sla} ({b.customer or '-'}): "
+            f"due {ts(b.due_at, zone)}, actual {actual}, "
+            f"late by {format_timedelta(b.late_by(report.now))}"
+        )
+        for event in b.excerpt:
+            click.echo(f"  {compliance.event_line(event, zone)}")

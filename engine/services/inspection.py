@@ -102,6 +102,7 @@ class Finding:
     detail: str
     ref: Any = None
     until: datetime | None = None  # when the finding ends by itself (a pause's resume time)
+    contract: str | None = None  # the service contract the case was created under
 
     @property
     def action(self) -> str:
@@ -118,10 +119,11 @@ class Finding:
             "action": self.action,
             "ref": self.ref,
             "until": self.until.isoformat() if self.until else None,
+            "contract": self.contract,
         }
 
 
-_CASE_COLUMNS = (cases.c.id, cases.c.definition_name, cases.c.state)
+_CASE_COLUMNS = (cases.c.id, cases.c.definition_name, cases.c.state, cases.c.contract_name)
 
 
 def _sla_breached(now: datetime, s: Settings, definition: str | None) -> Any:
@@ -278,6 +280,11 @@ def _def(definition: str | None, column: Any) -> list[ColumnElement[bool]]:
     return [column == definition] if definition else []
 
 
+def _of_contract(contract: str | None) -> list[ColumnElement[bool]]:
+    """Every rule's query joins the case row: one contract's cases are a condition on it."""
+    return [cases.c.contract_name == contract] if contract else []
+
+
 RULES = {
     Reason.SLA_BREACHED: _sla_breached,
     Reason.SLA_WARNING: _sla_warning,
@@ -313,7 +320,13 @@ def _detail(reason: Reason, row: Any) -> str:
 
 
 def _dwelling(
-    session: Session, now: datetime, s: Settings, definition: str | None, limit: int
+    session: Session,
+    now: datetime,
+    s: Settings,
+    definition: str | None,
+    limit: int,
+    *,
+    contract: str | None = None,
 ) -> list[Finding]:
     """One indexed query per (definition version, state) with statistics."""
     found: list[Finding] = []
@@ -330,6 +343,7 @@ def _dwelling(
                 cases.c.state == stat.state,
                 cases.c.state_entered_at < threshold,
                 cases.c.definition_version == stat.definition_version,
+                *_of_contract(contract),
             )
             .order_by(cases.c.state_entered_at)
             .limit(limit - len(found))
@@ -346,6 +360,7 @@ def _dwelling(
                 f"in {r.state!r}; 95% of cases leave within "
                 f"{format_timedelta(timedelta(seconds=round(stat.p95_seconds)))}",
                 ref=stat.p95_seconds,
+                contract=r.contract_name,
             )
             for r in rows
         ]
@@ -362,15 +377,18 @@ def inspect(
     reasons: Iterable[Reason] | None = None,
     definition: str | None = None,
     limit: int = 500,
+    contract: str | None = None,
 ) -> list[Finding]:
-    """Findings, at most ``limit`` per reason, oldest first within each reason."""
+    """Findings, at most ``limit`` per reason, oldest first within each reason; with
+    ``contract``, those of the cases created under it."""
     wanted = list(reasons) if reasons is not None else list(Reason)
     findings: list[Finding] = []
     for reason in wanted:
         if reason is Reason.DWELLING:
-            findings += _dwelling(session, now, settings, definition, limit)
+            findings += _dwelling(session, now, settings, definition, limit, contract=contract)
             continue
-        rows = session.execute(RULES[reason](now, settings, definition).limit(limit)).all()
+        query = RULES[reason](now, settings, definition).where(*_of_contract(contract))
+        rows = session.execute(query.limit(limit)).all()
         findings += [
             Finding(
                 reason,
@@ -381,6 +399,7 @@ def inspect(
                 _detail(reason, r),
                 ref=r.ref if isinstance(r.ref, int | str | float) or r.ref is None else None,
                 until=r.detail if reason is Reason.SLA_PAUSED else None,
+                contract=r.contract_name,
             )
             for r in rows
         ]
