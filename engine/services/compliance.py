@@ -9,7 +9,9 @@ clock's run.
 
 A clock counts in the month it was decided: a met one when it stopped, a breached one when
 its due instant passed (a clock still running past due is breached already, as the KPIs count
-it). A month is a calendar month in the deployment's zone (Beijing by default).
+it; for one that stopped late, the due instant is replayed from its history, since the
+projection keeps none once a clock stops). A month is a calendar month in the deployment's
+zone (Beijing by default).
 
 The printable HTML is rendered here, so that the CLI and the dashboard hand out one page.
 """
@@ -25,20 +27,22 @@ from importlib import resources
 from typing import Any
 
 import jinja2
-from sqlalchemy import and_, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from engine.core.contracts import Contract
 from engine.core.durations import format_timedelta
 from engine.core.local_time import local
 from engine.core.records import EventRecord
+from engine.core.sla import compute_clock
 from engine.services.contracts import get_contract
+from engine.services.definitions import get_definition
 from engine.services.kpis import month_bounds
 from engine.store import case_store
-from engine.store.models import Case, CaseEvent, CaseSla
+from engine.store.calendar_store import load_calendars
+from engine.store.models import Case, CaseSla
 
 cases = Case.__table__
-events = CaseEvent.__table__
 slas = CaseSla.__table__
 EXCERPT_MAX_EVENTS = 40  # of a clock's run; the breach itself is always in the excerpt
 
@@ -87,15 +91,15 @@ def compliance_report(
     contract = get_contract(session, contract_id)
     start, end = month_bounds(month, timezone)
     decided_by = min(end, now)
-    breached = or_(
-        slas.c.status == "breached",
-        and_(slas.c.status.in_(("running", "paused")), slas.c.due_at <= now),
-    )
+    # Every clock that may have been decided in the month: a met one stopped in it; a
+    # breached one fell due in it, and so stopped after the month began, or runs still.
     rows = session.execute(
         select(
             cases.c.id,
             cases.c.business_key,
             cases.c.data,
+            cases.c.params,
+            cases.c.definition_version,
             cases.c.contract_version,
             slas.c.definition_name,
             slas.c.sla,
@@ -107,24 +111,25 @@ def compliance_report(
         .join(slas, slas.c.case_id == cases.c.id)
         .where(
             cases.c.contract_name == contract_id,
-            or_(
-                and_(
-                    slas.c.status == "met",
-                    slas.c.stopped_at >= start,
-                    slas.c.stopped_at < decided_by,
-                ),
-                and_(breached, slas.c.due_at >= start, slas.c.due_at < decided_by),
-            ),
+            slas.c.status.in_(("met", "breached", "running", "paused")),
+            slas.c.started_at < decided_by,
+            or_(slas.c.stopped_at.is_(None), slas.c.stopped_at >= start),
         )
-        .order_by(slas.c.due_at, cases.c.id)
+        .order_by(cases.c.id, slas.c.sla)
     ).all()
     tallies: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
     found: list[Breach] = []
     for r in rows:
-        kept = r.status == "met"
-        tallies[(r.definition_name, r.sla)][0 if kept else 1] += 1
-        if kept:
+        if r.status == "met":
+            if start <= r.stopped_at < decided_by:
+                tallies[(r.definition_name, r.sla)][0] += 1
             continue
+        due = r.due_at if r.stopped_at is None else _due_of_stopped(session, r)
+        if r.status != "breached" and (due is None or due > now):
+            continue  # running within its target: not decided yet
+        if due is None or not start <= due < decided_by:
+            continue
+        tallies[(r.definition_name, r.sla)][1] += 1
         customer = r.data.get("customer")
         found.append(
             Breach(
@@ -135,16 +140,40 @@ def compliance_report(
                 customer=customer if isinstance(customer, str) else None,
                 contract_version=r.contract_version,
                 started_at=r.started_at,
-                due_at=r.due_at,
+                due_at=due,
                 actual_at=r.stopped_at,
                 excerpt=_excerpt(session, r.id, r.sla, r.started_at, r.stopped_at or now),
             )
         )
+    found.sort(key=lambda b: (b.due_at, b.case_id))
     promises = [
         PromiseTally(definition, sla, met, broken)
         for (definition, sla), (met, broken) in sorted(tallies.items())
     ]
     return ComplianceReport(contract, month, start, end, now, promises, found)
+
+
+def _due_of_stopped(session: Session, row: Any) -> datetime | None:
+    """When a clock that has stopped was due: its projection keeps no due instant once it
+    stops, so the clock is replayed over the history up to its stop, pauses and business
+    calendar included (engine/core/sla.py)."""
+    definition = get_definition(session, row.definition_name, row.definition_version)
+    spec = next((s for s in definition.slas if s.name == row.sla), None)
+    if spec is None:
+        return None
+    before = [
+        e for e in case_store.events_of(session.connection(), row.id) if e.at < row.stopped_at
+    ]
+    clock = compute_clock(
+        spec,
+        before,
+        data=row.data,
+        params=row.params,
+        now=row.stopped_at,
+        calendars=load_calendars(session),
+        finals=definition.final_states,
+    )
+    return clock.due_at
 
 
 def _excerpt(
