@@ -64,7 +64,7 @@ class ContractSchema(ma.Schema):
     description = ma.fields.String()
 
 
-class ReportSchema(ma.Schema):
+class ContractReportSchema(ma.Schema):
     ok = ma.fields.Boolean()
     errors = ma.fields.List(ma.fields.Dict())
 
@@ -79,7 +79,7 @@ class ComplianceQuerySchema(ma.Schema):
     )
 
 
-class ComplianceSchema(ma.Schema):
+class ComplianceReportSchema(ma.Schema):
     contract = ma.fields.String()
     contract_version = ma.fields.Integer()
     month = ma.fields.String()
@@ -128,7 +128,7 @@ class Contracts(MethodView):
 class Validate(MethodView):
     @roles(blp, PROCESS_OWNER)
     @blp.arguments(ContractSourceSchema)
-    @blp.response(200, ReportSchema)
+    @blp.response(200, ContractReportSchema)
     def post(self, args: dict[str, Any]) -> dict[str, Any]:
         """Check a contract as loading would, without loading it: every problem with its
         line and element path."""
@@ -153,7 +153,7 @@ class OneContract(MethodView):
 class Compliance(MethodView):
     @roles(blp, SUPERVISOR, PROCESS_OWNER)
     @blp.arguments(ComplianceQuerySchema, location="query")
-    @blp.response(200, ComplianceSchema)
+    @blp.response(200, ComplianceReportSchema)
     @blp.alt_response(
         200,
         schema={"type": "string"},
