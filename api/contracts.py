@@ -127,8 +127,10 @@ class Contracts(MethodView):
 @blp.route("/validate")
 class Validate(MethodView):
     @roles(blp, PROCESS_OWNER)
+    @idempotent
     @blp.arguments(ContractSourceSchema)
     @blp.response(200, ContractReportSchema)
+    @blp.doc(parameters=[IDEMPOTENCY_KEY])
     def post(self, args: dict[str, Any]) -> dict[str, Any]:
         """Check a contract as loading would, without loading it: every problem with its
         line and element path."""
