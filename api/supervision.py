@@ -81,6 +81,10 @@ class InspectQuerySchema(StrictSchema):
         validate=ma.validate.Range(1, 24 * 365),
         metadata={"description": "No activity and no armed timer for this long is a stall"},
     )
+    contract = ma.fields.String(
+        validate=ma.validate.Length(1, 63),
+        metadata={"description": "Only the cases created under this service contract"},
+    )
 
 
 class StuckQuerySchema(InspectQuerySchema):
@@ -95,10 +99,6 @@ class StuckQuerySchema(InspectQuerySchema):
         load_default=200,
         validate=ma.validate.Range(1, 1000),
         metadata={"description": "At most this many findings per reason"},
-    )
-    contract = ma.fields.String(
-        validate=ma.validate.Length(1, 63),
-        metadata={"description": "Only the cases created under this service contract"},
     )
 
 
@@ -323,7 +323,11 @@ class StuckCounts(MethodView):
         """How many cases each reason finds (the same rules as /stuck)."""
         with db.transaction() as session:
             return inspection.counts(
-                session, now=g.now, settings=_settings(query), definition=query.get("definition")
+                session,
+                now=g.now,
+                settings=_settings(query),
+                definition=query.get("definition"),
+                contract=query.get("contract"),
             )
 
 

@@ -137,7 +137,7 @@ def stuck() -> str:
             limit=FINDINGS_LIMIT,
             contract=contract,
         )
-        counts = inspection.counts(session, now=g.now, definition=name)
+        counts = inspection.counts(session, now=g.now, definition=name, contract=contract)
         cases = queries.cases_by_id(session, (f.case_id for f in findings))
         definitions = definitions_of(session, list(cases.values()))
         rows = [

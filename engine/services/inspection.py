@@ -416,11 +416,12 @@ def count_reason(
     now: datetime,
     settings: Settings = Settings(),
     definition: str | None = None,
+    contract: str | None = None,
 ) -> int:
     """How many cases one rule finds (the dwelling count stops at ``COUNT_CAP``)."""
     if reason is Reason.DWELLING:
-        return _count_dwelling(session, now, settings, definition, COUNT_CAP)
-    if reason is Reason.TIMER_LATE and definition is None:
+        return _count_dwelling(session, now, settings, definition, COUNT_CAP, contract=contract)
+    if reason is Reason.TIMER_LATE and definition is None and contract is None:
         # Every timer has a case: without a definition filter the join adds nothing but a
         # hash join over all cases (bench/stuck.py: 205 ms -> 5 ms at 1M cases).
         query: Any = select(func.count()).where(
@@ -428,12 +429,19 @@ def count_reason(
             timers.c.due_at < now - settings.timer_tolerance,
         )
         return int(session.execute(query).scalar_one())
-    sub = RULES[reason](now, settings, definition).order_by(None).subquery()
+    rule = RULES[reason](now, settings, definition).where(*_of_contract(contract))
+    sub = rule.order_by(None).subquery()
     return int(session.execute(select(func.count()).select_from(sub)).scalar_one())
 
 
 def _count_dwelling(
-    session: Session, now: datetime, s: Settings, definition: str | None, cap: int
+    session: Session,
+    now: datetime,
+    s: Settings,
+    definition: str | None,
+    cap: int,
+    *,
+    contract: str | None = None,
 ) -> int:
     """``len(_dwelling(..., cap))`` without building the findings: a count per statistic."""
     total = 0
@@ -450,6 +458,7 @@ def _count_dwelling(
                 cases.c.state == stat.state,
                 cases.c.state_entered_at < threshold,
                 cases.c.definition_version == stat.definition_version,
+                *_of_contract(contract),
             )
             .limit(cap - total)
             .subquery()
@@ -466,17 +475,15 @@ def counts(
     now: datetime,
     settings: Settings = Settings(),
     definition: str | None = None,
+    contract: str | None = None,
 ) -> dict[str, int]:
     """How many cases each rule finds (for the dashboard and /metrics)."""
     out = {
         reason.value: count_reason(
-            session, reason, now=now, settings=settings, definition=definition
+            session, reason, now=now, settings=settings, definition=definition, contract=contract
         )
-        for reason in RULES
+        for reason in [*RULES, Reason.DWELLING]
     }
-    out[Reason.DWELLING.value] = count_reason(
-        session, Reason.DWELLING, now=now, settings=settings, definition=definition
-    )
     return out
 
 

@@ -282,6 +282,7 @@ def test_kpis_and_the_stuck_list_by_contract(bundled) -> None:
         stuck_b3 = inspection.inspect(
             s, now=now, reasons=[inspection.Reason.SLA_BREACHED], contract="b3"
         )
+        counted = {c: inspection.counts(s, now=now, contract=c) for c in ("b2", "b3")}
 
     def row(rows, group):  # type: ignore[no-untyped-def]
         return next(r for r in rows if r.kpi == "response_timeliness" and r.group == group)
@@ -293,6 +294,8 @@ def test_kpis_and_the_stuck_list_by_contract(bundled) -> None:
         (open_b2.case.id, "b2")
     }
     assert not [f for f in stuck_b3 if f.ref == "first_contact"]
+    assert counted["b2"]["sla_breached"] == len(stuck_b2)
+    assert counted["b3"]["sla_breached"] == len(stuck_b3)
 
 
 def test_the_monthly_compliance_report_lists_each_breach_with_its_evidence(bundled) -> None:
@@ -336,3 +339,41 @@ def test_terms_for_a_case_are_checked_against_its_definition_version(bundled) ->
         definition = get_definition(s, "repair_ticket")
     params = contracts.terms_for_case(definition, contract, definition.default_params())
     assert params["loaner_after"] == "12h" and params["contact_within"] == "1h"
+
+
+def test_a_scenario_names_contracts_and_its_mistakes_are_clear(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from engine.errors import ScenarioError
+    from engine.simulation import run_scenario
+
+    scenario = {
+        "definitions": [str(WORKFLOWS / f"{n}.yaml") for n in ("repair_ticket", "loaner")]
+        + [str(WORKFLOWS / f"{n}.yaml") for n in ("satisfaction_survey", "device")],
+        "contracts": [str(WORKFLOWS / "contracts" / "b3.yaml")],
+        "start": "2026-03-02T09:00:00+08:00",
+        "steps": [
+            {"create": {"case": "t", "definition": "repair_ticket", "data": _ticket()}},
+            {"expect": {"case": "t", "contract": None, "params": {"loaner_after": "8h"}}},
+            {
+                "create": {
+                    "case": "u",
+                    "definition": "repair_ticket",
+                    "data": _ticket(serial="2"),
+                    "contract": "b3",
+                }
+            },
+            {"expect": {"case": "u", "contract": "b3", "params": {"loaner_after": "8h"}}},
+        ],
+    }
+    report = run_scenario(scenario, tmp_path)
+    assert [s.ok for s in report.steps] == [True, True, True, False]
+    assert report.steps[3].message == 'params.loaner_after is "12h", expected "8h"'
+    with pytest.raises(ScenarioError, match="not a file path"):
+        run_scenario({**scenario, "contracts": [3]}, tmp_path)
+    with pytest.raises(ScenarioError, match="must be a contract id"):
+        run_scenario(
+            {**scenario, "steps": [{"create": {**scenario["steps"][2]["create"], "contract": 3}}]},
+            tmp_path,
+        )
+    unknown = {**scenario["steps"][2]["create"], "contract": "b9"}
+    failed = run_scenario({**scenario, "steps": [{"create": unknown}]}, tmp_path)
+    assert failed.steps[0].message.startswith("contract-not-found: No contract 'b9'.")
