@@ -130,6 +130,7 @@ def _late_contact(callers: dict[str, Caller], app: Flask) -> int:
 
 
 def test_the_compliance_report_as_json_csv_and_a_printable_page(callers, app) -> None:
+    """R-REP-12: the evidence of a deposit deduction, in the three forms it is handed out."""
     case_id = _late_contact(callers, app)
     url = "/api/v1/contracts/b2/compliance?month=2026-03"
     assert callers["integrator"].get(url).status_code == 403

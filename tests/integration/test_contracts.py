@@ -299,6 +299,7 @@ def test_kpis_and_the_stuck_list_by_contract(bundled) -> None:
 
 
 def test_the_monthly_compliance_report_lists_each_breach_with_its_evidence(bundled) -> None:
+    """R-REP-12: a breach on record with its times, per contract and month."""
     kept = create_case(bundled, "repair_ticket", _ticket(), now=MARCH, contract="b2").case
     _contact_at(bundled, kept.id, MARCH + timedelta(minutes=40))
     late = create_case(bundled, "repair_ticket", _ticket(serial="2"), now=MARCH, contract="b2")

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -113,3 +113,30 @@ def test_the_monthly_compliance_report_from_the_command_line(
     assert "合同履约报告" in page.read_text("utf-8")
     bad_month = svcflow(initialised, "contracts", "report", "b2", "--month", "2026-3x")
     assert bad_month.exit_code == 1 and "is not YYYY-MM" in bad_month.output
+
+
+def test_kpis_and_stuck_by_contract_from_the_command_line(
+    initialised: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    svcflow(initialised, "cases", "create", "repair_ticket", "--contract", "b3", "--data", TICKET)
+    # Three hours on, the ticket's first contact (1 hour) is late: a figure to group.
+    later = MARCH + timedelta(hours=3)
+    monkeypatch.setattr("engine.cli.app.SystemClock", lambda: ManualClock(later))
+    kpis = svcflow(
+        initialised,
+        "kpis",
+        "--month",
+        "2026-03",
+        "--by",
+        "contract",
+        "--config",
+        str(WORKFLOWS / "catalog" / "kpis.yaml"),
+        "--format",
+        "json",
+    )
+    assert kpis.exit_code == 0, kpis.output
+    assert {"b3", "(all)"} <= {row["group"] for row in json.loads(kpis.output)}
+    stuck = svcflow(initialised, "stuck", "--contract", "b3", "--by-contract")
+    assert stuck.exit_code == 0, stuck.output
+    assert "contract" in stuck.output.splitlines()[0]
+    assert "sla_breached" in stuck.output and "b3: " in stuck.output
