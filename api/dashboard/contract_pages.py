@@ -57,7 +57,13 @@ def compliance_page(contract_id: str) -> str:
     """A standalone page made to be printed and signed (no dashboard frame around it)."""
     report = _report(contract_id)
     link = url_for("dashboard.compliance_csv", contract_id=contract_id, month=report.month)
-    return compliance.to_html(report, current().zone, csv_link=link)
+    style = url_for("dashboard.compliance_stylesheet")
+    return compliance.to_html(report, current().zone, csv_link=link, stylesheet_url=style)
+
+
+@bp.get("/compliance.css")
+def compliance_stylesheet() -> Response:
+    return Response(compliance.stylesheet(), mimetype="text/css")
 
 
 @bp.get("/contracts/<contract_id>/compliance.csv")

@@ -258,9 +258,26 @@ _TEMPLATES = jinja2.Environment(
 )
 
 
-def to_html(report: ComplianceReport, zone: tzinfo, *, csv_link: str | None = None) -> str:
-    """A page to print and sign: the promises, then each breach with its evidence."""
+def stylesheet() -> str:
+    """The page's print-friendly styles: inline in a file written by the CLI, served apart
+    by the dashboard (whose Content-Security-Policy allows no inline style)."""
+    return (
+        resources.files("engine").joinpath("services/templates/compliance.css").read_text("utf-8")
+    )
+
+
+def to_html(
+    report: ComplianceReport,
+    zone: tzinfo,
+    *,
+    csv_link: str | None = None,
+    stylesheet_url: str | None = None,
+) -> str:
+    """A page to print and sign: the promises, then each breach with its evidence. Its
+    styles are inline unless ``stylesheet_url`` says where they are served."""
     return _TEMPLATES.get_template("compliance.html").render(
+        stylesheet=stylesheet() if stylesheet_url is None else "",
+        stylesheet_url=stylesheet_url,
         report=report,
         contract=report.contract,
         when=lambda instant: local(instant, zone) if instant else "",

@@ -173,7 +173,11 @@ def test_the_dashboard_shows_contracts_terms_and_the_report(callers, app, sessio
     assert terms and "loaner_after" in terms.group(1) and "8h" in terms.group(1)
     report = client.get("/dashboard/contracts/b2/compliance?month=2026-03")
     assert report.status_code == 200
-    assert f"Case {case_id}" in report.get_data(as_text=True)
+    printable = report.get_data(as_text=True)
+    assert f"Case {case_id}" in printable
+    # The Content-Security-Policy allows no inline style: the page links its stylesheet.
+    assert "<style>" not in printable and 'href="/dashboard/compliance.css"' in printable
+    assert client.get("/dashboard/compliance.css").mimetype == "text/css"
     download = client.get("/dashboard/contracts/b2/compliance.csv?month=2026-03")
     assert download.mimetype == "text/csv"
     assert "compliance-b2-2026-03.csv" in download.headers["Content-Disposition"]

@@ -111,6 +111,7 @@ def test_the_monthly_compliance_report_from_the_command_line(
     )
     assert written.exit_code == 0, written.output
     assert "合同履约报告" in page.read_text("utf-8")
+    assert "<style>" in page.read_text("utf-8")  # a file opened alone carries its styles
     bad_month = svcflow(initialised, "contracts", "report", "b2", "--month", "2026-3x")
     assert bad_month.exit_code == 1 and "is not YYYY-MM" in bad_month.output
 
