@@ -4,6 +4,7 @@ compliance report."""
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -11,6 +12,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from engine.cli.app import connect, main, transaction
+from engine.cli.definitions import print_problems
 from engine.cli.output import table, ts
 from engine.core.durations import format_timedelta
 from engine.services import compliance, contracts
@@ -48,6 +50,26 @@ def contracts_load(ctx: click.Context, files: Sequence[Path]) -> None:
     created before keep the terms they were created under."""
     connect(ctx)
     load_files(ctx, files)
+
+
+@contracts_group.command("validate")
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.pass_context
+def contracts_validate(ctx: click.Context, files: Sequence[Path]) -> None:
+    """Check FILES as loading would (against this database's definitions, calendars and
+    other contracts) without loading them; exit 1 if any has errors."""
+    connect(ctx)
+    failed = False
+    for path in files:
+        with transaction(ctx) as session:
+            _document, report = contracts.validate_contract_source(
+                session, path.read_text("utf-8"), str(path)
+            )
+        print_problems(str(path), report.problems)
+        failed = failed or not report.ok
+    sys.exit(1 if failed else 0)
 
 
 @contracts_group.command("list")

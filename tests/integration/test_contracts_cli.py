@@ -141,3 +141,19 @@ def test_kpis_and_stuck_by_contract_from_the_command_line(
     assert stuck.exit_code == 0, stuck.output
     assert "contract" in stuck.output.splitlines()[0]
     assert "sla_breached" in stuck.output and "b3: " in stuck.output
+
+
+def test_validate_checks_a_file_against_the_database_without_loading_it(
+    initialised: str, tmp_path: Path
+) -> None:
+    bad = tmp_path / "b5.yaml"
+    text = (WORKFLOWS / "contracts" / "b3.yaml").read_text("utf-8").replace("id: b3", "id: b5")
+    bad.write_text(text, "utf-8")  # the same hospital as b3, on the same days
+    result = svcflow(initialised, "contracts", "validate", str(bad))
+    line = text.splitlines().index("customers: [濮阳市人民医院]") + 1
+    assert result.exit_code == 1
+    assert f"{bad}:{line}:" in result.output and "[covered-twice] customers[0]" in result.output
+    good = svcflow(initialised, "contracts", "validate", str(WORKFLOWS / "contracts" / "b3.yaml"))
+    assert good.exit_code == 0 and ": ok" in good.output
+    listed = svcflow(initialised, "contracts", "list")
+    assert "b5" not in listed.output
