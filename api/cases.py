@@ -174,6 +174,10 @@ class CaseQuerySchema(StrictSchema):
     updated_after = ma.fields.AwareDateTime(default_timezone=None)
     updated_before = ma.fields.AwareDateTime(default_timezone=None)
     overdue = ma.fields.Boolean()
+    contract = ma.fields.String(
+        validate=ma.validate.Length(1, 63),
+        metadata={"description": "Only the cases created under this service contract"},
+    )
     cursor = ma.fields.String()
     limit = ma.fields.Integer(load_default=50, validate=ma.validate.Range(1, 500))
 
@@ -314,6 +318,7 @@ class Cases(MethodView):
             updated_after=query.get("updated_after"),
             updated_before=query.get("updated_before"),
             overdue=query.get("overdue"),
+            contract=query.get("contract"),
         )
         with db.transaction() as session:
             page, nxt = search_cases(

@@ -255,6 +255,7 @@ def _history_row(e: EventRecord, zone: tzinfo) -> list[Any]:
 @click.option("--state")
 @click.option("--status", type=click.Choice(["open", "completed", "cancelled"]))
 @click.option("--overdue", is_flag=True, help="Only open cases with a breached SLA.")
+@click.option("--contract", help="Only the cases created under this service contract.")
 @click.option("--limit", default=50, show_default=True)
 @click.pass_context
 def cases_list(
@@ -264,21 +265,29 @@ def cases_list(
     state: str | None,
     status: str | None,
     overdue: bool,
+    contract: str | None,
     limit: int,
 ) -> None:
     """List cases, newest first."""
 
     connect(ctx)
-    f = CaseFilter(definition=definition, state=state, status=status, overdue=overdue or None)
+    f = CaseFilter(
+        definition=definition,
+        state=state,
+        status=status,
+        overdue=overdue or None,
+        contract=contract,
+    )
     with transaction(ctx) as session:
         page, _ = search_cases(session, f, now=ctx.obj["clock"].now(), before_id=None, limit=limit)
     table(
-        ["id", "definition", "key", "state", "status", "version", "updated"],
+        ["id", "definition", "key", "contract", "state", "status", "version", "updated"],
         [
             [
                 c.id,
                 f"{c.definition_name} v{c.definition_version}",
                 c.business_key or "",
+                c.contract_name or "",
                 c.state,
                 c.status,
                 c.version,

@@ -105,6 +105,10 @@ def test_cases_created_under_two_contracts_show_their_terms(callers) -> None:
     assert unknown.status_code == 404 and unknown.get_json()["code"] == "contract-not-found"
     listed = callers["supervisor"].get("/api/v1/contracts").get_json()
     assert [c["id"] for c in listed] == ["b2", "b3"]
+    found = callers["supervisor"].get("/api/v1/cases?contract=b3").get_json()["items"]
+    assert [(c["id"], c["contract"]) for c in found] == [
+        (made["b3"]["id"], {"id": "b3", "version": 1})
+    ]
 
 
 def _late_contact(callers: dict[str, Caller], app: Flask) -> int:

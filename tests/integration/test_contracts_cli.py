@@ -63,6 +63,8 @@ def test_tickets_created_with_b3_and_b2_carry_their_loaner_terms(initialised: st
         )
     text = svcflow(initialised, "cases", "show", made["b3"]).output
     assert "contract: b3 v1" in text and '"loaner_after": "12h"' in text
+    listed = svcflow(initialised, "cases", "list", "--contract", "b2").output.splitlines()[2:]
+    assert [line.split()[0] for line in listed] == [made["b2"]]
 
 
 def test_unknown_contract_is_an_error_with_a_hint(initialised: str) -> None:
