@@ -103,6 +103,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from api import (
         calendars,
         cases,
+        contracts,
         definitions,
         events,
         health,
@@ -126,6 +127,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         supervision,
         kpis,
         tokens,
+        contracts,
     ):
         api.register_blueprint(module.blp)
 

@@ -80,6 +80,13 @@ class CreateCaseSchema(StrictSchema):
             },
         },
     )
+    contract = ma.fields.String(
+        validate=ma.validate.Length(1, 63),
+        metadata={
+            "description": "The service contract whose terms the case takes (default: its "
+            "parent's, or the one covering its customer or device, or none; docs/contracts.md)"
+        },
+    )
 
 
 class FireSchema(StrictSchema):
@@ -157,6 +164,13 @@ class CaseSchema(ma.Schema):
     updated_at = ma.fields.DateTime()
     state_entered_at = ma.fields.DateTime()
     allowed_triggers = ma.fields.List(ma.fields.String())
+    contract = ma.fields.Dict(
+        allow_none=True,
+        metadata={
+            "description": "The contract the case was created under: id and version; on one "
+            "case also its title and the terms it set (parameter values the case took)"
+        },
+    )
     timers = ma.fields.List(ma.fields.Nested(TimerSchema))
     sla = ma.fields.List(ma.fields.Nested(ClockSchema))
 
@@ -216,6 +230,10 @@ class CaseQuerySchema(StrictSchema):
     updated_after = ma.fields.AwareDateTime(default_timezone=None)
     updated_before = ma.fields.AwareDateTime(default_timezone=None)
     overdue = ma.fields.Boolean()
+    contract = ma.fields.String(
+        validate=ma.validate.Length(1, 63),
+        metadata={"description": "Only the cases created under this service contract"},
+    )
     cursor = ma.fields.String()
     limit = ma.fields.Integer(load_default=50, validate=ma.validate.Range(1, 500))
 
@@ -237,10 +255,20 @@ def _view(case: CaseRecord, *, detail: bool = True) -> dict[str, Any]:
     (engine/services/case_detail.py, which reads only what the definition can have)."""
     session = db.session()
     out: dict[str, Any] = dict(case.__dict__)
+    out["contract"] = (
+        {"id": case.contract_name, "version": case.contract_version}
+        if case.contract_name is not None
+        else None
+    )
     if not detail:
         out["allowed_triggers"] = cases.allowed_triggers(session, case, current_actor())
         return out
     found = case_detail(session, case, now=g.now, actor=current_actor())
+    if found.contract is not None:
+        out["contract"] |= {
+            "title": {"en": found.contract.title_en, "zh": found.contract.title_zh},
+            "terms": found.terms,
+        }
     out["allowed_triggers"] = found.allowed_triggers
     out["timers"] = found.timers
     out["sla"] = [c.to_dict() for c in found.clocks]
@@ -381,6 +409,7 @@ class Cases(MethodView):
             updated_after=query.get("updated_after"),
             updated_before=query.get("updated_before"),
             overdue=query.get("overdue"),
+            contract=query.get("contract"),
         )
         with db.transaction() as session:
             page, nxt = search_cases(
@@ -409,6 +438,7 @@ class Cases(MethodView):
                 version=args.get("version"),
                 business_key=args.get("business_key"),
                 idempotency_key=g.get("idempotency_key"),
+                contract=args.get("contract"),
             )
             body = _view(outcome.case)
         location = url_for("cases.Case", case_id=outcome.case.id)

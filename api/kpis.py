@@ -32,7 +32,11 @@ class KpiQuerySchema(ma.Schema):
         unknown = ma.RAISE
 
     month = ma.fields.String(required=True, validate=ma.validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$"))
-    by = ma.fields.String(validate=ma.validate.OneOf(["team", "customer", "device"]))
+    by = ma.fields.String(validate=ma.validate.OneOf(["team", "customer", "device", "contract"]))
+    contract = ma.fields.String(
+        validate=ma.validate.Length(1, 63),
+        metadata={"description": "Only the cases created under this service contract"},
+    )
     format = ma.fields.String(load_default="json", validate=ma.validate.OneOf(["json", "csv"]))
 
 
@@ -76,11 +80,16 @@ class Kpis(MethodView):
     )
     @blp.alt_response(422, schema=ProblemSchema)
     def get(self, query: dict[str, Any]) -> Any:
-        """A month's KPIs with targets, overall or per team, customer or device (CSV with
-        format=csv)."""
+        """A month's KPIs with targets, overall or per team, customer, device or contract, of
+        every case or one contract's (CSV with format=csv)."""
         with db.transaction() as session:
             rows = monthly_kpis(
-                session, config(), month=query["month"], group_by=query.get("by"), now=g.now
+                session,
+                config(),
+                month=query["month"],
+                group_by=query.get("by"),
+                now=g.now,
+                contract=query.get("contract"),
             )
         if query["format"] == "csv":
             out = io.StringIO()

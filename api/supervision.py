@@ -81,6 +81,10 @@ class InspectQuerySchema(StrictSchema):
         validate=ma.validate.Range(1, 24 * 365),
         metadata={"description": "No activity and no armed timer for this long is a stall"},
     )
+    contract = ma.fields.String(
+        validate=ma.validate.Length(1, 63),
+        metadata={"description": "Only the cases created under this service contract"},
+    )
 
 
 class StuckQuerySchema(InspectQuerySchema):
@@ -102,6 +106,9 @@ class FindingSchema(ma.Schema):
     reason = ma.fields.String(metadata={"enum": REASONS})
     case_id = ma.fields.Integer()
     definition = ma.fields.String()
+    contract = ma.fields.String(
+        allow_none=True, metadata={"description": "The case's service contract, if any"}
+    )
     state = ma.fields.String()
     since = ma.fields.DateTime(allow_none=True)
     detail = ma.fields.String()
@@ -272,6 +279,7 @@ def _finding(f: Finding) -> dict[str, Any]:
         "action": f.action,
         "ref": f.ref,
         "until": f.until,
+        "contract": f.contract,
     }
 
 
@@ -301,6 +309,7 @@ class Stuck(MethodView):
                 reasons=wanted,
                 definition=query.get("definition"),
                 limit=query["limit"],
+                contract=query.get("contract"),
             )
         return [_finding(f) for f in findings]
 
@@ -314,7 +323,11 @@ class StuckCounts(MethodView):
         """How many cases each reason finds (the same rules as /stuck)."""
         with db.transaction() as session:
             return inspection.counts(
-                session, now=g.now, settings=_settings(query), definition=query.get("definition")
+                session,
+                now=g.now,
+                settings=_settings(query),
+                definition=query.get("definition"),
+                contract=query.get("contract"),
             )
 
 

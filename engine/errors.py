@@ -200,6 +200,41 @@ class ParameterInvalid(Invalid):
     code = "parameter-invalid"
 
 
+class ContractInvalid(Invalid):
+    """A service contract failed validation; ``problems`` lists every error with its element
+    path and, read from a file, its line."""
+
+    code = "contract-invalid"
+
+    def __init__(self, name: str | None, problems: Sequence[Problem], origin: str = "") -> None:
+        errors = [p for p in problems if p.severity is Severity.ERROR]
+        first = f" First: {errors[0].where}: {errors[0].message}" if errors else ""
+        where = f" ({origin})" if origin else ""
+        super().__init__(
+            f"Contract {name or '<unnamed>'!r}{where} has {len(errors)} error(s).{first}",
+            hint="Fix every problem listed (docs/contracts.md has the format), then load again.",
+            contract=name,
+        )
+        self.problems = list(problems)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        out["problems"] = [p.to_dict() for p in self.problems]
+        return out
+
+
+class ContractNotFound(NotFound):
+    """No contract (or no such version of it) under the id asked for."""
+
+    code = "contract-not-found"
+
+
+class ContractNotInForce(Invalid):
+    """A case was asked to start under a contract whose period does not cover its creation."""
+
+    code = "contract-not-in-force"
+
+
 # --- expressions, durations, calendars, timer plans ---------------------------------------------
 
 

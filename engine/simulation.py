@@ -29,6 +29,7 @@ from engine.errors import DurationInvalid, ScenarioError, SvcflowError, written
 from engine.runtime.clock import ManualClock
 from engine.services import cases, timer_firing
 from engine.services.calendars import load_calendars, save_calendar
+from engine.services.contracts import load_contract
 from engine.services.definitions import get_definition, publish, set_parameter
 from engine.store import migrate
 from engine.store.database import create_db_engine, session_factory
@@ -41,13 +42,13 @@ _ACTOR_KEYS = frozenset({"actor", "roles"})
 STEP_KEYS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "create": (
         frozenset({"definition"}),
-        frozenset({"case", "data", "business_key"}) | _ACTOR_KEYS,
+        frozenset({"case", "data", "business_key", "contract"}) | _ACTOR_KEYS,
     ),
     "fire": (frozenset({"case", "trigger"}), frozenset({"payload"}) | _ACTOR_KEYS),
     "cancel": (frozenset({"case"}), frozenset({"reason"}) | _ACTOR_KEYS),
     "expect": (
         frozenset({"case"}),
-        frozenset({"state", "status", "data", "triggers", "events", "sla"}),
+        frozenset({"state", "status", "data", "triggers", "events", "sla", "contract", "params"}),
     ),
 }
 
@@ -213,6 +214,11 @@ class Simulator:
         return Actor(str(body.get("actor", "simulation")), frozenset(roles or {ADMIN_ROLE}))
 
     def _step_create(self, body: Mapping[str, Any], where: str) -> tuple[bool, str]:
+        if "contract" in body and not isinstance(body["contract"], str):
+            raise ScenarioError(
+                f"{where}.create.contract must be a contract id, not {written(body['contract'])}.",
+                hint="e.g. contract: b3 (the id written in the contract file).",
+            )
         with self.sessions() as session, session.begin():
             out = cases.create_case(
                 session,
@@ -221,10 +227,12 @@ class Simulator:
                 actor=self._actor(body),
                 now=self.clock.now(),
                 business_key=body.get("business_key"),
+                contract=body.get("contract"),
             )
         if "case" in body:
             self.aliases[str(body["case"])] = out.case.id
-        return True, f"created case {out.case.id} in {out.case.state!r}"
+        under = f" under contract {out.case.contract_name!r}" if out.case.contract_name else ""
+        return True, f"created case {out.case.id} in {out.case.state!r}{under}"
 
     def _step_fire(self, body: Mapping[str, Any], where: str) -> tuple[bool, str]:
         case_id = self.case_id(body.get("case"), where)
@@ -297,6 +305,14 @@ class Simulator:
                 problems.append(
                     f"{key} is {written(getattr(case, key))}, expected {written(body[key])}"
                 )
+        if "contract" in body and case.contract_name != body["contract"]:
+            problems.append(
+                f"contract is {written(case.contract_name)}, expected {written(body['contract'])}"
+            )
+        for name, value in (body.get("params") or {}).items():
+            if case.params.get(name) != value:
+                actual = written(case.params[name]) if name in case.params else "absent"
+                problems.append(f"params.{name} is {actual}, expected {written(value)}")
         for name, value in _json_values(body.get("data") or {}, f"{where}.expect.data").items():
             if case.data.get(name) != value:
                 actual = written(case.data[name]) if name in case.data else "absent"
@@ -422,6 +438,21 @@ def _prepare(
         for definition_name, params in (scenario.get("parameters") or {}).items():
             for param, value in params.items():
                 set_parameter(session, definition_name, param, value, actor="simulation", now=now)
+        contract_files = scenario.get("contracts") or []
+        if not isinstance(contract_files, list):
+            raise ScenarioError(
+                "contracts must be a list of contract files.",
+                hint="e.g. contracts: [../contracts/b3.yaml]",
+            )
+        for relative in contract_files:
+            if not isinstance(relative, str):
+                raise ScenarioError(f"contracts lists {written(relative)}, not a file path.")
+            path = (base_dir / relative).resolve()
+            if not path.is_file():
+                raise ScenarioError(f"Contract file {relative!r} not found (looked in {path}).")
+            load_contract(
+                session, path.read_text("utf-8"), actor="simulation", now=now, origin=str(path)
+            )
 
 
 def run_scenario_file(path: Path) -> ScenarioReport:

@@ -27,9 +27,27 @@ bp = Blueprint(
 )
 
 # The views register their routes on ``bp``; they import it from here, so they come after it.
-from api.dashboard import access, actions, pages, versions, webhooks, workbench  # noqa: E402
+from api.dashboard import (  # noqa: E402
+    access,
+    actions,
+    contract_pages,
+    pages,
+    versions,
+    webhooks,
+    workbench,
+)
 
-__all__ = ["access", "actions", "bp", "init_app", "pages", "versions", "webhooks", "workbench"]
+__all__ = [
+    "access",
+    "actions",
+    "bp",
+    "contract_pages",
+    "init_app",
+    "pages",
+    "versions",
+    "webhooks",
+    "workbench",
+]
 
 
 def init_app(app: Flask) -> None:

@@ -21,6 +21,7 @@ STRINGS: dict[str, Mapping[str, str]] = {
     "nav_overview": {"en": "Overview", "zh": "总览"},
     "nav_stuck": {"en": "Stuck cases", "zh": "停滞工单"},
     "nav_kpis": {"en": "KPIs", "zh": "考核指标"},
+    "nav_contracts": {"en": "Contracts", "zh": "服务合同"},
     "nav_webhooks": {"en": "Webhooks", "zh": "Webhook 推送"},
     "find_placeholder": {
         "en": "Case id, business key, customer or serial",
@@ -394,6 +395,26 @@ STRINGS: dict[str, Mapping[str, str]] = {
     "group_team": {"en": "Team", "zh": "团队"},
     "group_customer": {"en": "Customer", "zh": "客户"},
     "group_device": {"en": "Device", "zh": "设备"},
+    "group_contract": {"en": "Contract", "zh": "合同"},
+    # --- contracts -----------------------------------------------------------------------------
+    "contract": {"en": "Contract", "zh": "服务合同"},
+    "all_contracts": {"en": "All contracts", "zh": "全部合同"},
+    "no_contract": {"en": "none (the deployment's parameters)", "zh": "无（按系统默认参数）"},
+    "contract_terms": {"en": "Contract terms", "zh": "合同条款"},
+    "contracts_title": {"en": "Service contracts", "zh": "服务合同"},
+    "contract_period": {"en": "In force", "zh": "有效期"},
+    "contract_customers": {"en": "Customers", "zh": "客户"},
+    "contract_devices": {"en": "Devices", "zh": "设备"},
+    "contract_team": {"en": "Team", "zh": "团队"},
+    "contract_calendar": {"en": "Calendar", "zh": "工作日历"},
+    "contract_version": {"en": "Version", "zh": "版本"},
+    "parameter": {"en": "Parameter", "zh": "参数"},
+    "compliance_report": {"en": "Compliance report", "zh": "履约报告"},
+    "compliance_open": {"en": "Printable report", "zh": "打印版报告"},
+    "no_contracts": {
+        "en": "No contract is loaded (svcflow contracts load, or svcflow init).",
+        "zh": "尚未载入合同（svcflow contracts load 或 svcflow init）。",
+    },
     "show": {"en": "Show", "zh": "查看"},
     "kpi_config_missing": {
         "en": "KPIs are not configured: {path} does not exist. The KPI configuration maps "

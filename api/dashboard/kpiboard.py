@@ -24,7 +24,7 @@ from engine.errors import SvcflowError
 from engine.services import kpis
 
 DEFAULT_CONFIG = "workflows/catalog/kpis.yaml"
-GROUPS = ("team", "customer", "device")
+GROUPS = ("team", "customer", "device", kpis.BY_CONTRACT)
 TREND_MONTHS = 6
 AVERAGES = frozenset({"satisfaction_average"})  # a score, not a share
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")

@@ -27,6 +27,7 @@ from engine.core.sla import ClockStatus, SlaClock
 from engine.services import inspection, kpis, search
 from engine.services.case_detail import case_detail
 from engine.services.cases import allowed_triggers
+from engine.services.contracts import latest_contracts
 from engine.services.definitions import get_definition, list_definitions
 from engine.services.inspection import Finding, Reason
 from engine.store.models import TimerStatus
@@ -119,11 +120,15 @@ def overview() -> str:
 def stuck() -> str:
     reason = request.args.get("reason") or None
     name = request.args.get("definition") or None
+    contract = request.args.get("contract") or None
     if reason is not None and reason not in REASONS:
         abort(400, access.t("bad_reason", reason=reason))
     with queries.reading() as session:
         summaries = list_definitions(session)
         if name is not None and name not in {s.name for s in summaries}:
+            abort(404)
+        contract_ids = [c.id for c in latest_contracts(session)]
+        if contract is not None and contract not in contract_ids:
             abort(404)
         findings = inspection.inspect(
             session,
@@ -131,8 +136,9 @@ def stuck() -> str:
             definition=name,
             reasons=[Reason(reason)] if reason else None,
             limit=FINDINGS_LIMIT,
+            contract=contract,
         )
-        counts = inspection.counts(session, now=g.now, definition=name)
+        counts = inspection.counts(session, now=g.now, definition=name, contract=contract)
         cases = queries.cases_by_id(session, (f.case_id for f in findings))
         definitions = definitions_of(session, list(cases.values()))
         rows = [
@@ -149,6 +155,8 @@ def stuck() -> str:
             reason=reason,
             definition=name,
             definitions=choices,
+            contract=contract,
+            contracts=contract_ids,
             limit=FINDINGS_LIMIT,
         )
 
@@ -250,6 +258,8 @@ def case_page(case_id: int) -> str:
             payload_forms=payload_forms(definition, case.state, allowed),
             serial=case.data.get(queries.DEVICE_FIELD),
             state_choices=state_choices(definition, lang),
+            contract=detail.contract,
+            terms=detail.terms,
         )
 
 

@@ -5,6 +5,7 @@ from engine.cli import (  # noqa: F401 (each module registers its commands)
     audit,
     calendars,
     cases,
+    contracts,
     definitions,
     demo,
     kpis,

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from engine.core.limits import VALUE_MAX_DEPTH, nesting_depth
 from engine.core.local_time import DEFAULT_TIMEZONE, display_zone
 from engine.core.machine import ADMIN_ROLE, Actor
-from engine.errors import DefinitionInvalid, SvcflowError
+from engine.errors import ContractInvalid, DefinitionInvalid, SvcflowError
 from engine.runtime.clock import SystemClock
 from engine.store import database, migrate
 from engine.store.database import session_factory
@@ -91,7 +91,7 @@ def report(error: SvcflowError) -> None:
         click.echo(f"  {reason['zh']}", err=True)
     if error.hint:
         click.echo(f"  hint: {error.hint}", err=True)
-    if isinstance(error, DefinitionInvalid):
+    if isinstance(error, DefinitionInvalid | ContractInvalid):
         for problem in error.problems:
             click.echo(f"  {problem}", err=True)
 

@@ -12,9 +12,9 @@ import click
 from engine.cli.app import connect, json_object, main, transaction
 from engine.cli.output import jsonable, table, ts
 from engine.core.durations import format_timedelta
-from engine.core.records import EventRecord, FireOutcome
+from engine.core.records import CaseRecord, EventRecord, FireOutcome
 from engine.services import cases
-from engine.services.case_detail import case_detail
+from engine.services.case_detail import CaseDetail, case_detail
 from engine.services.search import CaseFilter, search_cases
 
 
@@ -28,10 +28,16 @@ def _print_outcome(outcome: FireOutcome) -> None:
     note = " (replayed: idempotency key matched an earlier request)" if outcome.replayed else ""
     click.echo(
         f"case {case.id} [{case.definition_name} v{case.definition_version}] state={case.state} "
-        f"status={case.status} version={case.version}{note}"
+        f"status={case.status} version={case.version}{_contract_label(case)}{note}"
     )
     if outcome.allowed_triggers:
         click.echo(f"allowed triggers: {', '.join(outcome.allowed_triggers)}")
+
+
+def _contract_label(case: CaseRecord) -> str:
+    if case.contract_name is None:
+        return ""
+    return f" contract={case.contract_name} v{case.contract_version}"
 
 
 @cases_group.command("create")
@@ -40,6 +46,11 @@ def _print_outcome(outcome: FireOutcome) -> None:
 @click.option("--version", type=int, help="Definition version (default: latest).")
 @click.option("--business-key", help="Your own reference, unique per definition (e.g. ticket no.).")
 @click.option("--idempotency-key", help="Retry-safe key: a retry returns the first result.")
+@click.option(
+    "--contract",
+    help="The service contract whose terms the case takes (default: its parent's, or the one "
+    "covering its customer or device, or none).",
+)
 @click.pass_context
 def cases_create(
     ctx: click.Context,
@@ -49,6 +60,7 @@ def cases_create(
     version: int | None,
     business_key: str | None,
     idempotency_key: str | None,
+    contract: str | None,
 ) -> None:
     """Create a case of DEFINITION."""
     connect(ctx)
@@ -62,6 +74,7 @@ def cases_create(
             version=version,
             business_key=business_key,
             idempotency_key=idempotency_key,
+            contract=contract,
         )
     _print_outcome(outcome)
 
@@ -134,6 +147,7 @@ def cases_show(ctx: click.Context, case_id: int, as_json: bool) -> None:
                 {
                     "case": jsonable(case.__dict__),
                     "allowed_triggers": allowed,
+                    "contract": _contract_json(detail),
                     "sla": [c.to_dict() for c in clocks],
                     "timers": [
                         {
@@ -162,6 +176,14 @@ def cases_show(ctx: click.Context, case_id: int, as_json: bool) -> None:
     click.echo(f"state: {case.state}   status: {case.status}   version: {case.version}")
     click.echo(f"allowed triggers: {', '.join(allowed) or '-'}")
     click.echo("data: " + json.dumps(case.data, ensure_ascii=False, sort_keys=True))
+    if detail.contract is not None:
+        contract = detail.contract
+        click.echo(
+            f"contract: {contract.id} v{contract.version} {contract.title_zh} ({contract.title_en})"
+        )
+        click.echo("terms: " + json.dumps(detail.terms, ensure_ascii=False, sort_keys=True))
+    else:
+        click.echo("contract: - (the deployment's parameters)")
     if clocks:
         click.echo("\nSLA clocks:")
         table(
@@ -201,6 +223,18 @@ def cases_show(ctx: click.Context, case_id: int, as_json: bool) -> None:
     )
 
 
+def _contract_json(detail: CaseDetail) -> dict[str, Any] | None:
+    contract = detail.contract
+    if contract is None:
+        return None
+    return {
+        "id": contract.id,
+        "version": contract.version,
+        "title": {"en": contract.title_en, "zh": contract.title_zh},
+        "terms": detail.terms,
+    }
+
+
 def _history_row(e: EventRecord, zone: tzinfo) -> list[Any]:
     detail = e.changes or (
         {k: v for k, v in e.payload.items()} if e.event_type != "transition" else {}
@@ -222,6 +256,7 @@ def _history_row(e: EventRecord, zone: tzinfo) -> list[Any]:
 @click.option("--state")
 @click.option("--status", type=click.Choice(["open", "completed", "cancelled"]))
 @click.option("--overdue", is_flag=True, help="Only open cases with a breached SLA.")
+@click.option("--contract", help="Only the cases created under this service contract.")
 @click.option("--limit", default=50, show_default=True)
 @click.pass_context
 def cases_list(
@@ -231,21 +266,29 @@ def cases_list(
     state: str | None,
     status: str | None,
     overdue: bool,
+    contract: str | None,
     limit: int,
 ) -> None:
     """List cases, newest first."""
 
     connect(ctx)
-    f = CaseFilter(definition=definition, state=state, status=status, overdue=overdue or None)
+    f = CaseFilter(
+        definition=definition,
+        state=state,
+        status=status,
+        overdue=overdue or None,
+        contract=contract,
+    )
     with transaction(ctx) as session:
         page, _ = search_cases(session, f, now=ctx.obj["clock"].now(), before_id=None, limit=limit)
     table(
-        ["id", "definition", "key", "state", "status", "version", "updated"],
+        ["id", "definition", "key", "contract", "state", "status", "version", "updated"],
         [
             [
                 c.id,
                 f"{c.definition_name} v{c.definition_version}",
                 c.business_key or "",
+                c.contract_name or "",
                 c.state,
                 c.status,
                 c.version,

@@ -68,11 +68,11 @@ def validate_command(files: Sequence[str], output: str, as_json: bool) -> None:
                 click.echo(_github_annotation(name, problem))
     else:
         for name, problems in found.items():
-            _print_problems(name, problems)
+            print_problems(name, problems)
     sys.exit(1 if failed else 0)
 
 
-def _print_problems(name: str, problems: Sequence[Problem]) -> None:
+def print_problems(name: str, problems: Sequence[Problem]) -> None:
     """``FILE:LINE:COL: error [code] path: message (hint: ...)``, a line each, the way
     compilers and linters print, so an editor or a terminal can jump to the line."""
     if not problems:

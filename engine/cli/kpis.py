@@ -25,7 +25,8 @@ def load_config(path: Path) -> dict[str, Any]:
 
 @main.command("kpis")
 @click.option("--month", required=True, help="YYYY-MM (in the configured time zone).")
-@click.option("--by", "group_by", type=click.Choice(["team", "customer", "device"]))
+@click.option("--by", "group_by", type=click.Choice(["team", "customer", "device", "contract"]))
+@click.option("--contract", help="Only the cases created under this service contract.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
 @click.option(
     "--config",
@@ -36,9 +37,15 @@ def load_config(path: Path) -> dict[str, Any]:
 )
 @click.pass_context
 def kpis_command(
-    ctx: click.Context, month: str, group_by: str | None, fmt: str, config_path: Path
+    ctx: click.Context,
+    *,
+    month: str,
+    group_by: str | None,
+    contract: str | None,
+    fmt: str,
+    config_path: Path,
 ) -> None:
-    """Monthly KPIs with their targets (R-KPI-02), per team, customer or device."""
+    """Monthly KPIs with their targets (R-KPI-02), per team, customer, device or contract."""
     connect(ctx)
     with transaction(ctx) as session:
         rows = monthly_kpis(
@@ -47,6 +54,7 @@ def kpis_command(
             month=month,
             group_by=group_by,
             now=ctx.obj["clock"].now(),
+            contract=contract,
         )
     if fmt == "json":
         click.echo(json.dumps([r.to_dict() for r in rows], ensure_ascii=False, indent=2))

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from engine.cli.app import connect, main
+from engine.cli.contracts import load_files
 from engine.cli.definitions import publish_files
 from engine.cli.output import ts
 from engine.simulation import run_scenario_file
@@ -56,7 +57,8 @@ def db_current(ctx: click.Context) -> None:
 )
 @click.pass_context
 def init_command(ctx: click.Context, workflows_dir: Path) -> None:
-    """Migrate the database and publish the bundled workflows (idempotent)."""
+    """Migrate the database, publish the bundled workflows and load the service contracts
+    under contracts/ beside them (idempotent)."""
     connect(ctx, check_schema=False)
     migrate.upgrade(ctx.obj["engine"])
     click.echo(
@@ -64,6 +66,7 @@ def init_command(ctx: click.Context, workflows_dir: Path) -> None:
         f"(revision {migrate.current_revision(ctx.obj['engine'])})"
     )
     publish_files(ctx, sorted(workflows_dir.glob("*.yaml")))
+    load_files(ctx, sorted((workflows_dir / "contracts").glob("*.yaml")))
 
 
 @main.command("simulate")

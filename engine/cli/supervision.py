@@ -4,6 +4,7 @@ one case or many (with a dry run and a progress bar)."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -22,6 +23,10 @@ from engine.services.search import CaseFilter
     "--reason", "reasons", multiple=True, type=click.Choice([r.value for r in inspection.Reason])
 )
 @click.option("--definition")
+@click.option("--contract", help="Only the cases created under this service contract.")
+@click.option(
+    "--by-contract", is_flag=True, help="Group the findings by contract, with a count each."
+)
 @click.option("--limit", default=200, show_default=True, help="Per reason.")
 @click.option(
     "--stall-hours",
@@ -37,6 +42,8 @@ def stuck_command(
     *,
     reasons: tuple[str, ...],
     definition: str | None,
+    contract: str | None,
+    by_contract: bool,
     limit: int,
     stall_hours: int,
     refresh_dwell: bool,
@@ -56,18 +63,22 @@ def stuck_command(
             definition=definition,
             limit=limit,
             reasons=[inspection.Reason(r) for r in reasons] or None,
+            contract=contract,
         )
+    if by_contract:  # stable: within a contract, the rules' order (oldest first) is kept
+        findings.sort(key=lambda f: f.contract or "")
     if as_json:
         click.echo(json.dumps([f.to_dict() for f in findings], ensure_ascii=False, indent=2))
         return
     zone = ctx.obj["zone"]
     table(
-        ["reason", "case", "definition", "state", "since", "until", "detail"],
+        ["reason", "case", "definition", "contract", "state", "since", "until", "detail"],
         [
             [
                 f.reason.value,
                 f.case_id,
                 f.definition,
+                f.contract or "-",
                 f.state,
                 ts(f.since, zone),
                 ts(f.until, zone),
@@ -76,6 +87,9 @@ def stuck_command(
             for f in findings
         ],
     )
+    if by_contract:
+        per_contract = Counter(f.contract or "-" for f in findings)
+        click.echo("\n" + ", ".join(f"{c}: {n}" for c, n in sorted(per_contract.items())))
     for reason in sorted({f.reason for f in findings}, key=lambda r: r.value):
         click.echo(f"\n{reason.value}: {inspection.ACTIONS[reason]}")
 

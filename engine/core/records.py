@@ -30,6 +30,8 @@ class CaseRecord:
     parent_id: int | None = None
     # The hash of the case's latest event (engine/core/history_chain.py); None until read.
     history_head: str | None = None
+    contract_name: str | None = None  # the contract whose terms ``params`` took, if any
+    contract_version: int | None = None
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from engine.core.contracts import Contract
 from engine.core.definition import WorkflowDefinition
 from engine.core.machine import Actor, compile_workflow
 from engine.core.records import CaseRecord, EventRecord
 from engine.core.sla import SlaClock
 from engine.services import sla_clocks, timer_firing
+from engine.services.contracts import get_contract
 from engine.services.definitions import get_definition
 from engine.store import case_store
 from engine.store.models import CaseStatus
@@ -36,6 +38,15 @@ class CaseDetail:
     history: list[EventRecord] | None = None  # when asked
     parent: CaseRecord | None = None  # when relatives were asked
     children: list[CaseRecord] = field(default_factory=list)
+    contract: Contract | None = None  # the version the case was created under
+
+    @property
+    def terms(self) -> dict[str, Any]:
+        """The parameters the contract set for this case, at the values it took then."""
+        if self.contract is None:
+            return {}
+        set_here = self.contract.terms_for(self.case.definition_name)
+        return {k: v for k, v in self.case.params.items() if k in set_here}
 
 
 def case_detail(
@@ -69,4 +80,9 @@ def case_detail(
     if relatives:
         parent = case_store.get_case(session, record.parent_id) if record.parent_id else None
         children = case_store.children_of(session, record.id)
-    return CaseDetail(record, definition, allowed, clocks, timers, events, parent, children)
+    contract = None
+    if record.contract_name is not None and record.contract_version is not None:
+        contract = get_contract(session, record.contract_name, record.contract_version)
+    return CaseDetail(
+        record, definition, allowed, clocks, timers, events, parent, children, contract
+    )

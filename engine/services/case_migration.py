@@ -346,7 +346,7 @@ def _params(
     for name, value in kept.items():
         if name in case.params:
             try:
-                check_parameter(session, checked.new, name, value)
+                check_parameter(session, checked.new, name, value, alongside=kept)
             except SvcflowError as exc:
                 reasons.append(f"kept parameter {name!r}: {exc.message} (use --params snapshot)")
     return kept

@@ -18,11 +18,20 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from engine.core.contracts import Contract
 from engine.core.machine import Actor, CompiledWorkflow, compile_workflow
 from engine.core.records import CaseRecord, EventRecord, FireOutcome
 from engine.core.reported_time import CountedInstant, count_reported, parse_reported
 from engine.errors import BusinessKeyTaken, CaseClosed, VersionMismatch
-from engine.services import case_labels, counters, idempotency, links, scheduling, versions
+from engine.services import (
+    case_labels,
+    contracts,
+    counters,
+    idempotency,
+    links,
+    scheduling,
+    versions,
+)
 from engine.services.definitions import effective_parameters, get_definition
 from engine.store import case_store
 from engine.store.calendar_store import LazyCalendars
@@ -70,14 +79,20 @@ def create_case(
     idempotency_key: str | None = None,
     parent_id: int | None = None,
     depth: int = 0,
+    contract: str | None = None,
 ) -> FireOutcome:
     """Start a case of a published definition (latest version unless ``version`` is given).
 
     ``parent_id`` links it to the case that spawned it; a case created directly is attached to
     its parent by the definition's ``parent.attach_by_key`` when that case exists, and its
-    parent hears of it as the definition says."""
+    parent hears of it as the definition says. ``contract`` names the service contract whose
+    terms it takes; without one it takes its parent's, or the one covering its customer or
+    device (engine/services/contracts.py), or none."""
     scope = f"create:{definition_name}"
-    digest = idempotency.fingerprint(dict(data), business_key, version)
+    # A request naming no contract keeps the digest it had before contracts existed.
+    digest = idempotency.fingerprint(
+        dict(data), business_key, version, *([contract] if contract is not None else [])
+    )
     if idempotency_key is not None:
         earlier = idempotency.recall(session, scope, idempotency_key, digest)
         if earlier is not None:
@@ -105,6 +120,11 @@ def create_case(
         parent_id = links.parent_by_key(
             session, definition.parent, data, params, now, decisions=definition.decisions
         )
+    terms = _contract_of(session, data, now=now, named=contract, parent_id=parent_id)
+    if terms is not None:
+        params = contracts.terms_for_case(session, definition, terms, params)
+        data = contracts.data_for_case(definition, terms, data)
+        compiled.check_initial_data(data)
     values: dict[str, Any] = {
         "definition_name": definition.name,
         "definition_version": definition.version,
@@ -119,6 +139,8 @@ def create_case(
         "state_entered_at": now,
         "state_entry_seq": 1,
         "parent_id": parent_id,
+        "contract_name": terms.id if terms is not None else None,
+        "contract_version": terms.version if terms is not None else None,
     }
     created = EventRecord(
         case_id=0,  # given by the insert
@@ -128,7 +150,7 @@ def create_case(
         from_state=None,
         to_state=definition.initial,
         actor=actor.name,
-        payload={"parent_id": parent_id} if parent_id else {},
+        payload=_created_payload(parent_id, terms),
         changes=dict(data),
         at=now,
         idempotency_key=idempotency_key,
@@ -156,6 +178,31 @@ def create_case(
     return FireOutcome(
         case, event, allowed_triggers=tuple(compiled.allowed_triggers(case.state, actor))
     )
+
+
+def _contract_of(
+    session: Session,
+    data: Mapping[str, Any],
+    *,
+    now: datetime,
+    named: str | None,
+    parent_id: int | None,
+) -> Contract | None:
+    inherited = None
+    if named is None and parent_id is not None:
+        parent = get_case(session, parent_id)
+        if parent.contract_name is not None and parent.contract_version is not None:
+            inherited = (parent.contract_name, parent.contract_version)
+    return contracts.contract_for_case(session, data, now=now, named=named, inherited=inherited)
+
+
+def _created_payload(parent_id: int | None, terms: Contract | None) -> dict[str, Any]:
+    """What the ``created`` event records beside the data: the parent, and the contract the
+    case's terms come from, so the history alone shows which promises the case is held to."""
+    payload: dict[str, Any] = {"parent_id": parent_id} if parent_id else {}
+    if terms is not None:
+        payload["contract"] = {"id": terms.id, "version": terms.version}
+    return payload
 
 
 # --- firing ------------------------------------------------------------------------------------

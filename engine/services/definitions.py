@@ -298,7 +298,12 @@ def list_versions(session: Session, name: str) -> list[tuple[int, datetime, str]
 
 
 def _coerce_parameter(
-    session: Session, definition: WorkflowDefinition, name: str, value: Any
+    session: Session,
+    definition: WorkflowDefinition,
+    name: str,
+    value: Any,
+    *,
+    alongside: Mapping[str, Any] | None = None,
 ) -> Any:
     param = definition.parameters.get(name)
     if param is None:
@@ -348,9 +353,10 @@ def _coerce_parameter(
             definition=definition.name,
             parameter=name,
         )
-    # The same rules as a duration written where the parameter is used, with this
-    # deployment's other parameters as they are.
-    params = {**effective_parameters(session, definition), name: value}
+    # The same rules as a duration written where the parameter is used, with the other
+    # parameters it is used with (this deployment's as they are, unless given).
+    others = alongside if alongside is not None else effective_parameters(session, definition)
+    params = {**others, name: value}
     problems = parameter_problems(definition, params, name)
     if problems:
         use, problem = problems[0]
@@ -369,10 +375,20 @@ def _coerce_parameter(
     return value
 
 
-def check_parameter(session: Session, definition: WorkflowDefinition, name: str, value: Any) -> Any:
-    """``value`` for parameter ``name`` of ``definition``, or ParameterInvalid saying why not
-    (checked against the calendars this database has)."""
-    return _coerce_parameter(session, definition, name, value)
+def check_parameter(
+    session: Session,
+    definition: WorkflowDefinition,
+    name: str,
+    value: Any,
+    *,
+    alongside: Mapping[str, Any] | None = None,
+) -> Any:
+    """The value ``name`` takes in ``definition`` when a deployment (``set-param``), a
+    contract's terms or a migration sets it: one rule for all, checked against the calendars
+    this database has. ``alongside``: the other parameters it is used with (default: the
+    deployment's), e.g. a contract's calendar set together with its duration. Raises
+    :class:`ParameterInvalid`."""
+    return _coerce_parameter(session, definition, name, value, alongside=alongside)
 
 
 def set_parameter(

@@ -123,6 +123,7 @@ class Finding:
     detail: str
     ref: Any = None
     until: datetime | None = None  # when the finding ends by itself (a pause's resume time)
+    contract: str | None = None  # the service contract the case was created under
 
     @property
     def action(self) -> str:
@@ -139,10 +140,11 @@ class Finding:
             "action": self.action,
             "ref": self.ref,
             "until": self.until.isoformat() if self.until else None,
+            "contract": self.contract,
         }
 
 
-_CASE_COLUMNS = (cases.c.id, cases.c.definition_name, cases.c.state)
+_CASE_COLUMNS = (cases.c.id, cases.c.definition_name, cases.c.state, cases.c.contract_name)
 
 
 def _sla_breached(now: datetime, s: Settings, definition: str | None) -> Any:
@@ -332,6 +334,11 @@ def _outside(query: Select[Any], waits: ExpectedWaits) -> Select[Any]:
     return query.where(where.not_in(bindparam("expected_waits", sorted(waits), expanding=True)))
 
 
+def _of_contract(contract: str | None) -> list[ColumnElement[bool]]:
+    """Every rule's query joins the case row: one contract's cases are a condition on it."""
+    return [cases.c.contract_name == contract] if contract else []
+
+
 RULES = {
     Reason.SLA_BREACHED: _sla_breached,
     Reason.SLA_WARNING: _sla_warning,
@@ -381,7 +388,13 @@ def _dwell_stats(
 
 
 def _dwelling(
-    session: Session, now: datetime, s: Settings, definition: str | None, limit: int
+    session: Session,
+    now: datetime,
+    s: Settings,
+    definition: str | None,
+    limit: int,
+    *,
+    contract: str | None = None,
 ) -> list[Finding]:
     """One indexed query per (definition version, state) with statistics."""
     found: list[Finding] = []
@@ -395,6 +408,7 @@ def _dwelling(
                 cases.c.state == stat.state,
                 cases.c.state_entered_at < threshold,
                 cases.c.definition_version == stat.definition_version,
+                *_of_contract(contract),
             )
             .order_by(cases.c.state_entered_at)
             .limit(limit - len(found))
@@ -411,6 +425,7 @@ def _dwelling(
                 f"in {r.state!r}; 95% of cases leave within "
                 f"{format_timedelta(timedelta(seconds=round(stat.p95_seconds)))}",
                 ref=stat.p95_seconds,
+                contract=r.contract_name,
             )
             for r in rows
         ]
@@ -427,15 +442,17 @@ def inspect(
     reasons: Iterable[Reason] | None = None,
     definition: str | None = None,
     limit: int = 500,
+    contract: str | None = None,
 ) -> list[Finding]:
-    """Findings, at most ``limit`` per reason, oldest first within each reason."""
+    """Findings, at most ``limit`` per reason, oldest first within each reason; with
+    ``contract``, those of the cases created under it."""
     wanted = list(reasons) if reasons is not None else list(Reason)
     findings: list[Finding] = []
     for reason in wanted:
         if reason is Reason.DWELLING:
-            findings += _dwelling(session, now, settings, definition, limit)
+            findings += _dwelling(session, now, settings, definition, limit, contract=contract)
             continue
-        query = RULES[reason](now, settings, definition)
+        query = RULES[reason](now, settings, definition).where(*_of_contract(contract))
         if reason is Reason.SILENT_STALL:
             query = _outside(query, expected_waits(session, definition))
         rows = session.execute(query.limit(limit)).all()
@@ -449,6 +466,7 @@ def inspect(
                 _detail(reason, r),
                 ref=r.ref if isinstance(r.ref, int | str | float) or r.ref is None else None,
                 until=r.detail if reason is Reason.SLA_PAUSED else None,
+                contract=r.contract_name,
             )
             for r in rows
         ]
@@ -510,11 +528,12 @@ def count_reason(
     now: datetime,
     settings: Settings = Settings(),
     definition: str | None = None,
+    contract: str | None = None,
 ) -> int:
     """How many cases one rule finds (the dwelling count stops at ``COUNT_CAP``)."""
     if reason is Reason.DWELLING:
-        return _count_dwelling(session, now, settings, definition, COUNT_CAP)
-    if reason is Reason.TIMER_LATE and definition is None:
+        return _count_dwelling(session, now, settings, definition, COUNT_CAP, contract=contract)
+    if reason is Reason.TIMER_LATE and definition is None and contract is None:
         # Every timer has a case: without a definition filter the join adds nothing but a
         # hash join over all cases (bench/stuck.py: 205 ms -> 5 ms at 1M cases).
         query: Any = select(func.count()).where(
@@ -522,7 +541,7 @@ def count_reason(
             timers.c.due_at < now - settings.timer_tolerance,
         )
         return int(session.execute(query).scalar_one())
-    query = RULES[reason](now, settings, definition)
+    query = RULES[reason](now, settings, definition).where(*_of_contract(contract))
     if reason is Reason.SILENT_STALL:
         query = _outside(query, expected_waits(session, definition))
     sub = query.order_by(None).subquery()
@@ -530,7 +549,13 @@ def count_reason(
 
 
 def _count_dwelling(
-    session: Session, now: datetime, s: Settings, definition: str | None, cap: int
+    session: Session,
+    now: datetime,
+    s: Settings,
+    definition: str | None,
+    cap: int,
+    *,
+    contract: str | None = None,
 ) -> int:
     """``len(_dwelling(..., cap))`` without building the findings: a count per statistic."""
     total = 0
@@ -544,6 +569,7 @@ def _count_dwelling(
                 cases.c.state == stat.state,
                 cases.c.state_entered_at < threshold,
                 cases.c.definition_version == stat.definition_version,
+                *_of_contract(contract),
             )
             .limit(cap - total)
             .subquery()
@@ -560,17 +586,15 @@ def counts(
     now: datetime,
     settings: Settings = Settings(),
     definition: str | None = None,
+    contract: str | None = None,
 ) -> dict[str, int]:
     """How many cases each rule finds (for the dashboard and /metrics)."""
     out = {
         reason.value: count_reason(
-            session, reason, now=now, settings=settings, definition=definition
+            session, reason, now=now, settings=settings, definition=definition, contract=contract
         )
-        for reason in RULES
+        for reason in [*RULES, Reason.DWELLING]
     }
-    out[Reason.DWELLING.value] = count_reason(
-        session, Reason.DWELLING, now=now, settings=settings, definition=definition
-    )
     return out
 
 

@@ -7,7 +7,8 @@ calendar month in the configured time zone (Asia/Shanghai by default), and a cas
 the month it was created in.
 
 Each KPI row says what was counted (numerator, denominator), the value, the target and
-whether it was met, per group (team, customer or device, each a data field).
+whether it was met, per group (team, customer or device, each a data field, or the service
+contract the case was created under), for every case or those of one contract.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ cases = Case.__table__
 events = CaseEvent.__table__
 slas = CaseSla.__table__
 TOTAL = "(all)"
+BY_CONTRACT = "contract"  # a group every deployment has: the case's contract, not a data field
 _QUARTER = re.compile(r"^(\d{4})-?[Qq]([1-4])$")
 
 
@@ -111,18 +113,29 @@ class _Month:
         month: str,
         group_by: str | None,
         now: datetime,
+        *,
+        contract: str | None = None,
     ) -> None:
         self.session = session
         self.config = config
         self.start, self.end = month_bounds(month, config.get("timezone", "Asia/Shanghai"))
         groups = config.get("groups", {})
-        if group_by is not None and group_by not in groups:
+        if group_by is not None and group_by not in groups and group_by != BY_CONTRACT:
             raise KpiError(
                 f"Cannot group KPIs by {group_by!r}.",
-                hint="Group by one of: " + ", ".join(groups) + ".",
+                hint="Group by one of: " + ", ".join([*groups, BY_CONTRACT]) + ".",
             )
-        self.field = groups.get(group_by) if group_by else None
+        self.by_contract = group_by == BY_CONTRACT
+        self.field = groups.get(group_by) if group_by and not self.by_contract else None
         self.now = now
+        # Only the cases created under this contract, when one is named.
+        self.only = [] if contract is None else [cases.c.contract_name == contract]
+
+    def group(self, row: Any) -> str:
+        """The group a case (a row with its labels, contract and data) counts in."""
+        if self.by_contract:
+            return str(row.contract_name or "(none)")
+        return _group(row, self.field)
 
     def cases(self, definition: str) -> Sequence[Row[*tuple[Any, ...]]]:
         return self.session.execute(
@@ -135,11 +148,13 @@ class _Month:
                 cases.c.state,
                 cases.c.team,
                 cases.c.customer,
+                cases.c.contract_name,
             ).where(
                 cases.c.definition_name == definition,
                 cases.c.created_at >= self.start,
                 cases.c.created_at < self.end,
                 cases.c.status != CaseStatus.CANCELLED.value,
+                *self.only,
             )
         ).all()
 
@@ -148,13 +163,21 @@ class _Month:
         as breached already). Each round of an SLA with ``rounds: repeat`` is a clock of its
         own (a row of ``case_slas``): met and breached are counted per round."""
         rows = self.session.execute(
-            select(cases.c.data, cases.c.team, cases.c.customer, slas.c.status, slas.c.due_at)
+            select(
+                cases.c.data,
+                cases.c.team,
+                cases.c.customer,
+                cases.c.contract_name,
+                slas.c.status,
+                slas.c.due_at,
+            )
             .join(slas, slas.c.case_id == cases.c.id)
             .where(
                 cases.c.definition_name == spec["definition"],
                 slas.c.sla.in_(_names(spec)),
                 cases.c.created_at >= self.start,
                 cases.c.created_at < self.end,
+                *self.only,
             )
         ).all()
         tallies: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
@@ -163,7 +186,7 @@ class _Month:
             late_running = status in ("running", "paused") and due is not None and due <= self.now
             if status not in ("met", "breached") and not late_running:
                 continue  # still in progress: not decided yet
-            for group in {_group(row, self.field), TOTAL}:
+            for group in {self.group(row), TOTAL}:
                 tallies[group][1] += 1
                 tallies[group][0] += 1 if status == "met" else 0
         return _rows(name, tallies, spec.get("target"))
@@ -176,7 +199,7 @@ class _Month:
             score = row.data.get(field)
             if not isinstance(score, int | float):
                 continue
-            for group in {_group(row, self.field), TOTAL}:
+            for group in {self.group(row), TOTAL}:
                 average[group][0] += score
                 average[group][1] += 1
                 satisfied[group][0] += 1 if score >= threshold else 0
@@ -196,7 +219,7 @@ class _Month:
                 continue
             visits = row.data.get(field, 0)
             first_time = isinstance(visits, int | float) and visits <= most
-            for group in {_group(row, self.field), TOTAL}:
+            for group in {self.group(row), TOTAL}:
                 tallies[group][1] += 1
                 tallies[group][0] += 1 if first_time else 0
         return _rows("fix_rate", tallies, spec.get("target"))
@@ -248,6 +271,7 @@ class _Month:
                 cases.c.definition_name == definition,
                 cases.c.created_at < self.end,
                 cases.c.status != CaseStatus.CANCELLED.value,
+                *self.only,
             )
         ).all()
         field = spec.get("device_field", "device_serial")
@@ -260,9 +284,16 @@ def _names(spec: Mapping[str, Any]) -> list[str]:
 
 
 def monthly_kpis(
-    session: Session, config: Mapping[str, Any], *, month: str, group_by: str | None, now: datetime
+    session: Session,
+    config: Mapping[str, Any],
+    *,
+    month: str,
+    group_by: str | None,
+    now: datetime,
+    contract: str | None = None,
 ) -> list[KpiRow]:
-    m = _Month(session, config, month, group_by, now)
+    """The month's KPIs, per group; with ``contract``, of the cases created under it only."""
+    m = _Month(session, config, month, group_by, now, contract=contract)
     rows: list[KpiRow] = []
     for name, spec in (config.get("sla_kpis") or {}).items():
         rows += m.sla_kpi(name, spec)

@@ -37,6 +37,7 @@ class CaseFilter:
     updated_after: datetime | None = None
     updated_before: datetime | None = None
     overdue: bool | None = None
+    contract: str | None = None  # created under this service contract
 
 
 def _data_equals(field: str, value: Any, dialect: str) -> ColumnElement[bool]:
@@ -81,6 +82,7 @@ def _conditions(f: CaseFilter, now: datetime, dialect: str) -> list[ColumnElemen
         (f.state, cases.c.state),
         (f.status, cases.c.status),
         (f.business_key, cases.c.business_key),
+        (f.contract, cases.c.contract_name),
     ]
     out: list[ColumnElement[bool]] = [col == value for value, col in simple if value is not None]
     if f.data_field is not None:

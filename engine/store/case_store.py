@@ -87,6 +87,8 @@ def case_record(row: Row[Any]) -> CaseRecord:
         state_entry_seq=row.state_entry_seq,
         parent_id=row.parent_id,
         history_head=row.history_head,
+        contract_name=row.contract_name,
+        contract_version=row.contract_version,
     )
 
 

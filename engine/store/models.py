@@ -194,6 +194,7 @@ class Case(Base):
         Index("ix_cases_status_assignee", "status", "assignee"),
         # The search box: a business key (T-2026-0001) of whichever workflow.
         Index("ix_cases_business_key", "business_key"),
+        Index("ix_cases_contract", "contract_name", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -225,6 +226,33 @@ class Case(Base):
     team: Mapped[str | None] = mapped_column(String(200), nullable=True)
     priority: Mapped[str | None] = mapped_column(String(200), nullable=True)
     assignee: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # The contract (and its version) whose terms the case was created under; none: the
+    # deployment's parameters. The terms themselves are in ``params``, snapshotted.
+    contract_name: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    contract_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+
+class ContractVersion(Base):
+    """One immutable version of a service contract (engine/core/contracts.py). Loading a
+    changed file adds a version; cases keep the version they were created under."""
+
+    __tablename__ = "contracts"
+    __table_args__ = (
+        UniqueConstraint("name", "version", name="uq_contracts_name_version"),
+        Index("ix_contracts_name_fingerprint", "name", "fingerprint"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(63), nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    title_en: Mapped[str] = mapped_column(String(200), nullable=False)
+    title_zh: Mapped[str] = mapped_column(String(200), nullable=False)
+    source: Mapped[str] = mapped_column(Text, nullable=False)
+    document: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False)
+    fingerprint: Mapped[str] = mapped_column(String(64), nullable=False)
+    loaded_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    loaded_by: Mapped[str] = mapped_column(String(200), nullable=False)
 
 
 class CaseEvent(Base):

@@ -119,6 +119,16 @@ def test_a_bad_key_is_400(integrator: Any) -> None:
     )
 
 
+CONTRACT = """\
+id: idem
+title: {en: Idempotent, zh: 幂等}
+customers: [幂等医院]
+valid_from: 2026-01-01
+parameters:
+  repair_ticket: {loaner_after: 12h}
+"""
+
+
 def test_every_post_replays_and_changes_nothing_the_second_time(
     client: FlaskClient,
     tokens: Tokens,
@@ -150,6 +160,8 @@ def test_every_post_replays_and_changes_nothing_the_second_time(
         f"{CASES}/{case['id']}/cancel": ("integrator", {"reason": "test"}),
         "/api/v1/calendars": ("process_owner", {"name": "idem-cal", "overrides": {}}),
         "/api/v1/webhooks": ("integrator", {"url": "https://erp.example/h", "events": ["*"]}),
+        "/api/v1/contracts": ("process_owner", {"source": CONTRACT}),
+        "/api/v1/contracts/validate": ("process_owner", {"source": CONTRACT}),
     }
     spec = client.get("/api/openapi.json").get_json()
     # Creating a token is not replayed: the stored response would keep the token in clear

@@ -51,8 +51,9 @@ class Journey:
     def request(self, kind: str, body: dict[str, Any]) -> Any:
         if kind == "create":
             payload = {"definition": body["definition"], "data": body.get("data", {})}
-            if "business_key" in body:
-                payload["business_key"] = body["business_key"]
+            for key in ("business_key", "contract"):
+                if key in body:
+                    payload[key] = body[key]
             response = self.client.post("/api/v1/cases", json=payload, headers=self.headers(body))
             if response.status_code == 201 and "case" in body:
                 self.cases[str(body["case"])] = response.get_json()["id"]
@@ -91,6 +92,12 @@ class Journey:
                 assert case[key] == body[key], f"{where}: {key}"
         for name, value in (body.get("data") or {}).items():
             assert case["data"].get(name) == value, f"{where}: data.{name}"
+        if "contract" in body:
+            assert (case["contract"] or {}).get("id") == body["contract"], f"{where}: contract"
+        # The API shows the parameters a case's contract set (its terms), not all of them.
+        terms = (case["contract"] or {}).get("terms") or {}
+        for name, value in (body.get("params") or {}).items():
+            assert terms.get(name, value) == value, f"{where}: params.{name}"
         if "triggers" in body:
             fired = [e["trigger"] for e in history if e["event_type"] == "transition"]
             assert fired == list(body["triggers"]), f"{where}: triggers"
@@ -148,6 +155,13 @@ def test_journey_over_http(
             headers=tokens.headers("process_owner"),
         )
         assert response.status_code == 200, response.get_json()
+    for relative in scenario.get("contracts") or []:
+        response = client.post(
+            "/api/v1/contracts",
+            json={"source": (path.parent / relative).read_text("utf-8")},
+            headers=tokens.headers("process_owner"),
+        )
+        assert response.status_code == 201, response.get_json()
     journey = Journey(client, tokens, sessions, clock)
     for index, step in enumerate(scenario["steps"]):
         journey.run(index, step)

@@ -65,6 +65,11 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("GET", f"{OPS}/stuck"): {SUPERVISOR, ADMIN},
     ("GET", f"{OPS}/stuck/counts"): {SUPERVISOR, ADMIN},
     ("GET", "/api/v1/kpis"): {SUPERVISOR, ADMIN},
+    ("GET", "/api/v1/contracts"): EVERYONE,
+    ("POST", "/api/v1/contracts"): {OWNER, ADMIN},
+    ("POST", "/api/v1/contracts/validate"): {OWNER, ADMIN},
+    ("GET", "/api/v1/contracts/{contract_id}"): EVERYONE,
+    ("GET", "/api/v1/contracts/{contract_id}/compliance"): {SUPERVISOR, OWNER, ADMIN},
     ("GET", "/api/v1/kpis/audit-sample"): {SUPERVISOR, ADMIN},
     ("POST", f"{OPS}/cases/{{case_id}}/fire"): {SUPERVISOR, ADMIN},
     ("POST", f"{OPS}/cases/{{case_id}}/force"): {ADMIN},
@@ -114,6 +119,8 @@ BODIES: dict[tuple[str, str], Callable[[dict[str, Any]], Any]] = {
     ("POST", f"{CASES}/{{case_id}}/cancel"): lambda ctx: {"reason": "role matrix"},
     ("POST", "/api/v1/tokens"): lambda ctx: {"name": "role-matrix", "role": "integrator"},
     ("POST", "/api/v1/calendars"): lambda ctx: {"name": "hospital-new", "overrides": {}},
+    ("POST", "/api/v1/contracts"): lambda ctx: {"source": CONTRACT},
+    ("POST", "/api/v1/contracts/validate"): lambda ctx: {"source": CONTRACT},
     ("PUT", "/api/v1/calendars/{name}"): lambda ctx: {"overrides": {}},
     ("POST", f"{OPS}/cases/{{case_id}}/fire"): lambda ctx: {"trigger": "ping", "reason": "x"},
     ("POST", f"{OPS}/cases/{{case_id}}/force"): lambda ctx: {"state": "done", "reason": "x"},
@@ -133,7 +140,16 @@ QUERIES = {
     ("GET", f"{DEFS}/{{name}}/versions/{{version}}/diagram"): "?format=dot",
     ("GET", f"{CASES}/by-key"): "?definition=api_counter&business_key=MX-1",
     ("POST", f"{CASES}/by-key/fire"): "?definition=api_counter&business_key=MX-1",
+    ("GET", "/api/v1/contracts/{contract_id}/compliance"): "?month=2026-03",
 }
+CONTRACT = """\
+id: matrix
+title: {en: Matrix, zh: 矩阵}
+customers: [矩阵医院]
+valid_from: 2026-01-01
+parameters:
+  repair_ticket: {loaner_after: 12h}
+"""
 API_DOC = """\
 name: api_matrix
 title: {en: Matrix, zh: 矩阵}

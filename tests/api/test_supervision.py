@@ -106,6 +106,7 @@ def test_stuck_lists_findings_with_reason_since_detail_and_action(http: Http) ->
         "action": finding["action"],
         "ref": "response",
         "until": None,
+        "contract": None,  # created under no service contract
     }
     assert finding["action"].startswith("Act now")
 
