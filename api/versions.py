@@ -13,6 +13,7 @@ from flask_smorest import Blueprint
 
 from api import db
 from api.auth import INTEGRATOR, PROCESS_OWNER, SUPERVISOR, current_actor, roles
+from api.idempotency import IDEMPOTENCY_KEY, idempotent
 from api.inputs import INT32_MAX
 from api.problems import ProblemSchema
 from engine.core.migration import MigrationPlan, ParamsChoice
@@ -144,10 +145,12 @@ def _decide(action: str, name: str, version: int | None, reason: str) -> Any:
 @blp.route("/<name>/promote")
 class Promote(MethodView):
     @roles(blp, PROCESS_OWNER)
+    @idempotent
     @blp.arguments(PromoteSchema)
     @blp.response(200, DecisionResultSchema)
     @blp.alt_response(404, schema=ProblemSchema)
     @blp.alt_response(409, schema=ProblemSchema, description="The version is retired")
+    @blp.doc(parameters=[IDEMPOTENCY_KEY])
     def post(self, args: dict[str, Any], name: str) -> dict[str, Any]:
         """Make an existing version the one new cases get (a roll back), until a new version
         is published; audited."""
@@ -158,9 +161,11 @@ class Promote(MethodView):
 @blp.route("/<name>/retire")
 class Retire(MethodView):
     @roles(blp, PROCESS_OWNER)
+    @idempotent
     @blp.arguments(DecisionSchema)
     @blp.response(200, DecisionResultSchema)
     @blp.alt_response(404, schema=ProblemSchema)
+    @blp.doc(parameters=[IDEMPOTENCY_KEY])
     def post(self, args: dict[str, Any], name: str) -> dict[str, Any]:
         """Take no new cases of the definition (or of ``version``); running cases continue."""
         _decide("retire", name, args.get("version"), args["reason"])
@@ -170,9 +175,11 @@ class Retire(MethodView):
 @blp.route("/<name>/restore")
 class Restore(MethodView):
     @roles(blp, PROCESS_OWNER)
+    @idempotent
     @blp.arguments(DecisionSchema)
     @blp.response(200, DecisionResultSchema)
     @blp.alt_response(404, schema=ProblemSchema)
+    @blp.doc(parameters=[IDEMPOTENCY_KEY])
     def post(self, args: dict[str, Any], name: str) -> dict[str, Any]:
         """Undo a retirement of the definition (or of ``version``)."""
         _decide("restore", name, args.get("version"), args["reason"])
@@ -182,10 +189,12 @@ class Restore(MethodView):
 @blp.route("/<name>/versions/<int:version>/delete")
 class DeleteVersion(MethodView):
     @roles(blp, PROCESS_OWNER)
+    @idempotent
     @blp.arguments(DeletionSchema)
     @blp.response(200, DecisionResultSchema)
     @blp.alt_response(404, schema=ProblemSchema)
     @blp.alt_response(409, schema=ProblemSchema, description="Cases use the version")
+    @blp.doc(parameters=[IDEMPOTENCY_KEY])
     def post(self, args: dict[str, Any], name: str, version: int) -> dict[str, Any]:
         """Delete a version no case uses (one published by mistake); refused while any case
         uses it: retire it instead."""
@@ -208,10 +217,12 @@ class Audit(MethodView):
 @blp.route("/<name>/migrations")
 class Migrations(MethodView):
     @roles(blp, PROCESS_OWNER)
+    @idempotent
     @blp.arguments(MigrationSchema)
     @blp.response(200, MigrationResultSchema)
     @blp.alt_response(404, schema=ProblemSchema)
     @blp.alt_response(422, schema=ProblemSchema, description="The plan is wrong for every case")
+    @blp.doc(parameters=[IDEMPOTENCY_KEY])
     def post(self, args: dict[str, Any], name: str) -> dict[str, Any]:
         """Move running cases from one version to another, one batch per call (a dry run
         unless ``dry_run`` is false). Each case is moved in a transaction of its own with a

@@ -232,7 +232,6 @@ class Case(Base):
     contract_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
-
 class ContractVersion(Base):
     """One immutable version of a service contract (engine/core/contracts.py). Loading a
     changed file adds a version; cases keep the version they were created under."""

@@ -162,6 +162,10 @@ def test_every_post_replays_and_changes_nothing_the_second_time(
         "/api/v1/webhooks": ("integrator", {"url": "https://erp.example/h", "events": ["*"]}),
         "/api/v1/contracts": ("process_owner", {"source": CONTRACT}),
         "/api/v1/contracts/validate": ("process_owner", {"source": CONTRACT}),
+        "/api/v1/definitions/api_counter/promote": (
+            "process_owner",
+            {"version": 1, "reason": "roll back"},
+        ),
     }
     spec = client.get("/api/openapi.json").get_json()
     # Creating a token is not replayed: the stored response would keep the token in clear
