@@ -69,11 +69,25 @@ class CalendarValue:
     param: str | None = None
 
     def name(self, params: Mapping[str, Any]) -> str | None:
-        """The calendar's name for a case with ``params`` (None: not given, the wall clock)."""
+        """The calendar's name for a case with ``params`` (None: not given, the wall clock).
+
+        A case created under a service contract that names its customers' working-day
+        calendar (``SITE_CALENDAR`` in its parameters) counts every business clock on that
+        calendar; a clock on the wall clock stays there."""
         if self.param is not None:
             value = params.get(self.param)
-            return value if isinstance(value, str) else None
-        return self.literal
+            name = value if isinstance(value, str) else None
+        else:
+            name = self.literal
+        site = params.get(SITE_CALENDAR)
+        if name not in (None, "24x7") and isinstance(site, str):
+            return site
+        return name
+
+
+# Where a case's parameters keep its contract's working-day calendar: not an identifier, so no
+# definition can declare a parameter of that name, nor an expression read it.
+SITE_CALENDAR = "@calendar"
 
 
 # The engine's own role: timers, SLA breaches and a child case's news fire as it. A transition

@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from engine.core.definition import WorkflowDefinition
+from engine.core.definition import SITE_CALENDAR, WorkflowDefinition
 from engine.core.expressions import compiled, make_context, to_json_value
 from engine.core.machine import Actor, compile_workflow
 from engine.core.migration import (
@@ -343,12 +343,14 @@ def _params(
     if checked.plan.params is ParamsChoice.SNAPSHOT:
         return current
     kept = {name: case.params.get(name, value) for name, value in current.items()}
-    for name, value in kept.items():
+    for name, value in list(kept.items()):
         if name in case.params:
             try:
                 check_parameter(session, checked.new, name, value, alongside=kept)
             except SvcflowError as exc:
                 reasons.append(f"kept parameter {name!r}: {exc.message} (use --params snapshot)")
+    if SITE_CALENDAR in case.params:  # the contract's working days go with the case
+        kept[SITE_CALENDAR] = case.params[SITE_CALENDAR]
     return kept
 
 

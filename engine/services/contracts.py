@@ -29,7 +29,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.core.contracts import Contract, check_contract_text, contract_from_document
-from engine.core.definition import WorkflowDefinition
+from engine.core.definition import SITE_CALENDAR, WorkflowDefinition
 from engine.core.local_time import DEFAULT_TIMEZONE
 from engine.core.source_map import locate
 from engine.core.validation import ValidationReport
@@ -79,7 +79,15 @@ def validate_contract_source(
     out = ProblemList()
     contract = contract_from_document(document)
     _check_terms(session, contract, out)
-    if contract.calendar is not None and contract.calendar not in load_calendars(session):
+    if contract.calendar == "24x7":
+        out.error(
+            "calendar",
+            "contract-calendar-wall-clock",
+            "A contract's calendar names its customers' working days; 24x7 has none.",
+            "Name a business calendar (cn-workdays, or one stored with svcflow calendars), or "
+            "leave calendar out: clocks on the wall clock stay there either way.",
+        )
+    elif contract.calendar is not None and contract.calendar not in load_calendars(session):
         out.error(
             "calendar",
             "unknown-calendar",
@@ -331,6 +339,8 @@ def terms_for_case(
                 contract=contract.id,
                 parameter=name,
             ) from exc
+    if contract.calendar is not None:
+        out[SITE_CALENDAR] = contract.calendar  # every business clock counts on it
     return out
 
 

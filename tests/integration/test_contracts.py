@@ -378,3 +378,58 @@ def test_a_scenario_names_contracts_and_its_mistakes_are_clear(tmp_path) -> None
     unknown = {**scenario["steps"][2]["create"], "contract": "b9"}
     failed = run_scenario({**scenario, "steps": [{"create": unknown}]}, tmp_path)
     assert failed.steps[0].message.startswith("contract-not-found: No contract 'b9'.")
+
+
+SITE_CONTRACT = """\
+id: site
+title: {en: A hospital with its own days off, zh: 有自定休息日的医院}
+customers: [自定医院]
+valid_from: 2026-01-01
+calendar: hospital-days
+parameters:
+  repair_ticket: {loaner_calendar: cn-workdays, loaner_after: 1 working day}
+"""
+
+
+def test_a_contract_calendar_moves_every_business_clock_of_its_cases(bundled) -> None:
+    """The contract's calendar is its customers' working days: the ticket's loaner, counted
+    in working days, skips the hospital's own day off; a clock on the wall clock does not."""
+    from engine.services.calendars import save_calendar
+
+    with bundled() as s, s.begin():  # Tuesday 3 March 2026 is the hospital's day off
+        save_calendar(
+            s, "hospital-days", actor="test", now=MARCH, overrides={"holidays_add": ["2026-03-03"]}
+        )
+    _load(bundled, SITE_CONTRACT)
+    at_site = create_case(bundled, "repair_ticket", _ticket("自定医院", "SN-9"), now=MARCH)
+    assert at_site.case.contract_name == "site"
+    assert at_site.case.params["@calendar"] == "hospital-days"
+    began = MARCH + timedelta(minutes=30)  # Monday 2 March, 09:30 in Beijing
+    for trigger, payload in (
+        ("contact", {"at": "2026-03-02T01:10:00Z"}),
+        ("remote_failed", {"reason": "x"}),
+        ("dispatch", {"engineer": "王工"}),
+        ("arrive", {}),
+        (
+            "diagnose",
+            {
+                "diagnosis": "d",
+                "plan": "p",
+                "cause": "normal_use",
+                "warranty_until": "2027-01-01T00:00:00Z",
+            },
+        ),
+        ("consent", {"consented_by": "科室"}),
+    ):
+        fire(bundled, at_site.case.id, trigger, payload, now=began)
+    with bundled() as s, s.begin():
+        timers = {t.trigger: t for t in inspection_timers(s, at_site.case.id)}
+    # One working day from Monday 09:30 is Tuesday 09:30 on cn-workdays; the hospital works
+    # on Wednesday instead.
+    assert timers["loaner_due"].due_at == datetime(2026, 3, 4, 9, 30, tzinfo=BEIJING)
+
+
+def test_a_contract_calendar_must_have_working_days(bundled) -> None:
+    with pytest.raises(ContractInvalid) as caught:
+        _load(bundled, SITE_CONTRACT.replace("hospital-days", "24x7"))
+    assert "contract-calendar-wall-clock" in {p.code for p in caught.value.problems}
