@@ -22,7 +22,6 @@ from engine.core.history_chain import (
     CHAIN_FORMAT,
     GENESIS,
     ChainBreak,
-    ChainedEvent,
     StoredEvent,
     canonical_json,
     check_chain,
@@ -30,6 +29,7 @@ from engine.core.history_chain import (
     instant,
 )
 from engine.errors import CaseNotFound
+from engine.store import case_store
 from engine.store.models import Case, CaseEvent, HistoryAnchor
 
 CASES_PER_BATCH = 500
@@ -57,23 +57,7 @@ class AuditReport:
 
 
 def _stored(row: Row[Any]) -> StoredEvent:
-    return StoredEvent(
-        ChainedEvent(
-            case_id=row.case_id,
-            seq=row.seq,
-            event_type=row.event_type,
-            trigger=row.trigger,
-            from_state=row.from_state,
-            to_state=row.to_state,
-            actor=row.actor,
-            payload=row.payload,
-            changes=row.changes,
-            at=row.at,
-            idempotency_key=row.idempotency_key,
-            context=row.context or None,
-        ),
-        row.hash,
-    )
+    return StoredEvent(case_store.chained(case_store.event_record(row)), row.hash)
 
 
 def _case_batches(session: Session, case_id: int | None) -> Iterator[list[tuple[int, int, str]]]:

@@ -263,7 +263,7 @@ def write_event(
     previous = before.history_head
     if previous is None:  # a record built by hand, not read: the row knows
         previous = conn.execute(_SELECT_HEAD, {"case_id": before.id}).scalar_one_or_none() or ""
-    head = event_hash(_chained(event), previous)
+    head = event_hash(chained(event), previous)
     updated = conn.execute(
         statement,
         {
@@ -295,7 +295,8 @@ def write_event(
     return _append(session, conn, event, after.definition_name, previous=previous, head=head)
 
 
-def _chained(event: EventRecord) -> ChainedEvent:
+def chained(event: EventRecord) -> ChainedEvent:
+    """What of ``event`` its hash covers (engine/core/history_chain.py, docs/audit.md)."""
     return ChainedEvent(
         case_id=event.case_id,
         seq=event.seq,
@@ -323,7 +324,7 @@ def _append(
 ) -> str:
     """Insert ``event`` chained to ``previous``; returns its hash."""
     if head is None:
-        head = event_hash(_chained(event), previous)
+        head = event_hash(chained(event), previous)
     statement, feed_params = event_feed.insert_statement(session, conn)
     written = conn.execute(
         statement,
