@@ -38,7 +38,7 @@ from engine.store.models import Base
 SLOTTED = ("cases", "timers", "case_slas")
 # Every table a fire may write; a write anywhere else stops the bench (it could not say what
 # the baseline should do with it).
-KNOWN = (*SLOTTED, "case_events", "counters", "case_waits")
+KNOWN = (*SLOTTED, "case_events", "counters", "case_waits", "event_feed_head")
 # Columns whose values are case ids, in any table (child_id has no foreign key, but is one).
 CASE_COLUMNS = ("case_id", "parent_id", "child_id")
 
@@ -68,7 +68,12 @@ class Statement:
 
     @property
     def changed_rows(self) -> bool:
-        return self.write is not None and (self.write.verb == "insert" or self.rowcount > 0)
+        if self.write is None:
+            return False
+        # An UPDATE ... RETURNING (the feed head's advance at commit) reports no rowcount on
+        # SQLite until its rows are fetched: it is replayed rather than taken for a no-op.
+        returning = " RETURNING " in self.sql.upper()
+        return self.write.verb == "insert" or self.rowcount > 0 or returning
 
 
 @dataclass

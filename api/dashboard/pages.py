@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from api.dashboard import access, bp, display, exports, i18n, kpiboard, queries
-from api.dashboard import payload_forms as payload_forms_of
+from api.dashboard.payload_forms import Field, fields_of, payload_schema
 from api.definitions import render_svg
 from engine.core.definition import WorkflowDefinition
 from engine.core.diagram import to_dot
@@ -194,13 +194,13 @@ def trigger_choices(
 
 def payload_forms(
     definition: WorkflowDefinition, state: str, allowed: list[tuple[str, str]]
-) -> list[tuple[str, str, list[payload_forms_of.Field]]]:
+) -> list[tuple[str, str, list[Field]]]:
     """A form per allowed trigger, its fields from the transition's payload schema."""
     return [
         (
             trigger,
             title,
-            payload_forms_of.fields_of(payload_forms_of.payload_schema(definition, state, trigger)),
+            fields_of(payload_schema(definition, state, trigger)),
         )
         for trigger, title in allowed
     ]

@@ -36,7 +36,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, bindparam, event, insert, select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.sql.dml import Insert
 
 from engine.store.models import Case, CaseEvent, EventFeedHead
@@ -190,10 +190,20 @@ def _notify(session: Session) -> None:
         log.debug("feed notification failed after commit (%s: %s)", type(exc).__name__, exc)
 
 
-@event.listens_for(Session, "after_rollback")
-def _forget(session: Session) -> None:
+@event.listens_for(Session, "after_transaction_end")
+def _forget(session: Session, transaction: SessionTransaction) -> None:
+    """A transaction ended without taking positions (a rollback): forget its events. A
+    savepoint's end forgets nothing: the positions its events took (SQLite ranks them as they
+    are written) stay taken, as holes if it rolled back, so the events written after it in
+    the same transaction never take one of them again."""
+    if transaction.nested or transaction.parent is not None:
+        return
     session.info.pop(_UNPOSITIONED, None)
     session.info.pop(_RANKED, None)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_the_head(session: Session) -> None:
     session.info.pop(_HEAD_AFTER_COMMIT, None)
 
 

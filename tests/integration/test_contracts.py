@@ -182,7 +182,7 @@ def test_a_spawned_child_inherits_its_parent_s_contract(bundled) -> None:
         (loaner,) = children_of(s, ticket.id)
         created = history(s, loaner.id)[0]
     assert (loaner.contract_name, loaner.contract_version) == ("b3", 1)
-    assert loaner.params["delivery_within"] == "120h"
+    assert loaner.params["delivery_within"] == "5 working days"
     assert created.payload["contract"] == {"id": "b3", "version": 1}
 
 
@@ -338,7 +338,7 @@ def test_terms_for_a_case_are_checked_against_its_definition_version(bundled) ->
         from engine.services.definitions import get_definition
 
         definition = get_definition(s, "repair_ticket")
-    params = contracts.terms_for_case(definition, contract, definition.default_params())
+        params = contracts.terms_for_case(s, definition, contract, definition.default_params())
     assert params["loaner_after"] == "12h" and params["contact_within"] == "1h"
 
 
