@@ -304,7 +304,10 @@ def _if_match_versions() -> set[int] | None:
     if tags.star_tag:
         return None
     strong = tags.as_set()
-    if not tags.as_set(include_weak=True) or not all(tag.isdigit() for tag in strong):
+    # werkzeug gives None for a tag it cannot read (an empty "" among others): not an ETag.
+    if not tags.as_set(include_weak=True) or not all(
+        isinstance(tag, str) and tag.isdigit() for tag in strong
+    ):
         _bad_if_match(header, "is not an ETag of a case")
     if not strong:
         abort(
