@@ -51,6 +51,7 @@ from engine.store import case_store
 from engine.store.models import Case, CaseSla, CaseStatus, Timer, TimerStatus
 
 MAX_BATCH = 500  # cases one request or one CLI batch takes
+DRY_RUN_ACTOR = "(dry run)"  # the actor of the migrated event a dry run plans with, never written
 ATTEMPTS = 3  # reads of a case that keeps changing under the migration before it is refused
 
 
@@ -162,6 +163,7 @@ class _Move:
     after: CaseRecord
     changes: dict[str, Any]
     dropped: tuple[str, ...]
+    event: EventRecord
     warnings: tuple[str, ...] = ()
 
 
@@ -170,7 +172,7 @@ def preview_case(
 ) -> CaseMove:
     """What migrating the case would do, or why it cannot; reads only."""
     case = case_store.get_case(session, case_id)
-    found = _compute(session, checked, case, now)
+    found = _compute(session, checked, case, now, actor=DRY_RUN_ACTOR)
     if isinstance(found, CaseMove):
         return found
     return _report(found, MoveOutcome.WOULD_MOVE)
@@ -187,7 +189,7 @@ def migrate_case(
                 return _migrate(session, checked, case_id, actor=actor, now=now)
         except ConcurrencyConflict:
             continue  # a trigger got there first: read the case again, from where it went
-        except SvcflowError as exc:  # planning its timers or clocks under the new version
+        except SvcflowError as exc:  # _compute planned them; a calendar edited since may not plan
             return CaseMove(
                 case_id,
                 MoveOutcome.REFUSED,
@@ -204,39 +206,55 @@ def _migrate(
     session: Session, checked: CheckedPlan, case_id: int, *, actor: Actor, now: datetime
 ) -> CaseMove:
     case = case_store.get_case(session, case_id)
-    found = _compute(session, checked, case, now)
+    found = _compute(session, checked, case, now, actor=actor.name)
     if isinstance(found, CaseMove):
         return found
     plan, new = checked.plan, checked.new
-    event = EventRecord(
+    case_store.write_event(
+        session,
+        case,
+        found.after,
+        found.event,
+        doing=f"it was being migrated to v{plan.to_version}",
+    )
+    _drop_clocks_not_in(session, new, case.id, now=now)
+    scheduling.replan_case(
+        session, new, found.after, now=now, note=f"migrated to version {plan.to_version}"
+    )
+    return _report(found, MoveOutcome.MOVED, event_seq=found.event.seq)
+
+
+def _migrated_event(
+    plan: MigrationPlan,
+    case: CaseRecord,
+    after: CaseRecord,
+    changes: Mapping[str, Any],
+    dropped: tuple[str, ...],
+    *,
+    actor: str,
+    now: datetime,
+) -> EventRecord:
+    return EventRecord(
         case_id=case.id,
-        seq=found.after.version,
+        seq=after.version,
         event_type=MIGRATED,
         trigger=None,
         from_state=case.state,
-        to_state=found.after.state,
-        actor=actor.name,
+        to_state=after.state,
+        actor=actor,
         payload={
             "from_version": plan.from_version,
             "to_version": plan.to_version,
             STATE_MAP_KEY: dict(plan.state_map),
             "params": plan.params.value,
             "set": dict(plan.sets),
-            DROPPED_KEY: list(found.dropped),
+            DROPPED_KEY: list(dropped),
             "reason": plan.reason,
         },
-        changes=found.changes,
+        changes=dict(changes),
         at=now,
         context={"reason": plan.reason},
     )
-    case_store.write_event(
-        session, case, found.after, event, doing=f"it was being migrated to v{plan.to_version}"
-    )
-    _drop_clocks_not_in(session, new, case.id, now=now)
-    scheduling.replan_case(
-        session, new, found.after, now=now, note=f"migrated to version {plan.to_version}"
-    )
-    return _report(found, MoveOutcome.MOVED, event_seq=event.seq)
 
 
 def _report(move: _Move, outcome: MoveOutcome, event_seq: int | None = None) -> CaseMove:
@@ -254,9 +272,12 @@ def _report(move: _Move, outcome: MoveOutcome, event_seq: int | None = None) -> 
 
 
 def _compute(
-    session: Session, checked: CheckedPlan, case: CaseRecord, now: datetime
+    session: Session, checked: CheckedPlan, case: CaseRecord, now: datetime, *, actor: str
 ) -> _Move | CaseMove:
-    """The case as it would be on the new version, or the outcome that stops it."""
+    """The case as it would be on the new version with the event that moves it, or the
+    outcome that stops it. Everything that can stop a case is found here, reading only, so
+    the dry run says what applying would: its timers and SLA clocks are planned under the
+    new version from its history too (and planned again, for real, when it moves)."""
     plan, new = checked.plan, checked.new
 
     def stop(outcome: MoveOutcome, *reasons: str) -> CaseMove:
@@ -330,8 +351,19 @@ def _compute(
         version=case.version + 1,
         updated_at=now,
     )
+    event = _migrated_event(plan, case, after, changes, dropped, actor=actor, now=now)
     history = case_store.events_of(session.connection(), case.id)
-    return _Move(case, after, changes, dropped, tuple(past_not_allowed(history, plan, new)))
+    try:
+        scheduling.planned_after_move(session, new, after, [*history, event], now=now)
+    except SvcflowError as exc:
+        return stop(
+            MoveOutcome.REFUSED,
+            f"its timers or SLA clocks cannot be planned under version {plan.to_version}: "
+            + exc.message
+            + (f" ({exc.hint})" if exc.hint else ""),
+        )
+    warnings = tuple(past_not_allowed(history, plan, new))
+    return _Move(case, after, changes, dropped, event, warnings)
 
 
 def _params(

@@ -276,6 +276,25 @@ def replan_case(
         _apply(session, case, changes, now, note)
 
 
+def planned_after_move(
+    session: Session,
+    definition: WorkflowDefinition,
+    case: CaseRecord,
+    history: Sequence[EventRecord],
+    *,
+    now: datetime,
+) -> list[TimerPlan]:
+    """What :func:`replan_case` would arm for ``case`` under ``definition`` once ``history``
+    (ending with the event that moves it) is written, computed without writing; raises the
+    error that would stop the re-planning (a migration's dry run reports it per case)."""
+    if case.status != CaseStatus.OPEN.value:
+        return []
+    plans = _plan_entry(session, definition, case, now)
+    if definition.slas:
+        plans += sla_clocks.planned_from_history(session, definition, case, history, now=now)
+    return plans
+
+
 def replan_calendar(session: Session, calendar: str, *, now: datetime) -> int:
     """Re-plan every case a change of ``calendar`` reaches: those with an armed timer on it,
     and those with an open SLA clock measured on it (a paused clock has no timer, but its

@@ -333,6 +333,35 @@ def recompute(
     return sync(session, definition, case, events[-1], now=now, full=True)
 
 
+def planned_from_history(
+    session: Session,
+    definition: WorkflowDefinition,
+    case: CaseRecord,
+    history: Sequence[EventRecord],
+    *,
+    now: datetime,
+) -> list[TimerPlan]:
+    """The warning and breach timers :func:`recompute` would plan for ``case`` from
+    ``history``, reading only: a migration's dry run asks it so that a clock the new version
+    cannot measure (a target or calendar it reads differently) is said before anything is
+    written. Raises the planning error."""
+    calendars = LazyCalendars(session)
+    plans: list[TimerPlan] = []
+    for sla in definition.slas:
+        ruler = ruler_for(
+            sla,
+            data=case.data,
+            params=case.params,
+            now=now,
+            calendars=calendars,
+            decisions=definition.decisions,
+        )
+        for state in walk_rounds(sla, history, ruler, definition.final_states):
+            clock_at(sla, state, ruler, now)  # what the write would show: it must compute
+            plans += plan_clock(sla, state, ruler)
+    return plans
+
+
 def _timer_changes(session: Session, case_id: int, changed: Sequence[_Clock]) -> TimerChanges:
     """Keep each armed timer whose plan is unchanged (same name, same due instant); cancel
     the others of the changed clocks, arm the plans not already armed. Only an SLA's latest

@@ -25,6 +25,7 @@ from engine.store import case_store
 from engine.store.models import Case, CaseEvent, CaseSla, Timer, TimerStatus
 from tests.conftest import ADMIN, T0
 from tests.factories import create_case, deliver, fire
+from tests.tables import every_row
 from tests.workflows import TICKET
 
 HOUR = timedelta(hours=1)
@@ -505,3 +506,83 @@ def test_a_past_the_new_version_would_not_have_allowed_is_said_not_refused(
     )
     (fine,) = _run(sessions, dataclasses.replace(plan, to_version=2), now=T0, dry_run=True)
     assert fine.warnings == ()
+
+
+# Version 3: a visit timer in 'received' at the instant the case's data names. A case the plan
+# gives no readable instant cannot have that timer planned: the dry run must say so.
+TICKET_V3 = TICKET_V2.replace(
+    "    priority: {type: string, enum: [high, normal]}\n",
+    "    priority: {type: string, enum: [high, normal]}\n    visit_at: {type: string}\n",
+).replace(
+    "      - {name: remind, after: 2h, trigger: remind}\n",
+    "      - {name: remind, after: 2h, trigger: remind}\n"
+    '      - {name: visit, at: "timestamp(data.visit_at)", trigger: remind}\n',
+)
+
+
+@pytest.mark.usefixtures("two_versions")
+def test_the_dry_run_says_which_cases_cannot_have_their_timers_planned_and_writes_nothing(
+    sessions: sessionmaker[Session], publish_workflow: Callable[[str], int]
+) -> None:
+    assert publish_workflow(TICKET_V3) == 3
+    dated = _v1_ticket(sessions, team="icu")
+    undated = _v1_ticket(sessions)
+    held = _v1_ticket(sessions)
+    fire(sessions, held, "hold", now=T0 + HOUR)
+    plan = _plan(
+        to_version=3,
+        sets={
+            "priority": "'normal'",
+            "visit_at": "has(data.team) ? '2025-06-02T08:00:00Z' : 'when the engineer can'",
+        },
+    )
+    before = every_row(sessions)
+
+    dry = _run(sessions, plan, now=T0 + 2 * HOUR, dry_run=True)
+
+    assert every_row(sessions) == before
+    outcomes = {m.case_id: m for m in dry}
+    assert outcomes[dated].outcome is MoveOutcome.WOULD_MOVE
+    assert outcomes[held].outcome is MoveOutcome.WOULD_MOVE  # 'waiting' has no timer
+    refused = outcomes[undated]
+    assert refused.outcome is MoveOutcome.REFUSED
+    (reason,) = refused.reasons
+    assert "cannot be planned under version 3" in reason and "states[0].timers[1].at" in reason
+    # Applying the same plan refuses the same case for the same reason, and moves the others.
+    applied = {m.case_id: m for m in _run(sessions, plan, now=T0 + 2 * HOUR)}
+    assert applied[undated].reasons == refused.reasons
+    assert [applied[i].outcome for i in (dated, held)] == [MoveOutcome.MOVED] * 2
+    assert _case(sessions, undated).definition_version == 1
+    assert _armed(sessions, dated)["visit"] == T0.replace(
+        year=2025, month=6, day=2, hour=8, minute=0, second=0, microsecond=0
+    )
+
+
+@pytest.mark.usefixtures("two_versions")
+def test_the_dry_run_reports_every_per_case_problem_and_writes_nothing(
+    sessions: sessionmaker[Session],
+) -> None:
+    """Unmapped state, data invalid after the transforms, a --set or --where failing on the
+    case: each said per case in the dry run, every table as it was."""
+    unmapped = _v1_ticket(sessions, team="icu")
+    fire(sessions, unmapped, "hold", now=T0 + HOUR)
+    invalid = _v1_ticket(sessions, team="ops")
+    failing_set = _v1_ticket(sessions, engineer="wang")
+    failing_where = _v1_ticket(sessions, team="x", engineer="zhao")
+    plan = _plan(
+        state_map={},
+        sets={
+            "priority": "data.team == 'ops' ? 'someday' : (data.team == 'icu' ? 'high' : 'normal')"
+        },
+        where="!has(data.engineer) || data.engineer == 'wang' || data.missing",
+    )
+    before = every_row(sessions)
+
+    dry = {m.case_id: m for m in _run(sessions, plan, now=T0 + 2 * HOUR, dry_run=True)}
+
+    assert every_row(sessions) == before
+    assert all(m.outcome is MoveOutcome.REFUSED for m in dry.values())
+    assert "no counterpart in version 2" in dry[unmapped].reasons[0]
+    assert "someday" in dry[invalid].reasons[0]
+    assert dry[failing_set].reasons[0].startswith("--set priority")  # it has no team
+    assert dry[failing_where].reasons[0].startswith("--where")
