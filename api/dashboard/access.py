@@ -2,7 +2,11 @@
 
 Signing in takes an API token once and keeps only its id, name and role in the session; the
 token row is read again on every request, so revoking a token ends its dashboard sessions at
-once. Supervisors and administrators may sign in; any other role gets a 403 page saying so.
+once. Supervisors, process owners and administrators may sign in; an integrator gets a 403
+page saying so. Which pages and actions each of them may use is one table,
+:data:`ENDPOINT_ROLES`, checked before any view runs (a form posted by hand to an action the
+role may not take gets the same 403 page, and nothing is read or written); the navigation and
+the pages show only what :meth:`User.may` allows.
 
 Every POST to the dashboard must carry the session's CSRF token (flask-wtf's signed token,
 checked here and only here: the JSON API authenticates with bearer headers, which a browser
@@ -35,7 +39,7 @@ from werkzeug.wrappers import Response
 from wtforms import ValidationError
 
 from api import outages, state
-from api.auth import ADMIN, SUPERVISOR
+from api.auth import ADMIN, PROCESS_OWNER, SUPERVISOR
 from api.dashboard import bp, display, i18n, queries
 from api.dashboard.error_words import ERROR_ZH
 from api.problems import RETRY_AFTER_SECONDS, status_of
@@ -45,7 +49,29 @@ from engine.services.tokens import authenticate
 from engine.store.models import ApiToken
 
 log = logging.getLogger(__name__)
-ALLOWED_ROLES = frozenset({SUPERVISOR, ADMIN})
+ALLOWED_ROLES = frozenset({SUPERVISOR, PROCESS_OWNER, ADMIN})
+# The supervisors' work (lists, case pages, operator and bulk actions, webhooks, contracts) is
+# every endpoint not named below: a page added later stays theirs until it is named here.
+OPERATORS = frozenset({SUPERVISOR, ADMIN})
+# What a process owner steers: the definitions, their drafts and versions, running cases'
+# migrations. Supervisors read the Versions page but change nothing on it.
+OWNERS = frozenset({PROCESS_OWNER, ADMIN})
+ENDPOINT_ROLES: dict[str, frozenset[str]] = {
+    "dashboard.overview": ALLOWED_ROLES,
+    "dashboard.kpi_page": ALLOWED_ROLES,
+    "dashboard.kpi_export": ALLOWED_ROLES,
+    "dashboard.definition_page": ALLOWED_ROLES,
+    "dashboard.not_found": ALLOWED_ROLES,
+    "dashboard.draft_page": OWNERS,
+    "dashboard.save_draft": OWNERS,
+    "dashboard.simulate_draft": OWNERS,
+    "dashboard.promote": OWNERS,
+    "dashboard.retire": OWNERS,
+    "dashboard.restore": OWNERS,
+    "dashboard.migrate": OWNERS,
+    # Forcing a state and redelivering a webhook are the supervisors' pages' actions that
+    # their views keep for administrators, with words saying what to do instead.
+}
 USER_KEY = "dashboard_user"
 PUBLIC_ENDPOINTS = frozenset({"dashboard.login", "dashboard.language", "dashboard.static"})
 
@@ -60,10 +86,18 @@ class User:
     def is_admin(self) -> bool:
         return self.role == ADMIN
 
+    def may(self, endpoint: str) -> bool:
+        """Whether this user's role may use ``endpoint`` (a page or an action)."""
+        return self.role in roles_for(endpoint)
+
     @property
     def actor(self) -> Actor:
         # The same actor the API records for this token, so histories read alike.
         return Actor(f"token:{self.name}", frozenset({self.role}))
+
+
+def roles_for(endpoint: str | None) -> frozenset[str]:
+    return ENDPOINT_ROLES.get(endpoint or "", OPERATORS)
 
 
 def current_user() -> User:
@@ -139,6 +173,8 @@ def _gate() -> Any:
         session.pop(USER_KEY, None)
         return _role_refused(user.name, user.role)
     g.dashboard_user = user
+    if not user.may(request.endpoint or ""):
+        return _not_for_role(user)
     return None
 
 
@@ -153,6 +189,9 @@ def _context() -> dict[str, Any]:
         "lang": lang,
         "t": t,
         "user": getattr(g, "dashboard_user", None),
+        "may": lambda endpoint: (
+            getattr(g, "dashboard_user", None) is not None and g.dashboard_user.may(endpoint)
+        ),
         "reason_label": lambda r: i18n.pick(i18n.REASONS, r, lang),
         "event_label": lambda e: i18n.pick(i18n.EVENTS, e, lang),
         "status_label": lambda s: i18n.pick(i18n.STATUSES, s, lang),
@@ -178,6 +217,21 @@ def _role_refused(name: str, role: str) -> tuple[str, int]:
         "dashboard/error.html",
         title=t("forbidden_role_title"),
         message=t("forbidden_role", name=name, role=role),
+        hint=None,
+    ), 403
+
+
+def _not_for_role(user: User) -> tuple[str, int]:
+    """A page or action the signed-in role may not use: refused before the view runs."""
+    allowed = sorted(roles_for(request.endpoint))
+    return render_template(
+        "dashboard/error.html",
+        title=t("forbidden"),
+        message=t(
+            "not_for_role",
+            role=t(f"role_{user.role}"),
+            roles=", ".join(t(f"role_{r}") for r in allowed),
+        ),
         hint=None,
     ), 403
 

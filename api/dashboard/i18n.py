@@ -34,6 +34,7 @@ STRINGS: dict[str, Mapping[str, str]] = {
     "switch_language": {"en": "中文", "zh": "English"},
     "role_supervisor": {"en": "supervisor", "zh": "主管"},
     "role_admin": {"en": "administrator", "zh": "管理员"},
+    "role_process_owner": {"en": "process owner", "zh": "流程负责人"},
     "times_note": {
         "en": "Times are Beijing time (Asia/Shanghai).",
         "zh": "时间均为北京时间（Asia/Shanghai）。",
@@ -45,10 +46,10 @@ STRINGS: dict[str, Mapping[str, str]] = {
     # --- login ---------------------------------------------------------------------------------
     "login_title": {"en": "Sign in", "zh": "登录"},
     "login_intro": {
-        "en": "Sign in with your API token (from `svcflow tokens create`). Only supervisor "
-        "and administrator tokens may use the dashboard.",
+        "en": "Sign in with your API token (from `svcflow tokens create`). Supervisor, "
+        "process owner and administrator tokens may use the dashboard.",
         "zh": "请使用 API 令牌登录（由 `svcflow tokens create` 创建）。"
-        "仅主管和管理员令牌可使用本看板。",
+        "主管、流程负责人和管理员令牌可使用本看板。",
     },
     "token": {"en": "API token", "zh": "API 令牌"},
     "login_button": {"en": "Sign in", "zh": "登录"},
@@ -59,11 +60,16 @@ STRINGS: dict[str, Mapping[str, str]] = {
     "login_needed": {"en": "Please sign in.", "zh": "请先登录。"},
     "forbidden_role_title": {"en": "Not for this role", "zh": "无权访问"},
     "forbidden_role": {
-        "en": "The token {name!r} has the role {role!r}. The dashboard is for supervisors and "
-        "administrators only; use the API or the command line, or ask an administrator for "
-        "a supervisor token.",
-        "zh": "令牌 {name!r} 的角色是 {role!r}。本看板仅供主管和管理员使用；请使用 API 或命令行，"
-        "或向管理员申请主管令牌。",
+        "en": "The token {name!r} has the role {role!r}. The dashboard is for supervisors, "
+        "process owners and administrators only; use the API or the command line, or ask an "
+        "administrator for a supervisor or process owner token.",
+        "zh": "令牌 {name!r} 的角色是 {role!r}。本看板仅供主管、流程负责人和管理员使用；"
+        "请使用 API 或命令行，或向管理员申请主管或流程负责人令牌。",
+    },
+    "not_for_role": {
+        "en": "The {role} role may not use this page or action; it is for: {roles}. "
+        "Nothing was changed.",
+        "zh": "{role}角色无权使用此页面或操作，仅限：{roles}。未做任何更改。",
     },
     # --- errors --------------------------------------------------------------------------------
     "error": {"en": "Error", "zh": "错误"},
@@ -139,6 +145,20 @@ STRINGS: dict[str, Mapping[str, str]] = {
     "decisions": {"en": "Decisions", "zh": "版本决定"},
     "promote": {"en": "Make current", "zh": "设为当前版本"},
     "promote_why": {"en": "Reason (kept in the definition's audit)", "zh": "原因（记入流程审计）"},
+    "retire": {"en": "Retire", "zh": "停用"},
+    "restore": {"en": "Restore", "zh": "恢复"},
+    "retire_definition": {"en": "Retire the whole definition", "zh": "停用整个流程"},
+    "restore_definition": {"en": "Restore the definition", "zh": "恢复该流程"},
+    "decision_why": {"en": "Reason (kept in the audit)", "zh": "原因（记入审计）"},
+    "version_n": {"en": "version {version}", "zh": "版本 {version}"},
+    "retired_message": {
+        "en": "{what} takes no new cases now; running cases continue.",
+        "zh": "{what} 已停用，不再创建新工单；办理中的工单继续办理。",
+    },
+    "restored_message": {
+        "en": "{what} takes new cases again.",
+        "zh": "{what} 已恢复，可以再次创建新工单。",
+    },
     "promoted": {
         "en": "New cases of {name} now get version {version}.",
         "zh": "{name} 的新工单现在使用版本 {version}。",

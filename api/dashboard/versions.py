@@ -1,8 +1,9 @@
 """The definitions page: a definition's versions (published when and by whom, current or
 retired, running cases by state), the diagram of one version with its live counts, what
-changed between two versions, and, for administrators, promoting a version and migrating
-running cases (the same services as ``svcflow definitions promote``, ``svcflow cases
-migrate`` and the API)."""
+changed between two versions, and, for process owners and administrators, editing a draft,
+publishing, promoting, retiring and restoring a version and migrating running cases (the
+same services as ``svcflow definitions ...``, ``svcflow cases migrate`` and the API). Who may
+do what is checked before these views run (access.ENDPOINT_ROLES)."""
 
 from __future__ import annotations
 
@@ -79,8 +80,6 @@ def definition_page(name: str) -> str:
 @bp.post("/definitions/<name>/promote")
 def promote(name: str) -> Response:
     user = access.current_user()
-    if not user.is_admin:  # read-only for supervisors, whatever the form says
-        abort(403, access.t("admin_only"))
     back = url_for("dashboard.definition_page", name=name)
     try:
         version = request.form.get("version", type=int)
@@ -96,6 +95,38 @@ def promote(name: str) -> Response:
         return redirect(back)
     access.say(access.t("promoted", name=name, version=version), "success")
     return redirect(back)
+
+
+def _decide(name: str, decision: str) -> Response:
+    """Retire or restore the definition (no version given) or one version of it, audited
+    with the reason; running cases are not touched."""
+    user = access.current_user()
+    back = url_for("dashboard.definition_page", name=name)
+    raw = (request.form.get("version") or "").strip()
+    try:
+        if raw and (not raw.isdigit() or len(raw) > 9):
+            raise FormError(access.t("bad_version", value=raw))
+        version = int(raw) if raw else None
+        reason = (request.form.get("reason") or "").strip()[:1000]
+        act = versions.retire if decision == "retire" else versions.restore
+        with db.transaction() as session:
+            act(session, name, version, actor=user.actor.name, reason=reason, now=g.now)
+    except SvcflowError as exc:
+        access.say(access.error_text(exc), "error", exc.hint)
+        return redirect(back)
+    what = access.t("version_n", version=version) if version is not None else name
+    access.say(access.t(f"{decision}d_message", what=what), "success")
+    return redirect(back)
+
+
+@bp.post("/definitions/<name>/retire")
+def retire(name: str) -> Response:
+    return _decide(name, "retire")
+
+
+@bp.post("/definitions/<name>/restore")
+def restore(name: str) -> Response:
+    return _decide(name, "restore")
 
 
 def _lines(name: str) -> list[str]:
@@ -133,8 +164,6 @@ def migrate(name: str) -> Any:
     """A dry run (the default) or one batch of a migration, each case in a transaction of its
     own; the page lists what happened to each case. Administrators only."""
     user = access.current_user()
-    if not user.is_admin:
-        abort(403, access.t("admin_only"))
     dry_run = request.form.get("apply") != "yes"
     try:
         plan = _plan(name)
@@ -207,8 +236,6 @@ def _draft_view(session: Any, name: str, source: str) -> dict[str, Any]:
 def draft_page(name: str) -> str:
     """The draft (or, without one, the current version's source to start from), validated as
     publishing would validate it: every problem shown at its line."""
-    if not access.current_user().is_admin:
-        abort(403, access.t("admin_only"))
     with queries.reading() as session:
         try:
             draft = definitions.get_draft(session, name)
@@ -229,8 +256,6 @@ def draft_page(name: str) -> str:
 def save_draft(name: str) -> Response:
     """Save the text area as the draft (stored even if invalid) or publish the saved draft."""
     user = access.current_user()
-    if not user.is_admin:
-        abort(403, access.t("admin_only"))
     back = url_for("dashboard.draft_page", name=name)
     try:
         if request.form.get("action") == "publish":
@@ -258,9 +283,6 @@ def simulate_draft(name: str) -> Any:
     """Run a scenario (docs/simulation.md) against the saved draft on a scratch database and
     virtual time: nothing of it touches this deployment's data. The scenario's own
     ``definitions`` are ignored; the draft is its definition."""
-    user = access.current_user()
-    if not user.is_admin:
-        abort(403, access.t("admin_only"))
     text = request.form.get("scenario") or ""
     try:
         if len(text) > SOURCE_MAX_CHARS:
