@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.orm import Session, sessionmaker
+
 from tests.api.conftest import API_COUNTER, assert_problem
+from tests.tables import every_row
 
 BASE = "/api/v1/definitions"
 COUNTER = "api_counter"
@@ -107,3 +110,42 @@ def test_promote_back_to_v1_retire_delete_and_audit(owner: Any, integrator: Any)
     ]
     no_reason = owner.post(f"{BASE}/{COUNTER}/promote", json={"version": 1})
     assert_problem(no_reason, 422)
+
+
+def test_the_dry_run_over_http_names_cases_whose_timers_cannot_be_planned_and_writes_nothing(
+    owner: Any, integrator: Any, sessions: sessionmaker[Session]
+) -> None:
+    """Version 2 reminds at the instant a case's data names; the plan gives one case an
+    instant and the other words: the dry run refuses that one, with why, before any write."""
+    timed = COUNTER_V2.replace(
+        "    reviewer: {type: string}\n",
+        "    reviewer: {type: string}\n    remind_at: {type: string}\n",
+    ).replace(
+        "  - name: open\n    title: {en: Open, zh: 打开}\n",
+        "  - name: open\n    title: {en: Open, zh: 打开}\n    timers:\n"
+        '      - {name: remind, at: "timestamp(data.remind_at)", trigger: ping}\n',
+    )
+    assert timed != COUNTER_V2
+    first, second = (_create(integrator)["id"] for _ in range(2))
+    assert owner.post(BASE, json={"source": timed}).status_code == 201
+    plan = {
+        **PLAN,
+        "set": {
+            "reviewer": "'unknown'",
+            "remind_at": f"case.id == {first} ? '2025-06-02T08:00:00Z' : 'next week'",
+        },
+    }
+    before = every_row(sessions, leave_out=frozenset({"api_tokens"}))
+
+    dry = owner.post(f"{BASE}/{COUNTER}/migrations", json=plan)
+
+    assert dry.status_code == 200, dry.get_json()
+    assert every_row(sessions, leave_out=frozenset({"api_tokens"})) == before
+    items = {item["case_id"]: item for item in dry.get_json()["items"]}
+    assert items[first]["outcome"] == "would_move"
+    assert items[second]["outcome"] == "refused"
+    assert "cannot be planned under version 2" in items[second]["reasons"][0]
+    applied = owner.post(f"{BASE}/{COUNTER}/migrations", json={**plan, "dry_run": False})
+    moved = {item["case_id"]: item for item in applied.get_json()["items"]}
+    assert moved[second]["reasons"] == items[second]["reasons"]
+    assert moved[first]["outcome"] == "moved"
