@@ -30,6 +30,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
+from itertools import groupby
 from typing import Any
 
 from sqlalchemy import (
@@ -51,7 +52,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from engine.core.durations import format_timedelta
+from engine.core.migration import as_current
+from engine.core.records import EventRecord
 from engine.services.definitions import get_definition
+from engine.store.case_store import event_record
 from engine.store.models import (
     Case,
     CaseEvent,
@@ -617,57 +621,59 @@ def _percentile(values: Sequence[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
+_DWELL_EVENTS = (EventType.TRANSITION.value, EventType.FORCED.value)
+# Cases whose history holds a migration: their past states are read in the words of the
+# version they are on now (engine/core/migration.py as_current), which SQL cannot do.
+_MIGRATED_CASES = (
+    select(events.c.case_id).where(events.c.event_type == EventType.MIGRATED.value).distinct()
+)
+DwellKey = tuple[str, int, str]  # definition, version, state
+
+
 def refresh_dwell_stats(session: Session, *, now: datetime) -> int:
     """Recompute how long cases stay in each state, from every state change in the history.
 
     A dwell is the time from the event that entered a state to the event that left it; a
-    state a case is still in is not counted (its dwell is not known yet). The workers run it
-    hourly (engine/runtime/housekeeping.py); returns the number of (definition version,
-    state) rows written.
+    state a case is still in is not counted (its dwell is not known yet). It counts for the
+    definition version the case is on now, under that version's name of the state: a case
+    migrated with ``--map-state OLD=NEW`` spent its time in OLD in NEW, so a dwell begun in
+    OLD and ended in NEW is one dwell, and the time cases spent in OLD before they moved
+    sets what is usual for NEW (the stuck list's ``dwelling`` compares a case's time since
+    its entry into OLD with it). The workers run it hourly
+    (engine/runtime/housekeeping.py); returns the number of (definition version, state)
+    rows written.
     """
     dialect = session.get_bind().dialect.name
-    moves = (
-        select(
-            events.c.case_id,
-            events.c.from_state,
-            events.c.at,
-            func.lag(events.c.at)
-            .over(partition_by=events.c.case_id, order_by=events.c.seq)
-            .label("entered_at"),
-        )
-        .where(
-            or_(
-                events.c.event_type == EventType.CREATED.value,
-                and_(
-                    events.c.event_type.in_([EventType.TRANSITION.value, "forced"]),
-                    events.c.from_state != events.c.to_state,
-                ),
-            )
-        )
-        .subquery()
-    )
-    dwell = cast(_seconds_between(dialect, moves.c.at, moves.c.entered_at), Float)
-    keys = (cases.c.definition_name, cases.c.definition_version, moves.c.from_state)
-    base = (
-        select(*keys)
-        .join(cases, cases.c.id == moves.c.case_id)
-        .where(moves.c.entered_at.is_not(None), moves.c.from_state.is_not(None))
-    )
-    if dialect == "postgresql":  # percentiles in the database: no rows leave it
-        query = base.add_columns(
+    in_python: dict[DwellKey, list[float]] = _migrated_dwells(session)
+    pairs = sorted({(name, version) for name, version, _ in in_python})
+    base, dwell = _unmigrated_dwells(dialect)
+    summary: list[tuple[str, int, str, int, float, float]] = []
+    if dialect == "postgresql":  # percentiles in the database: no rows leave it ...
+        keys = (cases.c.definition_name, cases.c.definition_version, base.c.state)
+        query = select(
+            *keys,
             func.count(),
             func.percentile_cont(0.5).within_group(dwell),
             func.percentile_cont(0.95).within_group(dwell),
         ).group_by(*keys)
-        summary = [(n, v, st, c, p50, p95) for n, v, st, c, p50, p95 in session.execute(query)]
+        query = query.select_from(base.join(cases, cases.c.id == base.c.case_id))
+        if pairs:  # ... but those of versions with migrated cases, merged with theirs below
+            query = query.where(
+                tuple_(cases.c.definition_name, cases.c.definition_version).not_in(pairs)
+            )
+        summary += [(n, v, st, c, p50, p95) for n, v, st, c, p50, p95 in session.execute(query)]
+        raw = _raw_dwells(base, dwell).where(
+            tuple_(cases.c.definition_name, cases.c.definition_version).in_(pairs)
+        )
+        rows = session.execute(raw).all() if pairs else []
     else:
-        groups: dict[tuple[str, int, str], list[float]] = {}
-        for name, version, state, seconds in session.execute(base.add_columns(dwell)):
-            groups.setdefault((name, version, state), []).append(float(seconds))
-        summary = [
-            (n, v, st, len(vals), _percentile(vals, 0.5), _percentile(vals, 0.95))
-            for (n, v, st), vals in groups.items()
-        ]
+        rows = session.execute(_raw_dwells(base, dwell)).all()
+    for name, version, state, seconds in rows:
+        in_python.setdefault((name, version, state), []).append(float(seconds))
+    summary += [
+        (n, v, st, len(vals), _percentile(vals, 0.5), _percentile(vals, 0.95))
+        for (n, v, st), vals in in_python.items()
+    ]
     session.execute(stats.delete())
     if summary:
         session.execute(
@@ -686,3 +692,77 @@ def refresh_dwell_stats(session: Session, *, now: datetime) -> int:
             ],
         )
     return len(summary)
+
+
+def _unmigrated_dwells(dialect: str) -> tuple[Any, Any]:
+    """Each ended dwell of a case never migrated, as a subquery (case, state left, seconds)."""
+    moves = (
+        select(
+            events.c.case_id,
+            events.c.from_state,
+            events.c.at,
+            func.lag(events.c.at)
+            .over(partition_by=events.c.case_id, order_by=events.c.seq)
+            .label("entered_at"),
+        )
+        .where(
+            or_(
+                events.c.event_type == EventType.CREATED.value,
+                and_(
+                    events.c.event_type.in_(_DWELL_EVENTS),
+                    events.c.from_state != events.c.to_state,
+                ),
+            ),
+            events.c.case_id.not_in(_MIGRATED_CASES),
+        )
+        .subquery()
+    )
+    dwell = cast(_seconds_between(dialect, moves.c.at, moves.c.entered_at), Float)
+    ended = (
+        select(moves.c.case_id, moves.c.from_state.label("state"), dwell.label("seconds"))
+        .where(moves.c.entered_at.is_not(None), moves.c.from_state.is_not(None))
+        .subquery()
+    )
+    return ended, ended.c.seconds
+
+
+def _raw_dwells(ended: Any, seconds: Any) -> Select[Any]:
+    return select(cases.c.definition_name, cases.c.definition_version, ended.c.state, seconds).join(
+        cases, cases.c.id == ended.c.case_id
+    )
+
+
+def _migrated_dwells(session: Session) -> dict[DwellKey, list[float]]:
+    """The ended dwells of migrated cases, their states named as their version names them."""
+    wanted = events.c.event_type.in_(
+        [EventType.CREATED.value, EventType.MIGRATED.value, *_DWELL_EVENTS]
+    )
+    history = (
+        select(cases.c.definition_name, cases.c.definition_version, events)
+        .join(cases, cases.c.id == events.c.case_id)
+        .where(wanted, events.c.case_id.in_(_MIGRATED_CASES))
+        .order_by(events.c.case_id, events.c.seq)
+    )
+    found: dict[DwellKey, list[float]] = {}
+    for (_case, name, version), rows in groupby(
+        session.execute(history), key=lambda r: (r.case_id, r.definition_name, r.definition_version)
+    ):
+        for state, seconds in ended_dwells(as_current([event_record(r) for r in rows])):
+            found.setdefault((name, version, state), []).append(seconds)
+    return found
+
+
+def ended_dwells(history: Sequence[EventRecord]) -> list[tuple[str, float]]:
+    """(state left, seconds in it) for each state change of a history, as the SQL above
+    counts them: from the event that entered the state to the state change that left it
+    (created, transitions and forced moves that change the state; nothing else)."""
+    out: list[tuple[str, float]] = []
+    entered: datetime | None = None
+    for event in history:
+        if event.event_type == EventType.CREATED.value:
+            entered = event.at
+        elif event.event_type in _DWELL_EVENTS and event.from_state != event.to_state:
+            if entered is not None and event.from_state is not None:
+                out.append((event.from_state, (event.at - entered).total_seconds()))
+            entered = event.at
+    return out

@@ -20,14 +20,17 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from itertools import groupby
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
+from engine.core.migration import MIGRATED, as_current
 from engine.errors import KpiError
-from engine.store.models import Case, CaseEvent, CaseSla, CaseStatus
+from engine.store import case_store
+from engine.store.models import Case, CaseEvent, CaseSla, CaseStatus, EventType
 
 cases = Case.__table__
 events = CaseEvent.__table__
@@ -249,17 +252,42 @@ class _Month:
         return _rows("device_uptime", tallies, spec.get("target"))
 
     def _first_entries(self, ids: Sequence[int], states: set[str]) -> dict[int, datetime]:
+        """When each case first entered one of ``states``. A migrated case's past is read in
+        the words of the version it is on now: with ``--map-state repaired=fixed`` a ticket
+        that entered 'repaired' before the move was up from then, not from the move."""
         first: dict[int, datetime] = {}
         for chunk in range(0, len(ids), 1000):
+            some = ids[chunk : chunk + 1000]
+            migrated = set(
+                self.session.execute(
+                    select(events.c.case_id).where(
+                        events.c.case_id.in_(some), events.c.event_type == EventType.MIGRATED.value
+                    )
+                ).scalars()
+            )
             rows = self.session.execute(
                 select(events.c.case_id, events.c.at)
                 .where(
-                    events.c.case_id.in_(ids[chunk : chunk + 1000]), events.c.to_state.in_(states)
+                    events.c.case_id.in_([i for i in some if i not in migrated]),
+                    events.c.to_state.in_(states),
                 )
                 .order_by(events.c.case_id, events.c.seq)
             ).all()
             for case_id, at in rows:
                 first.setdefault(case_id, at)
+            histories = self.session.execute(
+                select(events)
+                .where(events.c.case_id.in_(sorted(migrated)))
+                .order_by(events.c.case_id, events.c.seq)
+            )
+            for case_id, stored in groupby(histories, key=lambda r: int(r.case_id)):
+                history = as_current([case_store.event_record(r) for r in stored])
+                entry = next(
+                    (e.at for e in history if e.event_type != MIGRATED and e.to_state in states),
+                    None,
+                )
+                if entry is not None:
+                    first[case_id] = entry
         return first
 
     def _devices(self, spec: Mapping[str, Any]) -> set[str]:
