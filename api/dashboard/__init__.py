@@ -1,9 +1,9 @@
 """The supervisors' web dashboard: server-rendered pages under ``/dashboard``.
 
 Jinja templates, one CSS file, charts and state diagrams as inline SVG drawn on the server:
-nothing to build. People sign in with an API token (supervisor, process owner or admin) and get a Flask
-session cookie; every form carries a CSRF token, checked for this blueprint only, so the JSON
-API (bearer tokens, no cookies) is untouched. See docs/dashboard.md.
+nothing to build. People sign in with an API token (supervisor, process owner or admin) and
+get a Flask session cookie; every form carries a CSRF token, checked for this blueprint only,
+so the JSON API (bearer tokens, no cookies) is untouched. See docs/dashboard.md.
 """
 
 from __future__ import annotations
