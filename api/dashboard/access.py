@@ -62,6 +62,7 @@ ENDPOINT_ROLES: dict[str, frozenset[str]] = {
     "dashboard.kpi_export": ALLOWED_ROLES,
     "dashboard.definition_page": ALLOWED_ROLES,
     "dashboard.not_found": ALLOWED_ROLES,
+    "dashboard.logout": ALLOWED_ROLES,
     "dashboard.draft_page": OWNERS,
     "dashboard.save_draft": OWNERS,
     "dashboard.simulate_draft": OWNERS,
