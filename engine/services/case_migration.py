@@ -324,17 +324,19 @@ def _compute(
     data = dict(case.data)
     changes: dict[str, Any] = {}
     context["params"] = dict(params)
+    set_failed = False
     for name, source in plan.sets.items():
         try:
             value = to_json_value(compiled(source, f"--set {name}").evaluate(context), name)
         except SvcflowError as exc:
             reasons.append(f"--set {name}: {exc.message}")
+            set_failed = True
             continue
         data[name] = changes[name] = value
     dropped = tuple(name for name in plan.drops if name in data)
     for name in dropped:
         del data[name]
-    if not reasons:
+    if not set_failed:  # every problem of the case at once; data half set says nothing
         try:
             compile_workflow(new).check_migrated_data(data)
         except SvcflowError as exc:

@@ -564,7 +564,7 @@ def test_the_dry_run_reports_every_per_case_problem_and_writes_nothing(
 ) -> None:
     """Unmapped state, data invalid after the transforms, a --set or --where failing on the
     case: each said per case in the dry run, every table as it was."""
-    unmapped = _v1_ticket(sessions, team="icu")
+    unmapped = _v1_ticket(sessions, team="ops")
     fire(sessions, unmapped, "hold", now=T0 + HOUR)
     invalid = _v1_ticket(sessions, team="ops")
     failing_set = _v1_ticket(sessions, engineer="wang")
@@ -583,6 +583,7 @@ def test_the_dry_run_reports_every_per_case_problem_and_writes_nothing(
     assert every_row(sessions) == before
     assert all(m.outcome is MoveOutcome.REFUSED for m in dry.values())
     assert "no counterpart in version 2" in dry[unmapped].reasons[0]
+    assert "someday" in dry[unmapped].reasons[1]  # and its data after the transforms
     assert "someday" in dry[invalid].reasons[0]
     assert dry[failing_set].reasons[0].startswith("--set priority")  # it has no team
     assert dry[failing_where].reasons[0].startswith("--where")
