@@ -325,19 +325,44 @@ def _note(definition: WorkflowDefinition, lang: str, spans: Mapping[str, ClockSp
         rows += _cells(said, EDGE_FONT, ROW_WIDTH)
         rows += _cells(_span_words(definition, sla, lang), SMALL_FONT, ROW_WIDTH, indent=True)
     rows += [
-        _cell(line, SMALL_FONT, align="left", color="#566573")
-        for line in pick(
-            lang,
-            "«role» who may fire it (none: any role); ↻ stays in the state\n"
-            "◷ a timer  ⚠ an SLA breach  ⚙ the engine (a child case)\n"
-            "▶ S1: SLA clock S1 runs here  ‖ S1: paused here",
-            "«角色» 可触发者（未标：任何角色）；↻ 停留在本状态\n"
-            "◷ 定时器  ⚠ SLA 超时  ⚙ 引擎（子工单）\n"
-            "▶ S1：S1 在此计时  ‖ S1：在此暂停",
-        ).split("\n")
+        _cell(line, SMALL_FONT, align="left", color="#566573") for line in _legend(definition, lang)
     ]
     note = 'shape=note, style=filled, fillcolor="#fffbe6"'
     return [f"  __note [{note}, label={_table(rows)}];"]
+
+
+def _legend(definition: WorkflowDefinition, lang: str) -> list[str]:
+    """What the marks mean: only those this diagram uses, besides the role tags and stays."""
+    kinds = {
+        edge_kind(definition, t, source) for t in definition.transitions for source in t.sources
+    }
+    lines = [
+        pick(
+            lang,
+            "«role» who may fire it (none: any role); ↻ stays in the state",
+            "«角色» 可触发者（未标：任何角色）；↻ 停留在本状态",
+        )
+    ]
+    marks = [
+        pick(lang, *words)
+        for kind, words in (
+            (EdgeKind.TIMER, ("◷ a timer", "◷ 定时器")),
+            (EdgeKind.BREACH, ("⚠ an SLA breach", "⚠ SLA 超时")),
+            (EdgeKind.ENGINE, ("⚙ the engine (a child case)", "⚙ 引擎（子工单）")),
+        )
+        if kind in kinds
+    ]
+    if marks:
+        lines.append("  ".join(marks))
+    if definition.slas:
+        lines.append(
+            pick(
+                lang,
+                "▶ S1: SLA S1 runs here  ‖ S1: paused here",
+                "▶ S1：S1 在此计时  ‖ S1：在此暂停",
+            )
+        )
+    return lines
 
 
 def _span_words(definition: WorkflowDefinition, sla: SlaSpec, lang: str) -> str:
@@ -380,7 +405,9 @@ def _table_html(table: DecisionTable, lang: str) -> str:
         return "<tr>" + "".join(f"<td>{c}</td>" for c in shown) + "</tr>"
 
     rows = [
-        f'<tr><td colspan="{width}"><b>{escape(heading)}</b></td></tr>',
+        # sized here: graphviz-pure would give a Chinese title the width of spaces
+        f'<tr><td colspan="{width}" width="{math.ceil(text_width(heading, STATE_FONT))}">'
+        f"<b>{escape(heading)}</b></td></tr>",
         row([*table.inputs, f"=> {table.output}"], bold=True),
     ]
     for rule in table.rules:

@@ -210,6 +210,15 @@ def test_the_sla_note_says_targets_in_words_with_parameters_resolved() -> None:
     assert "params." not in kinds
 
 
+def test_the_legend_explains_the_marks_the_diagram_uses() -> None:
+    kinds = _words(_line(_dot(KINDS), "__note ["))
+    assert "◷ a timer  ⚠ an SLA breach  ⚙ the engine (a child case)" in kinds
+    assert "▶ S1: SLA S1 runs here  ‖ S1: paused here" in kinds
+    plain = _words(_line(_dot(TICKET.split("slas:")[0]), "__note ["))
+    assert plain[1:] == ["◷ a timer"]  # no SLA, no breach, no engine edge
+    assert plain[0].startswith("«role» who may fire it")
+
+
 def test_states_show_where_each_sla_clock_runs_and_where_it_is_paused() -> None:
     dot = _dot()
 
