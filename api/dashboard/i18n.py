@@ -124,6 +124,11 @@ STRINGS: dict[str, Mapping[str, str]] = {
         "zh": "每个已发布的版本及其工单，以及两个版本之间的变化。新工单使用当前版本。",
     },
     "versions_link": {"en": "versions", "zh": "版本"},
+    "diagram_full_size": {"en": "diagram full size", "zh": "原尺寸状态图"},
+    "diagram_hint": {
+        "en": "Hover over a state or an arrow for its details (guards, roles, timers, SLAs).",
+        "zh": "鼠标悬停在状态或箭头上可查看详情（条件、可触发角色、定时器、SLA）。",
+    },
     "published_at": {"en": "Published", "zh": "发布时间"},
     "published_by": {"en": "By", "zh": "发布人"},
     "current_version": {"en": "current", "zh": "当前"},

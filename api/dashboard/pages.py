@@ -24,6 +24,7 @@ from engine.core.definition import WorkflowDefinition
 from engine.core.diagram import to_dot
 from engine.core.records import CaseRecord, EventRecord
 from engine.core.sla import ClockStatus, SlaClock
+from engine.runtime.diagrams import fitting_svg
 from engine.services import inspection, kpis, search
 from engine.services.case_detail import case_detail
 from engine.services.cases import allowed_triggers
@@ -35,6 +36,9 @@ from engine.store.models import TimerStatus
 FINDINGS_LIMIT = 200  # per reason on the stuck list
 REASONS = [r.value for r in Reason]
 SHOWN_TIMERS = frozenset({TimerStatus.ARMED.value, TimerStatus.FAILED.value})
+# The width of a diagram's box on a 1366 px wide screen (dashboard.css: main's and the card's
+# padding). A wider diagram is scaled down to it and opens full size from a link.
+FIT_WIDTH_PX = 1260
 
 
 @functools.lru_cache(maxsize=256)
@@ -44,13 +48,26 @@ def _svg(dot: str) -> str:
     return svg[svg.find("<svg") :]
 
 
+def diagram_svg(
+    definition: WorkflowDefinition, lang: str, counts: dict[str, int], stuck: frozenset[str]
+) -> str:
+    """The SVG a page shows: laid out left to right, or top to bottom when that is too wide
+    for the page at 1366 px (engine/runtime/diagrams.py measures)."""
+    return fitting_svg(
+        lambda direction: to_dot(
+            definition, lang=lang, counts=counts, highlight=stuck, direction=direction
+        ),
+        _svg,
+        FIT_WIDTH_PX,
+    )
+
+
 def diagram(
     definition: WorkflowDefinition, lang: str, counts: dict[str, int], stuck: frozenset[str]
 ) -> tuple[Markup | None, str | None]:
     """The state diagram as inline SVG, or why it could not be drawn."""
-    dot = to_dot(definition, lang=lang, counts=counts, highlight=stuck)
     try:
-        return Markup(_svg(dot)), None
+        return Markup(diagram_svg(definition, lang, counts, stuck)), None
     except HTTPException as exc:  # render_svg aborts with a problem response
         response: Any = exc.response
         body = response.get_data(as_text=True) if response is not None else "{}"

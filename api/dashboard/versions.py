@@ -17,7 +17,7 @@ from werkzeug.wrappers import Response
 
 from api import db
 from api.dashboard import access, bp, display, queries
-from api.dashboard.pages import diagram
+from api.dashboard.pages import diagram, diagram_svg
 from engine.core.definition import parse_source
 from engine.core.diff import render_text
 from engine.core.limits import SOURCE_MAX_CHARS
@@ -75,6 +75,20 @@ def definition_page(name: str) -> str:
             summary=render_text(diff),
             source_diff=diff.source_diff,
         )
+
+
+@bp.get("/definitions/<name>/diagram.svg")
+def diagram_file(name: str) -> Response:
+    """A version's diagram on its own, full size (a page scales a wide one down to fit)."""
+    shown = _version_arg("version")
+    with queries.reading() as session:
+        found = {v.version: v for v in versions.versions(session, name)}
+        shown = shown or next(n for n, v in found.items() if v.current)
+        if shown not in found:
+            abort(404, access.t("unknown_version", name=name, version=shown))
+        definition = definitions.get_definition(session, name, shown)
+        svg = diagram_svg(definition, g.lang, dict(found[shown].open_by_state), frozenset())
+    return Response(svg, mimetype="image/svg+xml")
 
 
 @bp.post("/definitions/<name>/promote")

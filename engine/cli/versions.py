@@ -12,7 +12,7 @@ import click
 from engine.cli.app import connect, transaction
 from engine.cli.definitions import definitions_group
 from engine.cli.output import jsonable, table, ts
-from engine.core.diagram import to_dot
+from engine.core.diagram import DIRECTIONS, to_dot
 from engine.core.diff import render_text
 from engine.runtime.diagrams import render_svg
 from engine.services import definitions, versions
@@ -198,6 +198,13 @@ def definitions_diff(
     "--counts", is_flag=True, help="Write the running cases of that version on its states."
 )
 @click.option(
+    "--direction",
+    type=click.Choice(DIRECTIONS),
+    default="LR",
+    show_default=True,
+    help="LR: left to right; TB: top to bottom, narrower for a large workflow.",
+)
+@click.option(
     "-o",
     "--output-file",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -212,6 +219,7 @@ def definitions_diagram(
     lang: str,
     output: str,
     counts: bool,
+    direction: str,
     output_file: Path | None,
 ) -> None:
     """The state diagram of NAME as SVG (or Graphviz DOT)."""
@@ -222,7 +230,7 @@ def definitions_diagram(
         if counts:
             found = {v.version: v for v in versions.versions(session, name)}
             by_state = dict(found[definition.version or 0].open_by_state)
-    dot = to_dot(definition, lang=lang, counts=by_state or None)
+    dot = to_dot(definition, lang=lang, counts=by_state or None, direction=direction)
     text = dot if output == "dot" else render_svg(dot)
     if output_file is None:
         click.echo(text, nl=False)

@@ -758,6 +758,30 @@ def test_definition_page_shows_versions_counts_diagram_and_changes(
     assert dash.client.get("/dashboard/definitions/nothing").status_code == 404
 
 
+def test_a_versions_diagram_opens_full_size_with_its_running_cases(
+    dash: Dash, publish_workflow: Any
+) -> None:
+    create_ticket(dash.sessions)
+    assert publish_workflow(TICKET_V2) == 2
+    dash.login("supervisor", lang="zh")
+    path = "/dashboard/definitions/service_ticket"
+    assert f'href="{path}/diagram.svg?version=2"' in dash.page(path)
+
+    one = dash.client.get(f"{path}/diagram.svg?version=1")
+
+    assert one.status_code == 200 and one.mimetype == "image/svg+xml"
+    svg = one.get_data(as_text=True)
+    assert svg.startswith("<svg") and ">已受理</text>" in svg  # the page's language
+    received = svg[svg.index("<title>received</title>") :]
+    assert ">(1)</text>" in received[: received.index("</g>")]  # the v1 case in received
+    assert dash.client.get(f"{path}/diagram.svg").status_code == 200  # the current version
+    assert dash.client.get(f"{path}/diagram.svg?version=9").status_code == 404
+    assert dash.client.get(f"{path}/diagram.svg?version=x").status_code == 400
+    assert dash.client.get("/dashboard/definitions/nothing/diagram.svg").status_code == 404
+    dash.submit(path, "/dashboard/logout")
+    assert dash.client.get(f"{path}/diagram.svg").status_code == 302  # to the login page
+
+
 def test_an_administrator_promotes_a_version_from_the_page(
     dash: Dash, publish_workflow: Any
 ) -> None:

@@ -169,6 +169,11 @@ def test_diff_summary_text_and_diagram(db_url: str, tmp_path: Path) -> None:
         db_url, "definitions", "diagram", "service_ticket", "--version", "1", "--format", "dot"
     )
     assert dot.output.startswith('digraph "service_ticket"') and "on_hold" in dot.output
+    assert "rankdir=LR;" in dot.output
+    down = svcflow(
+        db_url, "definitions", "diagram", "service_ticket", "--format", "dot", "--direction", "TB"
+    )
+    assert down.exit_code == 0 and "rankdir=TB;" in down.output
 
 
 @pytest.mark.usefixtures("two_versions")
