@@ -61,6 +61,7 @@ ENDPOINT_ROLES: dict[str, frozenset[str]] = {
     "dashboard.kpi_page": ALLOWED_ROLES,
     "dashboard.kpi_export": ALLOWED_ROLES,
     "dashboard.definition_page": ALLOWED_ROLES,
+    "dashboard.diagram_file": ALLOWED_ROLES,
     "dashboard.not_found": ALLOWED_ROLES,
     "dashboard.logout": ALLOWED_ROLES,
     "dashboard.draft_page": OWNERS,

@@ -54,6 +54,7 @@ def _pages(case_id: int) -> dict[str, set[str]]:
         "/dashboard/": EVERYONE,
         "/dashboard/kpis": EVERYONE,
         DEFINITION: EVERYONE,
+        f"{DEFINITION}/diagram.svg": EVERYONE,
         DRAFT: OWNERS,
         "/dashboard/stuck": OPERATORS,
         "/dashboard/work": OPERATORS,
