@@ -5,14 +5,18 @@ every figure's drill-down lists exactly the cases it counted."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from click.testing import CliRunner, Result
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine.cli import main
 from engine.core.definition import parse_source
 from engine.errors import KpiError
+from engine.runtime.clock import ManualClock
 from engine.services import kpi_summary, kpis, workbench
 from engine.services.kpis import KpiSelection
 from engine.services.workbench import WorkbenchQuery
@@ -72,7 +76,9 @@ def month(sessions: sessionmaker[Session], publish_workflow: Any) -> dict[str, i
     made["east"] = _ticket(sessions, "East", "DEV-E1", OCT)
     fire(sessions, made["east"], "contact", {"at": "2025-10-13T01:40:00Z"}, now=OCT + 40 * _MIN)
     made["west_late"] = _ticket(sessions, "West", "DEV-W1", OCT)
-    fire(sessions, made["west_late"], "contact", {"at": "2025-10-13T03:00:00Z"}, now=OCT + _HOUR * 2)
+    fire(
+        sessions, made["west_late"], "contact", {"at": "2025-10-13T03:00:00Z"}, now=OCT + _HOUR * 2
+    )
     made["west_silent"] = _ticket(sessions, "West", "DEV-W1", OCT + _HOUR * 5)
     made["survey_east"] = _survey(sessions, made["east"], 5)
     made["survey_west"] = _survey(sessions, made["west_late"], 4)
@@ -209,7 +215,7 @@ def test_the_workbench_lists_a_figures_cases_closed_ones_included(
 def test_a_drill_down_of_an_unknown_kpi_or_outcome_says_what_exists(
     sessions: sessionmaker[Session], month: dict[str, int]
 ) -> None:
-    with pytest.raises(KpiError, match="no KPI 'uptime'.*device_uptime"):
+    with pytest.raises(KpiError, match=r"no KPI 'uptime'.*device_uptime"):
         _selected(sessions, kpi="uptime")
     with pytest.raises(KpiError, match="counted, met, breached"):
         _selected(sessions, kpi="satisfaction", outcome="late")
@@ -237,3 +243,28 @@ def test_last_full_month_is_the_whole_month_before_in_the_configured_zone() -> N
         "2025-10"
     )
     assert kpis.last_full_month(datetime(2026, 1, 10, tzinfo=UTC), "Asia/Shanghai") == "2025-12"
+
+
+def test_the_command_line_prints_the_summary_for_last_month(
+    db_url: str, month: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("engine.cli.app.SystemClock", lambda: ManualClock(NOV))
+
+    def svcflow(*args: str) -> Result:
+        config = str(WORKFLOWS / "catalog" / "kpis.yaml")
+        return CliRunner().invoke(
+            main, ["--database-url", db_url, "kpis", "--summary", "--config", config, *args]
+        )
+
+    shown = svcflow()  # no month: October, the last full one
+    assert shown.exit_code == 0, shown.output
+    lines = shown.output.splitlines()
+    assert lines[0] == "month 2025-10"
+    assert "satisfaction (>= 99.0%)" in lines[1] and "device_uptime (>= 99.5%)" in lines[1]
+    west = next(line for line in lines if line.startswith("West"))
+    assert "50.00% NOT MET" in west and "no data" in west  # satisfaction; no complaint
+    as_json = json.loads(svcflow("--format", "json").output)
+    assert as_json["month"] == "2025-10"
+    assert [row["group"] for row in as_json["rows"]] == [kpis.TOTAL, "East", "West", kpis.NONE]
+    bad = svcflow("--month", "2025-13")
+    assert bad.exit_code != 0 and "2025-13" in bad.output
