@@ -81,7 +81,7 @@ class KpiSummaryCellSchema(ma.Schema):
     numerator = ma.fields.Float()
     denominator = ma.fields.Float()
     status = ma.fields.String(
-        metadata={"enum": ["met", "not_met", "no_target", "no_data"]},
+        validate=ma.validate.OneOf(["met", "not_met", "no_target", "no_data"])
     )
 
 

@@ -263,10 +263,10 @@ def _chart(
                 "status": status,
                 "counted": counted(name, r.numerator, r.denominator, lang),
                 "href": drill_url(kpis.KpiSelection(name, month, group_by, r.group)),
-                "met_href": drill_url(kpis.KpiSelection(name, month, group_by, r.group, kpis.MET)),
-                "breached_href": drill_url(
-                    kpis.KpiSelection(name, month, group_by, r.group, kpis.BREACHED)
-                ),
+                # An average has no case that "missed"; every share does, target or not.
+                "breached_href": None
+                if name in AVERAGES
+                else drill_url(kpis.KpiSelection(name, month, group_by, r.group, kpis.BREACHED)),
             }
         )
     if mine:
