@@ -60,6 +60,7 @@ ENDPOINT_ROLES: dict[str, frozenset[str]] = {
     "dashboard.overview": ALLOWED_ROLES,
     "dashboard.kpi_page": ALLOWED_ROLES,
     "dashboard.kpi_export": ALLOWED_ROLES,
+    "dashboard.kpi_summary_export": ALLOWED_ROLES,
     "dashboard.definition_page": ALLOWED_ROLES,
     "dashboard.diagram_file": ALLOWED_ROLES,
     "dashboard.not_found": ALLOWED_ROLES,

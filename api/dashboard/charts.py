@@ -22,6 +22,7 @@ class Bar:
     value: float | None
     target: float | None
     met: bool | None
+    href: str | None = None  # the cases the bar counted (a KPI drill-down)
 
 
 def _colour(met: bool | None) -> str:
@@ -65,6 +66,8 @@ def bars(
     ]
     for i, item in enumerate(items):
         y = top + i * row_h
+        if item.href:
+            parts.append(f'<a href="{escape(item.href)}">')
         name = item.label if len(item.label) <= 24 else item.label[:23] + "…"
         parts.append(_text(label_w - 8, y + 17, name, anchor="end"))
         parts.append(
@@ -85,23 +88,35 @@ def bars(
                 f'stroke="{TARGET}" stroke-width="2"/>'
             )
         parts.append(_text(label_w + plot_w + 8, y + 17, fmt(item.value), cls="value"))
+        if item.href:
+            parts.append("</a>")
     parts.append("</svg>")
     return Markup("".join(parts))
 
 
+# The least span of a trend's axis: 5 percentage points for a share, one point of a score.
+# An axis hugging the data made a move of 0.3 points fill the chart and look dramatic.
+MIN_SPAN_SHARE, MIN_SPAN_SCORE = 0.05, 1.0
 STEPS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
 
 
 def _range(values: Sequence[float], ratio: bool) -> tuple[float, float]:
-    """A y range that shows the differences that matter: 99.2% against a 99.5% target is
-    invisible on 0-100%, so the axis hugs the data (and the target), on round numbers."""
+    """A y range that shows the differences that matter without inflating them: 99.2%
+    against a 99.5% target is invisible on 0-100%, so the axis follows the data (and the
+    target) on round numbers, but spans at least 5 points of a share (1 of a score), so a
+    move of a few tenths stays a small move."""
     low, high = min(values), max(values)
     step = next((s for s in STEPS if s * 4 >= high - low), STEPS[-1])
     low = math.floor(low / step - 0.5) * step
     high = math.ceil(high / step + 0.5) * step
-    low = max(low, 0.0)
-    if ratio:
-        high = min(high, 1.0)
+    span = MIN_SPAN_SHARE if ratio else MIN_SPAN_SCORE
+    if high - low < span:
+        middle = (low + high) / 2
+        low, high = middle - span / 2, middle + span / 2
+    if ratio and high > 1.0:
+        low, high = max(0.0, low - (high - 1.0)), 1.0
+    if low < 0.0:
+        low, high = 0.0, high - low
     if high <= low:
         high = low + step
     return round(low, 6), round(high, 6)
@@ -114,10 +129,12 @@ def trend(
     ratio: bool,
     fmt: Callable[[float | None], str],
     title: str,
+    links: Sequence[str | None] = (),
     width: int = 640,
     height: int = 190,
 ) -> Markup:
-    """A line over the months; a month without data leaves a gap, not a zero."""
+    """A line over the months; a month without data leaves a gap, not a zero. ``links``
+    (one per point) makes each month's point open the cases it counted."""
     left, right, top, bottom = 64, 16, 14, 30
     plot_w, plot_h = width - left - right, height - top - bottom
     known = [v for _, v in points if v is not None]
@@ -155,17 +172,20 @@ def trend(
         segment.append(f"{x:.1f},{y_of(point):.1f}")
     if len(segment) > 1:
         parts.append(_polyline(segment))
-    for x, (month, value) in zip(xs, points, strict=True):
+    hrefs = list(links) or [None] * len(points)
+    for x, (month, value), href in zip(xs, points, hrefs, strict=True):
         parts.append(_text(x, height - 10, month, anchor="middle", size=11))
         if value is None:
             continue
         met = None if target is None else value >= target
+        parts.append(f'<a href="{escape(href)}">' if href else "")
         parts.append(
             f'<circle cx="{x:.1f}" cy="{y_of(value):.1f}" r="4" '
             f'fill="{_colour(met)}"><title>{escape(month)}: '
             f"{escape(fmt(value))}</title></circle>"
         )
         parts.append(_text(x, y_of(value) - 8, fmt(value), anchor="middle", size=10))
+        parts.append("</a>" if href else "")
     parts.append("</svg>")
     return Markup("".join(parts))
 

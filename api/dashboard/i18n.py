@@ -421,6 +421,30 @@ STRINGS: dict[str, Mapping[str, str]] = {
     "group_customer": {"en": "Customer", "zh": "客户"},
     "group_device": {"en": "Device", "zh": "设备"},
     "group_contract": {"en": "Contract", "zh": "合同"},
+    "kpi_summary_title": {"en": "Targets by {group}", "zh": "各{group}目标达成情况"},
+    "kpi_summary_intro": {
+        "en": "Did each group meet the bids' targets in {month}? Every figure opens the cases "
+        "it counted.",
+        "zh": "{month} 各组是否达到投标承诺的目标？点击任一数字可查看其统计的工单。",
+    },
+    "export_summary": {"en": "Export summary (Excel)", "zh": "导出达标汇总（Excel）"},
+    "bad_kpi_outcome": {
+        "en": "{outcome!r} is not a drill-down: use counted, met or breached.",
+        "zh": "{outcome!r} 不是有效的明细类型，请使用 counted、met 或 breached。",
+    },
+    "drill_title": {
+        "en": "Cases counted in {kpi}, {group}, {month}: {outcome}",
+        "zh": "{kpi}（{group}，{month}）统计的工单：{outcome}",
+    },
+    "drill_counted": {"en": "every case counted", "zh": "全部计入工单"},
+    "drill_met": {"en": "met", "zh": "达标"},
+    "drill_breached": {"en": "missed", "zh": "未达标"},
+    "drill_total": {
+        "en": "{total} cases, open and closed.",
+        "zh": "共 {total} 件工单（含已办结）。",
+    },
+    "drill_back": {"en": "Back to the KPIs", "zh": "返回考核指标"},
+    "drill_open": {"en": "Open the cases counted", "zh": "查看统计的工单"},
     # --- contracts -----------------------------------------------------------------------------
     "contract": {"en": "Contract", "zh": "服务合同"},
     "all_contracts": {"en": "All contracts", "zh": "全部合同"},
@@ -563,6 +587,7 @@ KPIS: dict[str, Mapping[str, str]] = {
     "satisfaction_average": {"en": "Average satisfaction score", "zh": "平均满意度评分"},
     "satisfaction_below_threshold": {"en": "Dissatisfied share", "zh": "不满意占比"},
     "device_uptime": {"en": "Device uptime", "zh": "设备开机率"},
+    "complaint_deadlines": {"en": "Complaint deadlines kept", "zh": "投诉处理及时率"},
 }
 
 

@@ -14,14 +14,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from flask import current_app
+from flask import current_app, g, url_for
 from markupsafe import Markup
 from sqlalchemy.orm import Session
 
 from api.dashboard import charts, display, i18n
 from engine.core.definition import parse_source
 from engine.errors import SvcflowError
-from engine.services import kpis
+from engine.services import kpi_summary, kpis
 
 DEFAULT_CONFIG = "workflows/catalog/kpis.yaml"
 GROUPS = ("team", "customer", "device", kpis.BY_CONTRACT)
@@ -41,9 +41,95 @@ class KpiChart:
 
 
 @dataclass
+class SummaryView:
+    """The team x target table as the page shows it: column titles with their targets, and
+    per group its cells (value, verdict, what was counted, the drill-down link)."""
+
+    group_by: str
+    columns: list[dict[str, str]]
+    rows: list[dict[str, Any]]
+
+
+@dataclass
 class Board:
     message: str | None = None
     charts: list[KpiChart] = field(default_factory=list)
+    summary: SummaryView | None = None
+
+
+def kpi_args(selection: kpis.KpiSelection) -> dict[str, str | None]:
+    """A KPI figure as the workbench's query arguments (api/dashboard/workbench.py reads them
+    back): the drill-down to exactly the cases it counted."""
+    return {
+        "kpi": selection.kpi,
+        "kpi_month": selection.month,
+        "kpi_by": selection.group_by,
+        "kpi_group": None if selection.group == kpis.TOTAL else selection.group,
+        "kpi_outcome": None if selection.outcome == kpis.COUNTED else selection.outcome,
+    }
+
+
+def drill_url(selection: kpis.KpiSelection) -> str | None:
+    """The workbench listing a figure's cases; none for a reader who may not open the
+    workbench (a process owner reads the KPIs but does not work the cases)."""
+    user = g.get("dashboard_user")
+    if user is not None and not user.may("dashboard.workbench_page"):
+        return None
+    args = {k: v for k, v in kpi_args(selection).items() if v is not None}
+    return url_for("dashboard.workbench_page", **args)
+
+
+def drill_heading(selection: kpis.KpiSelection, lang: str) -> dict[str, str]:
+    """What the workbench says above a drill-down: which figure's cases it lists."""
+    config, _ = load_config(lang)
+    name = title(selection.kpi, config or {}, lang)
+    group = i18n.translate("all_groups", lang) if selection.group == kpis.TOTAL else selection.group
+    outcome = i18n.translate(f"drill_{selection.outcome}", lang)
+    back = url_for("dashboard.kpi_page", month=selection.month, by=selection.group_by)
+    return {
+        "title": i18n.translate(
+            "drill_title", lang, kpi=name, group=group, month=selection.month, outcome=outcome
+        ),
+        "back": back,
+    }
+
+
+def summary_view(
+    summary: kpi_summary.TeamSummary, config: Mapping[str, Any], lang: str
+) -> SummaryView:
+    columns = []
+    for name in summary.columns:
+        target = summary.targets.get(name)
+        columns.append(
+            {
+                "kpi": name,
+                "title": title(name, config, lang),
+                "target": "" if target is None else "≥ " + formatter(name)(target),
+            }
+        )
+    rows = []
+    for group, cells in summary.rows:
+        shown = []
+        for cell in cells:
+            row = cell.row
+            shown.append(
+                {
+                    "kpi": cell.kpi,
+                    "value": formatter(cell.kpi)(row.value if row else None),
+                    "status": cell.status,
+                    "counted": counted(cell.kpi, row.numerator, row.denominator, lang)
+                    if row
+                    else "",
+                    "href": drill_url(
+                        kpis.KpiSelection(cell.kpi, summary.month, summary.group_by, group)
+                    )
+                    if row
+                    else None,
+                }
+            )
+        label = i18n.translate("all_groups", lang) if group == kpis.TOTAL else group
+        rows.append({"group": label, "cells": shown})
+    return SummaryView(summary.group_by, columns, rows)
 
 
 def valid_month(month: str) -> bool:
@@ -115,6 +201,11 @@ def formatter(name: str) -> Callable[[float | None], str]:
     return display.share
 
 
+def summary_group(group_by: str | None) -> str:
+    """The summary groups as the page does, by team unless another grouping is chosen."""
+    return group_by or "team"
+
+
 def build(session: Session, *, month: str, group_by: str | None, now: datetime, lang: str) -> Board:
     config, message = load_config(lang)
     if config is None:
@@ -125,14 +216,22 @@ def build(session: Session, *, month: str, group_by: str | None, now: datetime, 
             m: kpis.monthly_kpis(session, config, month=m, group_by=None, now=now)
             for m in months_until(month, TREND_MONTHS)
         }
+        summary = kpi_summary.team_summary(
+            session, config, month=month, now=now, group_by=summary_group(group_by)
+        )
     except SvcflowError as exc:
         return Board(message=i18n.translate("kpi_error", lang, detail=exc))
     names = list(
         dict.fromkeys([r.kpi for r in rows] + [r.kpi for past in history.values() for r in past])
     )
-    board = Board(message=None if names else i18n.translate("kpi_none", lang))
+    board = Board(
+        message=None if names else i18n.translate("kpi_none", lang),
+        summary=summary_view(summary, config, lang),
+    )
     for name in names:
-        board.charts.append(_chart(name, config, rows, history, lang))
+        board.charts.append(
+            _chart(name, config, rows, history, lang, month=month, group_by=group_by)
+        )
     return board
 
 
@@ -142,6 +241,9 @@ def _chart(
     rows: list[kpis.KpiRow],
     history: Mapping[str, list[kpis.KpiRow]],
     lang: str,
+    *,
+    month: str,
+    group_by: str | None,
 ) -> KpiChart:
     fmt = formatter(name)
     mine = sorted(
@@ -165,6 +267,11 @@ def _chart(
                 "value": fmt(r.value),
                 "status": status,
                 "counted": counted(name, r.numerator, r.denominator, lang),
+                "href": drill_url(kpis.KpiSelection(name, month, group_by, r.group)),
+                # An average has no case that "missed"; every share does, target or not.
+                "breached_href": None
+                if name in AVERAGES
+                else drill_url(kpis.KpiSelection(name, month, group_by, r.group, kpis.BREACHED)),
             }
         )
     if mine:
@@ -172,7 +279,7 @@ def _chart(
         scale = 1.0 if name not in AVERAGES else max(5.0, largest)
         chart.bars = charts.bars(
             [
-                charts.Bar(row["group"], r.value, r.target, r.met)
+                charts.Bar(row["group"], r.value, r.target, r.met, row["href"])
                 for row, r in zip(chart.rows, mine, strict=True)
             ],
             scale_max=scale,
@@ -180,9 +287,9 @@ def _chart(
             title=label,
         )
     points = []
-    for month, past in history.items():
+    for past_month, past in history.items():
         total = next((r for r in past if r.kpi == name and r.group == kpis.TOTAL), None)
-        points.append((month, total.value if total else None))
+        points.append((past_month, total.value if total else None))
     if any(v is not None for _, v in points):
         chart.trend = charts.trend(
             points,
@@ -190,5 +297,6 @@ def _chart(
             ratio=name not in AVERAGES,
             fmt=fmt,
             title=f"{label}: {i18n.translate('trend', lang)}",
+            links=[drill_url(kpis.KpiSelection(name, m)) for m, _ in points],
         )
     return chart

@@ -24,8 +24,9 @@ from engine.core.definition import WorkflowDefinition
 from engine.core.diagram import to_dot
 from engine.core.records import CaseRecord, EventRecord
 from engine.core.sla import ClockStatus, SlaClock
+from engine.errors import SvcflowError
 from engine.runtime.diagrams import fitting_svg
-from engine.services import inspection, kpis, search
+from engine.services import inspection, kpi_summary, kpis, search
 from engine.services.case_detail import case_detail
 from engine.services.cases import allowed_triggers
 from engine.services.contracts import latest_contracts
@@ -432,4 +433,35 @@ def kpi_export() -> Response:
         for r in rows
     ]
     name = f"svcflow-kpis-{month}{'-' + group if group else ''}.xlsx"
+    return exports.download(exports.xlsx_bytes((header, cells), sheet=month), name, "xlsx")
+
+
+@bp.get("/kpis/summary.xlsx")
+def kpi_summary_export() -> Response:
+    """The team x target summary as an XLSX file in the reader's language: a row per group,
+    a value and a verdict column per target."""
+    month = request.args.get("month") or kpiboard.last_full_month(g.now)
+    group = request.args.get("by") or None
+    if not kpiboard.valid_month(month):
+        abort(400, access.t("bad_month", month=month))
+    if group not in (None, *kpiboard.GROUPS):
+        abort(400, access.t("bad_group", group=group))
+    config, message = kpiboard.load_config(g.lang)
+    if config is None:
+        abort(404, message)
+    by = kpiboard.summary_group(group)
+    try:
+        with queries.reading() as session:
+            summary = kpi_summary.team_summary(session, config, month=month, now=g.now, group_by=by)
+    except SvcflowError as exc:
+        abort(400, access.error_text(exc))
+    view = kpiboard.summary_view(summary, config, g.lang)
+    header = [access.t("group_" + by)]
+    for column in view.columns:
+        header += [f"{column['title']} {column['target']}".strip(), access.t("verdict_column")]
+    cells = [
+        [row["group"], *(v for c in row["cells"] for v in (c["value"], access.t(c["status"])))]
+        for row in view.rows
+    ]
+    name = f"svcflow-kpi-summary-{month}-{by}.xlsx"
     return exports.download(exports.xlsx_bytes((header, cells), sheet=month), name, "xlsx")

@@ -19,11 +19,11 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
 from api import db
-from api.dashboard import access, bp, display, exports, queries
+from api.dashboard import access, bp, display, exports, kpiboard, queries
 from api.dashboard.actions import _payload, _reason, _text
 from api.dashboard.pages import payload_forms, state_choices, trigger_choices
 from engine.errors import SvcflowError
-from engine.services import bulk, workbench
+from engine.services import bulk, kpis, workbench
 from engine.services.definitions import get_definition, list_definitions
 from engine.services.inspection import Reason
 from engine.services.workbench import Sort, WorkbenchQuery, WorkbenchRow
@@ -53,13 +53,45 @@ def read_query(args: Any) -> WorkbenchQuery:
         if key.startswith(DATA_PREFIX) and value.strip()
     )
     plain = {name: (args.get(name) or "").strip() or None for name in FILTER_ARGS}
+    selection = _kpi_selection(args)
     return WorkbenchQuery(
         **plain,
         reason=Reason(reason_name) if reason_name else None,
         data=data,
         sort=sort,
         descending=args.get("desc") == "1",
+        kpi=selection,
+        counted_in=_kpi_cases(selection) if selection else frozenset(),
     )
+
+
+def _kpi_selection(args: Any) -> kpis.KpiSelection | None:
+    """The KPI figure named in the URL, its values checked (a 400 page says what is wrong)."""
+    name = (args.get("kpi") or "").strip()
+    if not name:
+        return None
+    month = args.get("kpi_month") or ""
+    if not kpiboard.valid_month(month):
+        abort(400, access.t("bad_month", month=month))
+    group_by = args.get("kpi_by") or None
+    if group_by not in (None, *kpiboard.GROUPS):
+        abort(400, access.t("bad_group", group=group_by))
+    outcome = args.get("kpi_outcome") or kpis.COUNTED
+    if outcome not in kpis.OUTCOMES:
+        abort(400, access.t("bad_kpi_outcome", outcome=outcome))
+    group = args.get("kpi_group") or kpis.TOTAL
+    return kpis.KpiSelection(name, month, group_by, group, outcome)
+
+
+def _kpi_cases(selection: kpis.KpiSelection) -> frozenset[int]:
+    config, message = kpiboard.load_config(g.lang)
+    if config is None:
+        abort(404, message)
+    try:
+        with queries.reading() as session:
+            return frozenset(kpis.selected_cases(session, config, selection, now=g.now))
+    except SvcflowError as exc:
+        abort(400, access.error_text(exc) + (f" {exc.hint}" if exc.hint else ""))
 
 
 def query_string(q: WorkbenchQuery, **extra: Any) -> str:
@@ -71,6 +103,8 @@ def query_string(q: WorkbenchQuery, **extra: Any) -> str:
         values["sort"] = q.sort.value
     if q.descending:
         values["desc"] = "1"
+    if q.kpi is not None:
+        values |= kpiboard.kpi_args(q.kpi)
     values |= extra
     return urlencode({k: v for k, v in values.items() if v not in (None, "")})
 
@@ -123,6 +157,8 @@ def workbench_page() -> str:
             sort_url=lambda sort: view_url(
                 dataclasses.replace(q, sort=Sort(sort), descending=False)
             ),
+            drill=kpiboard.drill_heading(q.kpi, g.lang) if q.kpi else None,
+            kpi_hidden={k: v for k, v in (kpiboard.kpi_args(q.kpi) if q.kpi else {}).items() if v},
         )
 
 

@@ -13,7 +13,8 @@ import click
 from engine.cli.app import connect, main, transaction
 from engine.cli.output import table
 from engine.core.definition import parse_source
-from engine.services.kpis import audit_sample, monthly_kpis, to_csv_rows
+from engine.services.kpi_summary import TeamSummary, team_summary
+from engine.services.kpis import audit_sample, last_full_month, monthly_kpis, to_csv_rows
 
 DEFAULT_CONFIG = Path("workflows/catalog/kpis.yaml")
 
@@ -24,9 +25,17 @@ def load_config(path: Path) -> dict[str, Any]:
 
 
 @main.command("kpis")
-@click.option("--month", required=True, help="YYYY-MM (in the configured time zone).")
+@click.option(
+    "--month", help="YYYY-MM (in the configured time zone); by default the last full month."
+)
 @click.option("--by", "group_by", type=click.Choice(["team", "customer", "device", "contract"]))
 @click.option("--contract", help="Only the cases created under this service contract.")
+@click.option(
+    "--summary",
+    is_flag=True,
+    help="Did each team (or --by group) meet each target: one row per group, one column "
+    "per target.",
+)
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
 @click.option(
     "--config",
@@ -39,21 +48,37 @@ def load_config(path: Path) -> dict[str, Any]:
 def kpis_command(
     ctx: click.Context,
     *,
-    month: str,
+    month: str | None,
     group_by: str | None,
     contract: str | None,
+    summary: bool,
     fmt: str,
     config_path: Path,
 ) -> None:
     """Monthly KPIs with their targets (R-KPI-02), per team, customer, device or contract."""
     connect(ctx)
+    config = load_config(config_path)
+    now = ctx.obj["clock"].now()
+    month = month or last_full_month(now, config.get("timezone", "Asia/Shanghai"))
+    if summary:
+        with transaction(ctx) as session:
+            found = team_summary(
+                session,
+                config,
+                month=month,
+                now=now,
+                group_by=group_by or "team",
+                contract=contract,
+            )
+        _print_summary(found, fmt)
+        return
     with transaction(ctx) as session:
         rows = monthly_kpis(
             session,
-            load_config(config_path),
+            config,
             month=month,
             group_by=group_by,
-            now=ctx.obj["clock"].now(),
+            now=now,
             contract=contract,
         )
     if fmt == "json":
@@ -79,6 +104,33 @@ def kpis_command(
                 for r in rows
             ],
         )
+
+
+def _print_summary(summary: TeamSummary, fmt: str) -> None:
+    if fmt == "json":
+        click.echo(json.dumps(summary.to_dict(), ensure_ascii=False, indent=2))
+        return
+    if fmt == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["group", *summary.columns])
+        for group, cells in summary.rows:
+            writer.writerow([group, *(cell.to_dict()["value"] for cell in cells)])
+        return
+    verdicts = {"met": "met", "not_met": "NOT MET", "no_target": "", "no_data": "no data"}
+    header = [summary.group_by]
+    for name in summary.columns:
+        target = summary.targets.get(name)
+        header.append(name if target is None else f"{name} (>= {target:.1%})")
+    lines = []
+    for group, cells in summary.rows:
+        line = [group]
+        for cell in cells:
+            row = cell.row
+            shown = "-" if row is None or row.value is None else f"{row.value:.2%}"
+            line.append(f"{shown} {verdicts[cell.status]}".strip())
+        lines.append(line)
+    click.echo(f"month {summary.month}")
+    table(header, lines)
 
 
 @main.command("audit-sample")

@@ -36,6 +36,10 @@ cases = Case.__table__
 events = CaseEvent.__table__
 slas = CaseSla.__table__
 TOTAL = "(all)"
+NONE = "(none)"  # the group of cases without the grouped label
+# What a drill-down lists of a figure: every case counted, or those that met or missed.
+COUNTED, MET, BREACHED = "counted", "met", "breached"
+OUTCOMES = (COUNTED, MET, BREACHED)
 BY_CONTRACT = "contract"  # a group every deployment has: the case's contract, not a data field
 _QUARTER = re.compile(r"^(\d{4})-?[Qq]([1-4])$")
 
@@ -85,6 +89,14 @@ def month_bounds(month: str, timezone: str) -> tuple[datetime, datetime]:
     )
 
 
+def last_full_month(now: datetime, timezone: str) -> str:
+    """The month KPIs are judged on when none is named: the last whole month in the
+    configured zone (the bids' targets are monthly, and the current month is partial)."""
+    today = now.astimezone(ZoneInfo(timezone)).date()
+    year, month = (today.year, today.month - 1) if today.month > 1 else (today.year - 1, 12)
+    return f"{year:04d}-{month:02d}"
+
+
 # A group field ``case.team`` or ``case.customer`` reads the case row's label (the field the
 # definition names under ``supervision``, a child's inherited from its parent) instead of a
 # data field: a complaint's team, a survey's team (its ticket's) group as people mean them.
@@ -95,7 +107,7 @@ def _group(row: Any, field: str | None) -> str:
     if field is None:
         return TOTAL
     value = getattr(row, CASE_LABELS[field]) if field in CASE_LABELS else row.data.get(field)
-    return str(value) if value not in (None, "") else "(none)"
+    return str(value) if value not in (None, "") else NONE
 
 
 def _rows(
@@ -133,11 +145,23 @@ class _Month:
         self.now = now
         # Only the cases created under this contract, when one is named.
         self.only = [] if contract is None else [cases.c.contract_name == contract]
+        # The cases behind each figure, (kpi, group) -> outcome -> ids: what a drill-down lists.
+        self.members: dict[tuple[str, str], dict[str, set[int]]] = defaultdict(
+            lambda: {outcome: set() for outcome in OUTCOMES}
+        )
+
+    def note(self, kpi: str, groups: Iterable[str], case_id: int, met: bool | None) -> None:
+        """Record that ``case_id`` counts in ``kpi`` for ``groups`` (met or not, if it says)."""
+        for group in groups:
+            kept = self.members[(kpi, group)]
+            kept[COUNTED].add(case_id)
+            if met is not None:
+                kept[MET if met else BREACHED].add(case_id)
 
     def group(self, row: Any) -> str:
         """The group a case (a row with its labels, contract and data) counts in."""
         if self.by_contract:
-            return str(row.contract_name or "(none)")
+            return str(row.contract_name or NONE)
         return _group(row, self.field)
 
     def cases(self, definition: str) -> Sequence[Row[*tuple[Any, ...]]]:
@@ -167,6 +191,7 @@ class _Month:
         own (a row of ``case_slas``): met and breached are counted per round."""
         rows = self.session.execute(
             select(
+                cases.c.id,
                 cases.c.data,
                 cases.c.team,
                 cases.c.customer,
@@ -189,9 +214,11 @@ class _Month:
             late_running = status in ("running", "paused") and due is not None and due <= self.now
             if status not in ("met", "breached") and not late_running:
                 continue  # still in progress: not decided yet
-            for group in {self.group(row), TOTAL}:
+            groups = {self.group(row), TOTAL}
+            for group in groups:
                 tallies[group][1] += 1
                 tallies[group][0] += 1 if status == "met" else 0
+            self.note(name, groups, row.id, status == "met")
         return _rows(name, tallies, spec.get("target"))
 
     def satisfaction(self, spec: Mapping[str, Any]) -> list[KpiRow]:
@@ -202,11 +229,16 @@ class _Month:
             score = row.data.get(field)
             if not isinstance(score, int | float):
                 continue
-            for group in {self.group(row), TOTAL}:
+            groups = {self.group(row), TOTAL}
+            for group in groups:
                 average[group][0] += score
                 average[group][1] += 1
                 satisfied[group][0] += 1 if score >= threshold else 0
                 satisfied[group][1] += 1
+            self.note("satisfaction", groups, row.id, score >= threshold)
+            self.note("satisfaction_average", groups, row.id, None)
+            # The share below the threshold counts the dissatisfied: they are its numerator.
+            self.note("satisfaction_below_threshold", groups, row.id, score < threshold)
         below = {g: [den - num, den] for g, (num, den) in satisfied.items()}
         return (
             _rows("satisfaction_average", average, None)
@@ -222,33 +254,62 @@ class _Month:
                 continue
             visits = row.data.get(field, 0)
             first_time = isinstance(visits, int | float) and visits <= most
-            for group in {self.group(row), TOTAL}:
+            groups = {self.group(row), TOTAL}
+            for group in groups:
                 tallies[group][1] += 1
                 tallies[group][0] += 1 if first_time else 0
+            self.note("fix_rate", groups, row.id, first_time)
         return _rows("fix_rate", tallies, spec.get("target"))
 
     def uptime(self, spec: Mapping[str, Any]) -> list[KpiRow]:
         """1 - downtime / available time. Downtime runs from a repair ticket's creation to
         the first time it enters an 'up' state (or the month's end); available time is the
-        month for every device on file (or every device with a ticket, if none are)."""
+        month for every device on file (or every device with a ticket, if none are).
+
+        A device counts for the group of its device file (its declared team, its customer,
+        its contract); a device file without that label counts for the group of its latest
+        repair ticket up to the month's end, the team that serves it. Grouped by device, each
+        device is its own group."""
         tickets = self.cases(spec["definition"])
         up_states = set(spec.get("up_states", []))
         device_field = spec.get("device_field", "device_serial")
         ups = self._first_entries([t.id for t in tickets], up_states)
         horizon = min(self.end, self.now) if self.now > self.start else self.end
         downtime: dict[str, float] = defaultdict(float)
+        down_tickets: dict[str, set[int]] = defaultdict(set)
         for t in tickets:
             began = max(t.created_at, self.start)
             ended = min(ups.get(t.id, horizon), horizon)
             if ended > began:
-                downtime[str(t.data.get(device_field))] += (ended - began).total_seconds()
-        devices = self._devices(spec) or set(downtime)
+                serial = str(t.data.get(device_field))
+                downtime[serial] += (ended - began).total_seconds()
+                down_tickets[serial].add(t.id)
+        files = self._devices(spec)
+        served_by = self._serving_groups(spec) if self.field != device_field else {}
+        devices: dict[str, tuple[int | None, str]] = {**files} or {
+            serial: (None, NONE) for serial in downtime
+        }
         seconds = (horizon - self.start).total_seconds()
         tallies: dict[str, list[float]] = {}
-        for device in devices:
-            group = device if self.field == device_field else TOTAL
-            num, den = tallies.setdefault(group, [0.0, 0.0])
-            tallies[group] = [num + seconds - downtime.get(device, 0.0), den + seconds]
+        for serial, (file_id, own_group) in devices.items():
+            if self.field == device_field:
+                group = serial
+            elif self.field is None and not self.by_contract:
+                group = TOTAL
+            else:
+                group = own_group if own_group != NONE else served_by.get(serial, NONE)
+            for key in {group, TOTAL}:
+                num, den = tallies.setdefault(key, [0.0, 0.0])
+                tallies[key] = [num + seconds - downtime.get(serial, 0.0), den + seconds]
+                # Drill-down: the device files counted; breached are the tickets of downtime.
+                kept = self.members[("device_uptime", key)]
+                if file_id is not None:
+                    kept[COUNTED].add(file_id)
+                    if serial not in downtime:
+                        kept[MET].add(file_id)
+                else:
+                    kept[COUNTED].update(down_tickets[serial])
+                kept[BREACHED].update(down_tickets.get(serial, ()))
         return _rows("device_uptime", tallies, spec.get("target"))
 
     def _first_entries(self, ids: Sequence[int], states: set[str]) -> dict[int, datetime]:
@@ -290,25 +351,62 @@ class _Month:
                     first[case_id] = entry
         return first
 
-    def _devices(self, spec: Mapping[str, Any]) -> set[str]:
+    def _devices(self, spec: Mapping[str, Any]) -> dict[str, tuple[int, str]]:
+        """Each device on file by the month's end: its file's id and group."""
         definition = spec.get("devices_definition")
         if not definition:
-            return set()
+            return {}
         rows = self.session.execute(
-            select(cases.c.data).where(
+            select(cases.c.id, cases.c.data, cases.c.team, cases.c.customer, cases.c.contract_name)
+            .where(
                 cases.c.definition_name == definition,
                 cases.c.created_at < self.end,
                 cases.c.status != CaseStatus.CANCELLED.value,
                 *self.only,
             )
+            .order_by(cases.c.id)
         ).all()
         field = spec.get("device_field", "device_serial")
-        return {str(r.data.get(field)) for r in rows if r.data.get(field)}
+        return {str(r.data[field]): (r.id, self.group(r)) for r in rows if r.data.get(field)}
+
+    def _serving_groups(self, spec: Mapping[str, Any]) -> dict[str, str]:
+        """Each device's group as its latest repair ticket created before the month's end
+        gives it (the team that serves the device, the customer, the contract)."""
+        field = spec.get("device_field", "device_serial")
+        rows = self.session.execute(
+            select(cases.c.data, cases.c.team, cases.c.customer, cases.c.contract_name)
+            .where(
+                cases.c.definition_name == spec["definition"],
+                cases.c.created_at < self.end,
+                cases.c.status != CaseStatus.CANCELLED.value,
+                *self.only,
+            )
+            .order_by(cases.c.created_at, cases.c.id)
+        ).all()
+        latest: dict[str, str] = {}
+        for row in rows:
+            group = self.group(row)
+            if row.data.get(field) and group != NONE:
+                latest[str(row.data[field])] = group
+        return latest
 
 
 def _names(spec: Mapping[str, Any]) -> list[str]:
     names = spec.get("slas") or [spec["sla"]]
     return [str(n) for n in names]
+
+
+def _run(month: _Month, config: Mapping[str, Any]) -> list[KpiRow]:
+    rows: list[KpiRow] = []
+    for name, spec in (config.get("sla_kpis") or {}).items():
+        rows += month.sla_kpi(name, spec)
+    if config.get("satisfaction"):
+        rows += month.satisfaction(config["satisfaction"])
+    if config.get("fix_rate"):
+        rows += month.fix_rate(config["fix_rate"])
+    if config.get("uptime"):
+        rows += month.uptime(config["uptime"])
+    return rows
 
 
 def monthly_kpis(
@@ -321,17 +419,57 @@ def monthly_kpis(
     contract: str | None = None,
 ) -> list[KpiRow]:
     """The month's KPIs, per group; with ``contract``, of the cases created under it only."""
-    m = _Month(session, config, month, group_by, now, contract=contract)
-    rows: list[KpiRow] = []
-    for name, spec in (config.get("sla_kpis") or {}).items():
-        rows += m.sla_kpi(name, spec)
+    return _run(_Month(session, config, month, group_by, now, contract=contract), config)
+
+
+@dataclass(frozen=True)
+class KpiSelection:
+    """One figure of a month's KPIs, as a drill-down names it: the KPI, the grouping and the
+    group (``(all)`` for every case), and which of its cases (every one counted, those that
+    met, those that missed). For an SLA KPI a case is listed once however many of its clocks
+    (rounds, or the complaint's four deadlines) were counted; for device uptime the cases
+    counted are the device files, and those that missed are the repair tickets whose
+    downtime was counted."""
+
+    kpi: str
+    month: str
+    group_by: str | None = None
+    group: str = TOTAL
+    outcome: str = COUNTED
+    contract: str | None = None
+
+
+def selected_cases(
+    session: Session, config: Mapping[str, Any], selection: KpiSelection, *, now: datetime
+) -> set[int]:
+    """The ids of exactly the cases counted in one figure (what its drill-down lists)."""
+    if selection.outcome not in OUTCOMES:
+        raise KpiError(
+            f"A KPI drill-down lists the cases {', '.join(OUTCOMES)}, not {selection.outcome!r}.",
+            hint="Use outcome=counted, met or breached.",
+        )
+    m = _Month(
+        session, config, selection.month, selection.group_by, now, contract=selection.contract
+    )
+    names = {row.kpi for row in _run(m, config)} | known_kpis(config)
+    if selection.kpi not in names:
+        raise KpiError(
+            f"There is no KPI {selection.kpi!r} in the KPI configuration.",
+            hint="Choose one of: " + ", ".join(sorted(names)) + ".",
+        )
+    return set(m.members[(selection.kpi, selection.group)][selection.outcome])
+
+
+def known_kpis(config: Mapping[str, Any]) -> set[str]:
+    """Every KPI the configuration computes, whether or not a month has figures for it."""
+    names = set(config.get("sla_kpis") or {})
     if config.get("satisfaction"):
-        rows += m.satisfaction(config["satisfaction"])
+        names |= {"satisfaction", "satisfaction_average", "satisfaction_below_threshold"}
     if config.get("fix_rate"):
-        rows += m.fix_rate(config["fix_rate"])
+        names.add("fix_rate")
     if config.get("uptime"):
-        rows += m.uptime(config["uptime"])
-    return rows
+        names.add("device_uptime")
+    return names
 
 
 def audit_sample(

@@ -31,6 +31,7 @@ from engine.errors import WorkbenchQueryInvalid
 from engine.services import inspection, sla_clocks
 from engine.services.definitions import get_definition
 from engine.services.inspection import Reason
+from engine.services.kpis import KpiSelection
 from engine.store.case_store import case_record
 from engine.store.models import Case, CaseSla, CaseStatus, UtcDateTime
 
@@ -74,12 +75,18 @@ class WorkbenchQuery:
     data: tuple[tuple[str, str], ...] = ()
     sort: Sort = Sort.URGENCY
     descending: bool = False
+    # A KPI figure's drill-down: exactly the cases it counted (``counted_in``, resolved by
+    # engine/services/kpis.py ``selected_cases``), closed ones included, since a month's
+    # figures count finished work.
+    kpi: KpiSelection | None = None
+    counted_in: frozenset[int] = frozenset()
 
     @property
     def narrowed(self) -> bool:
         """Whether anything but the order was chosen (bulk actions on a filter need it)."""
         labels = (self.customer, self.team, self.assignee, self.priority)
-        return bool(self.definition or self.state or self.reason or self.data or any(labels))
+        chosen = (self.definition, self.state, self.reason, self.data, self.kpi)
+        return any(chosen) or any(labels)
 
 
 @dataclass(frozen=True)
@@ -148,7 +155,9 @@ def _data_field(path: str) -> Any:
 def _conditions(
     session: Session, q: WorkbenchQuery, now: datetime, settings: inspection.Settings
 ) -> list[ColumnElement[bool]]:
-    out: list[ColumnElement[bool]] = [cases.c.status == OPEN]
+    out: list[ColumnElement[bool]] = [
+        cases.c.status == OPEN if q.kpi is None else cases.c.id.in_(sorted(q.counted_in))
+    ]
     equal = [
         (q.definition, cases.c.definition_name),
         (q.state, cases.c.state),

@@ -71,6 +71,7 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/contracts/{contract_id}"): EVERYONE,
     ("GET", "/api/v1/contracts/{contract_id}/compliance"): {SUPERVISOR, OWNER, ADMIN},
     ("GET", "/api/v1/kpis/audit-sample"): {SUPERVISOR, ADMIN},
+    ("GET", "/api/v1/kpis/summary"): {SUPERVISOR, ADMIN},
     ("POST", f"{OPS}/cases/{{case_id}}/fire"): {SUPERVISOR, ADMIN},
     ("POST", f"{OPS}/cases/{{case_id}}/force"): {ADMIN},
     ("POST", f"{OPS}/cases/{{case_id}}/cancel"): {SUPERVISOR, ADMIN},
