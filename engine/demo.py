@@ -227,6 +227,7 @@ def _plan(rng: random.Random, n: int, start: datetime, now: datetime) -> list[_C
                 "description": "维修后同一故障再次出现",
                 "category": rng.choice(("quality", "non_quality")),
                 "severity": rng.choice(("minor", "serious")),
+                "regional_team": rng.choice(TEAMS),
             }
             path, key = COMPLAINT_PATH, f"C-{at:%Y}-{number:04d}"
         elif kind == "spare":

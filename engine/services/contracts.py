@@ -347,9 +347,15 @@ def terms_for_case(
 def data_for_case(
     definition: WorkflowDefinition, contract: Contract, data: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """``data`` with the contract's team, where the definition records a team and the caller
-    named none: KPIs group by ``data.team``."""
+    """``data`` with the contract's team in the field the definition declares as its team
+    (``supervision.team``, else ``team``), where the caller named none: KPIs group by it.
+
+    Only a top-level text field takes it: complaint's ``team`` is the three people who answer
+    (an object), and its team label is the separate ``regional_team``."""
     properties = definition.data_schema.get("properties") or {}
-    if contract.team is None or "team" not in properties or "team" in data:
+    field_name = definition.supervision.team or "team"
+    spec = properties.get(field_name)
+    takes_text = isinstance(spec, Mapping) and spec.get("type", "string") == "string"
+    if contract.team is None or not takes_text or field_name in data:
         return dict(data)
-    return {**data, "team": contract.team}
+    return {**data, field_name: contract.team}

@@ -101,3 +101,28 @@ def test_svcflow_demo_prints_what_it_made(fresh_sqlite_url: str) -> None:
     again = CliRunner().invoke(main, ["--database-url", fresh_sqlite_url, "demo"])
     assert again.exit_code == 1
     assert "the demo fills an empty one only" in again.output
+
+
+def test_the_demo_runs_on_the_database_svcflow_init_prepared(fresh_sqlite_url: str) -> None:
+    """What the README does (`make run` loads the bundled workflows and contracts, then
+    `svcflow demo`): the contracts' teams land in each definition's own team field, never
+    in a complaint's team of three people (which refused the complaint's creation)."""
+    runner = CliRunner()
+    init = runner.invoke(main, ["--database-url", fresh_sqlite_url, "init"])
+    assert init.exit_code == 0, init.output
+    assert "contract b3: loaded" in init.output
+    result = runner.invoke(main, ["--database-url", fresh_sqlite_url, "demo"])
+    assert result.exit_code == 0, result.output
+    assert "complaint" in result.output
+    engine = create_db_engine(fresh_sqlite_url)
+    try:
+        with session_factory(engine)() as session:
+            teams = set(
+                session.execute(
+                    select(Case.team).where(Case.definition_name == "complaint")
+                ).scalars()
+            )
+    finally:
+        engine.dispose()
+    assert teams and None not in teams
+    assert all(not team.endswith("经理") for team in teams), teams  # teams, not people

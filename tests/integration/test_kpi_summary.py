@@ -84,9 +84,12 @@ def month(sessions: sessionmaker[Session], publish_workflow: Any) -> dict[str, i
     made["survey_west"] = _survey(sessions, made["west_late"], 4)
     made["survey_west_low"] = _survey(sessions, made["west_silent"], 3)
     complaint = {"customer": "瑞金医院", "category": "quality", "severity": "minor"}
-    team = {"manager": "Zhao", "expert": "Chen", "regional_lead": "East"}
+    team = {"manager": "Zhao", "expert": "Chen", "regional_lead": "Wu"}
     made["complaint_east"] = create_case(
-        sessions, "complaint", {**complaint, "description": "x", "team": team}, now=OCT
+        sessions,
+        "complaint",
+        {**complaint, "description": "x", "team": team, "regional_team": "East"},
+        now=OCT,
     ).case.id
     return made
 

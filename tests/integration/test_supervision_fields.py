@@ -255,15 +255,17 @@ def test_expected_waits_belong_to_the_definition_version_that_lists_them(
 def test_kpis_group_complaints_and_surveys_by_the_team_responsible(
     sessions: sessionmaker[Session], publish_workflow: Any
 ) -> None:
-    """A complaint's team is an object of three people; a survey has no team of its own.
+    """A complaint's team is three people, its regional team a field; a survey has no team.
     Grouped by the case's label, both count for the team a supervisor means."""
     config = parse_source((WORKFLOWS / "catalog" / "kpis.yaml").read_text("utf-8"))
     start = datetime(2025, 10, 13, 1, 0, tzinfo=UTC)
     for name in ("complaint", "satisfaction_survey"):
         publish_workflow(f"{name}.yaml")
-    team = {"manager": "Zhao", "expert": "Chen", "regional_lead": "East"}
+    team = {"manager": "Zhao", "expert": "Chen", "regional_lead": "Wu"}
     complaint = {"customer": "A", "category": "quality", "severity": "minor", "description": "x"}
-    create_case(sessions, "complaint", {**complaint, "team": team}, now=start)
+    create_case(
+        sessions, "complaint", {**complaint, "team": team, "regional_team": "East"}, now=start
+    )
     create_case(sessions, "complaint", complaint, now=start)  # no team answered yet
     survey = create_case(
         sessions, "satisfaction_survey", {"customer": "A", "service_definition": "x"}, now=start
