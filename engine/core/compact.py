@@ -26,7 +26,6 @@ mapping, which is a JSON Schema taken as written (for a description, a ``const``
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import difflib
 import re
@@ -109,12 +108,18 @@ def expand(document: Any) -> Expansion:
     reported (the structural pass reports a wrong shape)."""
     if not isinstance(document, dict):
         return Expansion(document)
-    result = Expansion(copy.deepcopy(document))
-    doc = result.document
+    # Copies of the mappings it rewrites only (never a deep copy: a document may nest deep
+    # enough for validation to refuse it, and copying it first would recurse past Python's
+    # limit); the values inside are shared, and neither document is changed afterwards.
+    doc = dict(document)
+    result = Expansion(doc)
+    if isinstance(doc.get("parameters"), dict):
+        doc["parameters"] = dict(doc["parameters"])
     _expand_data(doc, result)
     _expand_parameters(doc, result)
     states = doc.get("states")
     if isinstance(states, list):
+        doc["states"] = states = [dict(s) if isinstance(s, dict) else s for s in states]
         for index, state in enumerate(states):
             if isinstance(state, dict):
                 _expand_state(state, f"states[{index}]", result)
@@ -339,7 +344,8 @@ def _branched(entries: list[Any], result: Expansion) -> list[Any]:
         if not isinstance(branches, list) or not all(isinstance(b, dict) for b in branches):
             if len(out) != index:
                 result._numbered(f"transitions[{len(out)}]", written)
-            out.append(entry)  # the structural pass reports branches that are not a list
+            # (the structural pass reports branches that are not a list of mappings)
+            out.append(dict(entry) if isinstance(entry, dict) else entry)
             continue
         shared = {k: v for k, v in entry.items() if k != "branches"}
         for number, branch in enumerate(branches):
