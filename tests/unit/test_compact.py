@@ -265,3 +265,17 @@ def test_a_compact_document_has_the_fingerprint_of_its_full_form() -> None:
     assert load_definition(compact).fingerprint == load_definition(written_out).fingerprint
     written_out["transitions"][0]["payload_schema"]["required"] = []
     assert load_definition(compact).fingerprint != load_definition(written_out).fingerprint
+
+
+def test_the_compact_forms_example_in_the_definitions_doc_reads_without_a_problem() -> None:
+    text = (ROOT / "docs" / "definitions.md").read_text("utf-8")
+    section = text[text.index("### Compact forms") :]
+    example = section[section.index("```yaml\n") + 8 : section.index("```\n", 10)]
+    expansion = expand(parse_source(example))
+    assert expansion.problems.items == []
+    dispatch, contact_first, contact_second = expansion.document["transitions"]
+    assert (dispatch["trigger"], dispatch["dest"]) == ("dispatch", "dispatched")
+    assert contact_second["actions"] == [
+        {"set": {"contacted_at": "now", "replacement_due": "true"}}
+    ]
+    assert contact_first["payload_schema"] == contact_second["payload_schema"]
