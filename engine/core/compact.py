@@ -198,6 +198,14 @@ def field_schema(value: Any, path: str, out: ProblemList) -> Any:
         if word in TYPE_WORDS:
             return dict(TYPE_WORDS[word])
         bounded = _BOUNDED.match(word)
+        if bounded and bounded["low"] and float(bounded["low"]) > float(bounded["high"]):
+            out.error(
+                path,
+                "compact-range-empty",
+                f"The range {value!r} holds no value: {bounded['low']} is above {bounded['high']}.",
+                "Write the low end first, e.g. integer 1..3.",
+            )
+            return {}
         if bounded:
             return _bounded(bounded)
         close = difflib.get_close_matches(word, list(TYPE_WORDS), n=1)
@@ -339,11 +347,15 @@ def _branched(entries: list[Any], result: Expansion) -> list[Any]:
     branches of one entry are tried in the order written, as consecutive transitions are."""
     out: list[Any] = []
     for index, entry in enumerate(entries):
-        written = f"transitions[{index}]"
+        entry_path = f"transitions[{index}]"
         branches = entry.get("branches") if isinstance(entry, dict) else None
-        if not isinstance(branches, list) or not all(isinstance(b, dict) for b in branches):
+        if (
+            not branches
+            or not isinstance(branches, list)
+            or not all(isinstance(b, dict) for b in branches)
+        ):
             if len(out) != index:
-                result._numbered(f"transitions[{len(out)}]", written)
+                result._numbered(f"transitions[{len(out)}]", entry_path)
             # (the structural pass reports branches that are not a list of mappings)
             out.append(dict(entry) if isinstance(entry, dict) else entry)
             continue
@@ -353,9 +365,9 @@ def _branched(entries: list[Any], result: Expansion) -> list[Any]:
                 _branch(
                     shared,
                     branch,
-                    expanded=f"transitions[{len(out)}]",
-                    written=f"{written}.branches[{number}]",
-                    entry=written,
+                    expanded_path=f"transitions[{len(out)}]",
+                    branch_path=f"{entry_path}.branches[{number}]",
+                    entry_path=entry_path,
                     result=result,
                 )
             )
@@ -366,31 +378,31 @@ def _branch(
     shared: Mapping[str, Any],
     branch: Mapping[str, Any],
     *,
-    expanded: str,
-    written: str,
-    entry: str,
+    expanded_path: str,
+    branch_path: str,
+    entry_path: str,
     result: Expansion,
 ) -> dict[str, Any]:
+    """The transition one branch stands for: the shared keys, then the branch's own."""
     merged = dict(shared)
-    result._numbered(expanded, written)
+    result._numbered(expanded_path, branch_path)
     for key in shared:
         if key not in branch:
-            result._numbered(f"{expanded}.{key}", f"{entry}.{key}")
+            result._numbered(f"{expanded_path}.{key}", f"{entry_path}.{key}")
     for key, value in branch.items():
         if key in _SHARED_ONLY:
             continue  # the structural pass reports it (a branch does not accept the key)
         if key == "set" and isinstance(shared.get("set"), Mapping) and isinstance(value, Mapping):
-            twice = [name for name in value if name in shared["set"]]
-            for name in twice:
+            for name in (name for name in value if name in shared["set"]):
                 result.problems.error(
-                    f"{written}.set.{name}",
+                    f"{branch_path}.set.{name}",
                     "set-twice",
                     f"Field {name!r} is set both by the transition and by this branch.",
                     "Set it in the branches only, each with its own expression.",
                 )
             merged["set"] = {**shared["set"], **value}
             for name in shared["set"]:
-                result._numbered(f"{expanded}.set.{name}", f"{entry}.set.{name}")
+                result._numbered(f"{expanded_path}.set.{name}", f"{entry_path}.set.{name}")
             continue
         merged[key] = value
     return merged

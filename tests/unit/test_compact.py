@@ -279,3 +279,17 @@ def test_the_compact_forms_example_in_the_definitions_doc_reads_without_a_proble
         {"set": {"contacted_at": "now", "replacement_due": "true"}}
     ]
     assert contact_first["payload_schema"] == contact_second["payload_schema"]
+
+
+@pytest.mark.parametrize(
+    ("written", "code"),
+    [
+        ("integer 3..1", "compact-range-empty"),
+        ("integr", "compact-type-unknown"),
+        (5, "compact-type-unknown"),
+        ([["a"]], "compact-type-unknown"),
+    ],
+)
+def test_a_field_type_that_means_nothing_is_an_error(written: Any, code: str) -> None:
+    expansion = expand({"data": {"f": written}})
+    assert [(p.path, p.code) for p in expansion.problems.items] == [("data.f", code)]
