@@ -12,6 +12,7 @@ import click
 
 from engine.cli.app import connect, main, transaction
 from engine.cli.output import table, ts
+from engine.core.compact import full_form
 from engine.core.definition import parse_source
 from engine.core.traceability import build_matrix, render_markdown
 from engine.core.validation import ValidationReport, definition_schema, validate_text
@@ -309,8 +310,11 @@ def requirements_command(workflows_dir: Path, tests_dir: Path, output: Path, che
     (docs/requirements.md)."""
 
     catalog_doc = parse_source((workflows_dir / "catalog" / "requirements.yaml").read_text("utf-8"))
+    # In the full form, so a parameter written as `duration: 1h` shows its default and a
+    # transition with branches lists each branch (engine/core/compact.py).
     documents = [
-        parse_source(p.read_text("utf-8"), str(p)) for p in sorted(workflows_dir.glob("*.yaml"))
+        full_form(parse_source(p.read_text("utf-8"), str(p)))
+        for p in sorted(workflows_dir.glob("*.yaml"))
     ]
     # Tests, test scenarios and the workflows' scenarios; not the validator's corpus of broken
     # definitions, which cite IDs without testing them.

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import cached_property
@@ -21,6 +21,7 @@ from typing import Any, NoReturn
 
 import yaml
 
+from engine.core.compact import expand
 from engine.core.decisions import Decisions, build_decisions
 from engine.core.durations import parse_duration
 from engine.core.labels import Label
@@ -584,13 +585,17 @@ def _state(raw: Mapping[str, Any], index: int) -> StateSpec:
     )
 
 
-def _actions(raw: list[Mapping[str, Any]], base: str) -> tuple[ActionSpec, ...]:
+def _actions(
+    raw: list[Mapping[str, Any]], base: str, written: Callable[[str], str]
+) -> tuple[ActionSpec, ...]:
+    """The actions, each with its path as written (``transitions[3].set.visits`` where the
+    transition records fields with the compact ``set``)."""
     actions: list[ActionSpec] = []
     for i, item in enumerate(raw):
         path = f"{base}.actions[{i}]"
         if "set" in item:
             actions.extend(
-                ActionSpec(f"{path}.set.{name}", ActionKind.SET, name, expr=expr)
+                ActionSpec(written(f"{path}.set.{name}"), ActionKind.SET, name, expr=expr)
                 for name, expr in item["set"].items()
             )
         elif "increment" in item:
@@ -598,20 +603,28 @@ def _actions(raw: list[Mapping[str, Any]], base: str) -> tuple[ActionSpec, ...]:
             spec: Mapping[str, Any] = {"field": inc} if isinstance(inc, str) else inc
             actions.append(
                 ActionSpec(
-                    f"{path}.increment", ActionKind.INCREMENT, spec["field"], by=spec.get("by", 1)
+                    written(f"{path}.increment"),
+                    ActionKind.INCREMENT,
+                    spec["field"],
+                    by=spec.get("by", 1),
                 )
             )
         elif "count" in item:
             cnt = item["count"]
             spec = {"counter": cnt} if isinstance(cnt, str) else cnt
             actions.append(
-                ActionSpec(f"{path}.count", ActionKind.COUNT, spec["counter"], by=spec.get("by", 1))
+                ActionSpec(
+                    written(f"{path}.count"),
+                    ActionKind.COUNT,
+                    spec["counter"],
+                    by=spec.get("by", 1),
+                )
             )
         else:
             spawn = item["spawn"]
             actions.append(
                 ActionSpec(
-                    f"{path}.spawn",
+                    written(f"{path}.spawn"),
                     ActionKind.SPAWN,
                     spawn=SpawnSpec(
                         spawn["definition"], dict(spawn.get("data", {})), spawn.get("business_key")
@@ -622,7 +635,11 @@ def _actions(raw: list[Mapping[str, Any]], base: str) -> tuple[ActionSpec, ...]:
 
 
 def _transition(
-    raw: Mapping[str, Any], index: int, all_states: tuple[str, ...], finals: frozenset[str]
+    raw: Mapping[str, Any],
+    index: int,
+    all_states: tuple[str, ...],
+    finals: frozenset[str],
+    written: Callable[[str], str],
 ) -> TransitionSpec:
     source = raw["source"]
     if source == ANY_SOURCE:
@@ -638,7 +655,7 @@ def _transition(
         sources=sources,
         dest=raw.get("dest"),
         guard=raw.get("guard"),
-        actions=_actions(raw.get("actions", []), f"transitions[{index}]"),
+        actions=_actions(raw.get("actions", []), f"transitions[{index}]", written),
         payload_schema=raw.get("payload_schema"),
         roles=tuple(raw.get("roles", ())),
         requirements=tuple(raw.get("requirements", ())),
@@ -696,7 +713,13 @@ def _supervision(raw: Mapping[str, Any] | None) -> Supervision:
 
 
 def build_definition(document: Mapping[str, Any], version: int | None = None) -> WorkflowDefinition:
-    """Build the model from a document that passed :func:`engine.core.validation.validate`."""
+    """Build the model from a document that passed :func:`engine.core.validation.validate`.
+
+    Its compact forms are written out first (:mod:`engine.core.compact`): the definition's
+    ``document`` and fingerprint are those of the full form, so a rewrite into compact forms
+    that means the same publishes as the same version."""
+    expansion = expand(document)
+    document = expansion.document
     states = tuple(_state(s, i) for i, s in enumerate(document["states"]))
     names = tuple(s.name for s in states)
     finals = frozenset(s.name for s in states if s.final)
@@ -730,7 +753,8 @@ def build_definition(document: Mapping[str, Any], version: int | None = None) ->
         initial=document["initial"],
         states=states,
         transitions=tuple(
-            _transition(t, i, names, finals) for i, t in enumerate(document["transitions"])
+            _transition(t, i, names, finals, expansion.written_path)
+            for i, t in enumerate(document["transitions"])
         ),
         parameters=params,
         data_schema=document.get("data_schema", {"type": "object"}),

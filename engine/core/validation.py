@@ -27,6 +27,7 @@ import jsonschema
 from croniter import croniter
 
 from engine.core.business_time import SIGNATURES, USAGE, Call, calls_in, literal_text
+from engine.core.compact import expand
 from engine.core.decision_checks import DecisionChecker
 from engine.core.definition import (
     ANY_SOURCE,
@@ -1168,12 +1169,17 @@ def validate(
         )
         return ValidationReport(out.items)
     _structural(document, out)
+    # The compact forms are checked as written; everything else on the full form, each problem
+    # reported back at the element the author wrote.
+    expansion = expand(document)
+    out.items.extend(expansion.problems.items)
     calendars = frozenset(known_calendars) | BUILTIN_CALENDARS
-    semantic = _Checker(document, calendars, calendars_complete=calendars_complete).run()
+    semantic = _Checker(expansion.document, calendars, calendars_complete=calendars_complete).run()
     # The structural pass already reports some things the semantic pass sees again (e.g. a bad
     # identifier); keep one problem per (path, code).
     seen = {(p.path, p.code) for p in out.items}
-    out.items.extend(p for p in semantic.items if (p.path, p.code) not in seen)
+    written_problems = (expansion.written_problem(p) for p in semantic.items)
+    out.items.extend(p for p in written_problems if (p.path, p.code) not in seen)
     return ValidationReport(out.items)
 
 

@@ -75,7 +75,7 @@ def test_validate_broken_file_prints_every_problem_with_its_path(tmp_path: Path)
 
     assert result.exit_code == 1
     assert f"{REPAIR}: ok" in result.output
-    assert "transitions[0].dest" in result.output
+    assert "transitions[0].branches[0].dest" in result.output  # the first contact branch
     assert "remote_diagnosys" in result.output
     assert "transitions[5].guard" in result.output
     assert "Traceback" not in result.output
