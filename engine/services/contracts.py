@@ -347,9 +347,11 @@ def terms_for_case(
 def data_for_case(
     definition: WorkflowDefinition, contract: Contract, data: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """``data`` with the contract's team, where the definition records a team and the caller
-    named none: KPIs group by ``data.team``."""
-    properties = definition.data_schema.get("properties") or {}
-    if contract.team is None or "team" not in properties or "team" in data:
+    """``data`` with the contract's team, where the definition records a team as text and the
+    caller named none: KPIs group by ``data.team``. A definition whose ``team`` is something
+    else (a complaint's is an object: manager, expert, regional lead) keeps its own."""
+    declared = (definition.data_schema.get("properties") or {}).get("team")
+    takes_text = isinstance(declared, Mapping) and declared.get("type") == "string"
+    if contract.team is None or not takes_text or "team" in data:
         return dict(data)
     return {**data, "team": contract.team}
