@@ -107,6 +107,36 @@ class Page:
     name: str
     endpoint: str
     values: Values
+    # A page a POST answers with (a preview before anything changes): the form that sends it
+    # is on the page of ``endpoint`` and ``values``; ``submit`` fills it and sends it.
+    submit: Callable[[Any], None] | None = None
+
+
+def _bulk_preview(tab: Any) -> None:
+    tab.locator("tr[data-case] input[type=checkbox]").first.check()
+    tab.select_option("select[form=bulk][name=action]", "reassign")
+    tab.fill("input[form=bulk][name=assignee]", "李工")
+    tab.fill("input[form=bulk][name=reason]", "matrix")
+    tab.click("button[type=submit][form=bulk]")
+
+
+def _migration_dry_run(tab: Any) -> None:
+    form = tab.locator("form.migrate")
+    form.locator("input[name=params][value=keep]").check()
+    form.locator("input[name=reason]").fill("matrix")
+    form.locator("button[type=submit]").click()
+
+
+# The pages POSTs answer with; every other POST redirects to one of the GET pages.
+FORM_PAGES = [
+    Page("bulk-preview", "dashboard.workbench_page", lambda d: {}, _bulk_preview),
+    Page(
+        "migration-preview",
+        "dashboard.definition_page",
+        lambda d: {"name": "repair_ticket"},
+        _migration_dry_run,
+    ),
+]
 
 
 def _dashboard_rules() -> list[Any]:
@@ -128,7 +158,7 @@ def dashboard_pages() -> tuple[list[Page], list[str]]:
         plain = rule.endpoint.removeprefix(f"{bp.name}.").removesuffix("_page")
         for name, values in (variants or {plain.replace("_", "-"): lambda d: {}}).items():
             pages.append(Page(name, rule.endpoint, values))
-    return sorted(pages, key=lambda p: p.name), missing
+    return sorted(pages + FORM_PAGES, key=lambda p: p.name), missing
 
 
 PAGES, UNPARAMETERISED = dashboard_pages()
@@ -373,9 +403,19 @@ def test_dashboard_page(live: Live, page_spec: Page, lang: str, width: str) -> N
 
         path = url_for(page_spec.endpoint, **page_spec.values(live.desk))
     console = live.console[tab_name]
-    console.clear()
     tab.set_viewport_size(VIEWPORTS[width])
-    response = tab.goto(f"{live.url}{path}")
+    if page_spec.submit is not None:
+        tab.goto(f"{live.url}{path}")
+        console.clear()
+        with tab.expect_navigation() as sent:
+            page_spec.submit(tab)
+        response = sent.value
+        path = response.url.removeprefix(live.url)
+        if response.request.method != "POST" or response.request.redirected_from is not None:
+            pytest.fail(f"the form on {path} was answered with a redirect, not a page")
+    else:
+        console.clear()
+        response = tab.goto(f"{live.url}{path}")
     shot = SCREENSHOTS / f"{page_spec.name}-{lang}-{width}.png"
     tab.screenshot(path=str(shot), full_page=True)
 
