@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench clean cjk-fonts
+.PHONY: run test lint typecheck bench clean cjk-fonts screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -56,6 +56,10 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/transitions.py
+
+# docs/screenshots/*.png, embedded in docs/dashboard.md: the demo desk in headless Chromium.
+screenshots: $(STAMP) | $(CHROMIUM) cjk-fonts
+	$(BIN)/python bench/screenshots.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis

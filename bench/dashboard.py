@@ -28,9 +28,17 @@ one warm-up, median and max reported:
 * ``page 21``: the 21st page of the default view, reached by following ``next`` links;
 * ``CSV export`` of one team (reported, not judged: it grows with the rows it holds).
 
-    python bench/dashboard.py [--cases 10000] [--database sqlite|postgresql] [--repeat 7]
+The baseline, in the same process on the same database: the same views timed first at
+``--baseline-cases`` (1,200) cases, before the rest are opened. Printed beside each view's
+figure is its ratio to that baseline: near 1 when a page's cost does not grow with the open
+cases (keyset paging, only the rows shown read in full), well above it where a filter or sort
+must scan them all.
 
-Printed per view: the median and the largest wall and CPU time. Target: every page view's
+    python bench/dashboard.py [--cases 10000] [--baseline-cases 1200]
+                              [--database sqlite|postgresql] [--repeat 7]
+
+Printed per view: the median and the largest wall and CPU time, the baseline's median (of the
+judged time) and the ratio. Target: every page view's
 median at most 300 ms of server time, judged on CPU time with SQLite (the database runs in
 this process, so CPU time is all of the server's work, and on a machine shared with other
 work wall time also measures their turns on the cores) and on wall time with PostgreSQL
@@ -90,19 +98,27 @@ def _iso(at: datetime) -> str:
     return at.isoformat().replace("+00:00", "Z")
 
 
-def seed(sessions: sessionmaker[Session], n: int, now: datetime, rng: random.Random) -> None:
-    """``n`` open cases of the bundled workflows, created over the 30 days before ``now``."""
-    start = now - timedelta(days=30)
+def publish_bundled(sessions: sessionmaker[Session], now: datetime) -> None:
     with sessions() as session, session.begin():
         for path in sorted((ROOT / "workflows").glob("*.yaml")):
-            publish(session, path.read_text("utf-8"), actor="bench", now=start)
-    instants = sorted(start + timedelta(seconds=rng.random() * 30 * 86400) for _ in range(n))
-    for first in range(0, n, BATCH):
+            publish(session, path.read_text("utf-8"), actor="bench", now=now - timedelta(days=30))
+
+
+def seed(
+    sessions: sessionmaker[Session], numbers: range, now: datetime, rng: random.Random
+) -> None:
+    """Cases ``numbers`` of the bundled workflows, created over the 30 days before ``now``
+    (each run of ``numbers`` in time order, so a device file comes before its tickets)."""
+    start = now - timedelta(days=30)
+    instants = sorted(start + timedelta(seconds=rng.random() * 30 * 86400) for _ in numbers)
+    for first in range(0, len(numbers), BATCH):
         with sessions() as session, session.begin():
-            for number in range(first, min(first + BATCH, n)):
-                _one(session, number, instants[number], rng)
+            for offset in range(first, min(first + BATCH, len(numbers))):
+                _one(session, numbers[offset], instants[offset], rng)
         if first and first % 2000 == 0:
             print(f"  {first:,} cases", flush=True)
+    with sessions() as session, session.begin():
+        inspection.refresh_dwell_stats(session, now=now)
 
 
 def _one(session: Session, number: int, at: datetime, rng: random.Random) -> None:
@@ -221,49 +237,79 @@ def _cell(times: list[float]) -> str:
     return f"{statistics.median(times):.0f} ({max(times):.0f})"
 
 
+def _views(client: FlaskClient) -> dict[str, str]:
+    return {
+        "default (50 rows)": "/dashboard/work",
+        "200 rows by customer": "/dashboard/work?sort=customer&size=200",
+        "team filter": f"/dashboard/work?team={TEAMS[1]}",
+        "stuck filter": "/dashboard/work?stuck=sla_breached",
+        "data filter": "/dashboard/work?definition=repair_ticket&data.severity=major",
+        "page 21": _deep(client, 21),
+    }
+
+
+def measure(client: FlaskClient, repeat: int, judged: str) -> dict[str, tuple[float, str, int]]:
+    """Each view's judged median, its printed wall and CPU cells, and its rows."""
+    out = {}
+    for name, path in _views(client).items():
+        wall, cpu = _timed(lambda p=path: _page(client, p), repeat)  # type: ignore[misc]
+        rows = _page(client, path).count("<tr data-case=")
+        median = statistics.median(cpu if judged == "CPU" else wall)
+        out[name] = (median, f"{_cell(wall):>15} {_cell(cpu):>15}", rows)
+    return out
+
+
+def _open_cases(sessions: sessionmaker[Session]) -> int:
+    with sessions() as session, session.begin():
+        return int(
+            session.execute(
+                select(func.count()).where(Case.status == CaseStatus.OPEN.value)
+            ).scalar_one()
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", type=int, default=10_000)
+    parser.add_argument("--baseline-cases", type=int, default=1_200)
     parser.add_argument("--database", choices=sorted(DATABASES), default="sqlite")
     parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args()
+    # A device file's tickets are the two cases after it: the baseline ends between devices.
+    baseline = args.baseline_cases - args.baseline_cases % 3
+    if not 0 < baseline < args.cases:
+        raise SystemExit("--baseline-cases must be at least 3 and fewer than --cases")
     logging.disable(logging.INFO)  # the engine's per-event log lines would time the terminal
     now = datetime.now(UTC).replace(microsecond=0)
     rng = random.Random(11)
+    judged = "CPU" if args.database == "sqlite" else "wall"
     print(f"{platform.python_implementation()} {platform.python_version()}, {args.database}")
     with DATABASES[args.database]() as url:
         engine = create_db_engine(url)
         migrate.upgrade(engine)
         sessions = session_factory(engine)
-        begun = time.perf_counter()
-        seed(sessions, args.cases, now, rng)
-        with sessions() as session, session.begin():
-            inspection.refresh_dwell_stats(session, now=now)
-            open_cases = session.execute(
-                select(func.count()).where(Case.status == CaseStatus.OPEN.value)
-            ).scalar_one()
-        print(f"seeded {open_cases:,} open cases in {time.perf_counter() - begun:.0f} s")
+        publish_bundled(sessions, now)
+        seed(sessions, range(baseline), now, rng)
         client = _client(url, sessions, now)
-        views = {
-            "default (50 rows)": "/dashboard/work",
-            "200 rows by customer": "/dashboard/work?sort=customer&size=200",
-            "team filter": f"/dashboard/work?team={TEAMS[1]}",
-            "stuck filter": "/dashboard/work?stuck=sla_breached",
-            "data filter": "/dashboard/work?definition=repair_ticket&data.severity=major",
-            "page 21": _deep(client, 21),
-        }
+        small = _open_cases(sessions)
+        base = measure(client, args.repeat, judged)
+        begun = time.perf_counter()
+        seed(sessions, range(baseline, args.cases), now, rng)
+        print(
+            f"baseline: {small:,} open cases; grown to {_open_cases(sessions):,} open cases "
+            f"in {time.perf_counter() - begun:.0f} s"
+        )
+        grown = measure(client, args.repeat, judged)
+        print(f"judged on {judged} time; median (max) of {args.repeat} runs, ms; ratio = judged")
+        print(f"median at {args.cases:,} cases / the same view's at the {baseline:,}-case baseline")
+        print(f"{'view':<24} {'wall':>15} {'CPU':>15}  rows  {'baseline':>8}  ratio  target")
         missed = []
-        judged = "CPU" if args.database == "sqlite" else "wall"
-        print(f"judged on {judged} time; median (max) of {args.repeat} runs, ms")
-        print(f"{'view':<24} {'wall':>15} {'CPU':>15}  rows  target")
-        for name, path in views.items():
-            wall, cpu = _timed(lambda p=path: _page(client, p), args.repeat)  # type: ignore[misc]
-            rows = _page(client, path).count("<tr data-case=")
-            median = statistics.median(cpu if judged == "CPU" else wall)
+        for name, (median, cells, rows) in grown.items():
             ok = median <= TARGET_MS
             missed += [] if ok else [name]
+            before = base[name][0]
             print(
-                f"{name:<24} {_cell(wall):>15} {_cell(cpu):>15}  {rows:>4}  "
+                f"{name:<24} {cells}  {rows:>4}  {before:>8.0f}  {median / before:>5.2f}  "
                 + ("ok" if ok else "MISSED")
             )
         export = f"/dashboard/work.csv?team={TEAMS[1]}"

@@ -142,6 +142,8 @@ STRINGS: dict[str, Mapping[str, str]] = {
     "cancelled_cases": {"en": "Cancelled", "zh": "已取消"},
     "show_version": {"en": "Diagram of version", "zh": "查看版本流程图"},
     "compare": {"en": "Compare", "zh": "比较"},
+    "compare_from": {"en": "Compare from version", "zh": "比较的旧版本"},
+    "compare_to": {"en": "with version", "zh": "比较的新版本"},
     "changes_between": {
         "en": "Changes from version {old} to {new}",
         "zh": "版本 {old} 到 {new} 的变化",

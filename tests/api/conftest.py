@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import shutil
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -359,3 +360,19 @@ def live_server(app: Flask) -> Iterator[str]:
     server.shutdown()
     thread.join(timeout=10)
     server.server_close()
+
+
+# --- where the browser tests leave their screenshots ---------------------------------------------
+
+BROWSER_SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "test-artifacts" / "screenshots"
+_SESSION_STARTED = time.time()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Name the directory where this run's dashboard screenshots are (the matrix of
+    tests/api/test_dashboard_matrix.py), so a reader of a failure can open them."""
+    if not BROWSER_SCREENSHOTS.is_dir():
+        return
+    fresh = [p for p in BROWSER_SCREENSHOTS.glob("*.png") if p.stat().st_mtime >= _SESSION_STARTED]
+    if fresh:
+        terminalreporter.write_line(f"dashboard screenshots: {len(fresh)} in {BROWSER_SCREENSHOTS}")

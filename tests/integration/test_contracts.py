@@ -130,6 +130,19 @@ def test_a_case_keeps_the_terms_it_was_created_under_when_the_contract_changes(b
     assert detail.terms["loaner_after"] == "12h"
 
 
+def test_a_contract_s_team_fills_a_text_team_only(bundled) -> None:
+    """B3 names a team (濮阳服务站): a ticket gets it; a complaint, whose team is an object
+    (manager, expert, regional lead) filled later, is created without it instead of refused."""
+    ticket = create_case(bundled, "repair_ticket", _ticket(customer="濮阳市人民医院"), now=MARCH)
+    complaint_data = {"customer": "濮阳市人民医院", "category": "quality", "severity": "minor"}
+    complaint = create_case(
+        bundled, "complaint", {**complaint_data, "description": "维修后再次故障"}, now=MARCH
+    )
+    assert (ticket.case.contract_name, ticket.case.data["team"]) == ("b3", "濮阳服务站")
+    assert complaint.case.contract_name == "b3"
+    assert "team" not in complaint.case.data
+
+
 def test_the_matching_rule_prefers_the_device_then_the_customer(bundled) -> None:
     extra = """\
 id: lab
