@@ -46,6 +46,12 @@ def _text(
     )
 
 
+def _role(linked: bool, title: str) -> str:
+    """A chart is one image to a screen reader, unless its parts are links: an image may not
+    hold links (axe: nested-interactive), so a linked chart is a named group of them."""
+    return f'role="group" aria-label="{escape(title)}"' if linked else 'role="img"'
+
+
 def bars(
     items: Sequence[Bar],
     *,
@@ -60,7 +66,8 @@ def bars(
     height = top * 2 + row_h * max(len(items), 1)
     scale = scale_max if scale_max > 0 else 1.0
     parts = [
-        f'<svg class="chart bars" role="img" viewBox="0 0 {width} {height}" '
+        f'<svg class="chart bars" {_role(any(i.href for i in items), title)} '
+        f'viewBox="0 0 {width} {height}" '
         f'width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">',
         f"<title>{escape(title)}</title>",
     ]
@@ -139,7 +146,7 @@ def trend(
     plot_w, plot_h = width - left - right, height - top - bottom
     known = [v for _, v in points if v is not None]
     parts = [
-        f'<svg class="chart trend" role="img" viewBox="0 0 {width} {height}" '
+        f'<svg class="chart trend" {_role(any(links), title)} viewBox="0 0 {width} {height}" '
         f'width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">',
         f"<title>{escape(title)}</title>",
         f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="#fafafa" '

@@ -504,6 +504,7 @@ STRINGS: dict[str, Mapping[str, str]] = {
         "zh": "{reason!r} 不是停滞原因。",
     },
     "all_groups": {"en": "(all)", "zh": "（全部）"},
+    "no_group": {"en": "(none)", "zh": "（未指定）"},
 }
 
 # Reasons a case is stuck (engine/services/inspection.py), with what to do about each.

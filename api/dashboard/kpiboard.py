@@ -69,6 +69,13 @@ def kpi_args(selection: kpis.KpiSelection) -> dict[str, str | None]:
     }
 
 
+def group_label(group: str, lang: str) -> str:
+    """A KPI group as the page names it: all cases, cases without the label, or the label."""
+    if group == kpis.TOTAL:
+        return i18n.translate("all_groups", lang)
+    return i18n.translate("no_group", lang) if group == kpis.NONE else group
+
+
 def drill_url(selection: kpis.KpiSelection) -> str | None:
     """The workbench listing a figure's cases; none for a reader who may not open the
     workbench (a process owner reads the KPIs but does not work the cases)."""
@@ -83,7 +90,7 @@ def drill_heading(selection: kpis.KpiSelection, lang: str) -> dict[str, str]:
     """What the workbench says above a drill-down: which figure's cases it lists."""
     config, _ = load_config(lang)
     name = title(selection.kpi, config or {}, lang)
-    group = i18n.translate("all_groups", lang) if selection.group == kpis.TOTAL else selection.group
+    group = group_label(selection.group, lang)
     outcome = i18n.translate(f"drill_{selection.outcome}", lang)
     back = url_for("dashboard.kpi_page", month=selection.month, by=selection.group_by)
     return {
@@ -127,7 +134,7 @@ def summary_view(
                     else None,
                 }
             )
-        label = i18n.translate("all_groups", lang) if group == kpis.TOTAL else group
+        label = group_label(group, lang)
         rows.append({"group": label, "cells": shown})
     return SummaryView(summary.group_by, columns, rows)
 
@@ -259,7 +266,7 @@ def _chart(
     label = title(name, config, lang)
     chart = KpiChart(name=name, title=label, target=fmt(target) if target is not None else "")
     for r in mine:
-        group = i18n.translate("all_groups", lang) if r.group == kpis.TOTAL else r.group
+        group = group_label(r.group, lang)
         status = {True: "met", False: "not_met", None: "no_target"}[r.met]
         chart.rows.append(
             {

@@ -35,6 +35,7 @@ from werkzeug.serving import make_server
 from api import state
 from api.app import create_app
 from api.dashboard import bp
+from engine.core.compact import full_form
 from engine.demo import run_demo
 from engine.runtime.clock import ManualClock
 from engine.runtime.ports import free_port
@@ -68,6 +69,8 @@ NOT_PAGES = {
     "dashboard.compliance_csv": "a CSV download",
     "dashboard.workbench_export": "a CSV or XLSX download",
     "dashboard.kpi_export": "an XLSX download",
+    "dashboard.kpi_summary_export": "an XLSX download",
+    "dashboard.diagram_file": "an SVG image (tests/api/test_diagram_browser.py opens it)",
 }
 
 # Pages whose path needs values: each variant's name and its url_for values from the desk.
@@ -339,7 +342,8 @@ def workflow_identifiers() -> set[str]:
     known gap of issue 17 item 5: the labels belong in the definitions, in both languages."""
     names = set()
     for path in WORKFLOWS.glob("*.yaml"):
-        document = yaml.safe_load(path.read_text("utf-8"))
+        # The written-out form: compact heads (`state x:`, `on t: a -> b`, `payload:`) expanded.
+        document = full_form(yaml.safe_load(path.read_text("utf-8")))
         names.add(document["name"])
         names |= {s["name"] for s in document.get("states", [])}
         names |= {t["trigger"] for t in document.get("transitions", [])}
