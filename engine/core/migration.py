@@ -190,8 +190,10 @@ def past_not_allowed(
     renamed as the plan maps them), at most :data:`PAST_SHOWN`: not a reason to refuse the
     move, which changes no past, but what a process owner should know about cases whose
     history the new version would not have allowed. Guards are not evaluated: they read data
-    as it was then."""
-    moves = {(source, t.trigger, t.dest) for t in new.transitions for source in t.sources}
+    as it was then. A transition without ``dest`` is a stay: the history records it with the
+    same ``from`` and ``to`` state, so it is matched by the state it keeps, with ``reenter``
+    or not (re-entering changes which timers run, not which moves are allowed)."""
+    moves = {(source, t.trigger, t.target(source)) for t in new.transitions for source in t.sources}
     notes: list[str] = []
     for event in as_current(events):
         if event.event_type != "transition" or event.trigger is None:
