@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from engine.core.calendar import BusinessCalendar
+from engine.core.definition import SYSTEM_ROLE
 from engine.core.machine import ADMIN_ROLE, Actor, CompiledWorkflow
 from engine.core.migration import DROPPED_KEY, MIGRATED
 from engine.core.records import EventRecord
@@ -59,8 +60,10 @@ def reexecute(
     if not events or events[0].event_type != CREATED:
         raise ReplayError("A case history starts with its creation event.")
     state, data = events[0].to_state, dict(events[0].changes)
-    # Roles were checked when the events happened; replay re-runs them as an administrator.
-    replayer = Actor("replay", frozenset({ADMIN_ROLE}))
+    # Roles and payloads were checked when the events happened. Replay re-runs every event,
+    # a person's or the engine's own (a timer, a breach, a child's news: transitions only the
+    # system role may fire), so it acts with both roles.
+    replayer = Actor("replay", frozenset({ADMIN_ROLE, SYSTEM_ROLE}))
     for event in events[1:]:
         if event.event_type == TRANSITION and event.trigger is not None:
             result = compiled.step(

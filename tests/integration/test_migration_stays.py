@@ -13,10 +13,12 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.core.machine import Actor
+from engine.core.machine import Actor, compile_workflow
 from engine.core.migration import MigrationPlan, ParamsChoice
-from engine.services import case_migration
+from engine.core.replay import fold, reexecute
+from engine.services import case_migration, cases
 from engine.services.case_migration import CaseMove, MoveOutcome
+from engine.services.definitions import get_definition
 from tests.conftest import T0, WORKFLOWS
 from tests.factories import create_case, fire
 from tests.tables import every_row
@@ -110,6 +112,12 @@ def test_repair_ticket_stays_are_no_past_a_retitled_version_refuses(
         actor=SYSTEM,
     )
     fire(sessions, loaned, "record_breach", {"sla": "resolution"}, now=T0 + 3 * HOUR, actor=SYSTEM)
+    for case_id in (breached, loaned):  # the engine's own replay agrees with the stays
+        with sessions() as session, session.begin():
+            case, history = cases.get_case(session, case_id), cases.history(session, case_id)
+            compiled = compile_workflow(get_definition(session, "repair_ticket", 1))
+        assert any(e.from_state == e.to_state for e in history[1:])
+        assert fold(history) == reexecute(compiled, history, case.params) == (case.state, case.data)
     before = every_row(sessions)
 
     retitled = _dry_run(sessions, "repair_ticket", 2, now=T0 + 4 * HOUR)
@@ -173,6 +181,10 @@ def test_re_entries_and_stays_match_the_same_move_in_any_spelling(
     chased = fire(sessions, case_id, "chase", now=T0 + 2 * HOUR, actor=SYSTEM).event
     assert (chased.from_state, chased.to_state) == ("repairing", "repairing")
     assert chased.context.get("reentered") is True
+    with sessions() as session, session.begin():
+        case, history = cases.get_case(session, case_id), cases.history(session, case_id)
+        compiled = compile_workflow(get_definition(session, "service_ticket", 1))
+    assert fold(history) == reexecute(compiled, history, case.params) == (case.state, case.data)
     before = every_row(sessions)
 
     (move,) = _dry_run(sessions, "service_ticket", 2, now=T0 + 3 * HOUR).values()
