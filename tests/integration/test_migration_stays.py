@@ -180,7 +180,7 @@ def test_re_entries_and_stays_match_the_same_move_in_any_spelling(
     fire(sessions, case_id, "start", now=T0 + HOUR)
     chased = fire(sessions, case_id, "chase", now=T0 + 2 * HOUR, actor=SYSTEM).event
     assert (chased.from_state, chased.to_state) == ("repairing", "repairing")
-    assert chased.context.get("reentered") is True
+    assert (chased.context or {}).get("reentered") is True
     with sessions() as session, session.begin():
         case, history = cases.get_case(session, case_id), cases.history(session, case_id)
         compiled = compile_workflow(get_definition(session, "service_ticket", 1))
