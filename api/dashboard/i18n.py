@@ -516,6 +516,7 @@ STATUSES: dict[str, Mapping[str, str]] = {
     "verdict": {"en": "Against target", "zh": "是否达标"},
     "met": {"en": "met", "zh": "已达成"},
     "breached": {"en": "breached", "zh": "已超时"},
+    "not_applicable": {"en": "not applicable", "zh": "不适用"},
     # timer statuses
     "armed": {"en": "armed", "zh": "待触发"},
     "fired": {"en": "fired", "zh": "已触发"},
