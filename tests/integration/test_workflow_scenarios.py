@@ -1,8 +1,9 @@
 """Every scenario shipped with the bundled workflows passes on virtual time.
 
 The scenarios under workflows/scenarios/ are the catalog's promises written as checks (an
-emergency ticket breached at 1h01m, a complaint deadline across National Day, ...). They run
-through the same simulator process owners use: `svcflow simulate workflows/scenarios/*.yaml`.
+emergency ticket on site 1h05m after its report, a complaint deadline across National Day,
+...). They run through the same simulator process owners use: `svcflow simulate
+workflows/scenarios/*.yaml`.
 """
 
 from __future__ import annotations
