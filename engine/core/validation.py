@@ -1145,6 +1145,14 @@ class _Checker:
         expr = self._check_expression(source, path, None)
         if expr is None:
             return
+        if path.endswith(".counted_from") and _BARE_FIELD.fullmatch(source.strip()):
+            self.out.error(
+                path,
+                "counted-from-not-timestamp",
+                f"counted_from {source.strip()!r} is a stored value, never a timestamp: case "
+                "data and parameters hold instants as text.",
+                f"Convert it: timestamp({source.strip()}).",
+            )
         for name in sorted(expr.variables & refused):
             self.out.error(
                 path,
@@ -1183,6 +1191,8 @@ class _Checker:
             )
 
 
+# A counted_from that is only a data field or a parameter: JSON text, never a timestamp.
+_BARE_FIELD = re.compile(r"(?:data|params)\s*\.\s*[A-Za-z_]\w*")
 # What an SLA's ``when`` or ``counted_from`` cannot read: values the history does not keep.
 CASE_EXPRESSION_REFUSED = frozenset({"payload", "now", "counters"})
 # A timer's ``counted_from`` may read ``now``: its state's entry, kept on the case.

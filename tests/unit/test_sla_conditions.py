@@ -381,3 +381,15 @@ def test_counted_from_belongs_to_after_timers_only() -> None:
 
 def test_the_bundled_shape_validates() -> None:
     assert validate(parse_source(SOURCE)).errors == []
+
+
+def test_a_stored_field_as_counted_from_is_refused_with_the_conversion_to_write() -> None:
+    """Case data keeps instants as text: a bare field would fail on every case at run time."""
+    source = SOURCE.replace(
+        "counted_from: timestamp(data.reported_at)", "counted_from: data.reported_at"
+    )
+    report = validate(parse_source(source))
+
+    (problem,) = report.errors
+    assert (problem.path, problem.code) == ("slas[1].counted_from", "counted-from-not-timestamp")
+    assert problem.hint == "Convert it: timestamp(data.reported_at)."
