@@ -18,6 +18,7 @@ import pytest
 
 from engine.core.calendar import calendar_24x7, cn_workdays
 from engine.core.definition import parse_source
+from engine.core.diff import diff_definitions
 from engine.core.records import EventRecord
 from engine.core.sla import (
     CaseFacts,
@@ -393,3 +394,21 @@ def test_a_stored_field_as_counted_from_is_refused_with_the_conversion_to_write(
     (problem,) = report.errors
     assert (problem.path, problem.code) == ("slas[1].counted_from", "counted-from-not-timestamp")
     assert problem.hint == "Convert it: timestamp(data.reported_at)."
+
+
+def test_a_version_diff_shows_a_changed_condition_and_instant() -> None:
+    changed = SOURCE.replace("|| !data.custom", "|| data.custom == false").replace(
+        'counted_from: "params.loaner_from_report ? case.created_at : now"',
+        "counted_from: case.created_at",
+    )
+    old = load_definition(parse_source(SOURCE), version=1)
+    new = load_definition(parse_source(changed), version=2)
+
+    diff = diff_definitions(old, new, SOURCE, changed)
+
+    assert diff.changes["slas"]["changed"]["common"]["when"] == {
+        "from": "!has(data.custom) || !data.custom",
+        "to": "!has(data.custom) || data.custom == false",
+    }
+    (timer,) = diff.changes["timers"]["changed"].values()
+    assert timer["counted_from"]["to"] == "case.created_at"
