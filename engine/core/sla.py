@@ -438,7 +438,7 @@ def touches(
         return sla.repeats and _meets(sla.start, event) and not _ends_case(event, finals)
     if phase is ClockStatus.CANCELLED:
         return False
-    if sla.when is not None and (event.changes or event.from_state != event.to_state):
+    if sla.when is not None and _may_change_condition(sla.when, sla.path, event):
         return True  # may make the round not applicable
     if phase is not ClockStatus.RUNNING and phase is not ClockStatus.PAUSED:
         return True  # not a phase advance keeps: let it decide
@@ -448,6 +448,21 @@ def touches(
         return True
     pause = manual_pause or event.to_state in sla.pause.states
     return pause if phase is ClockStatus.RUNNING else not pause
+
+
+def _may_change_condition(source: str, path: str, event: EventRecord) -> bool:
+    """Whether ``event`` may change what a ``when`` gives: it changes a data field the
+    condition reads (any, if it reads data through a decision table or without naming
+    fields), moves the case when it reads ``case``, or is a migration (which drops fields)."""
+    if event.event_type == MIGRATED:
+        return True
+    expression = compiled(source, f"{path}.when")
+    if "case" in expression.variables and event.from_state != event.to_state:
+        return True
+    if not event.changes:
+        return False
+    fields = None if "decisions" in expression.variables else expression.data_fields
+    return fields is None or not fields.isdisjoint(event.changes)
 
 
 def measure_of(calendar: str | None, target: Duration | timedelta) -> tuple[float, str] | None:

@@ -9,6 +9,7 @@ cn-workdays), counted from the report instant in the data; ``on_hold`` pauses bo
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -412,3 +413,21 @@ def test_a_version_diff_shows_a_changed_condition_and_instant() -> None:
     }
     (timer,) = diff.changes["timers"]["changed"].values()
     assert timer["counted_from"]["to"] == "case.created_at"
+
+
+def test_only_an_event_that_may_flip_the_condition_touches_a_running_clock() -> None:
+    """A conditional clock is re-evaluated on the events that change what its condition
+    reads (here ``data.custom``), not on every change of the data."""
+    finals = DEFINITION.final_states
+    common = SLAS["common"]
+    history = History(FRIDAY).fire("dispatch", FRIDAY + timedelta(hours=1))
+    history.fire("chase", FRIDAY + timedelta(hours=2), reported_at="2026-03-06T08:00:00Z")
+    history.fire("chase", FRIDAY + timedelta(hours=3), custom=True)
+    moved, unrelated, flipped = history.events[1:]
+
+    assert not touches(ClockStatus.RUNNING, False, common, unrelated, finals)
+    assert touches(ClockStatus.RUNNING, False, common, flipped, finals)
+    assert not touches(ClockStatus.RUNNING, False, common, moved, finals)
+    # A condition that reads case.state is touched by any move.
+    by_state = dataclasses.replace(common, when="case.state != 'delivered'")
+    assert touches(ClockStatus.RUNNING, False, by_state, moved, finals)
