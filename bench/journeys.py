@@ -146,6 +146,8 @@ def repair_with_loaner(serial: str) -> Journey:
                 "dispatched",
                 {"confirmed_with": "设备科刘老师", "planned_arrival": iso(at(hours=1, minutes=50))},
             ),
+            # Arrival counts from the report: 1 h 30 min of its 2 hours are gone at 09:30.
+            Due(t, _warning("arrival"), "dispatched"),
             Fire(t, "arrive", at(hours=1, minutes=50), ENGINEER, "on_site"),
             Fire(
                 t,
@@ -350,9 +352,10 @@ def repair_remote(serial: str) -> Journey:
 
 
 def repair_late_arrival(serial: str) -> Journey:
-    """An emergency: the engineer arrives 1h01m after dispatch (arrival warned and breached,
-    the breach recorded on the ticket), escalates on site, the damage is the customer's so the
-    repair is paid (fee agreement), and nobody answers the survey (it closes after 7 days)."""
+    """An emergency: the engineer arrives 1h45m after the report (arrival, counted from the
+    report, warned and breached, the breach recorded on the ticket), escalates on site, the
+    damage is the customer's so the repair is paid (fee agreement), and nobody answers the
+    survey (it closes after 7 days)."""
     t = "ticket"
     return Journey(
         "repair_late_arrival",
@@ -391,6 +394,9 @@ def repair_late_arrival(serial: str) -> Journey:
                 {"reason": "球管无法启动，需上门"},
             ),
             Fire(t, "dispatch", at(minutes=44), HOTLINE, "dispatched", {"engineer": "李工"}),
+            # Arrival counts from the report: warned at 45 min, breached after 1 h.
+            Due(t, _warning("arrival"), "dispatched"),
+            Due(t, _breach("arrival"), "dispatched"),  # record_breach
             Fire(
                 t,
                 "confirm_visit",
@@ -399,8 +405,6 @@ def repair_late_arrival(serial: str) -> Journey:
                 "dispatched",
                 {"confirmed_with": "设备科王主任"},
             ),
-            Due(t, _warning("arrival"), "dispatched"),
-            Due(t, _breach("arrival"), "dispatched"),  # record_breach
             Fire(t, "arrive", at(hours=1, minutes=45), ENGINEER, "on_site"),
             Fire(
                 t,

@@ -568,6 +568,7 @@ STATUSES: dict[str, Mapping[str, str]] = {
     "verdict": {"en": "Against target", "zh": "是否达标"},
     "met": {"en": "met", "zh": "已达成"},
     "breached": {"en": "breached", "zh": "已超时"},
+    "not_applicable": {"en": "not applicable", "zh": "不适用"},
     # timer statuses
     "armed": {"en": "armed", "zh": "待触发"},
     "fired": {"en": "fired", "zh": "已触发"},
@@ -585,6 +586,11 @@ KPIS: dict[str, Mapping[str, str]] = {
     "resolution": {"en": "Timely resolution", "zh": "及时修复率"},
     "report_completeness": {"en": "Report completeness", "zh": "服务报告完整率"},
     "service_report": {"en": "Service report on time", "zh": "服务报告及时率"},
+    "complex_repair_start": {
+        "en": "Complex faults: repair started on time",
+        "zh": "复杂故障及时启动维修率",
+    },
+    "common_part_delivery": {"en": "Common parts on site on time", "zh": "常用备件及时到场率"},
     "fix_rate": {"en": "First-time fix rate", "zh": "一次修复率"},
     "satisfaction": {"en": "Satisfaction", "zh": "满意度"},
     "satisfaction_average": {"en": "Average satisfaction score", "zh": "平均满意度评分"},

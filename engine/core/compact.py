@@ -9,7 +9,9 @@ each of these once (docs/definitions.md, "Compact forms"):
   ``data: {...}`` at the top, in the *field language* below, instead of ``payload_schema`` /
   ``data_schema``;
 - ``set: {field: expr, ...}`` on a transition: the first action, before ``actions``;
-- ``<type>: <default>`` on a parameter (``duration: 1h``) instead of ``type`` + ``default``.
+- ``<type>: <default>`` on a parameter (``duration: 1h``) instead of ``type`` + ``default``;
+- ``state <name>: <title>`` and ``sla <name>: <title>`` heads instead of ``name`` + ``title``;
+- ``sla_defaults: {on_breach: ...}`` once instead of the same key on every SLA.
 
 Everything downstream (the semantic checks, the machine, the diff, the API's ``document``)
 sees the full form only: :func:`expand` is the one place that knows the compact forms, and
@@ -123,6 +125,7 @@ def expand(document: Any) -> Expansion:
         for index, state in enumerate(states):
             if isinstance(state, dict):
                 _expand_state(state, f"states[{index}]", result)
+    _expand_slas(doc, result)
     transitions = doc.get("transitions")
     if isinstance(transitions, list):
         doc["transitions"] = _branched(transitions, result)
@@ -460,46 +463,81 @@ def _expand_on(
         result._moved(f"{path}.{key}", where)
 
 
-# The compact head of a state says its name and title in one line:
-# ``state logged: {en: Logged, zh: 已登记}``.
-_STATE_HEAD = re.compile(r"^state ([a-z][a-z0-9_]{0,62})$")
+# The compact head of a state or an SLA says its name and title in one line:
+# ``state logged: {en: Logged, zh: 已登记}``, ``sla arrival: {en: Arrival on site, zh: 到场}``.
+_HEADS = {kind: re.compile(rf"^{kind} ([a-z][a-z0-9_]{{0,62}})$") for kind in ("state", "sla")}
+_HEAD_EXAMPLES = {
+    "state": "state on_site: {en: On site, zh: 已到场}",
+    "sla": "sla arrival: {en: Arrival on site, zh: 到场}",
+}
 
 
 def _expand_state(state: dict[str, Any], path: str, result: Expansion) -> None:
-    headers = [key for key in state if isinstance(key, str) and key.startswith("state ")]
+    _expand_head("state", state, path, result)
+
+
+def _expand_head(kind: str, element: dict[str, Any], path: str, result: Expansion) -> None:
+    """``<kind> <name>: <title>`` written out as ``name`` and ``title``."""
+    headers = [key for key in element if isinstance(key, str) and key.startswith(f"{kind} ")]
+    example = _HEAD_EXAMPLES[kind]
     if not headers:
-        missing = " and ".join(k for k in ("name", "title") if k not in state)
+        # An SLA's title is optional: only its name is missing without a head.
+        needed = ("name", "title") if kind == "state" else ("name",)
+        missing = " and ".join(k for k in needed if k not in element)
         if missing:
             result.problems.error(
                 path,
                 "missing-key",
-                f"The state has no {missing}.",
-                "Head it with state <name>: {en: ..., zh: ...}, or give name: and title:.",
+                f"The {kind} has no {missing}.",
+                f"Head it with {kind} <name>: {{en: ..., zh: ...}}, or give name: and title:.",
             )
         return
     head = headers[0]
-    name = _STATE_HEAD.match(head)
+    name = _HEADS[kind].match(head)
     problem = ""
     if len(headers) > 1:
-        problem = f"The state has {len(headers)} heads ({', '.join(headers)}); it has one."
+        problem = f"The {kind} has {len(headers)} heads ({', '.join(headers)}); it has one."
     elif name is None:
-        problem = f"{head!r} is not state <name>: the name is lowercase (state on_site)."
-    elif "name" in state or "title" in state:
-        given = " and ".join(k for k in ("name", "title") if k in state)
+        problem = f"{head!r} is not {kind} <name>: the name is lowercase ({example.split(':')[0]})."
+    elif "name" in element or "title" in element:
+        given = " and ".join(k for k in ("name", "title") if k in element)
         problem = f"{head!r} says the name and title, but {given} is given too."
     if problem:
         result.problems.error(
             f"{path}.{head}",
-            "state-head-unreadable",
+            f"{kind}-head-unreadable",
             problem,
-            "Write state <name>: {en: <English title>, zh: <Chinese title>}, "
-            "e.g. state on_site: {en: On site, zh: 已到场}.",
+            f"Write {kind} <name>: {{en: <English title>, zh: <Chinese title>}}, e.g. {example}.",
         )
         return
     assert name is not None  # checked above
-    title = state.pop(head)
-    rest = dict(state)
-    state.clear()
-    state.update({"name": name.group(1), "title": title, **rest})
+    title = element.pop(head)
+    rest = dict(element)
+    element.clear()
+    element.update({"name": name.group(1), "title": title, **rest})
     result._moved(f"{path}.name", f"{path}.{head}")
     result._moved(f"{path}.title", f"{path}.{head}")
+
+
+# What ``sla_defaults`` may say for every SLA of a definition. An SLA's own value wins; an
+# SLA that wants none of a default writes the key as null (``on_breach: null``).
+SLA_DEFAULT_KEYS = ("on_breach", "warn_at", "calendar")
+
+
+def _expand_slas(doc: dict[str, Any], result: Expansion) -> None:
+    defaults = doc.pop("sla_defaults", None)
+    slas = doc.get("slas")
+    if not isinstance(slas, list):
+        return
+    doc["slas"] = slas = [dict(s) if isinstance(s, dict) else s for s in slas]
+    for index, sla in enumerate(slas):
+        if not isinstance(sla, dict):
+            continue
+        path = f"slas[{index}]"
+        _expand_head("sla", sla, path, result)
+        for key in SLA_DEFAULT_KEYS:
+            if key in sla and sla[key] is None:
+                del sla[key]  # this SLA opts out of the default
+            elif key not in sla and isinstance(defaults, dict) and key in defaults:
+                sla[key] = defaults[key]
+                result._moved(f"{path}.{key}", f"sla_defaults.{key}")

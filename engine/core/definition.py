@@ -112,6 +112,8 @@ class TimerSpec:
     payload: Mapping[str, Any] = field(default_factory=dict)
     requirements: tuple[str, ...] = ()
     calendar_param: str | None = None  # the parameter naming the calendar
+    # An ``after`` timer counted from this instant (CEL timestamp) instead of the state entry.
+    counted_from: str | None = None
 
     def calendar_for(self, params: Mapping[str, Any]) -> str | None:
         """The calendar this timer counts on for a case with ``params`` (None: wall clock)."""
@@ -248,10 +250,19 @@ class SlaSpec:
     title: Label | None = None
     requirements: tuple[str, ...] = ()
     rounds: SlaRounds = SlaRounds.ONCE
+    # CEL over the case as each event leaves it: the round applies while it is true.
+    when: str | None = None
+    # CEL timestamp: the instant a round counts from, read when its start condition happens.
+    counted_from: str | None = None
 
     @property
     def repeats(self) -> bool:
         return self.rounds is SlaRounds.REPEAT
+
+    @property
+    def reads_case(self) -> bool:
+        """Whether its clock reads the case's data (``when``, ``counted_from``)."""
+        return self.when is not None or self.counted_from is not None
 
     calendar_param: str | None = None  # the parameter naming the calendar
 
@@ -568,6 +579,7 @@ def _timer(raw: Mapping[str, Any], path: str, index: int) -> TimerSpec:
         payload=raw.get("payload", {}),
         requirements=tuple(raw.get("requirements", ())),
         calendar_param=calendar.param,
+        counted_from=raw.get("counted_from"),
     )
 
 
@@ -698,6 +710,8 @@ def _sla(raw: Mapping[str, Any], index: int) -> SlaSpec:
         title=_label(raw.get("title")),
         requirements=tuple(raw.get("requirements", ())),
         rounds=SlaRounds(raw.get("rounds", SlaRounds.ONCE.value)),
+        when=raw.get("when"),
+        counted_from=raw.get("counted_from"),
     )
 
 

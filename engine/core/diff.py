@@ -68,6 +68,8 @@ def _sla_fields(sla: SlaSpec) -> dict[str, Any]:
         "pause": _condition(sla.pause),
         "calendar": (sla.calendar_param and f"params.{sla.calendar_param}") or sla.calendar,
         "rounds": sla.rounds.value,
+        "when": sla.when,
+        "counted_from": sla.counted_from,
         "warn_at": list(sla.warn_at),
         "breach_trigger": sla.breach_trigger,
         "escalate": sla.escalate,
@@ -83,6 +85,7 @@ def _timer_fields(timer: TimerSpec) -> dict[str, Any]:
         "at": timer.at,
         "every": timer.every,
         "calendar": (timer.calendar_param and f"params.{timer.calendar_param}") or timer.calendar,
+        "counted_from": timer.counted_from,
         "payload": dict(timer.payload),
     }
 

@@ -12,6 +12,7 @@ Every expression sees the same variables:
 ``now``      the engine clock's instant (a CEL timestamp), never the wall clock
 ``counters`` the definition's declared cross-case counters, as read in this transaction
 ``case``     the case itself: ``id``, ``definition``, ``state`` (``id`` is 0 before creation)
+           and ``created_at`` (a timestamp: when it was created, i.e. reported)
 ``decisions`` the values of the definition's decision tables (engine/core/decisions.py), each
            decided when an expression reads it
 
@@ -257,7 +258,8 @@ def make_context(
         "params": dict(params),
         "now": now,
         "counters": dict(counters or {}),
-        "case": dict(case or {"id": 0, "definition": "", "state": ""}),
+        # A case not yet created (its creation's guards and keys) is created now.
+        "case": {"id": 0, "definition": "", "state": "", "created_at": now, **(case or {})},
         CALENDARS_KEY: calendars,
     }
     context["decisions"] = decisions.values_in(context) if decisions is not None else {}

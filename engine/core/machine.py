@@ -519,13 +519,15 @@ class CompiledWorkflow:
         case_id: int | None = None,
         counters: Mapping[str, int] | None = None,
         calendars: Mapping[str, BusinessCalendar] | None = None,
+        created_at: datetime | None = None,
     ) -> StepResult:
         """Fire ``trigger`` from ``state``; raise a domain error and change nothing on failure.
 
         ``counters`` are the current values of the definition's counters for this case; the
         result's ``counter_deltas`` and ``spawns`` are effects the caller applies.
         ``calendars`` are those guards and actions may compute business time on (None: the
-        built-in ones; the services hand the database's)."""
+        built-in ones; the services hand the database's). ``created_at``: the case's creation,
+        read as ``case.created_at`` (None: ``now``, a case being created)."""
         if state in self.definition.final_states:
             raise CaseClosed(
                 f"Case is in final state {state!r} and takes no more triggers.",
@@ -564,7 +566,12 @@ class CompiledWorkflow:
             now,
             actor,
             counters=dict(counters or {}),
-            case={"id": case_id or 0, "definition": self.definition.name, "state": state},
+            case={
+                "id": case_id or 0,
+                "definition": self.definition.name,
+                "state": state,
+                "created_at": created_at or now,
+            },
             decisions=self.definition.decisions,
             calendars=calendars,
         )

@@ -77,6 +77,7 @@ def reexecute(
                 case_id=event.case_id,
                 counters=(event.context or {}).get("counters"),
                 calendars=calendars,
+                created_at=events[0].at,
             )
             state, data = result.to_state, result.data
         else:

@@ -18,6 +18,16 @@ and meets the start condition too (a re-dispatch that ends one arrival and begin
 starts the next round at once; a start condition met while a round runs changes nothing.
 A case that reaches a final state or is cancelled stops its running clocks there.
 
+An SLA with ``when`` applies to some cases only: the condition is evaluated on the case as
+each event leaves it (its data, parameters, ``case.state``), at the event that starts a round
+and at every later event until the round stops, the stopping event included. A round whose
+condition is false there ends *not applicable* at that event: no warning or breach, and no
+place in the KPIs' denominators. A round whose breach was already recorded stays breached
+(the breach is history, and may have had consequences). With ``counted_from`` a round starts
+at its start condition but counts from the instant the expression gives, read at that event
+(``case.created_at``: the report); the time before the event counts in full, pauses apply
+from the event on, and an instant after the event is refused.
+
 Elapsed and remaining time are measured the way the target is written: a target of whole days
 on a business calendar counts working days (``3d``, ``3 working days``), anything else counts
 working time inside the calendar's windows; on ``24x7`` both are wall time. A target in
@@ -37,17 +47,19 @@ from typing import Any
 from engine.core.calendar import BusinessCalendar, Deadline, add_months
 from engine.core.definition import SlaCondition, SlaSpec, WorkflowDefinition
 from engine.core.durations import Duration
-from engine.core.expressions import DecisionSource
-from engine.core.migration import as_current
+from engine.core.expressions import DecisionSource, compiled, make_context
+from engine.core.migration import DROPPED_KEY, MIGRATED, as_current
 from engine.core.records import EventRecord
 from engine.core.timer_plans import (
     WALL_CLOCK,
     Calendars,
     TimerPlan,
+    counted_from_instant,
     get_calendar,
     months_zone,
     resolve_duration,
 )
+from engine.errors import ExpressionError, written
 
 ENTERING_EVENTS = frozenset({"created", "transition", "forced"})
 SLA_WARNING = "sla_warning"
@@ -69,6 +81,7 @@ class ClockStatus(str, Enum):
     MET = "met"
     BREACHED = "breached"
     CANCELLED = "cancelled"  # the case was cancelled while the clock ran, within its target
+    NOT_APPLICABLE = "not_applicable"  # its ``when`` was false: neither met nor breached
 
 
 @dataclass(frozen=True)
@@ -172,6 +185,82 @@ class Ruler:
         return self.calendar.add_working_time(start, amount)
 
 
+@dataclass(frozen=True)
+class CaseFacts:
+    """What an SLA's ``when`` and ``counted_from`` read beside the data, the same at every
+    event of a case: its parameters, identity and creation instant, and what the
+    expressions' functions need (decision tables, calendars)."""
+
+    params: Mapping[str, Any]
+    case_id: int = 0
+    definition: str = ""
+    created_at: datetime | None = None
+    decisions: DecisionSource | None = None
+    calendars: Calendars | None = None
+
+
+@dataclass(frozen=True)
+class CaseView:
+    """The case as one event left it: what ``when`` and ``counted_from`` are evaluated on
+    (``now`` is the event's instant, ``case.state`` the state it left the case in)."""
+
+    facts: CaseFacts
+    data: Mapping[str, Any]
+
+    def _context(self, event: EventRecord) -> dict[str, Any]:
+        facts = self.facts
+        case = {
+            "id": facts.case_id or event.case_id,
+            "definition": facts.definition,
+            "state": event.to_state,
+            "created_at": facts.created_at or event.at,
+        }
+        return make_context(
+            self.data,
+            {},
+            facts.params,
+            event.at,
+            case=case,
+            decisions=facts.decisions,
+            calendars=facts.calendars,
+        )
+
+    def applies(self, sla: SlaSpec, event: EventRecord) -> bool:
+        if sla.when is None:
+            return True
+        path = f"{sla.path}.when"
+        value = compiled(sla.when, path).evaluate(self._context(event))
+        if not isinstance(value, bool):
+            raise ExpressionError(
+                f"Expression at {path} gave {written(value)}, not true or false.",
+                hint="Write a condition, e.g. data.severity == 'complex'.",
+                path=path,
+            )
+        return value
+
+    def start_instant(self, sla: SlaSpec, event: EventRecord) -> datetime:
+        """The instant a round started by ``event`` counts from."""
+        if sla.counted_from is None:
+            return event.at
+        return counted_from_instant(
+            sla.counted_from, f"{sla.path}.counted_from", self._context(event), latest=event.at
+        )
+
+
+def case_views(events: Sequence[EventRecord], facts: CaseFacts) -> list[CaseView]:
+    """The case as each event left it (its data folded from the history's ``changes``)."""
+    views: list[CaseView] = []
+    data: dict[str, Any] = {}
+    for event in events:
+        created = event.event_type == "created"
+        data = dict(event.changes) if created else {**data, **event.changes}
+        if event.event_type == MIGRATED:  # fields the new version no longer has
+            for name in event.payload.get(DROPPED_KEY) or ():
+                data.pop(name, None)
+        views.append(CaseView(facts, data))
+    return views
+
+
 def _meets(condition: SlaCondition, event: EventRecord) -> bool:
     entered = event.event_type in ENTERING_EVENTS and (
         event.event_type == "created" or event.from_state != event.to_state
@@ -216,10 +305,20 @@ class ClockState:
 
 
 def advance(
-    state: ClockState, sla: SlaSpec, event: EventRecord, ruler: Ruler, finals: frozenset[str]
+    state: ClockState,
+    sla: SlaSpec,
+    event: EventRecord,
+    ruler: Ruler,
+    finals: frozenset[str],
+    *,
+    view: CaseView | None = None,
 ) -> ClockState:
     """The clock's current round after ``event``, given its state before it. A round that
-    stops stays stopped; the next one, if ``event`` starts it, is :func:`next_round`'s."""
+    stops stays stopped; the next one, if ``event`` starts it, is :func:`next_round`'s.
+    ``view``: the case as ``event`` left it, needed by an SLA with ``when`` or
+    ``counted_from`` (:attr:`SlaSpec.reads_case`)."""
+    if sla.reads_case and view is None:
+        raise ValueError(f"SLA {sla.name!r} reads the case: advance() needs its view")
     if _is_for(event, sla, SLA_WARNING) and _of_round(event, state):
         fraction = event.payload.get("fraction")
         if isinstance(fraction, int | float):
@@ -230,19 +329,33 @@ def advance(
     if state.phase is ClockStatus.PENDING:
         if not _meets(sla.start, event):
             return state
+        if view is not None and not view.applies(sla, event):
+            return replace(
+                state, phase=ClockStatus.NOT_APPLICABLE, started_at=event.at, stopped_at=event.at
+            )
+        since = event.at if view is None else view.start_instant(sla, event)
         if event.to_state in sla.pause.states:
-            return replace(state, phase=ClockStatus.PAUSED, started_at=event.at)
-        return replace(
-            state, phase=ClockStatus.RUNNING, started_at=event.at, running_since=event.at
-        )
-    if state.phase in (ClockStatus.MET, ClockStatus.CANCELLED):
+            # Counted from an earlier instant: the time up to the start counts in full.
+            banked = ruler.between(since, event.at) if since < event.at else timedelta(0)
+            return replace(state, phase=ClockStatus.PAUSED, started_at=since, banked=banked)
+        return replace(state, phase=ClockStatus.RUNNING, started_at=since, running_since=since)
+    if state.phase in (ClockStatus.MET, ClockStatus.CANCELLED, ClockStatus.NOT_APPLICABLE):
         return state  # a round runs once
     cancelled = event.event_type in CASE_ENDING_EVENTS
     finished = event.event_type in ENTERING_EVENTS and event.to_state in finals
-    if _meets(sla.stop, event) or cancelled or finished:
+    not_applicable = view is not None and not state.breach_recorded and not view.applies(sla, event)
+    if _meets(sla.stop, event) or cancelled or finished or not_applicable:
         banked = state.banked
         if state.phase is ClockStatus.RUNNING and state.running_since is not None:
             banked += ruler.between(state.running_since, event.at)
+        if not_applicable:
+            return replace(
+                state,
+                phase=ClockStatus.NOT_APPLICABLE,
+                stopped_at=event.at,
+                running_since=None,
+                banked=banked,
+            )
         # A cancelled case kept no promise and broke none (unless already late, which
         # clock_at reports as breached); a finished one met it.
         return replace(
@@ -282,18 +395,27 @@ def _ends_case(event: EventRecord, finals: frozenset[str]) -> bool:
 
 
 def next_round(
-    state: ClockState, sla: SlaSpec, event: EventRecord, ruler: Ruler, finals: frozenset[str]
+    state: ClockState,
+    sla: SlaSpec,
+    event: EventRecord,
+    ruler: Ruler,
+    finals: frozenset[str],
+    *,
+    view: CaseView | None = None,
 ) -> ClockState | None:
     """The round ``event`` starts, given the current round as ``event`` left it
     (:func:`advance`), or None. Only an SLA with ``rounds: repeat`` has more than one: its
     next round starts at an event that meets the start condition once the current round has
-    stopped (met, in time or late), including the event that stopped it; never at an event
-    that ends the case (a final state, a cancellation)."""
-    if not sla.repeats or state.phase is not ClockStatus.MET:
+    stopped (met, in time or late, or not applicable), including the event that stopped it;
+    never at an event that ends the case (a final state, a cancellation)."""
+    if not sla.repeats or state.phase not in _ROUND_OVER:
         return None
     if not _meets(sla.start, event) or _ends_case(event, finals):
         return None
-    return advance(ClockState(round=state.round + 1), sla, event, ruler, finals)
+    return advance(ClockState(round=state.round + 1), sla, event, ruler, finals, view=view)
+
+
+_ROUND_OVER = frozenset({ClockStatus.MET, ClockStatus.NOT_APPLICABLE})
 
 
 def touches(
@@ -312,10 +434,12 @@ def touches(
         return True
     if phase is ClockStatus.PENDING:
         return _meets(sla.start, event)
-    if phase is ClockStatus.MET:
+    if phase in _ROUND_OVER:
         return sla.repeats and _meets(sla.start, event) and not _ends_case(event, finals)
     if phase is ClockStatus.CANCELLED:
         return False
+    if sla.when is not None and _may_change_condition(sla.when, sla.path, event):
+        return True  # may make the round not applicable
     if phase is not ClockStatus.RUNNING and phase is not ClockStatus.PAUSED:
         return True  # not a phase advance keeps: let it decide
     if event.event_type in CASE_ENDING_EVENTS or _meets(sla.stop, event):
@@ -324,6 +448,21 @@ def touches(
         return True
     pause = manual_pause or event.to_state in sla.pause.states
     return pause if phase is ClockStatus.RUNNING else not pause
+
+
+def _may_change_condition(source: str, path: str, event: EventRecord) -> bool:
+    """Whether ``event`` may change what a ``when`` gives: it changes a data field the
+    condition reads (any, if it reads data through a decision table or without naming
+    fields), moves the case when it reads ``case``, or is a migration (which drops fields)."""
+    if event.event_type == MIGRATED:
+        return True
+    expression = compiled(source, f"{path}.when")
+    if "case" in expression.variables and event.from_state != event.to_state:
+        return True
+    if not event.changes:
+        return False
+    fields = None if "decisions" in expression.variables else expression.data_fields
+    return fields is None or not fields.isdisjoint(event.changes)
 
 
 def measure_of(calendar: str | None, target: Duration | timedelta) -> tuple[float, str] | None:
@@ -348,26 +487,41 @@ def _instant(value: Any) -> datetime | None:
 
 
 def walk_rounds(
-    sla: SlaSpec, events: Sequence[EventRecord], ruler: Ruler, finals: frozenset[str]
+    sla: SlaSpec,
+    events: Sequence[EventRecord],
+    ruler: Ruler,
+    finals: frozenset[str],
+    facts: CaseFacts | None = None,
 ) -> list[ClockState]:
     """Every round of the clock after the whole history (recomputation from scratch), the
-    first first; at least one (pending, if its start condition never happened)."""
+    first first; at least one (pending, if its start condition never happened). ``facts``:
+    needed by an SLA that reads the case (``when``, ``counted_from``)."""
     rounds = [ClockState()]
     # Events before a migration are read with their states renamed as it mapped them, so a
     # clock of the version the case is on now measures its past (engine/core/migration.py).
-    for event in as_current(events):
-        rounds[-1] = advance(rounds[-1], sla, event, ruler, finals)
-        started = next_round(rounds[-1], sla, event, ruler, finals)
+    current = as_current(events)
+    views: list[CaseView | None] = [None] * len(current)
+    if sla.reads_case:
+        if facts is None:
+            raise ValueError(f"SLA {sla.name!r} reads the case: walk_rounds() needs its facts")
+        views = list(case_views(current, facts))
+    for event, view in zip(current, views, strict=True):
+        rounds[-1] = advance(rounds[-1], sla, event, ruler, finals, view=view)
+        started = next_round(rounds[-1], sla, event, ruler, finals, view=view)
         if started is not None:
             rounds.append(started)
     return rounds
 
 
 def walk(
-    sla: SlaSpec, events: Sequence[EventRecord], ruler: Ruler, finals: frozenset[str]
+    sla: SlaSpec,
+    events: Sequence[EventRecord],
+    ruler: Ruler,
+    finals: frozenset[str],
+    facts: CaseFacts | None = None,
 ) -> ClockState:
     """The clock's current (latest) round after the whole history."""
-    return walk_rounds(sla, events, ruler, finals)[-1]
+    return walk_rounds(sla, events, ruler, finals, facts)[-1]
 
 
 def ruler_for(
@@ -404,7 +558,8 @@ def clock_at(sla: SlaSpec, state: ClockState, ruler: Ruler, now: datetime) -> Sl
             due = ruler.add(state.running_since, ruler.target - state.banked)
     status = state.phase
     # "Within" the target: a clock is breached once it runs past its target, not at it.
-    if status is not ClockStatus.PENDING and (elapsed > ruler.target or state.breach_recorded):
+    over = elapsed > ruler.target or state.breach_recorded
+    if status not in (ClockStatus.PENDING, ClockStatus.NOT_APPLICABLE) and over:
         status = ClockStatus.BREACHED
     reached = tuple(f for f in sla.warn_at if elapsed >= ruler.target * f)
     return SlaClock(
@@ -464,7 +619,30 @@ def compute_rounds(
     ruler = ruler_for(
         sla, data=data, params=params, now=now, calendars=calendars, decisions=decisions
     )
-    return [clock_at(sla, state, ruler, now) for state in walk_rounds(sla, events, ruler, finals)]
+    facts = history_facts(events, params=params, calendars=calendars, decisions=decisions)
+    return [
+        clock_at(sla, state, ruler, now) for state in walk_rounds(sla, events, ruler, finals, facts)
+    ]
+
+
+def history_facts(
+    events: Sequence[EventRecord],
+    *,
+    params: Mapping[str, Any],
+    calendars: Calendars | None,
+    decisions: DecisionSource | None,
+    definition: str = "",
+) -> CaseFacts:
+    """A case's facts as its history gives them: created by its first event."""
+    first = events[0] if events else None
+    return CaseFacts(
+        params=params,
+        case_id=first.case_id if first else 0,
+        definition=definition,
+        created_at=first.at if first else None,
+        decisions=decisions,
+        calendars=calendars,
+    )
 
 
 def compute_clocks(
@@ -516,7 +694,14 @@ def plan_sla_timers(
             calendars=calendars,
             decisions=definition.decisions,
         )
-        plans += plan_clock(sla, walk(sla, events, ruler, definition.final_states), ruler)
+        facts = history_facts(
+            events,
+            params=params,
+            calendars=calendars,
+            decisions=definition.decisions,
+            definition=definition.name,
+        )
+        plans += plan_clock(sla, walk(sla, events, ruler, definition.final_states, facts), ruler)
     return plans
 
 

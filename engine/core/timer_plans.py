@@ -5,7 +5,9 @@ persistence side (engine/services/timers.py) stores the plans this module comput
 
 ``after``  a duration from the state entry: wall time, or business time on a named calendar
            (whole days = working days, otherwise working time; see docs/calendars.md), or
-           calendar months on the wall clock ("12 months", month-end aware);
+           calendar months on the wall clock ("12 months", month-end aware); with
+           ``counted_from`` (a CEL timestamp, e.g. ``case.created_at``) counted from that
+           instant instead, which must not lie after the entry;
 ``at``     a CEL expression giving an instant (e.g. ``timestamp(data.warranty_until)``);
 ``every``  a cron schedule (croniter) in the calendar's time zone, Asia/Shanghai by default;
            after each occurrence fires, the next one is armed while the case stays in the state.
@@ -98,6 +100,31 @@ def resolve_duration(
     return result
 
 
+def counted_from_instant(
+    source: str, path: str, context: Mapping[str, Any], *, latest: datetime
+) -> datetime:
+    """The instant a ``counted_from`` expression gives in ``context``: a timestamp no later
+    than ``latest`` (the event that starts the clock, or the state entry), as aware UTC."""
+    value = compiled(source, path).evaluate(context)
+    if not isinstance(value, datetime):
+        raise ExpressionError(
+            f"Expression at {path} gave {written(value)}, not a timestamp.",
+            hint="Return a CEL timestamp, e.g. case.created_at or timestamp(data.contract_date).",
+            path=path,
+        )
+    value = value.astimezone(UTC)
+    if value > latest:
+        raise ExpressionError(
+            f"Expression at {path} gave {value.isoformat().replace('+00:00', 'Z')}, after the "
+            f"instant the clock starts at ({latest.isoformat().replace('+00:00', 'Z')}): a "
+            "clock can count from an earlier instant only.",
+            hint="Correct the date in the case data (it may not lie in the future), or count "
+            "from an instant that has already happened, e.g. case.created_at.",
+            path=path,
+        )
+    return value
+
+
 def add_duration(
     calendar: BusinessCalendar, start: datetime, duration: Duration | timedelta
 ) -> Deadline:
@@ -147,11 +174,14 @@ def plan_timer(
     params: Mapping[str, Any],
     calendars: Calendars,
     decisions: DecisionSource | None = None,
+    case: Mapping[str, Any] | None = None,
 ) -> TimerPlan:
     """Plan one timer of a state entry that began at ``entered_at``.
 
     ``after`` is the instant the plan is made at; an ``every`` timer's next occurrence is the
     first one after it (so re-arming after a firing moves on to the next occurrence).
+    ``case``: what expressions read as ``case`` (``id``, ``definition``, ``state``,
+    ``created_at``).
     """
     calendar_name = timer.calendar_for(params)
     calendar = get_calendar(calendars, calendar_name, f"{timer.path}.calendar")
@@ -178,12 +208,36 @@ def plan_timer(
             decisions=decisions,
             calendars=calendars,
         )
-        deadline = add_duration(calendar, entered_at, duration)
+        start = entered_at
+        if timer.counted_from is not None:
+            start = counted_from_instant(
+                timer.counted_from,
+                f"{timer.path}.counted_from",
+                make_context(
+                    data,
+                    {},
+                    params,
+                    entered_at,
+                    case=case,
+                    decisions=decisions,
+                    calendars=calendars,
+                ),
+                latest=entered_at,
+            )
+        deadline = add_duration(calendar, start, duration)
         return planned(deadline.at, provisional=deadline.provisional)
     if timer.kind is TimerKind.AT:
         assert timer.at is not None
         value = compiled(timer.at, f"{timer.path}.at").evaluate(
-            make_context(data, {}, params, entered_at, decisions=decisions, calendars=calendars)
+            make_context(
+                data,
+                {},
+                params,
+                entered_at,
+                case=case,
+                decisions=decisions,
+                calendars=calendars,
+            )
         )
         if not isinstance(value, datetime):
             raise ExpressionError(

@@ -1047,6 +1047,19 @@ class _Checker:
             self._check_duration(timer["after"], f"{path}.after", calendar)
         if isinstance(timer.get("at"), str):
             self._check_expression(timer["at"], f"{path}.at", None)
+        if "counted_from" in timer:
+            if "after" not in timer:
+                self.out.error(
+                    f"{path}.counted_from",
+                    "counted-from-without-after",
+                    "counted_from moves where an after timer's duration is counted from; this "
+                    "timer has no after.",
+                    "Use counted_from with after (e.g. after: 1 working day, counted_from: "
+                    "case.created_at), or compute the instant in at.",
+                )
+            self._check_case_expression(
+                timer["counted_from"], f"{path}.counted_from", TIMER_EXPRESSION_REFUSED
+            )
         every = timer.get("every")
         if isinstance(every, str) and not croniter.is_valid(every):
             self.out.error(
@@ -1104,6 +1117,9 @@ class _Checker:
                             _suggest(trig, all_triggers)
                             or f"Triggers of this definition: {', '.join(sorted(all_triggers))}.",
                         )
+            for key in ("when", "counted_from"):
+                if key in sla:
+                    self._check_case_expression(sla[key], f"{path}.{key}", CASE_EXPRESSION_REFUSED)
             if sla.get("rounds") == "repeat":
                 self._check_rounds(sla, path, checked)
             breach = sla.get("on_breach")
@@ -1119,6 +1135,35 @@ class _Checker:
                     _suggest(breach["trigger"], all_triggers)
                     or f"Triggers of this definition: {', '.join(sorted(all_triggers))}.",
                 )
+
+    def _check_case_expression(self, source: Any, path: str, refused: frozenset[str]) -> None:
+        """A ``when`` or ``counted_from``: read from the case as an event (or a state entry)
+        left it, again at every recomputation, so it may read only what the case keeps (data,
+        params, case, decisions; a timer's ``now``, its state's entry) and give the same value
+        each time."""
+        if not isinstance(source, str):
+            return  # the JSON Schema reported it
+        expr = self._check_expression(source, path, None)
+        if expr is None:
+            return
+        if path.endswith(".counted_from") and _BARE_FIELD.fullmatch(source.strip()):
+            self.out.error(
+                path,
+                "counted-from-not-timestamp",
+                f"counted_from {source.strip()!r} is a stored value, never a timestamp: case "
+                "data and parameters hold instants as text.",
+                f"Convert it: timestamp({source.strip()}).",
+            )
+        for name in sorted(expr.variables & refused):
+            self.out.error(
+                path,
+                "expression-reads-transient",
+                f"Expression reads {name}, which an SLA condition or a counted_from instant "
+                "cannot read: it is evaluated again when a clock or timer is recomputed, and "
+                "must give the same value.",
+                "Read the case: data, params, case (id, state, created_at) and decisions; "
+                "record what a payload brings in data with an action.",
+            )
 
     def _check_rounds(
         self,
@@ -1145,6 +1190,14 @@ class _Checker:
                 "Start it on a state that transitions enter again, or on a trigger; or "
                 "remove rounds: repeat.",
             )
+
+
+# A counted_from that is only a data field or a parameter: JSON text, never a timestamp.
+_BARE_FIELD = re.compile(r"(?:data|params)\s*\.\s*[A-Za-z_]\w*")
+# What an SLA's ``when`` or ``counted_from`` cannot read: values the history does not keep.
+CASE_EXPRESSION_REFUSED = frozenset({"payload", "now", "counters"})
+# A timer's ``counted_from`` may read ``now``: its state's entry, kept on the case.
+TIMER_EXPRESSION_REFUSED = frozenset({"payload", "counters"})
 
 
 def validate(

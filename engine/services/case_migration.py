@@ -302,7 +302,12 @@ def _compute(
         {},
         case.params,
         now,
-        case={"id": case.id, "definition": case.definition_name, "state": case.state},
+        case={
+            "id": case.id,
+            "definition": case.definition_name,
+            "state": case.state,
+            "created_at": case.created_at,
+        },
     )
     if plan.where:
         try:

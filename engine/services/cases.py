@@ -283,6 +283,7 @@ def fire(
         case_id=case_id,
         counters=counter_values,
         calendars=calendars,
+        created_at=case.created_at,
     )
     moved = result.to_state != case.state
     entered = result.entered  # moved, or stayed with ``reenter``: the state's timers restart

@@ -200,6 +200,12 @@ def _plan_entry(
                 params=case.params,
                 calendars=calendars,
                 decisions=definition.decisions,
+                case={
+                    "id": case.id,
+                    "definition": case.definition_name,
+                    "state": case.state,
+                    "created_at": case.created_at,
+                },
             )
         )
     return plans

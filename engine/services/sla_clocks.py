@@ -33,6 +33,8 @@ from engine.core.expressions import compiled
 from engine.core.records import CaseRecord, EventRecord
 from engine.core.sla import (
     SLA_WARNING,
+    CaseFacts,
+    CaseView,
     ClockState,
     ClockStatus,
     Ruler,
@@ -173,6 +175,20 @@ Rows = dict[str, list[Kept]]
 _MEMO_KEY = "svcflow.sla_rows"
 
 
+def facts_of(
+    definition: WorkflowDefinition, case: CaseRecord, calendars: Calendars | None
+) -> CaseFacts:
+    """What the definition's SLA conditions read of ``case`` beside its data."""
+    return CaseFacts(
+        params=case.params,
+        case_id=case.id,
+        definition=case.definition_name,
+        created_at=case.created_at,
+        decisions=definition.decisions,
+        calendars=calendars,
+    )
+
+
 def _rows(session: Session, case_id: int, version: int | None = None) -> Rows:
     """The case's clock rows; as of ``version`` from what this transaction wrote, if it did."""
     if version is not None:
@@ -227,6 +243,8 @@ def sync(
     history: list[EventRecord] | None = None
     changed: list[_Clock] = []
     finals = definition.final_states
+    facts = facts_of(definition, case, calendars)
+    view = CaseView(facts, case.data)  # the case as ``event`` left it
     for sla in definition.slas:
         row = _latest(rows, sla.name)
         if not full and _untouched(
@@ -247,15 +265,15 @@ def sync(
                 history = case_store.events_of(session.connection(), case.id)
             # Every round afresh; a round's row is matched by its number.
             kept = {r.round: r for r in rows.get(sla.name, [])}
-            for state in walk_rounds(sla, history, ruler, finals):
+            for state in walk_rounds(sla, history, ruler, finals, facts):
                 changed.append(_Clock(sla, ruler, state, kept.get(state.round)))
             continue
-        after = advance(before, sla, event, ruler, finals)
+        after = advance(before, sla, event, ruler, finals, view=view)
         target = ruler.started(after.started_at).target  # months: as long as from its start
         moved_target = row is None or row.target_seconds != target.total_seconds()
         if after != before or moved_target:
             changed.append(_Clock(sla, ruler, after, row))
-        started = next_round(after, sla, event, ruler, finals)
+        started = next_round(after, sla, event, ruler, finals, view=view)
         if started is not None:
             changed.append(_Clock(sla, ruler, started, None))
     if not changed:
@@ -494,7 +512,15 @@ def clocks(
         if not states or None in states:
             if history is None:
                 history = case_store.events_of(session.connection(), case.id)
-            states = list(walk_rounds(sla, history, ruler, definition.final_states))
+            states = list(
+                walk_rounds(
+                    sla,
+                    history,
+                    ruler,
+                    definition.final_states,
+                    facts_of(definition, case, calendars),
+                )
+            )
         out += [clock_at(sla, state, ruler, now) for state in states if state is not None]
     return out
 
@@ -546,6 +572,12 @@ def open_clocks(
             if state is None:
                 if history is None:
                     history = case_store.events_of(session.connection(), case.id)
-                state = walk(sla, history, ruler, definition.final_states)
+                state = walk(
+                    sla,
+                    history,
+                    ruler,
+                    definition.final_states,
+                    facts_of(definition, case, calendars),
+                )
             out[case.id].append(clock_at(sla, state, ruler, now))
     return out

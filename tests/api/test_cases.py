@@ -332,4 +332,4 @@ def test_a_case_lists_every_round_of_a_repeating_clock(
         (1, "breached", "2025-03-20T08:00:00Z", "2025-03-25T01:00:00Z"),
         (2, "met", "2025-03-25T06:00:00Z", "2025-03-26T02:00:00Z"),
     ]
-    assert [c["round"] for c in clocks if c["name"] == "rectification"] == [1]
+    assert [c["round"] for c in clocks if c["name"] == "investigation"] == [1]

@@ -374,7 +374,7 @@ def test_the_case_page_shows_each_round_of_a_repeating_clock(dash: Dash) -> None
     assert "Result fed back round 1 breached" in text
     assert "Result fed back round 2 met 20 h 0 min / 2 d 0 h" in text
     # A clock that runs once is not labelled with a round.
-    assert "Rectification by its deadline met" in text
+    assert "Verification and written answer met" in text
     dash.set_language("zh")
     zh = _text(dash.page(f"/dashboard/cases/{case_id}"))
     assert "整改结果反馈 轮次 2" in zh

@@ -236,8 +236,8 @@ def test_cases_show_lists_each_round_of_a_repeating_clock(initialised: str) -> N
         ["feedback", "(round", "1)", "breached"],
         ["feedback", "(round", "2)", "met"],
     ]
-    assert [row[:2] for row in clocks if row[:1] == ["rectification"]] == [
-        ["rectification", "met"]  # a clock that runs once has no round to tell
+    assert [row[:2] for row in clocks if row[:1] == ["investigation"]] == [
+        ["investigation", "met"]  # a clock that runs once has no round to tell
     ]
 
 

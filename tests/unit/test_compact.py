@@ -293,3 +293,51 @@ def test_the_compact_forms_example_in_the_definitions_doc_reads_without_a_proble
 def test_a_field_type_that_means_nothing_is_an_error(written: Any, code: str) -> None:
     expansion = expand({"data": {"f": written}})
     assert [(p.path, p.code) for p in expansion.problems.items] == [("data.f", code)]
+
+
+_WITH_SLAS = (
+    _MINI
+    + """\
+  - on finish: open -> done
+  - on late: open
+sla_defaults:
+  on_breach: {trigger: late}
+  warn_at: [0.5]
+slas:
+  - sla answer: {en: Answer, zh: 答复}
+    target: 1h
+    start: {states: [open]}
+    stop: {states: [done]}
+  - sla quiet: {en: Quiet, zh: 静默}
+    target: 2h
+    start: {states: [open]}
+    stop: {states: [done]}
+    on_breach: null
+    warn_at: [0.9]
+"""
+)
+
+
+def test_sla_heads_and_defaults_are_written_out_with_each_sla_own_value_winning() -> None:
+    """``sla <name>: <title>`` names and titles a clock; ``sla_defaults`` gives every clock
+    what it does not say itself, and ``null`` opts a clock out of a default."""
+    _, report = validate_text(_WITH_SLAS)
+    assert report.problems == []
+    answer, quiet = load_definition(parse_source(_WITH_SLAS)).slas
+    assert (answer.name, answer.title.zh, quiet.name) == ("answer", "答复", "quiet")
+    assert (answer.breach_trigger, answer.warn_at) == ("late", (0.5,))
+    assert (quiet.breach_trigger, quiet.warn_at) == (None, (0.9,))
+    assert "sla_defaults" not in full_form(parse_source(_WITH_SLAS))
+
+
+def test_an_sla_default_that_is_wrong_is_reported_at_sla_defaults() -> None:
+    _, report = validate_text(_WITH_SLAS.replace("trigger: late}", "trigger: lately}"))
+    found = [(p.path, p.code, p.line) for p in report.problems]
+    assert found == [("sla_defaults.on_breach.trigger", "unknown-trigger", 16)]
+
+
+def test_an_sla_head_that_cannot_be_read_is_an_error_with_an_example() -> None:
+    _, report = validate_text(_WITH_SLAS.replace("sla answer:", "sla Answer:"))
+    [problem] = [p for p in report.problems if p.code == "sla-head-unreadable"]
+    assert problem.path == "slas[0].sla Answer"
+    assert "sla arrival: {en: Arrival on site" in problem.hint
