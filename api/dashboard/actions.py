@@ -67,7 +67,8 @@ def _typed_payload(case_id: int, trigger: str) -> dict[str, Any]:
     with queries.reading() as session:
         case = cases.get_case(session, case_id)
         definition = get_definition(session, case.definition_name, case.definition_version)
-    fields = payload_forms.fields_of(payload_forms.payload_schema(definition, case.state, trigger))
+    schema = payload_forms.payload_schema(definition, case.state, trigger)
+    fields = payload_forms.fields_of(schema, definition.fields, g.lang)
     return payload_forms.payload_from(fields, request.form, state.current().zone)
 
 

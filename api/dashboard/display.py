@@ -115,3 +115,30 @@ def compact(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def field_title(definition: WorkflowDefinition, name: str, lang: str) -> str:
+    """A payload or data field's label from the definition's ``fields`` glossary; its name
+    where the glossary has none."""
+    entry = definition.fields.get(name)
+    return label(entry.title if entry else None, lang, name)
+
+
+def field_value(definition: WorkflowDefinition, name: str | None, value: Any, lang: str) -> Any:
+    """An enum value of field ``name`` as the glossary labels it (``emergency`` -> 紧急);
+    any other value as it is."""
+    entry = definition.fields.get(name) if name else None
+    if entry is None or not isinstance(value, str) or value not in entry.values:
+        return value
+    return label(entry.values[value], lang, value)
+
+
+def field_choices(
+    definition: WorkflowDefinition, name: str | None, lang: str
+) -> list[tuple[str, str]]:
+    """The labelled values of field ``name`` where the glossary labels them: a filter's
+    options. Empty for a field with free text."""
+    entry = definition.fields.get(name) if name else None
+    if entry is None:
+        return []
+    return [(value, label(text, lang, value)) for value, text in entry.values.items()]

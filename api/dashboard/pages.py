@@ -218,7 +218,7 @@ def payload_forms(
         (
             trigger,
             title,
-            fields_of(payload_schema(definition, state, trigger)),
+            fields_of(payload_schema(definition, state, trigger), definition.fields, g.lang),
         )
         for trigger, title in allowed
     ]
@@ -274,6 +274,14 @@ def case_page(case_id: int) -> str:
             children=[_case_row(c, related) for c in children],
             allowed=allowed,
             payload_forms=payload_forms(definition, case.state, allowed),
+            data_rows=[
+                (
+                    key,
+                    display.field_title(definition, key, lang),
+                    display.field_value(definition, key, value, lang),
+                )
+                for key, value in case.data.items()
+            ],
             serial=case.data.get(queries.DEVICE_FIELD),
             state_choices=state_choices(definition, lang),
             contract=detail.contract,

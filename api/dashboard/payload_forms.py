@@ -1,7 +1,9 @@
 """Fire forms generated from a transition's ``payload_schema``: one input per declared field,
 of the field's type (text, date and time, number, yes/no, a choice of its enum; anything
 else as JSON), so a supervisor fires ``dispatch`` by typing an engineer's name instead of
-writing ``{"engineer": "..."}``. The form's values are turned back into the payload by the
+writing ``{"engineer": "..."}``. Each field and each choice is labelled in the reader's
+language from the definition's ``fields`` glossary (its raw name where the glossary has
+none). The form's values are turned back into the payload by the
 same field list; the engine still validates the payload against its schema.
 """
 
@@ -14,6 +16,7 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from engine.core.definition import WorkflowDefinition
+from engine.core.labels import FieldLabel
 from engine.errors import FormError
 
 PREFIX = "p."  # form names of payload fields
@@ -25,7 +28,7 @@ class Field:
     kind: str  # text | datetime | integer | number | boolean | choice | json
     required: bool
     label: str
-    choices: tuple[str, ...] = ()
+    choices: tuple[tuple[str, str], ...] = ()  # (value, its label)
 
 
 def payload_schema(definition: WorkflowDefinition, state: str, trigger: str) -> Mapping[str, Any]:
@@ -48,14 +51,28 @@ def _kind(schema: Mapping[str, Any]) -> tuple[str, tuple[str, ...]]:
     return "json", ()
 
 
-def fields_of(schema: Mapping[str, Any]) -> list[Field]:
+def fields_of(
+    schema: Mapping[str, Any],
+    glossary: Mapping[str, FieldLabel] | None = None,
+    lang: str = "en",
+) -> list[Field]:
+    """The form's fields, labelled in ``lang`` from ``glossary`` (a definition's ``fields``);
+    a field it lacks is labelled by its schema ``title``, else its name."""
     properties = schema.get("properties") or {}
     required = set(schema.get("required") or ())
     out = []
     for name, declared in properties.items():
         spec = declared if isinstance(declared, Mapping) else {}
-        kind, choices = _kind(spec)
-        label = str(spec.get("title") or spec.get("description") or name)
+        kind, values = _kind(spec)
+        entry = (glossary or {}).get(str(name))
+        if entry is not None:
+            label = entry.title.zh if lang == "zh" else entry.title.en
+        else:
+            label = str(spec.get("title") or spec.get("description") or name)
+        named = entry.values if entry is not None else {}
+        choices = tuple(
+            (v, (named[v].zh if lang == "zh" else named[v].en) if v in named else v) for v in values
+        )
         out.append(Field(str(name), kind, name in required, label, choices))
     return out
 

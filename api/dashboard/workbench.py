@@ -145,7 +145,19 @@ def workbench_page() -> str:
             open_label=access.t("open_case"),
             definitions=[(s.name, s.title_zh if g.lang == "zh" else s.title_en) for s in summaries],
             states=state_choices(chosen, g.lang) if chosen else [],
-            offered=chosen.supervision.filters if chosen else (),
+            offered=[
+                (
+                    path,
+                    display.field_title(chosen, path, g.lang),
+                    display.field_choices(chosen, path, g.lang),
+                )
+                for path in chosen.supervision.filters
+            ]
+            if chosen
+            else [],
+            priorities=display.field_choices(chosen, chosen.supervision.priority, g.lang)
+            if chosen
+            else [],
             data_values=dict(q.data),
             reasons=[r.value for r in Reason],
             sorts=[s.value for s in Sort],
@@ -209,6 +221,10 @@ def row_view(row: WorkbenchRow, links: RowLinks | None = None) -> dict[str, Any]
         "state_title": display.state_title(row.definition, row.case.state, lang),
         "state": row.case.state,
         **row.labels,
+        # The priority's enum value as the definition's glossary labels it (emergency -> 紧急).
+        "priority": display.field_value(
+            row.definition, row.definition.supervision.priority, row.labels.get("priority"), lang
+        ),
         "sla_title": display.sla_title(row.definition, urgent.name, lang) if urgent else None,
         # Whole percent; display.share trims trailing zeros, which would make 500% read 5%.
         "share": f"{round(urgent.fraction * 100)}%" if urgent else None,
@@ -324,6 +340,12 @@ def bulk_preview() -> Any:
                     "case": c,
                     "state_title": display.state_title(definitions[c.id], c.state, g.lang),
                     "definition_title": display.definition_title(definitions[c.id], g.lang),
+                    "priority": display.field_value(
+                        definitions[c.id],
+                        definitions[c.id].supervision.priority,
+                        c.data.get(definitions[c.id].supervision.priority or ""),
+                        g.lang,
+                    ),
                 }
                 for c, _ in zip(targets, items, strict=True)
             ]

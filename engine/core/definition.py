@@ -24,7 +24,7 @@ import yaml
 from engine.core.compact import expand
 from engine.core.decisions import Decisions, build_decisions
 from engine.core.durations import parse_duration
-from engine.core.labels import Label
+from engine.core.labels import FieldLabel, Label
 from engine.core.limits import (
     SOURCE_MAX_CHARS,
     YAML_MAX_ALIASES,
@@ -302,6 +302,8 @@ class WorkflowDefinition:
     parent: ParentSpec | None = None
     assignee: str | None = None
     supervision: Supervision = Supervision()
+    # The glossary of field names: each payload or data field's label and its values' labels.
+    fields: Mapping[str, FieldLabel] = field(default_factory=dict)
     description: str = ""
     requirements: tuple[str, ...] = ()
     # "refuse" (default): a caller's data or payload field the schema does not declare is an
@@ -726,6 +728,16 @@ def _supervision(raw: Mapping[str, Any] | None) -> Supervision:
     )
 
 
+def _fields(raw: Mapping[str, Any] | None) -> dict[str, FieldLabel]:
+    return {
+        name: FieldLabel(
+            title=Label(en=entry["en"], zh=entry["zh"]),
+            values={value: Label(**text) for value, text in entry.get("values", {}).items()},
+        )
+        for name, entry in (raw or {}).items()
+    }
+
+
 def build_definition(document: Mapping[str, Any], version: int | None = None) -> WorkflowDefinition:
     """Build the model from a document that passed :func:`engine.core.validation.validate`.
 
@@ -780,6 +792,7 @@ def build_definition(document: Mapping[str, Any], version: int | None = None) ->
         parent=parent,
         assignee=document.get("assignee"),
         supervision=_supervision(document.get("supervision")),
+        fields=_fields(document.get("fields")),
         description=document.get("description", ""),
         requirements=tuple(document.get("requirements", ())),
         unknown_fields=document.get("unknown_fields", "refuse"),

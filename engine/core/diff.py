@@ -1,8 +1,8 @@
 """What changed between two versions of a definition: the source text diff, and a structural
 summary a process owner can read.
 
-Each kind of element (states, transitions, timers, SLAs, parameters, roles, decision tables)
-is reported as
+Each kind of element (states, transitions, timers, SLAs, parameters, roles, decision tables,
+field labels) is reported as
 ``added``, ``removed`` and ``changed``; a changed element lists each of its fields that
 differ as ``{"from": ..., "to": ...}``. Elements are matched by what names them (a state, a
 timer, an SLA, a parameter by name; a transition by its trigger and source states), so a
@@ -216,6 +216,14 @@ def diff_definitions(
             "removed": sorted(set(old_d) - set(new_d)),
             "changed": sorted(k for k in set(old_d) & set(new_d) if old_d[k] != new_d[k]),
         },
+        "fields": _compare(
+            dict(old.fields),
+            dict(new.fields),
+            lambda f: {
+                "title": _label(f.title),
+                "values": {v: _label(text) for v, text in f.values.items()},
+            },
+        ),
         "initial_changed": old.initial != new.initial,
         "data_schema_changed": dict(old.data_schema) != dict(new.data_schema),
     }
@@ -225,7 +233,7 @@ def diff_definitions(
 def render_text(diff: DefinitionDiff) -> str:
     """The structural summary as lines a person reads in a terminal."""
     lines = [f"{diff.name} v{diff.from_version} -> v{diff.to_version}"]
-    for kind in ("states", "transitions", "timers", "slas", "parameters", "roles"):
+    for kind in ("states", "transitions", "timers", "slas", "parameters", "roles", "fields"):
         part = diff.changes.get(kind) or {}
         for name in part.get("added", []):
             lines.append(f"  + {kind[:-1]} {name}")

@@ -517,6 +517,7 @@ class _Checker:
         self.check_decisions()
         self.check_assignee()
         self.check_supervision()
+        self.check_field_labels()
         self.check_states()
         transitions = self.check_transitions()
         self.check_graph(transitions)
@@ -600,6 +601,76 @@ class _Checker:
                     "Keep one entry with one reason.",
                 )
             seen.add(state)
+
+    def _declared_fields(self) -> dict[str, set[str] | None]:
+        """Every data and payload field name, with the string values its enums allow (the
+        union over the schemas declaring it), or None where no schema gives it an enum."""
+        declared: dict[str, set[str] | None] = {}
+        schemas = [self.data_schema] + [
+            t["payload_schema"]
+            for _, t in self._list("transitions")
+            if isinstance(t.get("payload_schema"), dict)
+        ]
+        for schema in schemas:
+            props = schema.get("properties")
+            for name, spec in (props if isinstance(props, dict) else {}).items():
+                enum = spec.get("enum") if isinstance(spec, dict) else None
+                values = {v for v in enum if isinstance(v, str)} if isinstance(enum, list) else None
+                known = declared.get(name)
+                if values is None:
+                    declared.setdefault(name, None)
+                else:
+                    declared[name] = values if known is None else known | values
+        return declared
+
+    def check_field_labels(self) -> None:
+        """Each ``fields`` entry names a declared field, and its ``values`` that field's enum
+        values; an enum value left without a label is a warning (the page shows it raw)."""
+        glossary = self.doc.get("fields")
+        if not isinstance(glossary, dict):
+            return
+        declared = self._declared_fields()
+        for name, entry in glossary.items():
+            where = f"fields.{name}"
+            if name not in declared:
+                self.out.error(
+                    where,
+                    "unknown-field-label",
+                    f"fields names {name!r}, which no data_schema or payload_schema declares.",
+                    _suggest(str(name), declared)
+                    or "Label only the fields the definition declares, or remove the entry.",
+                )
+                continue
+            values = entry.get("values") if isinstance(entry, dict) else None
+            if not isinstance(values, dict):
+                continue
+            allowed = declared[name]
+            if allowed is None:
+                self.out.error(
+                    f"{where}.values",
+                    "field-label-values-without-enum",
+                    f"Field {name!r} has no enum, so it has no values to label.",
+                    "Remove values, or give the field a list of allowed values.",
+                )
+                continue
+            for value in values:
+                if value not in allowed:
+                    self.out.error(
+                        f"{where}.values.{value}",
+                        "unknown-enum-value",
+                        f"{value!r} is not one of the values of {name!r}: "
+                        f"{', '.join(sorted(allowed))}.",
+                        _suggest(str(value), allowed) or "Label only the values the enum allows.",
+                    )
+            missing = sorted(allowed - set(values))
+            if missing:
+                self.out.warning(
+                    f"{where}.values",
+                    "enum-value-unlabelled",
+                    f"Values of {name!r} without a label: {', '.join(missing)}; "
+                    "pages show them as written.",
+                    "Add an entry with en and zh for each.",
+                )
 
     def _check_supervised_field(self, where: str, path: str) -> None:
         root, _, leaf = path.partition(".")

@@ -329,17 +329,28 @@ WORDS_SCRIPT = """(selector) => {
   }
   return texts;
 }"""
+# The data cells a value of an enum fills (a workbench column, a case's data, a choice): each
+# one's whole text, outside code.
+CELLS_SCRIPT = """() => {
+  const code = 'textarea, pre, code, .mono, [translate=no], svg';
+  const out = [];
+  for (const el of document.querySelectorAll('td, dd, option')) {
+    if (el.closest(code) || el.children.length) continue;
+    out.push(el.textContent.trim());
+  }
+  return out;
+}"""
 # Names that are the same in both languages: the product, a file format, the language switch.
 SAME_IN_BOTH = {"svcflow", "Excel", "Webhook", "Webhooks", "English"}
 
 
 def workflow_identifiers() -> set[str]:
-    """The bundled workflows' own names (definitions, states, triggers, SLA clocks, payload
-    fields): data a page may show beside their titles, like a case id, not words of the page.
+    """The bundled workflows' own names (definitions, states, triggers, SLA clocks): data a
+    page may show beside their titles, like a case id, not words of the page.
 
-    Payload fields have no title in either language yet (a JSON schema ``title`` is one
-    string), so a fire form labels a field by its name (api/dashboard/payload_forms.py): a
-    known gap of issue 17 item 5: the labels belong in the definitions, in both languages."""
+    Payload field names are not among them: each definition labels its fields in both
+    languages (its ``fields`` glossary), so a fire form on a Chinese page shows the Chinese
+    label and a field name there is an English word like any other."""
     names = set()
     for path in WORKFLOWS.glob("*.yaml"):
         # The written-out form: compact heads (`state x:`, `on t: a -> b`, `payload:`) expanded.
@@ -348,12 +359,22 @@ def workflow_identifiers() -> set[str]:
         names |= {s["name"] for s in document.get("states", [])}
         names |= {t["trigger"] for t in document.get("transitions", [])}
         names |= {c["name"] for c in document.get("slas", [])}
-        for transition in document.get("transitions", []):
-            names |= set((transition.get("payload_schema") or {}).get("properties") or {})
     return names
 
 
+def labelled_values() -> dict[str, set[str]]:
+    """Each enum value the bundled workflows' glossaries label, with its labels: a value
+    shown as data on a Chinese page (a priority, a filter's option) must read as its label."""
+    labelled: dict[str, set[str]] = {}
+    for path in WORKFLOWS.glob("*.yaml"):
+        for entry in (yaml.safe_load(path.read_text("utf-8")).get("fields") or {}).values():
+            for value, text in (entry.get("values") or {}).items():
+                labelled.setdefault(value, set()).add(text["zh"])
+    return labelled
+
+
 IDENTIFIERS = workflow_identifiers()
+LABELLED_VALUES = labelled_values()
 # Standalone printable pages written in both languages on purpose (lang="zh-CN" with English
 # beside each heading): the compliance report is signed by the customer and the supplier.
 BILINGUAL = {"compliance"}
@@ -442,6 +463,10 @@ def test_dashboard_page(live: Live, page_spec: Page, lang: str, width: str) -> N
         english = english_words(tab.evaluate(WORDS_SCRIPT, CHROME))
         if english:
             problems.append(f"English on a Chinese page: {english}")
+        raw = sorted({cell for cell in tab.evaluate(CELLS_SCRIPT) if cell in LABELLED_VALUES})
+        if raw:
+            shown = {value: sorted(LABELLED_VALUES[value]) for value in raw}
+            problems.append(f"enum values shown untranslated (their labels: {shown})")
     if expected != 200:  # the browser reports the page's own status as an error
         console = [m for m in console if f"status of {expected}" not in m]
     if console:

@@ -102,3 +102,14 @@ def test_history_before_a_migration_reads_in_the_new_versions_states() -> None:
     assert renamed == [(None, "a3"), ("a3", "b2"), ("b", "b2"), ("b2", "c3"), ("c", "c3")]
     plain = history[:2]
     assert as_current(plain) is plain
+
+
+def test_field_labels_added_and_relabelled() -> None:
+    labelled = TICKET.rstrip("\n") + "\nfields:\n  engineer: {en: Engineer, zh: 工程师}\n"
+    added = _diff(TICKET, labelled).changes["fields"]
+    assert added == {"added": ["engineer"], "removed": [], "changed": {}}
+    relabelled = labelled.replace("zh: 工程师", "zh: 维修工程师")
+    changed = _diff(labelled, relabelled)
+    title = changed.changes["fields"]["changed"]["engineer"]["title"]
+    assert (title["from"]["zh"], title["to"]["zh"]) == ("工程师", "维修工程师")
+    assert "~ field engineer" in render_text(changed)
