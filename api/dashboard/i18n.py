@@ -204,6 +204,13 @@ STRINGS: dict[str, Mapping[str, str]] = {
     "migrate_outcome_moved": {"en": "moved", "zh": "已迁移"},
     "migrate_outcome_refused": {"en": "refused", "zh": "不能迁移"},
     "migrate_outcome_skipped": {"en": "skipped", "zh": "已跳过"},
+    "migrate_no_changes": {"en": "no data changed", "zh": "数据无变更"},
+    "migrate_past_move": {
+        "en": "event {seq}: {trigger} from {source} to {dest} is not a transition of version "
+        "{version}",
+        "zh": "事件 {seq}：「{trigger}」从「{source}」到「{dest}」"
+        "在版本 {version} 中没有对应的转换",
+    },
     "migrate_detail": {"en": "Changes or reasons", "zh": "变更或原因"},
     "migrate_none": {
         "en": "No running case on the old version.",
