@@ -26,7 +26,9 @@ one warm-up, median and max reported:
 * ``stuck filter``: ``stuck=sla_breached`` (the stuck-case rule as a filter);
 * ``data filter``: ``definition=repair_ticket&data.severity=...`` (a JSON field);
 * ``page 21``: the 21st page of the default view, reached by following ``next`` links;
-* ``CSV export`` of one team (reported, not judged: it grows with the rows it holds).
+* ``CSV export`` of one team (reported, not judged: it grows with the rows it holds);
+* ``stuck list``: ``/dashboard/stuck``, its time, findings and bytes (reported, not judged:
+  it holds up to 200 findings a reason; their action forms load on demand).
 
 The baseline, in the same process on the same database: the same views timed first at
 ``--baseline-cases`` (1,200) cases, before the rest are opened. Printed beside each view's
@@ -259,6 +261,19 @@ def measure(client: FlaskClient, repeat: int, judged: str) -> dict[str, tuple[fl
     return out
 
 
+def _stuck_list(client: FlaskClient) -> None:
+    """The stuck list's time and weight, reported: it lists up to 200 findings a reason, whose
+    action forms load on demand (a finding carries only their link)."""
+    wall, cpu = _timed(lambda: _page(client, "/dashboard/stuck"), 3)
+    body = _page(client, "/dashboard/stuck")
+    findings = body.count('<tr class="finding')
+    name = "stuck list"
+    weight = (
+        f"{len(body.encode()) / 1024:.0f} KB, {len(body.encode()) / max(findings, 1):.0f} B each"
+    )
+    print(f"{name:<24} {_cell(wall):>15} {_cell(cpu):>15}  {findings:>4}  (not judged; {weight})")
+
+
 def _open_cases(sessions: sessionmaker[Session]) -> int:
     with sessions() as session, session.begin():
         return int(
@@ -317,6 +332,7 @@ def main() -> int:
         lines = client.get(export).get_data(as_text=True).count("\n") - 1
         name = "CSV export (one team)"
         print(f"{name:<24} {_cell(wall):>15} {_cell(cpu):>15}  {lines:>4}  (not judged)")
+        _stuck_list(client)
         print(f"load average after the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         engine.dispose()
     if missed:

@@ -200,6 +200,17 @@ STRINGS: dict[str, Mapping[str, str]] = {
         "zh": "试运行：未写入任何数据。",
     },
     "migrate_outcome": {"en": "Outcome", "zh": "结果"},
+    "migrate_outcome_would_move": {"en": "would move", "zh": "将迁移"},
+    "migrate_outcome_moved": {"en": "moved", "zh": "已迁移"},
+    "migrate_outcome_refused": {"en": "refused", "zh": "不能迁移"},
+    "migrate_outcome_skipped": {"en": "skipped", "zh": "已跳过"},
+    "migrate_no_changes": {"en": "no data changed", "zh": "数据无变更"},
+    "migrate_past_move": {
+        "en": "event {seq}: {trigger} from {source} to {dest} is not a transition of version "
+        "{version}",
+        "zh": "事件 {seq}：「{trigger}」从「{source}」到「{dest}」"
+        "在版本 {version} 中没有对应的转换",
+    },
     "migrate_detail": {"en": "Changes or reasons", "zh": "变更或原因"},
     "migrate_none": {
         "en": "No running case on the old version.",
@@ -278,6 +289,52 @@ STRINGS: dict[str, Mapping[str, str]] = {
     "findings_capped": {
         "en": "At most {limit} findings per reason are listed.",
         "zh": "每种原因最多列出 {limit} 条。",
+    },
+    # A finding's detail on a Chinese page, worded from the finding's facts (pages.py
+    # finding_detail); an English page shows the engine's own sentence, which these match.
+    "detail_sla_breached": {"en": "SLA {sla}", "zh": "「{sla}」已超时"},
+    "detail_sla_warning": {"en": "SLA {sla}", "zh": "「{sla}」已过预警线"},
+    "detail_sla_paused_until": {
+        "en": "SLA {sla} paused by an operator until its resume time",
+        "zh": "「{sla}」已被操作员暂停，到恢复时间自动恢复",
+    },
+    "detail_sla_paused": {
+        "en": "SLA {sla} paused by an operator with no resume time",
+        "zh": "「{sla}」已被操作员暂停，未设恢复时间",
+    },
+    "detail_timer_failed": {"en": "timer {timer}: {error}", "zh": "定时器 {timer} 失败：{error}"},
+    "detail_no_error": {"en": "no error recorded", "zh": "未记录错误"},
+    "detail_timer_late": {"en": "timer {timer} not delivered", "zh": "定时器 {timer} 逾期未送达"},
+    "detail_dwelling": {
+        "en": "in {state}; 95% of cases leave within {usual}",
+        "zh": "停留在「{state}」；95% 的工单在 {usual} 内离开",
+    },
+    "detail_orphaned_wait": {
+        "en": "child {child} ({definition}) could not fire {trigger!r}: {refusal}",
+        "zh": "子工单 {child}（{definition}）的消息未能触发「{trigger}」：{refusal}",
+    },
+    "detail_waiting_on_cancelled": {
+        "en": "child case {child} cancelled",
+        "zh": "子工单 {child} 已取消",
+    },
+    "detail_silent_stall": {
+        "en": "no activity and no timer armed",
+        "zh": "长时间无任何活动，也没有待触发的定时器",
+    },
+    "open_case_actions": {"en": "Open its actions", "zh": "打开处理页面"},
+    "act_timer_not_failed": {
+        "en": "Timer {timer} is not a failed timer of case {case_id}: it may have been retried "
+        "meanwhile. Reload the list.",
+        "zh": "定时器 {timer} 不是工单 {case_id} 的失败定时器，可能已被重试。请刷新列表。",
+    },
+    "act_unknown_sla": {
+        "en": "Case {case_id} has no SLA {sla!r}: open the case to see its clocks.",
+        "zh": "工单 {case_id} 没有名为 {sla!r} 的时限，请打开工单查看其时限。",
+    },
+    "a_timer_id": {"en": "a timer id (digits)", "zh": "定时器编号（数字）"},
+    "act_bad_param": {
+        "en": "{name}={value!r} is not valid here: use {allowed}.",
+        "zh": "{name}={value!r} 无效，请使用 {allowed}。",
     },
     # --- actions -------------------------------------------------------------------------------
     "why": {"en": "Reason (recorded in the case history)", "zh": "原因（将记入工单历史）"},

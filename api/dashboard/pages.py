@@ -159,8 +159,9 @@ def stuck() -> str:
         counts = inspection.counts(session, now=g.now, definition=name, contract=contract)
         cases = queries.cases_by_id(session, (f.case_id for f in findings))
         definitions = definitions_of(session, list(cases.values()))
+        here = request.full_path.rstrip("?")
         rows = [
-            _finding_row(session, f, cases[f.case_id], definitions[f.case_id])
+            _finding_row(f, cases[f.case_id], definitions[f.case_id], here)
             for f in findings
             if f.case_id in cases
         ]
@@ -180,24 +181,76 @@ def stuck() -> str:
 
 
 def _finding_row(
-    session: Session, f: Finding, case: CaseRecord, definition: WorkflowDefinition
+    f: Finding, case: CaseRecord, definition: WorkflowDefinition, here: str
 ) -> dict[str, Any]:
+    """What one finding shows. Its action forms are not in the row: they load when the row's
+    "Act on it" is opened (static/workbench.js), from the URL in ``actions_url``, which names
+    the finding's own timer or clock so those forms come first."""
     lang = g.lang
+    sla = f.ref if f.reason in SLA_REASONS else None
+    focus: dict[str, Any] = {"next": here}
+    if f.reason is Reason.TIMER_FAILED and f.ref is not None:
+        focus["timer"] = f.ref
+    if sla is not None:
+        focus["sla"] = sla
+        if f.reason is Reason.SLA_PAUSED:
+            focus["sla_action"] = "resume"
     return {
         "finding": f,
         "case": case,
-        "definition": definition,
         "definition_title": display.definition_title(definition, lang),
         "state_title": display.state_title(definition, case.state, lang),
+        "detail": finding_detail(f, definition, lang),
         "action": reason_action(f.reason.value, lang),
-        "allowed": trigger_choices(session, case, definition),
-        "timer_id": f.ref if f.reason is Reason.TIMER_FAILED else None,
-        "sla": f.ref
-        if f.reason in (Reason.SLA_BREACHED, Reason.SLA_WARNING, Reason.SLA_PAUSED)
-        else None,
-        "sla_title": display.sla_title(definition, str(f.ref), lang),
-        "states": state_choices(definition, lang) if access.current_user().is_admin else [],
+        "actions_url": url_for("dashboard.case_actions", case_id=f.case_id, **focus),
     }
+
+
+SLA_REASONS = frozenset({Reason.SLA_BREACHED, Reason.SLA_WARNING, Reason.SLA_PAUSED})
+
+
+def finding_detail(f: Finding, definition: WorkflowDefinition, lang: str) -> str:
+    """The finding's detail in the reader's language. The engine words it in English for
+    logs, the CLI and the API; a Chinese page words it again from the same facts, with the
+    definition's titles for its clocks and states. A failed timer's error and a refusal's
+    reason are recorded text and stay as they were written."""
+    reason = f.reason
+    if reason in SLA_REASONS:
+        title = display.sla_title(definition, str(f.ref), lang)
+        if lang != "zh":
+            return f.detail + (f" ({title})" if title != f.ref else "")
+        if reason is Reason.SLA_PAUSED:
+            key = "detail_sla_paused_until" if f.until else "detail_sla_paused"
+        else:
+            key = f"detail_{reason.value}"
+        return i18n.translate(key, lang, sla=title)
+    if lang != "zh":
+        return f.detail
+    if reason is Reason.TIMER_FAILED:
+        error = f.facts.get("error") or i18n.translate("detail_no_error", lang)
+        return i18n.translate("detail_timer_failed", lang, timer=f.ref, error=error)
+    if reason is Reason.TIMER_LATE:
+        return i18n.translate("detail_timer_late", lang, timer=f.ref)
+    if reason is Reason.DWELLING:
+        return i18n.translate(
+            "detail_dwelling",
+            lang,
+            state=display.state_title(definition, f.state, lang),
+            usual=display.duration(f.ref, lang),
+        )
+    if reason is Reason.ORPHANED_WAIT and f.facts:
+        facts = f.facts
+        return i18n.translate(
+            "detail_orphaned_wait",
+            lang,
+            child=facts.get("child_id"),
+            definition=facts.get("child_definition"),
+            trigger=facts.get("trigger"),
+            refusal=facts.get("reason"),
+        )
+    if reason is Reason.WAITING_ON_CANCELLED:
+        return i18n.translate("detail_waiting_on_cancelled", lang, child=f.ref)
+    return i18n.translate("detail_silent_stall", lang)
 
 
 def trigger_choices(

@@ -209,6 +209,10 @@ def migrate(name: str) -> Any:
         in_use=in_use,
         moves=moves,
         more=len(batch) == case_migration.MAX_BATCH,
+        # States and outcomes in the reader's language (the codes stay in data- attributes).
+        from_title=lambda state: display.state_title(checked.old, state, g.lang),
+        to_title=lambda state: display.state_title(checked.new, state, g.lang),
+        trigger_title=lambda trigger: display.trigger_title(checked.old, trigger, g.lang),
         form=request.form,
     )
 

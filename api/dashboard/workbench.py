@@ -23,10 +23,11 @@ from api.dashboard import access, bp, display, exports, kpiboard, queries
 from api.dashboard.actions import _payload, _reason, _text
 from api.dashboard.pages import payload_forms, state_choices, trigger_choices
 from engine.errors import SvcflowError
-from engine.services import bulk, kpis, workbench
+from engine.services import bulk, kpis, timer_firing, workbench
 from engine.services.definitions import get_definition, list_definitions
 from engine.services.inspection import Reason
 from engine.services.workbench import Sort, WorkbenchQuery, WorkbenchRow
+from engine.store.models import TimerStatus
 
 # The stuck reason is ``stuck`` in the URL: ``reason`` is the operator's reason on every form.
 FILTER_ARGS = ("definition", "state", "customer", "team", "assignee", "priority")
@@ -256,15 +257,34 @@ def workbench_export(kind: str) -> Response:
 
 @bp.get("/cases/<int:case_id>/actions")
 def case_actions(case_id: int) -> str:
-    """The action forms of one case, as a fragment for the workbench row that asked (and a
-    plain page when opened without script). ``next`` brings the browser back to the view."""
+    """The action forms of one case, as a fragment for the workbench row or stuck finding that
+    asked (and a plain page when opened without script). ``next`` brings the browser back to
+    the view. A stuck finding names its own failed ``timer`` or ``sla`` clock (with
+    ``sla_action=resume`` for a paused one): that form comes first, for that timer or clock."""
     back = access.safe_next(request.args.get("next"), url_for("dashboard.workbench_page"))
+    timer_id = _timer_arg()
+    focus_sla = request.args.get("sla") or None
+    sla_action = request.args.get("sla_action") or None
+    if sla_action not in (None, "pause", "resume"):
+        abort(
+            400,
+            access.t("act_bad_param", name="sla_action", value=sla_action, allowed="pause, resume"),
+        )
     with queries.reading() as session:
         case = queries.cases_by_id(session, [case_id]).get(case_id)
         if case is None:
             abort(404, access.t("not_found_detail"))
         definition = get_definition(session, case.definition_name, case.definition_version)
         clocks = [(s.name, display.sla_title(definition, s.name, g.lang)) for s in definition.slas]
+        if focus_sla is not None:
+            clocks = [(name, title) for name, title in clocks if name == focus_sla]
+            if not clocks:
+                abort(404, access.t("act_unknown_sla", case_id=case_id, sla=focus_sla))
+        if timer_id is not None and not any(
+            t.id == timer_id and t.status == TimerStatus.FAILED.value
+            for t in timer_firing.case_timers(session, case_id)
+        ):
+            abort(404, access.t("act_timer_not_failed", timer=timer_id, case_id=case_id))
         allowed = trigger_choices(session, case, definition)
         return render_template(
             "dashboard/_row_actions.html",
@@ -273,10 +293,23 @@ def case_actions(case_id: int) -> str:
             allowed=allowed,
             payload_forms=payload_forms(definition, case.state, allowed),
             slas=clocks,
+            sla_action=sla_action,
+            timer_id=timer_id,
             states=state_choices(definition, g.lang) if access.current_user().is_admin else [],
             here=back,
             fragment=request.headers.get("X-Svcflow-Fragment") == "1",
         )
+
+
+def _timer_arg() -> int | None:
+    raw = request.args.get("timer") or None
+    if raw is None:
+        return None
+    if not raw.isdigit() or len(raw) > 18:
+        abort(
+            400, access.t("act_bad_param", name="timer", value=raw, allowed=access.t("a_timer_id"))
+        )
+    return int(raw)
 
 
 # --- bulk actions ------------------------------------------------------------------------------

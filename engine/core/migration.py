@@ -183,9 +183,26 @@ def _renamed(event: EventRecord, mapping: Mapping[str, str]) -> EventRecord:
 PAST_SHOWN = 5  # transitions of a case's past said per case
 
 
-def past_not_allowed(
+@dataclass(frozen=True)
+class PastMove:
+    """A transition of a case's past that the plan's new version has no transition for."""
+
+    seq: int
+    trigger: str
+    source: str
+    dest: str
+    to_version: int
+
+    def __str__(self) -> str:
+        return (
+            f"event {self.seq}: {self.trigger!r} from {self.source!r} to {self.dest!r} is not a "
+            f"transition of version {self.to_version}"
+        )
+
+
+def past_moves_not_allowed(
     events: Sequence[EventRecord], plan: MigrationPlan, new: WorkflowDefinition
-) -> list[str]:
+) -> list[PastMove]:
     """The transitions of a case's past the new version has no transition for (its states
     renamed as the plan maps them), at most :data:`PAST_SHOWN`: not a reason to refuse the
     move, which changes no past, but what a process owner should know about cases whose
@@ -194,17 +211,14 @@ def past_not_allowed(
     same ``from`` and ``to`` state, so it is matched by the state it keeps, with ``reenter``
     or not (re-entering changes which timers run, not which moves are allowed)."""
     moves = {(source, t.trigger, t.target(source)) for t in new.transitions for source in t.sources}
-    notes: list[str] = []
+    found: list[PastMove] = []
     for event in as_current(events):
         if event.event_type != "transition" or event.trigger is None:
             continue
         source = plan.target_state(event.from_state or "")
         dest = plan.target_state(event.to_state)
         if (source, event.trigger, dest) not in moves:
-            notes.append(
-                f"event {event.seq}: {event.trigger!r} from {source!r} to {dest!r} is not a "
-                f"transition of version {plan.to_version}"
-            )
-            if len(notes) == PAST_SHOWN:
+            found.append(PastMove(event.seq, event.trigger, source, dest, plan.to_version))
+            if len(found) == PAST_SHOWN:
                 break
-    return notes
+    return found

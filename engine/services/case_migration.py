@@ -35,8 +35,9 @@ from engine.core.migration import (
     STATE_MAP_KEY,
     MigrationPlan,
     ParamsChoice,
+    PastMove,
     check_plan,
-    past_not_allowed,
+    past_moves_not_allowed,
     unmapped_states,
 )
 from engine.core.records import CaseRecord, EventRecord
@@ -81,8 +82,10 @@ class CaseMove:
     dropped: tuple[str, ...] = ()
     event_seq: int | None = None
     # Transitions of the case's past the new version has none for (engine/core/migration.py
-    # past_not_allowed): said, never a reason to refuse.
+    # past_moves_not_allowed): said, never a reason to refuse.
     warnings: tuple[str, ...] = ()
+    # The same, as facts, for a reader that words them in another language (the dashboard).
+    past_moves: tuple[PastMove, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -164,7 +167,7 @@ class _Move:
     changes: dict[str, Any]
     dropped: tuple[str, ...]
     event: EventRecord
-    warnings: tuple[str, ...] = ()
+    past_moves: tuple[PastMove, ...] = ()
 
 
 def preview_case(
@@ -267,7 +270,8 @@ def _report(move: _Move, outcome: MoveOutcome, event_seq: int | None = None) -> 
         changes=move.changes,
         dropped=move.dropped,
         event_seq=event_seq,
-        warnings=move.warnings,
+        warnings=tuple(str(m) for m in move.past_moves),
+        past_moves=move.past_moves,
     )
 
 
@@ -369,8 +373,8 @@ def _compute(
             + exc.message
             + (f" ({exc.hint})" if exc.hint else ""),
         )
-    warnings = tuple(past_not_allowed(history, plan, new))
-    return _Move(case, after, changes, dropped, event, warnings)
+    past_moves = tuple(past_moves_not_allowed(history, plan, new))
+    return _Move(case, after, changes, dropped, event, past_moves)
 
 
 def _params(

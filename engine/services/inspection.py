@@ -26,8 +26,8 @@ with the history's length (bench/stuck.py measures it at 1,000,000 cases).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
 from itertools import groupby
@@ -128,6 +128,9 @@ class Finding:
     ref: Any = None
     until: datetime | None = None  # when the finding ends by itself (a pause's resume time)
     contract: str | None = None  # the service contract the case was created under
+    # What the English detail was made from, for a reader that words it in another language:
+    # a failed timer's ``error``, an orphaned wait's child, trigger and refusal.
+    facts: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def action(self) -> str:
@@ -377,6 +380,14 @@ def _detail(reason: Reason, row: Any) -> str:
     return "no activity and no timer armed"
 
 
+def _facts(reason: Reason, row: Any) -> dict[str, Any]:
+    if reason is Reason.TIMER_FAILED:
+        return {"error": row.detail}
+    if reason is Reason.ORPHANED_WAIT and isinstance(row.ref, dict):
+        return dict(row.ref)
+    return {}
+
+
 def _dwell_stats(
     session: Session, s: Settings, definition: str | None, waits: ExpectedWaits
 ) -> list[Any]:
@@ -471,6 +482,7 @@ def inspect(
                 ref=r.ref if isinstance(r.ref, int | str | float) or r.ref is None else None,
                 until=r.detail if reason is Reason.SLA_PAUSED else None,
                 contract=r.contract_name,
+                facts=_facts(reason, r),
             )
             for r in rows
         ]

@@ -136,6 +136,13 @@ def dash(
     state.of(app).runtime.close()
 
 
+def _actions_url(body: str, case_id: int) -> str:
+    """The URL a stuck finding's "Act on it" loads its forms from."""
+    found = re.search(rf'data-src="(/dashboard/cases/{case_id}/actions[^"]*)"', body)
+    assert found is not None, f"no actions link for case {case_id}"
+    return html.unescape(found.group(1))
+
+
 def _text(body: str) -> str:
     """The page's visible text, roughly: tags dropped, entities decoded, spaces squashed."""
     return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", body)))
@@ -293,7 +300,10 @@ def test_the_stuck_list_shows_findings_with_filters_in_both_languages(dash: Dash
     assert f'data-case="{failed}" data-reason="timer_failed"' in body
     assert f"timer {timer_id}: GuardRejected" in text
     assert "then retry the timer" in text  # the suggested action
-    assert f"/dashboard/timers/{timer_id}/retry" in body
+    assert 'class="action' not in body  # a finding's forms load when asked for
+    actions = _actions_url(body, failed)
+    assert f"timer={timer_id}" in actions
+    assert f"/dashboard/timers/{timer_id}/retry" in dash.page(actions)
     assert "2025-09-30 12:00" in text  # since: the failure, in Beijing time
     assert 'data-reason="sla_breached"' not in body  # filtered out
 
@@ -303,7 +313,8 @@ def test_the_stuck_list_shows_findings_with_filters_in_both_languages(dash: Dash
 
     dash.set_language("zh")
     zh = _text(dash.page("/dashboard/stuck?reason=timer_failed&definition=service_ticket"))
-    assert "定时器失败" in zh and "重试定时器" in zh and "服务工单 · 已受理" in zh
+    assert "定时器失败" in zh and "服务工单 · 已受理" in zh
+    assert f"定时器 {timer_id} 失败：GuardRejected" in zh  # the detail in Chinese
 
 
 def test_times_are_in_the_deployments_zone_named_below_each_page(
@@ -588,7 +599,8 @@ def test_a_pause_given_a_resume_time_on_the_form_is_listed_with_it_and_can_be_re
     shown = _text(row.group(0))
     assert "paused by an operator until its resume time" in shown
     assert f"Resumes at {beijing:%Y-%m-%d %H:%M}" in shown
-    assert 'name="action" value="resume"' in row.group(0)
+    forms = dash.page(_actions_url(row.group(0), case_id))
+    assert 'name="action" value="resume"' in forms  # the finding's own clock, to resume
 
 
 def test_a_call_logged_late_shows_when_it_happened_and_when_it_was_received(dash: Dash) -> None:

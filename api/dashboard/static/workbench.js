@@ -1,5 +1,6 @@
-// The workbench loads a row's action forms when its "Actions" is opened, so a page of many
-// rows carries none of them. Without script the link in the row opens the same forms as a page.
+// A row's action forms load when its "Actions" is opened (the workbench's rows, the stuck list's
+// findings), so a page of many rows carries none of them. Without script the link in the row
+// opens the same forms as a page.
 "use strict";
 document.addEventListener("toggle", function (event) {
   var details = event.target;

@@ -1,0 +1,73 @@
+"""The stuck list in a real browser (Debian's headless Chromium via Playwright, live server):
+a finding carries no forms until its "Act on it" is opened; then the forms arrive under the
+page's CSP, the finding's own retry first, and retrying there acts on the case and comes back
+to the same list. In Chinese the finding's detail is Chinese. Screenshots are kept in the
+test's tmp dir."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.services import cases
+from tests.api import test_dashboard_browser as browser_tests
+from tests.api.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, Live
+from tests.factories import ticket_with_failed_reminder
+
+# The dashboard browser test's fixtures: SQLite with the bundled workflows, a live server.
+db_url, live = browser_tests.db_url, browser_tests.live
+
+
+def test_a_supervisor_retries_a_failed_timer_from_forms_loaded_on_demand(
+    live: Live, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    case_id, timer_id = ticket_with_failed_reminder(live.sessions)
+    reason = "guard data fixed by the hotline"
+    blocked: list[str] = []
+    fetched: list[str] = []
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = chromium.new_page(locale="zh-CN", viewport={"width": 1366, "height": 768})
+        page.on(
+            "console", lambda m: blocked.append(m.text) if "Content Security" in m.text else None
+        )
+        page.on("request", lambda r: fetched.append(r.url) if "/actions" in r.url else None)
+        page.set_default_timeout(TIMEOUT_MS)
+        try:
+            stuck = "/dashboard/stuck?reason=timer_failed"
+            page.goto(f"{live.url}/dashboard/login?next={stuck.replace('?', '%3F')}")
+            page.fill("input[name=token]", live.tokens["supervisor"])
+            page.click("button[type=submit].primary")
+            expect(page).to_have_url(f"{live.url}{stuck}")
+            finding = page.locator(f'tr[data-case="{case_id}"][data-reason="timer_failed"]')
+            expect(finding).to_contain_text(f"定时器 {timer_id} 失败：GuardRejected")
+            expect(finding.locator("form")).to_have_count(0)  # no forms until asked for
+            assert fetched == []
+            page.screenshot(path=str(tmp_path / "stuck-1366.png"), full_page=True)
+
+            finding.locator("details.row-actions summary").click()
+            retry = finding.locator("form.retry")
+            expect(retry).to_have_count(1)  # fetched by the page's script
+            assert len(fetched) == 1 and f"timer={timer_id}" in fetched[0]
+            expect(finding.locator("form.action").first).to_have_class("action retry")
+            retry.locator("input[name=reason]").fill(reason)
+            retry.locator("button").click()
+
+            expect(page.locator(".flash.success")).to_contain_text(str(case_id))
+            expect(page).to_have_url(f"{live.url}{stuck}")
+            expect(page.locator(f'tr[data-case="{case_id}"]')).to_have_count(0)  # resolved
+        except Exception as exc:
+            shot = tmp_path / "stuck-failure.png"
+            page.screenshot(path=str(shot), full_page=True)
+            exc.add_note(f"The browser's page at the failure: {shot}")
+            raise
+        finally:
+            chromium.close()
+
+    assert blocked == []  # the script and its fetch stay within the CSP
+    with live.sessions() as session, session.begin():
+        last = cases.history(session, case_id)[-1]
+    assert (last.event_type, last.actor) == ("timer_retried", "token:morning-supervisor")
+    assert last.payload == {"timer_id": timer_id, "reason": reason}
