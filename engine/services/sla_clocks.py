@@ -374,7 +374,8 @@ def planned_from_history(
             calendars=calendars,
             decisions=definition.decisions,
         )
-        for state in walk_rounds(sla, history, ruler, definition.final_states):
+        facts = facts_of(definition, case, calendars)
+        for state in walk_rounds(sla, history, ruler, definition.final_states, facts):
             clock_at(sla, state, ruler, now)  # what the write would show: it must compute
             plans += plan_clock(sla, state, ruler)
     return plans

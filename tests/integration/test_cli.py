@@ -116,10 +116,10 @@ def test_validate_prints_a_line_per_problem_at_its_line_errors_first(tmp_path: P
 
     assert result.exit_code == 1
     assert result.output.splitlines() == [
-        f"{broken}:{stop}:23: error [unknown-trigger] slas[5].stop.triggers[0]: SLA condition "
+        f"{broken}:{stop}:23: error [unknown-trigger] slas[6].stop.triggers[0]: SLA condition "
         "names trigger 'deliver', which no transition has. (hint: Did you mean "
         "'deliver_report'?)",
-        f"{broken}:{calendar}:5: warning [unknown-calendar] slas[5].calendar: Calendar "
+        f"{broken}:{calendar}:5: warning [unknown-calendar] slas[6].calendar: Calendar "
         "'cn_workdays' is not built in; publishing checks it against the database's calendars "
         "and refuses it if it is not there. (hint: Did you mean 'cn-workdays'?)",
         f"{broken}: 1 error(s), 1 warning(s)",
@@ -137,7 +137,7 @@ def test_validate_annotates_pull_requests_in_github_format(tmp_path: Path) -> No
     error, warning = result.output.splitlines()
     assert error == (
         f"::error file={broken},line={stop},col=23,title=unknown-trigger::"
-        "slas[5].stop.triggers[0]: SLA condition names trigger 'deliver', which no transition "
+        "slas[6].stop.triggers[0]: SLA condition names trigger 'deliver', which no transition "
         "has. Hint: Did you mean 'deliver_report'?"
     )
     assert warning.startswith(f"::warning file={broken},line=")
