@@ -71,3 +71,38 @@ def test_a_supervisor_retries_a_failed_timer_from_forms_loaded_on_demand(
         last = cases.history(session, case_id)[-1]
     assert (last.event_type, last.actor) == ("timer_retried", "token:morning-supervisor")
     assert last.payload == {"timer_id": timer_id, "reason": reason}
+
+
+def test_the_stuck_list_refreshes_itself_unless_a_finding_is_open(live: Live) -> None:
+    """The page reloads each minute (the browser's clock is faked and skipped, not slept), but
+    not while the supervisor has a finding's actions open."""
+    from playwright.sync_api import expect, sync_playwright
+
+    case_id, _ = ticket_with_failed_reminder(live.sessions)
+    loads: list[str] = []
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = chromium.new_page(locale="en-US", viewport={"width": 1366, "height": 768})
+        page.set_default_timeout(TIMEOUT_MS)
+        try:
+            page.goto(f"{live.url}/dashboard/login")
+            page.fill("input[name=token]", live.tokens["supervisor"])
+            page.click("button[type=submit].primary")
+            page.clock.install()
+            page.on("load", lambda _: loads.append(page.url))
+            page.goto(f"{live.url}/dashboard/stuck")
+            finding = page.locator(f'tr[data-case="{case_id}"]').first
+            expect(finding).to_be_visible()
+            before = len(loads)
+            page.clock.run_for(61_000)
+            page.wait_for_load_state()
+            expect(page.locator(f'tr[data-case="{case_id}"]').first).to_be_visible()
+            assert len(loads) == before + 1  # reloaded once
+
+            failed = page.locator(f'tr[data-case="{case_id}"][data-reason="timer_failed"]')
+            failed.locator("details.row-actions summary").click()
+            expect(failed.locator("form.retry")).to_have_count(1)
+            page.clock.run_for(181_000)
+            assert len(loads) == before + 1  # busy: the open finding stays
+        finally:
+            chromium.close()

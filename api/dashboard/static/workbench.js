@@ -29,7 +29,7 @@ document.addEventListener("toggle", function (event) {
     });
 }, true);
 
-// The list refreshes itself every minute, unless the supervisor is in the middle of
+// The workbench and the stuck list refresh themselves every minute, unless the supervisor is in the middle of
 // something on it: a row's actions open, a field focused or filled, a case ticked.
 var REFRESH_MS = 60000;
 function busy() {
@@ -41,7 +41,7 @@ function busy() {
   for (var i = 0; i < typed.length; i++) if (typed[i].value) return true;
   return false;
 }
-if (document.querySelector("table.workbench")) {
+if (document.querySelector("table.workbench, table.findings")) {
   setInterval(function () {
     if (!busy()) window.location.reload();
   }, REFRESH_MS);
