@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any
 
 from flask import abort, current_app, g, redirect, render_template, request, url_for
@@ -449,14 +450,29 @@ def find() -> Response | str:
 # --- KPIs --------------------------------------------------------------------------------------
 
 
-@bp.get("/kpis")
-def kpi_page() -> str:
+def _kpi_month_and_group() -> tuple[str, str | None]:
+    """The month (the last full one by default) and grouping a KPI view asks for; a 400
+    page saying what is allowed otherwise."""
     month = request.args.get("month") or kpiboard.last_full_month(g.now)
     group = request.args.get("by") or None
     if not kpiboard.valid_month(month):
         abort(400, access.t("bad_month", month=month))
     if group not in (None, *kpiboard.GROUPS):
         abort(400, access.t("bad_group", group=group))
+    return month, group
+
+
+def _kpi_config() -> Mapping[str, Any]:
+    """The KPI configuration a download needs; a 404 page saying why there is none."""
+    config, message = kpiboard.load_config(g.lang)
+    if config is None:
+        abort(404, message)
+    return config
+
+
+@bp.get("/kpis")
+def kpi_page() -> str:
+    month, group = _kpi_month_and_group()
     with queries.reading() as session:
         board = kpiboard.build(session, month=month, group_by=group, now=g.now, lang=g.lang)
         return render_template(
@@ -468,15 +484,8 @@ def kpi_page() -> str:
 def kpi_export() -> Response:
     """The month's KPI table as an XLSX file, in the reader's language: what the page shows,
     for a report to the customer."""
-    month = request.args.get("month") or kpiboard.last_full_month(g.now)
-    group = request.args.get("by") or None
-    if not kpiboard.valid_month(month):
-        abort(400, access.t("bad_month", month=month))
-    if group not in (None, *kpiboard.GROUPS):
-        abort(400, access.t("bad_group", group=group))
-    config, message = kpiboard.load_config(g.lang)
-    if config is None:
-        abort(404, message)
+    month, group = _kpi_month_and_group()
+    config = _kpi_config()
     with queries.reading() as session:
         rows = kpis.monthly_kpis(session, config, month=month, group_by=group, now=g.now)
     lang = g.lang
@@ -485,7 +494,7 @@ def kpi_export() -> Response:
     cells = [
         [
             kpiboard.title(r.kpi, config, lang),
-            access.t("all_groups") if r.group == kpis.TOTAL else r.group,
+            kpiboard.group_label(r.group, lang),
             kpiboard.counted(r.kpi, r.numerator, r.denominator, lang),
             kpiboard.formatter(r.kpi)(r.value),
             kpiboard.formatter(r.kpi)(r.target) if r.target is not None else "",
@@ -501,15 +510,8 @@ def kpi_export() -> Response:
 def kpi_summary_export() -> Response:
     """The team x target summary as an XLSX file in the reader's language: a row per group,
     a value and a verdict column per target."""
-    month = request.args.get("month") or kpiboard.last_full_month(g.now)
-    group = request.args.get("by") or None
-    if not kpiboard.valid_month(month):
-        abort(400, access.t("bad_month", month=month))
-    if group not in (None, *kpiboard.GROUPS):
-        abort(400, access.t("bad_group", group=group))
-    config, message = kpiboard.load_config(g.lang)
-    if config is None:
-        abort(404, message)
+    month, group = _kpi_month_and_group()
+    config = _kpi_config()
     by = kpiboard.summary_group(group)
     try:
         with queries.reading() as session:
