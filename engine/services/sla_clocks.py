@@ -175,6 +175,25 @@ Rows = dict[str, list[Kept]]
 _MEMO_KEY = "svcflow.sla_rows"
 
 
+def case_ruler(
+    sla: SlaSpec,
+    definition: WorkflowDefinition,
+    case: CaseRecord,
+    now: datetime,
+    calendars: Calendars,
+) -> Ruler:
+    """How ``sla`` measures time for ``case``: its target and calendar as the case's data,
+    parameters and the definition's decision tables say."""
+    return ruler_for(
+        sla,
+        data=case.data,
+        params=case.params,
+        now=now,
+        calendars=calendars,
+        decisions=definition.decisions,
+    )
+
+
 def facts_of(
     definition: WorkflowDefinition, case: CaseRecord, calendars: Calendars | None
 ) -> CaseFacts:
@@ -251,14 +270,7 @@ def sync(
             sla, row, case=case, event=event, definition=definition, now=now
         ):
             continue
-        ruler = ruler_for(
-            sla,
-            data=case.data,
-            params=case.params,
-            now=now,
-            calendars=calendars,
-            decisions=definition.decisions,
-        )
+        ruler = case_ruler(sla, definition, case, now, calendars)
         before = None if full else kept_state(row, ruler)
         if before is None:
             if history is None:
@@ -366,14 +378,7 @@ def planned_from_history(
     calendars = LazyCalendars(session)
     plans: list[TimerPlan] = []
     for sla in definition.slas:
-        ruler = ruler_for(
-            sla,
-            data=case.data,
-            params=case.params,
-            now=now,
-            calendars=calendars,
-            decisions=definition.decisions,
-        )
+        ruler = case_ruler(sla, definition, case, now, calendars)
         facts = facts_of(definition, case, calendars)
         for state in walk_rounds(sla, history, ruler, definition.final_states, facts):
             clock_at(sla, state, ruler, now)  # what the write would show: it must compute
@@ -501,14 +506,7 @@ def clocks(
     calendars = calendars if calendars is not None else LazyCalendars(session)
     out = []
     for sla in definition.slas:
-        ruler = ruler_for(
-            sla,
-            data=case.data,
-            params=case.params,
-            now=now,
-            calendars=calendars,
-            decisions=definition.decisions,
-        )
+        ruler = case_ruler(sla, definition, case, now, calendars)
         states = [kept_state(row, ruler) for row in rows.get(sla.name, [])]
         if not states or None in states:
             if history is None:
@@ -561,14 +559,7 @@ def open_clocks(
         for sla in definition.slas:
             if sla.name not in rows:
                 continue
-            ruler = ruler_for(
-                sla,
-                data=case.data,
-                params=case.params,
-                now=now,
-                calendars=calendars,
-                decisions=definition.decisions,
-            )
+            ruler = case_ruler(sla, definition, case, now, calendars)
             state = kept_state(rows[sla.name], ruler)
             if state is None:
                 if history is None:
