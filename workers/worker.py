@@ -51,8 +51,9 @@ Healing without a human
 - A dead scheduler: RQ re-checks its scheduler lock only in its maintenance, every 10
   minutes and only between blocking dequeues of up to 405 s; here a worker wakes every
   :data:`DEQUEUE_SECONDS` and re-checks every :data:`SCHEDULER_RECHECK_SECONDS`, so another
-  worker takes over the lock soon after its holder dies. Timers never wait for that: the
-  sweep hands over again whatever is overdue, by the database's account.
+  worker takes over the lock soon after its holder dies (the registries are still cleaned on
+  RQ's 10-minute interval). Timers never wait for that: the sweep hands over again whatever
+  is overdue, by the database's account.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ import os
 import signal
 import threading
 import time
+from datetime import datetime
 from types import FrameType
 from typing import Any
 
@@ -181,6 +183,7 @@ class Worker(SimpleWorker):
     housekeeping: Housekeeping | None = None
     webhook_sending: WebhookSending | None = None
     keeps_house = False
+    scheduler_checked_at: datetime | None = None  # the last maintenance's scheduler check
 
     @property
     def dequeue_timeout(self) -> int:
@@ -188,8 +191,25 @@ class Worker(SimpleWorker):
 
     @property
     def should_run_maintenance_tasks(self) -> bool:
-        last = self.last_cleaned_at
+        last = self.scheduler_checked_at
         return last is None or (now() - last).total_seconds() > SCHEDULER_RECHECK_SECONDS
+
+    def run_maintenance_tasks(self) -> None:
+        """RQ's maintenance, split in two: the scheduler check every
+        :data:`SCHEDULER_RECHECK_SECONDS` (a dead holder's lock is taken over soon), the
+        registry cleaning on RQ's own ``maintenance_interval`` (10 minutes: every 10 s it
+        only filled the log with "cleaning registries")."""
+        first_look = self.scheduler_checked_at is None
+        self.scheduler_checked_at = now()
+        # Not on the first look: work() has just started the scheduler (as RQ does).
+        if not first_look and self.scheduler is not None:
+            process = self.scheduler._process
+            if process is None or not process.is_alive():
+                self.scheduler.acquire_locks(auto_start=True)
+        cleaned = self.last_cleaned_at
+        if cleaned is None or (now() - cleaned).total_seconds() > self.maintenance_interval:
+            self.clean_registries()  # sets last_cleaned_at
+            self.clean_group_registries()
 
     def work(self, burst: bool = False, *args: Any, **kwargs: Any) -> bool:
         # A burst worker drains the queue and leaves; it keeps no duties.
