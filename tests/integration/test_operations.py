@@ -306,6 +306,37 @@ def test_forcing_a_state_re_derives_its_timers_and_sla_clocks(
     )
 
 
+def test_forcing_a_case_into_its_own_state_restarts_its_timers_and_nothing_else(
+    sessions: sessionmaker[Session], publish_workflow: Any
+) -> None:
+    """A forced move into the state the case is in is a re-entry, as a ``reenter``
+    transition is: the state's timers start again from the forced instant; the stay goes
+    on for SLA clocks and dwell statistics (an operator cannot reset a promise's clock)."""
+    publish_workflow(TICKET)
+    case_id = create_ticket(sessions)
+    with sessions() as session, session.begin():
+        operations.force_state(
+            session, case_id, "repairing", actor=ADMIN, reason="work started", now=T0 + HOUR
+        )
+    again = T0 + 5 * HOUR
+    with sessions() as session, session.begin():
+        outcome = operations.force_state(
+            session, case_id, "repairing", actor=ADMIN, reason="re-arm the chase", now=again
+        )
+
+    assert (outcome.event.from_state, outcome.event.to_state) == ("repairing", "repairing")
+    assert outcome.case.state_entered_at == again
+    armed = _timers_by_status(sessions, case_id)["armed"]
+    assert armed["chase_parts"].due_at == again + DAY  # restarted
+    assert armed["sla:repair:sla_breached:1.0"].due_at == T0 + HOUR + 2 * DAY + BREACH_AFTER
+    repair = _clocks(sessions, case_id, again + HOUR)["repair"]
+    assert (repair.status, repair.started_at) == (ClockStatus.RUNNING, T0 + HOUR)
+    assert repair.elapsed == 5 * HOUR
+    with sessions() as session, session.begin():
+        dwells = inspection.ended_dwells(cases.history(session, case_id))
+    assert dwells == [("received", HOUR.total_seconds())]  # the stay in repairing goes on
+
+
 def test_forcing_into_a_final_state_closes_the_case_and_stops_everything(
     sessions: sessionmaker[Session], publish_workflow: Any
 ) -> None:
