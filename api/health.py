@@ -78,8 +78,7 @@ class Readiness(MethodView):
 def _database() -> dict[str, Any]:
     rt = state.runtime()
     try:
-        migrate.ensure_current(rt.engine)
-        return {"ok": True, "revision": migrate.current_revision(rt.engine)}
+        return {"ok": True, "revision": migrate.ensure_current(rt.engine)}
     except SvcflowError as exc:
         return {"ok": False, "error": exc.message}
     except SQLAlchemyError as exc:  # unreachable server: report, do not crash the probe

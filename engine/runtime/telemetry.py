@@ -76,4 +76,8 @@ def install() -> None:
                 root.setLevel(logging.INFO)
             # transitions logs every trigger at INFO; our own event lines say it once.
             logging.getLogger("transitions").setLevel(logging.WARNING)
+            # Web and worker processes never migrate (`svcflow db upgrade` does, without
+            # this setup); Alembic's INFO lines here were an import's plugin list and two
+            # lines per readiness probe, every few seconds.
+            logging.getLogger("alembic").setLevel(logging.WARNING)
         _done = True

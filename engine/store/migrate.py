@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 from alembic import command
@@ -51,13 +52,23 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def head_revision(engine: Engine) -> str | None:
-    return ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+    return _installed_head()
 
 
-def ensure_current(engine: Engine) -> None:
-    """Refuse to work on a database whose schema is not at the newest migration."""
+@cache
+def _installed_head() -> str | None:
+    """The newest migration this installation ships: read from disk once per process (a
+    readiness probe asks every few seconds, and the files do not change under it)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
+def ensure_current(engine: Engine) -> str:
+    """Refuse to work on a database whose schema is not at the newest migration; returns
+    that revision."""
     current, head = current_revision(engine), head_revision(engine)
-    if current != head:
+    if current is None or current != head:
         state = "has no svcflow schema" if current is None else f"is at revision {current}"
         raise DatabaseNotReady(
             f"The database {engine.url.render_as_string(hide_password=True)} {state}; this "
@@ -66,3 +77,4 @@ def ensure_current(engine: Engine) -> None:
             current=current,
             head=head,
         )
+    return current

@@ -4,6 +4,7 @@ armed timer, the last sweep, worker heartbeats)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -100,3 +101,14 @@ class TestWithRedis:
         gauges = client.get("/metrics").get_data(as_text=True)
         assert "svcflow_timer_oldest_overdue_seconds 30.0" in gauges
         assert "svcflow_workers_alive 0.0" in gauges
+
+
+@sqlite_only
+def test_a_readiness_probe_writes_no_migration_log_lines(
+    client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Probes come every few seconds; Alembic's two INFO lines per probe buried the log."""
+    caplog.set_level(logging.DEBUG, logger="svcflow")
+    for _ in range(3):
+        assert client.get("/readyz").get_json()["checks"]["database"]["ok"] is True
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("alembic")] == []
