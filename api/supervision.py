@@ -350,6 +350,14 @@ def _documented(func: Any) -> Any:
     return blp.doc(parameters=[IDEMPOTENCY_KEY])(func)
 
 
+def _act_on(case_id: int, action: bulk.BulkAction, params: dict[str, Any]) -> Any:
+    """One operator action on one case, built as a bulk action builds it for each of its cases
+    (engine/services/bulk.py): the same parameters, the same refusals."""
+    act = bulk.operation(action, params, actor=current_actor(), reason=params["reason"], now=g.now)
+    with db.transaction() as session:
+        return _result(session, act(session, case_id))
+
+
 @blp.route("/cases/<int:case_id>/fire")
 class Fire(MethodView):
     @roles(blp, SUPERVISOR)
@@ -359,19 +367,7 @@ class Fire(MethodView):
     @_documented
     def post(self, args: dict[str, Any], case_id: int) -> Any:
         """Fire any trigger allowed in the case's state, on a supervisor's authority."""
-        with db.transaction() as session:
-            return _result(
-                session,
-                operations.fire(
-                    session,
-                    case_id,
-                    args["trigger"],
-                    args["payload"],
-                    actor=current_actor(),
-                    reason=args["reason"],
-                    now=g.now,
-                ),
-            )
+        return _act_on(case_id, bulk.BulkAction.FIRE, args)
 
 
 @blp.route("/cases/<int:case_id>/force")
@@ -384,18 +380,7 @@ class Force(MethodView):
     def post(self, args: dict[str, Any], case_id: int) -> Any:
         """Put an open case into any state of its definition (administrators only): recorded
         as ``forced``; timers and SLA clocks are re-derived for the new state."""
-        with db.transaction() as session:
-            return _result(
-                session,
-                operations.force_state(
-                    session,
-                    case_id,
-                    args["state"],
-                    actor=current_actor(),
-                    reason=args["reason"],
-                    now=g.now,
-                ),
-            )
+        return _act_on(case_id, bulk.BulkAction.FORCE, args)
 
 
 @blp.route("/cases/<int:case_id>/cancel")
@@ -407,13 +392,7 @@ class Cancel(MethodView):
     @_documented
     def post(self, args: dict[str, Any], case_id: int) -> Any:
         """Cancel an open case (its timers are cancelled)."""
-        with db.transaction() as session:
-            return _result(
-                session,
-                operations.cancel(
-                    session, case_id, actor=current_actor(), reason=args["reason"], now=g.now
-                ),
-            )
+        return _act_on(case_id, bulk.BulkAction.CANCEL, args)
 
 
 @blp.route("/cases/<int:case_id>/sla/<name>/pause")
@@ -426,20 +405,7 @@ class PauseSla(MethodView):
     def post(self, args: dict[str, Any], case_id: int, name: str) -> Any:
         """Pause a running SLA clock (e.g. the customer asked to wait): ``sla_paused``; with
         ``resume_at``, a timer resumes it then (``sla_resumed`` by the timer)."""
-        with db.transaction() as session:
-            return _result(
-                session,
-                operations.set_sla_paused(
-                    session,
-                    case_id,
-                    name,
-                    True,
-                    actor=current_actor(),
-                    reason=args["reason"],
-                    now=g.now,
-                    resume_at=args.get("resume_at"),
-                ),
-            )
+        return _act_on(case_id, bulk.BulkAction.PAUSE_SLA, {**args, "sla": name})
 
 
 @blp.route("/cases/<int:case_id>/sla/<name>/resume")
@@ -451,19 +417,7 @@ class ResumeSla(MethodView):
     @_documented
     def post(self, args: dict[str, Any], case_id: int, name: str) -> Any:
         """Resume a clock paused by an operator: it is due later by the paused span."""
-        with db.transaction() as session:
-            return _result(
-                session,
-                operations.set_sla_paused(
-                    session,
-                    case_id,
-                    name,
-                    False,
-                    actor=current_actor(),
-                    reason=args["reason"],
-                    now=g.now,
-                ),
-            )
+        return _act_on(case_id, bulk.BulkAction.RESUME_SLA, {**args, "sla": name})
 
 
 @blp.route("/cases/<int:case_id>/reassign")
@@ -475,18 +429,7 @@ class Reassign(MethodView):
     @_documented
     def post(self, args: dict[str, Any], case_id: int) -> Any:
         """Hand the case to someone else: sets the definition's ``assignee`` data field."""
-        with db.transaction() as session:
-            return _result(
-                session,
-                operations.reassign(
-                    session,
-                    case_id,
-                    args["assignee"],
-                    actor=current_actor(),
-                    reason=args["reason"],
-                    now=g.now,
-                ),
-            )
+        return _act_on(case_id, bulk.BulkAction.REASSIGN, args)
 
 
 @blp.route("/timers/<int:timer_id>/retry")
