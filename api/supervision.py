@@ -15,6 +15,7 @@ and the result, like every POST here, can be retried safely with an ``Idempotenc
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -344,10 +345,19 @@ _CASE_ERRORS = (
 )
 
 
-def _documented(func: Any) -> Any:
-    for status, description in _CASE_ERRORS:
-        func = blp.alt_response(status, schema=ProblemSchema, description=description)(func)
-    return blp.doc(parameters=[IDEMPOTENCY_KEY])(func)
+def _case_action(arguments: type[ma.Schema], *allowed: str) -> Callable[[Any], Any]:
+    """An operator action on one case: a POST by ``allowed`` (administrators always), safe to
+    retry, taking ``arguments`` and answering with the case and its new event."""
+
+    def declare(func: Any) -> Any:
+        func = blp.doc(parameters=[IDEMPOTENCY_KEY])(func)
+        for status, description in _CASE_ERRORS:
+            func = blp.alt_response(status, schema=ProblemSchema, description=description)(func)
+        func = blp.response(200, FireResultSchema)(func)
+        func = blp.arguments(arguments)(func)
+        return roles(blp, *allowed)(idempotent(func))
+
+    return declare
 
 
 def _act_on(case_id: int, action: bulk.BulkAction, params: dict[str, Any]) -> Any:
@@ -360,11 +370,7 @@ def _act_on(case_id: int, action: bulk.BulkAction, params: dict[str, Any]) -> An
 
 @blp.route("/cases/<int:case_id>/fire")
 class Fire(MethodView):
-    @roles(blp, SUPERVISOR)
-    @idempotent
-    @blp.arguments(OpsFireSchema)
-    @blp.response(200, FireResultSchema)
-    @_documented
+    @_case_action(OpsFireSchema, SUPERVISOR)
     def post(self, args: dict[str, Any], case_id: int) -> Any:
         """Fire any trigger allowed in the case's state, on a supervisor's authority."""
         return _act_on(case_id, bulk.BulkAction.FIRE, args)
@@ -372,11 +378,7 @@ class Fire(MethodView):
 
 @blp.route("/cases/<int:case_id>/force")
 class Force(MethodView):
-    @roles(blp)
-    @idempotent
-    @blp.arguments(ForceSchema)
-    @blp.response(200, FireResultSchema)
-    @_documented
+    @_case_action(ForceSchema)
     def post(self, args: dict[str, Any], case_id: int) -> Any:
         """Put an open case into any state of its definition (administrators only): recorded
         as ``forced``; timers and SLA clocks are re-derived for the new state."""
@@ -385,11 +387,7 @@ class Force(MethodView):
 
 @blp.route("/cases/<int:case_id>/cancel")
 class Cancel(MethodView):
-    @roles(blp, SUPERVISOR)
-    @idempotent
-    @blp.arguments(ReasonSchema)
-    @blp.response(200, FireResultSchema)
-    @_documented
+    @_case_action(ReasonSchema, SUPERVISOR)
     def post(self, args: dict[str, Any], case_id: int) -> Any:
         """Cancel an open case (its timers are cancelled)."""
         return _act_on(case_id, bulk.BulkAction.CANCEL, args)
@@ -397,11 +395,7 @@ class Cancel(MethodView):
 
 @blp.route("/cases/<int:case_id>/sla/<name>/pause")
 class PauseSla(MethodView):
-    @roles(blp, SUPERVISOR)
-    @idempotent
-    @blp.arguments(PauseSchema)
-    @blp.response(200, FireResultSchema)
-    @_documented
+    @_case_action(PauseSchema, SUPERVISOR)
     def post(self, args: dict[str, Any], case_id: int, name: str) -> Any:
         """Pause a running SLA clock (e.g. the customer asked to wait): ``sla_paused``; with
         ``resume_at``, a timer resumes it then (``sla_resumed`` by the timer)."""
@@ -410,11 +404,7 @@ class PauseSla(MethodView):
 
 @blp.route("/cases/<int:case_id>/sla/<name>/resume")
 class ResumeSla(MethodView):
-    @roles(blp, SUPERVISOR)
-    @idempotent
-    @blp.arguments(ReasonSchema)
-    @blp.response(200, FireResultSchema)
-    @_documented
+    @_case_action(ReasonSchema, SUPERVISOR)
     def post(self, args: dict[str, Any], case_id: int, name: str) -> Any:
         """Resume a clock paused by an operator: it is due later by the paused span."""
         return _act_on(case_id, bulk.BulkAction.RESUME_SLA, {**args, "sla": name})
@@ -422,11 +412,7 @@ class ResumeSla(MethodView):
 
 @blp.route("/cases/<int:case_id>/reassign")
 class Reassign(MethodView):
-    @roles(blp, SUPERVISOR)
-    @idempotent
-    @blp.arguments(ReassignSchema)
-    @blp.response(200, FireResultSchema)
-    @_documented
+    @_case_action(ReassignSchema, SUPERVISOR)
     def post(self, args: dict[str, Any], case_id: int) -> Any:
         """Hand the case to someone else: sets the definition's ``assignee`` data field."""
         return _act_on(case_id, bulk.BulkAction.REASSIGN, args)
