@@ -142,8 +142,10 @@ def definitions_retire(ctx: click.Context, name: str, version: int | None, reaso
         ctx, versions.retire, name, version, reason, then=lambda s: versions.versions(s, name)
     )
     running = sum(v.running for v in found if version is None or v.version == version)
-    what = name + (f" version {version}" if version is not None else "")
-    click.echo(f"{what} retired: no new cases; {running} running case(s) continue")
+    click.echo(
+        f"{versions.subject(name, version)} retired: no new cases; "
+        f"{running} running case(s) continue"
+    )
 
 
 @definitions_group.command("restore")
