@@ -171,6 +171,22 @@ def _rows_of(
     )
 
 
+def _open_case_clocks(
+    definition: str | None, since: Any, *where: ColumnElement[bool], detail: Any = None
+) -> Select[Any]:
+    """The SLA clocks of open cases (of ``definition``, if given) that ``where`` picks, each
+    named by its SLA: the shape of the three SLA rules."""
+    return _rows_of(
+        slas,
+        since,
+        slas.c.sla,
+        *where,
+        cases.c.status == OPEN,
+        *_def(definition, slas.c.definition_name),
+        detail=detail,
+    )
+
+
 def _sla_breached(now: datetime, s: Settings, definition: str | None) -> Any:
     # Only clocks that have not stopped can still be acted on; ``stopped_at IS NULL`` also
     # lets the partial index ix_case_slas_open_due skip every stopped clock in history
@@ -179,42 +195,28 @@ def _sla_breached(now: datetime, s: Settings, definition: str | None) -> Any:
         and_(slas.c.status == "running", slas.c.due_at <= now),
         slas.c.status == "breached",
     )
-    return _rows_of(
-        slas,
-        slas.c.due_at,
-        slas.c.sla,
-        slas.c.stopped_at.is_(None),
-        late,
-        cases.c.status == OPEN,
-        *_def(definition, slas.c.definition_name),
-    )
+    return _open_case_clocks(definition, slas.c.due_at, slas.c.stopped_at.is_(None), late)
 
 
 def _sla_warning(now: datetime, s: Settings, definition: str | None) -> Any:
-    return _rows_of(
-        slas,
+    return _open_case_clocks(
+        definition,
         slas.c.warn_at,
-        slas.c.sla,
         slas.c.status == "running",
         slas.c.warn_at <= now,
         slas.c.due_at > now,
-        cases.c.status == OPEN,
-        *_def(definition, slas.c.definition_name),
     )
 
 
 def _sla_paused(now: datetime, s: Settings, definition: str | None) -> Any:
     # Paused by an operator, still open: since the pause began, with its resume time, if any.
     # ``== true()`` (not IS TRUE) so that both planners match ix_case_slas_paused.
-    return _rows_of(
-        slas,
+    return _open_case_clocks(
+        definition,
         slas.c.paused_at,
-        slas.c.sla,
         slas.c.manual_pause == true(),
         slas.c.stopped_at.is_(None),
         slas.c.phase == "paused",
-        cases.c.status == OPEN,
-        *_def(definition, slas.c.definition_name),
         detail=slas.c.resume_at,
     )
 
