@@ -29,6 +29,8 @@ PROCESS_OWNER = Role.PROCESS_OWNER.value
 INTEGRATOR = Role.INTEGRATOR.value
 SUPERVISOR = Role.SUPERVISOR.value
 ADMIN = Role.ADMIN.value
+# Every role but the administrator's, who passes every check anyway: what anyone may read.
+EVERY_ROLE = (PROCESS_OWNER, INTEGRATOR, SUPERVISOR)
 
 
 def _identity(token: str) -> TokenIdentity | None:

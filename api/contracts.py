@@ -11,7 +11,9 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from api import db
-from api.auth import INTEGRATOR, PROCESS_OWNER, SUPERVISOR, current_actor, roles
+from api.auth import EVERY_ROLE, PROCESS_OWNER, SUPERVISOR, roles
+from api.cases import StrictSchema
+from api.definitions import store_version, stores_version
 from api.idempotency import IDEMPOTENCY_KEY, idempotent
 from api.inputs import INT32_MAX
 from api.problems import ProblemSchema
@@ -23,13 +25,9 @@ from engine.services import compliance, contracts
 blp = Blueprint(
     "contracts", __name__, url_prefix="/api/v1/contracts", description="Service contracts"
 )
-ALL_ROLES = (PROCESS_OWNER, INTEGRATOR, SUPERVISOR)
 
 
-class ContractSourceSchema(ma.Schema):
-    class Meta:
-        unknown = ma.RAISE
-
+class ContractSourceSchema(StrictSchema):
     source = ma.fields.String(
         required=True,
         validate=ma.validate.Length(1, SOURCE_MAX_CHARS),
@@ -37,10 +35,7 @@ class ContractSourceSchema(ma.Schema):
     )
 
 
-class VersionQuerySchema(ma.Schema):
-    class Meta:
-        unknown = ma.RAISE
-
+class VersionQuerySchema(StrictSchema):
     version = ma.fields.Integer(validate=ma.validate.Range(1, INT32_MAX))
 
 
@@ -69,10 +64,7 @@ class ContractReportSchema(ma.Schema):
     errors = ma.fields.List(ma.fields.Dict())
 
 
-class ComplianceQuerySchema(ma.Schema):
-    class Meta:
-        unknown = ma.RAISE
-
+class ComplianceQuerySchema(StrictSchema):
     month = ma.fields.String(required=True, validate=ma.validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$"))
     format = ma.fields.String(
         load_default="json", validate=ma.validate.OneOf(["json", "csv", "html"])
@@ -101,27 +93,17 @@ def _view(contract: Contract) -> dict[str, Any]:
 
 @blp.route("")
 class Contracts(MethodView):
-    @roles(blp, *ALL_ROLES)
+    @roles(blp, *EVERY_ROLE)
     @blp.response(200, ContractSchema(many=True))
     def get(self) -> Any:
         """Every contract, at its latest version."""
         with db.transaction() as session:
             return [_view(s.contract) for s in contracts.list_contracts(session)]
 
-    @roles(blp, PROCESS_OWNER)
-    @idempotent
-    @blp.arguments(ContractSourceSchema)
-    @blp.response(201, LoadResultSchema)
-    @blp.alt_response(200, schema=LoadResultSchema, description="Identical to the latest version")
-    @blp.alt_response(422, schema=ProblemSchema, description="Invalid: problems lists each one")
-    @blp.doc(parameters=[IDEMPOTENCY_KEY])
+    @stores_version(blp, ContractSourceSchema, LoadResultSchema, "Identical to the latest version")
     def post(self, args: dict[str, Any]) -> tuple[Any, int]:
         """Check and load a contract as its next version; running cases keep their terms."""
-        with db.transaction() as session:
-            result = contracts.load_contract(
-                session, args["source"], actor=current_actor().name, now=g.now
-            )
-        return result, 201 if result.created else 200
+        return store_version(contracts.load_contract, args["source"])
 
 
 @blp.route("/validate")
@@ -141,7 +123,7 @@ class Validate(MethodView):
 
 @blp.route("/<contract_id>")
 class OneContract(MethodView):
-    @roles(blp, *ALL_ROLES)
+    @roles(blp, *EVERY_ROLE)
     @blp.arguments(VersionQuerySchema, location="query")
     @blp.response(200, ContractSchema)
     @blp.alt_response(404, schema=ProblemSchema)

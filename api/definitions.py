@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
 import marshmallow as ma
 import yaml
@@ -12,7 +13,8 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from api import db
-from api.auth import INTEGRATOR, PROCESS_OWNER, SUPERVISOR, current_actor, roles
+from api.auth import EVERY_ROLE, PROCESS_OWNER, current_actor, roles
+from api.cases import StrictSchema
 from api.idempotency import IDEMPOTENCY_KEY, idempotent
 from api.inputs import INT32_MAX
 from api.problems import ProblemSchema, problem
@@ -27,14 +29,10 @@ from engine.services import definitions, versions
 blp = Blueprint(
     "definitions", __name__, url_prefix="/api/v1/definitions", description="Workflow definitions"
 )
-ALL_ROLES = (PROCESS_OWNER, INTEGRATOR, SUPERVISOR)
 
 
-class SourceSchema(ma.Schema):
+class SourceSchema(StrictSchema):
     """A definition as YAML text (``source``) or as a JSON object (``document``)."""
-
-    class Meta:
-        unknown = ma.RAISE
 
     source = ma.fields.String(validate=ma.validate.Length(1, SOURCE_MAX_CHARS))
     document = ma.fields.Dict()
@@ -161,10 +159,7 @@ class TriggerSchema(ma.Schema):
     transitions = ma.fields.List(ma.fields.Nested(TriggerTransitionSchema))
 
 
-class DiffQuerySchema(ma.Schema):
-    class Meta:
-        unknown = ma.RAISE
-
+class DiffQuerySchema(StrictSchema):
     from_version = ma.fields.Integer(
         data_key="from", required=True, validate=ma.validate.Range(1, INT32_MAX)
     )
@@ -181,10 +176,7 @@ class DiffSchema(ma.Schema):
     changes = ma.fields.Dict()
 
 
-class DiagramQuerySchema(ma.Schema):
-    class Meta:
-        unknown = ma.RAISE
-
+class DiagramQuerySchema(StrictSchema):
     format = ma.fields.String(load_default="svg", validate=ma.validate.OneOf(["svg", "dot"]))
     lang = ma.fields.String(load_default="en", validate=ma.validate.OneOf(["en", "zh"]))
 
@@ -271,6 +263,43 @@ def _version_view(d: WorkflowDefinition) -> dict[str, Any]:
     }
 
 
+class Stored(Protocol):
+    @property
+    def created(self) -> bool: ...
+
+
+S = TypeVar("S", bound=Stored)
+
+
+def store_version(store: Callable[..., S], *args: Any) -> tuple[S, int]:
+    """Store the next immutable version of a document (``store(session, *args, actor=, now=)``,
+    e.g. publishing a definition, loading a contract) on behalf of the caller's token: 201
+    with what was stored, or 200 when the document is identical to a stored version."""
+    with db.transaction() as session:
+        result = store(session, *args, actor=current_actor().name, now=g.now)
+    return result, 201 if result.created else 200
+
+
+def stores_version(
+    on: Blueprint, arguments: type[ma.Schema], result: type[ma.Schema], identical: str
+) -> Callable[[Any], Any]:
+    """A process owner's POST of blueprint ``on`` that stores a document sent as
+    ``arguments`` as its next version (see :func:`store_version`), safe to retry;
+    ``identical`` says which stored version an unchanged document answers with."""
+
+    def declare(func: Any) -> Any:
+        func = on.doc(parameters=[IDEMPOTENCY_KEY])(func)
+        func = on.alt_response(
+            422, schema=ProblemSchema, description="Invalid: problems lists each one"
+        )(func)
+        func = on.alt_response(200, schema=result, description=identical)(func)
+        func = on.response(201, result)(func)
+        func = on.arguments(arguments)(func)
+        return roles(on, PROCESS_OWNER)(idempotent(func))
+
+    return declare
+
+
 def render_svg(dot: str) -> str:
     """The diagram as SVG (engine/runtime/diagrams.py), or a 503 problem response."""
     try:
@@ -281,35 +310,22 @@ def render_svg(dot: str) -> str:
 
 @blp.route("")
 class Definitions(MethodView):
-    @roles(blp, *ALL_ROLES)
+    @roles(blp, *EVERY_ROLE)
     @blp.response(200, SummarySchema(many=True))
     def get(self) -> Any:
         """Published definitions, with their latest version."""
         with db.transaction() as session:
             return definitions.list_definitions(session)
 
-    @roles(blp, PROCESS_OWNER)
-    @idempotent
-    @blp.arguments(SourceSchema)
-    @blp.response(201, PublishResultSchema)
-    @blp.alt_response(200, schema=PublishResultSchema, description="Identical to a stored version")
-    @blp.alt_response(422, schema=ProblemSchema, description="Invalid: problems lists each one")
-    @blp.doc(parameters=[IDEMPOTENCY_KEY])
+    @stores_version(blp, SourceSchema, PublishResultSchema, "Identical to a stored version")
     def post(self, args: dict[str, Any]) -> tuple[Any, int]:
         """Validate and publish a definition as its next immutable version."""
-        with db.transaction() as session:
-            result = definitions.publish(
-                session,
-                _source(args),
-                actor=current_actor().name,
-                now=g.now,
-            )
-        return result, 201 if result.created else 200
+        return store_version(definitions.publish, _source(args))
 
 
 @blp.route("/schema")
 class DocumentSchema(MethodView):
-    @roles(blp, *ALL_ROLES)
+    @roles(blp, *EVERY_ROLE)
     @blp.response(200, {"type": "object"}, content_type="application/schema+json")
     def get(self) -> Response:
         """The JSON Schema of a definition document, for editors (docs/definitions.md)."""
@@ -387,19 +403,12 @@ class PublishDraft(MethodView):
     @blp.doc(parameters=[IDEMPOTENCY_KEY])
     def post(self, name: str) -> tuple[Any, int]:
         """Publish the draft as the next version (the draft is then removed)."""
-        with db.transaction() as session:
-            result = definitions.publish_draft(
-                session,
-                name,
-                actor=current_actor().name,
-                now=g.now,
-            )
-        return result, 201 if result.created else 200
+        return store_version(definitions.publish_draft, name)
 
 
 @blp.route("/<name>/versions")
 class Versions(MethodView):
-    @roles(blp, *ALL_ROLES)
+    @roles(blp, *EVERY_ROLE)
     @blp.response(200, VersionEntrySchema(many=True))
     @blp.alt_response(404, schema=ProblemSchema)
     def get(self, name: str) -> list[dict[str, Any]]:
@@ -421,7 +430,7 @@ class Versions(MethodView):
 
 @blp.route("/<name>/versions/<int:version>")
 class Version(MethodView):
-    @roles(blp, *ALL_ROLES)
+    @roles(blp, *EVERY_ROLE)
     @blp.response(200, VersionSchema)
     @blp.alt_response(404, schema=ProblemSchema)
     def get(self, name: str, version: int) -> dict[str, Any]:
@@ -432,7 +441,7 @@ class Version(MethodView):
 
 @blp.route("/<name>/versions/<int:version>/triggers")
 class Triggers(MethodView):
-    @roles(blp, *ALL_ROLES)
+    @roles(blp, *EVERY_ROLE)
     @blp.response(200, TriggerSchema(many=True))
     @blp.alt_response(404, schema=ProblemSchema)
     def get(self, name: str, version: int) -> list[dict[str, Any]]:
@@ -444,7 +453,7 @@ class Triggers(MethodView):
 
 @blp.route("/<name>/versions/<int:version>/source")
 class Source(MethodView):
-    @roles(blp, *ALL_ROLES)
+    @roles(blp, *EVERY_ROLE)
     @blp.response(200, {"type": "string"}, content_type="application/yaml")
     @blp.alt_response(404, schema=ProblemSchema)
     def get(self, name: str, version: int) -> Response:
@@ -456,7 +465,7 @@ class Source(MethodView):
 
 @blp.route("/<name>/diff")
 class Diff(MethodView):
-    @roles(blp, *ALL_ROLES)
+    @roles(blp, *EVERY_ROLE)
     @blp.arguments(DiffQuerySchema, location="query")
     @blp.response(200, DiffSchema)
     @blp.alt_response(404, schema=ProblemSchema)
@@ -470,7 +479,7 @@ class Diff(MethodView):
 
 @blp.route("/<name>/versions/<int:version>/diagram")
 class Diagram(MethodView):
-    @roles(blp, *ALL_ROLES)
+    @roles(blp, *EVERY_ROLE)
     @blp.arguments(DiagramQuerySchema, location="query")
     @blp.response(200, {"type": "string"}, content_type="image/svg+xml")
     @blp.alt_response(

@@ -15,6 +15,7 @@ and the result, like every POST here, can be retried safely with an ``Idempotenc
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -344,149 +345,77 @@ _CASE_ERRORS = (
 )
 
 
-def _documented(func: Any) -> Any:
-    for status, description in _CASE_ERRORS:
-        func = blp.alt_response(status, schema=ProblemSchema, description=description)(func)
-    return blp.doc(parameters=[IDEMPOTENCY_KEY])(func)
+def _case_action(arguments: type[ma.Schema], *allowed: str) -> Callable[[Any], Any]:
+    """An operator action on one case: a POST by ``allowed`` (administrators always), safe to
+    retry, taking ``arguments`` and answering with the case and its new event."""
+
+    def declare(func: Any) -> Any:
+        func = blp.doc(parameters=[IDEMPOTENCY_KEY])(func)
+        for status, description in _CASE_ERRORS:
+            func = blp.alt_response(status, schema=ProblemSchema, description=description)(func)
+        func = blp.response(200, FireResultSchema)(func)
+        func = blp.arguments(arguments)(func)
+        return roles(blp, *allowed)(idempotent(func))
+
+    return declare
+
+
+def _act_on(case_id: int, action: bulk.BulkAction, params: dict[str, Any]) -> Any:
+    """One operator action on one case, built as a bulk action builds it for each of its cases
+    (engine/services/bulk.py): the same parameters, the same refusals."""
+    act = bulk.operation(action, params, actor=current_actor(), reason=params["reason"], now=g.now)
+    with db.transaction() as session:
+        return _result(session, act(session, case_id))
 
 
 @blp.route("/cases/<int:case_id>/fire")
 class Fire(MethodView):
-    @roles(blp, SUPERVISOR)
-    @idempotent
-    @blp.arguments(OpsFireSchema)
-    @blp.response(200, FireResultSchema)
-    @_documented
+    @_case_action(OpsFireSchema, SUPERVISOR)
     def post(self, args: dict[str, Any], case_id: int) -> Any:
         """Fire any trigger allowed in the case's state, on a supervisor's authority."""
-        with db.transaction() as session:
-            return _result(
-                session,
-                operations.fire(
-                    session,
-                    case_id,
-                    args["trigger"],
-                    args["payload"],
-                    actor=current_actor(),
-                    reason=args["reason"],
-                    now=g.now,
-                ),
-            )
+        return _act_on(case_id, bulk.BulkAction.FIRE, args)
 
 
 @blp.route("/cases/<int:case_id>/force")
 class Force(MethodView):
-    @roles(blp)
-    @idempotent
-    @blp.arguments(ForceSchema)
-    @blp.response(200, FireResultSchema)
-    @_documented
+    @_case_action(ForceSchema)
     def post(self, args: dict[str, Any], case_id: int) -> Any:
         """Put an open case into any state of its definition (administrators only): recorded
         as ``forced``; timers and SLA clocks are re-derived for the new state."""
-        with db.transaction() as session:
-            return _result(
-                session,
-                operations.force_state(
-                    session,
-                    case_id,
-                    args["state"],
-                    actor=current_actor(),
-                    reason=args["reason"],
-                    now=g.now,
-                ),
-            )
+        return _act_on(case_id, bulk.BulkAction.FORCE, args)
 
 
 @blp.route("/cases/<int:case_id>/cancel")
 class Cancel(MethodView):
-    @roles(blp, SUPERVISOR)
-    @idempotent
-    @blp.arguments(ReasonSchema)
-    @blp.response(200, FireResultSchema)
-    @_documented
+    @_case_action(ReasonSchema, SUPERVISOR)
     def post(self, args: dict[str, Any], case_id: int) -> Any:
         """Cancel an open case (its timers are cancelled)."""
-        with db.transaction() as session:
-            return _result(
-                session,
-                operations.cancel(
-                    session, case_id, actor=current_actor(), reason=args["reason"], now=g.now
-                ),
-            )
+        return _act_on(case_id, bulk.BulkAction.CANCEL, args)
 
 
 @blp.route("/cases/<int:case_id>/sla/<name>/pause")
 class PauseSla(MethodView):
-    @roles(blp, SUPERVISOR)
-    @idempotent
-    @blp.arguments(PauseSchema)
-    @blp.response(200, FireResultSchema)
-    @_documented
+    @_case_action(PauseSchema, SUPERVISOR)
     def post(self, args: dict[str, Any], case_id: int, name: str) -> Any:
         """Pause a running SLA clock (e.g. the customer asked to wait): ``sla_paused``; with
         ``resume_at``, a timer resumes it then (``sla_resumed`` by the timer)."""
-        with db.transaction() as session:
-            return _result(
-                session,
-                operations.set_sla_paused(
-                    session,
-                    case_id,
-                    name,
-                    True,
-                    actor=current_actor(),
-                    reason=args["reason"],
-                    now=g.now,
-                    resume_at=args.get("resume_at"),
-                ),
-            )
+        return _act_on(case_id, bulk.BulkAction.PAUSE_SLA, {**args, "sla": name})
 
 
 @blp.route("/cases/<int:case_id>/sla/<name>/resume")
 class ResumeSla(MethodView):
-    @roles(blp, SUPERVISOR)
-    @idempotent
-    @blp.arguments(ReasonSchema)
-    @blp.response(200, FireResultSchema)
-    @_documented
+    @_case_action(ReasonSchema, SUPERVISOR)
     def post(self, args: dict[str, Any], case_id: int, name: str) -> Any:
         """Resume a clock paused by an operator: it is due later by the paused span."""
-        with db.transaction() as session:
-            return _result(
-                session,
-                operations.set_sla_paused(
-                    session,
-                    case_id,
-                    name,
-                    False,
-                    actor=current_actor(),
-                    reason=args["reason"],
-                    now=g.now,
-                ),
-            )
+        return _act_on(case_id, bulk.BulkAction.RESUME_SLA, {**args, "sla": name})
 
 
 @blp.route("/cases/<int:case_id>/reassign")
 class Reassign(MethodView):
-    @roles(blp, SUPERVISOR)
-    @idempotent
-    @blp.arguments(ReassignSchema)
-    @blp.response(200, FireResultSchema)
-    @_documented
+    @_case_action(ReassignSchema, SUPERVISOR)
     def post(self, args: dict[str, Any], case_id: int) -> Any:
         """Hand the case to someone else: sets the definition's ``assignee`` data field."""
-        with db.transaction() as session:
-            return _result(
-                session,
-                operations.reassign(
-                    session,
-                    case_id,
-                    args["assignee"],
-                    actor=current_actor(),
-                    reason=args["reason"],
-                    now=g.now,
-                ),
-            )
+        return _act_on(case_id, bulk.BulkAction.REASSIGN, args)
 
 
 @blp.route("/timers/<int:timer_id>/retry")

@@ -148,13 +148,18 @@ def _set_status(subscription_id: int, status: WebhookStatus) -> Any:
         return webhooks.set_status(session, subscription_id, status, actor=current_actor())
 
 
+def _status_change(func: Any) -> Any:
+    """Pause and resume: an integrator's POST, safe to retry, that answers with the
+    subscription (404 when it is not theirs)."""
+    func = blp.doc(parameters=[IDEMPOTENCY_KEY])(func)
+    func = blp.alt_response(404, schema=ProblemSchema)(func)
+    func = blp.response(200, WebhookSchema)(func)
+    return roles(blp, INTEGRATOR)(idempotent(func))
+
+
 @blp.route("/<int:subscription_id>/pause")
 class Pause(MethodView):
-    @roles(blp, INTEGRATOR)
-    @idempotent
-    @blp.response(200, WebhookSchema)
-    @blp.alt_response(404, schema=ProblemSchema)
-    @blp.doc(parameters=[IDEMPOTENCY_KEY])
+    @_status_change
     def post(self, subscription_id: int) -> Any:
         """Stop sending; events that commit meanwhile are sent after resume."""
         return _set_status(subscription_id, WebhookStatus.PAUSED)
@@ -162,11 +167,7 @@ class Pause(MethodView):
 
 @blp.route("/<int:subscription_id>/resume")
 class Resume(MethodView):
-    @roles(blp, INTEGRATOR)
-    @idempotent
-    @blp.response(200, WebhookSchema)
-    @blp.alt_response(404, schema=ProblemSchema)
-    @blp.doc(parameters=[IDEMPOTENCY_KEY])
+    @_status_change
     def post(self, subscription_id: int) -> Any:
         """Send again, starting with what committed while paused."""
         return _set_status(subscription_id, WebhookStatus.ACTIVE)

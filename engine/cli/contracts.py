@@ -10,9 +10,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import click
+from sqlalchemy.orm import Session
 
 from engine.cli.app import connect, main, transaction
-from engine.cli.definitions import print_problems
+from engine.cli.definitions import SOURCE_FILES, each_file, print_problems
 from engine.cli.output import table, ts
 from engine.core.durations import format_timedelta
 from engine.services import compliance, contracts
@@ -26,24 +27,18 @@ def contracts_group() -> None:
 def load_files(ctx: click.Context, files: Sequence[Path]) -> None:
     """Load each file in a transaction of its own: one bad file stops there, and what loaded
     before it stays loaded."""
-    now = ctx.obj["clock"].now()
-    for path in files:
-        with transaction(ctx) as session:
-            result = contracts.load_contract(
-                session,
-                path.read_text("utf-8"),
-                actor=ctx.obj["actor"].name,
-                now=now,
-                origin=str(path),
-            )
+    actor, now = ctx.obj["actor"].name, ctx.obj["clock"].now()
+
+    def load(session: Session, text: str, origin: str) -> contracts.LoadResult:
+        return contracts.load_contract(session, text, actor=actor, now=now, origin=origin)
+
+    for result in each_file(ctx, files, load):
         verb = "loaded" if result.created else "unchanged"
         click.echo(f"contract {result.name}: {verb}, version {result.version}")
 
 
 @contracts_group.command("load")
-@click.argument(
-    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
-)
+@SOURCE_FILES
 @click.pass_context
 def contracts_load(ctx: click.Context, files: Sequence[Path]) -> None:
     """Check and load FILES (YAML); a changed contract becomes its next version, and cases
@@ -53,20 +48,15 @@ def contracts_load(ctx: click.Context, files: Sequence[Path]) -> None:
 
 
 @contracts_group.command("validate")
-@click.argument(
-    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
-)
+@SOURCE_FILES
 @click.pass_context
 def contracts_validate(ctx: click.Context, files: Sequence[Path]) -> None:
     """Check FILES as loading would (against this database's definitions, calendars and
     other contracts) without loading them; exit 1 if any has errors."""
     connect(ctx)
     failed = False
-    for path in files:
-        with transaction(ctx) as session:
-            _document, report = contracts.validate_contract_source(
-                session, path.read_text("utf-8"), str(path)
-            )
+    checked = each_file(ctx, files, contracts.validate_contract_source)
+    for path, (_document, report) in zip(files, checked, strict=True):
         print_problems(str(path), report.problems)
         failed = failed or not report.ok
     sys.exit(1 if failed else 0)

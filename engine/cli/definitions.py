@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
+from sqlalchemy.orm import Session
 
 from engine.cli.app import connect, main, transaction
 from engine.cli.output import table, ts
@@ -18,6 +19,13 @@ from engine.core.traceability import build_matrix, render_markdown
 from engine.core.validation import ValidationReport, definition_schema, validate_text
 from engine.errors import Problem, Severity, SvcflowError
 from engine.services import definitions, versions
+
+T = TypeVar("T")
+
+# The YAML files a command loads or checks (definitions, contracts).
+SOURCE_FILES = click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
 
 
 @main.command("validate")
@@ -113,18 +121,26 @@ def definitions_group() -> None:
     """Publish and inspect workflow definitions."""
 
 
-def publish_files(ctx: click.Context, files: Sequence[Path]) -> None:
-    now = ctx.obj["clock"].now()
+def each_file(
+    ctx: click.Context, files: Sequence[Path], step: Callable[[Session, str, str], T]
+) -> Iterator[T]:
+    """``step(session, text, origin)`` on each file in a transaction of its own, yielding what
+    it returned once that committed: a bad file stops there, and what was done before it
+    stays done."""
     for path in files:
         with transaction(ctx) as session:
-            result = definitions.publish(
-                session,
-                path.read_text("utf-8"),
-                actor=ctx.obj["actor"].name,
-                now=now,
-                origin=str(path),
-            )
-            current = versions.current_version(session, result.name)
+            done = step(session, path.read_text("utf-8"), str(path))
+        yield done
+
+
+def publish_files(ctx: click.Context, files: Sequence[Path]) -> None:
+    actor, now = ctx.obj["actor"].name, ctx.obj["clock"].now()
+
+    def publish(session: Session, text: str, origin: str) -> tuple[definitions.PublishResult, int]:
+        result = definitions.publish(session, text, actor=actor, now=now, origin=origin)
+        return result, versions.current_version(session, result.name)
+
+    for result, current in each_file(ctx, files, publish):
         verb = "published" if result.created else "unchanged"
         click.echo(f"{result.name}: {verb}, version {result.version}")
         if current != result.version:
@@ -145,9 +161,7 @@ def definitions_schema() -> None:
 
 
 @definitions_group.command("publish")
-@click.argument(
-    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
-)
+@SOURCE_FILES
 @click.pass_context
 def definitions_publish(ctx: click.Context, files: Sequence[Path]) -> None:
     """Validate and publish FILES as new immutable versions (identical ones are skipped)."""

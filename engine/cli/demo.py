@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from engine.cli.app import connect, main
-from engine.cli.project import WORKFLOWS_DIR
+from engine.cli.project import WORKFLOWS_OPTION
 from engine.demo import run_demo, summary
 from engine.store import migrate
 from engine.store.database import database_url, session_factory
@@ -30,13 +30,7 @@ from engine.store.database import database_url, session_factory
     help="How far back the desk's history starts.",
 )
 @click.option("--seed", default=17, show_default=True, help="Same seed, same desk.")
-@click.option(
-    "--workflows",
-    "workflows_dir",
-    default=str(WORKFLOWS_DIR),
-    show_default=True,
-    type=click.Path(file_okay=False, path_type=Path),
-)
+@WORKFLOWS_OPTION
 @click.pass_context
 def demo_command(
     ctx: click.Context, cases_wanted: int, days: int, seed: int, workflows_dir: Path

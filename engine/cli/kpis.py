@@ -17,6 +17,14 @@ from engine.services.kpi_summary import TeamSummary, team_summary
 from engine.services.kpis import audit_sample, last_full_month, monthly_kpis, to_csv_rows
 
 DEFAULT_CONFIG = Path("workflows/catalog/kpis.yaml")
+# The KPI definitions file both commands read (workflows/catalog/kpis.yaml by default).
+KPI_CONFIG = click.option(
+    "--config",
+    "config_path",
+    default=str(DEFAULT_CONFIG),
+    show_default=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+)
 
 
 def load_config(path: Path) -> dict[str, Any]:
@@ -37,13 +45,7 @@ def load_config(path: Path) -> dict[str, Any]:
     "per target.",
 )
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
-@click.option(
-    "--config",
-    "config_path",
-    default=str(DEFAULT_CONFIG),
-    show_default=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-)
+@KPI_CONFIG
 @click.pass_context
 def kpis_command(
     ctx: click.Context,
@@ -137,13 +139,7 @@ def _print_summary(summary: TeamSummary, fmt: str) -> None:
 @click.option("--quarter", required=True, help="YYYY-Qn")
 @click.option("--seed", required=True, type=int, help="The same seed draws the same sample.")
 @click.option("--share", default=0.2, show_default=True, type=click.FloatRange(0.2, 1.0))
-@click.option(
-    "--config",
-    "config_path",
-    default=str(DEFAULT_CONFIG),
-    show_default=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-)
+@KPI_CONFIG
 @click.pass_context
 def audit_sample_command(
     ctx: click.Context, quarter: str, seed: int, share: float, config_path: Path

@@ -18,6 +18,14 @@ from engine.store import migrate
 from engine.store.database import database_url
 
 WORKFLOWS_DIR = Path("workflows")
+# Where the bundled workflows are (their contracts in contracts/ beside them).
+WORKFLOWS_OPTION = click.option(
+    "--workflows",
+    "workflows_dir",
+    default=str(WORKFLOWS_DIR),
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+)
 
 
 @main.group()
@@ -48,13 +56,7 @@ def db_current(ctx: click.Context) -> None:
 
 
 @main.command("init")
-@click.option(
-    "--workflows",
-    "workflows_dir",
-    default=str(WORKFLOWS_DIR),
-    show_default=True,
-    type=click.Path(file_okay=False, path_type=Path),
-)
+@WORKFLOWS_OPTION
 @click.pass_context
 def init_command(ctx: click.Context, workflows_dir: Path) -> None:
     """Migrate the database, publish the bundled workflows and load the service contracts

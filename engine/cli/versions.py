@@ -5,9 +5,12 @@ the versions of a definition, which one new cases get, and what changed between 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import click
+from sqlalchemy.orm import Session
 
 from engine.cli.app import connect, transaction
 from engine.cli.definitions import definitions_group
@@ -16,6 +19,9 @@ from engine.core.diagram import DIRECTIONS, to_dot
 from engine.core.diff import render_text
 from engine.runtime.diagrams import render_svg
 from engine.services import definitions, versions
+
+T = TypeVar("T")
+U = TypeVar("U")
 
 
 @definitions_group.command("versions")
@@ -75,10 +81,20 @@ def definitions_versions(ctx: click.Context, name: str, as_json: bool) -> None:
         )
 
 
-def _decide(ctx: click.Context, action: str, name: str, version: int | None, reason: str) -> None:
+def _decide(
+    ctx: click.Context,
+    decide: Callable[..., T],
+    name: str,
+    version: int | None,
+    reason: str,
+    *,
+    then: Callable[[Session], U],
+) -> tuple[T, U]:
+    """Record one of the definition's audited decisions (promote, retire, restore, delete) by
+    the CLI's actor, and read what to report in the same transaction."""
     connect(ctx)
     with transaction(ctx) as session:
-        getattr(versions, action)(
+        done = decide(
             session,
             name,
             version,
@@ -86,11 +102,22 @@ def _decide(ctx: click.Context, action: str, name: str, version: int | None, rea
             reason=reason,
             now=ctx.obj["clock"].now(),
         )
-        current = versions.current_version(session, name)
+        return done, then(session)
+
+
+def _decide_and_say_current(
+    ctx: click.Context, decide: Callable[..., None], name: str, version: int | None, reason: str
+) -> None:
+    _, current = _decide(
+        ctx, decide, name, version, reason, then=lambda s: versions.current_version(s, name)
+    )
     click.echo(f"{name}: new cases get version {current}")
 
 
 REASON = click.option("--reason", required=True, help="Kept in the definition's audit.")
+ONE_VERSION = click.option(
+    "--version", type=int, help="One version; default: the whole definition."
+)
 
 
 @definitions_group.command("promote")
@@ -101,40 +128,34 @@ REASON = click.option("--reason", required=True, help="Kept in the definition's 
 def definitions_promote(ctx: click.Context, name: str, version: int, reason: str) -> None:
     """Make VERSION the one new cases of NAME get (e.g. roll back to an earlier one), until a
     new version is published. Running cases keep theirs (see `svcflow cases migrate`)."""
-    _decide(ctx, "promote", name, version, reason)
+    _decide_and_say_current(ctx, versions.promote, name, version, reason)
 
 
 @definitions_group.command("retire")
 @click.argument("name")
-@click.option("--version", type=int, help="One version; default: the whole definition.")
+@ONE_VERSION
 @REASON
 @click.pass_context
 def definitions_retire(ctx: click.Context, name: str, version: int | None, reason: str) -> None:
     """Take no more new cases of NAME (or of one version); running cases continue."""
-    connect(ctx)
-    with transaction(ctx) as session:
-        versions.retire(
-            session,
-            name,
-            version,
-            actor=ctx.obj["actor"].name,
-            reason=reason,
-            now=ctx.obj["clock"].now(),
-        )
-        found = versions.versions(session, name)
+    _, found = _decide(
+        ctx, versions.retire, name, version, reason, then=lambda s: versions.versions(s, name)
+    )
     running = sum(v.running for v in found if version is None or v.version == version)
-    what = name + (f" version {version}" if version is not None else "")
-    click.echo(f"{what} retired: no new cases; {running} running case(s) continue")
+    click.echo(
+        f"{versions.subject(name, version)} retired: no new cases; "
+        f"{running} running case(s) continue"
+    )
 
 
 @definitions_group.command("restore")
 @click.argument("name")
-@click.option("--version", type=int, help="One version; default: the whole definition.")
+@ONE_VERSION
 @REASON
 @click.pass_context
 def definitions_restore(ctx: click.Context, name: str, version: int | None, reason: str) -> None:
     """Undo a retirement: NAME (or one version) takes new cases again."""
-    _decide(ctx, "restore", name, version, reason)
+    _decide_and_say_current(ctx, versions.restore, name, version, reason)
 
 
 @definitions_group.command("delete")
@@ -145,16 +166,9 @@ def definitions_restore(ctx: click.Context, name: str, version: int | None, reas
 def definitions_delete(ctx: click.Context, name: str, version: int | None, reason: str) -> None:
     """Delete a version (or the definition) that no case uses, e.g. one published by
     mistake. Refused while any case uses it: retire it instead."""
-    connect(ctx)
-    with transaction(ctx) as session:
-        deleted = versions.delete_version(
-            session,
-            name,
-            version,
-            actor=ctx.obj["actor"].name,
-            reason=reason,
-            now=ctx.obj["clock"].now(),
-        )
+    deleted, _ = _decide(
+        ctx, versions.delete_version, name, version, reason, then=lambda _session: None
+    )
     click.echo(f"{name}: deleted version(s) {', '.join(map(str, deleted))}")
 
 

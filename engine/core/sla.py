@@ -38,7 +38,7 @@ are (12 months from 29 Feb 2028 are 365 days, from 1 Mar 2027 366): paused time 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import Enum
@@ -656,20 +656,10 @@ def compute_clocks(
 ) -> list[SlaClock]:
     """Every round of every SLA of the definition, in the definition's order, each SLA's
     rounds first to latest (a clock that runs once has exactly one)."""
-    return [
-        clock
-        for sla in definition.slas
-        for clock in compute_rounds(
-            sla,
-            events,
-            data=data,
-            params=params,
-            now=now,
-            calendars=calendars,
-            finals=definition.final_states,
-            decisions=definition.decisions,
-        )
-    ]
+    walked = _walk_every_sla(
+        definition, events, data=data, params=params, now=now, calendars=calendars
+    )
+    return [clock_at(sla, state, ruler, now) for sla, ruler, rounds in walked for state in rounds]
 
 
 def plan_sla_timers(
@@ -684,7 +674,32 @@ def plan_sla_timers(
     """Timers for the warnings and breaches still ahead of each running clock (its current
     round), from the whole history (the incremental path plans from kept states with
     :func:`plan_clock`)."""
-    plans: list[TimerPlan] = []
+    walked = _walk_every_sla(
+        definition, events, data=data, params=params, now=now, calendars=calendars
+    )
+    return [plan for sla, ruler, rounds in walked for plan in plan_clock(sla, rounds[-1], ruler)]
+
+
+def _walk_every_sla(
+    definition: WorkflowDefinition,
+    events: Sequence[EventRecord],
+    *,
+    data: Mapping[str, Any],
+    params: Mapping[str, Any],
+    now: datetime,
+    calendars: Calendars,
+) -> Iterator[tuple[SlaSpec, Ruler, list[ClockState]]]:
+    """Each SLA of the definition, in its order, with how it measures time for the case and
+    its rounds walked through the whole history. The facts name the definition, as the
+    incremental path's do (engine/services/sla_clocks.py): ``case.definition`` in a ``when``
+    reads the same on both paths."""
+    facts = history_facts(
+        events,
+        params=params,
+        calendars=calendars,
+        decisions=definition.decisions,
+        definition=definition.name,
+    )
     for sla in definition.slas:
         ruler = ruler_for(
             sla,
@@ -694,15 +709,7 @@ def plan_sla_timers(
             calendars=calendars,
             decisions=definition.decisions,
         )
-        facts = history_facts(
-            events,
-            params=params,
-            calendars=calendars,
-            decisions=definition.decisions,
-            definition=definition.name,
-        )
-        plans += plan_clock(sla, walk(sla, events, ruler, definition.final_states, facts), ruler)
-    return plans
+        yield sla, ruler, walk_rounds(sla, events, ruler, definition.final_states, facts)
 
 
 def plan_clock(sla: SlaSpec, state: ClockState, ruler: Ruler) -> list[TimerPlan]:

@@ -197,6 +197,12 @@ def plan_timer(
             provisional=provisional,
         )
 
+    def at_entry() -> dict[str, Any]:
+        # What ``counted_from`` and ``at`` read: the case as the state entry found it.
+        return make_context(
+            data, {}, params, entered_at, case=case, decisions=decisions, calendars=calendars
+        )
+
     if timer.kind is TimerKind.AFTER:
         assert timer.after is not None
         duration = resolve_duration(
@@ -211,34 +217,13 @@ def plan_timer(
         start = entered_at
         if timer.counted_from is not None:
             start = counted_from_instant(
-                timer.counted_from,
-                f"{timer.path}.counted_from",
-                make_context(
-                    data,
-                    {},
-                    params,
-                    entered_at,
-                    case=case,
-                    decisions=decisions,
-                    calendars=calendars,
-                ),
-                latest=entered_at,
+                timer.counted_from, f"{timer.path}.counted_from", at_entry(), latest=entered_at
             )
         deadline = add_duration(calendar, start, duration)
         return planned(deadline.at, provisional=deadline.provisional)
     if timer.kind is TimerKind.AT:
         assert timer.at is not None
-        value = compiled(timer.at, f"{timer.path}.at").evaluate(
-            make_context(
-                data,
-                {},
-                params,
-                entered_at,
-                case=case,
-                decisions=decisions,
-                calendars=calendars,
-            )
-        )
+        value = compiled(timer.at, f"{timer.path}.at").evaluate(at_entry())
         if not isinstance(value, datetime):
             raise ExpressionError(
                 f"Expression at {timer.path}.at gave {written(value)}, not a timestamp.",

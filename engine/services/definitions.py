@@ -78,6 +78,16 @@ def validate_source(
     return validate_text(text, origin, known_calendars=calendars, calendars_complete=True)
 
 
+def _identical_version(session: Session, definition: WorkflowDefinition) -> int | None:
+    """The stored version of ``definition``'s name with the same document, if any."""
+    return session.execute(
+        select(DefinitionVersion.version).where(
+            DefinitionVersion.name == definition.name,
+            DefinitionVersion.fingerprint == definition.fingerprint,
+        )
+    ).scalar_one_or_none()
+
+
 def publish(
     session: Session,
     source: str,
@@ -91,12 +101,7 @@ def publish(
         name = document.get("name") if isinstance(document, dict) else None
         raise DefinitionInvalid(name if isinstance(name, str) else None, report.problems)
     definition = build_definition(document)
-    existing = session.execute(
-        select(DefinitionVersion.version).where(
-            DefinitionVersion.name == definition.name,
-            DefinitionVersion.fingerprint == definition.fingerprint,
-        )
-    ).scalar_one_or_none()
+    existing = _identical_version(session, definition)
     if existing is not None:
         return PublishResult(definition.name, existing, created=False)
     latest = session.execute(
@@ -126,12 +131,7 @@ def publish(
     except IntegrityError as exc:
         # Instances starting together all publish the bundled workflows; on PostgreSQL they
         # race. If the winner stored this very document, that is the answer, not a conflict.
-        stored = session.execute(
-            select(DefinitionVersion.version).where(
-                DefinitionVersion.name == definition.name,
-                DefinitionVersion.fingerprint == definition.fingerprint,
-            )
-        ).scalar_one_or_none()
+        stored = _identical_version(session, definition)
         if stored is not None:
             return PublishResult(definition.name, stored, created=False)
         raise ConcurrencyConflict(

@@ -154,6 +154,39 @@ class Finding:
 _CASE_COLUMNS = (cases.c.id, cases.c.definition_name, cases.c.state, cases.c.contract_name)
 
 
+def _rows_of(
+    table: Any, since: Any, ref: Any, *where: ColumnElement[bool], detail: Any = None
+) -> Select[Any]:
+    """The rows of ``table`` (SLA clocks, timers, waits) that ``where`` picks, each with its
+    case's columns, its ``since``, ``ref`` and ``detail``, oldest ``since`` first: the shape
+    of every rule's query. The conditions keep their order, so each still matches its index."""
+    columns = [since.label("since"), ref.label("ref")]
+    if detail is not None:
+        columns.append(detail.label("detail"))
+    return (
+        select(*_CASE_COLUMNS, *columns)
+        .join(cases, cases.c.id == table.c.case_id)
+        .where(*where)
+        .order_by(since)
+    )
+
+
+def _open_case_clocks(
+    definition: str | None, since: Any, *where: ColumnElement[bool], detail: Any = None
+) -> Select[Any]:
+    """The SLA clocks of open cases (of ``definition``, if given) that ``where`` picks, each
+    named by its SLA: the shape of the three SLA rules."""
+    return _rows_of(
+        slas,
+        since,
+        slas.c.sla,
+        *where,
+        cases.c.status == OPEN,
+        *_def(definition, slas.c.definition_name),
+        detail=detail,
+    )
+
+
 def _sla_breached(now: datetime, s: Settings, definition: str | None) -> Any:
     # Only clocks that have not stopped can still be acted on; ``stopped_at IS NULL`` also
     # lets the partial index ix_case_slas_open_due skip every stopped clock in history
@@ -162,53 +195,29 @@ def _sla_breached(now: datetime, s: Settings, definition: str | None) -> Any:
         and_(slas.c.status == "running", slas.c.due_at <= now),
         slas.c.status == "breached",
     )
-    return (
-        select(*_CASE_COLUMNS, slas.c.due_at.label("since"), slas.c.sla.label("ref"))
-        .join(cases, cases.c.id == slas.c.case_id)
-        .where(
-            slas.c.stopped_at.is_(None),
-            late,
-            cases.c.status == OPEN,
-            *_def(definition, slas.c.definition_name),
-        )
-        .order_by(slas.c.due_at)
-    )
+    return _open_case_clocks(definition, slas.c.due_at, slas.c.stopped_at.is_(None), late)
 
 
 def _sla_warning(now: datetime, s: Settings, definition: str | None) -> Any:
-    return (
-        select(*_CASE_COLUMNS, slas.c.warn_at.label("since"), slas.c.sla.label("ref"))
-        .join(cases, cases.c.id == slas.c.case_id)
-        .where(
-            slas.c.status == "running",
-            slas.c.warn_at <= now,
-            slas.c.due_at > now,
-            cases.c.status == OPEN,
-            *_def(definition, slas.c.definition_name),
-        )
-        .order_by(slas.c.warn_at)
+    return _open_case_clocks(
+        definition,
+        slas.c.warn_at,
+        slas.c.status == "running",
+        slas.c.warn_at <= now,
+        slas.c.due_at > now,
     )
 
 
 def _sla_paused(now: datetime, s: Settings, definition: str | None) -> Any:
     # Paused by an operator, still open: since the pause began, with its resume time, if any.
     # ``== true()`` (not IS TRUE) so that both planners match ix_case_slas_paused.
-    return (
-        select(
-            *_CASE_COLUMNS,
-            slas.c.paused_at.label("since"),
-            slas.c.sla.label("ref"),
-            slas.c.resume_at.label("detail"),
-        )
-        .join(cases, cases.c.id == slas.c.case_id)
-        .where(
-            slas.c.manual_pause == true(),
-            slas.c.stopped_at.is_(None),
-            slas.c.phase == "paused",
-            cases.c.status == OPEN,
-            *_def(definition, slas.c.definition_name),
-        )
-        .order_by(slas.c.paused_at)
+    return _open_case_clocks(
+        definition,
+        slas.c.paused_at,
+        slas.c.manual_pause == true(),
+        slas.c.stopped_at.is_(None),
+        slas.c.phase == "paused",
+        detail=slas.c.resume_at,
     )
 
 
@@ -219,33 +228,25 @@ def _timer_failed(now: datetime, s: Settings, definition: str | None) -> Any:
     # subquery (a self-join would be merged back into the scan), for the rows returned.
     failed = timers.alias("failed")
     error = select(timers.c.last_error).where(timers.c.id == failed.c.id).scalar_subquery()
-    return (
-        select(
-            *_CASE_COLUMNS,
-            failed.c.updated_at.label("since"),
-            failed.c.id.label("ref"),
-            error.label("detail"),
-        )
-        .join(cases, cases.c.id == failed.c.case_id)
-        .where(
-            failed.c.status == TimerStatus.FAILED.value,
-            cases.c.status == OPEN,
-            *_def(definition, cases.c.definition_name),
-        )
-        .order_by(failed.c.updated_at)
+    return _rows_of(
+        failed,
+        failed.c.updated_at,
+        failed.c.id,
+        failed.c.status == TimerStatus.FAILED.value,
+        cases.c.status == OPEN,
+        *_def(definition, cases.c.definition_name),
+        detail=error,
     )
 
 
 def _timer_late(now: datetime, s: Settings, definition: str | None) -> Any:
-    return (
-        select(*_CASE_COLUMNS, timers.c.due_at.label("since"), timers.c.id.label("ref"))
-        .join(cases, cases.c.id == timers.c.case_id)
-        .where(
-            timers.c.status == TimerStatus.ARMED.value,
-            timers.c.due_at < now - s.timer_tolerance,
-            *_def(definition, cases.c.definition_name),
-        )
-        .order_by(timers.c.due_at)
+    return _rows_of(
+        timers,
+        timers.c.due_at,
+        timers.c.id,
+        timers.c.status == TimerStatus.ARMED.value,
+        timers.c.due_at < now - s.timer_tolerance,
+        *_def(definition, cases.c.definition_name),
     )
 
 
@@ -274,33 +275,29 @@ def _orphaned_wait(now: datetime, s: Settings, definition: str | None) -> Any:
         events.c.seq > waits.c.event_seq,
         events.c.event_type.in_([EventType.TRANSITION.value, "forced"]),
     )
-    return (
-        select(*_CASE_COLUMNS, waits.c.since.label("since"), waits.c.detail.label("ref"))
-        .join(cases, cases.c.id == waits.c.case_id)
-        .where(
-            waits.c.reason == Reason.ORPHANED_WAIT.value,
-            cases.c.status == OPEN,
-            ~moved_since,
-            *_def(definition, cases.c.definition_name),
-        )
-        .order_by(waits.c.since)
+    return _rows_of(
+        waits,
+        waits.c.since,
+        waits.c.detail,
+        waits.c.reason == Reason.ORPHANED_WAIT.value,
+        cases.c.status == OPEN,
+        ~moved_since,
+        *_def(definition, cases.c.definition_name),
     )
 
 
 def _waiting_on_cancelled(now: datetime, s: Settings, definition: str | None) -> Any:
     # case_waits holds the children cancelled while their parent was open (links.py).
-    return (
-        select(*_CASE_COLUMNS, waits.c.since.label("since"), waits.c.child_id.label("ref"))
-        .join(cases, cases.c.id == waits.c.case_id)
-        .where(
-            waits.c.reason == Reason.WAITING_ON_CANCELLED.value,
-            cases.c.status == OPEN,
-            # Moved = entered a state: an event that leaves it where it was (an SLA
-            # warning, a reassignment) bumps updated_at but resolves nothing.
-            cases.c.state_entered_at <= waits.c.since,
-            *_def(definition, cases.c.definition_name),
-        )
-        .order_by(waits.c.since)
+    return _rows_of(
+        waits,
+        waits.c.since,
+        waits.c.child_id,
+        waits.c.reason == Reason.WAITING_ON_CANCELLED.value,
+        cases.c.status == OPEN,
+        # Moved = entered a state: an event that leaves it where it was (an SLA warning, a
+        # reassignment) bumps updated_at but resolves nothing.
+        cases.c.state_entered_at <= waits.c.since,
+        *_def(definition, cases.c.definition_name),
     )
 
 

@@ -68,6 +68,11 @@ class AuditEntry:
     at: datetime
 
 
+def subject(name: str, version: int | None) -> str:
+    """What a decision is about, in a message: the definition, or one version of it."""
+    return name if version is None else f"{name} version {version}"
+
+
 def _require_reason(reason: str | None, doing: str) -> str:
     reason = (reason or "").strip()
     if not reason:
@@ -281,7 +286,7 @@ def retire(
     """Take no more new cases of ``name`` (``version`` None) or of one version of it; running
     cases continue. Retiring the promoted version returns new cases to the latest version
     not retired."""
-    what = f"{name}" + (f" version {version}" if version is not None else "")
+    what = subject(name, version)
     reason = _require_reason(reason, f"retiring {what}")
     if version is None:
         _require_definition(session, name)
@@ -308,7 +313,7 @@ def restore(
 ) -> None:
     """Undo a retirement: the definition (``version`` None) or the version takes new cases
     again (a restored version is current only if it is the latest, or once promoted)."""
-    what = f"{name}" + (f" version {version}" if version is not None else "")
+    what = subject(name, version)
     reason = _require_reason(reason, f"restoring {what}")
     if version is None:
         _require_definition(session, name)
@@ -333,7 +338,7 @@ def delete_version(
     deployment parameters) that no case uses. A case's history needs its version for as long
     as the case is kept, so deletion is refused while any case, running or closed, uses it:
     retire it instead. Returns the versions deleted."""
-    what = f"{name}" + (f" version {version}" if version is not None else "")
+    what = subject(name, version)
     reason = _require_reason(reason, f"deleting {what}")
     targets = [version] if version is not None else _version_numbers(session, name)
     for v in targets:

@@ -106,7 +106,28 @@ class TimerStatus(str, Enum):
     FAILED = "failed"
 
 
-class DefinitionVersion(Base):
+FIRST = -1  # the sort_order of a mixin's columns that lead their table
+
+
+class SourceVersion:
+    """The columns of one immutable, numbered version of a YAML document that svcflow parses
+    and stores whole (a workflow definition, a service contract): its name and number, its
+    titles, the text as given, the document read from it, and the fingerprint that finds an
+    identical one.
+
+    They come first in the table, as the migrations created them (``sort_order``)."""
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True, sort_order=FIRST)
+    name: Mapped[str] = mapped_column(String(63), nullable=False, sort_order=FIRST)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, sort_order=FIRST)
+    title_en: Mapped[str] = mapped_column(String(200), nullable=False, sort_order=FIRST)
+    title_zh: Mapped[str] = mapped_column(String(200), nullable=False, sort_order=FIRST)
+    source: Mapped[str] = mapped_column(Text, nullable=False, sort_order=FIRST)
+    document: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False, sort_order=FIRST)
+    fingerprint: Mapped[str] = mapped_column(String(64), nullable=False, sort_order=FIRST)
+
+
+class DefinitionVersion(SourceVersion, Base):
     """One published, immutable version of a workflow definition."""
 
     __tablename__ = "definition_versions"
@@ -115,14 +136,6 @@ class DefinitionVersion(Base):
         UniqueConstraint("name", "fingerprint", name="uq_definition_versions_name_fingerprint"),
     )
 
-    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    name: Mapped[str] = mapped_column(String(63), nullable=False)
-    version: Mapped[int] = mapped_column(Integer, nullable=False)
-    title_en: Mapped[str] = mapped_column(String(200), nullable=False)
-    title_zh: Mapped[str] = mapped_column(String(200), nullable=False)
-    source: Mapped[str] = mapped_column(Text, nullable=False)
-    document: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False)
-    fingerprint: Mapped[str] = mapped_column(String(64), nullable=False)
     published_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
     published_by: Mapped[str] = mapped_column(String(200), nullable=False)
     # A retired version takes no new cases; its running cases continue (docs/versions.md).
@@ -232,7 +245,7 @@ class Case(Base):
     contract_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
-class ContractVersion(Base):
+class ContractVersion(SourceVersion, Base):
     """One immutable version of a service contract (engine/core/contracts.py). Loading a
     changed file adds a version; cases keep the version they were created under."""
 
@@ -242,14 +255,6 @@ class ContractVersion(Base):
         Index("ix_contracts_name_fingerprint", "name", "fingerprint"),
     )
 
-    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    name: Mapped[str] = mapped_column(String(63), nullable=False)
-    version: Mapped[int] = mapped_column(Integer, nullable=False)
-    title_en: Mapped[str] = mapped_column(String(200), nullable=False)
-    title_zh: Mapped[str] = mapped_column(String(200), nullable=False)
-    source: Mapped[str] = mapped_column(Text, nullable=False)
-    document: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False)
-    fingerprint: Mapped[str] = mapped_column(String(64), nullable=False)
     loaded_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
     loaded_by: Mapped[str] = mapped_column(String(200), nullable=False)
 

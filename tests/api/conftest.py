@@ -38,7 +38,9 @@ from engine.services.definitions import publish
 from engine.services.tokens import Role, create_token, revoke_token
 from engine.store.database import create_db_engine, session_factory
 from engine.store.models import ApiToken, Base
+from tests.browser import chromium, sign_in
 from tests.conftest import DATABASES, T0, WORKFLOWS, _database_url
+from tests.workflows import TICKET
 
 ROLES = tuple(r.value for r in Role)
 DASHBOARD_NOW = T0 + timedelta(hours=5)  # 15:00 in Beijing: past a 4-hour SLA started at T0
@@ -350,16 +352,63 @@ def assert_problem(response: Any, status: int, code: str | None = None) -> dict[
     return body
 
 
+@contextmanager
+def serving(app: Flask, name: str) -> Iterator[str]:
+    """``app`` behind a real threaded WSGI server on 127.0.0.1, on a free port; yields its
+    base URL and stops the server afterwards."""
+    server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+
+
 @pytest.fixture
 def live_server(app: Flask) -> Iterator[str]:
     """The app behind a real threaded WSGI server on 127.0.0.1; yields its base URL."""
-    server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
-    server.server_close()
+    with serving(app, "live-server") as url:
+        yield url
+
+
+# --- the dashboard in a real browser (tests/browser.py) -----------------------------------------
+
+
+@dataclass
+class LiveDashboard:
+    url: str
+    tokens: dict[str, str]  # per role, tokens named morning-<role>
+    sessions: sessionmaker[Session]
+
+    def sign_in(self, page: Any, then: str | None = None, role: str = "supervisor") -> None:
+        """Sign ``page`` in with ``role``'s token; it then shows ``then`` or the overview."""
+        sign_in(page, self.url, self.tokens[role], then)
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """A headless Chromium for the test (skipped without one)."""
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def live(api_sqlite_url: str, tmp_path: Path) -> Iterator[LiveDashboard]:
+    """The dashboard app (:func:`build_dashboard_app`, its KPI file ``tmp_path/kpis.yaml``)
+    on SQLite with the bundled workflows and TICKET, behind a live server, with one token
+    per role."""
+    engine = create_db_engine(api_sqlite_url)
+    sessions = session_factory(engine)
+    with sessions() as session, session.begin():
+        publish(session, TICKET, actor="test", now=T0)
+    app = build_dashboard_app(api_sqlite_url, tmp_path / "kpis.yaml")
+    with serving(app, "dashboard") as url:
+        yield LiveDashboard(url, make_tokens(sessions, "morning"), sessions)
+    state.of(app).runtime.close()
+    engine.dispose()
 
 
 # --- where the browser tests leave their screenshots ---------------------------------------------

@@ -4,28 +4,12 @@ and charts included) render, with no violation reported and no request leaving t
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import pytest
-from sqlalchemy.orm import Session, sessionmaker
-from werkzeug.serving import make_server
-
-from api import state
-from tests.api.conftest import build_dashboard_app, make_tokens
-from tests.api.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS
+from tests.api.conftest import LiveDashboard
+from tests.browser import new_page
 from tests.factories import create_ticket
-from tests.workflows import TICKET
-
-
-@dataclass
-class Live:
-    url: str
-    token: str
-    case_id: int
 
 
 @dataclass
@@ -52,66 +36,34 @@ class Seen:
         )
 
 
-@pytest.fixture
-def db_url(api_sqlite_url: str) -> str:
-    return api_sqlite_url
+def test_the_api_docs_and_the_dashboard_work_under_the_policy(
+    browser: Any, live: LiveDashboard
+) -> None:
+    from playwright.sync_api import expect
 
-
-@pytest.fixture
-def live(
-    db_url: str, sessions: sessionmaker[Session], publish_workflow: Any, tmp_path: Path
-) -> Iterator[Live]:
-    if not CHROMIUM.exists():
-        pytest.skip("Chromium not installed: the Makefile's test target installs it")
-    publish_workflow(TICKET)
-    case_id = create_ticket(sessions)
-    app = build_dashboard_app(db_url, tmp_path / "kpis.yaml")
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="csp", daemon=True)
-    thread.start()
-    token = make_tokens(sessions, "csp")["supervisor"]
-    yield Live(f"http://127.0.0.1:{server.server_port}", token, case_id)
-    server.shutdown()
-    thread.join(timeout=10)
-    server.server_close()
-    state.of(app).runtime.close()
-
-
-def test_the_api_docs_and_the_dashboard_work_under_the_policy(live: Live) -> None:
-    from playwright.sync_api import expect, sync_playwright
-
+    case_id = create_ticket(live.sessions)
     seen = Seen(live.url)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(locale="en-US")
-        page.set_default_timeout(TIMEOUT_MS)
-        seen.watch(page)
-        try:
-            page.goto(f"{live.url}/api/docs")
-            expect(page.locator(".opblock").first).to_be_visible()
-            assert page.locator(".opblock").count() > 20
-            page.locator(".opblock-summary", has_text="/readyz").first.click()
-            page.click("text=Try it out")
-            page.click("button.execute")
-            expect(
-                page.locator(".live-responses-table tbody .response-col_status").first
-            ).to_have_text(
-                "503"  # Redis is a closed port here: readiness says so, over fetch()
-            )
+    page = new_page(browser, "en-US")
+    seen.watch(page)
+    page.goto(f"{live.url}/api/docs")
+    expect(page.locator(".opblock").first).to_be_visible()
+    assert page.locator(".opblock").count() > 20
+    page.locator(".opblock-summary", has_text="/readyz").first.click()
+    page.click("text=Try it out")
+    page.click("button.execute")
+    expect(page.locator(".live-responses-table tbody .response-col_status").first).to_have_text(
+        "503"  # Redis is a closed port here: readiness says so, over fetch()
+    )
 
-            page.goto(f"{live.url}/dashboard/login")
-            page.fill("input[name=token]", live.token)
-            page.click("button[type=submit].primary")
-            expect(page.locator("header .who")).to_contain_text("csp-supervisor")
-            for path in ("/dashboard/", "/dashboard/stuck", "/dashboard/kpis"):
-                page.goto(f"{live.url}{path}")
-                expect(page.locator("header .who")).to_contain_text("csp-supervisor")
-            page.goto(f"{live.url}/dashboard/cases/{live.case_id}")
-            bar = page.locator("svg.bar rect").first
-            expect(bar).to_be_visible()
-            assert bar.bounding_box()["width"] > 0  # type: ignore[index]
-        finally:
-            browser.close()
+    live.sign_in(page)
+    expect(page.locator("header .who")).to_contain_text("morning-supervisor")
+    for path in ("/dashboard/", "/dashboard/stuck", "/dashboard/kpis"):
+        page.goto(f"{live.url}{path}")
+        expect(page.locator("header .who")).to_contain_text("morning-supervisor")
+    page.goto(f"{live.url}/dashboard/cases/{case_id}")
+    bar = page.locator("svg.bar rect").first
+    expect(bar).to_be_visible()
+    assert bar.bounding_box()["width"] > 0  # type: ignore[index]
 
     assert seen.errors == []
     assert seen.elsewhere == []

@@ -18,7 +18,6 @@ page load, a screenshot and an axe run (about a second).
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -30,7 +29,6 @@ import yaml
 from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
-from werkzeug.serving import make_server
 
 from api import state
 from api.app import create_app
@@ -44,8 +42,8 @@ from engine.services.definitions import publish
 from engine.services.tokens import create_token
 from engine.store.database import create_db_engine, session_factory
 from engine.store.models import Case, CaseEvent, CaseStatus, Timer, TimerStatus
-from tests.api.conftest import BROWSER_SCREENSHOTS, DASHBOARD_NOW
-from tests.api.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS
+from tests.api.conftest import BROWSER_SCREENSHOTS, DASHBOARD_NOW, serving
+from tests.browser import chromium, new_page, require_chromium, sign_in
 from tests.conftest import WORKFLOWS
 
 SCREENSHOTS = BROWSER_SCREENSHOTS
@@ -229,13 +227,7 @@ def _seed(sessions: sessionmaker[Session]) -> Desk:
 
 @pytest.fixture(scope="module")
 def live(api_sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    if not CHROMIUM.exists():
-        pytest.skip(
-            "Chromium not installed: run apt-get install chromium; the Makefile's "
-            "test target installs it"
-        )
-    from playwright.sync_api import sync_playwright
-
+    require_chromium()  # before seeding the desk
     url = f"sqlite:///{tmp_path_factory.mktemp('matrix') / 'svcflow.db'}"
     Path(url.removeprefix("sqlite:///")).write_bytes(api_sqlite_template.read_bytes())
     engine = create_db_engine(url)
@@ -254,34 +246,22 @@ def live(api_sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) ->
         }
     )
     state.of(app).runtime.clock = ManualClock(DASHBOARD_NOW)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="matrix", daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{server.server_port}"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with serving(app, "matrix") as base, chromium() as browser:
         console: dict[str, list[str]] = {}
         tabs = {}
         for tab, locale in [
             (f"{lang}{out}", LANGUAGES[lang]) for lang in LANGUAGES for out in ("", "-out")
         ]:
-            page = browser.new_context(locale=locale).new_page()
-            page.set_default_timeout(TIMEOUT_MS)
+            page = new_page(browser, locale)
             seen = console.setdefault(tab, [])
             page.on("console", lambda m, s=seen: s.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e, s=seen: s.append(str(e)))
             if not tab.endswith("-out"):
-                page.goto(f"{base}/dashboard/login")
-                page.fill("input[name=token]", token)
-                page.click("button[type=submit].primary")
+                sign_in(page, base, token)
                 page.wait_for_url(f"{base}/dashboard/")
             tabs[tab] = page
         yield Live(base, app, desk, tabs, console)
-        browser.close()
-    server.shutdown()
-    thread.join(timeout=10)
-    server.server_close()
     state.of(app).runtime.close()
     engine.dispose()
 

@@ -15,11 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.api import test_dashboard_browser as browser_tests
-from tests.api.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, Live
-
-# The dashboard browser test's fixtures: SQLite with the bundled workflows, a live server.
-db_url, live = browser_tests.db_url, browser_tests.live
+from tests.api.conftest import LiveDashboard
+from tests.browser import DESKTOP, TIMEOUT_MS, screenshot_on_failure
 
 BUNDLED = (
     "complaint",
@@ -32,7 +29,6 @@ BUNDLED = (
     "spare_part",
     "spare_stock",
 )
-WIDTH, HEIGHT = 1366, 768
 STATE_TITLE_MIN_PX = 12.0  # a state's title as drawn (14 pt at full size, 18.7 px)
 TEXT_MIN_PX = 9.0  # any other word of a diagram (10 pt at full size, 13.3 px)
 
@@ -63,60 +59,45 @@ MEASURE = """
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_every_bundled_diagram_fits_a_1366_screen_and_stays_legible(
-    live: Live, tmp_path: Path, lang: str
+    browser: Any, live: LiveDashboard, tmp_path: Path, lang: str
 ) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = chromium.new_context(
-            locale="zh-CN" if lang == "zh" else "en-US", viewport={"width": WIDTH, "height": HEIGHT}
+    context = browser.new_context(locale="zh-CN" if lang == "zh" else "en-US", viewport=DESKTOP)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    with screenshot_on_failure(page, tmp_path / f"overview-{lang}-failure.png"):
+        live.sign_in(page, then="/dashboard/")  # language: the locale
+        expect(page.locator("html")).to_have_attribute("lang", "zh-CN" if lang == "zh" else "en")
+        for name in BUNDLED:
+            section = page.locator(f"section#def-{name}")
+            if section.locator("details").get_attribute("open") is None:
+                section.locator("summary").click()  # a workflow with no open cases is folded
+            section.locator(".svg-wrap svg").scroll_into_view_if_needed()
+            _check_board(name, section.element_handle().evaluate(MEASURE))
+            if name == "repair_ticket":  # the window a supervisor sees, once scrolled there
+                page.screenshot(path=str(tmp_path / f"repair_ticket-{lang}-1366x768.png"))
+            full = section.locator("a[data-testid=full-size]")
+            expect(full).to_have_attribute("target", "_blank")
+        page.screenshot(path=str(tmp_path / f"overview-{lang}-1366.png"), full_page=True)
+
+        # The full-size diagram is the same drawing at its natural size.
+        href = page.locator("section#def-repair_ticket a[data-testid=full-size]").get_attribute(
+            "href"
         )
-        page = context.new_page()
-        page.set_default_timeout(TIMEOUT_MS)
-        try:
-            page.goto(f"{live.url}/dashboard/login?next=/dashboard/")  # language: the locale
-            page.fill("input[name=token]", live.tokens["supervisor"])
-            page.click("button[type=submit].primary")
-            expect(page.locator("html")).to_have_attribute(
-                "lang", "zh-CN" if lang == "zh" else "en"
-            )
-            for name in BUNDLED:
-                section = page.locator(f"section#def-{name}")
-                if section.locator("details").get_attribute("open") is None:
-                    section.locator("summary").click()  # a workflow with no open cases is folded
-                section.locator(".svg-wrap svg").scroll_into_view_if_needed()
-                _check_board(name, section.element_handle().evaluate(MEASURE))
-                if name == "repair_ticket":  # the window a supervisor sees, once scrolled there
-                    page.screenshot(path=str(tmp_path / f"repair_ticket-{lang}-1366x768.png"))
-                full = section.locator("a[data-testid=full-size]")
-                expect(full).to_have_attribute("target", "_blank")
-            page.screenshot(path=str(tmp_path / f"overview-{lang}-1366.png"), full_page=True)
-
-            # The full-size diagram is the same drawing at its natural size.
-            href = page.locator("section#def-repair_ticket a[data-testid=full-size]").get_attribute(
-                "href"
-            )
-            alone = context.new_page()  # signed in too: the same context
-            response = alone.goto(f"{live.url}{href}")
-            assert response is not None and response.status == 200
-            assert response.headers["content-type"].startswith("image/svg+xml")
-            title = "维修中" if lang == "zh" else "Repairing"
-            # The state's own title, once (the SLA note may name the state in a clock's span).
-            exact = re.compile(rf"^\s*{title}\s*$")
-            assert alone.locator("g.node text").filter(has_text=exact).count() == 1
-            drawn, natural = alone.evaluate(
-                "[document.documentElement.getBoundingClientRect().width,"
-                " document.documentElement.width.baseVal.value]"
-            )
-            assert abs(drawn - natural) < 1, (drawn, natural)  # not scaled down
-        except Exception as exc:
-            shot = tmp_path / f"overview-{lang}-failure.png"
-            page.screenshot(path=str(shot), full_page=True)
-            exc.add_note(f"The browser's page at the failure: {shot}")
-            raise
-        finally:
-            chromium.close()
+        alone = context.new_page()  # signed in too: the same context
+        response = alone.goto(f"{live.url}{href}")
+        assert response is not None and response.status == 200
+        assert response.headers["content-type"].startswith("image/svg+xml")
+        title = "维修中" if lang == "zh" else "Repairing"
+        # The state's own title, once (the SLA note may name the state in a clock's span).
+        exact = re.compile(rf"^\s*{title}\s*$")
+        assert alone.locator("g.node text").filter(has_text=exact).count() == 1
+        drawn, natural = alone.evaluate(
+            "[document.documentElement.getBoundingClientRect().width,"
+            " document.documentElement.width.baseVal.value]"
+        )
+        assert abs(drawn - natural) < 1, (drawn, natural)  # not scaled down
 
 
 def _check_board(name: str, measured: dict[str, Any]) -> None:

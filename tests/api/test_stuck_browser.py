@@ -7,64 +7,47 @@ test's tmp dir."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from engine.services import cases
-from tests.api import test_dashboard_browser as browser_tests
-from tests.api.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, Live
+from tests.api.conftest import LiveDashboard
+from tests.browser import DESKTOP, csp_reports, new_page, screenshot_on_failure
 from tests.factories import ticket_with_failed_reminder
-
-# The dashboard browser test's fixtures: SQLite with the bundled workflows, a live server.
-db_url, live = browser_tests.db_url, browser_tests.live
 
 
 def test_a_supervisor_retries_a_failed_timer_from_forms_loaded_on_demand(
-    live: Live, tmp_path: Path
+    browser: Any, live: LiveDashboard, tmp_path: Path
 ) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     case_id, timer_id = ticket_with_failed_reminder(live.sessions)
     reason = "guard data fixed by the hotline"
-    blocked: list[str] = []
     fetched: list[str] = []
 
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = chromium.new_page(locale="zh-CN", viewport={"width": 1366, "height": 768})
-        page.on(
-            "console", lambda m: blocked.append(m.text) if "Content Security" in m.text else None
-        )
-        page.on("request", lambda r: fetched.append(r.url) if "/actions" in r.url else None)
-        page.set_default_timeout(TIMEOUT_MS)
-        try:
-            stuck = "/dashboard/stuck?reason=timer_failed"
-            page.goto(f"{live.url}/dashboard/login?next={stuck.replace('?', '%3F')}")
-            page.fill("input[name=token]", live.tokens["supervisor"])
-            page.click("button[type=submit].primary")
-            expect(page).to_have_url(f"{live.url}{stuck}")
-            finding = page.locator(f'tr[data-case="{case_id}"][data-reason="timer_failed"]')
-            expect(finding).to_contain_text(f"定时器 {timer_id} 失败：GuardRejected")
-            expect(finding.locator("form")).to_have_count(0)  # no forms until asked for
-            assert fetched == []
-            page.screenshot(path=str(tmp_path / "stuck-1366.png"), full_page=True)
+    page = new_page(browser, "zh-CN", DESKTOP)
+    blocked = csp_reports(page)
+    page.on("request", lambda r: fetched.append(r.url) if "/actions" in r.url else None)
+    with screenshot_on_failure(page, tmp_path / "stuck-failure.png"):
+        stuck = "/dashboard/stuck?reason=timer_failed"
+        live.sign_in(page, then=stuck)
+        expect(page).to_have_url(f"{live.url}{stuck}")
+        finding = page.locator(f'tr[data-case="{case_id}"][data-reason="timer_failed"]')
+        expect(finding).to_contain_text(f"定时器 {timer_id} 失败：GuardRejected")
+        expect(finding.locator("form")).to_have_count(0)  # no forms until asked for
+        assert fetched == []
+        page.screenshot(path=str(tmp_path / "stuck-1366.png"), full_page=True)
 
-            finding.locator("details.row-actions summary").click()
-            retry = finding.locator("form.retry")
-            expect(retry).to_have_count(1)  # fetched by the page's script
-            assert len(fetched) == 1 and f"timer={timer_id}" in fetched[0]
-            expect(finding.locator("form.action").first).to_have_class("action retry")
-            retry.locator("input[name=reason]").fill(reason)
-            retry.locator("button").click()
+        finding.locator("details.row-actions summary").click()
+        retry = finding.locator("form.retry")
+        expect(retry).to_have_count(1)  # fetched by the page's script
+        assert len(fetched) == 1 and f"timer={timer_id}" in fetched[0]
+        expect(finding.locator("form.action").first).to_have_class("action retry")
+        retry.locator("input[name=reason]").fill(reason)
+        retry.locator("button").click()
 
-            expect(page.locator(".flash.success")).to_contain_text(str(case_id))
-            expect(page).to_have_url(f"{live.url}{stuck}")
-            expect(page.locator(f'tr[data-case="{case_id}"]')).to_have_count(0)  # resolved
-        except Exception as exc:
-            shot = tmp_path / "stuck-failure.png"
-            page.screenshot(path=str(shot), full_page=True)
-            exc.add_note(f"The browser's page at the failure: {shot}")
-            raise
-        finally:
-            chromium.close()
+        expect(page.locator(".flash.success")).to_contain_text(str(case_id))
+        expect(page).to_have_url(f"{live.url}{stuck}")
+        expect(page.locator(f'tr[data-case="{case_id}"]')).to_have_count(0)  # resolved
 
     assert blocked == []  # the script and its fetch stay within the CSP
     with live.sessions() as session, session.begin():
@@ -73,36 +56,30 @@ def test_a_supervisor_retries_a_failed_timer_from_forms_loaded_on_demand(
     assert last.payload == {"timer_id": timer_id, "reason": reason}
 
 
-def test_the_stuck_list_refreshes_itself_unless_a_finding_is_open(live: Live) -> None:
+def test_the_stuck_list_refreshes_itself_unless_a_finding_is_open(
+    browser: Any, live: LiveDashboard
+) -> None:
     """The page reloads each minute (the browser's clock is faked and skipped, not slept), but
     not while the supervisor has a finding's actions open."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     case_id, _ = ticket_with_failed_reminder(live.sessions)
     loads: list[str] = []
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = chromium.new_page(locale="en-US", viewport={"width": 1366, "height": 768})
-        page.set_default_timeout(TIMEOUT_MS)
-        try:
-            page.goto(f"{live.url}/dashboard/login")
-            page.fill("input[name=token]", live.tokens["supervisor"])
-            page.click("button[type=submit].primary")
-            page.clock.install()
-            page.on("load", lambda _: loads.append(page.url))
-            page.goto(f"{live.url}/dashboard/stuck")
-            finding = page.locator(f'tr[data-case="{case_id}"]').first
-            expect(finding).to_be_visible()
-            before = len(loads)
-            page.clock.run_for(61_000)
-            page.wait_for_load_state()
-            expect(page.locator(f'tr[data-case="{case_id}"]').first).to_be_visible()
-            assert len(loads) == before + 1  # reloaded once
+    page = new_page(browser, "en-US", DESKTOP)
+    live.sign_in(page)
+    page.clock.install()
+    page.on("load", lambda _: loads.append(page.url))
+    page.goto(f"{live.url}/dashboard/stuck")
+    finding = page.locator(f'tr[data-case="{case_id}"]').first
+    expect(finding).to_be_visible()
+    before = len(loads)
+    page.clock.run_for(61_000)
+    page.wait_for_load_state()
+    expect(page.locator(f'tr[data-case="{case_id}"]').first).to_be_visible()
+    assert len(loads) == before + 1  # reloaded once
 
-            failed = page.locator(f'tr[data-case="{case_id}"][data-reason="timer_failed"]')
-            failed.locator("details.row-actions summary").click()
-            expect(failed.locator("form.retry")).to_have_count(1)
-            page.clock.run_for(181_000)
-            assert len(loads) == before + 1  # busy: the open finding stays
-        finally:
-            chromium.close()
+    failed = page.locator(f'tr[data-case="{case_id}"][data-reason="timer_failed"]')
+    failed.locator("details.row-actions summary").click()
+    expect(failed.locator("form.retry")).to_have_count(1)
+    page.clock.run_for(181_000)
+    assert len(loads) == before + 1  # busy: the open finding stays

@@ -9,72 +9,53 @@ from pathlib import Path
 from typing import Any
 
 from engine.services import cases
-from tests.api import test_dashboard_browser as browser_tests
-from tests.api.conftest import REPAIR_DATA
-from tests.api.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, Live
+from tests.api.conftest import REPAIR_DATA, LiveDashboard
+from tests.browser import DESKTOP, PHONE, csp_reports, new_page, screenshot_on_failure
 from tests.conftest import T0
 from tests.factories import create_case
 
-# The dashboard browser test's fixtures: SQLite with the bundled workflows, a live server.
-db_url, live = browser_tests.db_url, browser_tests.live
-
 
 def test_a_supervisor_reassigns_from_a_workbench_row_on_desktop_and_phone(
-    live: Live, tmp_path: Path
+    browser: Any, live: LiveDashboard, tmp_path: Path
 ) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     data = {**REPAIR_DATA, "team": "East", "engineer": "Wang"}
     case_id = create_case(
         live.sessions, "repair_ticket", data, business_key="T-2026-0042", now=T0
     ).case.id
-    blocked: list[str] = []
 
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = chromium.new_page(locale="en-US", viewport={"width": 1366, "height": 768})
-        page.on(
-            "console", lambda m: blocked.append(m.text) if "Content Security" in m.text else None
-        )
-        page.set_default_timeout(TIMEOUT_MS)
-        try:
-            page.clock.install()  # the page's timers run on a clock the test moves
-            page.goto(f"{live.url}/dashboard/login?next=/dashboard/work%3Fteam%3DEast")
-            page.fill("input[name=token]", live.tokens["supervisor"])
-            page.click("button[type=submit].primary")
-            row = page.locator(f'tr[data-case="{case_id}"]')
-            expect(row).to_contain_text("T-2026-0042")
-            expect(row).to_contain_text("overdue by 4 h 0 min")
-            expect(row).to_contain_text("First contact · 500%")  # 5 h of a 1 h promise
-            expect(row.locator("form")).to_have_count(0)  # no forms until asked for
-            page.screenshot(path=str(tmp_path / "workbench-1366.png"), full_page=True)
+    page = new_page(browser, "en-US", DESKTOP)
+    blocked = csp_reports(page)
+    with screenshot_on_failure(page, tmp_path / "workbench-failure.png"):
+        page.clock.install()  # the page's timers run on a clock the test moves
+        live.sign_in(page, then="/dashboard/work?team=East")
+        row = page.locator(f'tr[data-case="{case_id}"]')
+        expect(row).to_contain_text("T-2026-0042")
+        expect(row).to_contain_text("overdue by 4 h 0 min")
+        expect(row).to_contain_text("First contact · 500%")  # 5 h of a 1 h promise
+        expect(row.locator("form")).to_have_count(0)  # no forms until asked for
+        page.screenshot(path=str(tmp_path / "workbench-1366.png"), full_page=True)
 
-            # A case opened meanwhile shows up by itself within a minute.
-            later = {**data, "engineer": "Zhao"}
-            create_case(live.sessions, "repair_ticket", later, business_key="T-2026-0043", now=T0)
-            expect(page.locator("tr[data-case]")).to_have_count(1)
-            page.clock.run_for(61_000)
-            expect(page.locator("tr[data-case]")).to_have_count(2)
+        # A case opened meanwhile shows up by itself within a minute.
+        later = {**data, "engineer": "Zhao"}
+        create_case(live.sessions, "repair_ticket", later, business_key="T-2026-0043", now=T0)
+        expect(page.locator("tr[data-case]")).to_have_count(1)
+        page.clock.run_for(61_000)
+        expect(page.locator("tr[data-case]")).to_have_count(2)
 
-            row.locator("details.row-actions summary").click()
-            reassign = row.locator("form.reassign")
-            expect(reassign).to_have_count(1)  # fetched by workbench.js
-            reassign.locator("input[name=assignee]").fill("Li Wei")
-            reassign.locator("input[name=reason]").fill("Wang is on leave")
-            reassign.locator("button").click()
+        row.locator("details.row-actions summary").click()
+        reassign = row.locator("form.reassign")
+        expect(reassign).to_have_count(1)  # fetched by workbench.js
+        reassign.locator("input[name=assignee]").fill("Li Wei")
+        reassign.locator("input[name=reason]").fill("Wang is on leave")
+        reassign.locator("button").click()
 
-            expect(page.locator(".flash.success")).to_contain_text(f"case {case_id}")
-            expect(page).to_have_url(f"{live.url}/dashboard/work?team=East")
-            expect(page.locator(f'tr[data-case="{case_id}"]')).to_contain_text("Li Wei")
+        expect(page.locator(".flash.success")).to_contain_text(f"case {case_id}")
+        expect(page).to_have_url(f"{live.url}/dashboard/work?team=East")
+        expect(page.locator(f'tr[data-case="{case_id}"]')).to_contain_text("Li Wei")
 
-            _at_phone_width(page, case_id, tmp_path)
-        except Exception as exc:
-            shot = tmp_path / "workbench-failure.png"
-            page.screenshot(path=str(shot), full_page=True)
-            exc.add_note(f"The browser's page at the failure: {shot}")
-            raise
-        finally:
-            chromium.close()
+        _at_phone_width(page, case_id, tmp_path)
 
     assert blocked == []  # the script and its fetch stay within the CSP
     with live.sessions() as session, session.begin():
@@ -86,7 +67,7 @@ def _at_phone_width(page: Any, case_id: int, tmp_path: Path) -> None:
     """At 390 px each row is a card as wide as the screen at most, with no header row."""
     from playwright.sync_api import expect
 
-    page.set_viewport_size({"width": 390, "height": 844})
+    page.set_viewport_size(PHONE)
     expect(page.locator("table.workbench thead")).to_be_hidden()
     box = page.locator(f'tr[data-case="{case_id}"]').bounding_box()
     assert box is not None and box["width"] <= 390

@@ -100,6 +100,26 @@ def _clocks(sessions: sessionmaker[Session], case_id: int, now: datetime) -> dic
         }
 
 
+def _operate(
+    sessions: sessionmaker[Session],
+    operation: Callable[..., FireOutcome],
+    *args: Any,
+    actor: Actor = SUPERVISOR,
+    **kw: Any,
+) -> FireOutcome:
+    """One operator action (by the duty supervisor unless ``actor`` is given) in a transaction
+    of its own, as the API and the CLI run it."""
+    with sessions() as session, session.begin():
+        return operation(session, *args, actor=actor, **kw)
+
+
+def _pause_response(
+    sessions: sessionmaker[Session], case_id: int, paused: bool = True, **kw: Any
+) -> FireOutcome:
+    """The duty supervisor pauses (``paused=False``: resumes) the ticket's response clock."""
+    return _operate(sessions, operations.set_sla_paused, case_id, "response", paused, **kw)
+
+
 def _reason_of(event: EventRecord) -> Any:
     return event.payload.get("reason") or (event.context or {}).get("reason")
 
@@ -157,16 +177,7 @@ def _prepare(sessions: sessionmaker[Session], action: str) -> dict[str, int]:
     case_id = create_ticket(sessions, allowed=action != "retry_timer", engineer="Wang")
     ids = {"case": case_id}
     if action == "resume":
-        with sessions() as session, session.begin():
-            operations.set_sla_paused(
-                session,
-                case_id,
-                "response",
-                True,
-                actor=SUPERVISOR,
-                reason="customer asked to wait",
-                now=T0 + HOUR,
-            )
+        _pause_response(sessions, case_id, reason="customer asked to wait", now=T0 + HOUR)
     if action == "retry_timer":
         ids["timer"] = fail_reminder(sessions, case_id)
     return ids
@@ -235,16 +246,15 @@ def test_a_hand_fired_trigger_keeps_the_reason_with_the_transition(
 ) -> None:
     publish_workflow(TICKET)
     case_id = create_ticket(sessions)
-    with sessions() as session, session.begin():
-        outcome = operations.fire(
-            session,
-            case_id,
-            "start",
-            {},
-            actor=SUPERVISOR,
-            reason="  parts arrived early ",
-            now=T0 + HOUR,
-        )
+    outcome = _operate(
+        sessions,
+        operations.fire,
+        case_id,
+        "start",
+        {},
+        reason="  parts arrived early ",
+        now=T0 + HOUR,
+    )
     assert outcome.case.state == "repairing"
     event = _snapshot(sessions, case_id).history[-1]
     assert (event.trigger, event.context) == ("start", {"reason": "parts arrived early"})
@@ -262,15 +272,15 @@ def test_forcing_a_state_re_derives_its_timers_and_sla_clocks(
     assert set(armed) == {"remind", "sla:response:sla_warning:0.5", "sla:response:sla_breached:1.0"}
     forced_at = T0 + HOUR
 
-    with sessions() as session, session.begin():
-        outcome = operations.force_state(
-            session,
-            case_id,
-            "repairing",
-            actor=ADMIN,
-            reason="work started without the hotline",
-            now=forced_at,
-        )
+    outcome = _operate(
+        sessions,
+        operations.force_state,
+        case_id,
+        "repairing",
+        actor=ADMIN,
+        reason="work started without the hotline",
+        now=forced_at,
+    )
 
     assert (outcome.case.state, outcome.case.state_entered_at) == ("repairing", forced_at)
     assert outcome.allowed_triggers == ("chase", "close")
@@ -342,15 +352,15 @@ def test_forcing_into_a_final_state_closes_the_case_and_stops_everything(
 ) -> None:
     publish_workflow(TICKET)
     case_id = create_ticket(sessions)
-    with sessions() as session, session.begin():
-        outcome = operations.force_state(
-            session,
-            case_id,
-            "closed",
-            actor=ADMIN,
-            reason="duplicate of another ticket",
-            now=T0 + HOUR,
-        )
+    outcome = _operate(
+        sessions,
+        operations.force_state,
+        case_id,
+        "closed",
+        actor=ADMIN,
+        reason="duplicate of another ticket",
+        now=T0 + HOUR,
+    )
     assert (outcome.case.status, outcome.allowed_triggers) == ("completed", ())
     assert "armed" not in _timers_by_status(sessions, case_id)
     assert _slas(sessions, case_id)["response"].status == "met"
@@ -363,33 +373,33 @@ def test_only_an_administrator_may_force_and_a_refusal_changes_nothing(
     case_id = create_ticket(sessions)
     before = _snapshot(sessions, case_id)
 
-    with (
-        pytest.raises(TriggerNotPermitted, match="Only administrators"),
-        sessions() as session,
-        session.begin(),
-    ):
-        operations.force_state(
-            session, case_id, "repairing", actor=SUPERVISOR, reason="please", now=T0 + HOUR
+    with pytest.raises(TriggerNotPermitted, match="Only administrators"):
+        _operate(
+            sessions, operations.force_state, case_id, "repairing", reason="please", now=T0 + HOUR
         )
-    with (
-        pytest.raises(OperationInvalid, match="no state 'nowhere'") as unknown,
-        sessions() as session,
-        session.begin(),
-    ):
-        operations.force_state(
-            session, case_id, "nowhere", actor=ADMIN, reason="typo", now=T0 + HOUR
+    with pytest.raises(OperationInvalid, match="no state 'nowhere'") as unknown:
+        _operate(
+            sessions,
+            operations.force_state,
+            case_id,
+            "nowhere",
+            actor=ADMIN,
+            reason="typo",
+            now=T0 + HOUR,
         )
     assert "received, repairing, on_hold, closed" in (unknown.value.hint or "")
     assert _snapshot(sessions, case_id) == before
 
     fire(sessions, case_id, "close", now=T0 + HOUR)
-    with (
-        pytest.raises(OperationInvalid, match="only open cases move"),
-        sessions() as session,
-        session.begin(),
-    ):
-        operations.force_state(
-            session, case_id, "received", actor=ADMIN, reason="reopen", now=T0 + 2 * HOUR
+    with pytest.raises(OperationInvalid, match="only open cases move"):
+        _operate(
+            sessions,
+            operations.force_state,
+            case_id,
+            "received",
+            actor=ADMIN,
+            reason="reopen",
+            now=T0 + 2 * HOUR,
         )
 
 
@@ -408,16 +418,7 @@ def test_a_paused_sla_is_due_later_by_exactly_the_paused_span(
     paused_at, resumed_at = T0 + HOUR, T0 + 3 * HOUR + 25 * timedelta(minutes=1)
     span = resumed_at - paused_at
 
-    with sessions() as session, session.begin():
-        paused = operations.set_sla_paused(
-            session,
-            case_id,
-            "response",
-            True,
-            actor=SUPERVISOR,
-            reason="customer on holiday",
-            now=paused_at,
-        )
+    paused = _pause_response(sessions, case_id, reason="customer on holiday", now=paused_at)
     assert paused.event.payload == {"sla": "response", "reason": "customer on holiday"}
     row = _slas(sessions, case_id)["response"]
     assert (row.status, row.due_at, row.elapsed_seconds) == ("paused", None, HOUR.total_seconds())
@@ -425,16 +426,7 @@ def test_a_paused_sla_is_due_later_by_exactly_the_paused_span(
     assert sla_timers == set()  # nothing runs while paused
     assert _clocks(sessions, case_id, T0 + 3 * HOUR)["response"].elapsed == HOUR
 
-    with sessions() as session, session.begin():
-        operations.set_sla_paused(
-            session,
-            case_id,
-            "response",
-            False,
-            actor=SUPERVISOR,
-            reason="customer is back",
-            now=resumed_at,
-        )
+    _pause_response(sessions, case_id, reason="customer is back", now=resumed_at, paused=False)
 
     row = _slas(sessions, case_id)["response"]
     assert (row.status, row.due_at, row.warn_at) == (
@@ -471,17 +463,9 @@ def test_a_pause_given_a_resume_time_ends_by_itself_at_that_time(
     case_id = create_ticket(sessions)
     paused_at, resume_at = T0 + HOUR, T0 + 3 * HOUR
 
-    with sessions() as session, session.begin():
-        paused = operations.set_sla_paused(
-            session,
-            case_id,
-            "response",
-            True,
-            actor=SUPERVISOR,
-            reason="customer away until 3 pm",
-            now=paused_at,
-            resume_at=resume_at,
-        )
+    paused = _pause_response(
+        sessions, case_id, reason="customer away until 3 pm", now=paused_at, resume_at=resume_at
+    )
     assert paused.event.payload["resume_at"] == resume_at.isoformat()
     armed = _timers_by_status(sessions, case_id)["armed"]
     sla_timers = {n: t.due_at for n, t in armed.items() if n.startswith("sla:response")}
@@ -533,17 +517,9 @@ def test_a_resume_time_must_be_ahead_and_belongs_to_a_pause(
     before = _snapshot(sessions, case_id)
 
     def pause(paused: bool, resume_at: datetime) -> None:
-        with sessions() as session, session.begin():
-            operations.set_sla_paused(
-                session,
-                case_id,
-                "response",
-                paused,
-                actor=SUPERVISOR,
-                reason="checking",
-                now=T0 + HOUR,
-                resume_at=resume_at,
-            )
+        _pause_response(
+            sessions, case_id, reason="checking", now=T0 + HOUR, resume_at=resume_at, paused=paused
+        )
 
     with pytest.raises(OperationInvalid, match="must be later than now") as past:
         pause(True, T0 + HOUR)
@@ -562,17 +538,9 @@ def test_a_resume_timer_delivered_late_resumes_the_clock_at_its_resume_time(
     nothing to the pause: at 6 h the clock has run 1 h + 3 h."""
     publish_workflow(TICKET)
     case_id = create_ticket(sessions)
-    with sessions() as session, session.begin():
-        operations.set_sla_paused(
-            session,
-            case_id,
-            "response",
-            True,
-            actor=SUPERVISOR,
-            reason="customer away",
-            now=T0 + HOUR,
-            resume_at=T0 + 3 * HOUR,
-        )
+    _pause_response(
+        sessions, case_id, reason="customer away", now=T0 + HOUR, resume_at=T0 + 3 * HOUR
+    )
     resume = _timers_by_status(sessions, case_id)["armed"]["sla:response:sla_resume"]
 
     deliver(sessions, resume.id, T0 + 5 * HOUR)
@@ -588,17 +556,9 @@ def test_a_pause_is_found_since_it_began_whatever_re_planned_its_clock_later(
 ) -> None:
     publish_workflow(TICKET)
     case_id = create_ticket(sessions)
-    with sessions() as session, session.begin():
-        operations.set_sla_paused(
-            session,
-            case_id,
-            "response",
-            True,
-            actor=SUPERVISOR,
-            reason="customer away",
-            now=T0 + HOUR,
-            resume_at=T0 + 30 * HOUR,
-        )
+    _pause_response(
+        sessions, case_id, reason="customer away", now=T0 + HOUR, resume_at=T0 + 30 * HOUR
+    )
     with sessions() as session, session.begin():
         case = cases.get_case(session, case_id)
         definition = get_definition(session, case.definition_name, case.definition_version)
@@ -623,17 +583,8 @@ def test_a_resume_time_is_ahead_and_within_a_year(
     publish_workflow(TICKET)
     case_id = create_ticket(sessions)
     before = _snapshot(sessions, case_id)
-    with pytest.raises(OperationInvalid, match=message), sessions() as session, session.begin():
-        operations.set_sla_paused(
-            session,
-            case_id,
-            "response",
-            True,
-            actor=SUPERVISOR,
-            reason="r",
-            now=T0 + HOUR,
-            resume_at=resume_at,
-        )
+    with pytest.raises(OperationInvalid, match=message):
+        _pause_response(sessions, case_id, reason="r", now=T0 + HOUR, resume_at=resume_at)
     assert _snapshot(sessions, case_id) == before
 
 
@@ -645,10 +596,15 @@ def test_a_clock_is_paused_only_when_running_and_resumed_only_when_paused(
     before = _snapshot(sessions, case_id)
 
     def toggle(sla: str, pause: bool) -> None:
-        with sessions() as session, session.begin():
-            operations.set_sla_paused(
-                session, case_id, sla, pause, actor=SUPERVISOR, reason="checking", now=T0 + HOUR
-            )
+        _operate(
+            sessions,
+            operations.set_sla_paused,
+            case_id,
+            sla,
+            pause,
+            reason="checking",
+            now=T0 + HOUR,
+        )
 
     with pytest.raises(OperationInvalid, match="is running; only a paused clock"):
         toggle("response", False)
@@ -672,45 +628,17 @@ def test_a_clock_paused_by_its_state_is_not_resumed_by_hand(
     before = _snapshot(sessions, case_id)
     assert _slas(sessions, case_id)["response"].status == "paused"
 
-    with (
-        pytest.raises(OperationInvalid, match="paused by its state 'on_hold', not by an operator"),
-        sessions() as session,
-        session.begin(),
-    ):
-        operations.set_sla_paused(
-            session,
-            case_id,
-            "response",
-            False,
-            actor=SUPERVISOR,
-            reason="customer is back",
-            now=T0 + 2 * HOUR,
+    with pytest.raises(OperationInvalid, match="paused by its state 'on_hold', not by an operator"):
+        _pause_response(
+            sessions, case_id, reason="customer is back", now=T0 + 2 * HOUR, paused=False
         )
     assert _snapshot(sessions, case_id) == before
 
     # Paused by hand as well, a resume lifts the operator's pause; the state's pause stays.
     fire(sessions, case_id, "unhold", now=T0 + 2 * HOUR)
-    with sessions() as session, session.begin():
-        operations.set_sla_paused(
-            session,
-            case_id,
-            "response",
-            True,
-            actor=SUPERVISOR,
-            reason="customer on holiday",
-            now=T0 + 3 * HOUR,
-        )
+    _pause_response(sessions, case_id, reason="customer on holiday", now=T0 + 3 * HOUR)
     fire(sessions, case_id, "hold", now=T0 + 4 * HOUR)
-    with sessions() as session, session.begin():
-        operations.set_sla_paused(
-            session,
-            case_id,
-            "response",
-            False,
-            actor=SUPERVISOR,
-            reason="customer is back",
-            now=T0 + 5 * HOUR,
-        )
+    _pause_response(sessions, case_id, reason="customer is back", now=T0 + 5 * HOUR, paused=False)
     assert _slas(sessions, case_id)["response"].status == "paused"
     fire(sessions, case_id, "unhold", now=T0 + 6 * HOUR)
     row = _slas(sessions, case_id)["response"]  # ran 1h + 1h: due 2h after T0+6h
@@ -754,12 +682,8 @@ def test_reassigning_is_refused_where_the_definition_names_no_assignee(
     publish_workflow(PLAIN)
     case_id = create_case(sessions, "plain").case.id
     before = _snapshot(sessions, case_id)
-    with (
-        pytest.raises(OperationInvalid, match="declares no assignee field") as refused,
-        sessions() as session,
-        session.begin(),
-    ):
-        operations.reassign(session, case_id, "Li", actor=SUPERVISOR, reason="cover", now=T0 + HOUR)
+    with pytest.raises(OperationInvalid, match="declares no assignee field") as refused:
+        _operate(sessions, operations.reassign, case_id, "Li", reason="cover", now=T0 + HOUR)
     assert "assignee:" in (refused.value.hint or "")
     assert _snapshot(sessions, case_id) == before
 
@@ -777,10 +701,9 @@ def test_retrying_a_failed_timer_re_arms_it_and_records_timer_retried(
     assert failed.last_error.startswith("GuardRejected:")
     fire(sessions, case_id, "permit", now=T0 + 150 * timedelta(minutes=1))  # the cause, fixed
 
-    with sessions() as session, session.begin():
-        outcome = operations.retry_timer(
-            session, timer_id, actor=SUPERVISOR, reason="guard data fixed", now=NOW
-        )
+    outcome = _operate(
+        sessions, operations.retry_timer, timer_id, reason="guard data fixed", now=NOW
+    )
 
     assert (outcome.event.event_type, outcome.event.actor, outcome.event.payload) == (
         "timer_retried",
@@ -805,12 +728,8 @@ def test_only_a_failed_timer_can_be_retried(
     armed = _timers_by_status(sessions, case_id)["armed"]["remind"]
     before = _snapshot(sessions, case_id)
     for timer_id in (armed.id, 999_999):
-        with (
-            pytest.raises(TimerNotFound, match=f"No failed timer with id {timer_id}"),
-            sessions() as session,
-            session.begin(),
-        ):
-            operations.retry_timer(session, timer_id, actor=SUPERVISOR, reason="again", now=NOW)
+        with pytest.raises(TimerNotFound, match=f"No failed timer with id {timer_id}"):
+            _operate(sessions, operations.retry_timer, timer_id, reason="again", now=NOW)
     assert _snapshot(sessions, case_id) == before
     assert _timers_by_status(sessions, case_id)["armed"]["remind"].status == (
         TimerStatus.ARMED.value
@@ -825,10 +744,7 @@ def test_retrying_a_timer_whose_case_moved_on_dismisses_it_and_says_why(
     timer_id = fail_reminder(sessions, case_id)
     fire(sessions, case_id, "start", now=T0 + 3 * timedelta(hours=1))  # left 'received'
 
-    with sessions() as session, session.begin():
-        outcome = operations.retry_timer(
-            session, timer_id, actor=SUPERVISOR, reason="try again", now=NOW
-        )
+    outcome = _operate(sessions, operations.retry_timer, timer_id, reason="try again", now=NOW)
 
     assert outcome.event.event_type == "timer_cancelled"
     assert outcome.event.payload == {

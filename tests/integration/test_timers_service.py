@@ -327,6 +327,21 @@ def _timer_transitions(events: list[EventRecord], trigger: str) -> list[EventRec
     return [e for e in events if e.event_type == "transition" and e.trigger == trigger]
 
 
+@pytest.fixture
+def lifecycle_case(sessions: sessionmaker[Session], publish_workflow: Any) -> int:
+    """A tst_lifecycle case created at T0: waiting, its expiry timer due at T0 + 1h."""
+    publish_workflow(LIFECYCLE)
+    return create_case(sessions, "tst_lifecycle", {"pings": 0}).case.id
+
+
+@pytest.fixture
+def sla_case(sessions: sessionmaker[Session], publish_workflow: Any) -> int:
+    """A tst_sla case created at T0: open, its response clock running (4h, warnings at 2h
+    and 3h)."""
+    publish_workflow(SLA)
+    return create_case(sessions, "tst_sla", {}).case.id
+
+
 # --- arming and cancelling ---------------------------------------------------------------------
 
 
@@ -359,10 +374,9 @@ def test_a_rolled_back_transaction_leaves_no_timer(
 
 
 def test_leaving_cancels_a_self_loop_keeps_and_coming_back_arms_anew(
-    sessions: sessionmaker[Session], publish_workflow
+    sessions: sessionmaker[Session], lifecycle_case: int
 ) -> None:
-    publish_workflow(LIFECYCLE)
-    case_id = create_case(sessions, "tst_lifecycle", {"pings": 0}).case.id
+    case_id = lifecycle_case
     first = _armed(sessions, case_id)["expiry"]
 
     fire(sessions, case_id, "ping", now=T0 + timedelta(minutes=20))
@@ -385,10 +399,9 @@ def test_leaving_cancels_a_self_loop_keeps_and_coming_back_arms_anew(
 
 
 def test_re_entering_a_state_arms_a_fresh_timer_from_the_new_entry(
-    sessions: sessionmaker[Session], publish_workflow
+    sessions: sessionmaker[Session], lifecycle_case: int
 ) -> None:
-    publish_workflow(LIFECYCLE)
-    case_id = create_case(sessions, "tst_lifecycle", {"pings": 0}).case.id
+    case_id = lifecycle_case
     _run_until(sessions, T0 + HOUR)
     reopened_at = T0 + 5 * HOUR
     fire(sessions, case_id, "reopen", now=reopened_at)
@@ -401,10 +414,9 @@ def test_re_entering_a_state_arms_a_fresh_timer_from_the_new_entry(
 
 
 def test_a_due_timer_fires_once_and_history_names_the_timer(
-    sessions: sessionmaker[Session], publish_workflow
+    sessions: sessionmaker[Session], lifecycle_case: int
 ) -> None:
-    publish_workflow(LIFECYCLE)
-    case_id = create_case(sessions, "tst_lifecycle", {"pings": 0}).case.id
+    case_id = lifecycle_case
     timer_id = _armed(sessions, case_id)["expiry"].id
 
     first = deliver(sessions, timer_id, T0 + HOUR)
@@ -422,10 +434,9 @@ def test_a_due_timer_fires_once_and_history_names_the_timer(
 
 
 def test_delivered_before_due_changes_nothing(
-    sessions: sessionmaker[Session], publish_workflow
+    sessions: sessionmaker[Session], lifecycle_case: int
 ) -> None:
-    publish_workflow(LIFECYCLE)
-    case_id = create_case(sessions, "tst_lifecycle", {"pings": 0}).case.id
+    case_id = lifecycle_case
     before = _timers(sessions, case_id)
     outcome = deliver(sessions, before[0].id, T0 + HOUR - timedelta(microseconds=1))
     assert outcome.result is timer_firing.FireResult.NOT_DUE
@@ -435,10 +446,9 @@ def test_delivered_before_due_changes_nothing(
 
 
 def test_a_delivery_after_the_case_moved_on_is_a_recorded_no_op(
-    sessions: sessionmaker[Session], publish_workflow
+    sessions: sessionmaker[Session], lifecycle_case: int
 ) -> None:
-    publish_workflow(LIFECYCLE)
-    case_id = create_case(sessions, "tst_lifecycle", {"pings": 0}).case.id
+    case_id = lifecycle_case
     timer_id = _armed(sessions, case_id)["expiry"].id
     fire(sessions, case_id, "hold", now=T0 + timedelta(minutes=30))
 
@@ -452,12 +462,11 @@ def test_a_delivery_after_the_case_moved_on_is_a_recorded_no_op(
 
 
 def test_a_late_delivery_for_an_old_state_entry_cancels_the_timer_with_a_note(
-    sessions: sessionmaker[Session], publish_workflow
+    sessions: sessionmaker[Session], lifecycle_case: int
 ) -> None:
     """The defence behind the cancel-on-leave: should a timer of an earlier state entry still
     be armed (a cancel lost to a race), its delivery re-checks the case and does nothing."""
-    publish_workflow(LIFECYCLE)
-    case_id = create_case(sessions, "tst_lifecycle", {"pings": 0}).case.id
+    case_id = lifecycle_case
     timer_id = _armed(sessions, case_id)["expiry"].id
     fire(sessions, case_id, "hold", now=T0 + timedelta(minutes=30))
     fire(sessions, case_id, "resume", now=T0 + timedelta(minutes=45))  # a new entry of 'waiting'
@@ -737,10 +746,9 @@ def _sla_events(events: list[EventRecord]) -> list[tuple[str, Any, datetime]]:
 
 
 def test_sla_warnings_and_breach_land_at_their_instants_and_the_breach_escalates(
-    sessions: sessionmaker[Session], publish_workflow
+    sessions: sessionmaker[Session], sla_case: int
 ) -> None:
-    publish_workflow(SLA)
-    case_id = create_case(sessions, "tst_sla", {}).case.id
+    case_id = sla_case
     _run_until(sessions, T0 + 10 * HOUR)
     events = _history(sessions, case_id)
     assert _sla_events(events) == [
@@ -758,10 +766,9 @@ def test_sla_warnings_and_breach_land_at_their_instants_and_the_breach_escalates
 
 
 def test_a_breach_in_a_state_without_the_trigger_is_only_recorded(
-    sessions: sessionmaker[Session], publish_workflow
+    sessions: sessionmaker[Session], sla_case: int
 ) -> None:
-    publish_workflow(SLA)
-    case_id = create_case(sessions, "tst_sla", {}).case.id
+    case_id = sla_case
     fire(sessions, case_id, "start_work", now=T0 + HOUR)
     outcomes = _deliveries_until(sessions, T0 + 10 * HOUR)
     events = _history(sessions, case_id)
@@ -776,10 +783,9 @@ def test_a_breach_in_a_state_without_the_trigger_is_only_recorded(
 
 
 def test_a_pause_state_shifts_the_sla_by_exactly_the_paused_span(
-    sessions: sessionmaker[Session], publish_workflow
+    sessions: sessionmaker[Session], sla_case: int
 ) -> None:
-    publish_workflow(SLA)
-    case_id = create_case(sessions, "tst_sla", {}).case.id
+    case_id = sla_case
     paused_at, resumed_at = T0 + HOUR, T0 + HOUR + timedelta(hours=2, minutes=17)
     fire(sessions, case_id, "ask_customer", now=paused_at)
     assert [t.kind for t in _armed(sessions, case_id).values()] == []  # nothing runs paused

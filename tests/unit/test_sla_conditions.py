@@ -27,9 +27,11 @@ from engine.core.sla import (
     ClockState,
     ClockStatus,
     advance,
+    compute_clocks,
     compute_rounds,
     next_round,
     plan_clock,
+    plan_sla_timers,
     ruler_for,
     touches,
     walk_rounds,
@@ -262,6 +264,31 @@ def test_a_condition_that_gives_no_boolean_is_an_error_naming_it() -> None:
         walk_rounds(odd, history.events, ruler, DEFINITION.final_states, facts)
 
     assert caught.value.message == "Expression at slas[0].when gave 0, not true or false."
+
+
+def test_recomputed_clocks_and_timers_read_the_definitions_name() -> None:
+    """The whole-history clocks and their timers read ``case.definition`` as the incremental
+    path does: the definition's name, not an empty string."""
+    own_only = load_definition(
+        parse_source(
+            SOURCE.replace(
+                'when: "!has(data.custom) || !data.custom"',
+                "when: case.definition == 'part_request'",
+            )
+        )
+    )
+    history = History(FRIDAY)
+    kwargs: dict[str, Any] = {"data": {}, "params": PARAMS, "calendars": CALENDARS}
+    now = FRIDAY + timedelta(hours=1)
+
+    clocks = {c.name: c for c in compute_clocks(own_only, history.events, now=now, **kwargs)}
+    timers = plan_sla_timers(own_only, history.events, now=now, **kwargs)
+
+    assert clocks["common"].status is ClockStatus.RUNNING
+    assert {t.name for t in timers if t.sla == "common"} == {
+        "sla:common:sla_warning:0.5",
+        "sla:common:sla_breached:1.0",
+    }
 
 
 # --- counted_from -------------------------------------------------------------------------------
