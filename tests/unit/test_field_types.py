@@ -5,6 +5,7 @@ labels"). The fields the engine writes come typed and labelled from the engine."
 from __future__ import annotations
 
 import string
+from pathlib import Path
 from typing import Any
 
 from hypothesis import given
@@ -274,3 +275,22 @@ def test_declaring_types_in_fields_compiles_as_writing_them_inline(
     assert declared.problems.items == written_inline.problems.items == []
     for part in ("data_schema", "transitions"):
         assert declared.document[part] == written_inline.document[part]
+
+
+def test_the_field_labels_example_in_the_definitions_doc_reads_without_a_problem() -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "definitions.md").read_text("utf-8")
+    section = text[text.index("### Field labels") :]
+    example = section[section.index("```yaml\n") + 8 : section.index("```\n", 10)]
+    expansion = expand(parse_source(example))
+    assert expansion.problems.items == []
+    document = expansion.document
+    assert document["data_schema"]["properties"]["cause"]["description"].startswith("What caused")
+    diagnose, disposal, news = document["transitions"]
+    assert diagnose["payload_schema"]["properties"]["cause"] == {"enum": ["normal_use", "misuse"]}
+    assert disposal["payload_schema"]["required"] == ["part", "disposal"]
+    assert news["payload_schema"]["properties"]["child_id"] == {"type": "integer"}
+    assert document["fields"]["child_state"] == {
+        "en": "Loaner case's state",
+        "zh": "备用机工单状态",
+    }
+    assert document["fields"]["child_id"] == {"en": "Child case", "zh": "子工单"}
