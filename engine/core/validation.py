@@ -85,14 +85,16 @@ def _suggest(word: str, candidates: Iterable[str]) -> str:
 
 
 def _record_fields(schema: Mapping[str, Any]) -> Iterable[tuple[str, Any]]:
-    """The fields of an object schema, and those of the records any of them lists (as the
-    field language writes ``[{part!: text}]``)."""
+    """The fields of an object schema, and those of the records any of them holds or lists
+    (``team: {manager, expert}``, ``[{part!: text}]``), which pages show by label too."""
     props = schema.get("properties")
     for name, spec in (props if isinstance(props, dict) else {}).items():
         yield name, spec
-        items = spec.get("items") if isinstance(spec, dict) else None
-        if isinstance(items, dict):
-            yield from _record_fields(items)
+        if not isinstance(spec, dict):
+            continue
+        yield from _record_fields(spec)
+        if isinstance(spec.get("items"), dict):
+            yield from _record_fields(spec["items"])
 
 
 @dataclass

@@ -4,15 +4,17 @@ labels"). The fields the engine writes come typed and labelled from the engine."
 
 from __future__ import annotations
 
+import dataclasses
 import string
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.core.compact import TYPE_WORDS, expand, full_form
-from engine.core.definition import parse_source
+from engine.core.definition import WorkflowDefinition, parse_source
 from engine.core.engine_fields import ENGINE_FIELDS
 from engine.core.validation import load_definition, validate_text
 
@@ -294,3 +296,28 @@ def test_the_field_labels_example_in_the_definitions_doc_reads_without_a_problem
         "zh": "备用机工单状态",
     }
     assert document["fields"]["child_id"] == {"en": "Child case", "zh": "子工单"}
+
+
+# --- the bundled workflows rewritten -------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+# Each workflow rewritten to declare its fields once, and its text before the rewrite (the
+# repair ticket's proof is tests/unit/test_compact.py, against its full form).
+BEFORE_FIELDS_ONCE = {"complaint": "complaint_before_fields.yaml"}
+
+
+def _loaded(path: Path) -> WorkflowDefinition:
+    return load_definition(parse_source(path.read_text("utf-8"), path.name))
+
+
+@pytest.mark.parametrize("name", sorted(BEFORE_FIELDS_ONCE))
+def test_a_workflow_declaring_its_fields_once_compiles_as_before(name: str) -> None:
+    """The same data schema, payload schemas, transitions, states, SLAs, ...: only labels
+    are added, and every label it had reads as before."""
+    before = _loaded(ROOT / "tests" / "unit" / "fixtures" / BEFORE_FIELDS_ONCE[name])
+    after = _loaded(ROOT / "workflows" / f"{name}.yaml")
+    assert dataclasses.replace(after, fields={}) == dataclasses.replace(before, fields={})
+    document_before, document_after = dict(before.document), dict(after.document)
+    labels_before, labels_after = document_before.pop("fields"), document_after.pop("fields")
+    assert document_after == document_before
+    assert {k: labels_after[k] for k in labels_before} == labels_before
