@@ -303,7 +303,13 @@ def test_the_field_labels_example_in_the_definitions_doc_reads_without_a_problem
 ROOT = Path(__file__).resolve().parents[2]
 # Each workflow rewritten to declare its fields once, and its text before the rewrite (the
 # repair ticket's proof is tests/unit/test_compact.py, against its full form).
-BEFORE_FIELDS_ONCE = {"complaint": "complaint_before_fields.yaml"}
+BEFORE_FIELDS_ONCE = {
+    "complaint": "complaint_before_fields.yaml",
+    "spare_part": "spare_part_before_fields.yaml",
+}
+# Labels corrected on the way, by workflow: spare_part's reason is the data field of the
+# request as well as write_off's payload field, so it is no longer "Reason written off".
+RELABELLED = {"spare_part": {"reason"}}
 
 
 def _loaded(path: Path) -> WorkflowDefinition:
@@ -320,4 +326,5 @@ def test_a_workflow_declaring_its_fields_once_compiles_as_before(name: str) -> N
     document_before, document_after = dict(before.document), dict(after.document)
     labels_before, labels_after = document_before.pop("fields"), document_after.pop("fields")
     assert document_after == document_before
-    assert {k: labels_after[k] for k in labels_before} == labels_before
+    kept = [k for k in labels_before if k not in RELABELLED.get(name, set())]
+    assert {k: labels_after[k] for k in kept} == {k: labels_before[k] for k in kept}
