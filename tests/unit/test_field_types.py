@@ -306,6 +306,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BEFORE_FIELDS_ONCE = {
     "complaint": "complaint_before_fields.yaml",
     "spare_part": "spare_part_before_fields.yaml",
+    "device": "device_before_fields.yaml",
 }
 # Labels corrected on the way, by workflow: spare_part's reason is the data field of the
 # request as well as write_off's payload field, so it is no longer "Reason written off".
