@@ -4,6 +4,7 @@ definitions' own ``title.zh`` / ``title.en``)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -131,6 +132,33 @@ def field_value(definition: WorkflowDefinition, name: str | None, value: Any, la
     if entry is None or not isinstance(value, str) or value not in entry.values:
         return value
     return label(entry.values[value], lang, value)
+
+
+def field_text(definition: WorkflowDefinition, name: str, value: Any, lang: str) -> str:
+    """A field's value on one line in the reader's language: an enum value by its label, a
+    clock's name (the ``sla`` of a recorded breach) by the SLA's title, and each field of a
+    record (a replaced part, a breach) by its label, as the glossary gives them."""
+    if isinstance(value, dict):
+        return ", ".join(
+            f"{field_title(definition, str(k), lang)}: {field_text(definition, str(k), v, lang)}"
+            for k, v in value.items()
+        )
+    if isinstance(value, list):
+        return "[" + ", ".join(field_text(definition, name, v, lang) for v in value) + "]"
+    if name == "sla" and isinstance(value, str):
+        return sla_title(definition, value, lang)
+    return compact(field_value(definition, name, value, lang))
+
+
+def labelled_fields(
+    definition: WorkflowDefinition, values: Mapping[str, Any], lang: str
+) -> list[tuple[str, str, Any, str]]:
+    """Each field of ``values`` (case data, an event's changes or payload) as ``(name, label,
+    value, text)``: the label and the value's text in the reader's language."""
+    return [
+        (key, field_title(definition, key, lang), value, field_text(definition, key, value, lang))
+        for key, value in values.items()
+    ]
 
 
 def field_choices(

@@ -328,14 +328,7 @@ def case_page(case_id: int) -> str:
             children=[_case_row(c, related) for c in children],
             allowed=allowed,
             payload_forms=payload_forms(definition, case.state, allowed),
-            data_rows=[
-                (
-                    key,
-                    display.field_title(definition, key, lang),
-                    display.field_value(definition, key, value, lang),
-                )
-                for key, value in case.data.items()
-            ],
+            data_rows=display.labelled_fields(definition, case.data, lang),
             serial=case.data.get(queries.DEVICE_FIELD),
             state_choices=state_choices(definition, lang),
             contract=detail.contract,
@@ -357,9 +350,9 @@ def _event_row(definition: WorkflowDefinition, e: EventRecord) -> dict[str, Any]
         "to": display.state_title(definition, e.to_state, lang),
         "moved": moved,
         "actor": e.actor,
-        "changes": dict(e.changes or {}),
+        "changes": display.labelled_fields(definition, e.changes or {}, lang),
         "reason": reason,
-        "payload": payload,
+        "payload": display.labelled_fields(definition, payload, lang),
         # A fact reported late: when it happened and when svcflow heard of it.
         "reported_at": (e.context or {}).get("reported_at"),
         "received_at": (e.context or {}).get("received_at"),

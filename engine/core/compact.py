@@ -11,7 +11,9 @@ each of these once (docs/definitions.md, "Compact forms"):
 - ``set: {field: expr, ...}`` on a transition: the first action, before ``actions``;
 - ``<type>: <default>`` on a parameter (``duration: 1h``) instead of ``type`` + ``default``;
 - ``state <name>: <title>`` and ``sla <name>: <title>`` heads instead of ``name`` + ``title``;
-- ``sla_defaults: {on_breach: ...}`` once instead of the same key on every SLA.
+- ``sla_defaults: {on_breach: ...}`` once instead of the same key on every SLA;
+- a field's type (and description) once, in its ``fields`` entry, instead of wherever data
+  and payloads declare it: they name it without a type (``payload: {cause!, plan!}``).
 
 Everything downstream (the semantic checks, the machine, the diff, the API's ``document``)
 sees the full form only: :func:`expand` is the one place that knows the compact forms, and
@@ -23,11 +25,15 @@ The field language. A field is optional unless its name ends in ``!`` (required)
 JSON Schema, where only the fields listed as required are. Its value is a type word
 (:data:`TYPE_WORDS`; ``integer``/``number`` may add ``>= N`` or ``N..M``), a list of the values
 allowed (an ``enum``), a list holding one mapping of fields (a list of such records), or a
-mapping, which is a JSON Schema taken as written (for a description, a ``const``, ...).
+mapping, which is a JSON Schema taken as written (for a description, a ``const``, ...). Or
+nothing (``cause!`` in ``{cause!, plan!}``, which YAML reads as ``cause!: null``): the type
+the ``fields`` glossary declares for the name (:class:`FieldTypes`), or the engine's for a
+field the engine writes. A type written where the field is named wins.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import re
@@ -35,6 +41,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.core.engine_fields import ENGINE_FIELDS
 from engine.errors import Problem, ProblemList, written
 
 # Each word and the JSON Schema it stands for; the table in docs/definitions.md matches it.
@@ -117,7 +124,8 @@ def expand(document: Any) -> Expansion:
     result = Expansion(doc)
     if isinstance(doc.get("parameters"), dict):
         doc["parameters"] = dict(doc["parameters"])
-    _expand_data(doc, result)
+    declared = FieldTypes.of(doc.get("fields"), result.problems)
+    _expand_data(doc, result, declared)
     _expand_parameters(doc, result)
     states = doc.get("states")
     if isinstance(states, list):
@@ -129,10 +137,24 @@ def expand(document: Any) -> Expansion:
     transitions = doc.get("transitions")
     if isinstance(transitions, list):
         doc["transitions"] = _branched(transitions, result)
+        # Found on the numbered transitions: reported where written, once for a payload that
+        # branches share.
+        found = ProblemList()
         for index, transition in enumerate(doc["transitions"]):
             if isinstance(transition, dict):
-                _expand_transition(transition, f"transitions[{index}]", result)
+                _expand_transition(transition, f"transitions[{index}]", result, found, declared)
+        _report_once(found, result)
+    _expand_glossary(doc, declared, result.problems)
     return result
+
+
+def _report_once(found: ProblemList, result: Expansion) -> None:
+    seen = {(p.path, p.code) for p in result.problems.items}
+    for problem in found.items:
+        placed = dataclasses.replace(problem, path=_mapped(result._stages[0], problem.path))
+        if (placed.path, placed.code) not in seen:
+            seen.add((placed.path, placed.code))
+            result.problems.items.append(placed)
 
 
 def full_form(document: Any) -> Any:
@@ -143,8 +165,17 @@ def full_form(document: Any) -> Any:
 # --- the field language ------------------------------------------------------------------------
 
 
-def fields_schema(fields: Any, path: str, out: ProblemList) -> dict[str, Any]:
-    """The JSON Schema of an object with ``fields`` written in the field language."""
+def fields_schema(
+    fields: Any,
+    path: str,
+    out: ProblemList,
+    declared: FieldTypes | None = None,
+    *,
+    in_data: bool = False,
+) -> dict[str, Any]:
+    """The JSON Schema of an object with ``fields`` written in the field language; a field
+    written without a type takes the one ``declared`` gives its name (with its description
+    for the case's own fields, ``in_data``)."""
     if not isinstance(fields, Mapping):
         out.error(
             path,
@@ -169,7 +200,10 @@ def fields_schema(fields: Any, path: str, out: ProblemList) -> dict[str, Any]:
                 "Rename it, e.g. serial_no or at! (YAML reads ? in {...} as a key marker).",
             )
             continue
-        properties[bare] = field_schema(value, where, out)
+        if value is None:
+            properties[bare] = _declared_type(bare, where, out, declared, in_data=in_data)
+        else:
+            properties[bare] = field_schema(value, where, out, declared)
         if required_mark:
             required.append(bare)
     schema: dict[str, Any] = {"type": "object"}
@@ -179,13 +213,19 @@ def fields_schema(fields: Any, path: str, out: ProblemList) -> dict[str, Any]:
     return schema
 
 
-def field_schema(value: Any, path: str, out: ProblemList) -> Any:
-    """The JSON Schema of one field written in the field language."""
+def field_schema(
+    value: Any, path: str, out: ProblemList, declared: FieldTypes | None = None
+) -> Any:
+    """The JSON Schema of one field written in the field language (the fields of a list of
+    records may be written without a type, as ``declared`` gives them)."""
     if isinstance(value, Mapping):
         return dict(value)  # a JSON Schema as written (checked as one by the validator)
     if isinstance(value, list):
         if len(value) == 1 and isinstance(value[0], Mapping):
-            return {"type": "array", "items": fields_schema(value[0], f"{path}[0]", out)}
+            return {
+                "type": "array",
+                "items": fields_schema(value[0], f"{path}[0]", out, declared),
+            }
         if value and not any(isinstance(v, (Mapping, list)) for v in value):
             return {"enum": list(value)}
         out.error(
@@ -229,6 +269,26 @@ def field_schema(value: Any, path: str, out: ProblemList) -> Any:
     return {}
 
 
+def _declared_type(
+    name: str, path: str, out: ProblemList, declared: FieldTypes | None, *, in_data: bool
+) -> Any:
+    schema = declared.schema(name, in_data=in_data) if declared is not None else None
+    if schema is not None:
+        return schema
+    known = declared.names() if declared is not None else []
+    close = difflib.get_close_matches(name, known, n=1)
+    did_you_mean = f"Did you mean {close[0]!r}? " if close else ""
+    out.error(
+        path,
+        "compact-field-untyped",
+        f"Field {name!r} is written without a type, and fields declares none for it.",
+        did_you_mean + f"Give it a type here ({name}: text), or once in fields "
+        f"({name}: {{en: ..., zh: ..., type: text}}) for every place that names it. "
+        'docs/definitions.md, "Field labels".',
+    )
+    return {}
+
+
 def _bounded(match: re.Match[str]) -> dict[str, Any]:
     kind = match.group(1)
     convert = int if kind == "integer" else _number
@@ -245,10 +305,138 @@ def _number(text: str) -> int | float:
     return int(text) if re.fullmatch(r"-?\d+", text) else float(text)
 
 
+# --- the types the glossary declares ----------------------------------------------------------
+
+
+class FieldTypes:
+    """What a field written without a type (``{cause!, plan!}``) stands for: the ``type`` its
+    ``fields`` entry declares, or the keys of its ``values`` when it declares none, or, for a
+    field the engine writes (:data:`~engine.core.engine_fields.ENGINE_FIELDS`), the engine's
+    type. Each entry's type is compiled once, so a mistake in it is reported once, at
+    ``fields.<name>.type``, however many places name the field."""
+
+    def __init__(self, entries: Mapping[str, Any], problems: ProblemList) -> None:
+        self._entries = entries
+        self._problems = problems
+        self._compiled: dict[str, Any] = {}
+        self._compiling: set[str] = set()
+        self.described: set[str] = set()  # fields whose description a data field took
+
+    @classmethod
+    def of(cls, glossary: Any, problems: ProblemList) -> FieldTypes:
+        entries = (
+            {str(k): v for k, v in glossary.items() if isinstance(v, Mapping)}
+            if isinstance(glossary, Mapping)
+            else {}
+        )
+        declared = cls(entries, problems)
+        for name in entries:
+            declared._type(name)
+        return declared
+
+    def names(self) -> list[str]:
+        return sorted({*ENGINE_FIELDS, *(n for n in self._entries if self._type(n) is not None)})
+
+    def schema(self, name: str, *, in_data: bool) -> Any:
+        """A fresh copy of the JSON Schema for ``name``, or None when nothing declares it."""
+        schema = self._type(name)
+        if schema is None:
+            return None
+        schema = copy.deepcopy(schema)
+        description = self.description(name)
+        if in_data and description is not None and isinstance(schema, dict):
+            schema["description"] = description
+            self.described.add(name)
+        return schema
+
+    def description(self, name: str) -> str | None:
+        text = self._entries.get(name, {}).get("description")
+        return text if isinstance(text, str) else None
+
+    def _type(self, name: str) -> Any:
+        if name in self._compiled:
+            return self._compiled[name]
+        where = f"fields.{name}.type"
+        if name in self._compiling:
+            self._problems.error(
+                where,
+                "compact-field-cycle",
+                f"The type of {name!r} names {name!r} itself, through the fields it holds.",
+                "Give the inner field its own type where it is written (part: text).",
+            )
+            return {}
+        entry = self._entries.get(name, {})
+        engine = ENGINE_FIELDS.get(name)
+        if engine is not None and "type" in entry:
+            self._problems.error(
+                where,
+                "engine-field-typed",
+                f"{name!r} is written by the engine, which gives it the type {engine.type}.",
+                "Remove type; the entry may still relabel the field (en, zh).",
+            )
+        self._compiling.add(name)
+        if engine is not None:
+            schema: Any = field_schema(engine.type, where, self._problems)
+        elif "type" in entry:
+            schema = field_schema(entry["type"], where, self._problems, self)
+        elif isinstance(entry.get("values"), Mapping) and entry["values"]:
+            schema = {"enum": list(entry["values"])}
+        else:
+            schema = None
+        self._compiling.discard(name)
+        self._compiled[name] = schema
+        return schema
+
+
+def _expand_glossary(doc: dict[str, Any], declared: FieldTypes, problems: ProblemList) -> None:
+    """The glossary in the full form: labels only (each type and description now stands in
+    the schemas), and the engine's label for each engine field the definition declares and
+    does not relabel."""
+    glossary = doc.get("fields")
+    if glossary is not None and not isinstance(glossary, dict):
+        return  # the structural pass reports it
+    for name, entry in (glossary or {}).items():
+        text = entry.get("description") if isinstance(entry, Mapping) else None
+        if isinstance(text, str) and name not in declared.described:
+            problems.warning(
+                f"fields.{name}.description",
+                "field-description-unused",
+                f"The description of {name!r} is written into the case data's schema, but data "
+                f"does not name {name!r} without a type, so it is kept nowhere.",
+                f"Write {name} in data without a type, or move the description into the "
+                "transition's description.",
+            )
+    labels = {
+        name: {k: v for k, v in entry.items() if k not in ("type", "description")}
+        if isinstance(entry, Mapping)
+        else entry
+        for name, entry in (glossary or {}).items()
+    }
+    for name in _declared_names(doc):
+        engine = ENGINE_FIELDS.get(name)
+        if engine is not None and name not in labels:
+            labels[name] = {"en": engine.label.en, "zh": engine.label.zh}
+    if labels or glossary is not None:
+        doc["fields"] = labels
+
+
+def _declared_names(doc: Mapping[str, Any]) -> list[str]:
+    """The field names the data and the payloads declare (the full form's)."""
+    schemas = [doc.get("data_schema")] + [
+        t.get("payload_schema") for t in doc.get("transitions") or () if isinstance(t, Mapping)
+    ]
+    names: list[str] = []
+    for schema in schemas:
+        properties = schema.get("properties") if isinstance(schema, Mapping) else None
+        if isinstance(properties, Mapping):
+            names.extend(str(n) for n in properties if n not in names)
+    return names
+
+
 # --- the compact forms ---------------------------------------------------------------------------
 
 
-def _expand_data(doc: dict[str, Any], result: Expansion) -> None:
+def _expand_data(doc: dict[str, Any], result: Expansion, declared: FieldTypes) -> None:
     if "data" not in doc:
         return
     if "data_schema" in doc:
@@ -259,7 +447,9 @@ def _expand_data(doc: dict[str, Any], result: Expansion) -> None:
             "Keep one: data (the compact fields) or data_schema (a JSON Schema).",
         )
         return
-    doc["data_schema"] = fields_schema(doc.pop("data"), "data", result.problems)
+    doc["data_schema"] = fields_schema(
+        doc.pop("data"), "data", result.problems, declared, in_data=True
+    )
     result._moved("data_schema.properties", "data")
     result._moved("data_schema", "data")
 
@@ -300,13 +490,20 @@ def _expand_parameters(doc: dict[str, Any], result: Expansion) -> None:
         result._moved(f"{path}.default", f"{path}.{kind}")
 
 
-def _expand_transition(transition: dict[str, Any], path: str, result: Expansion) -> None:
+def _expand_transition(
+    transition: dict[str, Any],
+    path: str,
+    result: Expansion,
+    found: ProblemList,
+    declared: FieldTypes,
+) -> None:
+    """Write out one numbered transition's compact forms; its problems go to ``found``."""
     headers = [key for key in transition if isinstance(key, str) and key.startswith(ON)]
     if headers:
-        _expand_on(transition, headers, path, result)
+        _expand_on(transition, headers, path, result, found)
     elif "trigger" not in transition or "source" not in transition:
         missing = " and ".join(k for k in ("trigger", "source") if k not in transition)
-        result.problems.error(
+        found.error(
             path,
             "missing-key",
             f"The transition says no {missing}.",
@@ -315,7 +512,7 @@ def _expand_transition(transition: dict[str, Any], path: str, result: Expansion)
         )
     if "payload" in transition:
         if "payload_schema" in transition:
-            result.problems.error(
+            found.error(
                 f"{path}.payload",
                 "compact-and-full",
                 "Both payload and payload_schema are given; they say the same thing twice.",
@@ -324,7 +521,7 @@ def _expand_transition(transition: dict[str, Any], path: str, result: Expansion)
         else:
             payload = transition.pop("payload")
             transition["payload_schema"] = fields_schema(
-                payload, f"{path}.payload", result.problems
+                payload, f"{path}.payload", found, declared
             )
             result._moved(f"{path}.payload_schema.properties", f"{path}.payload")
             result._moved(f"{path}.payload_schema", f"{path}.payload")
@@ -420,7 +617,11 @@ _STATE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
 def _expand_on(
-    transition: dict[str, Any], headers: list[str], path: str, result: Expansion
+    transition: dict[str, Any],
+    headers: list[str],
+    path: str,
+    result: Expansion,
+    found: ProblemList,
 ) -> None:
     head = headers[0]
     where = f"{path}.{head}"
@@ -442,7 +643,7 @@ def _expand_on(
     elif arrow and not _STATE.match(dest.strip()):
         problem = f"{written(value)} names no destination state after ->."
     if problem:
-        result.problems.error(
+        found.error(
             where,
             "transition-head-unreadable",
             problem,

@@ -84,6 +84,19 @@ def _suggest(word: str, candidates: Iterable[str]) -> str:
     return f"Did you mean {close[0]!r}?" if close else ""
 
 
+def _record_fields(schema: Mapping[str, Any]) -> Iterable[tuple[str, Any]]:
+    """The fields of an object schema, and those of the records any of them holds or lists
+    (``team: {manager, expert}``, ``[{part!: text}]``), which pages show by label too."""
+    props = schema.get("properties")
+    for name, spec in (props if isinstance(props, dict) else {}).items():
+        yield name, spec
+        if not isinstance(spec, dict):
+            continue
+        yield from _record_fields(spec)
+        if isinstance(spec.get("items"), dict):
+            yield from _record_fields(spec["items"])
+
+
 @dataclass
 class ValidationReport:
     problems: list[Problem]
@@ -603,8 +616,9 @@ class _Checker:
             seen.add(state)
 
     def _declared_fields(self) -> dict[str, set[str] | None]:
-        """Every data and payload field name, with the string values its enums allow (the
-        union over the schemas declaring it), or None where no schema gives it an enum."""
+        """Every data and payload field name, the fields of their lists of records included,
+        with the string values its enums allow (the union over the schemas declaring it), or
+        None where no schema gives it an enum."""
         declared: dict[str, set[str] | None] = {}
         schemas = [self.data_schema] + [
             t["payload_schema"]
@@ -612,8 +626,7 @@ class _Checker:
             if isinstance(t.get("payload_schema"), dict)
         ]
         for schema in schemas:
-            props = schema.get("properties")
-            for name, spec in (props if isinstance(props, dict) else {}).items():
+            for name, spec in _record_fields(schema):
                 enum = spec.get("enum") if isinstance(spec, dict) else None
                 values = {v for v in enum if isinstance(v, str)} if isinstance(enum, list) else None
                 known = declared.get(name)

@@ -5,12 +5,19 @@ page's data, the workbench's priority column and filters, and the bulk preview."
 from __future__ import annotations
 
 import re
+from datetime import timedelta
+from typing import Any
 
+from engine.core.definition import SYSTEM_ROLE, WorkflowDefinition
+from engine.core.machine import Actor
+from engine.services.definitions import get_definition
 from tests.api import test_dashboard as dashboard_tests
 from tests.api.conftest import REPAIR_DATA
 from tests.api.test_dashboard import Dash, _text, csrf
-from tests.conftest import T0
-from tests.factories import COMPLAINT, create_case
+from tests.conftest import ADMIN, T0
+from tests.factories import COMPLAINT, create_case, create_ticket, fire
+
+MINUTE = timedelta(minutes=1)
 
 # The dashboard tests' fixtures: SQLite with the bundled workflows, a signed-in test client.
 db_url, kpi_config, dash = dashboard_tests.db_url, dashboard_tests.kpi_config, dashboard_tests.dash
@@ -86,7 +93,113 @@ def test_the_case_data_reads_in_the_readers_language(dash: Dash) -> None:
     assert rows["优先级"] == "紧急"
     assert rows["客户"] == "Xiangya Hospital"  # data itself is shown as written
     assert "priority" not in rows  # the raw name is gone where the glossary has a label
-    assert rows["fault"] == "Gantry does not rotate"  # unlabelled: its name, as data
+    assert rows["故障描述"] == "Gantry does not rotate"
+
+    unlabelled = create_ticket(dash.sessions)  # tests/workflows.py: a definition without labels
+    body = dash.page(f"/dashboard/cases/{unlabelled}")
+    rows = dict(re.findall(r"<tr><th[^>]*>([^<]*)</th><td>([^<]*)</td></tr>", body))
+    assert rows["allowed"] == "true"  # its name, as data
+
+
+def _field_names(definition: WorkflowDefinition) -> set[str]:
+    """The data fields of ``definition`` and the fields of the records they list."""
+    names = set()
+    for name, spec in definition.data_schema["properties"].items():
+        names.add(name)
+        names |= set(spec.get("items", {}).get("properties", {}))
+    return names
+
+
+def _repair_ticket_with_every_kind_of_data(dash: Dash) -> int:
+    """A repair ticket taken from the report through a paid repair with replaced parts, a
+    loaner, a recorded breach and the service report: most of its data fields are set."""
+    data = {
+        **REPAIR_DATA,
+        "contact": "Dr Wang",
+        "device_model": "Revolution CT",
+        "site_address": "Changsha",
+        "team": "East",
+        "clinical_impact": "stopped",
+        "channel": "wechat",
+        "distance_class": "same_city",
+        "severity": "complex",
+    }
+    case_id = create_case(dash.sessions, "repair_ticket", data, now=T0).case.id
+    system = Actor("engine", frozenset({SYSTEM_ROLE}))
+    steps: list[tuple[str, dict[str, Any], Actor]] = [
+        ("contact", {"at": T0.isoformat()}, ADMIN),
+        ("remote_failed", {"reason": "Needs a visit"}, ADMIN),
+        ("dispatch", {"engineer": "Li"}, ADMIN),
+        (
+            "confirm_visit",
+            {"confirmed_with": "Dr Wang", "planned_arrival": "2025-09-30T04:00:00Z"},
+            ADMIN,
+        ),
+        ("record_breach", {"sla": "arrival"}, system),
+        ("arrive", {"at": (T0 + 5 * MINUTE).isoformat()}, ADMIN),
+        (
+            "diagnose",
+            {
+                "diagnosis": "Slip ring worn",
+                "plan": "Replace the slip ring",
+                "cause": "misuse",
+                "warranty_until": "2027-01-01T00:00:00Z",
+            },
+            ADMIN,
+        ),
+        (
+            "sign_fee_agreement",
+            {
+                "signed_by": "Dr Wang",
+                "items": [{"item": "Slip ring", "amount": 1200}],
+                "parts_fee": 1200,
+                "labour_fee": 300,
+            },
+            ADMIN,
+        ),
+        ("order_parts", {"expected_at": "2025-10-02T00:00:00Z", "custom": False}, ADMIN),
+        ("escalate", {"reason": "Second opinion"}, ADMIN),
+        ("request_loaner", {}, ADMIN),
+        (
+            "repair_done",
+            {"replaced_parts": [{"part": "Slip ring", "part_no": "SR-1", "disposal": "destroyed"}]},
+            ADMIN,
+        ),
+        ("sign", {"signed_by": "Dr Wang"}, ADMIN),
+        (
+            "deliver_report",
+            {"report_no": "R-1", "performance_test_passed": True, "operator_instructed": True},
+            ADMIN,
+        ),
+        ("close", {"feedback": "Done"}, ADMIN),
+    ]
+    for minutes, (trigger, payload, actor) in enumerate(steps, start=1):
+        fire(dash.sessions, case_id, trigger, payload, now=T0 + minutes * MINUTE, actor=actor)
+    return case_id
+
+
+def test_a_chinese_case_page_shows_no_raw_name_of_a_repair_tickets_data(dash: Dash) -> None:
+    """Every data field of a repair ticket, and every field of the records it lists, reads
+    by its Chinese label in the data table and in the history's changes and payloads."""
+    case_id = _repair_ticket_with_every_kind_of_data(dash)
+    dash.login("supervisor", lang="zh")
+    body = dash.page(f"/dashboard/cases/{case_id}")
+    with dash.sessions() as session:
+        definition = get_definition(session, "repair_ticket")
+    data = body[body.index('<table class="data">') :]
+    shown = [data[: data.index("</table>")]]
+    shown += re.findall(r'<div class="(?:changes|payload muted)">(.*?)</div>', body, re.S)
+    assert len(shown) > 10, "the history shows changes and payloads"
+    visible = " ".join(_text(part) for part in shown)
+    raw = sorted(n for n in _field_names(definition) if re.search(rf"\b{n}\b", visible))
+    assert raw == [], f"raw field names on a Chinese case page: {raw}"
+    # Labels, enum values and a breach's clock read in Chinese.
+    rows = dict(re.findall(r"<tr><th[^>]*>([^<]*)</th><td>([^<]*)</td></tr>", shown[0]))
+    assert rows["距离类别"] == "同城"
+    part = rows["更换的配件"].strip("[]").split(", ")
+    assert sorted(part) == sorted(["配件: Slip ring", "配件编号: SR-1", "旧件处置: 销毁"])
+    assert "超时时限: 到场" in rows["超时违约记录"] and "时间: 2025-09-30" in rows["超时违约记录"]
+    assert "超时时限: 到场" in visible  # the breach's payload in the history
 
 
 def test_the_workbench_shows_and_filters_priority_by_its_label(dash: Dash) -> None:

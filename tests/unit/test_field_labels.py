@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from engine.core.compact import FieldTypes, field_schema
 from engine.core.definition import WorkflowDefinition, parse_source
 from engine.core.validation import load_definition, validate
+from engine.errors import ProblemList
 
 WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"
 BUNDLED = sorted(WORKFLOWS.glob("*.yaml"))
@@ -61,3 +63,47 @@ def test_the_glossary_is_read_into_the_definition() -> None:
     assert (priority.title.en, priority.title.zh) == ("Priority", "优先级")
     assert priority.values["emergency"].zh == "紧急"
     assert ticket.fields["at"].title.zh == "时间"
+
+
+# The workflows whose fields are declared once (their type, description and labels in fields;
+# data lists names only). The others still declare types where they use them.
+DECLARED_ONCE = ["repair_ticket", "complaint", "spare_part", "device"]
+
+
+@pytest.mark.parametrize("name", DECLARED_ONCE)
+def test_every_data_field_has_a_chinese_and_an_english_label(name: str) -> None:
+    """The case page shows every data field, and each field of the records one lists, by its
+    label (no raw English names on Chinese pages for supervisors)."""
+    definition = _load(WORKFLOWS / f"{name}.yaml")
+    names = []
+    for field, spec in definition.data_schema["properties"].items():
+        # the fields of a record it holds or lists, too
+        names += [field, *spec.get("properties", {}), *spec.get("items", {}).get("properties", {})]
+    unlabelled = [
+        field
+        for field in names
+        if field not in definition.fields
+        or not (definition.fields[field].title.zh and definition.fields[field].title.en)
+    ]
+    assert not unlabelled, f"{name}.yaml: label {unlabelled} in its fields section"
+
+
+@pytest.mark.parametrize("name", DECLARED_ONCE)
+def test_each_field_type_is_written_once(name: str) -> None:
+    """Data names its fields without types, and a payload writes a type only where it differs
+    from the one fields declares."""
+    document = parse_source((WORKFLOWS / f"{name}.yaml").read_text("utf-8"))
+    declared = FieldTypes.of(document.get("fields"), ProblemList())
+    assert [k for k, v in document["data"].items() if v is not None] == []
+    repeated = []
+    for transition in document["transitions"]:
+        head = next((k for k in transition if k.startswith("on ")), transition.get("trigger"))
+        for entry in [transition, *transition.get("branches", ())]:
+            for key, written in (entry.get("payload") or {}).items():
+                field = key.removesuffix("!")
+                if written is None:
+                    continue
+                schema = field_schema(written, field, ProblemList(), declared)
+                if schema == declared.schema(field, in_data=False):
+                    repeated.append(f"{field} ({head})")
+    assert not repeated, f"{name}.yaml: write these payload fields without a type: {repeated}"
