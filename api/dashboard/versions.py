@@ -13,14 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from flask import abort, g, redirect, render_template, request, url_for
+from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from api import db
-from api.dashboard import access, bp, display, queries
+from api.dashboard import access, bp, display, message_words, queries
 from api.dashboard.pages import diagram, diagram_svg
 from engine.core.definition import parse_source
 from engine.core.diff import render_text
 from engine.core.limits import SOURCE_MAX_CHARS
+from engine.core.messages import Message
 from engine.core.migration import MigrationPlan, ParamsChoice, parse_pairs
 from engine.errors import (
     DefinitionNotFound,
@@ -213,8 +215,22 @@ def migrate(name: str) -> Any:
         from_title=lambda state: display.state_title(checked.old, state, g.lang),
         to_title=lambda state: display.state_title(checked.new, state, g.lang),
         trigger_title=lambda trigger: display.trigger_title(checked.old, trigger, g.lang),
+        reasons=lambda messages: _reasons(messages, checked),
         form=request.form,
     )
+
+
+def _reasons(messages: tuple[Message, ...], checked: case_migration.CheckedPlan) -> Markup:
+    """Why a case did not move, in the reader's language (the engine's codes and values,
+    with the old version's titles for the case's state and the new one's for its states)."""
+    lang = g.lang
+    titles = message_words.Titles(
+        state=lambda state: display.state_title(checked.old, state, lang),
+        new_state=lambda state: display.state_title(checked.new, state, lang),
+        trigger=lambda trigger: display.trigger_title(checked.new, trigger, lang),
+    )
+    said = [message_words.say(message, lang, titles) for message in messages]
+    return Markup("；" if lang == "zh" else "; ").join(said)
 
 
 # --- drafts ------------------------------------------------------------------------------------
