@@ -19,12 +19,21 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from api import state
-from api.dashboard import access, bp, display, exports, i18n, kpiboard, message_words, queries
+from api.dashboard import (
+    access,
+    bp,
+    display,
+    exports,
+    history_words,
+    i18n,
+    kpiboard,
+    message_words,
+    queries,
+)
 from api.dashboard.payload_forms import Field, fields_of, payload_schema
 from api.definitions import render_svg
 from engine.core.definition import WorkflowDefinition
 from engine.core.diagram import to_dot
-from engine.core.messages import PAYLOAD_KEY, from_stored
 from engine.core.records import CaseRecord, EventRecord
 from engine.core.sla import ClockStatus, SlaClock
 from engine.errors import SvcflowError
@@ -35,7 +44,7 @@ from engine.services.cases import allowed_triggers
 from engine.services.contracts import latest_contracts
 from engine.services.definitions import get_definition, list_definitions
 from engine.services.inspection import Finding, Reason
-from engine.store.models import EventType, TimerStatus
+from engine.store.models import TimerStatus
 
 FINDINGS_LIMIT = 200  # per reason on the stuck list
 REASONS = [r.value for r in Reason]
@@ -258,21 +267,11 @@ def finding_detail(f: Finding, definition: WorkflowDefinition, lang: str) -> str
             child=facts.get("child_id"),
             definition=facts.get("child_definition"),
             trigger=facts.get("trigger"),
-            refusal=refusal(facts, lang),
+            refusal=history_words.refusal(facts, lang),
         )
     if reason is Reason.WAITING_ON_CANCELLED:
         return i18n.translate("detail_waiting_on_cancelled", lang, child=f.ref)
     return i18n.translate("detail_silent_stall", lang)
-
-
-def refusal(news: Mapping[str, Any], lang: str) -> Markup:
-    """Why a parent did not take a child's news (a ``child_update`` event's payload, or the
-    wait it left): said by its error code; older rows keep only the code and the text."""
-    stored = (news.get(PAYLOAD_KEY) or {}).get("reason")
-    if from_stored(stored) is not None:
-        return message_words.say_stored(stored, None, lang)
-    record = {"code": news.get("not_fired"), "message": str(news.get("reason") or "")}
-    return message_words.error(record, lang)
 
 
 def trigger_choices(
@@ -323,13 +322,18 @@ def case_page(case_id: int) -> str:
             {
                 "id": t.id,
                 "name": t.name,
-                "kind": t.kind,
+                "kind": history_words.timer_kind(definition, t.kind, t.sla, lang),
+                "kind_code": t.kind,
                 "trigger": t.trigger,
                 "sla": t.sla,
                 "due_at": t.due_at,
                 "status": t.status,
                 "attempts": t.attempts,
-                "failure": _timer_failure(t, lang) if t.last_error else None,
+                "failure": (
+                    history_words.timer_failure(t, lang, state.current().zone)
+                    if t.last_error
+                    else None
+                ),
             }
             for t in detail.timers
             if t.status in SHOWN_TIMERS
@@ -364,85 +368,8 @@ def case_page(case_id: int) -> str:
         )
 
 
-def _timer_failure(timer: Any, lang: str) -> Markup:
-    """A failed (or failing) timer's last error, and its note once it stopped trying."""
-    failure = timer.failure if isinstance(timer.failure, dict) else {}
-    said = message_words.timer_failure(
-        timer=timer.name,
-        attempt=timer.attempts,
-        stored_error=failure.get("error"),
-        text=timer.last_error,
-        retry_at=None if timer.status == TimerStatus.FAILED.value else timer.deliver_at,
-        lang=lang,
-        local_time=lambda at: display.local_time(at, state.current().zone),
-    )
-    note = from_stored(failure.get("note"))
-    if note is None:
-        return said
-    return Markup("{said}<br><small>{note}</small>").format(
-        said=said, note=message_words.say(note, lang)
-    )
-
-
-# Events whose payload the engine writes entirely: said as one sentence in the page's language
-# instead of as the payload's keys and values.
-def _event_note(
-    definition: WorkflowDefinition, e: EventRecord, payload: dict[str, Any], lang: str
-) -> Markup | None:
-    if e.event_type == EventType.TIMER_FAILED.value:
-        return message_words.timer_failure(
-            timer=str(payload.get("timer") or payload.get("timer_id") or ""),
-            attempt=int(payload.get("attempt") or 1),
-            stored_error=payload.get("error_detail"),
-            text=payload.get("error"),
-            retry_at=payload.get("retry_at"),
-            lang=lang,
-            local_time=lambda at: display.local_time(at, state.current().zone),
-        )
-    if e.event_type == EventType.CHILD_UPDATE.value and payload.get("not_fired"):
-        return refusal(payload, lang)
-    return None
-
-
 def _event_row(definition: WorkflowDefinition, e: EventRecord) -> dict[str, Any]:
-    lang = g.lang
-    payload = dict(e.payload or {})
-    note = _event_note(definition, e, payload, lang)
-    said = payload.pop(PAYLOAD_KEY, None) or {}
-    titles = message_words.Titles(
-        state=lambda name: display.state_title(definition, name, lang),
-        new_state=lambda name: display.state_title(definition, name, lang),
-        trigger=lambda name: display.trigger_title(definition, name, lang),
-    )
-    if note is not None:
-        payload = {}
-        reason = None
-    else:
-        reason = payload.pop("reason", None) or (e.context or {}).get("reason")
-        if "reason" in said:  # a reason the engine wrote, not a person
-            reason = message_words.say_stored(said["reason"], reason, lang, titles)
-        if "why" in said or e.event_type == EventType.TIMER_CANCELLED.value:
-            why = payload.pop("why", None)
-            note = message_words.say_stored(said.get("why"), why, lang, titles) if why else None
-    moved = e.from_state != e.to_state
-    return {
-        "seq": e.seq,
-        "at": e.at,
-        "type": e.event_type,
-        "trigger": display.trigger_title(definition, e.trigger, lang) if e.trigger else None,
-        "from": display.state_title(definition, e.from_state, lang) if e.from_state else None,
-        "to": display.state_title(definition, e.to_state, lang),
-        "moved": moved,
-        "actor": e.actor,
-        "changes": dict(e.changes or {}),
-        "reason": reason,
-        "note": note,
-        "payload": payload,
-        # A fact reported late: when it happened and when svcflow heard of it.
-        "reported_at": (e.context or {}).get("reported_at"),
-        "received_at": (e.context or {}).get("received_at"),
-        "counted_because": (e.context or {}).get("counted_because"),
-    }
+    return history_words.event_row(definition, e, g.lang, state.current().zone)
 
 
 def _clock_row(definition: WorkflowDefinition, clock: SlaClock) -> dict[str, Any]:

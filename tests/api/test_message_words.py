@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import string
+from datetime import timedelta
 from typing import Any
 
 from markupsafe import escape
@@ -16,18 +17,21 @@ from sqlalchemy import update
 
 from api.dashboard import message_words
 from api.dashboard.message_words import MESSAGE_WORDS, TIMER_WORDS
+from engine.core.machine import Actor
 from engine.core.messages import ENGLISH
-from engine.services import timer_firing
+from engine.services import operations, timer_firing
 from engine.store.models import Timer
 from tests.api import test_dashboard as dashboard_tests
 from tests.api.test_dashboard import Dash, _text
 from tests.api.test_dashboard_matrix import english_words
-from tests.factories import create_ticket, fire, ticket_with_failed_reminder
+from tests.conftest import T0
+from tests.factories import create_ticket, deliver_due, fire, ticket_with_failed_reminder
 from tests.workflows import TICKET
 
 # The dashboard tests' fixtures: SQLite with the bundled workflows, a signed-in test client.
 db_url, kpi_config, dash = dashboard_tests.db_url, dashboard_tests.kpi_config, dashboard_tests.dash
 
+HOUR = timedelta(hours=1)
 PATH = "/dashboard/definitions/service_ticket"
 # Version 2 renames on_hold: a held case has no counterpart unless the plan maps it.
 V2 = TICKET.replace("on_hold", "waiting")
@@ -178,3 +182,51 @@ def test_rows_failed_before_errors_were_kept_as_data_show_their_stored_text(dash
     assert message_words.say_stored({"code": "gone"}, resumed, "zh") == (
         f'<q class="recorded" lang="en" translate="no">{escape(resumed)}</q>'
     )
+
+
+def test_the_engine_s_history_entries_read_in_chinese(dash: Dash) -> None:
+    """Events the engine records (a timer's SLA warning and breach, a pause ended by its
+    resume time, a failed timer dismissed because its case moved on) by their words, their
+    clocks' titles and the engine's actors; the English page keeps English words."""
+    supervisor = Actor("duty-supervisor", frozenset({"supervisor"}))
+    case_id, timer_id = ticket_with_failed_reminder(dash.sessions)
+    with dash.sessions() as session, session.begin():
+        operations.set_sla_paused(
+            session,
+            case_id,
+            "response",
+            True,
+            actor=supervisor,
+            reason="客户要求稍后上门",
+            now=T0 + HOUR,
+            resume_at=T0 + 2 * HOUR,
+        )
+    deliver_due(dash.sessions, case_id, T0 + 6 * HOUR)  # the resume, the warning, the breach
+    fire(dash.sessions, case_id, "start", now=T0 + 7 * HOUR)
+    with dash.sessions() as session, session.begin():
+        operations.retry_timer(
+            session, timer_id, actor=supervisor, reason="重试", now=T0 + 8 * HOUR
+        )
+    kinds = [e.event_type for e in dash.history(case_id)]
+    assert {"sla_resumed", "sla_warning", "sla_breached", "timer_cancelled"} <= set(kinds)
+
+    dash.login("supervisor", lang="zh")
+    page = dash.page(f"/dashboard/cases/{case_id}")
+    history = page[page.index('data-testid="history"') :]
+    entries = _cells(history, r'<div class="what">(.*?)</div>\s*</li>')
+    # A case's data is data (``allowed = false``): what is left are the page's words.
+    entries = [re.sub(r'<div class="changes">.*?</div>', " ", e, flags=re.S) for e in entries]
+    assert _chinese_words_only(entries) == []
+    text = _text(history)
+    assert "已到暂停时设定的恢复时间" in text  # the resume the timer recorded
+    assert "时限: 响应时限" in text and "截止: 2025-09-30" in text  # sla_warning, sla_breached
+    assert "操作人: 定时器（系统）" in text
+    assert f"工单 {case_id} 已离开该定时器所属的状态（当前为「维修中」 (repairing) ）" in text
+    timers = _cells(page, r'<td data-kind="(\w+)">([^<]*)</td>')
+    assert ("after", "延时") in timers  # chase_parts, armed in 'repairing'
+
+    dash.set_language("en")
+    english = _text(dash.page(f"/dashboard/cases/{case_id}"))
+    assert "the pause's resume time was reached" in english
+    assert "SLA: Response time" in english and "Actor: timer (svcflow)" in english
+    assert f"case {case_id} has left the state this timer belonged to (now 'Repairing'" in english

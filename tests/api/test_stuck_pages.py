@@ -177,7 +177,10 @@ def test_every_reason_has_a_chinese_detail_from_the_finding_s_facts(dash: Dash) 
         f"（<code>guard-rejected</code>）：{recorded}No loaner is out.</q>"
     )
     # A failed timer's row before errors were kept as data: the lead, its English quoted.
-    failed = f"定时器 5 触发失败（第 1 次尝试），不再自动重试：{recorded}Boom: no</q>"
+    failed = (
+        '定时器 <span class="mono">5</span> 触发失败（第 1 次尝试），不再自动重试：'
+        f"{recorded}Boom: no</q>"
+    )
     expected = [
         (finding(Reason.SLA_BREACHED, "first_contact"), "「首次联系」已超时"),
         (finding(Reason.SLA_WARNING, "first_contact"), "「首次联系」已过预警线"),
