@@ -386,6 +386,11 @@ STRINGS: dict[str, Mapping[str, str]] = {
         "zh": "推送 {id} 未能重新发送：{message}",
     },
     "no_dead_letters": {"en": "No dead letters.", "zh": "没有死信。"},
+    # What the receiver answered or the network said: recorded text, quoted after this.
+    "delivery_failed_lead": {
+        "en": "The last attempt failed: ",
+        "zh": "最后一次推送失败，接收方或网络返回：",
+    },
     "dead_letters_capped": {
         "en": "The {limit} most recent dead letters are shown.",
         "zh": "仅显示最近的 {limit} 条死信。",
