@@ -24,6 +24,37 @@ from engine.core import messages
 from engine.core.messages import Message, error_text, is_error_record
 
 MESSAGE_WORDS: dict[str, Mapping[str, str]] = {
+    messages.PLAN_SAME_VERSION: {
+        "en": "the cases would stay on version {version}: choose another version to move to",
+        "zh": "工单仍会停留在版本 {version}：请选择另一个目标版本",
+    },
+    messages.PLAN_REASON_REQUIRED: {
+        "en": "a reason is required (it is kept in each case's history)",
+        "zh": "必须填写原因（将记入每个工单的历史）",
+    },
+    messages.PLAN_UNKNOWN_SOURCE: {
+        "en": "version {version} has no state {source} to map",
+        "zh": "版本 {version} 中没有要映射的状态 {source}",
+    },
+    messages.PLAN_UNKNOWN_TARGET: {
+        "en": "version {version} has no state {target}; its states are {states}",
+        "zh": "版本 {version} 中没有状态 {target}；其状态为{states}",
+    },
+    messages.PLAN_MAPS_TO_FINAL: {
+        "en": "{source} would map to the final state {target}: a running case would end "
+        "without a transition (fire the trigger that ends it instead)",
+        "zh": "{source} 将被映射到结束状态 {target}：办理中的工单会未经转换直接结束"
+        "（请改为触发结束它的操作）",
+    },
+    messages.PLAN_UNDECLARED_FIELD: {
+        "en": "version {version} declares no data field {field}",
+        "zh": "版本 {version} 没有声明数据字段 {field}",
+    },
+    messages.PLAN_SET_AND_DROPPED: {
+        "en": "the field {field} is both set and dropped",
+        "zh": "字段 {field} 既被设置又被删除",
+    },
+    messages.PLAN_EXPRESSION: {"en": "{error}", "zh": "{error}"},
     messages.MIGRATION_OTHER_VERSION: {
         "en": "the case is on {definition} version {version}",
         "zh": "该工单使用的是 {definition} 版本 {version}",
@@ -116,7 +147,16 @@ TIMER_WORDS: dict[str, Mapping[str, str]] = {
 }
 
 NAMES = frozenset(
-    {"definition", "parent_definition", "child_definition", "field", "parameter", "value"}
+    {
+        "definition",
+        "parent_definition",
+        "child_definition",
+        "field",
+        "parameter",
+        "value",
+        "source",
+        "target",
+    }
 )
 
 

@@ -18,6 +18,7 @@ from werkzeug.wrappers import Response
 
 from api import db
 from api.dashboard import access, bp, display, message_words, queries
+from api.dashboard.error_words import ERROR_ZH
 from api.dashboard.pages import diagram, diagram_svg
 from engine.core.definition import parse_source
 from engine.core.diff import render_text
@@ -27,6 +28,7 @@ from engine.core.migration import MigrationPlan, ParamsChoice, parse_pairs
 from engine.errors import (
     DefinitionNotFound,
     FormError,
+    MigrationInvalid,
     Problem,
     ScenarioError,
     Severity,
@@ -200,6 +202,9 @@ def migrate(name: str) -> Any:
                             session, checked, case_id, actor=user.actor, now=g.now
                         )
                     )
+    except MigrationInvalid as exc:  # the plan's problems, each in the reader's language
+        access.say(_plan_problems(exc), "error")
+        return redirect(url_for("dashboard.definition_page", name=name))
     except SvcflowError as exc:
         access.say(access.error_text(exc), "error", exc.hint)
         return redirect(url_for("dashboard.definition_page", name=name))
@@ -218,6 +223,20 @@ def migrate(name: str) -> Any:
         reasons=lambda messages: _reasons(messages, checked),
         form=request.form,
     )
+
+
+def _plan_problems(error: MigrationInvalid) -> Markup | str:
+    """A refused plan: what its code means, then every problem said from its code (a plan
+    malformed before it was checked, e.g. a map line without ``=``, has only its message)."""
+    if not error.messages:
+        return access.error_text(error)
+    lang = g.lang
+    said = Markup("；" if lang == "zh" else "; ").join(
+        message_words.say(m, lang) for m in error.messages if isinstance(m, Message)
+    )
+    if lang == "zh":
+        return Markup("{}（migration-invalid）：{}").format(ERROR_ZH[error.code], said)
+    return Markup("The plan cannot run: {}.").format(said)
 
 
 def _reasons(messages: tuple[Message, ...], checked: case_migration.CheckedPlan) -> Markup:

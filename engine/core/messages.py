@@ -27,6 +27,15 @@ PAYLOAD_KEY = "messages"
 
 # --- the codes ---------------------------------------------------------------------------------
 
+# What is wrong with a migration plan whatever the case (engine/core/migration.py).
+PLAN_SAME_VERSION = "migration.plan.same-version"
+PLAN_REASON_REQUIRED = "migration.plan.reason-required"
+PLAN_UNKNOWN_SOURCE = "migration.plan.unknown-source"
+PLAN_UNKNOWN_TARGET = "migration.plan.unknown-target"
+PLAN_MAPS_TO_FINAL = "migration.plan.maps-to-final"
+PLAN_UNDECLARED_FIELD = "migration.plan.undeclared-field"
+PLAN_SET_AND_DROPPED = "migration.plan.set-and-dropped"
+PLAN_EXPRESSION = "migration.plan.expression"
 # Why one case did not move in a migration (engine/services/case_migration.py).
 MIGRATION_OTHER_VERSION = "migration.other-version"
 MIGRATION_CASE_CLOSED = "migration.case-closed"
@@ -52,6 +61,15 @@ SLA_RESUME_TIME_REACHED = "sla.resume-time-reached"
 CHILD_NEWS_REFUSED = "links.news-refused"
 
 ENGLISH: dict[str, str] = {
+    PLAN_SAME_VERSION: "the case would stay on version {version}",
+    PLAN_REASON_REQUIRED: "a reason is required (it is kept in each case's history)",
+    PLAN_UNKNOWN_SOURCE: "version {version} has no state {source!r} to map",
+    PLAN_UNKNOWN_TARGET: "version {version} has no state {target!r} (its states: {states})",
+    PLAN_MAPS_TO_FINAL: "{source!r} would map to final state {target!r}: a running case would "
+    "end without a transition (fire the trigger that ends it instead)",
+    PLAN_UNDECLARED_FIELD: "version {version} declares no data field {field!r}",
+    PLAN_SET_AND_DROPPED: "field {field!r} is both set and dropped",
+    PLAN_EXPRESSION: "{error}",
     MIGRATION_OTHER_VERSION: "the case is on {definition} v{version}",
     MIGRATION_CASE_CLOSED: "the case is {status}",
     MIGRATION_WHERE_ERROR: "--where: {error}",

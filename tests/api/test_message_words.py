@@ -230,3 +230,34 @@ def test_the_engine_s_history_entries_read_in_chinese(dash: Dash) -> None:
     assert "the pause's resume time was reached" in english
     assert "SLA: Response time" in english and "Actor: timer (svcflow)" in english
     assert f"case {case_id} has left the state this timer belonged to (now 'Repairing'" in english
+
+
+def test_a_refused_plan_lists_its_problems_in_the_reader_s_language(
+    dash: Dash, publish_workflow: Any
+) -> None:
+    create_ticket(dash.sessions)
+    assert publish_workflow(V2) == 2
+    wrong = {**PLAN, "map_state": "nowhere=received\non_hold=closed\n", "reason": " "}
+    wrong["where"] = "data.("
+
+    dash.login("admin", lang="zh")
+    sent = dash.submit(PATH, f"{PATH}/migrate", **wrong)
+    assert sent.status_code == 302
+    page = dash.page(sent.headers["Location"])
+    (flash,) = _cells(page, r'<div class="flash error" role="alert">(.*?)</div>')
+    assert flash.startswith("工单迁移方案有误（migration-invalid）：")
+    for words in [
+        "必须填写原因",
+        "版本 1 中没有要映射的状态",
+        "将被映射到结束状态",
+        "条件表达式无法编译或计算",
+    ]:
+        assert words in flash, words
+    assert _chinese_words_only([flash]) == []
+    assert "cannot run" not in page and "a reason is required" not in page
+
+    dash.set_language("en")
+    sent = dash.submit(PATH, f"{PATH}/migrate", **wrong)
+    english = _text(dash.page(sent.headers["Location"]))
+    assert "The plan cannot run: a reason is required" in english
+    assert "would map to the final state closed" in english
