@@ -15,10 +15,10 @@ from typing import Any
 from markupsafe import escape
 from sqlalchemy import update
 
-from api.dashboard import message_words
+from api.dashboard import history_words, message_words
 from api.dashboard.message_words import MESSAGE_WORDS, TIMER_WORDS
 from engine.core.machine import Actor
-from engine.core.messages import ENGLISH
+from engine.core.messages import CHILD_NEWS_REFUSED, ENGLISH, Message
 from engine.services import operations, timer_firing
 from engine.store.models import Timer
 from tests.api import test_dashboard as dashboard_tests
@@ -261,3 +261,20 @@ def test_a_refused_plan_lists_its_problems_in_the_reader_s_language(
     english = _text(dash.page(sent.headers["Location"]))
     assert "The plan cannot run: a reason is required" in english
     assert "would map to the final state closed" in english
+
+
+def test_a_parent_s_refusal_of_a_child_s_news_is_said_by_its_code_and_the_guard_s_words() -> None:
+    guard = {"code": "guard-rejected", "message": "'loaner_back' cannot be fired in 'open' yet"}
+    guard["reasons"] = [{"en": "No loaner is out.", "zh": "没有借出的备用机。"}]
+    news = {"trigger": "loaner_back", "not_fired": "guard-rejected", "reason": guard["message"]}
+    stored = {
+        **news,
+        "messages": {"reason": Message(CHILD_NEWS_REFUSED, {"error": guard}).to_dict()},
+    }
+    assert history_words.refusal(stored, "zh") == "没有借出的备用机。"
+    assert history_words.refusal(stored, "en") == escape(guard["message"])
+    # A child_update recorded before the codes were kept: its code's meaning, its text quoted.
+    assert history_words.refusal(news, "zh") == (
+        "不满足该操作的前提条件（<code>guard-rejected</code>）："
+        f'<q class="recorded" lang="en" translate="no">{escape(guard["message"])}</q>'
+    )
