@@ -143,7 +143,6 @@ TIMER_WORDS: dict[str, Mapping[str, str]] = {
     "timer_retry_at": {"en": "retried at {at}", "zh": "将于 {at} 重试"},
     "timer_gave_up": {"en": "not retried any more", "zh": "不再自动重试"},
     "unexpected_error": {"en": "unexpected error", "zh": "意外错误"},
-    "recorded_text": {"en": "recorded text", "zh": "记录的原文"},
 }
 
 NAMES = frozenset(
