@@ -110,6 +110,76 @@ MESSAGE_WORDS: dict[str, Mapping[str, str]] = {
         "en": "the case changed {attempts} times while it was being moved; run again",
         "zh": "迁移过程中工单被修改了 {attempts} 次；请再次运行",
     },
+    messages.SIM_CREATED: {
+        "en": "created case {case_id} in {state}",
+        "zh": "已创建工单 {case_id}，状态为{state}",
+    },
+    messages.SIM_CREATED_UNDER: {
+        "en": "created case {case_id} in {state} under contract {contract}",
+        "zh": "已按合同 {contract} 创建工单 {case_id}，状态为{state}",
+    },
+    messages.SIM_FIRED: {
+        "en": "{trigger}: {from_state} → {state}",
+        "zh": "{trigger}：{from_state} → {state}",
+    },
+    messages.SIM_CANCELLED: {"en": "cancelled case {case_id}", "zh": "已取消工单 {case_id}"},
+    messages.SIM_ADVANCED: {
+        "en": "advanced {duration}; {fired} timer(s) fired",
+        "zh": "时间前进 {duration}；触发了 {fired} 个定时器",
+    },
+    messages.SIM_ADVANCED_TO: {
+        "en": "advanced to {instant}; {fired} timer(s) fired",
+        "zh": "时间前进到 {instant}；触发了 {fired} 个定时器",
+    },
+    messages.SIM_WRONG_ERROR: {
+        "en": "expected error {expected}, got {code}: {error}",
+        "zh": "预期错误 {expected}，实际为 {code}：{error}",
+    },
+    messages.SIM_FAILED_AS_EXPECTED: {
+        "en": "failed as expected: {code}",
+        "zh": "按预期失败：{code}",
+    },
+    messages.SIM_NO_ERROR: {
+        "en": "expected error {expected}, but the step succeeded",
+        "zh": "预期错误 {expected}，但该步骤成功了",
+    },
+    messages.SIM_NO_ERROR_ANY: {
+        "en": "expected an error, but the step succeeded",
+        "zh": "预期出错，但该步骤成功了",
+    },
+    messages.SIM_AS_EXPECTED: {
+        "en": "case {case_id} as expected",
+        "zh": "工单 {case_id} 符合预期",
+    },
+    messages.SIM_STEP_ERROR: {"en": "{code}: {error}", "zh": "{error}"},
+    messages.SIM_DIFFERS: {
+        "en": "{what} is {actual}, expected {expected}",
+        "zh": "{what} 为 {actual}，预期为 {expected}",
+    },
+    messages.SIM_ABSENT: {
+        "en": "{what} is absent, expected {expected}",
+        "zh": "{what} 不存在，预期为 {expected}",
+    },
+    messages.SIM_TRIGGERS: {
+        "en": "triggers fired {actual}, expected {expected}",
+        "zh": "已触发的操作为 {actual}，预期为 {expected}",
+    },
+    messages.SIM_EVENTS_MISSING: {
+        "en": "history lacks event(s) {missing}; it has {actual}",
+        "zh": "历史中缺少事件 {missing}；实际事件为 {actual}",
+    },
+    messages.SIM_SLA_MISSING: {
+        "en": "SLA {sla} does not exist in the definition; expected {expected}",
+        "zh": "流程定义中没有时限 {sla}；预期为 {expected}",
+    },
+    messages.SIM_SLA_ROUNDS: {
+        "en": "the rounds of SLA {sla} are {actual}, expected {expected}",
+        "zh": "时限 {sla} 各轮状态为 {actual}，预期为 {expected}",
+    },
+    messages.SIM_SLA_STATUS: {
+        "en": "SLA {sla} is {actual}, expected {expected}",
+        "zh": "时限 {sla} 为 {actual}，预期为 {expected}",
+    },
     messages.TIMER_PERMANENT_ERROR: {
         "en": "a permanent error: a retry would fail the same way until its cause is fixed",
         "zh": "该错误不会自行消失：修正原因之前，重试也会同样失败",
@@ -155,6 +225,16 @@ NAMES = frozenset(
         "value",
         "source",
         "target",
+        # a scenario's step: what it names, and values as the scenario spells them (JSON)
+        "what",
+        "actual",
+        "expected",
+        "missing",
+        "code",
+        "contract",
+        "duration",
+        "instant",
+        "sla",
     }
 )
 
@@ -248,14 +328,14 @@ def timer_failure(
 def _value(name: str, value: Any, lang: str, titles: Titles) -> Markup | str:
     if is_error_record(value):
         return error(value, lang)
-    if name == "state":
+    if name in ("state", "from_state"):
         return _state(str(value), titles.state(str(value)), lang)
     if name == "states":
         return _joined([_state(str(v), titles.new_state(str(v)), lang) for v in value], lang)
     if name == "trigger":
-        return _titled(titles.trigger(str(value)), lang)
+        return _trigger(str(value), titles, lang)
     if name == "triggers":
-        return _joined([_titled(titles.trigger(str(v)), lang) for v in value], lang)
+        return _joined([_trigger(str(v), titles, lang) for v in value], lang)
     if name == "status":
         return i18n.pick(i18n.STATUSES, str(value), lang)
     if name in NAMES:
@@ -267,6 +347,14 @@ def _value(name: str, value: Any, lang: str, titles: Titles) -> Markup | str:
 
 def _titled(title: str, lang: str) -> Markup:
     return Markup("「{}」" if lang == "zh" else "'{}'").format(title)
+
+
+def _trigger(name: str, titles: Titles, lang: str) -> Markup:
+    """A trigger by its title; one without a title by its name, set as a name."""
+    title = titles.trigger(name)
+    if title == name:
+        return Markup('<span class="mono">{}</span>').format(name)
+    return _titled(title, lang)
 
 
 def _state(name: str, title: str, lang: str) -> Markup:

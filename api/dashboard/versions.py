@@ -226,17 +226,22 @@ def migrate(name: str) -> Any:
 
 
 def _plan_problems(error: MigrationInvalid) -> Markup | str:
-    """A refused plan: what its code means, then every problem said from its code (a plan
-    malformed before it was checked, e.g. a map line without ``=``, has only its message)."""
-    if not error.messages:
+    """A refused plan on a Chinese page: what its code means, then every problem said from
+    its code. An English page keeps the engine's sentence, as does a plan malformed before
+    it was checked (a map line without ``=``), which has only its message."""
+    if not error.messages or g.lang != "zh":
         return access.error_text(error)
-    lang = g.lang
-    said = Markup("；" if lang == "zh" else "; ").join(
-        message_words.say(m, lang) for m in error.messages if isinstance(m, Message)
+    said = Markup("；").join(
+        message_words.say(m, g.lang) for m in error.messages if isinstance(m, Message)
     )
-    if lang == "zh":
-        return Markup("{}（migration-invalid）：{}").format(ERROR_ZH[error.code], said)
-    return Markup("The plan cannot run: {}.").format(said)
+    return Markup("{}（{}）：{}").format(ERROR_ZH[error.code], error.code, said)
+
+
+def _said(messages: tuple[Message, ...]) -> Markup:
+    """A scenario step's sentences in the reader's language (names as the draft spells
+    them: the draft is not a published definition with titles to look up)."""
+    lang = g.lang
+    return Markup("；" if lang == "zh" else "; ").join(message_words.say(m, lang) for m in messages)
 
 
 def _reasons(messages: tuple[Message, ...], checked: case_migration.CheckedPlan) -> Markup:
@@ -360,5 +365,6 @@ def simulate_draft(name: str) -> Any:
         saved=saved,
         scenario=text,
         report=report,
+        said=_said,
         **view,
     )

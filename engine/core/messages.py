@@ -51,6 +51,26 @@ MIGRATION_CHILD_NEWS = "migration.child-news"
 MIGRATION_UNPLANNABLE = "migration.unplannable"
 MIGRATION_WRITE_ERROR = "migration.write-error"
 MIGRATION_KEPT_CHANGING = "migration.kept-changing"
+# A scenario's step (engine/simulation.py): what it did, or how the case differs.
+SIM_CREATED = "simulation.created"
+SIM_CREATED_UNDER = "simulation.created-under"
+SIM_FIRED = "simulation.fired"
+SIM_CANCELLED = "simulation.cancelled"
+SIM_ADVANCED = "simulation.advanced"
+SIM_ADVANCED_TO = "simulation.advanced-to"
+SIM_WRONG_ERROR = "simulation.wrong-error"
+SIM_FAILED_AS_EXPECTED = "simulation.failed-as-expected"
+SIM_NO_ERROR = "simulation.no-error"
+SIM_NO_ERROR_ANY = "simulation.no-error-any"
+SIM_AS_EXPECTED = "simulation.as-expected"
+SIM_STEP_ERROR = "simulation.step-error"
+SIM_DIFFERS = "simulation.differs"
+SIM_ABSENT = "simulation.absent"
+SIM_TRIGGERS = "simulation.triggers"
+SIM_EVENTS_MISSING = "simulation.events-missing"
+SIM_SLA_MISSING = "simulation.sla-missing"
+SIM_SLA_ROUNDS = "simulation.sla-rounds"
+SIM_SLA_STATUS = "simulation.sla-status"
 # A timer (engine/services/timer_firing.py, operations.py).
 TIMER_PERMANENT_ERROR = "timer.permanent-error"
 TIMER_GAVE_UP = "timer.gave-up"
@@ -89,6 +109,26 @@ ENGLISH: dict[str, str] = {
     MIGRATION_WRITE_ERROR: "{error}",
     MIGRATION_KEPT_CHANGING: "the case changed {attempts} times while it was being moved; run "
     "again",
+    SIM_CREATED: "created case {case_id} in {state!r}",
+    SIM_CREATED_UNDER: "created case {case_id} in {state!r} under contract {contract!r}",
+    SIM_FIRED: "{trigger}: {from_state} -> {state}",
+    SIM_CANCELLED: "cancelled case {case_id}",
+    SIM_ADVANCED: "advanced {duration}; {fired} timer(s) fired",
+    SIM_ADVANCED_TO: "advanced to {instant}; {fired} timer(s) fired",
+    SIM_WRONG_ERROR: "expected error {expected}, got {code}: {error}",
+    SIM_FAILED_AS_EXPECTED: "failed as expected: {code}",
+    SIM_NO_ERROR: "expected error {expected}, but the step succeeded",
+    SIM_NO_ERROR_ANY: "expected error (any), but the step succeeded",
+    SIM_AS_EXPECTED: "case {case_id} as expected",
+    SIM_STEP_ERROR: "{code}: {error}",
+    # ``actual`` and ``expected`` are values as the scenario spells them (JSON), or absent.
+    SIM_DIFFERS: "{what} is {actual}, expected {expected}",
+    SIM_ABSENT: "{what} is absent, expected {expected}",
+    SIM_TRIGGERS: "triggers fired {actual}, expected {expected}",
+    SIM_EVENTS_MISSING: "history lacks event(s) {missing}; it has {actual}",
+    SIM_SLA_MISSING: "SLA {sla} does not exist in the definition; expected {expected}",
+    SIM_SLA_ROUNDS: "SLA {sla}'s rounds are {actual}, expected {expected}",
+    SIM_SLA_STATUS: "SLA {sla} is {actual}, expected {expected}",
     TIMER_PERMANENT_ERROR: "permanent error",
     TIMER_GAVE_UP: "gave up after {attempts} attempts",
     TIMER_CASE_CLOSED: "case {case_id} is {status}",
