@@ -131,8 +131,11 @@ def event_row(
     reason: Any = payload.pop("reason", None) or (e.context or {}).get("reason")
     if "reason" in said:  # a reason the engine wrote, not a person
         reason = message_words.say_stored(said["reason"], reason, lang, titles)
-    if note is not None:  # the sentence says the payload (a refusal's reason included)
+    if e.event_type == EventType.TIMER_FAILED.value:  # the sentence says all of it
         payload, reason = {}, None
+    elif note is not None:  # a refusal: its reason is the sentence, the child stays linked
+        payload.pop("not_fired", None)
+        reason = None
     elif "why" in payload:
         note = message_words.say_stored(said.get("why"), payload.pop("why"), lang, titles)
     moved = e.from_state != e.to_state

@@ -19,13 +19,20 @@ from api.dashboard import history_words, message_words
 from api.dashboard.message_words import MESSAGE_WORDS, TIMER_WORDS
 from engine.core.machine import Actor
 from engine.core.messages import CHILD_NEWS_REFUSED, ENGLISH, Message
-from engine.services import operations, timer_firing
+from engine.services import links, operations, timer_firing
 from engine.store.models import Timer
 from tests.api import test_dashboard as dashboard_tests
 from tests.api.test_dashboard import Dash, _text
 from tests.api.test_dashboard_matrix import english_words
 from tests.conftest import T0
-from tests.factories import create_ticket, deliver_due, fire, ticket_with_failed_reminder
+from tests.factories import (
+    create_case,
+    create_ticket,
+    deliver_due,
+    fire,
+    ticket_with_failed_reminder,
+)
+from tests.integration.test_inspection import CHILD, PARENT
 from tests.workflows import TICKET
 
 # The dashboard tests' fixtures: SQLite with the bundled workflows, a signed-in test client.
@@ -307,3 +314,27 @@ steps:
     english = re.sub(r"\s+(?=[,;])", "", english)  # the space before a name's end
     assert 'state is "received", expected "closed"' in english
     assert "expected error guard-rejected, but the step succeeded" in english
+
+
+def test_news_a_parent_could_not_take_reads_in_chinese_with_its_child_linked(
+    dash: Dash, publish_workflow: Any
+) -> None:
+    publish_workflow(PARENT)
+    publish_workflow(CHILD)
+    job = create_case(dash.sessions, "ins_job", {"device": "CT-1"}).case.id
+    fire(dash.sessions, job, "send_loaner", now=T0 + timedelta(minutes=1))
+    with dash.sessions() as session:
+        (loaner,) = [c.id for c in links.children(session, job)]
+    fire(dash.sessions, job, "hold", now=T0 + HOUR)
+    fire(dash.sessions, loaner, "return", now=T0 + 2 * HOUR)  # the parent on hold: not taken
+
+    dash.login("supervisor", lang="zh")
+    page = dash.page(f"/dashboard/cases/{job}")
+    (update,) = _cells(page, r'data-event="child_update">(.*?)</li>')
+    assert "工单当前状态不允许该操作（<code>invalid-trigger</code>）：" in update
+    assert f'<a href="/dashboard/cases/{loaner}">下级工单: #{loaner}</a>' in update
+    assert "not_fired" not in update and _chinese_words_only([update]) == []
+    stuck = dash.page("/dashboard/stuck?reason=orphaned_wait")
+    (detail,) = _cells(stuck, r'<td class="detail" data-label="[^"]*">(.*?)</td>')
+    assert detail.startswith(f"子工单 {loaner}（ins_loaner）的消息未能触发「loaner_returned」：")
+    assert "工单当前状态不允许该操作" in detail and _chinese_words_only([detail]) == []
