@@ -192,6 +192,9 @@ class MigrationInvalid(Invalid):
     version or state, a field the new version does not declare, CEL that does not compile."""
 
     code = "migration-invalid"
+    #: The plan's problems as sentences with codes and values (engine/core/messages.py), for
+    #: a reader in another language; the ``problems`` field holds their English.
+    messages: tuple[Any, ...] = ()
 
 
 class ParameterInvalid(Invalid):

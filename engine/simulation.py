@@ -20,9 +20,11 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine.core import messages
 from engine.core.definition import parse_source
 from engine.core.durations import parse_duration
 from engine.core.machine import ADMIN_ROLE, Actor
+from engine.core.messages import Message, error_record
 from engine.core.records import CaseRecord
 from engine.core.sla import compute_clocks
 from engine.errors import DurationInvalid, ScenarioError, SvcflowError, written
@@ -58,8 +60,15 @@ class StepResult:
     index: int
     kind: str
     ok: bool
-    message: str
+    # What the step did, or every way the case differs from what it expected, as sentences
+    # with codes and values (engine/core/messages.py): the dashboard says them in the
+    # reader's language, ``message`` in English for the CLI and the tests.
+    messages: tuple[Message, ...]
     at: datetime
+
+    @property
+    def message(self) -> str:
+        return "; ".join(str(m) for m in self.messages)
 
 
 @dataclass
@@ -206,14 +215,14 @@ class Simulator:
         body = step[kind]
         _check_body(kind, body, f"{where}.{kind}")
         handler = getattr(self, f"_step_{kind}")
-        ok, message = handler(body, where)
-        return StepResult(index, kind, ok, message, self.clock.now())
+        ok, said = handler(body, where)
+        return StepResult(index, kind, ok, tuple(said), self.clock.now())
 
     def _actor(self, body: Mapping[str, Any]) -> Actor:
         roles = body.get("roles")
         return Actor(str(body.get("actor", "simulation")), frozenset(roles or {ADMIN_ROLE}))
 
-    def _step_create(self, body: Mapping[str, Any], where: str) -> tuple[bool, str]:
+    def _step_create(self, body: Mapping[str, Any], where: str) -> tuple[bool, list[Message]]:
         if "contract" in body and not isinstance(body["contract"], str):
             raise ScenarioError(
                 f"{where}.create.contract must be a contract id, not {written(body['contract'])}.",
@@ -231,10 +240,13 @@ class Simulator:
             )
         if "case" in body:
             self.aliases[str(body["case"])] = out.case.id
-        under = f" under contract {out.case.contract_name!r}" if out.case.contract_name else ""
-        return True, f"created case {out.case.id} in {out.case.state!r}{under}"
+        created = {"case_id": out.case.id, "state": out.case.state}
+        if out.case.contract_name:
+            created["contract"] = out.case.contract_name
+            return True, [Message(messages.SIM_CREATED_UNDER, created)]
+        return True, [Message(messages.SIM_CREATED, created)]
 
-    def _step_fire(self, body: Mapping[str, Any], where: str) -> tuple[bool, str]:
+    def _step_fire(self, body: Mapping[str, Any], where: str) -> tuple[bool, list[Message]]:
         case_id = self.case_id(body.get("case"), where)
         with self.sessions() as session, session.begin():
             out = cases.fire(
@@ -245,9 +257,10 @@ class Simulator:
                 actor=self._actor(body),
                 now=self.clock.now(),
             )
-        return True, f"{body['trigger']}: {out.event.from_state} -> {out.case.state}"
+        moved = {"trigger": body["trigger"], "from_state": out.event.from_state}
+        return True, [Message(messages.SIM_FIRED, {**moved, "state": out.case.state})]
 
-    def _step_cancel(self, body: Mapping[str, Any], where: str) -> tuple[bool, str]:
+    def _step_cancel(self, body: Mapping[str, Any], where: str) -> tuple[bool, list[Message]]:
         case_id = self.case_id(body.get("case"), where)
         with self.sessions() as session, session.begin():
             cases.cancel_case(
@@ -257,22 +270,22 @@ class Simulator:
                 now=self.clock.now(),
                 reason=str(body.get("reason", "scenario")),
             )
-        return True, f"cancelled case {case_id}"
+        return True, [Message(messages.SIM_CANCELLED, {"case_id": case_id})]
 
-    def _step_advance(self, body: Any, where: str) -> tuple[bool, str]:
+    def _step_advance(self, body: Any, where: str) -> tuple[bool, list[Message]]:
         fired = self.advance_to(self.clock.now() + _duration(body, where))
-        return True, f"advanced {body}; {fired} timer(s) fired"
+        return True, [Message(messages.SIM_ADVANCED, {"duration": str(body), "fired": fired})]
 
-    def _step_advance_to(self, body: Any, where: str) -> tuple[bool, str]:
+    def _step_advance_to(self, body: Any, where: str) -> tuple[bool, list[Message]]:
         target = _instant(body, where)
         if target < self.clock.now():
             raise ScenarioError(
                 f"{where}: {body} is in the virtual past.", hint="Time only moves forward."
             )
         fired = self.advance_to(target)
-        return True, f"advanced to {body}; {fired} timer(s) fired"
+        return True, [Message(messages.SIM_ADVANCED_TO, {"instant": str(body), "fired": fired})]
 
-    def _step_expect_error(self, body: Mapping[str, Any], where: str) -> tuple[bool, str]:
+    def _step_expect_error(self, body: Mapping[str, Any], where: str) -> tuple[bool, list[Message]]:
         expected = body.get("code")
         action = {k: v for k, v in body.items() if k != "code"}
         try:
@@ -281,55 +294,56 @@ class Simulator:
             raise
         except SvcflowError as exc:
             if expected and exc.code != expected:
-                return False, f"expected error {expected}, got {exc.code}: {exc.message}"
-            return True, f"failed as expected: {exc.code}"
-        return False, f"expected error {expected or '(any)'}, but the step succeeded"
+                got = {"expected": expected, "code": exc.code, "error": error_record(exc)}
+                return False, [Message(messages.SIM_WRONG_ERROR, got)]
+            return True, [Message(messages.SIM_FAILED_AS_EXPECTED, {"code": exc.code})]
+        if not expected:
+            return False, [Message(messages.SIM_NO_ERROR_ANY)]
+        return False, [Message(messages.SIM_NO_ERROR, {"expected": expected})]
 
-    def _step_expect(self, body: Mapping[str, Any], where: str) -> tuple[bool, str]:
+    def _step_expect(self, body: Mapping[str, Any], where: str) -> tuple[bool, list[Message]]:
         case_id = self.case_id(body.get("case"), where)
         with self.sessions() as session, session.begin():
             case = cases.get_case(session, case_id)
             problems = self._check_case(session, case, body, where)
         if problems:
-            return False, "; ".join(problems)
-        return True, f"case {case_id} as expected"
+            return False, problems
+        return True, [Message(messages.SIM_AS_EXPECTED, {"case_id": case_id})]
 
     def _check_case(
         self, session: Session, case: CaseRecord, body: Mapping[str, Any], where: str
-    ) -> list[str]:
+    ) -> list[Message]:
         # What differs is said in the scenario's own spelling (JSON, which YAML reads too):
         # "data.engineer is absent, expected "王"", not Python's None and '王'.
         problems = []
         for key in ("state", "status"):
             if key in body and getattr(case, key) != body[key]:
-                problems.append(
-                    f"{key} is {written(getattr(case, key))}, expected {written(body[key])}"
-                )
+                problems.append(_differs(key, getattr(case, key), body[key]))
         if "contract" in body and case.contract_name != body["contract"]:
-            problems.append(
-                f"contract is {written(case.contract_name)}, expected {written(body['contract'])}"
-            )
+            problems.append(_differs("contract", case.contract_name, body["contract"]))
         for name, value in (body.get("params") or {}).items():
             if case.params.get(name) != value:
-                actual = written(case.params[name]) if name in case.params else "absent"
-                problems.append(f"params.{name} is {actual}, expected {written(value)}")
+                problems.append(_differs(f"params.{name}", case.params, value, key=name))
         for name, value in _json_values(body.get("data") or {}, f"{where}.expect.data").items():
             if case.data.get(name) != value:
-                actual = written(case.data[name]) if name in case.data else "absent"
-                problems.append(f"data.{name} is {actual}, expected {written(value)}")
+                problems.append(_differs(f"data.{name}", case.data, value, key=name))
         history = cases.history(session, case.id)
         if "triggers" in body:
             fired = [e.trigger for e in history if e.event_type == "transition"]
             if fired != list(body["triggers"]):
+                expected = written(list(body["triggers"]))
                 problems.append(
-                    f"triggers fired {written(fired)}, expected {written(list(body['triggers']))}"
+                    Message(messages.SIM_TRIGGERS, {"actual": written(fired), "expected": expected})
                 )
         if "events" in body:
             kinds = [e.event_type for e in history]
             missing = [k for k in body["events"] if k not in kinds]
             if missing:
                 problems.append(
-                    f"history lacks event(s) {written(missing)}; it has {written(kinds)}"
+                    Message(
+                        messages.SIM_EVENTS_MISSING,
+                        {"missing": written(missing), "actual": written(kinds)},
+                    )
                 )
         if "sla" in body:
             definition = get_definition(session, case.definition_name, case.definition_version)
@@ -348,16 +362,30 @@ class Simulator:
         return problems
 
 
-def _sla_problems(name: str, statuses: list[str] | None, expected: Any) -> list[str]:
+def _differs(what: str, actual: Any, expected: Any, *, key: str | None = None) -> Message:
+    """``what`` differs from what the scenario expected; with ``key``, ``actual`` is the
+    mapping the value is read from, which may lack it."""
+    if key is not None:
+        if key not in actual:
+            return Message(messages.SIM_ABSENT, {"what": what, "expected": written(expected)})
+        actual = actual[key]
+    return Message(
+        messages.SIM_DIFFERS,
+        {"what": what, "actual": written(actual), "expected": written(expected)},
+    )
+
+
+def _sla_problems(name: str, statuses: list[str] | None, expected: Any) -> list[Message]:
     """An ``sla`` expectation: a status is the clock's latest round's; a list gives every
     round's status, first to latest (``[breached, met]``)."""
+    wanted = {"sla": name, "expected": written(expected)}
     if statuses is None:
-        return [f"SLA {name} does not exist in the definition; expected {written(expected)}"]
+        return [Message(messages.SIM_SLA_MISSING, wanted)]
     if isinstance(expected, list):
         if statuses != expected:
-            return [f"SLA {name}'s rounds are {written(statuses)}, expected {written(expected)}"]
+            return [Message(messages.SIM_SLA_ROUNDS, {**wanted, "actual": written(statuses)})]
     elif statuses[-1] != expected:
-        return [f"SLA {name} is {written(statuses[-1])}, expected {written(expected)}"]
+        return [Message(messages.SIM_SLA_STATUS, {**wanted, "actual": written(statuses[-1])})]
     return []
 
 
@@ -408,7 +436,12 @@ def run_scenario(scenario: Mapping[str, Any], base_dir: Path) -> ScenarioReport:
                         index,
                         next(iter(step), "?"),
                         False,
-                        f"{exc.code}: {exc.message}",
+                        (
+                            Message(
+                                messages.SIM_STEP_ERROR,
+                                {"code": exc.code, "error": error_record(exc)},
+                            ),
+                        ),
                         clock.now(),
                     )
                 )

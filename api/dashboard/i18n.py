@@ -258,6 +258,8 @@ STRINGS: dict[str, Mapping[str, str]] = {
     },
     "simulate_run": {"en": "Simulate", "zh": "试运行"},
     "simulate_ok": {"en": "Every step passed.", "zh": "所有步骤均通过。"},
+    "step_ok": {"en": "ok", "zh": "通过"},
+    "step_failed": {"en": "FAIL", "zh": "未通过"},
     "simulate_failed": {"en": "{failed} step(s) failed.", "zh": "{failed} 个步骤未通过。"},
     "simulate_timers": {"en": "{count} timer(s) fired", "zh": "触发了 {count} 个定时器"},
     "bad_version": {"en": "{value!r} is not a version number.", "zh": "{value!r} 不是版本号。"},
@@ -386,6 +388,11 @@ STRINGS: dict[str, Mapping[str, str]] = {
         "zh": "推送 {id} 未能重新发送：{message}",
     },
     "no_dead_letters": {"en": "No dead letters.", "zh": "没有死信。"},
+    # What the receiver answered or the network said: recorded text, quoted after this.
+    "delivery_failed_lead": {
+        "en": "The last attempt failed: ",
+        "zh": "最后一次推送失败，接收方或网络返回：",
+    },
     "dead_letters_capped": {
         "en": "The {limit} most recent dead letters are shown.",
         "zh": "仅显示最近的 {limit} 条死信。",

@@ -13,12 +13,23 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import abort, current_app, g, redirect, render_template, request, url_for
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from api.dashboard import access, bp, display, exports, i18n, kpiboard, queries
+from api import state
+from api.dashboard import (
+    access,
+    bp,
+    display,
+    exports,
+    history_words,
+    i18n,
+    kpiboard,
+    message_words,
+    queries,
+)
 from api.dashboard.payload_forms import Field, fields_of, payload_schema
 from api.definitions import render_svg
 from engine.core.definition import WorkflowDefinition
@@ -210,11 +221,11 @@ def _finding_row(
 SLA_REASONS = frozenset({Reason.SLA_BREACHED, Reason.SLA_WARNING, Reason.SLA_PAUSED})
 
 
-def finding_detail(f: Finding, definition: WorkflowDefinition, lang: str) -> str:
+def finding_detail(f: Finding, definition: WorkflowDefinition, lang: str) -> str | Markup:
     """The finding's detail in the reader's language. The engine words it in English for
     logs, the CLI and the API; a Chinese page words it again from the same facts, with the
-    definition's titles for its clocks and states. A failed timer's error and a refusal's
-    reason are recorded text and stay as they were written."""
+    definition's titles for its clocks and states. A failed timer's error and a refusal are
+    said by their error codes (message_words.py), the recorded English quoted after."""
     reason = f.reason
     if reason in SLA_REASONS:
         title = display.sla_title(definition, str(f.ref), lang)
@@ -228,8 +239,18 @@ def finding_detail(f: Finding, definition: WorkflowDefinition, lang: str) -> str
     if lang != "zh":
         return f.detail
     if reason is Reason.TIMER_FAILED:
-        error = f.facts.get("error") or i18n.translate("detail_no_error", lang)
-        return i18n.translate("detail_timer_failed", lang, timer=f.ref, error=error)
+        if not f.facts.get("error"):
+            error = i18n.translate("detail_no_error", lang)
+            return i18n.translate("detail_timer_failed", lang, timer=f.ref, error=error)
+        return message_words.timer_failure(
+            timer=f"{f.ref} {f.facts.get('timer') or ''}".strip(),
+            attempt=int(f.facts.get("attempts") or 1),
+            stored_error=f.facts.get("error_detail"),
+            text=f.facts.get("error"),
+            retry_at=None,
+            lang=lang,
+            local_time=str,
+        )
     if reason is Reason.TIMER_LATE:
         return i18n.translate("detail_timer_late", lang, timer=f.ref)
     if reason is Reason.DWELLING:
@@ -241,13 +262,12 @@ def finding_detail(f: Finding, definition: WorkflowDefinition, lang: str) -> str
         )
     if reason is Reason.ORPHANED_WAIT and f.facts:
         facts = f.facts
-        return i18n.translate(
-            "detail_orphaned_wait",
-            lang,
+        words = Markup(escape(i18n.pick(i18n.STRINGS, "detail_orphaned_wait", lang)))
+        return words.format(
             child=facts.get("child_id"),
             definition=facts.get("child_definition"),
             trigger=facts.get("trigger"),
-            refusal=facts.get("reason"),
+            refusal=history_words.refusal(facts, lang),
         )
     if reason is Reason.WAITING_ON_CANCELLED:
         return i18n.translate("detail_waiting_on_cancelled", lang, child=f.ref)
@@ -302,13 +322,18 @@ def case_page(case_id: int) -> str:
             {
                 "id": t.id,
                 "name": t.name,
-                "kind": t.kind,
+                "kind": history_words.timer_kind(definition, t.kind, t.sla, lang),
+                "kind_code": t.kind,
                 "trigger": t.trigger,
                 "sla": t.sla,
                 "due_at": t.due_at,
                 "status": t.status,
                 "attempts": t.attempts,
-                "last_error": t.last_error,
+                "failure": (
+                    history_words.timer_failure(t, lang, state.current().zone)
+                    if t.last_error
+                    else None
+                ),
             }
             for t in detail.timers
             if t.status in SHOWN_TIMERS
@@ -337,27 +362,7 @@ def case_page(case_id: int) -> str:
 
 
 def _event_row(definition: WorkflowDefinition, e: EventRecord) -> dict[str, Any]:
-    lang = g.lang
-    payload = dict(e.payload or {})
-    reason = payload.pop("reason", None) or (e.context or {}).get("reason")
-    moved = e.from_state != e.to_state
-    return {
-        "seq": e.seq,
-        "at": e.at,
-        "type": e.event_type,
-        "trigger": display.trigger_title(definition, e.trigger, lang) if e.trigger else None,
-        "from": display.state_title(definition, e.from_state, lang) if e.from_state else None,
-        "to": display.state_title(definition, e.to_state, lang),
-        "moved": moved,
-        "actor": e.actor,
-        "changes": display.labelled_fields(definition, e.changes or {}, lang),
-        "reason": reason,
-        "payload": display.labelled_fields(definition, payload, lang),
-        # A fact reported late: when it happened and when svcflow heard of it.
-        "reported_at": (e.context or {}).get("reported_at"),
-        "received_at": (e.context or {}).get("received_at"),
-        "counted_because": (e.context or {}).get("counted_because"),
-    }
+    return history_words.event_row(definition, e, g.lang, state.current().zone)
 
 
 def _clock_row(definition: WorkflowDefinition, clock: SlaClock) -> dict[str, Any]:

@@ -13,18 +13,22 @@ from pathlib import Path
 from typing import Any
 
 from flask import abort, g, redirect, render_template, request, url_for
+from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from api import db
-from api.dashboard import access, bp, display, queries
+from api.dashboard import access, bp, display, message_words, queries
+from api.dashboard.error_words import ERROR_ZH
 from api.dashboard.pages import diagram, diagram_svg
 from engine.core.definition import parse_source
 from engine.core.diff import render_text
 from engine.core.limits import SOURCE_MAX_CHARS
+from engine.core.messages import Message
 from engine.core.migration import MigrationPlan, ParamsChoice, parse_pairs
 from engine.errors import (
     DefinitionNotFound,
     FormError,
+    MigrationInvalid,
     Problem,
     ScenarioError,
     Severity,
@@ -198,6 +202,9 @@ def migrate(name: str) -> Any:
                             session, checked, case_id, actor=user.actor, now=g.now
                         )
                     )
+    except MigrationInvalid as exc:  # the plan's problems, each in the reader's language
+        access.say(_plan_problems(exc), "error")
+        return redirect(url_for("dashboard.definition_page", name=name))
     except SvcflowError as exc:
         access.say(access.error_text(exc), "error", exc.hint)
         return redirect(url_for("dashboard.definition_page", name=name))
@@ -213,8 +220,41 @@ def migrate(name: str) -> Any:
         from_title=lambda state: display.state_title(checked.old, state, g.lang),
         to_title=lambda state: display.state_title(checked.new, state, g.lang),
         trigger_title=lambda trigger: display.trigger_title(checked.old, trigger, g.lang),
+        reasons=lambda messages: _reasons(messages, checked),
         form=request.form,
     )
+
+
+def _plan_problems(error: MigrationInvalid) -> Markup | str:
+    """A refused plan on a Chinese page: what its code means, then every problem said from
+    its code. An English page keeps the engine's sentence, as does a plan malformed before
+    it was checked (a map line without ``=``), which has only its message."""
+    if not error.messages or g.lang != "zh":
+        return access.error_text(error)
+    said = Markup("；").join(
+        message_words.say(m, g.lang) for m in error.messages if isinstance(m, Message)
+    )
+    return Markup("{}（{}）：{}").format(ERROR_ZH[error.code], error.code, said)
+
+
+def _said(messages: tuple[Message, ...]) -> Markup:
+    """A scenario step's sentences in the reader's language (names as the draft spells
+    them: the draft is not a published definition with titles to look up)."""
+    lang = g.lang
+    return Markup("；" if lang == "zh" else "; ").join(message_words.say(m, lang) for m in messages)
+
+
+def _reasons(messages: tuple[Message, ...], checked: case_migration.CheckedPlan) -> Markup:
+    """Why a case did not move, in the reader's language (the engine's codes and values,
+    with the old version's titles for the case's state and the new one's for its states)."""
+    lang = g.lang
+    titles = message_words.Titles(
+        state=lambda state: display.state_title(checked.old, state, lang),
+        new_state=lambda state: display.state_title(checked.new, state, lang),
+        trigger=lambda trigger: display.trigger_title(checked.new, trigger, lang),
+    )
+    said = [message_words.say(message, lang, titles) for message in messages]
+    return Markup("；" if lang == "zh" else "; ").join(said)
 
 
 # --- drafts ------------------------------------------------------------------------------------
@@ -325,5 +365,6 @@ def simulate_draft(name: str) -> Any:
         saved=saved,
         scenario=text,
         report=report,
+        said=_said,
         **view,
     )

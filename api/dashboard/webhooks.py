@@ -41,7 +41,8 @@ def redeliver(delivery_id: int) -> Response:
         with db.transaction() as session:
             webhooks.redeliver(session, delivery_id, actor=None, now=g.now)
     except SvcflowError as exc:
-        access.say(access.t("redeliver_failed", id=delivery_id, message=exc.message), "error")
+        message = access.error_text(exc)  # on a Chinese page, what its code means first
+        access.say(access.t("redeliver_failed", id=delivery_id, message=message), "error")
         return redirect(back)
     access.say(access.t("redeliver_done", id=delivery_id), "success")
     return redirect(back)

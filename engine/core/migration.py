@@ -24,6 +24,18 @@ from typing import Any
 
 from engine.core.definition import WorkflowDefinition
 from engine.core.expressions import compiled
+from engine.core.messages import (
+    PLAN_EXPRESSION,
+    PLAN_MAPS_TO_FINAL,
+    PLAN_REASON_REQUIRED,
+    PLAN_SAME_VERSION,
+    PLAN_SET_AND_DROPPED,
+    PLAN_UNDECLARED_FIELD,
+    PLAN_UNKNOWN_SOURCE,
+    PLAN_UNKNOWN_TARGET,
+    Message,
+    error_record,
+)
 from engine.core.records import EventRecord
 from engine.errors import ExpressionError, MigrationInvalid
 
@@ -91,42 +103,49 @@ def parse_pairs(items: Sequence[str], option: str) -> dict[str, str]:
 
 def check_plan(plan: MigrationPlan, old: WorkflowDefinition, new: WorkflowDefinition) -> None:
     """Refuse a plan that is wrong whatever the case: every problem at once."""
-    problems: list[str] = []
+    found: list[Message] = []
     if plan.from_version == plan.to_version:
-        problems.append(f"the case would stay on version {plan.from_version}")
+        found.append(Message(PLAN_SAME_VERSION, {"version": plan.from_version}))
     if not plan.reason.strip():
-        problems.append("a reason is required (it is kept in each case's history)")
+        found.append(Message(PLAN_REASON_REQUIRED))
     for source, target in plan.state_map.items():
         if source not in old.state_names:
-            problems.append(f"version {plan.from_version} has no state {source!r} to map")
+            found.append(
+                Message(PLAN_UNKNOWN_SOURCE, {"version": plan.from_version, "source": source})
+            )
         if target not in new.state_names:
-            problems.append(
-                f"version {plan.to_version} has no state {target!r} "
-                f"(its states: {', '.join(new.state_names)})"
+            states = list(new.state_names)
+            found.append(
+                Message(
+                    PLAN_UNKNOWN_TARGET,
+                    {"version": plan.to_version, "target": target, "states": states},
+                )
             )
         elif target in new.final_states and source not in old.final_states:
-            problems.append(
-                f"{source!r} would map to final state {target!r}: a running case would end "
-                "without a transition (fire the trigger that ends it instead)"
-            )
+            found.append(Message(PLAN_MAPS_TO_FINAL, {"source": source, "target": target}))
     declared = _declared_fields(new)
     for name in plan.sets:
         if declared is not None and name not in declared:
-            problems.append(f"version {plan.to_version} declares no data field {name!r}")
-    for name in set(plan.sets) & set(plan.drops):
-        problems.append(f"field {name!r} is both set and dropped")
+            found.append(
+                Message(PLAN_UNDECLARED_FIELD, {"version": plan.to_version, "field": name})
+            )
+    for name in sorted(set(plan.sets) & set(plan.drops)):
+        found.append(Message(PLAN_SET_AND_DROPPED, {"field": name}))
     for name, source in plan.sets.items():
-        problems += _compile_problem(source, f"--set {name}")
+        found += _compile_problem(source, f"--set {name}")
     if plan.where:
-        problems += _compile_problem(plan.where, "--where")
-    if problems:
-        raise MigrationInvalid(
+        found += _compile_problem(plan.where, "--where")
+    if found:
+        problems = [str(m) for m in found]
+        error = MigrationInvalid(
             f"The migration of {plan.definition!r} from version {plan.from_version} to "
             f"{plan.to_version} cannot run: " + "; ".join(problems) + ".",
             hint="Fix the plan; `svcflow definitions diff` shows what changed between them.",
             definition=plan.definition,
             problems=problems,
         )
+        error.messages = tuple(found)
+        raise error
 
 
 def _declared_fields(definition: WorkflowDefinition) -> set[str] | None:
@@ -134,11 +153,11 @@ def _declared_fields(definition: WorkflowDefinition) -> set[str] | None:
     return set(properties) if isinstance(properties, Mapping) else None
 
 
-def _compile_problem(source: str, where: str) -> list[str]:
+def _compile_problem(source: str, where: str) -> list[Message]:
     try:
         compiled(source, where)
     except ExpressionError as exc:  # its budget error too: said in the plan's terms
-        return [exc.message]
+        return [Message(PLAN_EXPRESSION, {"error": error_record(exc)})]
     return []
 
 

@@ -29,6 +29,24 @@ from sqlalchemy.orm import Session
 from engine.core.definition import SITE_CALENDAR, WorkflowDefinition
 from engine.core.expressions import compiled, make_context, to_json_value
 from engine.core.machine import Actor, compile_workflow
+from engine.core.messages import (
+    MIGRATION_CASE_CLOSED,
+    MIGRATION_CHILD_NEWS,
+    MIGRATION_DATA_INVALID,
+    MIGRATION_KEPT_CHANGING,
+    MIGRATION_KEPT_PARAMETER,
+    MIGRATION_OTHER_VERSION,
+    MIGRATION_PARENT_UNNAMED,
+    MIGRATION_SET_ERROR,
+    MIGRATION_STATE_UNMAPPED,
+    MIGRATION_UNPLANNABLE,
+    MIGRATION_WHERE_ERROR,
+    MIGRATION_WHERE_FALSE,
+    MIGRATION_WHERE_NOT_BOOLEAN,
+    MIGRATION_WRITE_ERROR,
+    Message,
+    error_record,
+)
 from engine.core.migration import (
     DROPPED_KEY,
     MIGRATED,
@@ -61,6 +79,8 @@ class MoveOutcome(str, Enum):
     MOVED = "moved"
     REFUSED = "refused"  # this case cannot move under the plan: ``reasons`` say why
     SKIPPED = "skipped"  # not (or no longer) a case of the plan: closed, moved, --where
+    # A move's ``reasons`` are the English sentences of its ``messages`` (codes and values,
+    # engine/core/messages.py), which the dashboard words in the reader's language.
 
 
 @dataclass(frozen=True)
@@ -77,7 +97,7 @@ class CaseMove:
     business_key: str | None = None
     from_state: str | None = None
     to_state: str | None = None
-    reasons: tuple[str, ...] = ()
+    messages: tuple[Message, ...] = ()
     changes: Mapping[str, Any] = field(default_factory=dict)
     dropped: tuple[str, ...] = ()
     event_seq: int | None = None
@@ -86,6 +106,10 @@ class CaseMove:
     warnings: tuple[str, ...] = ()
     # The same, as facts, for a reader that words them in another language (the dashboard).
     past_moves: tuple[PastMove, ...] = ()
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        return tuple(str(m) for m in self.messages)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -193,15 +217,16 @@ def migrate_case(
         except ConcurrencyConflict:
             continue  # a trigger got there first: read the case again, from where it went
         except SvcflowError as exc:  # _compute planned them; a calendar edited since may not plan
+            error = error_record(exc, with_hint=True)
             return CaseMove(
                 case_id,
                 MoveOutcome.REFUSED,
-                reasons=(f"{exc.message}" + (f" ({exc.hint})" if exc.hint else ""),),
+                messages=(Message(MIGRATION_WRITE_ERROR, {"error": error}),),
             )
     return CaseMove(
         case_id,
         MoveOutcome.REFUSED,
-        reasons=(f"the case changed {ATTEMPTS} times while it was being moved; run again",),
+        messages=(Message(MIGRATION_KEPT_CHANGING, {"attempts": ATTEMPTS}),),
     )
 
 
@@ -284,23 +309,26 @@ def _compute(
     new version from its history too (and planned again, for real, when it moves)."""
     plan, new = checked.plan, checked.new
 
-    def stop(outcome: MoveOutcome, *reasons: str) -> CaseMove:
+    def stop(outcome: MoveOutcome, *reasons: Message) -> CaseMove:
         return CaseMove(
             case.id,
             outcome,
             business_key=case.business_key,
             from_state=case.state,
             to_state=plan.target_state(case.state),
-            reasons=reasons,
+            messages=reasons,
         )
 
     if case.definition_name != plan.definition or case.definition_version != plan.from_version:
         return stop(
             MoveOutcome.SKIPPED,
-            f"the case is on {case.definition_name} v{case.definition_version}",
+            Message(
+                MIGRATION_OTHER_VERSION,
+                {"definition": case.definition_name, "version": case.definition_version},
+            ),
         )
     if case.status != CaseStatus.OPEN.value:
-        return stop(MoveOutcome.SKIPPED, f"the case is {case.status}")
+        return stop(MoveOutcome.SKIPPED, Message(MIGRATION_CASE_CLOSED, {"status": case.status}))
     context = make_context(
         case.data,
         {},
@@ -317,17 +345,23 @@ def _compute(
         try:
             selected = compiled(plan.where, "--where").evaluate(context)
         except SvcflowError as exc:
-            return stop(MoveOutcome.REFUSED, f"--where: {exc.message}")
+            return stop(
+                MoveOutcome.REFUSED, Message(MIGRATION_WHERE_ERROR, {"error": error_record(exc)})
+            )
         if not isinstance(selected, bool):
-            return stop(MoveOutcome.REFUSED, f"--where gave {selected!r}, not true or false")
+            return stop(
+                MoveOutcome.REFUSED, Message(MIGRATION_WHERE_NOT_BOOLEAN, {"value": repr(selected)})
+            )
         if not selected:
-            return stop(MoveOutcome.SKIPPED, "--where is false for this case")
-    reasons: list[str] = []
+            return stop(MoveOutcome.SKIPPED, Message(MIGRATION_WHERE_FALSE))
+    reasons: list[Message] = []
     target = plan.target_state(case.state)
     if target not in new.state_names:
         reasons.append(
-            f"state {case.state!r} has no counterpart in version {plan.to_version}: add "
-            f"--map-state {case.state}=<one of {', '.join(new.state_names)}>"
+            Message(
+                MIGRATION_STATE_UNMAPPED,
+                {"state": case.state, "version": plan.to_version, "states": list(new.state_names)},
+            )
         )
     params = _params(session, checked, case, reasons)
     data = dict(case.data)
@@ -338,7 +372,9 @@ def _compute(
         try:
             value = to_json_value(compiled(source, f"--set {name}").evaluate(context), name)
         except SvcflowError as exc:
-            reasons.append(f"--set {name}: {exc.message}")
+            reasons.append(
+                Message(MIGRATION_SET_ERROR, {"field": name, "error": error_record(exc)})
+            )
             set_failed = True
             continue
         data[name] = changes[name] = value
@@ -349,7 +385,7 @@ def _compute(
         try:
             compile_workflow(new).check_migrated_data(data)
         except SvcflowError as exc:
-            reasons.append(exc.message)
+            reasons.append(Message(MIGRATION_DATA_INVALID, {"error": error_record(exc)}))
     reasons += _link_problems(session, checked, case)
     if reasons:
         return stop(MoveOutcome.REFUSED, *reasons)
@@ -367,18 +403,17 @@ def _compute(
     try:
         scheduling.planned_after_move(session, new, after, [*history, event], now=now)
     except SvcflowError as exc:
+        error = error_record(exc, with_hint=True)
         return stop(
             MoveOutcome.REFUSED,
-            f"its timers or SLA clocks cannot be planned under version {plan.to_version}: "
-            + exc.message
-            + (f" ({exc.hint})" if exc.hint else ""),
+            Message(MIGRATION_UNPLANNABLE, {"version": plan.to_version, "error": error}),
         )
     past_moves = tuple(past_moves_not_allowed(history, plan, new))
     return _Move(case, after, changes, dropped, event, past_moves)
 
 
 def _params(
-    session: Session, checked: CheckedPlan, case: CaseRecord, reasons: list[str]
+    session: Session, checked: CheckedPlan, case: CaseRecord, reasons: list[Message]
 ) -> dict[str, Any]:
     """The case's parameters on the new version: its own values (``keep``; parameters new
     in that version take their current value) or a fresh snapshot."""
@@ -391,22 +426,31 @@ def _params(
             try:
                 check_parameter(session, checked.new, name, value, alongside=kept)
             except SvcflowError as exc:
-                reasons.append(f"kept parameter {name!r}: {exc.message} (use --params snapshot)")
+                error = error_record(exc)
+                reasons.append(
+                    Message(MIGRATION_KEPT_PARAMETER, {"parameter": name, "error": error})
+                )
     if SITE_CALENDAR in case.params:  # the contract's working days go with the case
         kept[SITE_CALENDAR] = case.params[SITE_CALENDAR]
     return kept
 
 
-def _link_problems(session: Session, checked: CheckedPlan, case: CaseRecord) -> list[str]:
+def _link_problems(session: Session, checked: CheckedPlan, case: CaseRecord) -> list[Message]:
     """Links the new version would break: a parent it no longer names, a child's news it no
     longer takes."""
-    new, problems = checked.new, []
+    new, problems, version = checked.new, [], checked.plan.to_version
     if case.parent_id is not None:
         parent = case_store.get_case(session, case.parent_id)
         if new.parent is None or new.parent.definition != parent.definition_name:
             problems.append(
-                f"the case is a child of case {parent.id} ({parent.definition_name}), and "
-                f"version {checked.plan.to_version} does not name that parent"
+                Message(
+                    MIGRATION_PARENT_UNNAMED,
+                    {
+                        "parent": parent.id,
+                        "parent_definition": parent.definition_name,
+                        "version": version,
+                    },
+                )
             )
     triggers = {t.trigger for t in new.transitions}
     for child in case_store.children_of(session, case.id):
@@ -419,8 +463,15 @@ def _link_problems(session: Session, checked: CheckedPlan, case: CaseRecord) -> 
         missing = sorted(t for t in sent if t is not None and t not in triggers)
         if missing:
             problems.append(
-                f"running child case {child.id} ({child.definition_name}) sends "
-                f"{', '.join(missing)}, which version {checked.plan.to_version} does not take"
+                Message(
+                    MIGRATION_CHILD_NEWS,
+                    {
+                        "child": child.id,
+                        "child_definition": child.definition_name,
+                        "triggers": missing,
+                        "version": version,
+                    },
+                )
             )
     return problems
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from engine.core.contracts import Contract
 from engine.core.machine import Actor, CompiledWorkflow, compile_workflow
+from engine.core.messages import CHILD_NEWS_REFUSED, PAYLOAD_KEY, Message, error_record
 from engine.core.records import CaseRecord, EventRecord, FireOutcome
 from engine.core.reported_time import CountedInstant, count_reported, parse_reported
 from engine.errors import BusinessKeyTaken, CaseClosed, VersionMismatch
@@ -538,6 +539,8 @@ def _notify(session: Session, notice: links.NotifyParent, *, now: datetime) -> N
     except links.NOT_TAKEN as exc:
         news = {**call.payload, "trigger": call.trigger, "not_fired": exc.code}
         news["reason"] = exc.message
+        refusal = Message(CHILD_NEWS_REFUSED, {"error": error_record(exc)})
+        news[PAYLOAD_KEY] = {"reason": refusal.to_dict()}
         outcome = record_event(
             session, call.parent_id, EventType.CHILD_UPDATE, news, actor=actor, now=now
         )

@@ -227,7 +227,10 @@ def _timer_failed(now: datetime, s: Settings, definition: str | None) -> Any:
     # case_id and id, so the scan does not touch the timers' heap; the error is read, by a
     # subquery (a self-join would be merged back into the scan), for the rows returned.
     failed = timers.alias("failed")
-    error = select(timers.c.last_error).where(timers.c.id == failed.c.id).scalar_subquery()
+
+    def of_timer(column: Any) -> Any:
+        return select(column).where(timers.c.id == failed.c.id).scalar_subquery()
+
     return _rows_of(
         failed,
         failed.c.updated_at,
@@ -235,7 +238,12 @@ def _timer_failed(now: datetime, s: Settings, definition: str | None) -> Any:
         failed.c.status == TimerStatus.FAILED.value,
         cases.c.status == OPEN,
         *_def(definition, cases.c.definition_name),
-        detail=error,
+        detail=of_timer(timers.c.last_error),
+    ).add_columns(
+        # What the detail is made of, for a reader in another language.
+        of_timer(timers.c.name).label("timer_name"),
+        of_timer(timers.c.attempts).label("attempts"),
+        of_timer(timers.c.failure).label("failure"),
     )
 
 
@@ -379,7 +387,13 @@ def _detail(reason: Reason, row: Any) -> str:
 
 def _facts(reason: Reason, row: Any) -> dict[str, Any]:
     if reason is Reason.TIMER_FAILED:
-        return {"error": row.detail}
+        failure = row.failure if isinstance(row.failure, dict) else {}
+        return {
+            "error": row.detail,
+            "timer": row.timer_name,
+            "attempts": row.attempts,
+            "error_detail": failure.get("error"),
+        }
     if reason is Reason.ORPHANED_WAIT and isinstance(row.ref, dict):
         return dict(row.ref)
     return {}

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from engine.core.machine import ADMIN_ROLE, Actor, compile_workflow
+from engine.core.messages import PAYLOAD_KEY
 from engine.core.records import EventRecord, FireOutcome
 from engine.core.sla import SLA_PAUSED, SLA_RESUMED, ClockStatus, compute_clocks
 from engine.errors import OperationInvalid, TriggerNotPermitted
@@ -53,7 +54,12 @@ def retry_timer(
             session,
             case_id,
             EventType.TIMER_CANCELLED,
-            {"timer_id": timer_id, "reason": reason, "why": stale},
+            {
+                "timer_id": timer_id,
+                "reason": reason,
+                "why": str(stale),
+                PAYLOAD_KEY: {"why": stale.to_dict()},
+            },
             actor=actor,
             now=now,
         )

@@ -26,6 +26,16 @@ from sqlalchemy.orm import Session
 
 from engine.core.definition import TimerKind
 from engine.core.machine import Actor
+from engine.core.messages import (
+    PAYLOAD_KEY,
+    SLA_RESUME_TIME_REACHED,
+    TIMER_CASE_CLOSED,
+    TIMER_GAVE_UP,
+    TIMER_PERMANENT_ERROR,
+    TIMER_STATE_LEFT,
+    Message,
+    error_record,
+)
 from engine.core.records import CaseRecord
 from engine.core.sla import SLA_BREACHED, SLA_RESUME, SLA_WARNING
 from engine.core.timer_plans import plan_timer
@@ -65,6 +75,7 @@ PERMANENT_ERRORS: tuple[type[SvcflowError], ...] = (
 )
 TIMER_ACTOR = Actor.system("timer")
 timers = Timer.__table__
+RESUME_REACHED = Message(SLA_RESUME_TIME_REACHED)
 
 
 class FireResult(str, Enum):
@@ -230,7 +241,11 @@ def _end_pause(
         session,
         case.id,
         EventType.SLA_RESUMED,
-        {"sla": timer.sla, "reason": "the pause's resume time was reached"},
+        {
+            "sla": timer.sla,
+            "reason": str(RESUME_REACHED),
+            PAYLOAD_KEY: {"reason": RESUME_REACHED.to_dict()},
+        },
         actor=actor,
         now=now,
         at=at,
@@ -275,11 +290,18 @@ def record_failure(
     timer.attempts += 1
     timer.updated_at = now
     timer.last_error = _describe(error)
+    timer.failure = {"error": error_record(error)}
     permanent = isinstance(error, PERMANENT_ERRORS)
     retry: scheduling.DueTimer | None = None
     if permanent or timer.attempts >= MAX_ATTEMPTS:
+        note = (
+            Message(TIMER_PERMANENT_ERROR)
+            if permanent
+            else Message(TIMER_GAVE_UP, {"attempts": timer.attempts})
+        )
         timer.status = TimerStatus.FAILED.value
-        timer.note = "permanent error" if permanent else f"gave up after {timer.attempts} attempts"
+        timer.note = str(note)
+        timer.failure = {**timer.failure, "note": note.to_dict()}
     else:
         retry_at = now + BACKOFF[min(timer.attempts - 1, len(BACKOFF) - 1)]
         timer.deliver_at = retry_at  # the sweeper steps in only once the retry is late
@@ -308,6 +330,9 @@ def _record_in_history(
         "timer": timer.name,
         "attempt": timer.attempts,
         "error": timer.last_error,
+        # The error as data (engine/core/messages.py error_record), for a reader in another
+        # language: its code and a guard's own words; ``error`` stays the English text.
+        "error_detail": (timer.failure or {}).get("error"),
         "retry_at": retry.due_at.isoformat() if retry else None,
         "gave_up": retry is None,
     }
@@ -336,14 +361,14 @@ def failed_timer(session: Session, timer_id: int) -> Timer:
     return timer
 
 
-def stale_reason(session: Session, timer: Timer) -> str | None:
+def stale_reason(session: Session, timer: Timer) -> Message | None:
     """Why a timer can no longer fire (its case closed, or left the state entry it belongs
-    to), in words; None when it still can."""
+    to); None when it still can."""
     case = cases.get_case(session, timer.case_id)
     if case.status != CaseStatus.OPEN.value:
-        return f"case {case.id} is {case.status}"
+        return Message(TIMER_CASE_CLOSED, {"case_id": case.id, "status": case.status})
     if timer.sla is None and case.state_entry_seq != timer.state_entry_seq:
-        return f"case {case.id} has left the state this timer belonged to (now {case.state!r})"
+        return Message(TIMER_STATE_LEFT, {"case_id": case.id, "state": case.state})
     return None
 
 

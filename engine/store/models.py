@@ -462,6 +462,10 @@ class Timer(Base):
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # ``last_error`` and a failure's ``note`` as data (engine/services/timer_firing.py
+    # record_failure): {"error": an error record, "note": a message}, for readers that word
+    # them in another language. None on rows failed before it was kept.
+    failure: Mapped[dict[str, Any] | None] = mapped_column(Json, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
     fired_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)

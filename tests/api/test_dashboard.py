@@ -314,7 +314,8 @@ def test_the_stuck_list_shows_findings_with_filters_in_both_languages(dash: Dash
     dash.set_language("zh")
     zh = _text(dash.page("/dashboard/stuck?reason=timer_failed&definition=service_ticket"))
     assert "定时器失败" in zh and "服务工单 · 已受理" in zh
-    assert f"定时器 {timer_id} 失败：GuardRejected" in zh  # the detail in Chinese
+    assert f"定时器 {timer_id} remind 触发失败（第 1 次尝试）" in zh  # the detail in Chinese
+    assert "本工单不允许提醒。" in zh and "GuardRejected" not in zh  # the guard's own words
 
 
 def test_times_are_in_the_deployments_zone_named_below_each_page(

@@ -55,6 +55,12 @@ def test_a_supervisor_sees_dead_letters_but_cannot_redeliver(dash: Dash) -> None
     dash.login("supervisor", lang="zh")
     page = dash.page(PAGE)
     assert "HTTP 503: busy" in page and "重新推送" not in page
+    # The receiver's answer is recorded text: a Chinese lead, the answer quoted as English.
+    assert (
+        '<td class="detail">最后一次推送失败，接收方或网络返回：'
+        '<q class="recorded" lang="en" translate="no">HTTP 503: busy</q></td>'
+    ) in page
+    assert '<td data-event="created">创建</td>' in page
     refused = dash.submit(PAGE, f"/dashboard/webhooks/deliveries/{delivery_id}/redeliver")
     assert refused.status_code == 403
     with dash.sessions() as session:

@@ -147,7 +147,10 @@ def test_on_a_chinese_page_the_findings_details_are_chinese(dash: Dash) -> None:
     dash.login("supervisor", lang="zh")
     zh = _text(dash.page("/dashboard/stuck"))
     assert "「首次联系」已超时" in zh
-    assert f"定时器 {timer_id} 失败：GuardRejected" in zh
+    # The guard's own Chinese words (guard_message), after a lead in Chinese.
+    assert (
+        f"定时器 {timer_id} remind 触发失败（第 1 次尝试），不再自动重试：本工单不允许提醒。" in zh
+    )
     assert "定时器" in zh and "逾期未送达" in zh
     assert "SLA first_contact" not in zh and "not delivered" not in zh
     dash.set_language("en")
@@ -165,16 +168,25 @@ def test_every_reason_has_a_chinese_detail_from_the_finding_s_facts(dash: Dash) 
         return Finding(reason, 1, "repair_ticket", "logged", T0, "English detail", ref, **more)
 
     orphan = {"child_id": 7, "child_definition": "loaner", "trigger": "loaner_back"}
-    orphan["reason"] = "GuardRejected"
+    orphan |= {"not_fired": "guard-rejected", "reason": "No loaner is out."}
+    recorded = '<q class="recorded" lang="en" translate="no">'
     paused_until = "「首次联系」已被操作员暂停，到恢复时间自动恢复"
     usual = timedelta(days=2, hours=3).total_seconds()
-    orphaned = "子工单 7（loaner）的消息未能触发「loaner_back」：GuardRejected"
+    orphaned = (
+        "子工单 7（loaner）的消息未能触发「loaner_back」：不满足该操作的前提条件"
+        f"（<code>guard-rejected</code>）：{recorded}No loaner is out.</q>"
+    )
+    # A failed timer's row before errors were kept as data: the lead, its English quoted.
+    failed = (
+        '定时器 <span class="mono">5</span> 触发失败（第 1 次尝试），不再自动重试：'
+        f"{recorded}Boom: no</q>"
+    )
     expected = [
         (finding(Reason.SLA_BREACHED, "first_contact"), "「首次联系」已超时"),
         (finding(Reason.SLA_WARNING, "first_contact"), "「首次联系」已过预警线"),
         (finding(Reason.SLA_PAUSED, "first_contact"), "「首次联系」已被操作员暂停，未设恢复时间"),
         (finding(Reason.SLA_PAUSED, "first_contact", until=T0), paused_until),
-        (finding(Reason.TIMER_FAILED, 5, facts={"error": "Boom: no"}), "定时器 5 失败：Boom: no"),
+        (finding(Reason.TIMER_FAILED, 5, facts={"error": "Boom: no"}), failed),
         (finding(Reason.TIMER_FAILED, 5), "定时器 5 失败：未记录错误"),
         (finding(Reason.TIMER_LATE, 6), "定时器 6 逾期未送达"),
         (finding(Reason.SILENT_STALL), "长时间无任何活动，也没有待触发的定时器"),

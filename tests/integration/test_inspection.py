@@ -560,8 +560,18 @@ def test_news_the_parent_could_not_take_is_an_orphaned_wait_until_the_parent_mov
 
     with sessions() as session, session.begin():
         held_events = [e.event_type for e in cases.history(session, held)]
+        news = cases.history(session, held)[-1].payload
         assert cases.get_case(session, waiting).state == "loaner_back"
     assert held_events[-1] == "child_update"
+    # Why the news was not taken: English for the API, and as a code and values for readers
+    # in another language (engine/core/messages.py).
+    assert news["not_fired"] == "invalid-trigger" and news["reason"].startswith(
+        "Trigger 'loaner_returned'"
+    )
+    assert news["messages"]["reason"] == {
+        "code": "links.news-refused",
+        "params": {"error": {"code": "invalid-trigger", "message": news["reason"]}},
+    }
 
     findings = _inspect(sessions, T0 + 3 * HOUR, Reason.ORPHANED_WAIT)
     (finding,) = findings

@@ -751,6 +751,13 @@ def test_retrying_a_timer_whose_case_moved_on_dismisses_it_and_says_why(
         "timer_id": timer_id,
         "reason": "try again",
         "why": f"case {case_id} has left the state this timer belonged to (now 'repairing')",
+        # The same sentence as its code and values, for the dashboard's other language.
+        "messages": {
+            "why": {
+                "code": "timer.state-left",
+                "params": {"case_id": case_id, "state": "repairing"},
+            }
+        },
     }
     cancelled = _timers_by_status(sessions, case_id)["cancelled"]["remind"]
     assert cancelled.note.startswith(f"cancelled by {SUPERVISOR.name}: case {case_id} has left")
@@ -771,6 +778,14 @@ def test_a_timer_s_failed_attempts_are_in_its_case_history(
             "timer": "remind",
             "attempt": 1,
             "error": failed.payload["error"],
+            "error_detail": {
+                "code": "guard-rejected",
+                "message": "'remind' cannot be fired in 'received' yet: Reminders are not "
+                "allowed for this ticket.",
+                "reasons": [
+                    {"en": "Reminders are not allowed for this ticket.", "zh": "本工单不允许提醒。"}
+                ],
+            },
             "retry_at": None,
             "gave_up": True,
         },
@@ -791,3 +806,9 @@ def test_a_timer_s_failed_attempts_are_in_its_case_history(
     assert attempt.payload["retry_at"] == retry.due_at.isoformat()
     assert (attempt.payload["attempt"], attempt.payload["gave_up"]) == (1, False)
     assert attempt.payload["error"] == "ConnectionError: database restarting"
+    # Not one of svcflow's errors: no code, its Python type and text kept as they were.
+    assert attempt.payload["error_detail"] == {
+        "code": None,
+        "type": "ConnectionError",
+        "message": "database restarting",
+    }
