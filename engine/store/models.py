@@ -123,7 +123,9 @@ class SourceVersion:
     title_en: Mapped[str] = mapped_column(String(200), nullable=False, sort_order=FIRST)
     title_zh: Mapped[str] = mapped_column(String(200), nullable=False, sort_order=FIRST)
     source: Mapped[str] = mapped_column(Text, nullable=False, sort_order=FIRST)
-    document: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False, sort_order=FIRST)
+    # ``json``, not ``jsonb``, on PostgreSQL: the document keeps its keys in the order
+    # written, which says the order of a field's choices and of a form's fields.
+    document: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, sort_order=FIRST)
     fingerprint: Mapped[str] = mapped_column(String(64), nullable=False, sort_order=FIRST)
 
 

@@ -32,7 +32,9 @@ def test_a_supervisor_retries_a_failed_timer_from_forms_loaded_on_demand(
         live.sign_in(page, then=stuck)
         expect(page).to_have_url(f"{live.url}{stuck}")
         finding = page.locator(f'tr[data-case="{case_id}"][data-reason="timer_failed"]')
-        expect(finding).to_contain_text(f"定时器 {timer_id} 失败：GuardRejected")
+        expect(finding).to_contain_text(
+            f"定时器 {timer_id} remind 触发失败（第 1 次尝试），不再自动重试：本工单不允许提醒。"
+        )
         expect(finding.locator("form")).to_have_count(0)  # no forms until asked for
         assert fetched == []
         page.screenshot(path=str(tmp_path / "stuck-1366.png"), full_page=True)

@@ -78,8 +78,8 @@ def test_repair_ticket_stays_are_no_past_a_retitled_version_refuses(
     # Version 3 drops the authorization: the transition block up to the next one goes.
     start = v1.index(AUTHORIZE)
     end = v1.index("  - on remote_failed:", start)
-    # Its payload's field label goes with it (a label for no field is an error).
-    label = "  authorized_by: {en: Authorised by, zh: 授权人}\n"
+    # Its payload's field declaration goes with it (a label for no field is an error).
+    label = "  authorized_by: {en: Authorised by, zh: 授权人, type: text}\n"
     assert label in v1
     assert publish_workflow((v1[:start] + v1[end:]).replace(label, "")) == 3
 
