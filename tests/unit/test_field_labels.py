@@ -67,7 +67,14 @@ def test_the_glossary_is_read_into_the_definition() -> None:
 
 # The workflows whose fields are declared once (their type, description and labels in fields;
 # data lists names only). The others still declare types where they use them.
-DECLARED_ONCE = ["repair_ticket", "complaint", "spare_part", "device", "satisfaction_survey"]
+DECLARED_ONCE = [
+    "repair_ticket",
+    "complaint",
+    "spare_part",
+    "device",
+    "satisfaction_survey",
+    "loaner",
+]
 
 
 @pytest.mark.parametrize("name", DECLARED_ONCE)

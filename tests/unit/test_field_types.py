@@ -308,6 +308,7 @@ BEFORE_FIELDS_ONCE = {
     "spare_part": "spare_part_before_fields.yaml",
     "device": "device_before_fields.yaml",
     "satisfaction_survey": "satisfaction_survey_before_fields.yaml",
+    "loaner": "loaner_before_fields.yaml",
 }
 # Labels corrected on the way, by workflow: spare_part's reason is the data field of the
 # request as well as write_off's payload field, so it is no longer "Reason written off".
