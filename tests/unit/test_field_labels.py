@@ -74,6 +74,7 @@ DECLARED_ONCE = [
     "device",
     "satisfaction_survey",
     "loaner",
+    "preventive_maintenance",
 ]
 
 
