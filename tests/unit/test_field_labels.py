@@ -75,6 +75,7 @@ DECLARED_ONCE = [
     "satisfaction_survey",
     "loaner",
     "preventive_maintenance",
+    "follow_up",
 ]
 
 

@@ -310,6 +310,7 @@ BEFORE_FIELDS_ONCE = {
     "satisfaction_survey": "satisfaction_survey_before_fields.yaml",
     "loaner": "loaner_before_fields.yaml",
     "preventive_maintenance": "preventive_maintenance_before_fields.yaml",
+    "follow_up": "follow_up_before_fields.yaml",
 }
 # Labels corrected on the way, by workflow: spare_part's reason is the data field of the
 # request as well as write_off's payload field, so it is no longer "Reason written off".
