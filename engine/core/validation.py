@@ -618,7 +618,8 @@ class _Checker:
     def _declared_fields(self) -> dict[str, set[str] | None]:
         """Every data and payload field name, the fields of their lists of records included,
         with the string values its enums allow (the union over the schemas declaring it), or
-        None where no schema gives it an enum."""
+        None where no schema gives it an enum. A string ``const`` is an enum of one value (a
+        checklist item that must be ``done``), which pages show by its label too."""
         declared: dict[str, set[str] | None] = {}
         schemas = [self.data_schema] + [
             t["payload_schema"]
@@ -628,6 +629,8 @@ class _Checker:
         for schema in schemas:
             for name, spec in _record_fields(schema):
                 enum = spec.get("enum") if isinstance(spec, dict) else None
+                if isinstance(spec, dict) and isinstance(spec.get("const"), str):
+                    enum = [spec["const"]]
                 values = {v for v in enum if isinstance(v, str)} if isinstance(enum, list) else None
                 known = declared.get(name)
                 if values is None:

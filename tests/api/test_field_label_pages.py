@@ -102,12 +102,32 @@ def test_the_case_data_reads_in_the_readers_language(dash: Dash) -> None:
 
 
 def _field_names(definition: WorkflowDefinition) -> set[str]:
-    """The data fields of ``definition`` and the fields of the records they list."""
+    """The data fields of ``definition`` and the fields of the records they hold or list."""
     names = set()
     for name, spec in definition.data_schema["properties"].items():
         names.add(name)
-        names |= set(spec.get("items", {}).get("properties", {}))
+        names |= set(spec.get("properties", {})) | set(spec.get("items", {}).get("properties", {}))
     return names
+
+
+def _chinese_case_page(
+    dash: Dash, definition_name: str, case_id: int
+) -> tuple[list[str], dict[str, str], str]:
+    """What a supervisor reads of a case on its Chinese page: the data field names of the
+    definition shown as written (in the data table or the history's changes and payloads),
+    the data table's rows (label -> text), and all of that text."""
+    dash.login("supervisor", lang="zh")
+    body = dash.page(f"/dashboard/cases/{case_id}")
+    with dash.sessions() as session:
+        definition = get_definition(session, definition_name)
+    data = body[body.index('<table class="data">') :]
+    shown = [data[: data.index("</table>")]]
+    shown += re.findall(r'<div class="(?:changes|payload muted)">(.*?)</div>', body, re.S)
+    assert len(shown) > 3, "the history shows changes and payloads"
+    visible = " ".join(_text(part) for part in shown)
+    raw = sorted(n for n in _field_names(definition) if re.search(rf"\b{n}\b", visible))
+    rows = dict(re.findall(r"<tr><th[^>]*>([^<]*)</th><td>([^<]*)</td></tr>", shown[0]))
+    return raw, rows, visible
 
 
 def _repair_ticket_with_every_kind_of_data(dash: Dash) -> int:
@@ -182,24 +202,65 @@ def test_a_chinese_case_page_shows_no_raw_name_of_a_repair_tickets_data(dash: Da
     """Every data field of a repair ticket, and every field of the records it lists, reads
     by its Chinese label in the data table and in the history's changes and payloads."""
     case_id = _repair_ticket_with_every_kind_of_data(dash)
-    dash.login("supervisor", lang="zh")
-    body = dash.page(f"/dashboard/cases/{case_id}")
-    with dash.sessions() as session:
-        definition = get_definition(session, "repair_ticket")
-    data = body[body.index('<table class="data">') :]
-    shown = [data[: data.index("</table>")]]
-    shown += re.findall(r'<div class="(?:changes|payload muted)">(.*?)</div>', body, re.S)
-    assert len(shown) > 10, "the history shows changes and payloads"
-    visible = " ".join(_text(part) for part in shown)
-    raw = sorted(n for n in _field_names(definition) if re.search(rf"\b{n}\b", visible))
+    raw, rows, visible = _chinese_case_page(dash, "repair_ticket", case_id)
     assert raw == [], f"raw field names on a Chinese case page: {raw}"
     # Labels, enum values and a breach's clock read in Chinese.
-    rows = dict(re.findall(r"<tr><th[^>]*>([^<]*)</th><td>([^<]*)</td></tr>", shown[0]))
     assert rows["距离类别"] == "同城"
     part = rows["更换的配件"].strip("[]").split(", ")
     assert sorted(part) == sorted(["配件: Slip ring", "配件编号: SR-1", "旧件处置: 销毁"])
     assert "超时时限: 到场" in rows["超时违约记录"] and "时间: 2025-09-30" in rows["超时违约记录"]
     assert "超时时限: 到场" in visible  # the breach's payload in the history
+
+
+def test_a_chinese_case_page_shows_no_raw_name_of_a_maintenance_visits_data(dash: Dash) -> None:
+    """A maintenance visit performed and reported: each data field and each of the six
+    checklist items reads by its Chinese label, and an item's done / not applicable too."""
+    data = {
+        "device_serial": "CT-0042",
+        "customer": "Xiangya Hospital",
+        "device_model": "Revolution CT",
+        "site_address": "Changsha",
+        "kind": "full_inspection",
+        "in_warranty": True,
+    }
+    case_id = create_case(dash.sessions, "preventive_maintenance", data, now=T0).case.id
+    checklist = {
+        "cleaning": "done",
+        "performance_check": "done",
+        "calibration": "not_applicable",
+        "software_update": "done",
+        "risk_check": "done",
+        "consumables_reminder": "not_applicable",
+    }
+    steps: list[tuple[str, dict[str, Any]]] = [
+        ("schedule", {"engineer": "Li", "planned_for": "2025-10-08T01:00:00Z"}),
+        ("reschedule", {"engineer": "Zhao", "planned_for": "2025-10-09T01:00:00Z"}),
+        (
+            "perform",
+            {
+                "checklist": checklist,
+                "findings": "Filter clogged",
+                "consumables_due": "Filter",
+                "faults_found": "Tube arcing",
+                "ticket_ref": "RT-7",
+            },
+        ),
+        ("deliver_report", {"report_ref": "PM-1", "received_by": "Dr Wang"}),
+    ]
+    for minutes, (trigger, payload) in enumerate(steps, start=1):
+        fire(dash.sessions, case_id, trigger, payload, now=T0 + minutes * MINUTE, actor=ADMIN)
+    raw, rows, _ = _chinese_case_page(dash, "preventive_maintenance", case_id)
+    assert raw == [], f"raw field names on a Chinese case page: {raw}"
+    assert rows["保养类型"] == "全面检测"
+    items = dict(item.split(": ") for item in rows["保养检查项"].split(", "))
+    assert items == {
+        "清洁": "已完成",
+        "性能检测": "已完成",
+        "校准": "不适用",
+        "软件升级": "已完成",
+        "安全风险检查": "已完成",
+        "耗材更换提醒": "不适用",
+    }
 
 
 def test_the_workbench_shows_and_filters_priority_by_its_label(dash: Dash) -> None:

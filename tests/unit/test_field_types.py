@@ -307,10 +307,17 @@ BEFORE_FIELDS_ONCE = {
     "complaint": "complaint_before_fields.yaml",
     "spare_part": "spare_part_before_fields.yaml",
     "device": "device_before_fields.yaml",
+    "satisfaction_survey": "satisfaction_survey_before_fields.yaml",
+    "loaner": "loaner_before_fields.yaml",
+    "preventive_maintenance": "preventive_maintenance_before_fields.yaml",
+    "follow_up": "follow_up_before_fields.yaml",
+    "spare_stock": "spare_stock_before_fields.yaml",
 }
 # Labels corrected on the way, by workflow: spare_part's reason is the data field of the
-# request as well as write_off's payload field, so it is no longer "Reason written off".
-RELABELLED = {"spare_part": {"reason"}}
+# request as well as write_off's payload field, so it is no longer "Reason written off";
+# spare_stock's is retire's payload field as well as withdraw_replenishment's, so it is no
+# longer "Reason withdrawn".
+RELABELLED = {"spare_part": {"reason"}, "spare_stock": {"reason"}}
 
 
 def _loaded(path: Path) -> WorkflowDefinition:
