@@ -12,7 +12,9 @@ timers (``logged``, ``repairing``), and ``repair_done`` counts the repair per de
 (``before_cursor_execute``) and turns each fire's *writes* into a :class:`Step` of plain
 operations keyed by natural keys (case, timer name, SLA name) instead of row ids, with instants
 as offsets from the fire's ``now``: :func:`replay` then makes the same row writes on another
-ticket with statements built once, reading nothing but the case row. That is the floor a fire
+ticket with statements built once, reading nothing but the case row. Like every writer of a
+case event it chains each event to the case's history head (a SHA-256 of the event, docs/audit.md)
+and gives it a feed position (docs/events.md), as the engine does. That is the floor a fire
 of this definition cannot go below; the engine's reads (its counters, clocks, armed timers,
 calendars) and its deciding are what the ratio against it measures.
 """
@@ -179,8 +181,6 @@ def captured(engine: Engine) -> Iterator[list[tuple[Any, dict[str, Any]]]]:
         compiled = getattr(context, "compiled", None)
         if compiled is not None and compiled.statement is not None:
             seen.append((compiled.statement, dict(context.compiled_parameters[0])))
-        elif "event_feed_head" in _sql:  # PostgreSQL's feed positions, a text() statement
-            seen.append((text(_sql), {}))
 
     event.listen(engine, "before_cursor_execute", record)
     try:
