@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
+from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
 import marshmallow as ma
@@ -147,6 +149,49 @@ class ClockSchema(ma.Schema):
     )
 
 
+def flat_dumper(schema: ma.Schema) -> Callable[[Any], dict[str, Any]]:
+    """``schema.dump`` of one object, for a flat schema (no nested schema, hook, default or
+    dotted attribute): each field's own ``_serialize`` applied to the value read, without the
+    per-field machinery around it (reading through the schema's accessor, defaults, checks),
+    which cost more than the values: a repair ticket's fire answers with 7 clocks and a few
+    timers, some 150 fields, 10% of the request. Same output as ``schema.dump`` (tested)."""
+    if schema._hooks and any(schema._hooks.values()):
+        raise TypeError(f"{type(schema).__name__} has hooks: dump it with the schema")
+    fields = []
+    for name, field in schema.dump_fields.items():
+        attribute = field.attribute or name
+        if (
+            isinstance(field, ma.fields.Nested)
+            or field.dump_default is not ma.missing
+            or "." in attribute
+        ):
+            raise TypeError(f"{type(schema).__name__}.{name}: dump it with the schema")
+        fields.append((field.data_key or name, attribute, field))
+
+    def dump(obj: Any) -> dict[str, Any]:
+        get = obj.get if isinstance(obj, Mapping) else functools.partial(getattr, obj)
+        out = {}
+        for key, attribute, field in fields:
+            value = get(attribute, ma.missing)
+            if value is not ma.missing:
+                out[key] = field._serialize(value, attribute, obj)
+        return out
+
+    return dump
+
+
+class Dumped(ma.fields.List):
+    """A list whose items the view has dumped already (with :func:`flat_dumper` of the item
+    schema): documented as the list of that schema it is, passed through as is."""
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        return None if value is None else list(value)
+
+
+dump_timer = flat_dumper(TimerSchema())
+dump_clock = flat_dumper(ClockSchema())
+
+
 class CaseSchema(ma.Schema):
     id = ma.fields.Integer(metadata={"example": 42})
     definition = ma.fields.String(
@@ -171,8 +216,9 @@ class CaseSchema(ma.Schema):
             "case also its title and the terms it set (parameter values the case took)"
         },
     )
-    timers = ma.fields.List(ma.fields.Nested(TimerSchema))
-    sla = ma.fields.List(ma.fields.Nested(ClockSchema))
+    # Dumped by _view already (dump_timer, dump_clock): the bulk of a fire's response.
+    timers = Dumped(ma.fields.Nested(TimerSchema))
+    sla = Dumped(ma.fields.Nested(ClockSchema))
 
 
 class EventSchema(ma.Schema):
@@ -270,8 +316,8 @@ def _view(case: CaseRecord, *, detail: bool = True) -> dict[str, Any]:
             "terms": found.terms,
         }
     out["allowed_triggers"] = found.allowed_triggers
-    out["timers"] = found.timers
-    out["sla"] = [c.to_dict() for c in found.clocks]
+    out["timers"] = [dump_timer(t) for t in found.timers]
+    out["sla"] = [dump_clock(c.to_dict()) for c in found.clocks]
     return out
 
 

@@ -12,7 +12,9 @@ timers (``logged``, ``repairing``), and ``repair_done`` counts the repair per de
 (``before_cursor_execute``) and turns each fire's *writes* into a :class:`Step` of plain
 operations keyed by natural keys (case, timer name, SLA name) instead of row ids, with instants
 as offsets from the fire's ``now``: :func:`replay` then makes the same row writes on another
-ticket with statements built once, reading nothing but the case row. That is the floor a fire
+ticket with statements built once, reading nothing but the case row. Like every writer of a
+case event it chains each event to the case's history head (a SHA-256 of the event, docs/audit.md)
+and gives it a feed position (docs/events.md), as the engine does. That is the floor a fire
 of this definition cannot go below; the engine's reads (its counters, clocks, armed timers,
 calendars) and its deciding are what the ratio against it measures.
 """
@@ -27,9 +29,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
-from sqlalchemy import Connection, Engine, bindparam, delete, event, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, event, insert, select, text, update
 from sqlalchemy.sql.dml import Delete, Insert, Update
+from sqlalchemy.sql.elements import TextClause
 
+from engine.core.history_chain import GENESIS, ChainedEvent, event_hash
 from engine.core.machine import Actor
 from engine.services.cases import create_case, fire
 from engine.services.definitions import publish
@@ -77,6 +81,7 @@ timers = Base.metadata.tables["timers"]
 case_slas = Base.metadata.tables["case_slas"]
 counters = Base.metadata.tables["counters"]
 case_waits = Base.metadata.tables["case_waits"]
+feed_head = Base.metadata.tables["event_feed_head"]
 
 
 def ticket_data(i: int) -> dict[str, Any]:
@@ -239,6 +244,10 @@ def _step(
     ops: list[Op] = []
     writes = 0
     for statement, params in seen:
+        if isinstance(statement, TextClause):  # PostgreSQL: the feed's take-and-stamp
+            writes += 1
+            ops.append(Op("take_feed_positions"))
+            continue
         if not isinstance(statement, Insert | Update | Delete):
             continue
         writes += 1
@@ -257,7 +266,10 @@ def _op(
     now: datetime,
 ) -> Op:
     table = statement.table.name
-    values = {k: _encode(v, now) for k, v in params.items()}
+    # The replay computes the history chain and takes feed positions itself (see _Ticket).
+    values = {k: _encode(v, now) for k, v in params.items() if k not in ("hash", "b_feed_rank")}
+    if table == "event_feed_head":  # SQLite: the commit moves the feed head past the events
+        return Op("take_feed_positions")
     if isinstance(statement, Insert):
         if table == "cases":
             values.pop("parent_id", None)
@@ -271,6 +283,10 @@ def _op(
         if table == "counters":
             return Op("insert_counter", target, values)
         return Op(f"insert_{table}", target, values)
+    if table == "cases" and "new_version" not in params and "new_head" in params:
+        return Op("set_head", targets[params["case_id"]])  # a new case's history head
+    if table == "cases" and set(params) == {"assignee", "b_case"}:  # the workbench's assignee
+        return Op("set_assignee", targets[params["b_case"]], {"assignee": params["assignee"]})
     if table == "cases":
         target = targets[params["case_id"]]
         keep = {
@@ -323,11 +339,17 @@ SELECT_TICKET = select(
     cases.c.version,
     cases.c.state_entered_at,
     cases.c.state_entry_seq,
+    cases.c.history_head,
 ).where(cases.c.id == bindparam("b_id"))
 UPDATE_TICKET = (
     update(cases)
-    .where(cases.c.id == bindparam("b_id"), cases.c.version == bindparam("b_version"))
+    .where(
+        cases.c.id == bindparam("b_id"),
+        cases.c.version == bindparam("b_version"),
+        cases.c.history_head == bindparam("b_head"),
+    )
     .values(
+        history_head=bindparam("b_new_head"),
         state=bindparam("b_state"),
         status=bindparam("b_status"),
         data=bindparam("b_data"),
@@ -339,6 +361,31 @@ UPDATE_TICKET = (
 )
 INSERT_CASE = insert(cases)
 INSERT_EVENT = insert(events)
+SET_ASSIGNEE = update(cases).where(cases.c.id == bindparam("b_id"))
+SET_HEAD = (
+    update(cases).where(cases.c.id == bindparam("b_id")).values(history_head=bindparam("b_head"))
+)
+# The event feed (docs/events.md), as engine/store/event_feed.py takes it: on SQLite each event
+# takes "head + its rank" as it is inserted and the commit moves the head; on PostgreSQL one
+# statement at the end moves the head and stamps the transaction's events.
+_FEED_POSITION = select(feed_head.c.position).where(feed_head.c.id == 1).scalar_subquery()
+INSERT_EVENT_RANKED = insert(events).values(position=_FEED_POSITION + bindparam("b_feed_rank"))
+ADVANCE_FEED = (
+    update(feed_head)
+    .where(feed_head.c.id == 1)
+    .values(position=feed_head.c.position + bindparam("b_count"))
+)
+TAKE_AND_STAMP = text(
+    """
+    WITH head AS (
+        UPDATE event_feed_head SET position = position + :b_count WHERE id = 1
+        RETURNING position
+    )
+    UPDATE case_events SET position = head.position - :b_count + ranked.rank
+    FROM head, unnest(CAST(:b_ids AS BIGINT[])) WITH ORDINALITY AS ranked(id, rank)
+    WHERE case_events.id = ranked.id
+    """
+)
 INSERT_TIMER = insert(timers)
 INSERT_SLA = insert(case_slas)
 _TIMER_SET = {
@@ -389,12 +436,19 @@ def replay(conn: Connection, step: Step, ticket: Any, now: datetime) -> dict[str
     """Make ``step``'s row writes on ``ticket`` (a row of :data:`SELECT_TICKET`, read in this
     transaction) at ``now``; returns the case as written. Raises :class:`GuardMissed` when the
     version guard misses."""
-    state = _Ticket(ticket, now)
-    for op in step.ops:
+    state = _Ticket(ticket, now, sqlite=conn.dialect.name == "sqlite")
+    for i, op in enumerate(step.ops):
         values = {k: decode(v, now) for k, v in op.values.items()}
         if op.kind == "update_case":
             if op.target == "case":
-                state.update(conn, step, values)
+                # The event this UPDATE's new history head is the hash of comes next.
+                event_op = next(
+                    o
+                    for o in step.ops[i + 1 :]
+                    if o.kind == "insert_case_events" and o.target == op.target
+                )
+                event_values = {k: decode(v, now) for k, v in event_op.values.items()}
+                state.update(conn, step, values, state.event_row(event_op, event_values))
         elif op.kind == "insert_case":
             values["data"] = {**values["data"], "service_case_id": ticket.id}
             state.ids["child"] = conn.execute(
@@ -413,6 +467,12 @@ def replay(conn: Connection, step: Step, ticket: Any, now: datetime) -> dict[str
             state.count(conn, op, values)
         elif op.kind == "delete_case_waits":
             conn.execute(DELETE_WAITS, {"b_id": ticket.id})
+        elif op.kind == "set_assignee":
+            conn.execute(SET_ASSIGNEE, {"b_id": state.ids[op.target], **values})
+        elif op.kind == "set_head":
+            conn.execute(SET_HEAD, {"b_id": state.ids[op.target], "b_head": state.heads[op.target]})
+        elif op.kind == "take_feed_positions":
+            state.take_feed_positions(conn)
         elif op.kind != "insert_counter":  # written by add_counter when the counter is new
             raise ValueError(op.kind)
     return {"id": ticket.id, "state": state.state, "data": state.data, "version": state.version}
@@ -427,13 +487,30 @@ class _Ticket:
         "insert_case_slas": (INSERT_SLA, None),
     }
 
-    def __init__(self, row: Any, now: datetime) -> None:
-        self.row, self.now = row, now
+    def __init__(self, row: Any, now: datetime, *, sqlite: bool) -> None:
+        self.row, self.now, self.sqlite = row, now, sqlite
         self.ids = {"case": row.id}
         self.version, self.data, self.state = row.version, dict(row.data), row.state
         self.entered_at, self.entry = row.state_entered_at, row.state_entry_seq
+        # The history chain: each target's head, and the hash of the event an UPDATE of the
+        # case row announced (the event is inserted right after it).
+        self.heads = {"case": row.history_head, "child": GENESIS}
+        self.announced: dict[str, str] = {}
+        self.event_ids: list[int] = []  # PostgreSQL: stamped with feed positions at the end
 
-    def update(self, conn: Connection, step: Step, values: dict[str, Any]) -> None:
+    def event_row(self, op: Op, values: dict[str, Any]) -> dict[str, Any]:
+        row = {**values, "case_id": self.ids[op.target]}
+        if op.target == "case":
+            row["seq"] = self.row.version + values["seq"]
+        row.setdefault("context", None)
+        return row
+
+    def update(
+        self, conn: Connection, step: Step, values: dict[str, Any], event: dict[str, Any]
+    ) -> None:
+        chained = ChainedEvent(**{k: event[k] for k in ChainedEvent.__dataclass_fields__})
+        previous = self.heads["case"]
+        self.announced["case"] = event_hash(chained, previous)
         new_version = self.row.version + values["new_version"]
         self.data = {**self.data, **_changes(values["new_data"], self.data)}
         if values["moved"]:
@@ -449,17 +526,43 @@ class _Ticket:
             "b_now": self.now,
             "b_entered_at": self.entered_at,
             "b_entry_seq": self.entry,
+            "b_head": previous,
+            "b_new_head": self.announced["case"],
         }
         if conn.execute(UPDATE_TICKET, row).rowcount != 1:
             raise GuardMissed(self.row.id)
         self.version = new_version
 
     def insert(self, conn: Connection, op: Op, values: dict[str, Any]) -> None:
+        if op.kind == "insert_case_events":
+            self.insert_event(conn, op, values)
+            return
         statement, relative = self.INSERTS[op.kind]
         row = {**values, "case_id": self.ids[op.target]}
         if op.target == "case" and relative is not None:
             row[relative] = self.row.version + values[relative]
         conn.execute(statement, row)
+
+    def insert_event(self, conn: Connection, op: Op, values: dict[str, Any]) -> None:
+        row = self.event_row(op, values)
+        head = self.announced.pop(op.target, None)
+        if head is None:  # a new case's first event: its head is set after it
+            chained = ChainedEvent(**{k: row[k] for k in ChainedEvent.__dataclass_fields__})
+            head = event_hash(chained, self.heads[op.target])
+        self.heads[op.target] = row["hash"] = head
+        if self.sqlite:
+            rank = len(self.event_ids) + 1
+            conn.execute(INSERT_EVENT_RANKED, {**row, "b_feed_rank": rank})
+            self.event_ids.append(rank)
+        else:
+            self.event_ids.append(conn.execute(INSERT_EVENT, row).inserted_primary_key[0])
+
+    def take_feed_positions(self, conn: Connection) -> None:
+        count = len(self.event_ids)
+        if self.sqlite:
+            conn.execute(ADVANCE_FEED, {"b_count": count})
+        else:
+            conn.execute(TAKE_AND_STAMP, {"b_count": count, "b_ids": self.event_ids})
 
     def cancel(self, conn: Connection, op: Op, values: dict[str, Any]) -> None:
         row = {"b_id": self.row.id, "b_status": values["status"], "b_now": self.now}

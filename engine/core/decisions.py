@@ -266,9 +266,20 @@ class Decisions:
     """A definition's decision tables, by name."""
 
     tables: Mapping[str, DecisionTable] = field(default_factory=dict)
+    # What an expression reads through the tables, by its source: the tables never change, and
+    # every fire asks it of each SLA target written as an expression (sla_clocks._untouched).
+    _reads: dict[tuple[str, str], Any] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     def values_in(self, context: Mapping[str, Any]) -> Mapping[str, Any]:
         return _Decided(self.tables, context)
+
+    def _memo(self, kind: str, expression: Expression, compute: Any) -> Any:
+        key = (kind, expression.source)
+        if key not in self._reads:
+            self._reads[key] = compute(expression)
+        return self._reads[key]
 
     def _read_by(self, expression: Expression) -> list[Expression]:
         named = fields_read(expression.source, VARIABLE)
@@ -285,14 +296,22 @@ class Decisions:
 
     def variables_read(self, expression: Expression) -> frozenset[str]:
         """The variables ``expression`` reads, through the tables it reads too."""
+        found: frozenset[str] = self._memo("variables", expression, self._variables_read)
+        return found
+
+    def data_fields_read(self, expression: Expression) -> frozenset[str] | None:
+        """The ``data`` fields ``expression`` reads, through the tables it reads too (None:
+        some read names no field)."""
+        fields: frozenset[str] | None = self._memo("data", expression, self._data_fields_read)
+        return fields
+
+    def _variables_read(self, expression: Expression) -> frozenset[str]:
         found = set(expression.variables)
         for inp in self._read_by(expression):
             found |= inp.variables
         return frozenset(found)
 
-    def data_fields_read(self, expression: Expression) -> frozenset[str] | None:
-        """The ``data`` fields ``expression`` reads, through the tables it reads too (None:
-        some read names no field)."""
+    def _data_fields_read(self, expression: Expression) -> frozenset[str] | None:
         fields = expression.data_fields
         for inp in self._read_by(expression):
             if fields is None or inp.data_fields is None:

@@ -15,6 +15,7 @@ docs/calendars.md).
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import timedelta
@@ -76,6 +77,14 @@ def parse_duration(text: object) -> Duration:
             f"Duration must be a string like '2h' or '3d', got {written(text)}.",
             hint="Use digits followed by a unit: w, d, h, m, s (e.g. '1h30m').",
         )
+    return _parse_text(text)
+
+
+# A fire reads every SLA target of its definition, most of them literals or parameters parsed
+# again each time (a repair ticket: about 7 per fire and 7 more for its response); a Duration is
+# immutable, and a malformed text raises every time (exceptions are not cached).
+@functools.lru_cache(maxsize=1024)
+def _parse_text(text: str) -> Duration:
     words = _WORDS.match(text.strip())
     if words is not None:
         return _from_words(text.strip(), int(words.group(1)), words.group(2), words.group(3))
