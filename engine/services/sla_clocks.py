@@ -82,7 +82,9 @@ _SELECT_ROWS = (
     .where(case_slas.c.case_id == bindparam("case_id"))
     .order_by(case_slas.c.sla, case_slas.c.round)
 )
-_SELECT_ARMED = select(timers.c.id, timers.c.name, timers.c.sla, timers.c.due_at).where(
+_SELECT_ARMED = select(
+    timers.c.id, timers.c.name, timers.c.sla, timers.c.due_at, timers.c.payload
+).where(
     timers.c.case_id == bindparam("case_id"),
     timers.c.status == TimerStatus.ARMED.value,
     timers.c.sla.is_not(None),
@@ -387,9 +389,11 @@ def planned_from_history(
 
 
 def _timer_changes(session: Session, case_id: int, changed: Sequence[_Clock]) -> TimerChanges:
-    """Keep each armed timer whose plan is unchanged (same name, same due instant); cancel
-    the others of the changed clocks, arm the plans not already armed. Only an SLA's latest
-    round can plan a timer: the rounds before it have stopped."""
+    """Keep each armed timer whose plan is unchanged (same name, round and due instant);
+    cancel the others of the changed clocks, arm the plans not already armed. Only an SLA's
+    latest round can plan a timer: the rounds before it have stopped. The round counts: a
+    round restarted at the instant its predecessor started is due when it was, and its
+    breach must be recorded against it, not against the round that was met."""
     names = {c.sla.name for c in changed}
     armed = [
         r
@@ -397,11 +401,15 @@ def _timer_changes(session: Session, case_id: int, changed: Sequence[_Clock]) ->
         if r.sla in names
     ]
     wanted = [plan for c in changed for plan in plan_clock(c.sla, c.state, c.ruler)]
-    have = {(r.name, r.due_at): r.id for r in armed}
-    keep = {have[(p.name, p.due_at)] for p in wanted if (p.name, p.due_at) in have}
+    have = {(r.name, r.payload.get("round"), r.due_at): r.id for r in armed}
+
+    def key(plan: TimerPlan) -> tuple[str, Any, datetime]:
+        return plan.name, plan.payload.get("round"), plan.due_at
+
+    keep = {have[key(p)] for p in wanted if key(p) in have}
     return TimerChanges(
         cancel=[r.id for r in armed if r.id not in keep],
-        arm=[p for p in wanted if (p.name, p.due_at) not in have],
+        arm=[p for p in wanted if key(p) not in have],
     )
 
 
