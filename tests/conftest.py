@@ -51,12 +51,16 @@ def var_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     path = tmp_path_factory.mktemp("sqlite") / "template.db"
     engine = create_db_engine(f"sqlite:///{path}")
     migrate.upgrade(engine)
     engine.dispose()
-    return path
+    migrated = path.read_bytes()
+    yield path
+    # Every test copies it; one that wrote into it instead once gave every later test of its
+    # process a stranger's case 1 (failures that depended on the order tests ran in).
+    assert path.read_bytes() == migrated, "a test wrote into the SQLite template database"
 
 
 @pytest.fixture(scope="session")

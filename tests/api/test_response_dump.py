@@ -5,7 +5,6 @@ any value the fields can meet, and the OpenAPI document must still describe them
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import marshmallow as ma
@@ -97,14 +96,12 @@ def test_odd_values_are_coerced_as_the_schema_coerces_them(
 
 
 def test_rows_of_the_timers_table_are_dumped_as_the_schema_dumps_them(
-    sqlite_template: Path,
+    fresh_sqlite_url: str,
 ) -> None:
     """The view hands the dumper rows of the armed-timers query, read by attribute."""
-    app = create_app(
-        {"DATABASE_URL": f"sqlite:///{sqlite_template}", "REDIS_URL": "redis://127.0.0.1:9"}
-    )
+    app = create_app({"DATABASE_URL": fresh_sqlite_url, "REDIS_URL": "redis://127.0.0.1:9"})
     state.of(app).runtime.close()
-    engine = create_engine(f"sqlite:///{sqlite_template}")
+    engine = create_engine(fresh_sqlite_url)
     now = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
     table = Timer.__table__
     with engine.begin() as conn:
@@ -153,11 +150,9 @@ def test_schemas_the_dumper_cannot_copy_are_refused() -> None:
 
 
 def test_the_openapi_document_still_describes_the_timers_and_clocks(
-    sqlite_template: Path,
+    fresh_sqlite_url: str,
 ) -> None:
-    app = create_app(
-        {"DATABASE_URL": f"sqlite:///{sqlite_template}", "REDIS_URL": "redis://127.0.0.1:9"}
-    )
+    app = create_app({"DATABASE_URL": fresh_sqlite_url, "REDIS_URL": "redis://127.0.0.1:9"})
     spec = app.test_client().get("/api/openapi.json").get_json()
     state.of(app).runtime.close()
     case = spec["components"]["schemas"]["Case"]["properties"]
