@@ -45,14 +45,16 @@ versions and history rows the client saw succeed.
                          [--database sqlite|postgresql] [--cases-per-client 1]
                          [--tickets-per-client 150] [--rounds 3] [--warmup 3]
                          [--shared-seconds 5] [--max-fires 1000000] [--profile]
-                         [--profile-n 1000]
+                         [--profile-n 1000] [--keep-logs]
 
 Target: ratio >= 0.5 for the uncontended variant. Exits with status 1 when it is missed (or the
 check fails). ``--profile`` then runs both apps in this process (Flask test client, same
 database, cases of their own with short histories): CPU time per request of each side, a
 cProfile breakdown of the API's fire, and (``bench_http``) the API's cost on one of the run's
 long-history cases. Everything started (gunicorn, PostgreSQL, Redis) is stopped on the way out.
-Results: docs/benchmarks.md.
+The servers' logs live in a temp directory, deleted at the end unless a fire answered 5xx (or
+``--keep-logs``): then they are moved to ``var/bench-logs/http-<database>-<time>/`` and the path
+is printed, since the traceback of a rare 500 is only there. Results: docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -862,9 +864,12 @@ def bench_database(name: str, url: str, args: argparse.Namespace) -> Result:
             trigger, payload = journey.SELF_LOOP
             shared_body = json.dumps({"trigger": trigger, "payload": payload}).encode()
 
+        answered: Counter[str] = Counter()  # every phase's errors, warm-up included
+
         def phase(side: Side, cursors: Sequence[Any], seconds: float) -> Tally:
             tally = run_phase(side, cursors, seconds, args.max_fires)
             succeeded.update(tally.ok)
+            answered.update(tally.statuses)
             return tally
 
         for side in (api, bare):
@@ -897,7 +902,7 @@ def bench_database(name: str, url: str, args: argparse.Namespace) -> Result:
             )
 
     problems = check(url, succeeded, fixture)
-    shutil.rmtree(logs, ignore_errors=True)
+    dispose_of_logs(logs, name, answered, keep=args.keep_logs)
     return Result(
         name,
         totals["api"],
@@ -909,6 +914,25 @@ def bench_database(name: str, url: str, args: argparse.Namespace) -> Result:
         problems,
         *histories,
     )
+
+
+KEPT_LOGS = ROOT / "var" / "bench-logs"
+
+
+def dispose_of_logs(logs: Path, database: str, answered: Counter[str], *, keep: bool) -> None:
+    """Delete a run's gunicorn and Redis logs, unless a fire was answered 5xx (or ``keep``):
+    then move them to ``var/bench-logs/http-<database>-<UTC time>/`` and say where. A 5xx
+    under load is rare and its traceback is only in the server's log."""
+    server_errors = sum(n for status, n in answered.items() if status.startswith("5"))
+    if not (server_errors or keep):
+        shutil.rmtree(logs, ignore_errors=True)
+        return
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    kept = KEPT_LOGS / f"http-{database}-{stamp}"
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(logs, kept)
+    why = f"{server_errors} answer(s) 5xx" if server_errors else "--keep-logs"
+    print(f"  gunicorn logs kept ({why}): {kept}")
 
 
 # --- command line ------------------------------------------------------------------------------
@@ -1001,6 +1025,11 @@ def main(argv: list[str] | None = None) -> int:
         "--profile", action="store_true", help="also cProfile the API's fire view in-process"
     )
     parser.add_argument("--profile-n", type=int, default=1000, help="requests to profile")
+    parser.add_argument(
+        "--keep-logs",
+        action="store_true",
+        help="keep the gunicorn logs in var/bench-logs/ (kept anyway when a fire answered 5xx)",
+    )
     args = parser.parse_args(argv)
     if min(args.clients, args.rounds, args.cases_per_client) < 1:
         parser.error("--clients, --rounds and --cases-per-client must be at least 1")
