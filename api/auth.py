@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from flask import g, request
 from flask_smorest import Blueprint
@@ -39,9 +39,13 @@ def _identity(token: str) -> TokenIdentity | None:
     app = state.current()
     key = hashlib.sha256(token.encode()).hexdigest()  # no bearer secret kept in memory
     with app.lock:
-        if key in app.tokens:
-            cached: TokenIdentity | None = app.tokens[key]
-            return cached
+        # One read of the clock: a membership test and then a read (``in``, or the cache's
+        # own ``get``) may see the entry expire in between, and the read raises KeyError:
+        # a 500 every few million requests. None is a cached answer too (unknown token).
+        try:
+            return cast(TokenIdentity | None, app.tokens[key])
+        except KeyError:
+            pass
     with app.runtime.sessions() as session, session.begin():
         found = authenticate(session, token)
         if found is not None and not found.expired(g.now):

@@ -10,8 +10,10 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from cachetools import TTLCache
 from flask import Flask
 
 from api import state
@@ -87,4 +89,33 @@ def test_the_token_cache_is_bounded(api_sqlite_url: str, app_redis_url: str) -> 
         response = client.get(CASES, headers={"Authorization": f"Bearer random-{n}"})
         assert response.status_code == 401
     assert len(state.of(app).tokens) == 64
+    state.of(app).runtime.close()
+
+
+class _ExpiresRightAfterALook(TTLCache[str, Any]):
+    """A token cache whose entries expire just after a membership test has seen them: the
+    window between ``key in cache`` and ``cache[key]``, a few microseconds every cache period
+    in production, made certain."""
+
+    def __init__(self) -> None:
+        self.clock = 0.0
+        super().__init__(maxsize=64, ttl=10, timer=lambda: self.clock)
+
+    def __contains__(self, key: object) -> bool:
+        seen = super().__contains__(key)
+        self.clock += 20
+        return seen
+
+
+def test_a_token_expiring_from_the_cache_as_it_is_read_is_looked_up_again(
+    api_sqlite_url: str, app_redis_url: str
+) -> None:
+    """It answered 500 (KeyError) when the entry expired between the check and the read."""
+    app = create_app({"DATABASE_URL": api_sqlite_url, "REDIS_URL": app_redis_url})
+    token = _token(api_sqlite_url, "hotline")
+    state.of(app).tokens = _ExpiresRightAfterALook()
+    client = app.test_client()
+    for _ in range(3):
+        response = client.get(CASES, headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 200, response.get_json()
     state.of(app).runtime.close()
